@@ -1,0 +1,66 @@
+"""omniwasm: a universal WebAssembly runtime platform for Python.
+
+One engine (Wasmtime), one sandbox model (``Policy``: deny by default) and several habitats
+where sandboxed WebAssembly runs. Start with ``Runtime``::
+
+    import omniwasm
+    rt = omniwasm.Runtime()
+    inst = rt.instantiate(rt.load("add.wasm"))
+    inst.exports.add(1, 2)
+"""
+
+from importlib.metadata import version as _version
+
+from ._engine import CacheInfo
+from ._errors import (
+    ExecutionError,
+    Frame,
+    GuestExit,
+    HostFunctionError,
+    InvalidModule,
+    LimitExceeded,
+    LinkError,
+    MemoryLimitExceeded,
+    MissingImport,
+    OmniwasmError,
+    OutOfFuel,
+    PolicyError,
+    Timeout,
+    Trap,
+    ValueConversionError,
+)
+from ._policy import Mount, Output, Policy, parse_duration, parse_size
+from ._runtime import Compiled, Export, Instance, RunResult, Runtime, Source
+
+__version__ = _version("omniwasm")
+
+__all__ = [
+    "CacheInfo",
+    "Compiled",
+    "ExecutionError",
+    "Export",
+    "Frame",
+    "GuestExit",
+    "HostFunctionError",
+    "Instance",
+    "InvalidModule",
+    "LimitExceeded",
+    "LinkError",
+    "MemoryLimitExceeded",
+    "MissingImport",
+    "Mount",
+    "OmniwasmError",
+    "OutOfFuel",
+    "Output",
+    "Policy",
+    "PolicyError",
+    "RunResult",
+    "Runtime",
+    "Source",
+    "Timeout",
+    "Trap",
+    "ValueConversionError",
+    "__version__",
+    "parse_duration",
+    "parse_size",
+]

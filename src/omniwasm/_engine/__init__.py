@@ -1,0 +1,35 @@
+"""The engine layer: the only package that imports wasmtime (DESIGN.md).
+
+Nothing defined here appears in a public signature; the façade wraps these objects.
+"""
+
+from ._artifact import Artifact, Kind, load_artifact, sniff
+from ._cache import CacheInfo, CompileCache, default_cache_dir
+from ._components import ComponentInstance, instantiate_component
+from ._core import CoreInstance, HostImports, instantiate_core
+from ._fastcall import FastFunc
+from ._native import WASMTIME_VERSION, EngineSettings, NativeEngine, engine_for
+from ._store import StoreBox
+from ._translate import translating
+
+__all__ = [
+    "WASMTIME_VERSION",
+    "Artifact",
+    "CacheInfo",
+    "CompileCache",
+    "ComponentInstance",
+    "CoreInstance",
+    "EngineSettings",
+    "FastFunc",
+    "HostImports",
+    "Kind",
+    "NativeEngine",
+    "StoreBox",
+    "default_cache_dir",
+    "engine_for",
+    "instantiate_component",
+    "instantiate_core",
+    "load_artifact",
+    "sniff",
+    "translating",
+]

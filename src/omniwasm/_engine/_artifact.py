@@ -1,0 +1,195 @@
+"""Loading: text or binary, module or component or precompiled, through the compile cache.
+
+The binary header decides what bytes are: ``\\0asm`` + version 1 is a core module, ``\\0asm``
++ ``0d 00 01 00`` a component, an ELF header a precompiled ``.cwasm``; anything else is tried as
+WebAssembly text. Compiled code is looked up in (and written to) the ``CompileCache``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from typing import Any, Literal
+
+import wasmtime
+from wasmtime import component as wcomponent
+
+from .._errors import InvalidModule
+from ._cache import CompileCache
+from ._native import NativeEngine
+from ._translate import translate
+
+__all__ = ["Artifact", "Kind", "load_artifact", "sniff"]
+
+Kind = Literal["module", "component"]
+
+_MAGIC = b"\0asm"
+_MODULE_VERSION = b"\x01\x00\x00\x00"
+_COMPONENT_VERSION = b"\x0d\x00\x01\x00"
+_ELF = b"\x7fELF"
+
+
+def sniff(data: bytes) -> Literal["module", "component", "precompiled", "text", "unknown"]:
+    """Classify bytes by their header without parsing them."""
+    if data.startswith(_MAGIC):
+        version = data[4:8]
+        if version == _MODULE_VERSION:
+            return "module"
+        if version == _COMPONENT_VERSION:
+            return "component"
+        return "unknown"
+    if data.startswith(_ELF):
+        return "precompiled"
+    head = data[:4096].lstrip()
+    while head.startswith((b";;", b"(;")):
+        if head.startswith(b";;"):
+            head = head.partition(b"\n")[2].lstrip()
+        else:
+            head = head.partition(b";)")[2].lstrip()
+    if head.startswith(b"("):
+        return "text"
+    return "unknown"
+
+
+class Artifact:
+    """Compiled code of one module or component, bound to a native engine.
+
+    Args:
+        native: the engine that compiled it.
+        kind: ``"module"`` or ``"component"``.
+        code: the ``wasmtime.Module`` or ``wasmtime.component.Component``.
+        wasm: the original binary (None when loaded from a precompiled file).
+        source: where it came from, for messages.
+    """
+
+    def __init__(
+        self, native: NativeEngine, kind: Kind, code: Any, wasm: bytes | None, source: str
+    ) -> None:
+        self.native = native
+        self.kind: Kind = kind
+        self.code = code
+        self.wasm = wasm
+        self.source = source
+        self.sha256 = hashlib.sha256(wasm).hexdigest() if wasm is not None else None
+        self.lock = threading.Lock()
+        self.prepared: dict[object, Any] = {}
+
+    @property
+    def module(self) -> wasmtime.Module:
+        """The core module (only for ``kind == "module"``)."""
+        assert self.kind == "module"
+        return self.code  # type: ignore[no-any-return]
+
+    @property
+    def component(self) -> wcomponent.Component:
+        """The component (only for ``kind == "component"``)."""
+        assert self.kind == "component"
+        return self.code  # type: ignore[no-any-return]
+
+    def serialize(self) -> bytes:
+        """Return the precompiled (``.cwasm``) form of this code."""
+        return bytes(self.code.serialize())
+
+
+def _text_to_binary(data: bytes, source: str) -> bytes:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidModule(f"not WebAssembly: {exc}", source=source) from exc
+    try:
+        return bytes(wasmtime.wat2wasm(text))
+    except wasmtime.WasmtimeError as exc:
+        raise InvalidModule(str(exc).strip(), source=source) from exc
+
+
+def _compile(native: NativeEngine, kind: Kind, wasm: bytes, source: str) -> Any:
+    try:
+        if kind == "module":
+            return wasmtime.Module(native.engine, wasm)
+        return wcomponent.Component(native.engine, wasm)
+    except wasmtime.WasmtimeError as exc:
+        err = translate(exc, source=source)
+        if not isinstance(err, InvalidModule):
+            err = InvalidModule(str(err), source=source)
+        raise err from exc
+
+
+def _deserialize(native: NativeEngine, kind: Kind, blob: bytes) -> Any:
+    if kind == "module":
+        return wasmtime.Module.deserialize(native.engine, blob)
+    return wcomponent.Component.deserialize(native.engine, blob)
+
+
+def _load_precompiled(native: NativeEngine, blob: bytes, source: str) -> Artifact:
+    errors = []
+    kinds: tuple[Kind, ...] = ("module", "component")
+    for kind in kinds:
+        try:
+            return Artifact(native, kind, _deserialize(native, kind, blob), None, source)
+        except wasmtime.WasmtimeError as exc:
+            errors.append(str(exc).strip().splitlines()[0])
+    raise InvalidModule(
+        "precompiled file is not usable by this engine (compiled by another wasmtime "
+        f"version or with other settings?): {errors[-1]}",
+        source=source,
+    )
+
+
+def load_artifact(
+    native: NativeEngine,
+    data: bytes,
+    *,
+    cache: CompileCache,
+    source: str = "<bytes>",
+    expect: Kind | None = None,
+) -> Artifact:
+    """Compile (or fetch from the cache) the module or component in ``data``.
+
+    Args:
+        native: the engine to compile for.
+        data: WebAssembly binary or text, or a precompiled ``.cwasm``.
+        cache: the compile cache to consult and fill.
+        source: where the bytes came from, for messages.
+        expect: raise InvalidModule unless the bytes are of this kind.
+
+    Raises:
+        InvalidModule: the bytes are not valid WebAssembly (or not of the expected kind).
+    """
+    form = sniff(data)
+    if form == "text":
+        data = _text_to_binary(data, source)
+        form = sniff(data)
+    if form == "precompiled":
+        artifact = _load_precompiled(native, data, source)
+    elif form in ("module", "component"):
+        kind: Kind = form  # type: ignore[assignment]
+        if expect is not None and kind != expect:
+            raise InvalidModule(f"expected a {expect}, got a {kind}", source=source)
+        artifact = _load_binary(native, kind, data, cache, source)
+    elif data.startswith(_MAGIC):
+        raise InvalidModule(
+            f"unknown binary version {data[4:8].hex()} (not a core module or component)",
+            source=source,
+        )
+    elif not data:
+        raise InvalidModule("empty input", source=source)
+    else:
+        raise InvalidModule("not WebAssembly: missing the \\0asm magic number", source=source)
+    if expect is not None and artifact.kind != expect:
+        raise InvalidModule(f"expected a {expect}, got a {artifact.kind}", source=source)
+    return artifact
+
+
+def _load_binary(
+    native: NativeEngine, kind: Kind, wasm: bytes, cache: CompileCache, source: str
+) -> Artifact:
+    key = cache.key(kind, wasm, native.fingerprint)
+    blob = cache.get(key)
+    if blob is not None:
+        try:
+            return Artifact(native, kind, _deserialize(native, kind, blob), wasm, source)
+        except wasmtime.WasmtimeError:
+            cache.reject(key)
+    code = _compile(native, kind, wasm, source)
+    cache.put(key, bytes(code.serialize()))
+    return Artifact(native, kind, code, wasm, source)

@@ -1,0 +1,217 @@
+"""Instantiating core modules: pre-linked, WASI-aware, every missing import reported at once.
+
+The common case (no Python host functions) links against native WASI p1 when the module
+imports it, and keeps the resulting ``InstancePre`` on the artifact, so each new instance costs
+one store plus ``InstancePre.instantiate``. Host functions given as Python callables are typed
+from the module's own import declarations.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import wasmtime
+
+from .._errors import GuestExit, LinkError, MissingImport, OmniwasmError
+from .._policy import Policy
+from ._artifact import Artifact
+from ._fastcall import FastFunc
+from ._store import StoreBox
+from ._translate import translate, translating
+
+__all__ = ["CoreInstance", "HostImports", "describe_extern", "instantiate_core"]
+
+HostImports = Mapping[str, Mapping[str, Callable[..., Any]]]
+"""Python host functions for a core module: ``{module: {name: callable}}``."""
+
+WASI_P1_MODULES = ("wasi_snapshot_preview1", "wasi_unstable")
+
+
+def describe_extern(ty: Any) -> str:
+    """Render a core import/export type the way WebAssembly text writes it."""
+    if isinstance(ty, wasmtime.FuncType):
+        params = ", ".join(str(p) for p in ty.params)
+        results = ", ".join(str(r) for r in ty.results)
+        return f"func({params}) -> ({results})"
+    if isinstance(ty, wasmtime.MemoryType):
+        hi = ty.limits.max
+        shared = " shared" if getattr(ty, "is_shared", False) else ""
+        return f"memory({ty.limits.min}{'' if hi is None else f', {hi}'}){shared}"
+    if isinstance(ty, wasmtime.TableType):
+        hi = ty.limits.max
+        return f"table({ty.limits.min}{'' if hi is None else f', {hi}'}, {ty.element})"
+    if isinstance(ty, wasmtime.GlobalType):
+        return f"global({'mut ' if ty.mutable else ''}{ty.content})"
+    return type(ty).__name__
+
+
+def _uses_wasi(module: wasmtime.Module) -> bool:
+    return any(imp.module in WASI_P1_MODULES for imp in module.imports)
+
+
+def _build_linker(artifact: Artifact, imports: HostImports | None) -> wasmtime.Linker:
+    linker = wasmtime.Linker(artifact.native.engine)
+    module = artifact.module
+    if _uses_wasi(module):
+        linker.define_wasi()
+    if imports:
+        declared = {(imp.module, imp.name): imp.type for imp in module.imports}
+        for mod_name, funcs in imports.items():
+            for name, fn in funcs.items():
+                ty = declared.get((mod_name, name))
+                if ty is None:
+                    continue  # the module does not import it: nothing to link
+                if not isinstance(ty, wasmtime.FuncType):
+                    raise LinkError(
+                        (MissingImport(mod_name, name, describe_extern(ty)),),
+                        detail="only functions can be supplied from Python",
+                    )
+                linker.allow_shadowing(True)
+                linker.define_func(mod_name, name, ty, fn)
+    return linker
+
+
+def _missing_imports(
+    artifact: Artifact, linker: wasmtime.Linker, store: wasmtime.Store
+) -> tuple[MissingImport, ...]:
+    missing = []
+    for imp in artifact.module.imports:
+        try:
+            linker.get(store, imp.module, imp.name or "")
+        except wasmtime.WasmtimeError:
+            missing.append(MissingImport(imp.module, imp.name or "", describe_extern(imp.type)))
+    return tuple(missing)
+
+
+class CoreInstance:
+    """A core module instance with its own store.
+
+    Not thread-safe by itself: ``guard`` serialises calls into the store, so sharing an
+    instance between threads is safe but not parallel.
+
+    Args:
+        box: the store this instance lives in.
+        instance: the wasmtime instance.
+        artifact: the module it was instantiated from.
+    """
+
+    def __init__(self, box: StoreBox, instance: wasmtime.Instance, artifact: Artifact) -> None:
+        self.box = box
+        self.instance = instance
+        self.artifact = artifact
+        self.guard = threading.Lock()
+        self._exports = instance.exports(box.store)
+        self._funcs: dict[str, FastFunc] = {}
+        box.memory_probe = self._memory_bytes
+
+    @property
+    def closed(self) -> bool:
+        """True once the store has been released."""
+        return self.box.closed
+
+    def export_names(self) -> list[tuple[str, str]]:
+        """Each export's name and its rendered type."""
+        return [(e.name, describe_extern(e.type)) for e in self.artifact.module.exports]
+
+    def func(self, name: str) -> FastFunc:
+        """Return the fast-call wrapper of exported function ``name``.
+
+        Raises:
+            OmniwasmError: no such function export, or the instance is closed.
+        """
+        fast = self._funcs.get(name)
+        if fast is None:
+            if self.closed:
+                raise OmniwasmError(f"{name}: the instance is closed")
+            item = self._exports.get(name)
+            if not isinstance(item, wasmtime.Func):
+                exported = ", ".join(n for n, t in self.export_names() if t.startswith("func"))
+                raise OmniwasmError(
+                    f"no exported function {name!r} (functions: {exported or 'none'})"
+                )
+            fast = self._funcs[name] = FastFunc(self, name, item)
+        return fast
+
+    def failure(self, exc: BaseException) -> OmniwasmError:
+        """Translate a failure of a call into this instance."""
+        return translate(exc, policy=self.box.policy, memory=self._memory_bytes)
+
+    def call_slow(self, name: str, func: wasmtime.Func, args: tuple[Any, ...]) -> Any:
+        """Call through wasmtime-py's generic path (non-numeric signatures)."""
+        with self.guard, translating(self.box.policy, memory=self._memory_bytes):
+            self.box.arm_deadline()
+            return func(self.box.store, *args)
+
+    def run_start(self) -> int:
+        """Run the WASI ``_start`` export; return the guest's exit code (0 when it returns)."""
+        start = self.func("_start")
+        try:
+            start()
+        except GuestExit as exit_:
+            return exit_.code
+        return 0
+
+    def _memory_bytes(self) -> int:
+        if self.box.closed:
+            return 0
+        store = self.box.store
+        total = 0
+        for item in self._exports.values():
+            if isinstance(item, wasmtime.Memory):
+                total += item.data_len(store)
+        return total
+
+    def close(self) -> None:
+        """Release the store; calls afterwards raise a clean error. Idempotent."""
+        with self.guard:
+            self._funcs.clear()
+            self.box.close()
+
+
+def instantiate_core(
+    artifact: Artifact,
+    policy: Policy,
+    *,
+    imports: HostImports | None = None,
+    argv0: str = "main",
+) -> CoreInstance:
+    """Instantiate a compiled core module under ``policy``.
+
+    Raises:
+        LinkError: imports that neither WASI nor ``imports`` provide (all of them, with types).
+        MemoryLimitExceeded: the module's initial memory is larger than the policy allows.
+        ExecutionError: the start function failed.
+        PolicyError: the policy cannot be applied (missing directories, fuel without metering).
+    """
+    module = artifact.module
+    wasi = _uses_wasi(module)
+    if imports:
+        linker = _build_linker(artifact, imports)
+        pre = None
+    else:
+        with artifact.lock:
+            cached = artifact.prepared.get("core-default")
+            if cached is None:
+                linker = _build_linker(artifact, None)
+                try:
+                    cached = (linker, linker.instantiate_pre(module))
+                except wasmtime.WasmtimeError:
+                    cached = (linker, None)
+                artifact.prepared["core-default"] = cached
+        linker, pre = cached
+    box = StoreBox(artifact.native, policy, wasi=wasi, argv0=argv0)
+    try:
+        box.arm_deadline()
+        instance = pre.instantiate(box.store) if pre is not None else linker.instantiate(
+            box.store, module
+        )
+    except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
+        err = translate(exc, policy=policy)
+        if isinstance(err, LinkError):
+            missing = _missing_imports(artifact, linker, box.store)
+            err = LinkError(missing or err.missing, detail=err.detail)
+        box.close()
+        raise err from exc
+    return CoreInstance(box, instance, artifact)

@@ -1,0 +1,150 @@
+"""The native engine: configured once, shared by fingerprint, with one lazy epoch ticker.
+
+A wasmtime ``Engine`` owns compiled code and (with the pooling allocator) a large virtual
+memory reservation, so engines with the same configuration are shared process-wide: two
+``Runtime`` objects with equal settings use one native engine, and code compiled by one is
+valid in the other. Epoch interruption is always on; a single daemon thread increments the
+epoch of every live engine, and starts the first time a store asks for a timeout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+import weakref
+from dataclasses import asdict, dataclass
+from importlib.metadata import version as _dist_version
+
+import wasmtime
+from wasmtime import _ffi as ffi
+
+__all__ = ["TICK_SECONDS", "EngineSettings", "NativeEngine", "engine_for", "ticks_for"]
+
+TICK_SECONDS = 0.005
+"""Epoch period: the resolution of wall-clock timeouts."""
+
+NO_DEADLINE = 1 << 62
+"""Epoch deadline given to stores without a timeout (epoch interruption is always on)."""
+
+WASMTIME_VERSION = _dist_version("wasmtime")
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    """How a native engine is configured; every field is part of the cache fingerprint.
+
+    Args:
+        fuel: compile fuel metering in (needed by any policy that sets ``fuel``).
+        pooling: use the pooling instance allocator (faster instantiation).
+        pool_instances: slots in the pool (live core instances / memories at once).
+        max_wasm_stack: bytes of stack a guest may use before a stack-overflow trap.
+    """
+
+    fuel: bool = False
+    pooling: bool = True
+    pool_instances: int = 256
+    max_wasm_stack: int = 1 << 20
+
+    def fingerprint(self) -> str:
+        """Return a short stable hash of these settings plus the wasmtime version."""
+        blob = json.dumps({"settings": asdict(self), "wasmtime": WASMTIME_VERSION}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class NativeEngine:
+    """A configured ``wasmtime.Engine`` plus the facts about it that wasmtime cannot report.
+
+    Args:
+        settings: the configuration to apply.
+    """
+
+    def __init__(self, settings: EngineSettings) -> None:
+        self.settings = settings
+        self.pooling = False
+        self.engine = self._build(settings, pooling=settings.pooling)
+        self.fingerprint = settings.fingerprint()
+
+    def _build(self, settings: EngineSettings, *, pooling: bool) -> wasmtime.Engine:
+        config = wasmtime.Config()
+        config.epoch_interruption = True
+        config.consume_fuel = settings.fuel
+        config.wasm_component_model = True
+        ffi.wasmtime_config_max_wasm_stack_set(config.ptr(), settings.max_wasm_stack)
+        if pooling:
+            _enable_pooling(config, settings.pool_instances)
+        try:
+            engine = wasmtime.Engine(config)
+        except wasmtime.WasmtimeError:
+            if not pooling:
+                raise
+            # The pool's up-front virtual memory reservation can be refused (ulimit -v,
+            # strict overcommit): fall back to on-demand allocation rather than fail.
+            return self._build(settings, pooling=False)
+        self.pooling = pooling
+        return engine
+
+
+def _enable_pooling(config: wasmtime.Config, slots: int) -> None:
+    """Switch ``config`` to the pooling allocator with ``slots`` instances/memories/tables."""
+    pool = ffi.wasmtime_pooling_allocation_config_new()
+    try:
+        ffi.wasmtime_pooling_allocation_config_total_core_instances_set(pool, slots)
+        ffi.wasmtime_pooling_allocation_config_total_memories_set(pool, slots)
+        ffi.wasmtime_pooling_allocation_config_total_tables_set(pool, slots)
+        ffi.wasmtime_pooling_allocation_config_total_stacks_set(pool, slots)
+        ffi.wasmtime_pooling_allocation_config_total_component_instances_set(pool, slots)
+        ffi.wasmtime_pooling_allocation_config_max_memories_per_component_set(pool, 16)
+        ffi.wasmtime_pooling_allocation_config_max_tables_per_component_set(pool, 16)
+        ffi.wasmtime_pooling_allocation_config_max_core_instances_per_component_set(pool, 64)
+        ffi.wasmtime_pooling_allocation_config_max_component_instance_size_set(pool, 1 << 20)
+        ffi.wasmtime_pooling_allocation_config_max_core_instance_size_set(pool, 1 << 20)
+        ffi.wasmtime_pooling_allocation_config_table_elements_set(pool, 1 << 16)
+        ffi.wasmtime_pooling_allocation_strategy_set(config.ptr(), pool)
+    finally:
+        ffi.wasmtime_pooling_allocation_config_delete(pool)
+
+
+_ENGINES: weakref.WeakValueDictionary[EngineSettings, NativeEngine] = weakref.WeakValueDictionary()
+_ENGINES_LOCK = threading.Lock()
+
+
+def engine_for(settings: EngineSettings) -> NativeEngine:
+    """Return the process's native engine for ``settings``, creating it on first use."""
+    with _ENGINES_LOCK:
+        native = _ENGINES.get(settings)
+        if native is None:
+            native = NativeEngine(settings)
+            _ENGINES[settings] = native
+        return native
+
+
+def ticks_for(timeout: float) -> int:
+    """Epoch ticks to allow for ``timeout`` seconds (at least two, so a tick in flight counts)."""
+    _Ticker.ensure_started()
+    return max(2, int(timeout / TICK_SECONDS) + 1)
+
+
+class _Ticker:
+    """One daemon thread that advances the epoch of every live native engine."""
+
+    _lock = threading.Lock()
+    _thread: threading.Thread | None = None
+
+    @classmethod
+    def ensure_started(cls) -> None:
+        if cls._thread is not None:
+            return
+        with cls._lock:
+            if cls._thread is None:
+                thread = threading.Thread(target=cls._run, name="omniwasm-epoch", daemon=True)
+                thread.start()
+                cls._thread = thread
+
+    @staticmethod
+    def _run() -> None:
+        while True:
+            time.sleep(TICK_SECONDS)
+            for native in list(_ENGINES.values()):
+                native.engine.increment_epoch()

@@ -1,0 +1,140 @@
+"""A wasmtime Store configured from a Policy: limits, fuel, deadline, and native WASI.
+
+Every store gets the policy's limits through wasmtime's store limiter, its fuel (when the
+engine meters fuel), an epoch deadline (none, or the policy's timeout), and, when the guest
+uses WASI, a native WASI context built from the policy's capabilities. Captured stdout and
+stderr are buffers owned by this store, so concurrent guests never mix their output.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from collections.abc import Callable
+
+import wasmtime
+from wasmtime import _ffi as ffi
+
+from .._errors import PolicyError
+from .._policy import Output, Policy, merge_env
+from ._native import NO_DEADLINE, NativeEngine, ticks_for
+
+__all__ = ["StoreBox"]
+
+
+class StoreBox:
+    """Owns one ``wasmtime.Store`` and what the policy attached to it.
+
+    Args:
+        native: the engine the store belongs to.
+        policy: the sandbox policy to apply.
+        wasi: configure a native WASI context (p1 and p2) from the policy.
+        argv0: the program name the guest sees as ``argv[0]``.
+
+    Raises:
+        PolicyError: the policy asks for fuel on an engine without fuel metering, or names a
+            directory or file that cannot be opened.
+    """
+
+    def __init__(
+        self, native: NativeEngine, policy: Policy, *, wasi: bool = False, argv0: str = "main"
+    ) -> None:
+        self.native = native
+        self.policy = policy
+        self.store = wasmtime.Store(native.engine)
+        self.stdout = bytearray()
+        self.stderr = bytearray()
+        self.memory_probe: Callable[[], int] = lambda: 0
+        self.closed = False
+        self.deadline_ticks = ticks_for(policy.timeout) if policy.timeout is not None else None
+        store = self.store
+        if (
+            policy.max_memory is not None
+            or policy.max_table_elements is not None
+            or policy.max_instances is not None
+        ):
+            store.set_limits(
+                memory_size=_or_neg(policy.max_memory),
+                table_elements=_or_neg(policy.max_table_elements),
+                instances=_or_neg(policy.max_instances),
+            )
+        if native.settings.fuel:
+            store.set_fuel(policy.fuel if policy.fuel is not None else (1 << 63) - 1)
+        elif policy.fuel is not None:
+            raise PolicyError(
+                "this policy sets fuel but the Runtime was created without fuel metering: "
+                "use Runtime(fuel=True)"
+            )
+        store.set_epoch_deadline(NO_DEADLINE)
+        if wasi:
+            store.set_wasi(self._wasi_config(argv0))
+
+    def arm_deadline(self) -> None:
+        """Start the policy's timeout for the call about to be made (a no-op without one)."""
+        if self.deadline_ticks is not None:
+            self.store.set_epoch_deadline(self.deadline_ticks)
+
+    def fuel_left(self) -> int | None:
+        """Fuel remaining, or None when the engine does not meter fuel."""
+        return self.store.get_fuel() if self.native.settings.fuel else None
+
+    def close(self) -> None:
+        """Release the native store; idempotent."""
+        if not self.closed:
+            self.closed = True
+            self.store.close()
+
+    def _wasi_config(self, argv0: str) -> wasmtime.WasiConfig:
+        policy = self.policy
+        config = wasmtime.WasiConfig()
+        config.argv = [argv0, *policy.args]
+        config.env = [list(p) for p in merge_env(policy, os.environ.items())]
+        stdin = policy.stdin
+        if stdin == "inherit":
+            config.inherit_stdin()
+        elif isinstance(stdin, bytes):
+            _set_stdin_bytes(config, stdin)
+        elif stdin is not None:
+            if not os.path.isfile(stdin):
+                raise PolicyError(f"stdin file not found: {stdin}")
+            config.stdin_file = str(stdin)
+        self._wire_output(config, policy.stdout, self.stdout, "stdout")
+        self._wire_output(config, policy.stderr, self.stderr, "stderr")
+        for mount in policy.dirs:
+            if not os.path.isdir(mount.host):
+                raise PolicyError(f"preopened directory not found: {mount.host}")
+            try:
+                config.preopen_dir(mount.host, mount.guest, not mount.read_only)
+            except wasmtime.WasmtimeError as exc:
+                raise PolicyError(f"cannot preopen {mount.host}: {exc}") from exc
+        return config
+
+    @staticmethod
+    def _wire_output(config: wasmtime.WasiConfig, out: Output, buf: bytearray, name: str) -> None:
+        if out == "capture":
+            setattr(config, f"{name}_custom", buf.extend)
+        elif out == "inherit":
+            getattr(config, f"inherit_{name}")()
+        elif out == "discard":
+            setattr(config, f"{name}_custom", _discard)
+        else:
+            try:
+                setattr(config, f"{name}_file", str(out))
+            except wasmtime.WasmtimeError as exc:
+                raise PolicyError(f"cannot open {name} file {out}: {exc}") from exc
+
+
+def _discard(_data: bytes) -> None:
+    return None
+
+
+def _or_neg(value: int | None) -> int:
+    return -1 if value is None else value
+
+
+def _set_stdin_bytes(config: wasmtime.WasiConfig, data: bytes) -> None:
+    """Give the guest ``data`` as stdin (ownership of the byte vector passes to wasmtime)."""
+    vec = ffi.wasm_byte_vec_t()
+    buf = (ctypes.c_uint8 * len(data)).from_buffer_copy(data) if data else None
+    ffi.wasm_byte_vec_new(ctypes.byref(vec), len(data), buf)
+    ffi.wasi_config_set_stdin_bytes(config.ptr(), ctypes.byref(vec))

@@ -1,0 +1,348 @@
+"""The sandbox policy: one frozen description of what a guest may use, shared by every habitat.
+
+Deny by default: a default ``Policy()`` gives a guest no arguments, no environment, no files, no
+network, an empty stdin and captured stdout/stderr. Limits are off until set. The same object is
+built from CLI flags, plugin manifests and TOML/JSON files, and it is the readable source of
+truth for how an engine store was configured (wasmtime's own ``Config`` is write-only).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import math
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeAlias
+
+from ._errors import PolicyError
+
+__all__ = ["Mount", "Output", "Policy", "parse_duration", "parse_size"]
+
+Output: TypeAlias = Literal["capture", "inherit", "discard"] | Path
+"""Where a guest's stdout/stderr go: captured to bytes, the host's own stream, nowhere, or a file."""
+
+_OUTPUT_WORDS = ("capture", "inherit", "discard")
+
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "kib": 1024,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "gib": 1024**3,
+}
+_DURATION_UNITS = {"": 1.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "m": 60.0, "h": 3600.0}
+
+
+def parse_size(text: str | int) -> int:
+    """Parse a byte size such as ``"64MiB"``, ``"10MB"``, ``"4096"`` or an int.
+
+    Args:
+        text: the size; units are B, KB/KiB, MB/MiB, GB/GiB (case-insensitive).
+
+    Raises:
+        PolicyError: the text is not a size.
+    """
+    if isinstance(text, int) and not isinstance(text, bool):
+        if text < 0:
+            raise PolicyError(f"size must not be negative: {text}")
+        return text
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(text))
+    if not m or m.group(2).lower() not in _SIZE_UNITS:
+        raise PolicyError(f"not a size: {text!r} (try 64MiB, 10MB or a number of bytes)")
+    return int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])
+
+
+def parse_duration(text: str | float) -> float:
+    """Parse a duration such as ``"2s"``, ``"500ms"``, ``"1m"`` or a number of seconds.
+
+    Raises:
+        PolicyError: the text is not a positive duration.
+    """
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        value = float(text)
+    else:
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zµ]*)\s*", str(text))
+        if not m or m.group(2) not in _DURATION_UNITS:
+            raise PolicyError(f"not a duration: {text!r} (try 2s, 500ms or 1m)")
+        value = float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+    if not math.isfinite(value) or value <= 0:
+        raise PolicyError(f"duration must be positive: {text!r}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    """A host directory made visible to the guest.
+
+    Args:
+        host: the directory on the host.
+        guest: where the guest sees it (e.g. ``/data``).
+        read_only: refuse every write, create, rename and delete under it.
+    """
+
+    host: str
+    guest: str
+    read_only: bool = False
+
+    @classmethod
+    def parse(cls, spec: str, *, read_only: bool = False) -> Mount:
+        """Parse the CLI form ``HOST[::GUEST][:ro]`` (wasmtime's ``--dir`` syntax).
+
+        Raises:
+            PolicyError: the spec is empty.
+        """
+        if spec.endswith(":ro") and not spec.endswith("::ro"):
+            spec, read_only = spec[:-3], True
+        host, sep, guest = spec.partition("::")
+        if not host:
+            raise PolicyError(f"--dir needs a host directory: {spec!r}")
+        return cls(host=host, guest=guest if sep else host, read_only=read_only)
+
+
+def _freeze_env(env: Any) -> tuple[tuple[str, str], ...]:
+    items = env.items() if isinstance(env, Mapping) else env
+    pairs = []
+    for item in items:
+        if isinstance(item, str):
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise PolicyError(f"env entry needs KEY=VALUE: {item!r}")
+        else:
+            key, value = item
+        if not key or "=" in key:
+            raise PolicyError(f"bad environment variable name: {key!r}")
+        pairs.append((str(key), str(value)))
+    return tuple(pairs)
+
+
+def _freeze_mount(m: Any) -> Mount:
+    if isinstance(m, Mount):
+        return m
+    if isinstance(m, str):
+        return Mount.parse(m)
+    if isinstance(m, Mapping):
+        return Mount(
+            host=str(m["host"]), guest=str(m.get("guest", m["host"])), read_only=bool(m.get("read_only", False))
+        )
+    raise PolicyError(f"not a directory mount: {m!r}")
+
+
+def _freeze_output(value: Any, name: str) -> Output:
+    if isinstance(value, Path):
+        return value
+    if value in _OUTPUT_WORDS:
+        return value  # type: ignore[no-any-return]
+    if isinstance(value, str) and value.startswith("file:"):
+        return Path(value[5:])
+    raise PolicyError(f"{name} must be one of {_OUTPUT_WORDS} or a Path, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Policy:
+    """What a guest may use, and how much. Deny by default.
+
+    Build one with keywords and derive variants with ``with_()``; it is immutable, hashable
+    and serialisable (``to_dict``/``from_dict``, ``to_json``/``from_json``,
+    ``to_toml``/``from_toml``), so CLI flags, manifests and plugin configs are the same object.
+
+    Args:
+        max_memory: bytes of linear memory the guest's store may hold (all memories together).
+        fuel: units of fuel the guest may burn (roughly one per instruction); None = unmetered.
+        timeout: wall-clock seconds each call (or run) may take, enforced by epoch interruption.
+        max_table_elements: elements any one table may hold.
+        max_instances: instances the store may create.
+        args: the guest's argv after the program name (``argv[0]`` is set by the runner).
+        env: environment variables, as explicit pairs (a mapping or ``"K=V"`` strings work too).
+        inherit_env: give the guest the host's whole environment (off by default).
+        dirs: host directories to preopen (``Mount``, ``"HOST::GUEST[:ro]"`` or a mapping).
+        stdin: bytes, a file path, ``"inherit"`` for the host's stdin, or None for empty.
+        stdout: ``"capture"`` (bytes on the result), ``"inherit"``, ``"discard"`` or a Path.
+        stderr: as ``stdout``.
+        network: allow sockets and outbound connections (denied by default).
+        allowed_hosts: outbound hosts allowed when ``network`` is on (glob patterns).
+
+    Raises:
+        PolicyError: a field has a value of the wrong kind or range.
+    """
+
+    max_memory: int | None = None
+    fuel: int | None = None
+    timeout: float | None = None
+    max_table_elements: int | None = None
+    max_instances: int | None = None
+    args: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    inherit_env: bool = False
+    dirs: tuple[Mount, ...] = ()
+    stdin: bytes | Path | Literal["inherit"] | None = None
+    stdout: Output = "capture"
+    stderr: Output = "capture"
+    network: bool = False
+    allowed_hosts: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        setter = object.__setattr__
+        if self.max_memory is not None:
+            setter(self, "max_memory", parse_size(self.max_memory))
+        if self.timeout is not None:
+            setter(self, "timeout", parse_duration(self.timeout))
+        for name in ("fuel", "max_table_elements", "max_instances"):
+            value = getattr(self, name)
+            if value is not None and (
+                not isinstance(value, int) or isinstance(value, bool) or value < 0
+            ):
+                raise PolicyError(f"{name} must be a non-negative int, got {value!r}")
+        if isinstance(self.args, str):
+            raise PolicyError("args must be a sequence of strings, not one string")
+        setter(self, "args", tuple(str(a) for a in self.args))
+        setter(self, "env", _freeze_env(self.env))
+        setter(self, "dirs", tuple(_freeze_mount(m) for m in self.dirs))
+        setter(self, "allowed_hosts", tuple(str(h) for h in self.allowed_hosts))
+        if isinstance(self.stdin, bytearray | memoryview):
+            setter(self, "stdin", bytes(self.stdin))
+        elif isinstance(self.stdin, str) and self.stdin != "inherit":
+            setter(self, "stdin", Path(self.stdin))
+        elif self.stdin is not None and not isinstance(self.stdin, bytes | Path | str):
+            raise PolicyError(f"stdin must be bytes, a Path, 'inherit' or None: {self.stdin!r}")
+        setter(self, "stdout", _freeze_output(self.stdout, "stdout"))
+        setter(self, "stderr", _freeze_output(self.stderr, "stderr"))
+
+    def with_(self, **changes: Any) -> Policy:
+        """Return a copy with some fields replaced (validated like the constructor).
+
+        Raises:
+            PolicyError: an unknown field or a bad value.
+        """
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise PolicyError(f"unknown policy field(s): {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **changes)
+
+    # -- serialisation -------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON/TOML-safe dict holding only the fields that differ from the default."""
+        out: dict[str, Any] = {}
+        default = _DEFAULT
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value == getattr(default, f.name):
+                continue
+            if f.name == "env":
+                value = dict(value)
+            elif f.name == "dirs":
+                value = [dataclasses.asdict(m) for m in value]
+            elif f.name in ("args", "allowed_hosts"):
+                value = list(value)
+            elif f.name == "stdin":
+                if isinstance(value, bytes):
+                    value = {"base64": base64.b64encode(value).decode()}
+                elif isinstance(value, Path):
+                    value = {"path": str(value)}
+            elif f.name in ("stdout", "stderr") and isinstance(value, Path):
+                value = f"file:{value}"
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Policy:
+        """Build a policy from ``to_dict()`` output, a manifest or a parsed TOML/JSON file.
+
+        Sizes and durations may be strings (``"64MiB"``, ``"2s"``).
+
+        Raises:
+            PolicyError: unknown keys or bad values.
+        """
+        if not isinstance(data, Mapping):
+            raise PolicyError(f"a policy must be a table/object, got {type(data).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise PolicyError(f"unknown policy field(s): {', '.join(sorted(unknown))}")
+        kwargs = dict(data)
+        stdin = kwargs.get("stdin")
+        if isinstance(stdin, Mapping):
+            if "base64" in stdin:
+                kwargs["stdin"] = base64.b64decode(stdin["base64"])
+            elif "path" in stdin:
+                kwargs["stdin"] = Path(stdin["path"])
+            else:
+                raise PolicyError(f"stdin table needs 'base64' or 'path': {dict(stdin)!r}")
+        try:
+            return cls(**kwargs)
+        except TypeError as exc:
+            raise PolicyError(f"bad policy: {exc}") from exc
+
+    def to_json(self) -> str:
+        """Serialise to JSON (see ``to_dict``)."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Policy:
+        """Parse JSON written by ``to_json`` or by hand.
+
+        Raises:
+            PolicyError: malformed JSON or a bad policy.
+        """
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise PolicyError(f"policy JSON is malformed: {exc}") from exc
+        return cls.from_dict(data)
+
+    def to_toml(self) -> str:
+        """Serialise to TOML (see ``to_dict``)."""
+        return _dump_toml(self.to_dict())
+
+    @classmethod
+    def from_toml(cls, text: str) -> Policy:
+        """Parse TOML written by ``to_toml`` or by hand.
+
+        Raises:
+            PolicyError: malformed TOML or a bad policy.
+        """
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise PolicyError(f"policy TOML is malformed: {exc}") from exc
+        return cls.from_dict(data)
+
+
+_DEFAULT = Policy()
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    raise PolicyError(f"cannot write {value!r} as TOML")
+
+
+def _dump_toml(data: Mapping[str, Any]) -> str:
+    """Write the flat policy dict as TOML; nested values become inline tables/arrays."""
+    return "".join(f"{key} = {_toml_value(value)}\n" for key, value in data.items())
+
+
+def merge_env(policy: Policy, host_env: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Resolve the guest's environment: the host's when inherited, then the explicit pairs."""
+    merged = dict(host_env) if policy.inherit_env else {}
+    merged.update(policy.env)
+    return list(merged.items())

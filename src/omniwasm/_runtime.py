@@ -1,0 +1,383 @@
+"""The front door: ``Runtime.load() -> Compiled -> Runtime.instantiate() -> Instance``.
+
+Every habitat is this path plus its own edge. A ``Runtime`` owns one configured engine (fuel
+metering and the pooling allocator are decided when it is created) and a compile cache; it is
+thread-safe, and instances it creates each own a store that belongs to one thread at a time.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+from . import _engine as eng
+from ._errors import GuestExit, InvalidModule, OmniwasmError, PolicyError
+from ._policy import Policy
+
+__all__ = ["Compiled", "Export", "Instance", "RunResult", "Runtime", "Source"]
+
+Source = bytes | bytearray | memoryview | str | os.PathLike[str]
+"""A module or component: its bytes, WebAssembly text (a ``str`` starting with ``(``), or a
+path to a ``.wasm``, ``.wat`` or ``.cwasm`` file."""
+
+
+def _read_source(source: Source) -> tuple[bytes, str]:
+    if isinstance(source, bytes | bytearray | memoryview):
+        return bytes(source), "<bytes>"
+    if isinstance(source, str) and source.lstrip().startswith("("):
+        return source.encode(), "<text>"
+    path = Path(source)
+    try:
+        return path.read_bytes(), str(path)
+    except FileNotFoundError as exc:
+        raise InvalidModule("file not found", source=str(path)) from exc
+    except OSError as exc:
+        raise InvalidModule(f"cannot read file: {exc.strerror}", source=str(path)) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Export:
+    """One import or export of a compiled module or component.
+
+    Args:
+        module: the import's module or interface ("" for exports).
+        name: the item's name.
+        type: the type, rendered as WebAssembly text or WIT writes it.
+    """
+
+    module: str
+    name: str
+    type: str
+
+
+class Compiled:
+    """Compiled code of a module or component, ready to instantiate many times.
+
+    Obtain one from ``Runtime.load``. It is immutable and may be shared between threads.
+    """
+
+    def __init__(self, artifact: eng.Artifact) -> None:
+        self._artifact = artifact
+
+    @property
+    def kind(self) -> Literal["module", "component"]:
+        """``"module"`` for a core module, ``"component"`` for a component."""
+        return self._artifact.kind
+
+    @property
+    def source(self) -> str:
+        """Where the code came from (a path, ``<bytes>`` or ``<text>``)."""
+        return self._artifact.source
+
+    @property
+    def sha256(self) -> str | None:
+        """Hex sha256 of the original binary (None when loaded from a ``.cwasm``)."""
+        return self._artifact.sha256
+
+    @property
+    def imports(self) -> list[Export]:
+        """Everything the code imports, with types."""
+        from ._inspect import describe_imports
+
+        return describe_imports(self._artifact)
+
+    @property
+    def exports(self) -> list[Export]:
+        """Everything the code exports, with types."""
+        from ._inspect import describe_exports
+
+        return describe_exports(self._artifact)
+
+    def serialize(self) -> bytes:
+        """Return the precompiled (``.cwasm``) form, loadable by ``Runtime.load`` later."""
+        return self._artifact.serialize()
+
+    def __repr__(self) -> str:
+        return f"<Compiled {self.kind} from {self.source}>"
+
+
+class Instance:
+    """A live instance of a module or component in its own sandboxed store.
+
+    Use it from one thread at a time (calls from several threads are serialised by a lock).
+    It is a context manager; ``close()`` releases the store and is idempotent, and any use
+    after it raises ``OmniwasmError`` rather than touching freed memory.
+    """
+
+    def __init__(self, inner: eng.CoreInstance | eng.ComponentInstance, policy: Policy) -> None:
+        self._inner = inner
+        self.policy = policy
+
+    @property
+    def kind(self) -> Literal["module", "component"]:
+        """``"module"`` or ``"component"``."""
+        return "module" if isinstance(self._inner, eng.CoreInstance) else "component"
+
+    @property
+    def exports(self) -> _Exports:
+        """Exported functions by name: ``inst.exports["add"](1, 2)`` or ``inst.exports.add``."""
+        return _Exports(self)
+
+    def func(self, name: str) -> Callable[..., Any]:
+        """Return exported function ``name`` as a Python callable.
+
+        For core modules this is the fast path: resolve once, then call many times at FFI
+        speed. Component functions accept interface-qualified names (``iface#func``).
+
+        Raises:
+            OmniwasmError: no such function, or the instance is closed.
+        """
+        inner = self._inner
+        if isinstance(inner, eng.CoreInstance):
+            return inner.func(name)
+        inner.find_func(name)
+
+        def call(*args: Any) -> Any:
+            return inner.call(name, *args)
+
+        call.__name__ = name
+        return call
+
+    def call(self, name: str, *args: Any) -> Any:
+        """Call exported function ``name`` with ``args``; see ``func``."""
+        return self.func(name)(*args)
+
+    @property
+    def stdout(self) -> bytes:
+        """What the guest wrote to stdout so far (when the policy captures it)."""
+        return bytes(self._inner.box.stdout)
+
+    @property
+    def stderr(self) -> bytes:
+        """What the guest wrote to stderr so far (when the policy captures it)."""
+        return bytes(self._inner.box.stderr)
+
+    @property
+    def fuel_left(self) -> int | None:
+        """Fuel remaining in this instance's store (None without fuel metering)."""
+        return self._inner.box.fuel_left()
+
+    @property
+    def closed(self) -> bool:
+        """True after ``close()``."""
+        return self._inner.closed
+
+    def close(self) -> None:
+        """Release the store. Idempotent."""
+        self._inner.close()
+
+    def __enter__(self) -> Instance:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<Instance {self.kind} of {self._inner.artifact.source} ({state})>"
+
+
+class _Exports(Mapping[str, Callable[..., Any]]):
+    """The exported functions of an instance, by name and by attribute."""
+
+    def __init__(self, instance: Instance) -> None:
+        self._instance = instance
+
+    def _names(self) -> list[str]:
+        inner = self._instance._inner
+        if isinstance(inner, eng.CoreInstance):
+            return [n for n, t in inner.export_names() if t.startswith("func")]
+        return list(inner.export_names())
+
+    def __getitem__(self, name: str) -> Callable[..., Any]:
+        try:
+            return self._instance.func(name)
+        except OmniwasmError as exc:
+            raise KeyError(name) from exc
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        names = self._names()
+        for candidate in (name, name.replace("_", "-")):
+            if candidate in names:
+                return self._instance.func(candidate)
+        raise AttributeError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """How a WASI command ended.
+
+    Args:
+        exit_code: 0 for success; the guest's exit status otherwise.
+        stdout: captured stdout (empty unless the policy captures it).
+        stderr: captured stderr (empty unless the policy captures it).
+    """
+
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+
+    def check(self) -> RunResult:
+        """Return self if the exit code is 0.
+
+        Raises:
+            GuestExit: the guest exited with a non-zero code.
+        """
+        if self.exit_code != 0:
+            raise GuestExit(self.exit_code)
+        return self
+
+
+class Runtime:
+    """One configured engine, a compile cache and a default policy.
+
+    Args:
+        policy: the default policy for ``instantiate``/``run`` (deny-all when None).
+        fuel: compile fuel metering in, so policies may set ``fuel``. Defaults to whether the
+            default policy sets fuel. Metered code runs somewhat slower.
+        pooling: use the pooling allocator for faster instantiation (falls back to on-demand
+            allocation where the pool's virtual memory reservation is refused).
+        cache: use the on-disk compile cache (``True``), not (``False``), or one at this path.
+        pool_size: instances the pooling allocator can hold live at once.
+    """
+
+    def __init__(
+        self,
+        policy: Policy | None = None,
+        *,
+        fuel: bool | None = None,
+        pooling: bool = True,
+        cache: bool | str | os.PathLike[str] = True,
+        pool_size: int = 256,
+    ) -> None:
+        self.policy = policy if policy is not None else Policy()
+        metered = fuel if fuel is not None else self.policy.fuel is not None
+        self._native = eng.engine_for(
+            eng.EngineSettings(fuel=metered, pooling=pooling, pool_instances=pool_size)
+        )
+        if cache is True:
+            self._cache = eng.CompileCache()
+        elif cache is False:
+            self._cache = eng.CompileCache(enabled=False)
+        else:
+            self._cache = eng.CompileCache(Path(cache))
+        self._lock = threading.Lock()
+
+    @property
+    def fuel(self) -> bool:
+        """True when this runtime's engine meters fuel."""
+        return self._native.settings.fuel
+
+    @property
+    def pooling(self) -> bool:
+        """True when the pooling allocator is in use."""
+        return self._native.pooling
+
+    @property
+    def cache(self) -> eng.CompileCache:
+        """The compile cache (``info()``, ``clear()``, hit/miss counters)."""
+        return self._cache
+
+    def load(self, source: Source, *, expect: Literal["module", "component"] | None = None) -> Compiled:
+        """Compile a module or component, or fetch its machine code from the cache.
+
+        Args:
+            source: bytes, WebAssembly text, or a path to ``.wasm``/``.wat``/``.cwasm``.
+            expect: fail unless it is this kind.
+
+        Raises:
+            InvalidModule: unreadable, malformed or invalid WebAssembly, or the wrong kind.
+        """
+        data, where = _read_source(source)
+        return Compiled(eng.load_artifact(self._native, data, cache=self._cache, source=where, expect=expect))
+
+    def _compiled(self, source: Compiled | Source) -> Compiled:
+        if isinstance(source, Compiled):
+            if source._artifact.native is not self._native:
+                raise PolicyError("this code was compiled by another Runtime with other settings")
+            return source
+        return self.load(source)
+
+    def instantiate(
+        self,
+        compiled: Compiled | Source,
+        policy: Policy | None = None,
+        *,
+        imports: eng.HostImports | None = None,
+        argv0: str | None = None,
+    ) -> Instance:
+        """Create a sandboxed instance.
+
+        Args:
+            compiled: what ``load`` returned (or anything ``load`` accepts).
+            policy: the sandbox for this instance (the runtime's default when None).
+            imports: Python host functions for a core module, ``{module: {name: callable}}``;
+                their types come from the module's import declarations.
+            argv0: the program name WASI guests see (defaults to the source's file name).
+
+        Raises:
+            LinkError: imports not provided (all of them are listed, with their types).
+            MemoryLimitExceeded: the initial memory is larger than the policy allows.
+            PolicyError: the policy cannot be applied.
+        """
+        code = self._compiled(compiled)
+        policy = policy if policy is not None else self.policy
+        name = argv0 if argv0 is not None else Path(code.source).name
+        artifact = code._artifact
+        inner: eng.CoreInstance | eng.ComponentInstance
+        if artifact.kind == "module":
+            inner = eng.instantiate_core(artifact, policy, imports=imports, argv0=name)
+        else:
+            if imports:
+                raise PolicyError("Python imports for components come with the component API")
+            inner = eng.instantiate_component(artifact, policy, argv0=name)
+        return Instance(inner, policy)
+
+    def run(
+        self, compiled: Compiled | Source, policy: Policy | None = None, *, argv0: str | None = None
+    ) -> RunResult:
+        """Run a WASI command: a p1 module's ``_start`` or a component's ``wasi:cli/run``.
+
+        A guest exit (any code) returns a ``RunResult``; traps and limits raise.
+
+        Raises:
+            InvalidModule: not a command (no ``_start`` / ``wasi:cli/run`` export).
+            ExecutionError: the guest trapped or hit a policy limit (a subclass says which).
+        """
+        code = self._compiled(compiled)
+        with self.instantiate(code, policy, argv0=argv0) as inst:
+            inner = inst._inner
+            if isinstance(inner, eng.CoreInstance):
+                if not any(n == "_start" for n, _ in inner.export_names()):
+                    raise InvalidModule("no _start export: not a WASI command", source=code.source)
+                exit_code = inner.run_start()
+            else:
+                exit_code = inner.run_command()
+            return RunResult(exit_code, inst.stdout, inst.stderr)
+
+    def compile(self, source: Source) -> bytes:
+        """Compile ahead of time; returns ``.cwasm`` bytes that ``load`` accepts.
+
+        Raises:
+            InvalidModule: the input is not valid WebAssembly.
+        """
+        return self.load(source).serialize()
+
+    def __repr__(self) -> str:
+        return f"<Runtime fuel={self.fuel} pooling={self.pooling} cache={self._cache.root}>"

@@ -1,0 +1,114 @@
+"""The ``omniwasm`` command line, in the conventions of the ``wasmtime`` CLI.
+
+Thin by design: parse flags, build a ``Policy``, call one public function, render the result.
+Errors print one line on stderr and exit with the code of their class (``_exit.EXIT_CODES``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from .._errors import OmniwasmError, PolicyError
+from .._policy import Mount, Policy, parse_duration, parse_size
+from ._exit import exit_code_for, report
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="omniwasm",
+    help="Run WebAssembly modules and components in a deny-by-default sandbox.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+cache_app = typer.Typer(help="Inspect or clear the compile cache.", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEBUG = typer.Option("--debug", help="Show Python tracebacks and wasm backtraces on errors.")
+
+
+def guarded(debug: bool, fn: Callable[[], int]) -> None:
+    """Run ``fn`` and exit with its code; omniwasm errors become one line and their code."""
+    try:
+        code = fn()
+    except OmniwasmError as exc:
+        report(exc, debug=debug)
+        raise typer.Exit(exit_code_for(exc)) from None
+    raise typer.Exit(code)
+
+
+def build_policy(
+    *,
+    policy_file: Path | None,
+    dirs: list[str],
+    dirs_ro: list[str],
+    env: list[str],
+    fuel: int | None,
+    timeout: str | None,
+    max_memory: str | None,
+    max_table_elements: int | None,
+    max_instances: int | None,
+    stdin: Path | None,
+    args: list[str],
+    inherit_io: bool = True,
+) -> Policy:
+    """Turn CLI flags into a ``Policy`` (flags override a ``--policy`` file).
+
+    Raises:
+        PolicyError: a flag's value is malformed.
+    """
+    base = Policy()
+    if policy_file is not None:
+        try:
+            text = policy_file.read_text()
+        except OSError as exc:
+            raise PolicyError(f"cannot read policy file {policy_file}: {exc.strerror}") from exc
+        base = Policy.from_json(text) if policy_file.suffix == ".json" else Policy.from_toml(text)
+    pairs = list(base.env)
+    for item in env:
+        key, sep, value = item.partition("=")
+        if not sep:
+            # `--env KEY` inherits that one variable from the host, as wasmtime does.
+            if key not in os.environ:
+                continue
+            value = os.environ[key]
+        pairs.append((key, value))
+    mounts = [*base.dirs, *(Mount.parse(d) for d in dirs)]
+    mounts += [Mount.parse(d, read_only=True) for d in dirs_ro]
+    changes: dict[str, Any] = {
+        "env": pairs,
+        "dirs": mounts,
+        "args": [*base.args, *args],
+        "stdout": "inherit" if inherit_io else base.stdout,
+        "stderr": "inherit" if inherit_io else base.stderr,
+        "stdin": stdin if stdin is not None else ("inherit" if inherit_io else base.stdin),
+    }
+    if fuel is not None:
+        changes["fuel"] = fuel
+    if timeout is not None:
+        changes["timeout"] = parse_duration(timeout)
+    if max_memory is not None:
+        changes["max_memory"] = parse_size(max_memory)
+    if max_table_elements is not None:
+        changes["max_table_elements"] = max_table_elements
+    if max_instances is not None:
+        changes["max_instances"] = max_instances
+    return base.with_(**changes)
+
+
+def main() -> None:
+    """Entry point of the ``omniwasm`` console script."""
+    from . import _commands  # noqa: F401  (registers the commands on `app`)
+
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

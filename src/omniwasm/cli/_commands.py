@@ -1,0 +1,259 @@
+"""``omniwasm run / invoke / compile / cache``: flags in, one public call, output rendered."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .._errors import OmniwasmError, ValueConversionError
+from .._runtime import Instance, Runtime
+from . import DEBUG, app, build_policy, cache_app, guarded
+
+__all__: list[str] = []
+
+_SANDBOX = "Sandbox"
+_LIMITS = "Limits"
+
+DirOpt = Annotated[
+    list[str],
+    typer.Option(
+        "--dir",
+        help="Preopen HOST[::GUEST] for the guest (repeatable; suffix :ro for read-only).",
+        rich_help_panel=_SANDBOX,
+    ),
+]
+DirRoOpt = Annotated[
+    list[str],
+    typer.Option("--dir-ro", help="Preopen HOST[::GUEST] read-only.", rich_help_panel=_SANDBOX),
+]
+EnvOpt = Annotated[
+    list[str],
+    typer.Option(
+        "--env",
+        help="Set KEY=VALUE in the guest, or inherit KEY from this process (repeatable).",
+        rich_help_panel=_SANDBOX,
+    ),
+]
+FuelOpt = Annotated[
+    int | None,
+    typer.Option("--fuel", help="Fuel the guest may burn (about one unit per instruction).", rich_help_panel=_LIMITS),
+]
+TimeoutOpt = Annotated[
+    str | None,
+    typer.Option("--timeout", help="Wall-clock limit, e.g. 2s, 500ms, 1m.", rich_help_panel=_LIMITS),
+]
+MemOpt = Annotated[
+    str | None,
+    typer.Option("--max-memory", help="Linear memory limit, e.g. 64MiB.", rich_help_panel=_LIMITS),
+]
+TableOpt = Annotated[
+    int | None,
+    typer.Option("--max-table-elements", help="Elements any one table may hold.", rich_help_panel=_LIMITS),
+]
+InstOpt = Annotated[
+    int | None,
+    typer.Option("--max-instances", help="Instances the guest's store may create.", rich_help_panel=_LIMITS),
+]
+StdinOpt = Annotated[
+    Path | None,
+    typer.Option("--stdin", help="Feed this file to the guest's stdin.", rich_help_panel=_SANDBOX),
+]
+PolicyOpt = Annotated[
+    Path | None,
+    typer.Option("--policy", help="Start from a policy file (.toml or .json); flags override it."),
+]
+Argv0Opt = Annotated[
+    str | None, typer.Option("--argv0", help="The program name the guest sees as argv[0].")
+]
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the compile cache.")]
+
+_CALL_RE = re.compile(r"^\s*([^\s(]+)\s*(?:\((.*)\))?\s*$", re.DOTALL)
+
+
+def parse_core_call(text: str, extra: list[str]) -> tuple[str, list[str]]:
+    """Split ``name(1, 2)`` (or ``name`` plus positional args) into a name and argument texts.
+
+    Raises:
+        ValueConversionError: the text is not a call expression.
+    """
+    m = _CALL_RE.match(text)
+    if not m:
+        raise ValueConversionError(text, "*", "NAME or NAME(ARG, ...)", repr(text))
+    name, inner = m.group(1), m.group(2)
+    if inner is None:
+        return name, list(extra)
+    args = [a.strip() for a in inner.split(",")]
+    if args == [""]:
+        args = []
+    return name, args + list(extra)
+
+
+def _number(text: str, ty: str, func: str, index: int) -> int | float:
+    try:
+        if ty in ("i32", "i64"):
+            return int(text, 0)
+        return float(text)
+    except ValueError:
+        raise ValueConversionError(func, str(index), ty, repr(text)) from None
+
+
+def _render(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, tuple):
+        return [str(v) for v in value]
+    return [str(value)]
+
+
+def invoke_core(inst: Instance, call: str, extra: list[str]) -> list[str]:
+    """Call a core export from its textual form; returns the result lines wasmtime would print."""
+    name, texts = parse_core_call(call, extra)
+    func = inst.func(name)
+    params = getattr(func, "params", [])
+    if len(texts) != len(params):
+        raise ValueConversionError(name, "*", f"{len(params)} argument(s)", f"{len(texts)}")
+    args = [_number(t, ty, name, i) for i, (t, ty) in enumerate(zip(texts, params, strict=True))]
+    return _render(func(*args))
+
+
+@app.command(
+    context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
+)
+def run(
+    file: Annotated[Path, typer.Argument(help="A .wasm, .wat or .cwasm module or component.")],
+    args: Annotated[list[str] | None, typer.Argument(help="Arguments passed to the guest.")] = None,
+    invoke: Annotated[
+        str | None,
+        typer.Option("--invoke", help="Call this export instead of running the command: NAME or 'NAME(ARGS)'."),
+    ] = None,
+    dirs: DirOpt = [],  # noqa: B006 (typer reads the default; it is never mutated)
+    dirs_ro: DirRoOpt = [],  # noqa: B006
+    env: EnvOpt = [],  # noqa: B006
+    fuel: FuelOpt = None,
+    timeout: TimeoutOpt = None,
+    max_memory: MemOpt = None,
+    max_table_elements: TableOpt = None,
+    max_instances: InstOpt = None,
+    stdin: StdinOpt = None,
+    policy_file: PolicyOpt = None,
+    argv0: Argv0Opt = None,
+    no_cache: NoCacheOpt = False,
+    debug: Annotated[bool, DEBUG] = False,
+) -> None:
+    """Run a WASI command (p1 module or p2 component), or call one export with --invoke.
+
+    The guest's exit code becomes this process's exit code.
+    """
+
+    def go() -> int:
+        guest_args = list(args or [])
+        policy = build_policy(
+            policy_file=policy_file,
+            dirs=dirs,
+            dirs_ro=dirs_ro,
+            env=env,
+            fuel=fuel,
+            timeout=timeout,
+            max_memory=max_memory,
+            max_table_elements=max_table_elements,
+            max_instances=max_instances,
+            stdin=stdin,
+            args=guest_args if invoke is None else [],
+        )
+        rt = Runtime(policy, cache=not no_cache)
+        compiled = rt.load(file)
+        name = argv0 if argv0 is not None else file.name
+        if invoke is None:
+            return rt.run(compiled, argv0=name).exit_code
+        with rt.instantiate(compiled, argv0=name) as inst:
+            if compiled.kind == "component":
+                raise OmniwasmError(
+                    "--invoke on components takes WAVE values; that arrives with the "
+                    "component API (issue #3). Core modules are supported."
+                )
+            if "_initialize" in inst.exports:
+                inst.call("_initialize")
+            for line in invoke_core(inst, invoke, guest_args):
+                print(line)
+            sys.stdout.flush()
+        return 0
+
+    guarded(debug, go)
+
+
+@app.command(context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True})
+def invoke(
+    file: Annotated[Path, typer.Argument(help="A .wasm, .wat or .cwasm module.")],
+    call: Annotated[str, typer.Argument(help="NAME or 'NAME(ARGS)', e.g. 'add(1, 2)'.")],
+    args: Annotated[list[str] | None, typer.Argument(help="More arguments for NAME.")] = None,
+    dirs: DirOpt = [],  # noqa: B006
+    dirs_ro: DirRoOpt = [],  # noqa: B006
+    env: EnvOpt = [],  # noqa: B006
+    fuel: FuelOpt = None,
+    timeout: TimeoutOpt = None,
+    max_memory: MemOpt = None,
+    policy_file: PolicyOpt = None,
+    debug: Annotated[bool, DEBUG] = False,
+) -> None:
+    """Call one export and print its results (alias of ``run --invoke``)."""
+    run(
+        file,
+        args,
+        invoke=call,
+        dirs=dirs,
+        dirs_ro=dirs_ro,
+        env=env,
+        fuel=fuel,
+        timeout=timeout,
+        max_memory=max_memory,
+        policy_file=policy_file,
+        debug=debug,
+    )
+
+
+@app.command()
+def compile(  # noqa: A001 (the command is named after wasmtime's)
+    file: Annotated[Path, typer.Argument(help="A .wasm or .wat module or component.")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Where to write the .cwasm (default: FILE.cwasm).")
+    ] = None,
+    fuel: Annotated[bool, typer.Option("--fuel", help="Compile with fuel metering.")] = False,
+    debug: Annotated[bool, DEBUG] = False,
+) -> None:
+    """Compile ahead of time to a .cwasm that `omniwasm run` loads without compiling."""
+
+    def go() -> int:
+        rt = Runtime(fuel=fuel, cache=False)
+        blob = rt.compile(file)
+        out = output if output is not None else file.with_suffix(".cwasm")
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_bytes(blob)
+        tmp.replace(out)
+        print(f"wrote {out} ({len(blob)} bytes)", file=sys.stderr)
+        return 0
+
+    guarded(debug, go)
+
+
+@cache_app.command("info")
+def cache_info(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show where the compile cache is and how much it holds."""
+    info = Runtime(cache=True).cache.info()
+    if as_json:
+        print(json.dumps({"path": str(info.path), "entries": info.entries, "bytes": info.size}))
+    else:
+        print(f"path:    {info.path}\nentries: {info.entries}\nsize:    {info.size} bytes")
+
+
+@cache_app.command("clear")
+def cache_clear() -> None:
+    """Delete every compiled entry in the cache."""
+    removed = Runtime(cache=True).cache.clear()
+    print(f"removed {removed} entries")

@@ -1,0 +1,62 @@
+"""The CLI's one table from error class to process exit code, and how errors are printed.
+
+Resolved by most specific class (the method resolution order), so a new subclass inherits its
+parent's code until it is given its own.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+from .._errors import (
+    ExecutionError,
+    HostFunctionError,
+    InvalidModule,
+    LinkError,
+    MemoryLimitExceeded,
+    OmniwasmError,
+    OutOfFuel,
+    PolicyError,
+    Timeout,
+    Trap,
+    ValueConversionError,
+)
+
+__all__ = ["EXIT_CODES", "exit_code_for", "report"]
+
+EXIT_CODES: dict[type[BaseException], int] = {
+    OmniwasmError: 1,
+    ValueConversionError: 64,
+    InvalidModule: 65,
+    LinkError: 69,
+    HostFunctionError: 70,
+    PolicyError: 78,
+    ExecutionError: 1,
+    Timeout: 124,
+    OutOfFuel: 133,
+    Trap: 134,  # what `wasmtime run` returns for a trap
+    MemoryLimitExceeded: 137,
+}
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """Return the exit code of the most specific class of ``exc`` in ``EXIT_CODES``."""
+    for cls in type(exc).__mro__:
+        if cls in EXIT_CODES:
+            return EXIT_CODES[cls]
+    return 1
+
+
+def report(exc: OmniwasmError, *, debug: bool = False) -> None:
+    """Print one clear line for ``exc`` on stderr (plus details with ``debug``)."""
+    name = type(exc).__name__
+    print(f"omniwasm: error: {name}: {exc}", file=sys.stderr)
+    if isinstance(exc, LinkError) and exc.missing:
+        for m in exc.missing:
+            print(f"  missing import {m}", file=sys.stderr)
+    if debug:
+        if isinstance(exc, ExecutionError) and exc.frames:
+            print("wasm backtrace:", file=sys.stderr)
+            print(exc.backtrace(), file=sys.stderr)
+        traceback.print_exception(exc, file=sys.stderr)
