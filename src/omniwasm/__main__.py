@@ -1,0 +1,5 @@
+"""``python -m omniwasm`` runs the CLI."""
+
+from .cli import main
+
+main()
