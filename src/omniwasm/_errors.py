@@ -52,6 +52,7 @@ class Frame:
         func_name: the function's name from the name section, if present.
         module_name: the module's name from the name section, if present.
         module_offset: byte offset of the instruction in the module.
+
     """
 
     func_index: int
@@ -73,6 +74,7 @@ class MissingImport:
         module: the import's module (core) or interface/instance name (component).
         name: the field name ("" for a whole component instance import).
         type: a readable rendering of the expected type, e.g. ``func(i32) -> i32``.
+
     """
 
     module: str
@@ -119,6 +121,7 @@ class InvalidModule(OmniwasmError):
     Args:
         reason: the validator's (or loader's) message.
         source: where the bytes came from (a path or ``"<bytes>"``).
+
     """
 
     def __init__(self, reason: str, *, source: str = "<bytes>") -> None:
@@ -133,6 +136,7 @@ class LinkError(OmniwasmError):
     Args:
         missing: every import that could not be satisfied, all reported at once.
         detail: the engine's own message, when it adds something.
+
     """
 
     def __init__(self, missing: tuple[MissingImport, ...], detail: str = "") -> None:
@@ -158,6 +162,7 @@ class ValueConversionError(OmniwasmError, TypeError):
         param: the parameter's name or index.
         expected: the expected type, written as WebAssembly/WIT writes it.
         got: a short description of the value that was given.
+
     """
 
     def __init__(self, function: str, param: str, expected: str, got: str) -> None:
@@ -174,6 +179,7 @@ class ExecutionError(OmniwasmError):
     Args:
         message: what happened.
         frames: the WebAssembly backtrace, innermost first.
+
     """
 
     def __init__(self, message: str, *, frames: tuple[Frame, ...] = ()) -> None:
@@ -192,6 +198,7 @@ class Trap(ExecutionError):
         message: the engine's trap message.
         code: the trap code's name, e.g. ``"unreachable"``, or None if unknown.
         frames: the WebAssembly backtrace.
+
     """
 
     def __init__(
@@ -206,6 +213,7 @@ class GuestExit(ExecutionError):
 
     Args:
         code: the exit status the guest asked for.
+
     """
 
     def __init__(self, code: int, *, frames: tuple[Frame, ...] = ()) -> None:
@@ -224,6 +232,7 @@ class LimitExceeded(ExecutionError):
         message: what happened.
         limit: the configured limit, in the limit's unit.
         used: how much was in use when the guest stopped, if known.
+
     """
 
     def __init__(

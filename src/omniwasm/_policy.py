@@ -24,7 +24,7 @@ from ._errors import PolicyError
 __all__ = ["Mount", "Output", "Policy", "parse_duration", "parse_size"]
 
 Output: TypeAlias = Literal["capture", "inherit", "discard"] | Path
-"""Where a guest's stdout/stderr go: captured to bytes, the host's own stream, nowhere, or a file."""
+"""Where a guest's stdout/stderr go: captured, the host's stream, nowhere, or a file."""
 
 _OUTPUT_WORDS = ("capture", "inherit", "discard")
 
@@ -52,6 +52,7 @@ def parse_size(text: str | int) -> int:
 
     Raises:
         PolicyError: the text is not a size.
+
     """
     if isinstance(text, int) and not isinstance(text, bool):
         if text < 0:
@@ -68,6 +69,7 @@ def parse_duration(text: str | float) -> float:
 
     Raises:
         PolicyError: the text is not a positive duration.
+
     """
     if isinstance(text, int | float) and not isinstance(text, bool):
         value = float(text)
@@ -89,6 +91,7 @@ class Mount:
         host: the directory on the host.
         guest: where the guest sees it (e.g. ``/data``).
         read_only: refuse every write, create, rename and delete under it.
+
     """
 
     host: str
@@ -101,6 +104,7 @@ class Mount:
 
         Raises:
             PolicyError: the spec is empty.
+
         """
         if spec.endswith(":ro") and not spec.endswith("::ro"):
             spec, read_only = spec[:-3], True
@@ -133,7 +137,9 @@ def _freeze_mount(m: Any) -> Mount:
         return Mount.parse(m)
     if isinstance(m, Mapping):
         return Mount(
-            host=str(m["host"]), guest=str(m.get("guest", m["host"])), read_only=bool(m.get("read_only", False))
+            host=str(m["host"]),
+            guest=str(m.get("guest", m["host"])),
+            read_only=bool(m.get("read_only", False)),
         )
     raise PolicyError(f"not a directory mount: {m!r}")
 
@@ -174,6 +180,7 @@ class Policy:
 
     Raises:
         PolicyError: a field has a value of the wrong kind or range.
+
     """
 
     max_memory: int | None = None
@@ -223,6 +230,7 @@ class Policy:
 
         Raises:
             PolicyError: an unknown field or a bad value.
+
         """
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
         if unknown:
@@ -263,6 +271,7 @@ class Policy:
 
         Raises:
             PolicyError: unknown keys or bad values.
+
         """
         if not isinstance(data, Mapping):
             raise PolicyError(f"a policy must be a table/object, got {type(data).__name__}")
@@ -294,6 +303,7 @@ class Policy:
 
         Raises:
             PolicyError: malformed JSON or a bad policy.
+
         """
         try:
             data = json.loads(text)
@@ -311,6 +321,7 @@ class Policy:
 
         Raises:
             PolicyError: malformed TOML or a bad policy.
+
         """
         try:
             data = tomllib.loads(text)
@@ -332,7 +343,9 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, Mapping):
-        return "{" + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
+        return (
+            "{" + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
+        )
     raise PolicyError(f"cannot write {value!r} as TOML")
 
 

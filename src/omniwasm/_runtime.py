@@ -48,6 +48,7 @@ class Export:
         module: the import's module or interface ("" for exports).
         name: the item's name.
         type: the type, rendered as WebAssembly text or WIT writes it.
+
     """
 
     module: str
@@ -131,6 +132,7 @@ class Instance:
 
         Raises:
             OmniwasmError: no such function, or the instance is closed.
+
         """
         inner = self._inner
         if isinstance(inner, eng.CoreInstance):
@@ -227,6 +229,7 @@ class RunResult:
         exit_code: 0 for success; the guest's exit status otherwise.
         stdout: captured stdout (empty unless the policy captures it).
         stderr: captured stderr (empty unless the policy captures it).
+
     """
 
     exit_code: int
@@ -238,6 +241,7 @@ class RunResult:
 
         Raises:
             GuestExit: the guest exited with a non-zero code.
+
         """
         if self.exit_code != 0:
             raise GuestExit(self.exit_code)
@@ -255,6 +259,7 @@ class Runtime:
             allocation where the pool's virtual memory reservation is refused).
         cache: use the on-disk compile cache (``True``), not (``False``), or one at this path.
         pool_size: instances the pooling allocator can hold live at once.
+
     """
 
     def __init__(
@@ -294,7 +299,9 @@ class Runtime:
         """The compile cache (``info()``, ``clear()``, hit/miss counters)."""
         return self._cache
 
-    def load(self, source: Source, *, expect: Literal["module", "component"] | None = None) -> Compiled:
+    def load(
+        self, source: Source, *, expect: Literal["module", "component"] | None = None
+    ) -> Compiled:
         """Compile a module or component, or fetch its machine code from the cache.
 
         Args:
@@ -303,9 +310,12 @@ class Runtime:
 
         Raises:
             InvalidModule: unreadable, malformed or invalid WebAssembly, or the wrong kind.
+
         """
         data, where = _read_source(source)
-        return Compiled(eng.load_artifact(self._native, data, cache=self._cache, source=where, expect=expect))
+        return Compiled(
+            eng.load_artifact(self._native, data, cache=self._cache, source=where, expect=expect)
+        )
 
     def _compiled(self, source: Compiled | Source) -> Compiled:
         if isinstance(source, Compiled):
@@ -335,6 +345,7 @@ class Runtime:
             LinkError: imports not provided (all of them are listed, with their types).
             MemoryLimitExceeded: the initial memory is larger than the policy allows.
             PolicyError: the policy cannot be applied.
+
         """
         code = self._compiled(compiled)
         policy = policy if policy is not None else self.policy
@@ -359,6 +370,7 @@ class Runtime:
         Raises:
             InvalidModule: not a command (no ``_start`` / ``wasi:cli/run`` export).
             ExecutionError: the guest trapped or hit a policy limit (a subclass says which).
+
         """
         code = self._compiled(compiled)
         with self.instantiate(code, policy, argv0=argv0) as inst:
@@ -376,6 +388,7 @@ class Runtime:
 
         Raises:
             InvalidModule: the input is not valid WebAssembly.
+
         """
         return self.load(source).serialize()
 

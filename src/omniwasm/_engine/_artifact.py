@@ -1,4 +1,4 @@
-"""Loading: text or binary, module or component or precompiled, through the compile cache.
+r"""Loading: text or binary, module or component or precompiled, through the compile cache.
 
 The binary header decides what bytes are: ``\\0asm`` + version 1 is a core module, ``\\0asm``
 + ``0d 00 01 00`` a component, an ELF header a precompiled ``.cwasm``; anything else is tried as
@@ -60,6 +60,7 @@ class Artifact:
         code: the ``wasmtime.Module`` or ``wasmtime.component.Component``.
         wasm: the original binary (None when loaded from a precompiled file).
         source: where it came from, for messages.
+
     """
 
     def __init__(
@@ -154,6 +155,7 @@ def load_artifact(
 
     Raises:
         InvalidModule: the bytes are not valid WebAssembly (or not of the expected kind).
+
     """
     form = sniff(data)
     if form == "text":
@@ -162,7 +164,7 @@ def load_artifact(
     if form == "precompiled":
         artifact = _load_precompiled(native, data, source)
     elif form in ("module", "component"):
-        kind: Kind = form  # type: ignore[assignment]
+        kind: Kind = form
         if expect is not None and kind != expect:
             raise InvalidModule(f"expected a {expect}, got a {kind}", source=source)
         artifact = _load_binary(native, kind, data, cache, source)

@@ -24,7 +24,10 @@ _DIGEST = 32
 
 
 def default_cache_dir() -> Path:
-    """Return ``$OMNIWASM_CACHE_DIR``, else ``$XDG_CACHE_HOME/omniwasm``, else ``~/.cache/omniwasm``."""
+    """Return the cache directory.
+
+    ``$OMNIWASM_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/omniwasm``, else ``~/.cache/omniwasm``.
+    """
     env = os.environ.get("OMNIWASM_CACHE_DIR")
     if env:
         return Path(env)
@@ -41,6 +44,7 @@ class CacheInfo:
         path: the cache directory.
         entries: number of entries.
         size: total bytes on disk.
+
     """
 
     path: Path
@@ -54,6 +58,7 @@ class CompileCache:
     Args:
         root: the cache directory; None means ``default_cache_dir()`` at each use.
         enabled: when False every lookup misses and nothing is written.
+
     """
 
     def __init__(self, root: Path | None = None, *, enabled: bool = True) -> None:
@@ -70,7 +75,7 @@ class CompileCache:
 
     @staticmethod
     def key(kind: str, wasm: bytes, fingerprint: str) -> str:
-        """Return the cache key of ``wasm`` compiled as ``kind`` by an engine with ``fingerprint``."""
+        """Return the cache key of ``wasm`` compiled as ``kind`` by the engine ``fingerprint``."""
         h = hashlib.sha256()
         for part in (kind.encode(), fingerprint.encode(), wasm):
             h.update(len(part).to_bytes(8, "little"))

@@ -29,7 +29,7 @@ def _linker(artifact: Artifact) -> wcomponent.Linker:
             linker = wcomponent.Linker(artifact.native.engine)
             linker.add_wasip2()
             artifact.prepared["component-wasip2"] = linker
-        return linker  # type: ignore[no-any-return]
+        return linker
 
 
 class ComponentInstance:
@@ -39,11 +39,10 @@ class ComponentInstance:
         box: the store this instance lives in.
         instance: the wasmtime component instance.
         artifact: the component it came from.
+
     """
 
-    def __init__(
-        self, box: StoreBox, instance: wcomponent.Instance, artifact: Artifact
-    ) -> None:
+    def __init__(self, box: StoreBox, instance: wcomponent.Instance, artifact: Artifact) -> None:
         self.box = box
         self.instance = instance
         self.artifact = artifact
@@ -63,6 +62,7 @@ class ComponentInstance:
 
         Raises:
             OmniwasmError: no such function, or a bare name exported by several interfaces.
+
         """
         if self.closed:
             raise OmniwasmError(f"{name}: the instance is closed")
@@ -109,10 +109,9 @@ class ComponentInstance:
         Raises:
             OmniwasmError: the component does not export ``wasi:cli/run``.
             ExecutionError: the guest trapped or hit a limit.
+
         """
-        run_iface = next(
-            (n for n in self.export_names() if n.startswith("wasi:cli/run@")), None
-        )
+        run_iface = next((n for n in self.export_names() if n.startswith("wasi:cli/run@")), None)
         if run_iface is None:
             raise OmniwasmError("component does not export wasi:cli/run (not a command)")
         func, _ = self.find_func(f"{run_iface}#run")
@@ -141,12 +140,15 @@ def _is_err(result: Any) -> bool:
     return tag == "err"
 
 
-def instantiate_component(artifact: Artifact, policy: Policy, *, argv0: str = "main") -> ComponentInstance:
+def instantiate_component(
+    artifact: Artifact, policy: Policy, *, argv0: str = "main"
+) -> ComponentInstance:
     """Instantiate a component with native WASI 0.2 configured from ``policy``.
 
     Raises:
         LinkError: the component imports something native WASI does not provide.
         PolicyError: the policy cannot be applied.
+
     """
     linker = _linker(artifact)
     box = StoreBox(artifact.native, policy, wasi=True, argv0=argv0)

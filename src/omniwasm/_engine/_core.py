@@ -95,6 +95,7 @@ class CoreInstance:
         box: the store this instance lives in.
         instance: the wasmtime instance.
         artifact: the module it was instantiated from.
+
     """
 
     def __init__(self, box: StoreBox, instance: wasmtime.Instance, artifact: Artifact) -> None:
@@ -120,6 +121,7 @@ class CoreInstance:
 
         Raises:
             OmniwasmError: no such function export, or the instance is closed.
+
         """
         fast = self._funcs.get(name)
         if fast is None:
@@ -184,6 +186,7 @@ def instantiate_core(
         MemoryLimitExceeded: the module's initial memory is larger than the policy allows.
         ExecutionError: the start function failed.
         PolicyError: the policy cannot be applied (missing directories, fuel without metering).
+
     """
     module = artifact.module
     wasi = _uses_wasi(module)
@@ -204,8 +207,8 @@ def instantiate_core(
     box = StoreBox(artifact.native, policy, wasi=wasi, argv0=argv0)
     try:
         box.arm_deadline()
-        instance = pre.instantiate(box.store) if pre is not None else linker.instantiate(
-            box.store, module
+        instance = (
+            pre.instantiate(box.store) if pre is not None else linker.instantiate(box.store, module)
         )
     except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
         err = translate(exc, policy=policy)

@@ -65,6 +65,7 @@ class FastFunc:
         owner: the object that owns the store (must expose ``closed``, ``box``, ``guard``).
         name: the export's name, for messages.
         func: the wasmtime function.
+
     """
 
     __slots__ = (
@@ -145,16 +146,16 @@ class FastFunc:
 
     def _pack_checked(self, args: tuple[Any, ...]) -> None:
         """Pack with range checks; unsigned i32/i64 values are reinterpreted as signed."""
-        fixed = []
+        fixed: list[int | float] = []
         for i, (value, ty) in enumerate(zip(args, self.params, strict=True)):
             if ty in _RANGES:
                 lo, hi = _RANGES[ty]
                 if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
                     raise ValueConversionError(self.name, str(i), ty, repr(value))
                 bits = 32 if ty == "i32" else 64
-                if value >= 1 << (bits - 1):
-                    value -= 1 << bits
-            elif isinstance(value, bool) or not isinstance(value, int | float):
+                fixed.append(value - (1 << bits) if value >= 1 << (bits - 1) else value)
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueConversionError(self.name, str(i), ty, repr(value))
             fixed.append(value)
         self._args.pack_into(self._buf, 0, *fixed)  # type: ignore[union-attr]
@@ -165,7 +166,6 @@ class FastFunc:
             return wasmtime.WasmtimeError._from_ptr(
                 ctypes.cast(error, ctypes.POINTER(ffi.wasmtime_error_t))
             )
-        trap_ptr = self._trap.value
+        trap_ptr = self._trap.value or 0
         self._trap.value = None
         return wasmtime.Trap._from_ptr(ctypes.cast(trap_ptr, ctypes.POINTER(ffi.wasm_trap_t)))
-

@@ -40,6 +40,7 @@ class EngineSettings:
         pooling: use the pooling instance allocator (faster instantiation).
         pool_instances: slots in the pool (live core instances / memories at once).
         max_wasm_stack: bytes of stack a guest may use before a stack-overflow trap.
+
     """
 
     fuel: bool = False
@@ -58,6 +59,7 @@ class NativeEngine:
 
     Args:
         settings: the configuration to apply.
+
     """
 
     def __init__(self, settings: EngineSettings) -> None:

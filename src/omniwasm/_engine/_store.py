@@ -34,6 +34,7 @@ class StoreBox:
     Raises:
         PolicyError: the policy asks for fuel on an engine without fuel metering, or names a
             directory or file that cannot be opened.
+
     """
 
     def __init__(

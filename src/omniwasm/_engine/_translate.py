@@ -108,6 +108,7 @@ def translate(
         policy: the policy the store enforced (to classify limit failures).
         memory: reports the store's current linear memory (to classify growth failures).
         source: where the module came from, for InvalidModule messages.
+
     """
     pending = wasmtime_func.LAST_EXCEPTION
     if pending is not None:

@@ -41,11 +41,17 @@ EnvOpt = Annotated[
 ]
 FuelOpt = Annotated[
     int | None,
-    typer.Option("--fuel", help="Fuel the guest may burn (about one unit per instruction).", rich_help_panel=_LIMITS),
+    typer.Option(
+        "--fuel",
+        help="Fuel the guest may burn (about one unit per instruction).",
+        rich_help_panel=_LIMITS,
+    ),
 ]
 TimeoutOpt = Annotated[
     str | None,
-    typer.Option("--timeout", help="Wall-clock limit, e.g. 2s, 500ms, 1m.", rich_help_panel=_LIMITS),
+    typer.Option(
+        "--timeout", help="Wall-clock limit, e.g. 2s, 500ms, 1m.", rich_help_panel=_LIMITS
+    ),
 ]
 MemOpt = Annotated[
     str | None,
@@ -53,11 +59,15 @@ MemOpt = Annotated[
 ]
 TableOpt = Annotated[
     int | None,
-    typer.Option("--max-table-elements", help="Elements any one table may hold.", rich_help_panel=_LIMITS),
+    typer.Option(
+        "--max-table-elements", help="Elements any one table may hold.", rich_help_panel=_LIMITS
+    ),
 ]
 InstOpt = Annotated[
     int | None,
-    typer.Option("--max-instances", help="Instances the guest's store may create.", rich_help_panel=_LIMITS),
+    typer.Option(
+        "--max-instances", help="Instances the guest's store may create.", rich_help_panel=_LIMITS
+    ),
 ]
 StdinOpt = Annotated[
     Path | None,
@@ -70,7 +80,9 @@ PolicyOpt = Annotated[
 Argv0Opt = Annotated[
     str | None, typer.Option("--argv0", help="The program name the guest sees as argv[0].")
 ]
-NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the compile cache.")]
+NoCacheOpt = Annotated[
+    bool, typer.Option("--no-cache", help="Neither read nor write the compile cache.")
+]
 
 _CALL_RE = re.compile(r"^\s*([^\s(]+)\s*(?:\((.*)\))?\s*$", re.DOTALL)
 
@@ -80,6 +92,7 @@ def parse_core_call(text: str, extra: list[str]) -> tuple[str, list[str]]:
 
     Raises:
         ValueConversionError: the text is not a call expression.
+
     """
     m = _CALL_RE.match(text)
     if not m:
@@ -129,7 +142,10 @@ def run(
     args: Annotated[list[str] | None, typer.Argument(help="Arguments passed to the guest.")] = None,
     invoke: Annotated[
         str | None,
-        typer.Option("--invoke", help="Call this export instead of running the command: NAME or 'NAME(ARGS)'."),
+        typer.Option(
+            "--invoke",
+            help="Call this export instead of running the command: NAME or 'NAME(ARGS)'.",
+        ),
     ] = None,
     dirs: DirOpt = [],  # noqa: B006 (typer reads the default; it is never mutated)
     dirs_ro: DirRoOpt = [],  # noqa: B006
@@ -217,10 +233,11 @@ def invoke(
 
 
 @app.command()
-def compile(  # noqa: A001 (the command is named after wasmtime's)
+def compile(
     file: Annotated[Path, typer.Argument(help="A .wasm or .wat module or component.")],
     output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="Where to write the .cwasm (default: FILE.cwasm).")
+        Path | None,
+        typer.Option("-o", "--output", help="Where to write the .cwasm (default: FILE.cwasm)."),
     ] = None,
     fuel: Annotated[bool, typer.Option("--fuel", help="Compile with fuel metering.")] = False,
     debug: Annotated[bool, DEBUG] = False,
