@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 import typer
 
@@ -64,6 +64,7 @@ def build_policy(
 
     Raises:
         PolicyError: a flag's value is malformed.
+
     """
     base = Policy()
     if policy_file is not None:
