@@ -274,3 +274,26 @@ def cache_clear() -> None:
     """Delete every compiled entry in the cache."""
     removed = Runtime(cache=True).cache.clear()
     print(f"removed {removed} entries")
+
+
+@app.command()
+def demo(debug: Annotated[bool, DEBUG] = False) -> None:
+    """Run the bundled examples: a WASI program and a component call."""
+    from importlib.resources import files
+
+    def go() -> int:
+        examples = files("omniwasm") / "examples"
+        rt = Runtime()
+        hello = rt.load(examples.joinpath("hello.wat").read_bytes())
+        result = rt.run(hello, argv0="hello")
+        print("1. WASI p1 program examples/hello.wat (core module, _start)")
+        print(f"   exit code {result.exit_code}, stdout: {result.stdout.decode()!r}")
+        fib = rt.load(examples.joinpath("fib.wat").read_bytes())
+        with rt.instantiate(fib) as inst:
+            value = inst.call("fib", 90)
+        print("2. Component call examples/fib.wat (fib: func(n: u32) -> u64)")
+        print(f"   fib(90) = {value}")
+        print(f"engine: pooling={rt.pooling}, compile cache at {rt.cache.root}")
+        return 0
+
+    guarded(debug, go)
