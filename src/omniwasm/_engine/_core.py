@@ -68,7 +68,7 @@ def _build_linker(artifact: Artifact, imports: HostImports | None) -> wasmtime.L
                         (MissingImport(mod_name, name, describe_extern(ty)),),
                         detail="only functions can be supplied from Python",
                     )
-                linker.allow_shadowing(True)
+                linker.allow_shadowing = True
                 linker.define_func(mod_name, name, ty, fn)
     return linker
 

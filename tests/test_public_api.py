@@ -1,0 +1,43 @@
+"""The public surface: explicit, sorted, documented, light to import."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+
+import omniwasm
+
+
+def test_all_is_sorted_and_complete() -> None:
+    """__all__ is sorted and every name in it exists."""
+    assert list(omniwasm.__all__) == sorted(omniwasm.__all__)
+    for name in omniwasm.__all__:
+        assert hasattr(omniwasm, name), name
+
+
+def test_every_public_name_has_a_docstring() -> None:
+    """Every exported class and function carries a docstring."""
+    for name in omniwasm.__all__:
+        obj = getattr(omniwasm, name)
+        if isinstance(obj, type) or inspect.isfunction(obj):
+            assert (obj.__doc__ or "").strip(), name
+
+
+def test_import_pulls_only_stdlib_and_wasmtime() -> None:
+    """`import omniwasm` loads no third-party package except wasmtime (not typer, not rich)."""
+    code = (
+        "import sys, omniwasm\n"
+        "mods = {m.split('.')[0] for m in sys.modules}\n"
+        "third = {m for m in mods if m not in sys.stdlib_module_names and not m.startswith('_')}\n"
+        "print(sorted(third - {'omniwasm', 'wasmtime'}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_py_typed_ships() -> None:
+    """The package carries py.typed so users' type checkers read its annotations."""
+    from importlib.resources import files
+
+    assert files("omniwasm").joinpath("py.typed").is_file()
