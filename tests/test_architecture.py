@@ -35,7 +35,7 @@ def layer_of(parts: tuple[str, ...]) -> str:
 def imports_of(path: Path) -> list[tuple[str, int]]:
     """Return the omniwasm-internal modules a file imports (resolved), with line numbers."""
     rel = path.relative_to(PKG).with_suffix("").parts
-    pkg_parts = list(rel[:-1]) if rel[-1] != "__init__" else list(rel[:-1])
+    pkg_parts = list(rel[:-1])
     found = []
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom):
