@@ -152,12 +152,12 @@ class Instance:
     @property
     def stdout(self) -> bytes:
         """What the guest wrote to stdout so far (when the policy captures it)."""
-        return bytes(self._inner.box.stdout)
+        return self._inner.box.captured("stdout")
 
     @property
     def stderr(self) -> bytes:
         """What the guest wrote to stderr so far (when the policy captures it)."""
-        return bytes(self._inner.box.stderr)
+        return self._inner.box.captured("stderr")
 
     @property
     def fuel_left(self) -> int | None:

@@ -2,14 +2,19 @@
 
 Every store gets the policy's limits through wasmtime's store limiter, its fuel (when the
 engine meters fuel), an epoch deadline (none, or the policy's timeout), and, when the guest
-uses WASI, a native WASI context built from the policy's capabilities. Captured stdout and
-stderr are buffers owned by this store, so concurrent guests never mix their output.
+uses WASI, a native WASI context built from the policy's capabilities.
+
+Captured stdout and stderr go to anonymous in-memory files (``memfd``) owned by this store, so
+concurrent guests never mix their output. Files, not Python callbacks: wasmtime's WASI writes
+from its own tokio threads, and a Python callback entered from one of those threads while the
+interpreter shuts down aborts the thread with a Rust panic.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+import tempfile
 from collections.abc import Callable
 
 import wasmtime
@@ -43,8 +48,7 @@ class StoreBox:
         self.native = native
         self.policy = policy
         self.store = wasmtime.Store(native.engine)
-        self.stdout = bytearray()
-        self.stderr = bytearray()
+        self._captures: dict[str, _Capture] = {}
         self.memory_probe: Callable[[], int] = lambda: 0
         self.closed = False
         self.deadline_ticks = ticks_for(policy.timeout) if policy.timeout is not None else None
@@ -79,11 +83,18 @@ class StoreBox:
         """Fuel remaining, or None when the engine does not meter fuel."""
         return self.store.get_fuel() if self.native.settings.fuel else None
 
+    def captured(self, name: str) -> bytes:
+        """What the guest wrote so far to ``"stdout"`` or ``"stderr"`` (empty if not captured)."""
+        capture = self._captures.get(name)
+        return capture.read() if capture is not None else b""
+
     def close(self) -> None:
-        """Release the native store; idempotent."""
+        """Release the native store (captured output stays readable); idempotent."""
         if not self.closed:
             self.closed = True
             self.store.close()
+            for capture in self._captures.values():
+                capture.freeze()
 
     def _wasi_config(self, argv0: str) -> wasmtime.WasiConfig:
         policy = self.policy
@@ -99,8 +110,8 @@ class StoreBox:
             if not os.path.isfile(stdin):
                 raise PolicyError(f"stdin file not found: {stdin}")
             config.stdin_file = str(stdin)
-        self._wire_output(config, policy.stdout, self.stdout, "stdout")
-        self._wire_output(config, policy.stderr, self.stderr, "stderr")
+        self._wire_output(config, policy.stdout, "stdout")
+        self._wire_output(config, policy.stderr, "stderr")
         for mount in policy.dirs:
             if not os.path.isdir(mount.host):
                 raise PolicyError(f"preopened directory not found: {mount.host}")
@@ -110,23 +121,52 @@ class StoreBox:
                 raise PolicyError(f"cannot preopen {mount.host}: {exc}") from exc
         return config
 
-    @staticmethod
-    def _wire_output(config: wasmtime.WasiConfig, out: Output, buf: bytearray, name: str) -> None:
-        if out == "capture":
-            setattr(config, f"{name}_custom", buf.extend)
-        elif out == "inherit":
+    def _wire_output(self, config: wasmtime.WasiConfig, out: Output, name: str) -> None:
+        if out == "inherit":
             getattr(config, f"inherit_{name}")()
+            return
+        if out == "capture":
+            capture = self._captures[name] = _Capture(name)
+            path = capture.path
         elif out == "discard":
-            setattr(config, f"{name}_custom", _discard)
+            path = os.devnull
         else:
-            try:
-                setattr(config, f"{name}_file", str(out))
-            except wasmtime.WasmtimeError as exc:
-                raise PolicyError(f"cannot open {name} file {out}: {exc}") from exc
+            path = str(out)
+        try:
+            setattr(config, f"{name}_file", path)
+        except wasmtime.WasmtimeError as exc:
+            raise PolicyError(f"cannot open {name} file {out}: {exc}") from exc
 
 
-def _discard(_data: bytes) -> None:
-    return None
+class _Capture:
+    """An anonymous file that collects one output stream of one store."""
+
+    def __init__(self, name: str) -> None:
+        if hasattr(os, "memfd_create"):
+            self.fd = os.memfd_create(f"omniwasm-{name}", os.MFD_CLOEXEC)
+        else:  # no memfd: an unlinked temporary file works the same through /dev/fd
+            with tempfile.TemporaryFile() as f:
+                self.fd = os.dup(f.fileno())
+        self.path = (
+            f"/proc/self/fd/{self.fd}" if os.path.isdir("/proc/self/fd") else f"/dev/fd/{self.fd}"
+        )
+        self.frozen: bytes | None = None
+
+    def read(self) -> bytes:
+        if self.frozen is not None:
+            return self.frozen
+        size = os.fstat(self.fd).st_size
+        return os.pread(self.fd, size, 0) if size else b""
+
+    def freeze(self) -> None:
+        """Keep the contents in memory and release the file."""
+        if self.frozen is None:
+            self.frozen = self.read()
+            os.close(self.fd)
+
+    def __del__(self) -> None:
+        if self.frozen is None:
+            os.close(self.fd)
 
 
 def _or_neg(value: int | None) -> int:
