@@ -1,16 +1,36 @@
-"""Describe compiled code: kind, imports and exports with types."""
+"""Describe compiled code: kind, size, hash, imports and exports with types, custom sections.
+
+``inspect(source)`` is what ``omniwasm inspect`` prints: the engine reports the types (WIT for
+components), and a pure-Python walk over the binary (``_wasmbin``) reports the sections and the
+``producers`` metadata. A precompiled ``.cwasm`` has no WebAssembly bytes left to walk, so only
+what the engine reports is shown.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import hashlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
 
-from ._engine import _describe
+from . import _wasmbin
+from ._engine import WASMTIME_VERSION, _describe
+from ._errors import InvalidModule
+from ._wasmbin import CustomSection, Producer, Section
 
 if TYPE_CHECKING:
     from ._engine import Artifact
-    from ._runtime import Export
+    from ._runtime import Compiled, Export, Runtime, Source
 
-__all__ = ["describe_exports", "describe_imports"]
+__all__ = [
+    "CustomSection",
+    "Inspection",
+    "Producer",
+    "Section",
+    "WorldItem",
+    "describe_exports",
+    "describe_imports",
+    "inspect",
+]
 
 
 def describe_imports(artifact: Artifact) -> list[Export]:
@@ -25,3 +45,216 @@ def describe_exports(artifact: Artifact) -> list[Export]:
     from ._runtime import Export
 
     return [Export(m, n, t) for m, n, t in _describe.exports_of(artifact)]
+
+
+@dataclass(frozen=True, slots=True)
+class WorldItem:
+    """One import or export of a component's world, rendered in WIT.
+
+    Args:
+        name: ``my:pkg/iface``, a function's or a type's name.
+        kind: ``interface``, ``func``, ``type``, ``resource``, ``module`` or ``component``.
+        type: a function's WIT signature, a type's definition (``record { a: u32 }``), or the
+            kind again for interfaces and resources.
+        items: the members of an interface.
+
+    """
+
+    name: str
+    kind: str
+    type: str
+    items: tuple[WorldItem, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (``items`` only for interfaces and modules)."""
+        out: dict[str, Any] = {"name": self.name, "kind": self.kind, "type": self.type}
+        if self.items or self.kind in ("interface", "module"):
+            out["items"] = [i.to_dict() for i in self.items]
+        return out
+
+
+def _world_item(item: _describe.WitItem) -> WorldItem:
+    return WorldItem(item.name, item.kind, item.type, tuple(_world_item(i) for i in item.items))
+
+
+def _to_wit(item: WorldItem) -> _describe.WitItem:
+    return _describe.WitItem(item.name, item.kind, item.type, tuple(_to_wit(i) for i in item.items))
+
+
+@dataclass(frozen=True, slots=True)
+class Inspection:
+    """What ``inspect`` found out about a module or component.
+
+    Args:
+        source: where it came from (a path, ``<bytes>`` or ``<text>``).
+        kind: ``"module"`` or ``"component"``.
+        format: ``"binary"``, ``"text"`` (compiled from WAT) or ``"precompiled"`` (``.cwasm``).
+        size: bytes of the WebAssembly binary (of the ``.cwasm`` file when precompiled).
+        sha256: hex sha256 of those bytes.
+        imports: every import with its type (one row per interface member for components).
+        exports: every export with its type (``iface#member`` for component interfaces).
+        world_imports: a component's imports as a tree (empty for core modules).
+        world_exports: a component's exports as a tree (empty for core modules).
+        sections: top-level sections in binary order (empty when precompiled).
+        custom_sections: custom sections, nested modules' included (empty when precompiled).
+        producers: the parsed ``producers`` sections (empty when precompiled).
+        engine: the wasmtime version that compiled or deserialised it.
+
+    """
+
+    source: str
+    kind: Literal["module", "component"]
+    format: Literal["binary", "text", "precompiled"]
+    size: int
+    sha256: str
+    imports: tuple[Export, ...]
+    exports: tuple[Export, ...]
+    world_imports: tuple[WorldItem, ...] = ()
+    world_exports: tuple[WorldItem, ...] = ()
+    sections: tuple[Section, ...] = ()
+    custom_sections: tuple[CustomSection, ...] = ()
+    producers: tuple[Producer, ...] = ()
+    engine: str = field(default=WASMTIME_VERSION)
+
+    @property
+    def precompiled(self) -> bool:
+        """True for a ``.cwasm``: types come from the engine, no sections could be read."""
+        return self.format == "precompiled"
+
+    @property
+    def wit(self) -> str | None:
+        """A component's world as WIT text (None for core modules)."""
+        if self.kind != "component":
+            return None
+        return _describe.render_world(
+            [_to_wit(i) for i in self.world_imports], [_to_wit(i) for i in self.world_exports]
+        )
+
+    def producer_fields(self, where: str = "") -> dict[str, list[tuple[str, str]]]:
+        """``{"language": [("C11", "")], "processed-by": [("clang", "19.1")], ...}``.
+
+        Args:
+            where: whose producers: ``""`` for the outermost binary, ``"module 0"`` etc.
+
+        """
+        out: dict[str, list[tuple[str, str]]] = {}
+        for p in self.producers:
+            if p.where == where:
+                out.setdefault(p.field, []).append((p.name, p.version))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of everything here (what ``omniwasm inspect --json`` prints)."""
+        producers: dict[str, list[dict[str, str]]] = {}
+        for p in self.producers:
+            entry = {"name": p.name, "version": p.version, "where": p.where}
+            producers.setdefault(p.field, []).append(entry)
+        world: dict[str, Any] | None = None
+        if self.kind == "component":
+            world = {
+                "imports": [i.to_dict() for i in self.world_imports],
+                "exports": [i.to_dict() for i in self.world_exports],
+                "wit": self.wit,
+            }
+        return {
+            "source": self.source,
+            "kind": self.kind,
+            "format": self.format,
+            "precompiled": self.precompiled,
+            "size": self.size,
+            "sha256": self.sha256,
+            "engine": {"wasmtime": self.engine},
+            "imports": [{"module": e.module, "name": e.name, "type": e.type} for e in self.imports],
+            "exports": [{"module": e.module, "name": e.name, "type": e.type} for e in self.exports],
+            "world": world,
+            "sections": [{"id": s.id, "name": s.name, "size": s.size} for s in self.sections],
+            "custom_sections": [
+                {"name": c.name, "size": c.size, "where": c.where} for c in self.custom_sections
+            ],
+            "producers": producers,
+        }
+
+
+def _load(source: Compiled | Source, runtime: Runtime | None) -> tuple[Compiled, bool]:
+    """Compile ``source``; returns it and whether the input was WebAssembly text."""
+    from ._runtime import Compiled, Runtime, _read_source
+
+    if isinstance(source, Compiled):
+        return source, False
+    form = _form(_read_source(source)[0])
+    rt = runtime if runtime is not None else Runtime()
+    try:
+        return rt.load(source), form == "text"
+    except InvalidModule:
+        if runtime is not None or form != "precompiled" or rt.fuel:
+            raise
+        # A .cwasm compiled with fuel metering only loads into a metering engine.
+        return Runtime(fuel=True).load(source), False
+
+
+def _form(data: bytes) -> str:
+    from ._engine import sniff
+
+    return sniff(data)
+
+
+def inspect(source: Compiled | Source, *, runtime: Runtime | None = None) -> Inspection:
+    """Describe a module or component without running it.
+
+    Args:
+        source: what ``Runtime.load`` accepts (bytes, WebAssembly text, a ``.wasm``/``.wat``/
+            ``.cwasm`` path), or an already compiled ``Compiled``.
+        runtime: the runtime to compile with (a default one when None).
+
+    Raises:
+        InvalidModule: unreadable, malformed or invalid WebAssembly.
+
+    """
+    compiled, is_text = _load(source, runtime)
+    artifact = compiled._artifact
+    wasm = artifact.wasm
+    imports = tuple(describe_imports(artifact))
+    exports = tuple(describe_exports(artifact))
+    world_imports: tuple[WorldItem, ...] = ()
+    world_exports: tuple[WorldItem, ...] = ()
+    if artifact.kind == "component":
+        wi, we = _describe.world_of(artifact)
+        world_imports = tuple(_world_item(i) for i in wi)
+        world_exports = tuple(_world_item(i) for i in we)
+    common: dict[str, Any] = {
+        "source": compiled.source,
+        "kind": artifact.kind,
+        "imports": imports,
+        "exports": exports,
+        "world_imports": world_imports,
+        "world_exports": world_exports,
+    }
+    if wasm is None:
+        blob = _precompiled_bytes(source, artifact)
+        return Inspection(
+            format="precompiled",
+            size=len(blob),
+            sha256=hashlib.sha256(blob).hexdigest(),
+            **common,
+        )
+    try:
+        layout = _wasmbin.read_layout(wasm)
+    except _wasmbin.BinaryError as exc:
+        raise InvalidModule(str(exc), source=compiled.source) from exc
+    return Inspection(
+        format="text" if is_text else "binary",
+        size=len(wasm),
+        sha256=hashlib.sha256(wasm).hexdigest(),
+        sections=tuple(layout.sections),
+        custom_sections=tuple(layout.custom_sections),
+        producers=tuple(layout.producers),
+        **common,
+    )
+
+
+def _precompiled_bytes(source: Compiled | Source, artifact: Artifact) -> bytes:
+    from ._runtime import Compiled, _read_source
+
+    if isinstance(source, Compiled):
+        return artifact.serialize()
+    return _read_source(source)[0]

@@ -108,6 +108,7 @@ def build_policy(
 def main() -> None:
     """Entry point of the ``omniwasm`` console script."""
     from . import _commands  # noqa: F401  (registers the commands on `app`)
+    from ._inspect_cmd import inspect_cmd  # noqa: F401  (registers `inspect`)
 
     try:
         app()
