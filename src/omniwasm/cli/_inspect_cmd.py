@@ -28,7 +28,7 @@ def _table(rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
 
 
 def _producer_lines(info: Inspection) -> list[str]:
-    places = list(dict.fromkeys(p.where for p in info.producers))
+    places = sorted(dict.fromkeys(p.where for p in info.producers), key=lambda w: (w != "", w))
     lines: list[str] = []
     for where in places:
         if len(places) > 1 or where:
