@@ -579,3 +579,30 @@ def test_wasmbin_rejects_truncated_binaries() -> None:
         _wasmbin.read_layout(b"\0asm\x01\x00\x00\x00\x00\x10abc")
     with pytest.raises(_wasmbin.BinaryError):
         _wasmbin.read_layout(b"not wasm")
+
+
+IMPORTS_ONLY_WAT = """
+(component
+  (import "demo:ids/ids" (instance
+    (type $id0 u32)
+    (export "id" (type $id (eq $id0)))
+    (type $rec0 (record (field "a" $id)))
+    (export "rec" (type $r (eq $rec0)))
+    (export "get" (func (param "r" $r) (result $id)))))
+  (import "plain" (instance (export "ping" (func))))
+  (import "tick" (func (param "n" u64)))
+)
+"""
+
+
+def test_world_aliases_plain_instances_and_world_functions() -> None:
+    """Type aliases, unpackaged instances and world-level functions render as WIT."""
+    info = inspect(IMPORTS_ONLY_WAT)
+    wit = info.wit
+    assert wit is not None
+    assert "  import plain: interface {\n    ping: func();\n  }\n" in wit
+    assert "  import tick: func(n: u64);\n" in wit
+    assert "package demo:ids {\n  interface ids {\n    type id = u32;\n" in wit
+    assert "    record rec { a: u32 }\n" in wit
+    assert ("", "tick", "func(n: u64)") in {(e.module, e.name, e.type) for e in info.imports}
+    assert info.exports == ()

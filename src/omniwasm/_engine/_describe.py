@@ -142,7 +142,9 @@ def _structure(ty: Any, names: _Names) -> str:
             return f"{word}<{render_valtype(ty.payload, names)}>"
         except (wasmtime.WasmtimeError, TypeError):
             return word
-    return render_valtype(ty, names)
+    if type(ty) in _PRIMITIVES or isinstance(ty, wc.OwnType | wc.BorrowType):
+        return render_valtype(ty, names)  # an alias such as `type size = u64`
+    return type(ty).__name__.lower()  # a kind this renderer does not know yet
 
 
 def render_func(fn: Any, names: _Names) -> str:
