@@ -29,6 +29,7 @@ from ._errors import (
     Trap,
     ValueConversionError,
 )
+from ._inspect import CustomSection, Inspection, Producer, Section, WorldItem, inspect
 from ._policy import Mount, Output, Policy, parse_duration, parse_size
 from ._runtime import Compiled, Export, Instance, RunResult, Runtime, Source
 
@@ -37,11 +38,13 @@ __version__ = _version("omniwasm")
 __all__ = [
     "CacheInfo",
     "Compiled",
+    "CustomSection",
     "ExecutionError",
     "Export",
     "Frame",
     "GuestExit",
     "HostFunctionError",
+    "Inspection",
     "Instance",
     "InvalidModule",
     "LimitExceeded",
@@ -54,13 +57,17 @@ __all__ = [
     "Output",
     "Policy",
     "PolicyError",
+    "Producer",
     "RunResult",
     "Runtime",
+    "Section",
     "Source",
     "Timeout",
     "Trap",
     "ValueConversionError",
+    "WorldItem",
     "__version__",
+    "inspect",
     "parse_duration",
     "parse_size",
 ]
