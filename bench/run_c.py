@@ -1,0 +1,205 @@
+"""``omniwasm run`` vs ``wasmtime run`` on C programs (WASI p1, built with zig at run time).
+
+Whole processes, wall time: warm compile cache (each tool's cache filled by a first run, in a
+cache directory of its own under bench/.build/) and cold cache (an empty cache directory for
+every run, so each run compiles). Then in-process: ``Runtime.run`` against wasmtime-py running
+``_start`` with WASI in a fresh store, both on a module compiled once.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import wasmtime
+from _common import (
+    OMNIWASM_CLI,
+    REPEAT,
+    Result,
+    bench_call,
+    build_c,
+    build_dir,
+    fresh_dir,
+    ms,
+    run_process,
+    table,
+    wasmtime_cli,
+)
+
+import omniwasm
+
+HELLO_C = r"""
+#include <stdio.h>
+int main(void) {
+    puts("hello, world");
+    return 0;
+}
+"""
+
+PRIMES_C = r"""
+#include <stdio.h>
+/* Count primes below LIMIT by trial division: CPU-bound, no memory traffic to speak of. */
+#define LIMIT 2000000u
+int main(void) {
+    unsigned count = 0;
+    for (unsigned n = 2; n < LIMIT; n++) {
+        int prime = 1;
+        for (unsigned d = 2; d * d <= n; d++) {
+            if (n % d == 0) { prime = 0; break; }
+        }
+        count += prime;
+    }
+    printf("%u primes below %u\n", count, LIMIT);
+    return 0;
+}
+"""
+
+PROGRAMS = {"hello (C, puts)": ("hello", HELLO_C), "primes (C, CPU-bound)": ("primes", PRIMES_C)}
+WARM_RUNS = {"hello": 15, "primes": 7}
+COLD_RUNS = 5
+
+
+def wasmtime_cache_config(directory: Path) -> Path:
+    config = directory.with_suffix(".toml")
+    config.write_text(f'[cache]\ndirectory = "{directory}"\n')
+    return config
+
+
+def process_times(wasm: Path, runs: int, *, cold: bool) -> tuple[Result, Result]:
+    """Median wall times of ``omniwasm run`` and ``wasmtime run`` (interleaved)."""
+    base = build_dir() / ("cache-cold" if cold else "cache-warm")
+    om_samples, wt_samples = [], []
+    om_cache = fresh_dir(base / "omniwasm")
+    wt_cache = fresh_dir(base / "wasmtime")
+    wt_config = wasmtime_cache_config(wt_cache)
+    om_env = dict(os.environ, OMNIWASM_CACHE_DIR=str(om_cache))
+    om_argv = [str(OMNIWASM_CLI), "run", str(wasm)]
+    wt_argv = [str(wasmtime_cli()), "run", "-C", "cache=y", "-C", f"cache-config={wt_config}"]
+    wt_argv.append(str(wasm))
+    if not cold:  # fill both caches first
+        run_process(om_argv, om_env)
+        run_process(wt_argv)
+        assert any(om_cache.rglob("*")), "omniwasm did not write its compile cache"
+    for _ in range(runs):
+        if cold:
+            fresh_dir(om_cache)
+            fresh_dir(wt_cache)
+        om_samples.append(run_process(om_argv, om_env))
+        wt_samples.append(run_process(wt_argv))
+    return Result(om_samples, 1), Result(wt_samples, 1)
+
+
+def wasmtime_py_runner(wasm: Path) -> Callable[[], None]:
+    engine = wasmtime.Engine()
+    module = wasmtime.Module.from_file(engine, str(wasm))
+    linker = wasmtime.Linker(engine)
+    linker.define_wasi()
+    pre = linker.instantiate_pre(module)
+    devnull = os.devnull
+
+    def run() -> None:
+        store = wasmtime.Store(engine)
+        config = wasmtime.WasiConfig()
+        config.argv = [wasm.name]
+        config.stdout_file = devnull
+        config.stderr_file = devnull
+        store.set_wasi(config)
+        inst = pre.instantiate(store)
+        start = inst.exports(store)["_start"]
+        assert isinstance(start, wasmtime.Func)
+        try:
+            start(store)
+        except wasmtime.ExitTrap as exc:
+            if exc.code != 0:
+                raise
+
+    return run
+
+
+def main() -> None:
+    rows_proc = []
+    rows_inproc = []
+    cache = fresh_dir(build_dir() / "cache-inprocess")
+    rt = omniwasm.Runtime(cache=cache)
+    baseline = Result(
+        [run_process([sys.executable, "-c", "import omniwasm.cli"]) for _ in range(10)], 1
+    )
+    for label, (name, source) in PROGRAMS.items():
+        wasm = build_c(name, source)
+        # Sanity: both agree on the output.
+        res = rt.run(wasm)
+        assert res.exit_code == 0, res
+        om_w, wt_w = process_times(wasm, WARM_RUNS[name], cold=False)
+        om_c, wt_c = process_times(wasm, COLD_RUNS, cold=True)
+        rows_proc.append(
+            [
+                label,
+                f"**{ms(om_w.median)}**",
+                ms(wt_w.median),
+                f"{(om_w.median - wt_w.median) * 1e3:+.1f} ms",
+                ms(om_c.median),
+                ms(wt_c.median),
+            ]
+        )
+        compiled = rt.load(wasm)
+        loops = 200 if name == "hello" else 1
+        om_run = bench_call(lambda c=compiled: rt.run(c), loops=loops)
+        om_path = bench_call(lambda w=wasm: rt.run(w), loops=loops)
+        wt_run = bench_call(wasmtime_py_runner(wasm), loops=loops)
+        rows_inproc.append(
+            [
+                label,
+                f"**{ms(om_run.median, 3)}**",
+                ms(om_path.median, 3),
+                ms(wt_run.median, 3),
+                f"{wt_run.median / om_run.median:.2f}x",
+            ]
+        )
+
+    print(
+        "### `omniwasm run` vs `wasmtime run`: whole processes, wall time "
+        "(ms, median; warm = compile cache filled by a first run)\n"
+    )
+    print(
+        table(
+            [
+                "program",
+                "`omniwasm run` warm cache",
+                "`wasmtime run` warm cache",
+                "difference",
+                "`omniwasm run` cold cache",
+                "`wasmtime run` cold cache",
+            ],
+            rows_proc,
+        )
+    )
+    print()
+    print(
+        f"Warm: median of {WARM_RUNS['hello']} (hello) / {WARM_RUNS['primes']} (primes) runs; "
+        f"cold: median of {COLD_RUNS} runs, each with an empty cache directory. "
+        f"For scale, `python -c 'import omniwasm.cli'` alone takes "
+        f"{ms(baseline.median)} ms (median of 10)."
+    )
+    print()
+    print(
+        f"### In-process: one run of a compiled program in a fresh sandbox "
+        f"(ms/run; median of {REPEAT} repetitions)\n"
+    )
+    print(
+        table(
+            [
+                "program",
+                "omniwasm `rt.run(compiled)`",
+                "omniwasm `rt.run(path)` (warm cache)",
+                "wasmtime-py `Store`+WASI+`pre.instantiate`+`_start`",
+                "omniwasm vs wasmtime-py (>1 = omniwasm faster)",
+            ],
+            rows_inproc,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
