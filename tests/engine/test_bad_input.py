@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from omniwasm import InvalidModule, LinkError, MissingImport, OmniwasmError, PolicyError, Runtime
+from omniwasm import (
+    InvalidModule,
+    LinkError,
+    MissingImport,
+    OmniwasmError,
+    Policy,
+    PolicyError,
+    Runtime,
+)
 
 Build = Callable[[str], Path]
 
@@ -158,7 +166,7 @@ def test_missing_preopen_dir_is_policy_error(c_module: Build, tmp_path: Path) ->
     """Preopening a host directory that does not exist raises PolicyError."""
     rt = Runtime()
     with pytest.raises(PolicyError):
-        rt.run(c_module("hello"), PolicyFromDirs(tmp_path / "missing"))
+        rt.run(c_module("hello"), Policy(dirs=[f"{tmp_path / 'missing'}::/data"]))
     assert rt.run(c_module("hello")).exit_code == 0
 
 
@@ -188,8 +196,14 @@ def test_trap_then_next_guest_runs(c_module: Build) -> None:
     assert rt.run(c_module("hello")).exit_code == 0
 
 
-def PolicyFromDirs(host: Path):  # noqa: N802 (reads like a constructor at the call site)
-    """A policy mounting ``host`` at /data."""
-    from omniwasm import Policy
+def test_missing_stdin_file_is_policy_error(c_module: Build, tmp_path: Path) -> None:
+    """A stdin path that does not exist raises PolicyError before the guest starts."""
+    with pytest.raises(PolicyError, match="stdin"):
+        Runtime().run(c_module("echo"), Policy(stdin=tmp_path / "missing"))
 
-    return Policy(dirs=[f"{host}::/data"])
+
+def test_code_from_another_runtime_is_refused(c_module: Build) -> None:
+    """Compiled code from a runtime with other engine settings is refused with PolicyError."""
+    compiled = Runtime().load(c_module("hello"))
+    with pytest.raises(PolicyError, match="another Runtime"):
+        Runtime(fuel=True).run(compiled)

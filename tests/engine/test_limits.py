@@ -14,6 +14,7 @@ from omniwasm import (
     MemoryLimitExceeded,
     OutOfFuel,
     Policy,
+    PolicyError,
     Runtime,
     Timeout,
 )
@@ -129,3 +130,25 @@ def test_cli_limit_exit_codes(omniwasm_cli: list[str], c_module: Build, case: st
 def rt_cycle() -> Runtime:
     """A fresh runtime per test, reused within the test to prove it survives a failure."""
     return Runtime()
+
+
+def test_component_fuel_exhaustion(c_component: Build) -> None:
+    """A component's loop with a fuel budget raises OutOfFuel; a generous budget lets it finish."""
+    rt = Runtime(fuel=True)
+    with pytest.raises(OutOfFuel):
+        rt.run(c_component("loop"), Policy(fuel=100_000))
+    assert rt.run(c_component("hello"), Policy(fuel=100_000_000)).exit_code == 0
+
+
+def test_component_initial_memory_larger_than_limit(c_component: Build) -> None:
+    """A component whose initial memory exceeds max_memory raises MemoryLimitExceeded."""
+    with pytest.raises(MemoryLimitExceeded):
+        Runtime().run(c_component("hello"), Policy(max_memory="1MiB"))
+
+
+def test_fuel_policy_needs_metered_runtime(c_module: Build) -> None:
+    """A fuel policy on a runtime built without fuel metering is refused with PolicyError."""
+    rt = Runtime()
+    with pytest.raises(PolicyError, match="fuel"):
+        rt.run(c_module("hello"), Policy(fuel=1000))
+    assert rt.run(c_module("hello")).exit_code == 0
