@@ -9,8 +9,6 @@ where sandboxed WebAssembly runs. Start with ``Runtime``::
     inst.exports.add(1, 2)
 """
 
-from importlib.metadata import version as _version
-
 from ._engine import CacheInfo
 from ._errors import (
     ExecutionError,
@@ -32,8 +30,7 @@ from ._errors import (
 from ._inspect import CustomSection, Inspection, Producer, Section, WorldItem, inspect
 from ._policy import Mount, Output, Policy, parse_duration, parse_size
 from ._runtime import Compiled, Export, Instance, RunResult, Runtime, Source
-
-__version__ = _version("omniwasm")
+from ._version import __version__
 
 __all__ = [
     "CacheInfo",

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import _wasmbin
-from ._engine import WASMTIME_VERSION, _describe
+from ._engine import _describe, wasmtime_version
 from ._errors import InvalidModule
 from ._wasmbin import CustomSection, Producer, Section
 
@@ -114,7 +114,7 @@ class Inspection:
     sections: tuple[Section, ...] = ()
     custom_sections: tuple[CustomSection, ...] = ()
     producers: tuple[Producer, ...] = ()
-    engine: str = field(default=WASMTIME_VERSION)
+    engine: str = field(default_factory=wasmtime_version)
 
     @property
     def precompiled(self) -> bool:

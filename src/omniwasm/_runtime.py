@@ -113,6 +113,7 @@ class Instance:
     def __init__(self, inner: eng.CoreInstance | eng.ComponentInstance, policy: Policy) -> None:
         self._inner = inner
         self.policy = policy
+        self._export_view: _Exports | None = None
 
     @property
     def kind(self) -> Literal["module", "component"]:
@@ -122,7 +123,9 @@ class Instance:
     @property
     def exports(self) -> _Exports:
         """Exported functions by name: ``inst.exports["add"](1, 2)`` or ``inst.exports.add``."""
-        return _Exports(self)
+        if self._export_view is None:
+            self._export_view = _Exports(self)
+        return self._export_view
 
     def func(self, name: str) -> Callable[..., Any]:
         """Return exported function ``name`` as a Python callable.
@@ -208,10 +211,13 @@ class _Exports(Mapping[str, Callable[..., Any]]):
             raise KeyError(name) from exc
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
-        names = self._names()
+        if name.startswith("__"):
+            raise AttributeError(name)
         for candidate in (name, name.replace("_", "-")):
-            if candidate in names:
+            try:
                 return self._instance.func(candidate)
+            except OmniwasmError:
+                continue
         raise AttributeError(name)
 
     def __iter__(self) -> Iterator[str]:
@@ -349,8 +355,8 @@ class Runtime:
         """
         code = self._compiled(compiled)
         policy = policy if policy is not None else self.policy
-        name = argv0 if argv0 is not None else Path(code.source).name
         artifact = code._artifact
+        name = argv0 if argv0 is not None else artifact.program_name
         inner: eng.CoreInstance | eng.ComponentInstance
         if artifact.kind == "module":
             inner = eng.instantiate_core(artifact, policy, imports=imports, argv0=name)

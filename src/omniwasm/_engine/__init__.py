@@ -8,12 +8,11 @@ from ._cache import CacheInfo, CompileCache, default_cache_dir
 from ._components import ComponentInstance, instantiate_component
 from ._core import CoreInstance, HostImports, instantiate_core
 from ._fastcall import FastFunc
-from ._native import WASMTIME_VERSION, EngineSettings, NativeEngine, engine_for
+from ._native import EngineSettings, NativeEngine, engine_for, wasmtime_version
 from ._store import StoreBox
 from ._translate import translating
 
 __all__ = [
-    "WASMTIME_VERSION",
     "Artifact",
     "CacheInfo",
     "CompileCache",
@@ -32,4 +31,5 @@ __all__ = [
     "load_artifact",
     "sniff",
     "translating",
+    "wasmtime_version",
 ]

@@ -72,6 +72,8 @@ class Artifact:
         self.wasm = wasm
         self.source = source
         self.sha256 = hashlib.sha256(wasm).hexdigest() if wasm is not None else None
+        self.program_name = source.rsplit("/", 1)[-1]
+        """What a WASI guest sees as ``argv[0]`` by default: the file's name."""
         self.lock = threading.Lock()
         self.prepared: dict[object, Any] = {}
 

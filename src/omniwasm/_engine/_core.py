@@ -9,6 +9,7 @@ from the module's own import declarations.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -47,14 +48,19 @@ def describe_extern(ty: Any) -> str:
     return type(ty).__name__
 
 
-def _uses_wasi(module: wasmtime.Module) -> bool:
-    return any(imp.module in WASI_P1_MODULES for imp in module.imports)
+def _uses_wasi(artifact: Artifact) -> bool:
+    """Whether the module imports WASI p1 (computed once per artifact)."""
+    flag = artifact.prepared.get("core-uses-wasi")
+    if flag is None:
+        flag = any(imp.module in WASI_P1_MODULES for imp in artifact.module.imports)
+        artifact.prepared["core-uses-wasi"] = flag
+    return bool(flag)
 
 
 def _build_linker(artifact: Artifact, imports: HostImports | None) -> wasmtime.Linker:
     linker = wasmtime.Linker(artifact.native.engine)
     module = artifact.module
-    if _uses_wasi(module):
+    if _uses_wasi(artifact):
         linker.define_wasi()
     if imports:
         declared = {(imp.module, imp.name): imp.type for imp in module.imports}
@@ -103,9 +109,15 @@ class CoreInstance:
         self.instance = instance
         self.artifact = artifact
         self.guard = threading.Lock()
-        self._exports = instance.exports(box.store)
-        self._funcs: dict[str, FastFunc] = {}
-        box.memory_probe = self._memory_bytes
+        # Weak values: a FastFunc keeps its instance alive, not the other way round, so an
+        # instance nobody closed is freed by reference counting (no cycle to collect).
+        self._funcs: weakref.WeakValueDictionary[str, FastFunc] = weakref.WeakValueDictionary()
+        self._export_items: Any = None
+
+    def _exports(self) -> Any:
+        if self._export_items is None:
+            self._export_items = self.instance.exports(self.box.store)
+        return self._export_items
 
     @property
     def closed(self) -> bool:
@@ -127,13 +139,14 @@ class CoreInstance:
         if fast is None:
             if self.closed:
                 raise OmniwasmError(f"{name}: the instance is closed")
-            item = self._exports.get(name)
+            item = self._exports().get(name)
             if not isinstance(item, wasmtime.Func):
                 exported = ", ".join(n for n, t in self.export_names() if t.startswith("func"))
                 raise OmniwasmError(
                     f"no exported function {name!r} (functions: {exported or 'none'})"
                 )
-            fast = self._funcs[name] = FastFunc(self, name, item)
+            fast = FastFunc(self, name, item)
+            self._funcs[name] = fast
         return fast
 
     def failure(self, exc: BaseException) -> OmniwasmError:
@@ -160,7 +173,7 @@ class CoreInstance:
             return 0
         store = self.box.store
         total = 0
-        for item in self._exports.values():
+        for item in self._exports().values():
             if isinstance(item, wasmtime.Memory):
                 total += item.data_len(store)
         return total
@@ -189,7 +202,7 @@ def instantiate_core(
 
     """
     module = artifact.module
-    wasi = _uses_wasi(module)
+    wasi = _uses_wasi(artifact)
     if imports:
         linker = _build_linker(artifact, imports)
         pre = None

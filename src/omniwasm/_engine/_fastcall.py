@@ -69,6 +69,7 @@ class FastFunc:
     """
 
     __slots__ = (
+        "__weakref__",
         "_args",
         "_buf",
         "_buf_addr",

@@ -9,6 +9,7 @@ epoch of every live engine, and starts the first time a store asks for a timeout
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
@@ -20,7 +21,14 @@ from importlib.metadata import version as _dist_version
 import wasmtime
 from wasmtime import _ffi as ffi
 
-__all__ = ["TICK_SECONDS", "EngineSettings", "NativeEngine", "engine_for", "ticks_for"]
+__all__ = [
+    "TICK_SECONDS",
+    "EngineSettings",
+    "NativeEngine",
+    "engine_for",
+    "ticks_for",
+    "wasmtime_version",
+]
 
 TICK_SECONDS = 0.005
 """Epoch period: the resolution of wall-clock timeouts."""
@@ -28,7 +36,11 @@ TICK_SECONDS = 0.005
 NO_DEADLINE = 1 << 62
 """Epoch deadline given to stores without a timeout (epoch interruption is always on)."""
 
-WASMTIME_VERSION = _dist_version("wasmtime")
+
+@functools.cache
+def wasmtime_version() -> str:
+    """The installed wasmtime-py version (read once, lazily: importlib.metadata is slow)."""
+    return _dist_version("wasmtime")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +62,9 @@ class EngineSettings:
 
     def fingerprint(self) -> str:
         """Return a short stable hash of these settings plus the wasmtime version."""
-        blob = json.dumps({"settings": asdict(self), "wasmtime": WASMTIME_VERSION}, sort_keys=True)
+        blob = json.dumps(
+            {"settings": asdict(self), "wasmtime": wasmtime_version()}, sort_keys=True
+        )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import ctypes
 import os
 import tempfile
-from collections.abc import Callable
 
 import wasmtime
 from wasmtime import _ffi as ffi
@@ -49,7 +48,6 @@ class StoreBox:
         self.policy = policy
         self.store = wasmtime.Store(native.engine)
         self._captures: dict[str, _Capture] = {}
-        self.memory_probe: Callable[[], int] = lambda: 0
         self.closed = False
         self.deadline_ticks = ticks_for(policy.timeout) if policy.timeout is not None else None
         store = self.store
