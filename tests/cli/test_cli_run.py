@@ -124,7 +124,7 @@ def test_run_escape_attempts_refused(omniwasm_cli: CLI, c_module: Build, tmp_pat
     paths = ["/data/../secret.txt", str(tmp_path / "secret.txt"), "/data/link"]
     proc = _run(omniwasm_cli, "run", "--dir", f"{box}::/data", str(c_module("escape")), *paths)
     lines = proc.stdout.decode().splitlines()
-    assert len(lines) == 3
+    assert len(lines) == 3, proc.stderr
     assert all(": refused: " in line for line in lines), lines
 
 
