@@ -114,6 +114,9 @@ class Instance:
         self._inner = inner
         self.policy = policy
         self._export_view: _Exports | None = None
+        # Strong references live here (Instance -> func -> inner store), never in the inner
+        # instance, so dropping an unclosed Instance frees its store without the cycle collector.
+        self._funcs: dict[str, Callable[..., Any]] = {}
 
     @property
     def kind(self) -> Literal["module", "component"]:
@@ -124,7 +127,7 @@ class Instance:
     def exports(self) -> _Exports:
         """Exported functions by name: ``inst.exports["add"](1, 2)`` or ``inst.exports.add``."""
         if self._export_view is None:
-            self._export_view = _Exports(self)
+            self._export_view = _Exports(self._inner, self._funcs)
         return self._export_view
 
     def func(self, name: str) -> Callable[..., Any]:
@@ -137,16 +140,7 @@ class Instance:
             OmniwasmError: no such function, or the instance is closed.
 
         """
-        inner = self._inner
-        if isinstance(inner, eng.CoreInstance):
-            return inner.func(name)
-        inner.find_func(name)
-
-        def call(*args: Any) -> Any:
-            return inner.call(name, *args)
-
-        call.__name__ = name
-        return call
+        return _resolve(self._inner, self._funcs, name)
 
     def call(self, name: str, *args: Any) -> Any:
         """Call exported function ``name`` with ``args``; see ``func``."""
@@ -192,21 +186,52 @@ class Instance:
         return f"<Instance {self.kind} of {self._inner.artifact.source} ({state})>"
 
 
-class _Exports(Mapping[str, Callable[..., Any]]):
-    """The exported functions of an instance, by name and by attribute."""
+def _resolve(
+    inner: eng.CoreInstance | eng.ComponentInstance,
+    funcs: dict[str, Callable[..., Any]],
+    name: str,
+) -> Callable[..., Any]:
+    """Look up (and cache in ``funcs``) the callable for export ``name``."""
+    fn = funcs.get(name)
+    if fn is not None and not inner.closed:
+        return fn
+    if isinstance(inner, eng.CoreInstance):
+        fn = funcs[name] = inner.func(name)
+        return fn
+    inner.find_func(name)
 
-    def __init__(self, instance: Instance) -> None:
-        self._instance = instance
+    def call(*args: Any) -> Any:
+        return inner.call(name, *args)
+
+    call.__name__ = name
+    funcs[name] = call
+    return call
+
+
+class _Exports(Mapping[str, Callable[..., Any]]):
+    """The exported functions of an instance, by name and by attribute.
+
+    It holds the inner instance and the function cache, not the ``Instance``, so there is no
+    reference cycle and an unclosed instance is freed as soon as it is dropped.
+    """
+
+    def __init__(
+        self,
+        inner: eng.CoreInstance | eng.ComponentInstance,
+        funcs: dict[str, Callable[..., Any]],
+    ) -> None:
+        self._inner = inner
+        self._funcs = funcs
 
     def _names(self) -> list[str]:
-        inner = self._instance._inner
+        inner = self._inner
         if isinstance(inner, eng.CoreInstance):
             return [n for n, t in inner.export_names() if t.startswith("func")]
         return list(inner.export_names())
 
     def __getitem__(self, name: str) -> Callable[..., Any]:
         try:
-            return self._instance.func(name)
+            return _resolve(self._inner, self._funcs, name)
         except OmniwasmError as exc:
             raise KeyError(name) from exc
 
@@ -215,9 +240,12 @@ class _Exports(Mapping[str, Callable[..., Any]]):
             raise AttributeError(name)
         for candidate in (name, name.replace("_", "-")):
             try:
-                return self._instance.func(candidate)
+                fn = _resolve(self._inner, self._funcs, candidate)
             except OmniwasmError:
                 continue
+            # Later lookups of this name hit the instance dict and skip __getattr__.
+            self.__dict__[name] = fn
+            return fn
         raise AttributeError(name)
 
     def __iter__(self) -> Iterator[str]:

@@ -9,7 +9,6 @@ from the module's own import declarations.
 from __future__ import annotations
 
 import threading
-import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -109,9 +108,6 @@ class CoreInstance:
         self.instance = instance
         self.artifact = artifact
         self.guard = threading.Lock()
-        # Weak values: a FastFunc keeps its instance alive, not the other way round, so an
-        # instance nobody closed is freed by reference counting (no cycle to collect).
-        self._funcs: weakref.WeakValueDictionary[str, FastFunc] = weakref.WeakValueDictionary()
         self._export_items: Any = None
 
     def _exports(self) -> Any:
@@ -129,25 +125,22 @@ class CoreInstance:
         return [(e.name, describe_extern(e.type)) for e in self.artifact.module.exports]
 
     def func(self, name: str) -> FastFunc:
-        """Return the fast-call wrapper of exported function ``name``.
+        """Return a new fast-call wrapper of exported function ``name``.
+
+        Callers cache it (the façade does): a FastFunc keeps this instance alive, never the
+        other way round, so an instance nobody closed is freed by reference counting.
 
         Raises:
             OmniwasmError: no such function export, or the instance is closed.
 
         """
-        fast = self._funcs.get(name)
-        if fast is None:
-            if self.closed:
-                raise OmniwasmError(f"{name}: the instance is closed")
-            item = self._exports().get(name)
-            if not isinstance(item, wasmtime.Func):
-                exported = ", ".join(n for n, t in self.export_names() if t.startswith("func"))
-                raise OmniwasmError(
-                    f"no exported function {name!r} (functions: {exported or 'none'})"
-                )
-            fast = FastFunc(self, name, item)
-            self._funcs[name] = fast
-        return fast
+        if self.closed:
+            raise OmniwasmError(f"{name}: the instance is closed")
+        item = self._exports().get(name)
+        if not isinstance(item, wasmtime.Func):
+            exported = ", ".join(n for n, t in self.export_names() if t.startswith("func"))
+            raise OmniwasmError(f"no exported function {name!r} (functions: {exported or 'none'})")
+        return FastFunc(self, name, item)
 
     def failure(self, exc: BaseException) -> OmniwasmError:
         """Translate a failure of a call into this instance."""
@@ -181,7 +174,6 @@ class CoreInstance:
     def close(self) -> None:
         """Release the store; calls afterwards raise a clean error. Idempotent."""
         with self.guard:
-            self._funcs.clear()
             self.box.close()
 
 

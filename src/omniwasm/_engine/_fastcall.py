@@ -69,7 +69,6 @@ class FastFunc:
     """
 
     __slots__ = (
-        "__weakref__",
         "_args",
         "_buf",
         "_buf_addr",

@@ -21,6 +21,7 @@ from .._errors import (
     GuestExit,
     HostFunctionError,
     InvalidModule,
+    LimitExceeded,
     LinkError,
     MemoryLimitExceeded,
     MissingImport,
@@ -54,6 +55,7 @@ _UNKNOWN_IMPORT_RE = re.compile(r"unknown import: `([^`]*)::([^`]*)` has not bee
 _COMPONENT_IMPORT_RE = re.compile(
     r"component imports (\w+) `([^`]*)`, but a matching implementation was not found"
 )
+_POOL_RE = re.compile(r"maximum concurrent limit of (\d+) for (.+?) reached")
 _MEMORY_LIMIT_RE = re.compile(r"memory minimum size of (\d+) pages exceeds memory limits")
 _WASM_PAGE = 65536
 
@@ -144,6 +146,14 @@ def translate(
             f"guest needs {needed} bytes of memory at start, policy allows {limit}",
             limit=limit,
             used=needed,
+        )
+    if m := _POOL_RE.search(text):
+        pool = int(m.group(1))
+        return LimitExceeded(
+            f"the Runtime's pool of {pool} {m.group(2)} is full: close instances you no longer "
+            "need, or create the Runtime with a larger pool_size",
+            limit=pool,
+            used=pool,
         )
     if m := _UNKNOWN_IMPORT_RE.search(text):
         return LinkError((MissingImport(m.group(1), m.group(2), "?"),), detail=_cause(text))
