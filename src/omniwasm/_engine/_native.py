@@ -16,7 +16,6 @@ import threading
 import time
 import weakref
 from dataclasses import asdict, dataclass
-from importlib.metadata import version as _dist_version
 
 import wasmtime
 from wasmtime import _ffi as ffi
@@ -40,7 +39,9 @@ NO_DEADLINE = 1 << 62
 @functools.cache
 def wasmtime_version() -> str:
     """The installed wasmtime-py version (read once, lazily: importlib.metadata is slow)."""
-    return _dist_version("wasmtime")
+    from importlib.metadata import version
+
+    return version("wasmtime")
 
 
 @dataclass(frozen=True, slots=True)
