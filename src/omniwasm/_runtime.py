@@ -230,6 +230,8 @@ class _Exports(Mapping[str, Callable[..., Any]]):
         return list(inner.export_names())
 
     def __getitem__(self, name: str) -> Callable[..., Any]:
+        if self._inner.closed:
+            raise OmniwasmError(f"{name}: the instance is closed")
         try:
             return _resolve(self._inner, self._funcs, name)
         except OmniwasmError as exc:
@@ -238,6 +240,8 @@ class _Exports(Mapping[str, Callable[..., Any]]):
     def __getattr__(self, name: str) -> Callable[..., Any]:
         if name.startswith("__"):
             raise AttributeError(name)
+        if self._inner.closed:
+            raise OmniwasmError(f"{name}: the instance is closed")
         for candidate in (name, name.replace("_", "-")):
             try:
                 fn = _resolve(self._inner, self._funcs, candidate)

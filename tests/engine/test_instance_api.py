@@ -149,3 +149,19 @@ def test_fuel_left_reports_consumption() -> None:
     before = inst.fuel_left
     inst.exports.add(1, 2)
     assert before is not None and inst.fuel_left is not None and inst.fuel_left < before
+
+
+def test_exports_after_close_raise_omniwasm_error(inst: omniwasm.Instance) -> None:
+    """After close(), exports by attribute or key raise OmniwasmError, not AttributeError."""
+    inst.close()
+    with pytest.raises(OmniwasmError, match="closed"):
+        inst.exports.add(1, 2)
+    with pytest.raises(OmniwasmError, match="closed"):
+        inst.exports["add"]
+
+
+def test_instance_count_limit_is_limit_exceeded() -> None:
+    """A policy allowing zero instances fails instantiation with LimitExceeded."""
+    rt = Runtime()
+    with pytest.raises(omniwasm.LimitExceeded, match="instance"):
+        rt.instantiate(rt.load("(module)"), omniwasm.Policy(max_instances=0))

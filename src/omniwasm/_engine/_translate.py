@@ -56,6 +56,7 @@ _COMPONENT_IMPORT_RE = re.compile(
     r"component imports (\w+) `([^`]*)`, but a matching implementation was not found"
 )
 _POOL_RE = re.compile(r"maximum concurrent limit of (\d+) for (.+?) reached")
+_RESOURCE_RE = re.compile(r"resource limit exceeded: (.+)")
 _MEMORY_LIMIT_RE = re.compile(r"memory minimum size of (\d+) pages exceeds memory limits")
 _WASM_PAGE = 65536
 
@@ -155,6 +156,8 @@ def translate(
             limit=pool,
             used=pool,
         )
+    if m := _RESOURCE_RE.search(text):
+        return LimitExceeded(f"policy limit hit: {m.group(1)}")
     if m := _UNKNOWN_IMPORT_RE.search(text):
         return LinkError((MissingImport(m.group(1), m.group(2), "?"),), detail=_cause(text))
     if m := _COMPONENT_IMPORT_RE.search(text):
