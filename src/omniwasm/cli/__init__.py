@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
 
@@ -30,7 +30,6 @@ app = typer.Typer(
 cache_app = typer.Typer(help="Inspect or clear the compile cache.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
 
-F = TypeVar("F", bound=Callable[..., Any])
 
 DEBUG = typer.Option("--debug", help="Show Python tracebacks and wasm backtraces on errors.")
 
