@@ -321,6 +321,7 @@ class Runtime:
         else:
             self._cache = eng.CompileCache(Path(cache))
         self._lock = threading.Lock()
+        self._memo = eng.CodeMemo() if cache is not False else None
 
     @property
     def fuel(self) -> bool:
@@ -352,7 +353,9 @@ class Runtime:
         """
         data, where = _read_source(source)
         return Compiled(
-            eng.load_artifact(self._native, data, cache=self._cache, source=where, expect=expect)
+            eng.load_artifact(
+                self._native, data, cache=self._cache, source=where, expect=expect, memo=self._memo
+            )
         )
 
     def _compiled(self, source: Compiled | Source) -> Compiled:

@@ -90,3 +90,12 @@ def test_precompiled_bytes_load_and_run(c_module: Build, tmp_path: Path) -> None
     compiled = Runtime().load(cwasm)
     assert compiled.sha256 is None
     assert Runtime().run(cwasm).stdout == b"hello from wasm\n"
+
+
+def test_reloading_in_one_runtime_skips_the_disk(c_module: Build) -> None:
+    """A Runtime that loaded a module before reuses the compiled code without reading the cache."""
+    rt = Runtime()
+    rt.load(c_module("hello"))
+    misses, hits = rt.cache.misses, rt.cache.hits
+    assert rt.run(c_module("hello")).stdout == b"hello from wasm\n"
+    assert (rt.cache.misses, rt.cache.hits) == (misses, hits)

@@ -3,7 +3,7 @@
 Nothing defined here appears in a public signature; the façade wraps these objects.
 """
 
-from ._artifact import Artifact, Kind, load_artifact, sniff
+from ._artifact import Artifact, CodeMemo, Kind, load_artifact, sniff
 from ._cache import CacheInfo, CompileCache, default_cache_dir
 from ._components import ComponentInstance, instantiate_component
 from ._core import CoreInstance, HostImports, instantiate_core
@@ -15,6 +15,7 @@ from ._translate import translating
 __all__ = [
     "Artifact",
     "CacheInfo",
+    "CodeMemo",
     "CompileCache",
     "ComponentInstance",
     "CoreInstance",

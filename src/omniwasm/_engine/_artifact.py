@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections import OrderedDict
 from typing import Any, Literal
 
 import wasmtime
@@ -19,7 +20,7 @@ from ._cache import CompileCache
 from ._native import NativeEngine
 from ._translate import translate
 
-__all__ = ["Artifact", "Kind", "load_artifact", "sniff"]
+__all__ = ["Artifact", "CodeMemo", "Kind", "load_artifact", "sniff"]
 
 Kind = Literal["module", "component"]
 
@@ -94,6 +95,36 @@ class Artifact:
         return bytes(self.code.serialize())
 
 
+class CodeMemo:
+    """Compiled code a Runtime loaded recently, so loading the same bytes again skips the disk.
+
+    Args:
+        size: how many modules/components to keep (least recently used go first).
+
+    """
+
+    def __init__(self, size: int = 32) -> None:
+        self.size = size
+        self._items: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def recall(self, key: str) -> Any:
+        """Return the code stored under ``key``, or None."""
+        with self._lock:
+            code = self._items.get(key)
+            if code is not None:
+                self._items.move_to_end(key)
+            return code
+
+    def remember(self, key: str, code: Any) -> None:
+        """Keep ``code`` under ``key``, dropping the least recently used beyond ``size``."""
+        with self._lock:
+            self._items[key] = code
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
 def _text_to_binary(data: bytes, source: str) -> bytes:
     try:
         text = data.decode("utf-8")
@@ -145,6 +176,7 @@ def load_artifact(
     cache: CompileCache,
     source: str = "<bytes>",
     expect: Kind | None = None,
+    memo: CodeMemo | None = None,
 ) -> Artifact:
     """Compile (or fetch from the cache) the module or component in ``data``.
 
@@ -154,6 +186,7 @@ def load_artifact(
         cache: the compile cache to consult and fill.
         source: where the bytes came from, for messages.
         expect: raise InvalidModule unless the bytes are of this kind.
+        memo: recently loaded code to reuse before consulting the disk cache.
 
     Raises:
         InvalidModule: the bytes are not valid WebAssembly (or not of the expected kind).
@@ -169,7 +202,7 @@ def load_artifact(
         kind: Kind = form
         if expect is not None and kind != expect:
             raise InvalidModule(f"expected a {expect}, got a {kind}", source=source)
-        artifact = _load_binary(native, kind, data, cache, source)
+        artifact = _load_binary(native, kind, data, cache, source, memo=memo)
     elif data.startswith(_MAGIC):
         raise InvalidModule(
             f"unknown binary version {data[4:8].hex()} (not a core module or component)",
@@ -185,15 +218,27 @@ def load_artifact(
 
 
 def _load_binary(
-    native: NativeEngine, kind: Kind, wasm: bytes, cache: CompileCache, source: str
+    native: NativeEngine,
+    kind: Kind,
+    wasm: bytes,
+    cache: CompileCache,
+    source: str,
+    *,
+    memo: CodeMemo | None,
 ) -> Artifact:
     key = cache.key(kind, wasm, native.fingerprint)
+    code = memo.recall(key) if memo is not None else None
+    if code is not None:
+        return Artifact(native, kind, code, wasm, source)
     blob = cache.get(key)
     if blob is not None:
         try:
-            return Artifact(native, kind, _deserialize(native, kind, blob), wasm, source)
+            code = _deserialize(native, kind, blob)
         except wasmtime.WasmtimeError:
             cache.reject(key)
-    code = _compile(native, kind, wasm, source)
-    cache.put(key, bytes(code.serialize()))
+    if code is None:
+        code = _compile(native, kind, wasm, source)
+        cache.put(key, bytes(code.serialize()))
+    if memo is not None:
+        memo.remember(key, code)
     return Artifact(native, kind, code, wasm, source)
