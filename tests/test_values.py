@@ -165,6 +165,7 @@ def test_record_is_read_only() -> None:
     with pytest.raises(AttributeError):
         _ = rec.missing
     assert repr(rec) == "Record(word_count=1)"
+    assert pickle.loads(pickle.dumps(rec)) == rec
 
 
 def test_variant_pattern_matches() -> None:

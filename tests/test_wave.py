@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import pickle
 from typing import Any
@@ -28,6 +29,7 @@ from omniwasm._types import (
     EnumType,
     FlagsType,
     FuncSig,
+    IntType,
     ListType,
     OptionType,
     RecordType,
@@ -120,6 +122,21 @@ def test_multiline_strings() -> None:
     assert parse_value(text, String) == "first\n  second"
     with pytest.raises(WaveSyntaxError):
         parse_value('"""x"""', String)
+
+
+def test_labels_starting_with_inf_are_labels() -> None:
+    """A label such as `info` is not read as the number `inf` followed by `o`."""
+    ty = EnumType("level", ("info", "infinite"))
+    assert parse_value("info", ty) == "info"
+    assert parse_value("infinite", ty) == "infinite"
+    assert parse_value("some(inf)", OptionType(F64)) == math.inf
+
+
+def test_f32_overflow_is_a_positioned_error() -> None:
+    """A finite number too large for f32 is a syntax error at its position."""
+    with pytest.raises(WaveSyntaxError) as info:
+        parse_value("[1, 1e39]", ListType(F32))
+    assert info.value.position == 4
 
 
 def test_comments_and_whitespace_are_ignored() -> None:
@@ -356,8 +373,8 @@ def values_of(ty: WitType) -> st.SearchStrategy[Any]:
     text = st.characters(exclude_categories=["Cs"])
     if ty is Bool:
         return st.booleans()
-    if isinstance(ty, type(U8)) or hasattr(ty, "bits"):
-        return st.integers(ty.min, ty.max)  # type: ignore[union-attr]
+    if isinstance(ty, IntType):
+        return st.integers(ty.min, ty.max)
     if ty is F32:
         return st.floats(width=32)
     if ty is F64:
@@ -452,3 +469,19 @@ def test_round_trip_through_a_call(tv: tuple[WitType, Any]) -> None:
     got = parse_args(texts, sig)
     assert same(got[0], from_python(value, ty))
     assert got[1] == 7
+
+
+@settings(max_examples=300, deadline=None)
+@given(wit_types(), st.text(alphabet="()[]{},:%\"'\\ \n/-.0123456789abefiklnorstuwxe", max_size=20))
+def test_malformed_text_only_raises_conversion_errors(ty: WitType, text: str) -> None:
+    """Arbitrary text either parses or raises ValueConversionError, never anything else."""
+    with contextlib.suppress(ValueConversionError):
+        parse_value(text, ty)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet='()[]{},:"\\ \nfg.0123456789', max_size=20))
+def test_malformed_calls_only_raise_conversion_errors(text: str) -> None:
+    """Arbitrary text either splits as a call or raises ValueConversionError."""
+    with contextlib.suppress(ValueConversionError):
+        parse_call(text)

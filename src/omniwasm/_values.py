@@ -192,6 +192,9 @@ class Record(Mapping[str, Any]):
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("Record is read-only")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Record, (self._fields,))
+
     def __repr__(self) -> str:
         inner = ", ".join(f"{k.replace('-', '_')}={v!r}" for k, v in self._fields.items())
         return f"Record({inner})"

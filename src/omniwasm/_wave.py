@@ -89,7 +89,7 @@ class _Tok:
     end: int
 
 
-_NUM = re.compile(r"-?(?:inf|[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)")
+_NUM = re.compile(r"-?(?:inf(?![A-Za-z0-9-])|[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)")
 _LABEL = re.compile(r"%?[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*")
 _ESCAPES = {"'": "'", '"': '"', "\\": "\\", "t": "\t", "n": "\n", "r": "\r"}
 
@@ -284,8 +284,12 @@ class _Parser:
             raise self.error("expected an integer", ty)
         if isinstance(ty, F32Type | F64Type):
             if tok.kind == "num" or (tok.kind == "kw" and tok.text in {"nan", "inf"}):
+                try:
+                    value = from_python(float(tok.text), ty)
+                except ValueConversionError:
+                    raise self.error(f"{tok.text} is out of range", ty) from None
                 self.i += 1
-                return from_python(float(tok.text), ty)
+                return value
             raise self.error("expected a number", ty)
         if isinstance(ty, CharType):
             if tok.kind == "char":
