@@ -76,6 +76,14 @@ def test_floats_accept_json_numbers_nan_and_inf() -> None:
     ]
 
 
+def test_f32_prints_shortest_decimal() -> None:
+    """An f32 prints as the shortest decimal that reads back to the same f32."""
+    assert format_value(0.1, F32) == "0.1"
+    assert format_value(-0.0, F32) == "-0"
+    assert format_value(3.4028234663852886e38, F32) == "3.4028235e+38"
+    assert parse_value(format_value(1e-45, F32), F32) == from_python(1e-45, F32)
+
+
 @pytest.mark.parametrize(
     ("text", "value"),
     [

@@ -12,8 +12,10 @@ decimal that reads back to the same value. Labels that collide with keywords get
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -554,11 +556,19 @@ def _label(name: str) -> str:
     return f"%{name}" if name in KEYWORDS else name
 
 
-def _float(f: float) -> str:
+def _float(f: float, single: bool) -> str:
     if math.isnan(f):
         return "nan"
     if math.isinf(f):
         return "inf" if f > 0 else "-inf"
+    if single:
+        # repr() of an f32 widened to f64 shows f64 noise (0.10000000149011612); print the
+        # shortest decimal that rounds back to the same f32 instead.
+        for digits in range(1, 10):
+            text = f"{f:.{digits}g}"
+            with contextlib.suppress(OverflowError):  # rounded up past the f32 maximum
+                if struct.unpack("<f", struct.pack("<f", float(text)))[0] == f:
+                    return text
     return repr(f)
 
 
@@ -587,7 +597,7 @@ def _fmt(v: Any, ty: WitType) -> str:
     if isinstance(ty, IntType):
         return str(v)
     if isinstance(ty, F32Type | F64Type):
-        return _float(v)
+        return _float(v, isinstance(ty, F32Type))
     if isinstance(ty, CharType):
         return _quote(v, "'")
     if isinstance(ty, StringType):
