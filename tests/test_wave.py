@@ -493,3 +493,16 @@ def test_malformed_calls_only_raise_conversion_errors(text: str) -> None:
     """Arbitrary text either splits as a call or raises ValueConversionError."""
     with contextlib.suppress(ValueConversionError):
         parse_call(text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(typed_values())
+def test_plain_payloads_read_as_some_and_ok(tv: tuple[WitType, Any]) -> None:
+    """A bare value reads as some(x) for an option and ok(x) for a result when unambiguous."""
+    ty, value = tv
+    if isinstance(ty, OptionType | ResultType):
+        return
+    text = format_value(value, ty)
+    expected = from_python(value, ty)
+    assert same(parse_value(text, OptionType(ty)), expected)
+    assert same(parse_value(text, ResultType(ty, String)), Ok(expected))

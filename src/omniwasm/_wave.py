@@ -93,6 +93,7 @@ class _Tok:
 
 _NUM = re.compile(r"-?(?:inf(?![A-Za-z0-9-])|[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)")
 _LABEL = re.compile(r"%?[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*")
+_CLOSING = re.compile(r'[ \t]*"""')
 _ESCAPES = {"'": "'", '"': '"', "\\": "\\", "t": "\t", "n": "\n", "r": "\r"}
 
 
@@ -195,7 +196,7 @@ class _Lexer:
             if self.pos >= len(text):
                 raise self.error("unterminated multiline string", start)
             if not current:
-                m = re.compile(r'[ \t]*"""').match(text, self.pos)
+                m = _CLOSING.match(text, self.pos)
                 if m:
                     indent = m.group()[:-3]
                     self.pos = m.end()
