@@ -11,7 +11,16 @@ import omniwasm
 
 PKG = Path(omniwasm.__file__).parent
 FOUNDATION = {"_errors", "_policy", "_types"}
-FACADE = {"_runtime", "_component", "_values", "_wave", "_bindgen", "_inspect", "_wasmbin"}
+FACADE = {
+    "_runtime",
+    "_component",
+    "_values",
+    "_wave",
+    "_wave_lex",
+    "_bindgen",
+    "_inspect",
+    "_wasmbin",
+}
 HABITATS = {"cli", "plugins", "gateway", "sql", "registry", "compose", "nn", "cluster"}
 RANK = {"foundation": 0, "engine": 1, "facade": 2, "wasi": 3, "habitat": 4, "package": 5}
 
