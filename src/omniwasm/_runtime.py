@@ -8,7 +8,6 @@ thread-safe, and instances it creates each own a store that belongs to one threa
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -320,7 +319,6 @@ class Runtime:
             self._cache = eng.CompileCache(enabled=False)
         else:
             self._cache = eng.CompileCache(Path(cache))
-        self._lock = threading.Lock()
         self._memo = eng.CodeMemo() if cache is not False else None
 
     @property

@@ -62,6 +62,7 @@ def _build_linker(artifact: Artifact, imports: HostImports | None) -> wasmtime.L
     if _uses_wasi(artifact):
         linker.define_wasi()
     if imports:
+        linker.allow_shadowing = True  # a Python function may replace a WASI one
         declared = {(imp.module, imp.name): imp.type for imp in module.imports}
         for mod_name, funcs in imports.items():
             for name, fn in funcs.items():
@@ -73,7 +74,6 @@ def _build_linker(artifact: Artifact, imports: HostImports | None) -> wasmtime.L
                         (MissingImport(mod_name, name, describe_extern(ty)),),
                         detail="only functions can be supplied from Python",
                     )
-                linker.allow_shadowing = True
                 linker.define_func(mod_name, name, ty, fn)
     return linker
 

@@ -40,14 +40,10 @@ _set_deadline = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64)(
 )
 
 
-def _valtype_name(ty: wasmtime.ValType) -> str:
-    return str(ty)
-
-
 def signature_of(func: wasmtime.Func, store: wasmtime.Store) -> tuple[list[str], list[str]]:
     """Return the parameter and result type names (``i32``, ``f64``, ...) of a core function."""
     ty = func.type(store)
-    return [_valtype_name(t) for t in ty.params], [_valtype_name(t) for t in ty.results]
+    return [str(t) for t in ty.params], [str(t) for t in ty.results]
 
 
 def _layout(types: list[str]) -> struct.Struct:
