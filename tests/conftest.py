@@ -123,6 +123,19 @@ def build_c_component(source: Path) -> Path:
     return out
 
 
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Callable[[str], Path]:
+    """Make ``tmp_path/data`` holding ``in.txt`` with the given text (for preopen tests)."""
+
+    def make(text: str) -> Path:
+        data = tmp_path / "data"
+        data.mkdir()
+        (data / "in.txt").write_text(text)
+        return data
+
+    return make
+
+
 @pytest.fixture(scope="session")
 def c_module() -> Callable[[str], Path]:
     """Build ``tests/fixtures/c/NAME.c`` to a WASI p1 module: ``c_module("hello")``."""

@@ -14,6 +14,8 @@ CLI = list[str]
 
 ADD = '(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))'
 
+DataDir = Callable[[str], Path]
+
 
 def _run(cli: CLI, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([*cli, *args], input=stdin, check=False, capture_output=True, timeout=60)
@@ -87,16 +89,11 @@ def test_component_exit_code_is_zero_or_one(
     assert proc.returncode == expected
 
 
-def _data(tmp_path: Path) -> Path:
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "in.txt").write_text("cli input")
-    return data
-
-
-def test_run_dir_read_write(omniwasm_cli: CLI, c_module: Build, tmp_path: Path) -> None:
+def test_run_dir_read_write(
+    data_dir: DataDir, omniwasm_cli: CLI, c_module: Build, tmp_path: Path
+) -> None:
     """--dir HOST::GUEST lets the guest read and write in that directory."""
-    data = _data(tmp_path)
+    data = data_dir("cli input")
     proc = _run(omniwasm_cli, "run", "--dir", f"{data}::/data", str(c_module("files")), "/data")
     assert proc.returncode == 0, proc.stdout
     assert (data / "out.txt").read_text() == "written by wasm"
@@ -104,10 +101,10 @@ def test_run_dir_read_write(omniwasm_cli: CLI, c_module: Build, tmp_path: Path) 
 
 @pytest.mark.parametrize("flag", ["ro-suffix", "dir-ro"])
 def test_run_read_only_dir(
-    omniwasm_cli: CLI, c_component: Build, tmp_path: Path, flag: str
+    data_dir: DataDir, omniwasm_cli: CLI, c_component: Build, tmp_path: Path, flag: str
 ) -> None:
     """--dir H::G:ro and --dir-ro H::G both refuse writes in the guest."""
-    data = _data(tmp_path)
+    data = data_dir("cli input")
     opts = ["--dir", f"{data}::/data:ro"] if flag == "ro-suffix" else ["--dir-ro", f"{data}::/data"]
     proc = _run(omniwasm_cli, "run", *opts, str(c_component("files")), "/data")
     assert proc.stdout.startswith(b"read: cli input\nwrite failed:")

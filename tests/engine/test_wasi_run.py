@@ -11,6 +11,8 @@ from omniwasm import Mount, Policy, Runtime
 
 Build = Callable[[str], Path]
 
+DataDir = Callable[[str], Path]
+
 
 @pytest.fixture(scope="module")
 def rt() -> Runtime:
@@ -142,33 +144,32 @@ def test_run_result_check_raises_guest_exit(rt: Runtime, c_module: Build) -> Non
     assert info.value.code == 5
 
 
-def _data_dir(tmp_path: Path) -> Path:
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "in.txt").write_text("input data")
-    return data
-
-
-def test_preopened_dir_read_and_write(rt: Runtime, build: Build, tmp_path: Path) -> None:
+def test_preopened_dir_read_and_write(
+    data_dir: DataDir, rt: Runtime, build: Build, tmp_path: Path
+) -> None:
     """A writable preopen lets the guest read existing files and create new ones on the host."""
-    data = _data_dir(tmp_path)
+    data = data_dir("input data")
     result = rt.run(build("files"), Policy(dirs=[Mount(str(data), "/data")], args=["/data"]))
     assert result.stdout == b"read: input data\nwrite ok\n"
     assert result.exit_code == 0
     assert (data / "out.txt").read_text() == "written by wasm"
 
 
-def test_preopen_string_form(rt: Runtime, c_module: Build, tmp_path: Path) -> None:
+def test_preopen_string_form(
+    data_dir: DataDir, rt: Runtime, c_module: Build, tmp_path: Path
+) -> None:
     """The 'HOST::GUEST' string form mounts HOST at GUEST."""
-    data = _data_dir(tmp_path)
+    data = data_dir("input data")
     result = rt.run(c_module("files"), Policy(dirs=[f"{data}::/mnt/x"], args=["/mnt/x"]))
     assert result.exit_code == 0
     assert (data / "out.txt").exists()
 
 
-def test_read_only_dir_refuses_writes(rt: Runtime, build: Build, tmp_path: Path) -> None:
+def test_read_only_dir_refuses_writes(
+    data_dir: DataDir, rt: Runtime, build: Build, tmp_path: Path
+) -> None:
     """A read-only preopen can be read, but writes fail in the guest and leave the host as is."""
-    data = _data_dir(tmp_path)
+    data = data_dir("input data")
     policy = Policy(dirs=[f"{data}::/data:ro"], args=["/data"])
     result = rt.run(build("files"), policy)
     lines = result.stdout.decode().splitlines()
@@ -178,9 +179,11 @@ def test_read_only_dir_refuses_writes(rt: Runtime, build: Build, tmp_path: Path)
     assert not (data / "out.txt").exists()
 
 
-def test_no_preopen_means_no_files(rt: Runtime, c_module: Build, tmp_path: Path) -> None:
+def test_no_preopen_means_no_files(
+    data_dir: DataDir, rt: Runtime, c_module: Build, tmp_path: Path
+) -> None:
     """Without a preopen the guest cannot read a host file even by its real absolute path."""
-    data = _data_dir(tmp_path)
+    data = data_dir("input data")
     result = rt.run(c_module("files"), Policy(args=[str(data)]))
     assert result.stdout.startswith(b"read failed:")
     assert result.exit_code == 1
