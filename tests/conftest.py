@@ -20,6 +20,9 @@ from pathlib import Path
 
 import pytest
 
+# Builders for component guests live beside their sources; each module adds its fixtures.
+pytest_plugins = ["fixtures.wat_components", "fixtures.py_guests"]
+
 FIXTURES = Path(__file__).parent / "fixtures"
 BUILD = FIXTURES / ".build"
 JCO_VERSION = "1.35.0"
