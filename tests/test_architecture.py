@@ -10,11 +10,10 @@ import pytest
 import omniwasm
 
 PKG = Path(omniwasm.__file__).parent
-FOUNDATION = {"_errors", "_policy", "_types"}
+FOUNDATION = {"_errors", "_policy", "_types", "_values"}
 FACADE = {
     "_runtime",
     "_component",
-    "_values",
     "_wave",
     "_wave_lex",
     "_bindgen",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 import pickle
@@ -32,7 +33,19 @@ from omniwasm._types import (
     TupleType,
     VariantType,
 )
-from omniwasm._values import Err, Ok, Record, Some, Variant, from_python, to_python
+from omniwasm._values import (
+    Err,
+    Ok,
+    Some,
+    Variant,
+    camel,
+    enum_class,
+    from_python,
+    record_class,
+    snake,
+    to_python,
+    use_class,
+)
 
 SUMMARY = RecordType(
     "summary",
@@ -126,46 +139,187 @@ def test_lists_and_tuples() -> None:
         from_python((1,), TupleType((U8, String)))
 
 
-def test_record_accepts_kebab_or_snake_dict() -> None:
-    """A record accepts a dict keyed by kebab or snake names and yields a Record."""
-    for key in ("key-points", "key_points"):
-        rec = from_python({"text": "t", key: ["a"], "word-count": 1}, SUMMARY)
-        assert isinstance(rec, Record)
-        assert rec == {"text": "t", "key-points": ["a"], "word-count": 1}
-        assert rec.key_points == ["a"]
-        assert rec["key_points"] == ["a"]
+def test_record_yields_generated_dataclass() -> None:
+    """A record converts to an instance of record_class(ty) with the field values in order."""
+    rec = from_python({"text": "t", "key-points": ["a"], "word-count": 1}, SUMMARY)
+    cls = record_class(SUMMARY)
+    assert type(rec) is cls
+    assert rec == cls("t", ["a"], 1)
+    assert (rec.text, rec.key_points, rec.word_count) == ("t", ["a"], 1)
+
+
+def test_record_class_is_frozen() -> None:
+    """Instances of a generated record class cannot be mutated."""
+    rec = record_class(SUMMARY)("t", [], 1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        rec.word_count = 2
+
+
+def test_record_class_is_slotted() -> None:
+    """A generated record class uses __slots__, so instances have no __dict__."""
+    cls = record_class(SUMMARY)
+    assert cls.__slots__ == ("text", "key_points", "word_count")
+    assert not hasattr(cls("t", [], 1), "__dict__")
+
+
+def test_record_class_names_fields_in_snake_case() -> None:
+    """Kebab-case WIT fields become snake_case dataclass fields in WIT order."""
+    names = [f.name for f in dataclasses.fields(record_class(SUMMARY))]
+    assert names == ["text", "key_points", "word_count"]
+
+
+def test_record_class_is_named_in_camel_case() -> None:
+    """A generated record class is named by camel() of the WIT name and carries __wit__."""
+    ty = RecordType("key-points", (("a", U8),))
+    cls = record_class(ty)
+    assert cls.__name__ == "KeyPoints"
+    assert cls.__wit__ is ty
+    assert "__wit__" not in [f.name for f in dataclasses.fields(cls)]
+
+
+def test_record_class_keyword_fields_get_trailing_underscore() -> None:
+    """Fields named after Python keywords (and `type`) get a trailing underscore."""
+    ty = RecordType("edge", (("from", U8), ("type", String), ("class", U8)))
+    assert [f.name for f in dataclasses.fields(record_class(ty))] == ["from_", "type_", "class_"]
+    assert from_python({"from": 1, "type": "x", "class_": 2}, ty) == record_class(ty)(1, "x", 2)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("word-count", "word_count"),
+        ("from", "from_"),
+        ("type", "type_"),
+        ("HTTP-code", "http_code"),
+    ],
+)
+def test_snake_maps_wit_names(name: str, expected: str) -> None:
+    """snake() maps kebab-case to snake_case and makes keywords safe."""
+    assert snake(name) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("key-points", "KeyPoints"),
+        ("point", "Point"),
+        ("none", "None_"),
+        ("", "Wit"),
+        ("1x", "Wit1x"),
+    ],
+)
+def test_camel_maps_wit_names(name: str, expected: str) -> None:
+    """camel() maps kebab-case to CamelCase and makes keywords, empty and odd names safe."""
+    assert camel(name) == expected
+    assert expected.isidentifier()
+
+
+def test_record_class_is_generated_once_per_type() -> None:
+    """Equal record descriptors share one generated class."""
+    again = RecordType("summary", tuple(SUMMARY.fields))
+    assert record_class(again) is record_class(SUMMARY)
+
+
+def test_record_classes_differ_for_same_name_with_different_fields() -> None:
+    """Two record types with the same name but different fields get different classes."""
+    a = record_class(RecordType("point", (("x", U8),)))
+    b = record_class(RecordType("point", (("x", U8), ("y", U8))))
+    assert a is not b
+    assert a.__name__ == b.__name__ == "Point"
+
+
+@pytest.mark.parametrize("key", ["key-points", "key_points"])
+def test_record_accepts_kebab_or_snake_dict(key: str) -> None:
+    """A record accepts a dict keyed by kebab or snake field names."""
+    rec = from_python({"text": "t", key: ["a"], "word_count": 1}, SUMMARY)
+    assert rec == record_class(SUMMARY)("t", ["a"], 1)
 
 
 def test_record_accepts_object_with_attributes() -> None:
     """Any object with the snake_case attributes converts to a record."""
     obj = SimpleNamespace(text="t", key_points=[], word_count=3)
-    assert from_python(obj, SUMMARY)["word-count"] == 3
+    assert from_python(obj, SUMMARY) == record_class(SUMMARY)("t", [], 3)
 
 
-def test_record_missing_field_and_bad_field_are_named() -> None:
-    """A missing field or a wrong field type is reported with the field's path."""
-    with pytest.raises(ValueConversionError):
-        from_python({"text": "t"}, SUMMARY)
+def test_record_accepts_any_dataclass() -> None:
+    """An instance of an unrelated dataclass with the right fields converts to a record."""
+
+    @dataclasses.dataclass
+    class Mine:
+        word_count: int
+        key_points: list[str]
+        text: str
+
+    assert from_python(Mine(3, ["k"], "t"), SUMMARY) == record_class(SUMMARY)("t", ["k"], 3)
+
+
+def test_record_missing_field_is_named() -> None:
+    """A missing field is a ValueConversionError whose parameter path names the field."""
+    with pytest.raises(ValueConversionError) as info:
+        from_python({"text": "t", "key-points": []}, SUMMARY, function="f", param="s")
+    assert info.value.param == "s.word_count"
+    assert "word-count" in str(info.value)
+
+
+def test_record_bad_field_is_named() -> None:
+    """A field of the wrong type is reported with the field's path."""
     with pytest.raises(ValueConversionError) as info:
         from_python({"text": "t", "key-points": [], "word-count": -1}, SUMMARY, param="s")
     assert info.value.param == "s.word_count"
 
 
+def test_record_rejects_a_string() -> None:
+    """A string where a record is expected is rejected as not a record."""
+    with pytest.raises(ValueConversionError) as info:
+        from_python("summary", SUMMARY, param="s")
+    assert (info.value.param, info.value.expected) == ("s", "record summary")
+
+
 def test_record_option_fields_default_to_none() -> None:
     """Option-typed record fields may be omitted and become None."""
     ty = RecordType("r", (("a", U8), ("b", OptionType(U8))))
-    assert from_python({"a": 1}, ty) == {"a": 1, "b": None}
+    assert from_python({"a": 1}, ty) == record_class(ty)(1, None)
 
 
-def test_record_is_read_only() -> None:
-    """A Record cannot be mutated and its repr shows snake_case fields."""
-    rec = Record({"word-count": 1})
-    with pytest.raises(AttributeError):
-        rec.word_count = 2
-    with pytest.raises(AttributeError):
-        _ = rec.missing
-    assert repr(rec) == "Record(word_count=1)"
-    assert pickle.loads(pickle.dumps(rec)) == rec
+def test_record_pickles() -> None:
+    """A generated record survives a pickle round trip as the same class."""
+    rec = from_python({"text": "t", "key-points": ["a"], "word-count": 1}, SUMMARY)
+    back = pickle.loads(pickle.dumps(rec))
+    assert type(back) is type(rec)
+    assert back == rec
+
+
+def test_use_class_registers_a_record_dataclass() -> None:
+    """After use_class, record values come back as the registered dataclass."""
+    ty = RecordType("registered", (("word-count", U32), ("from", String)))
+
+    @dataclasses.dataclass(frozen=True)
+    class Registered:
+        word_count: int
+        from_: str
+
+    use_class(ty, Registered)
+    assert record_class(ty) is Registered
+    assert from_python({"word-count": 2, "from": "x"}, ty) == Registered(2, "x")
+
+
+def test_use_class_rejects_mismatched_record_fields() -> None:
+    """use_class refuses a dataclass whose fields differ from the record's, naming them."""
+    ty = RecordType("pair", (("first", U8), ("second", U8)))
+
+    @dataclasses.dataclass
+    class Swapped:
+        second: int
+        first: int
+
+    with pytest.raises(ValueError, match="expected \\('first', 'second'\\)"):
+        use_class(ty, Swapped)
+
+
+def test_use_class_rejects_a_non_dataclass_for_a_record() -> None:
+    """use_class refuses a record class that is not a dataclass."""
+    with pytest.raises(ValueError, match="not a dataclass"):
+        use_class(RecordType("pair", (("first", U8),)), dict)
 
 
 def test_variant_pattern_matches() -> None:
@@ -190,19 +344,88 @@ def test_to_python_accepts_tag_payload_objects() -> None:
     assert to_python(SimpleNamespace(tag="circle", payload=1.5), ty) == Variant("circle", 1.5)
 
 
-def test_enum_accepts_names_and_enum_members() -> None:
-    """Enums accept the case name or a Python Enum member and yield the case name."""
-    ty = EnumType("color", ("red", "dark-blue"))
+COLOR = EnumType("color", ("red", "blue-ish"))
 
-    class Color(enum.Enum):
+
+def test_enum_class_members_are_upper_snake_with_case_values() -> None:
+    """A generated enum has UPPER_SNAKE members whose values are the case names, in order."""
+    cls = enum_class(COLOR)
+    assert issubclass(cls, enum.Enum)
+    assert cls.__name__ == "Color"
+    assert cls.__wit__ is COLOR
+    assert [(m.name, m.value) for m in cls] == [("RED", "red"), ("BLUE_ISH", "blue-ish")]
+
+
+def test_enum_class_is_generated_once_per_type() -> None:
+    """Equal enum descriptors share one generated Enum class."""
+    assert enum_class(EnumType("color", ("red", "blue-ish"))) is enum_class(COLOR)
+
+
+@pytest.mark.parametrize("value", ["blue-ish", "blue_ish", "BLUE_ISH"])
+def test_enum_accepts_case_name_strings(value: str) -> None:
+    """An enum accepts the case name in kebab or snake form, or the member name."""
+    assert from_python(value, COLOR) is enum_class(COLOR).BLUE_ISH
+
+
+def test_enum_accepts_its_own_member() -> None:
+    """A member of the generated Enum passes through unchanged."""
+    member = enum_class(COLOR).RED
+    assert from_python(member, COLOR) is member
+
+
+def test_enum_accepts_foreign_enum_members() -> None:
+    """Any Enum member whose value or lower-cased name is a case converts to that case."""
+
+    class Mine(enum.Enum):
         RED = "red"
-        DARK_BLUE = 2
+        BLUE_ISH = 2
 
-    assert from_python("red", ty) == "red"
-    assert from_python(Color.RED, ty) == "red"
-    assert from_python(Color.DARK_BLUE, ty) == "dark-blue"
-    with pytest.raises(ValueConversionError):
-        from_python("green", ty)
+    assert from_python(Mine.RED, COLOR) is enum_class(COLOR).RED
+    assert from_python(Mine.BLUE_ISH, COLOR) is enum_class(COLOR).BLUE_ISH
+
+
+def test_enum_rejects_unknown_case_naming_the_type() -> None:
+    """An unknown case is a ValueConversionError naming the enum type and its cases."""
+    with pytest.raises(ValueConversionError) as info:
+        from_python("green", COLOR, param="c")
+    assert info.value.expected == "enum color {red, blue-ish}"
+
+
+def test_enum_member_pickles() -> None:
+    """A generated enum member survives a pickle round trip as the same member."""
+    member = enum_class(COLOR).BLUE_ISH
+    assert pickle.loads(pickle.dumps(member)) is member
+
+
+def test_use_class_registers_an_enum() -> None:
+    """After use_class, enum values come back as members of the registered Enum."""
+    ty = EnumType("level", ("low", "very-high"))
+
+    class Level(enum.Enum):
+        LOW = "low"
+        VERY_HIGH = "very-high"
+
+    use_class(ty, Level)
+    assert enum_class(ty) is Level
+    assert from_python("very-high", ty) is Level.VERY_HIGH
+
+
+def test_use_class_rejects_mismatched_enum_values() -> None:
+    """use_class refuses an Enum whose member values are not exactly the case names."""
+    ty = EnumType("level", ("low", "high"))
+
+    class Wrong(enum.Enum):
+        LOW = "low"
+        HIGH = 2
+
+    with pytest.raises(ValueError, match="member values"):
+        use_class(ty, Wrong)
+
+
+def test_use_class_rejects_a_non_enum_for_an_enum() -> None:
+    """use_class refuses an enum class that is not an enum.Enum subclass."""
+    with pytest.raises(ValueError, match=r"not an enum\.Enum"):
+        use_class(EnumType("level", ("low",)), str)
 
 
 def test_flags_yield_frozenset() -> None:

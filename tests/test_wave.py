@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import enum
 import math
 import pickle
 from typing import Any
@@ -39,7 +41,7 @@ from omniwasm._types import (
     VariantType,
     WitType,
 )
-from omniwasm._values import Err, Ok, Record, Some, Variant, from_python
+from omniwasm._values import Err, Ok, Some, Variant, enum_class, from_python, record_class
 from omniwasm._wave import WaveSyntaxError, format_value, parse_args, parse_call, parse_value
 
 DOC = RecordType("document", (("title", String), ("content", String), ("language", String)))
@@ -135,8 +137,8 @@ def test_multiline_strings() -> None:
 def test_labels_starting_with_inf_are_labels() -> None:
     """A label such as `info` is not read as the number `inf` followed by `o`."""
     ty = EnumType("level", ("info", "infinite"))
-    assert parse_value("info", ty) == "info"
-    assert parse_value("infinite", ty) == "infinite"
+    assert parse_value("info", ty) is enum_class(ty).INFO
+    assert parse_value("infinite", ty) is enum_class(ty).INFINITE
     assert parse_value("some(inf)", OptionType(F64)) == math.inf
 
 
@@ -170,16 +172,24 @@ def test_records_any_order_and_kebab_fields() -> None:
     """Record fields may come in any order and use kebab-case labels."""
     ty = RecordType("s", (("word-count", U32), ("text", String)))
     rec = parse_value('{text: "t", word-count: 3}', ty)
-    assert isinstance(rec, Record)
-    assert rec == {"word-count": 3, "text": "t"}
+    assert rec == record_class(ty)(3, "t")
     assert format_value(rec, ty) == '{word-count: 3, text: "t"}'
+
+
+def test_records_print_wit_field_names() -> None:
+    """Record fields print under their WIT names, even when the Python field is escaped."""
+    ty = RecordType("edge", (("from", U8), ("word-count", U8)))
+    rec = parse_value("{from: 1, word-count: 2}", ty)
+    assert (rec.from_, rec.word_count) == (1, 2)
+    assert format_value(rec, ty) == "{from: 1, word-count: 2}"
+    assert format_value({"from_": 1, "word_count": 2}, ty) == "{from: 1, word-count: 2}"
 
 
 def test_records_omit_none_fields_and_empty_form() -> None:
     """Option fields may be omitted, and a record with all fields omitted is {:}."""
     ty = RecordType("r", (("a", OptionType(U8)), ("b", OptionType(String))))
-    assert parse_value('{b: some("x")}', ty) == {"a": None, "b": "x"}
-    assert parse_value("{:}", ty) == {"a": None, "b": None}
+    assert parse_value('{b: some("x")}', ty) == record_class(ty)(None, "x")
+    assert parse_value("{:}", ty) == record_class(ty)(None, None)
     with pytest.raises(WaveSyntaxError):
         parse_value("{}", ty)
 
@@ -211,7 +221,8 @@ def test_variants_and_enums() -> None:
     assert parse_value("empty", ty) == Variant("empty")
     assert format_value(Variant("circle", 2.0), ty) == "circle(2.0)"
     color = EnumType("color", ("red", "dark-blue"))
-    assert parse_value("dark-blue", color) == "dark-blue"
+    assert parse_value("dark-blue", color) is enum_class(color).DARK_BLUE
+    assert format_value(enum_class(color).DARK_BLUE, color) == "dark-blue"
     with pytest.raises(WaveSyntaxError):
         parse_value("green", color)
     with pytest.raises(WaveSyntaxError):
@@ -321,7 +332,7 @@ def test_parse_args_against_signature() -> None:
     """Arguments parse against the signature and trailing option arguments may be omitted."""
     _, texts = parse_call('summarize({title: "t", content: "c", language: "en"}, 5)')
     doc, words, tag = parse_args(texts, SIG)
-    assert doc == {"title": "t", "content": "c", "language": "en"}
+    assert doc == record_class(DOC)("t", "c", "en")
     assert (words, tag) == (5, None)
 
 
@@ -398,7 +409,8 @@ def values_of(ty: WitType) -> st.SearchStrategy[Any]:
     if isinstance(ty, TupleType):
         return st.tuples(*map(values_of, ty.items))
     if isinstance(ty, RecordType):
-        return st.fixed_dictionaries({n: values_of(t) for n, t in ty.fields}).map(Record)
+        cls = record_class(ty)
+        return st.tuples(*(values_of(t) for _, t in ty.fields)).map(lambda vs: cls(*vs))
     if isinstance(ty, VariantType):
         return st.one_of(
             [
@@ -407,7 +419,7 @@ def values_of(ty: WitType) -> st.SearchStrategy[Any]:
             ]
         )
     if isinstance(ty, EnumType):
-        return st.sampled_from(ty.cases)
+        return st.sampled_from(list(enum_class(ty)))
     if isinstance(ty, FlagsType):
         return st.frozensets(st.sampled_from(ty.names))
     if isinstance(ty, OptionType):
@@ -432,12 +444,15 @@ def same(a: Any, b: Any) -> bool:
         return False
     if isinstance(a, list | tuple):
         return len(a) == len(b) and all(map(same, a, b))
-    if isinstance(a, Record):
-        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
     if isinstance(a, Variant):
         return a.case == b.case and same(a.value, b.value)
     if isinstance(a, Some | Ok | Err):
         return same(a.value, b.value)
+    if dataclasses.is_dataclass(a):  # a generated record class
+        names = [f.name for f in dataclasses.fields(a)]
+        return all(same(getattr(a, n), getattr(b, n)) for n in names)
+    if isinstance(a, enum.Enum):
+        return a is b
     return bool(a == b)
 
 

@@ -1,5 +1,10 @@
 """The Python side of component-model values, and their validation against WIT types.
 
+This module is in the foundation layer (it imports only the standard library, ``_errors`` and
+``_types``): the engine layer's converter builds these Python values directly (generated
+record classes, enum members, :class:`Variant`, :class:`Ok` ...), and the engine may import
+only from the foundation.
+
 The mapping, one WIT type at a time (``from_python`` accepts the left column's inputs and
 returns the canonical form; ``to_python`` returns the same canonical form):
 
@@ -14,12 +19,16 @@ WIT                         Python
 ``list<u8>``                ``bytes`` (accepts bytes, bytearray, memoryview, list of ints)
 ``list<T>``                 ``list``
 ``tuple<...>``              ``tuple``
-``record``                  :class:`Record`, a read-only mapping keyed by the WIT (kebab-case)
-                            field names that also offers snake_case attribute access; accepts
-                            a mapping (kebab or snake keys) or any object with the attributes
+``record``                  an instance of :func:`record_class` ``(ty)``, a frozen, slotted
+                            dataclass generated per record type (``word-count`` is the
+                            field ``word_count``, see :func:`snake`); accepts a dataclass of
+                            any class, a mapping (kebab or snake keys) or any object with the
+                            attributes. Omitted option fields are None
 ``variant``                 :class:`Variant` ``(case, value)``; ``value`` is None without payload
-``enum``                    the case name as ``str`` (an ``enum.Enum`` member whose value or
-                            name is the case is accepted too)
+``enum``                    a member of :func:`enum_class` ``(ty)``, an ``enum.Enum`` generated
+                            per type (``blue-ish`` is ``BLUE_ISH = "blue-ish"``); accepts the
+                            case name (kebab or snake) or member name as a ``str``, or any
+                            ``enum.Enum`` member whose value or lower-cased name is a case
 ``flags``                   ``frozenset[str]`` (accepts any iterable of flag names)
 ``option<T>``               ``None`` or the value of ``T``
 ``option<option<T>>``       ``None`` for the outer ``none``; :class:`Some` ``(x)`` for
@@ -32,14 +41,23 @@ WIT                         Python
                             raise it
 ``own<R>``, ``borrow<R>``   passed through unchanged (handles belong to the engine layer)
 ==========================  ==========================================================
+
+Generated bindings register their own classes with :func:`use_class`, so values come back as
+those classes. Names are mapped by :func:`snake` (fields, functions) and :func:`camel` (types)
+and nowhere else.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import functools
+import keyword
 import math
+import re
 import struct
-from collections.abc import Iterable, Iterator, Mapping
+import threading
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -65,7 +83,19 @@ from ._types import (
     WitType,
 )
 
-__all__ = ["Err", "Ok", "Record", "Some", "Variant", "from_python", "to_python"]
+__all__ = [
+    "Err",
+    "Ok",
+    "Some",
+    "Variant",
+    "camel",
+    "enum_class",
+    "from_python",
+    "record_class",
+    "snake",
+    "to_python",
+    "use_class",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,51 +183,229 @@ def _hashable(value: Any) -> Any:
     return value
 
 
-class Record(Mapping[str, Any]):
-    """A WIT ``record`` value: a read-only mapping from field name to value.
+# --- names ---------------------------------------------------------------------------------
 
-    Keys are the WIT (kebab-case) field names in declaration order; the fields are also
-    attributes under their snake_case names (``rec.word_count`` for ``word-count``).
-    Two records are equal when their fields are; a record equals a plain dict with the same
-    kebab-case keys.
+# Keywords plus the soft keywords (``type`` is one from Python 3.12): fixed here rather than
+# taken from the running interpreter, so generated names do not depend on the Python version.
+_RESERVED = frozenset(keyword.kwlist) | {"_", "case", "match", "type"}
+
+
+def _ident(words: list[str], joiner: str, fallback: str) -> str:
+    """Join words into an identifier, replacing anything Python does not allow with ``_``."""
+    text = re.sub(r"\W", "_", joiner.join(w for w in words if w), flags=re.ASCII)
+    if not text[:1].isalpha():  # empty, or starting with a digit or "_" (private/sunder)
+        text = fallback + text
+    return text
+
+
+def snake(name: str) -> str:
+    """Map a WIT (kebab-case) name to the Python snake_case name used for it.
+
+    Record fields, function parameters and functions all use this mapping, so every layer that
+    names a field (the converter, bindgen, WAVE) agrees: ``word-count`` is ``word_count``,
+    ``HTTP-code`` is ``http_code``. A result that is a Python keyword gets a trailing
+    underscore (``type`` -> ``type_``); characters that cannot appear in an identifier become
+    ``_`` and a name that would not start with a letter (or be empty) gets an ``f_`` prefix.
 
     Args:
-        fields: the field values keyed by WIT field name.
+        name: the WIT name, without a ``%`` escape.
 
     """
+    out = _ident(name.lower().split("-"), "_", "f_")
+    return out + "_" if out in _RESERVED else out
 
-    __slots__ = ("_fields",)
 
-    def __init__(self, fields: Mapping[str, Any]) -> None:
-        object.__setattr__(self, "_fields", dict(fields))
+def camel(name: str) -> str:
+    """Map a WIT (kebab-case) type name to the Python CamelCase class name used for it.
 
-    def __getitem__(self, key: str) -> Any:
-        fields: dict[str, Any] = object.__getattribute__(self, "_fields")
-        if key in fields:
-            return fields[key]
-        return fields[key.replace("_", "-")]
+    ``key-points`` is ``KeyPoints``, ``HTTP-request`` is ``HttpRequest`` (as componentize-py
+    spells it). A result that is a Python keyword (``none`` -> ``None``) gets a trailing
+    underscore; an empty or non-identifier name is made safe with ``_`` replacements and a
+    ``Wit`` prefix.
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._fields)
+    Args:
+        name: the WIT type name.
 
-    def __len__(self) -> int:
-        return len(self._fields)
+    """
+    out = _ident([w.capitalize() for w in name.split("-")], "", "Wit")
+    return out + "_" if keyword.iskeyword(out) else out
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError("Record is read-only")
+def _member(case: str) -> str:
+    """The UPPER_SNAKE enum member name of a WIT case (``blue-ish`` -> ``BLUE_ISH``)."""
+    return _ident(case.upper().split("-"), "_", "E_")
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (Record, (self._fields,))
 
-    def __repr__(self) -> str:
-        inner = ", ".join(f"{k.replace('-', '_')}={v!r}" for k, v in self._fields.items())
-        return f"Record({inner})"
+# --- generated classes ---------------------------------------------------------------------
+
+_LOCK = threading.Lock()
+_RECORDS: dict[RecordType, type[Any]] = {}
+_ENUMS: dict[EnumType, type[enum.Enum]] = {}
+_ENUM_LOOKUP: dict[EnumType, dict[str, enum.Enum]] = {}
+
+
+def _field_names(ty: RecordType) -> tuple[str, ...]:
+    names = tuple(snake(n) for n, _ in ty.fields)
+    if len(set(names)) != len(names):
+        clash = sorted({n for n in names if names.count(n) > 1})
+        msg = f"record {ty.name}: fields {', '.join(clash)} collide after snake_case mapping"
+        raise ValueError(msg)
+    return names
+
+
+def _rebuild_record(ty: RecordType, values: tuple[Any, ...]) -> Any:
+    """Unpickle a generated record: find (or regenerate) its class, then build the value."""
+    return record_class(ty)(*values)
+
+
+def _rebuild_enum(ty: EnumType, case: str) -> enum.Enum:
+    """Unpickle a generated enum member: find (or regenerate) its class, then look it up."""
+    return enum_class(ty)(case)
+
+
+def _reduce_record(self: Any) -> tuple[Any, ...]:
+    return (_rebuild_record, (type(self).__wit__, tuple(getattr(self, f) for f in self.__slots__)))
+
+
+def _make_record(ty: RecordType) -> type[Any]:
+    name = camel(ty.name)
+    cls = dataclasses.make_dataclass(
+        name,
+        [(f, Any) for f in _field_names(ty)],
+        namespace={"__reduce__": _reduce_record, "__doc__": f"WIT ``{ty.definition()}``."},
+        frozen=True,
+        slots=True,
+    )
+    cls.__module__ = __name__
+    cls.__qualname__ = name
+    # A class attribute, set after creation so it is not a dataclass field.
+    cls.__wit__ = ty  # type: ignore[attr-defined]
+    return cls
+
+
+class _WitEnum(enum.Enum):
+    """Base of the generated enums: pickles members through :func:`enum_class`."""
+
+    __wit__: ClassVar[EnumType]
+
+    def __reduce_ex__(self, protocol: object) -> tuple[Any, ...]:
+        return (_rebuild_enum, (type(self).__wit__, self.value))
+
+
+def _make_enum(ty: EnumType) -> type[enum.Enum]:
+    members: list[tuple[str, str]] = []
+    taken: set[str] = set()
+    for case in ty.cases:
+        member = _member(case)
+        while member in taken:  # only cases differing in letter case can collide
+            member += "_"
+        taken.add(member)
+        members.append((member, case))
+    name = camel(ty.name)
+    # The functional API (a name and members) makes a subclass; typeshed does not model it.
+    factory: Any = _WitEnum
+    cls: type[_WitEnum] = factory(name, members, module=__name__, qualname=name)
+    cls.__wit__ = ty
+    cls.__doc__ = f"WIT ``{ty.definition()}``."
+    return cls
+
+
+def _enum_lookup(ty: EnumType, cls: type[enum.Enum]) -> dict[str, enum.Enum]:
+    """Every string accepted for a case: member name, snake form, kebab case name (last wins)."""
+    out: dict[str, enum.Enum] = {}
+    for member in cls:
+        out[member.name] = member
+    for case in ty.cases:
+        member = cls(case)
+        out[snake(case)] = out[case.replace("-", "_")] = out[case] = member
+    return out
+
+
+def record_class(ty: RecordType) -> type[Any]:
+    """Return the Python class of a WIT record type, generating it on first use.
+
+    The class is a frozen, slotted dataclass named ``camel(ty.name)`` whose fields are
+    ``snake(field)`` in WIT order, so ``cls(*values)`` builds a value; its ``__wit__`` class
+    attribute is ``ty``. Equal descriptors share one class; instances pickle. A class
+    registered with :func:`use_class` is returned instead.
+
+    Args:
+        ty: the record type.
+
+    Raises:
+        ValueError: two field names map to the same snake_case name.
+
+    """
+    cls = _RECORDS.get(ty)
+    if cls is None:
+        with _LOCK:
+            cls = _RECORDS.get(ty)
+            if cls is None:
+                cls = _RECORDS[ty] = _make_record(ty)
+    return cls
+
+
+def enum_class(ty: EnumType) -> type[enum.Enum]:
+    """Return the Python ``enum.Enum`` of a WIT enum type, generating it on first use.
+
+    Members are named in UPPER_SNAKE (``blue-ish`` -> ``BLUE_ISH``, as componentize-py does)
+    and their values are the WIT case names, in case order; ``__wit__`` is ``ty``. Equal
+    descriptors share one class; members pickle. A class registered with :func:`use_class`
+    is returned instead.
+
+    Args:
+        ty: the enum type.
+
+    """
+    cls = _ENUMS.get(ty)
+    if cls is None:
+        with _LOCK:
+            cls = _ENUMS.get(ty)
+            if cls is None:
+                cls = _make_enum(ty)
+                _ENUM_LOOKUP[ty] = _enum_lookup(ty, cls)
+                _ENUMS[ty] = cls
+    return cls
+
+
+def use_class(ty: RecordType | EnumType, cls: type) -> None:
+    """Make ``cls`` the Python class of a WIT record or enum type.
+
+    Generated bindings call this at import, so values of ``ty`` (from guests, WAVE, or
+    ``from_python``) come back as their own classes. A record class must be a dataclass whose
+    fields are exactly ``snake(field)`` in WIT order; an enum class must be an ``enum.Enum``
+    whose member values are exactly the case names. Registering again replaces the class.
+
+    Args:
+        ty: the record or enum type.
+        cls: the class to use for it.
+
+    Raises:
+        ValueError: ``cls`` does not fit ``ty``; the message says what differs.
+
+    """
+    if isinstance(ty, RecordType):
+        if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+            raise ValueError(f"record {ty.name}: {cls!r} is not a dataclass")
+        want = _field_names(ty)
+        got = tuple(f.name for f in dataclasses.fields(cls))
+        if got != want:
+            raise ValueError(f"record {ty.name}: {cls.__name__} has fields {got}, expected {want}")
+        with _LOCK:
+            _RECORDS[ty] = cls
+        return
+    if not (isinstance(cls, type) and issubclass(cls, enum.Enum)):
+        raise ValueError(f"enum {ty.name}: {cls!r} is not an enum.Enum")
+    values = [m.value for m in cls]
+    if values != list(ty.cases):
+        # Order matters too: converters pair cases with members by position.
+        raise ValueError(
+            f"enum {ty.name}: {cls.__name__} has member values {values}, "
+            f"expected the case names {list(ty.cases)} in that order"
+        )
+    with _LOCK:
+        _ENUM_LOOKUP[ty] = _enum_lookup(ty, cls)
+        _ENUMS[ty] = cls
 
 
 def from_python(value: Any, ty: WitType, *, function: str = "", param: str = "") -> Any:
@@ -298,12 +506,7 @@ def _convert(value: Any, ty: WitType, fn: str, param: str) -> Any:  # noqa: PLR0
     if isinstance(ty, VariantType):
         return _convert_variant(value, ty, fn, param)
     if isinstance(ty, EnumType):
-        name = value
-        if isinstance(value, enum.Enum):
-            name = value.value if value.value in ty.cases else value.name.lower().replace("_", "-")
-        if isinstance(name, str) and name in ty.cases:
-            return name
-        raise _fail(value, ty, fn, param)
+        return _convert_enum(value, ty, fn, param)
     if isinstance(ty, FlagsType):
         if isinstance(value, str) or not isinstance(value, Iterable):
             raise _fail(value, ty, fn, param)
@@ -338,28 +541,61 @@ def _convert_opt(value: Any, ty: WitType | None, fn: str, param: str) -> Any:
     return _convert(value, ty, fn, param)
 
 
-def _convert_record(value: Any, ty: RecordType, fn: str, param: str) -> Record:
-    out: dict[str, Any] = {}
-    for name, fty in ty.fields:
-        snake = name.replace("-", "_")
-        sub = f"{param}.{snake}"
-        if isinstance(value, Mapping):
-            if name in value:
-                raw = value[name]
-            elif snake in value:
-                raw = value[snake]
-            elif isinstance(fty, OptionType):
-                raw = None
+_MISSING: Any = object()
+_NOT_RECORDS = (str, bytes, bytearray, int, float, list)
+
+
+@functools.lru_cache(maxsize=1024)
+def _record_plan(ty: RecordType) -> tuple[tuple[str, str, str, WitType], ...]:
+    """Per field: the WIT name, its snake name, its plain ``-``->``_`` name, its type."""
+    return tuple(
+        (name, attr, name.replace("-", "_"), fty)
+        for (name, fty), attr in zip(ty.fields, _field_names(ty), strict=True)
+    )
+
+
+def _convert_record(value: Any, ty: RecordType, fn: str, param: str) -> Any:
+    if value is None or isinstance(value, _NOT_RECORDS):
+        raise _fail(value, f"record {ty.name}", fn, param)
+    is_map = isinstance(value, Mapping)
+    out: list[Any] = []
+    for name, attr, plain, fty in _record_plan(ty):
+        raw = _MISSING
+        for key in (name, attr, plain):
+            if is_map:
+                if key in value:
+                    raw = value[key]
+                    break
             else:
-                raise _fail(value, f"record {ty.name} with field {name}", fn, param)
-        elif hasattr(value, snake):
-            raw = getattr(value, snake)
-        elif isinstance(fty, OptionType) and not isinstance(value, str | int | float | list):
+                raw = getattr(value, key, _MISSING)
+                if raw is not _MISSING:
+                    break
+        sub = f"{param}.{attr}"
+        if raw is _MISSING:
+            if not isinstance(fty, OptionType):
+                got = f"a value without field {name!r} of record {ty.name}"
+                raise ValueConversionError(fn, sub, str(fty), got)
             raw = None
-        else:
-            raise _fail(value, f"record {ty.name} with field {name}", fn, param)
-        out[name] = _convert(raw, fty, fn, sub)
-    return Record(out)
+        out.append(_convert(raw, fty, fn, sub))
+    return record_class(ty)(*out)
+
+
+def _convert_enum(value: Any, ty: EnumType, fn: str, param: str) -> enum.Enum:
+    cls = enum_class(ty)
+    if isinstance(value, cls):
+        return value
+    found: enum.Enum | None = None
+    if isinstance(value, str):
+        found = _ENUM_LOOKUP[ty].get(value)
+    elif isinstance(value, enum.Enum):
+        case = value.value
+        if not (isinstance(case, str) and case in ty.cases):
+            case = value.name.lower().replace("_", "-")
+        if case in ty.cases:
+            found = cls(case)
+    if found is None:
+        raise _fail(value, f"enum {ty.name} {{{', '.join(ty.cases)}}}", fn, param)
+    return found
 
 
 def _convert_variant(value: Any, ty: VariantType, fn: str, param: str) -> Variant:

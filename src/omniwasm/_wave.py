@@ -2,8 +2,10 @@
 
 WAVE is the syntax ``wasmtime run --invoke`` uses: ``summarize({title: "t"}, 5)``. Parsing is
 type-directed: the WIT type decides what a token means (``none`` is an option case, ``red`` an
-enum case). Values use the Python mapping of :mod:`omniwasm._values` (records are
-:class:`~omniwasm._values.Record`, results :class:`~omniwasm._values.Ok`/``Err`` ...).
+enum case). Values use the Python mapping of :mod:`omniwasm._values` (records are instances of
+:func:`~omniwasm._values.record_class`, enums members of :func:`~omniwasm._values.enum_class`,
+results :class:`~omniwasm._values.Ok`/``Err`` ...); the printer accepts anything
+``from_python`` does and writes record fields under their WIT (kebab-case) names.
 
 The printer writes the canonical form: options always as ``some(x)``/``none``, results as
 ``ok(x)``/``err(e)``, every record field, floats as ``nan``/``inf``/``-inf`` or the shortest
@@ -41,7 +43,16 @@ from ._types import (
     VariantType,
     WitType,
 )
-from ._values import Err, Ok, Record, Some, Variant, from_python
+from ._values import (
+    Err,
+    Ok,
+    Some,
+    Variant,
+    enum_class,
+    from_python,
+    record_class,
+    snake,
+)
 
 __all__ = ["WaveSyntaxError", "format_value", "parse_args", "parse_call", "parse_value"]
 
@@ -173,7 +184,7 @@ class _Parser:
             if name not in ty.cases:
                 self.i -= 1
                 raise self.error(f"no case {name!r}", ty)
-            return name
+            return enum_class(ty)(name)
         if isinstance(ty, FlagsType):
             self.expect("{")
             names: set[str] = set()
@@ -230,7 +241,7 @@ class _Parser:
             raise self.error(f"no flag {name!r}", ty)
         return name
 
-    def record(self, ty: RecordType) -> Record:
+    def record(self, ty: RecordType) -> Any:
         self.expect("{")
         types = dict(ty.fields)
         got: dict[str, Any] = {}
@@ -254,15 +265,15 @@ class _Parser:
             if not got:
                 self.i -= 1
                 raise self.error("a record with no fields is written {:}", ty)
-        out: dict[str, Any] = {}
+        out: list[Any] = []
         for name, fty in ty.fields:
             if name in got:
-                out[name] = got[name]
+                out.append(got[name])
             elif isinstance(fty, OptionType):
-                out[name] = None
+                out.append(None)
             else:
                 raise self.error(f"missing field {name!r}", ty)
-        return Record(out)
+        return record_class(ty)(*out)
 
 
 def parse_value(text: str, ty: WitType) -> Any:
@@ -438,14 +449,14 @@ def _fmt(v: Any, ty: WitType) -> str:
     if isinstance(ty, TupleType):
         return "(" + ", ".join(_fmt(x, t) for x, t in zip(v, ty.items, strict=True)) + ")"
     if isinstance(ty, RecordType):
-        parts = [f"{_label(n)}: {_fmt(v[n], t)}" for n, t in ty.fields]
+        parts = [f"{_label(n)}: {_fmt(getattr(v, snake(n)), t)}" for n, t in ty.fields]
         return "{" + ", ".join(parts) + "}" if parts else "{:}"
     if isinstance(ty, VariantType):
         payload = dict(ty.cases)[v.case]
         head = _label(v.case)
         return head if payload is None else f"{head}({_fmt(v.value, payload)})"
     if isinstance(ty, EnumType):
-        return _label(v)
+        return _label(v.value)
     if isinstance(ty, FlagsType):
         return "{" + ", ".join(_label(n) for n in ty.names if n in v) + "}"
     if isinstance(ty, OptionType):
