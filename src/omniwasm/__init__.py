@@ -9,6 +9,8 @@ where sandboxed WebAssembly runs. Start with ``Runtime``::
     inst.exports.add(1, 2)
 """
 
+from . import types
+from ._component import ComponentExports, ComponentFunction, InterfaceExports, Linker
 from ._engine import CacheInfo
 from ._errors import (
     ExecutionError,
@@ -30,12 +32,16 @@ from ._errors import (
 from ._inspect import CustomSection, Inspection, Producer, Section, WorldItem, inspect
 from ._policy import Mount, Output, Policy, parse_duration, parse_size
 from ._runtime import Compiled, Export, Instance, RunResult, Runtime, Source
+from ._values import Err, Ok, Some, Variant
 from ._version import __version__
 
 __all__ = [
     "CacheInfo",
     "Compiled",
+    "ComponentExports",
+    "ComponentFunction",
     "CustomSection",
+    "Err",
     "ExecutionError",
     "Export",
     "Frame",
@@ -43,12 +49,15 @@ __all__ = [
     "HostFunctionError",
     "Inspection",
     "Instance",
+    "InterfaceExports",
     "InvalidModule",
     "LimitExceeded",
     "LinkError",
+    "Linker",
     "MemoryLimitExceeded",
     "MissingImport",
     "Mount",
+    "Ok",
     "OmniwasmError",
     "OutOfFuel",
     "Output",
@@ -58,13 +67,16 @@ __all__ = [
     "RunResult",
     "Runtime",
     "Section",
+    "Some",
     "Source",
     "Timeout",
     "Trap",
     "ValueConversionError",
+    "Variant",
     "WorldItem",
     "__version__",
     "inspect",
     "parse_duration",
     "parse_size",
+    "types",
 ]

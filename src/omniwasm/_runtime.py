@@ -15,8 +15,10 @@ from types import TracebackType
 from typing import Any, Literal
 
 from . import _engine as eng
-from ._errors import GuestExit, InvalidModule, OmniwasmError, PolicyError
+from ._component import ComponentExports, ComponentFunction, Linker, prepare_instance
+from ._errors import GuestExit, InvalidModule, LinkError, OmniwasmError, PolicyError
 from ._policy import Policy
+from ._types import WorldType
 
 __all__ = ["Compiled", "Export", "Instance", "RunResult", "Runtime", "Source"]
 
@@ -93,6 +95,18 @@ class Compiled:
 
         return describe_exports(self._artifact)
 
+    @property
+    def world(self) -> WorldType:
+        """A component's imports and exports as WIT type descriptors.
+
+        Raises:
+            OmniwasmError: this is a core module, not a component.
+
+        """
+        if self._artifact.kind != "component":
+            raise OmniwasmError(f"{self.source} is a core module: only components have a world")
+        return eng.world_type(self._artifact)
+
     def serialize(self) -> bytes:
         """Return the precompiled (``.cwasm``) form, loadable by ``Runtime.load`` later."""
         return self._artifact.serialize()
@@ -112,7 +126,7 @@ class Instance:
     def __init__(self, inner: eng.CoreInstance | eng.ComponentInstance, policy: Policy) -> None:
         self._inner = inner
         self.policy = policy
-        self._export_view: _Exports | None = None
+        self._export_view: _Exports | ComponentExports | None = None
         # Strong references live here (Instance -> func -> inner store), never in the inner
         # instance, so dropping an unclosed Instance frees its store without the cycle collector.
         self._funcs: dict[str, Callable[..., Any]] = {}
@@ -123,10 +137,19 @@ class Instance:
         return "module" if isinstance(self._inner, eng.CoreInstance) else "component"
 
     @property
-    def exports(self) -> _Exports:
-        """Exported functions by name: ``inst.exports["add"](1, 2)`` or ``inst.exports.add``."""
+    def exports(self) -> Any:
+        """The exports: ``inst.exports["add"](1, 2)`` or ``inst.exports.add``.
+
+        For a core module, a mapping of exported functions. For a component, a
+        :class:`ComponentExports` tree: interfaces by full name (``exports["my:app/api"]``) or
+        short snake_case name (``exports.api``), each holding functions and resource classes.
+        """
         if self._export_view is None:
-            self._export_view = _Exports(self._inner, self._funcs)
+            inner = self._inner
+            if isinstance(inner, eng.ComponentInstance):
+                self._export_view = ComponentExports(inner)
+            else:
+                self._export_view = _Exports(inner, self._funcs)
         return self._export_view
 
     def func(self, name: str) -> Callable[..., Any]:
@@ -197,14 +220,9 @@ def _resolve(
     if isinstance(inner, eng.CoreInstance):
         fn = funcs[name] = inner.func(name)
         return fn
-    inner.find_func(name)
-
-    def call(*args: Any) -> Any:
-        return inner.call(name, *args)
-
-    call.__name__ = name
-    funcs[name] = call
-    return call
+    func = inner.find_func(name)
+    fn = funcs[name] = ComponentFunction(func, func.sig)
+    return fn
 
 
 class _Exports(Mapping[str, Callable[..., Any]]):
@@ -224,9 +242,8 @@ class _Exports(Mapping[str, Callable[..., Any]]):
 
     def _names(self) -> list[str]:
         inner = self._inner
-        if isinstance(inner, eng.CoreInstance):
-            return [n for n, t in inner.export_names() if t.startswith("func")]
-        return list(inner.export_names())
+        assert isinstance(inner, eng.CoreInstance)
+        return [n for n, t in inner.export_names() if t.startswith("func")]
 
     def __getitem__(self, name: str) -> Callable[..., Any]:
         if self._inner.closed:
@@ -368,7 +385,7 @@ class Runtime:
         compiled: Compiled | Source,
         policy: Policy | None = None,
         *,
-        imports: eng.HostImports | None = None,
+        imports: Linker | eng.HostImports | None = None,
         argv0: str | None = None,
     ) -> Instance:
         """Create a sandboxed instance.
@@ -376,8 +393,9 @@ class Runtime:
         Args:
             compiled: what ``load`` returned (or anything ``load`` accepts).
             policy: the sandbox for this instance (the runtime's default when None).
-            imports: Python host functions for a core module, ``{module: {name: callable}}``;
-                their types come from the module's import declarations.
+            imports: Python host imports. For a component, a :class:`Linker`. For a core
+                module, ``{module: {name: callable}}``; their types come from the module's
+                import declarations.
             argv0: the program name WASI guests see (defaults to the source's file name).
 
         Raises:
@@ -392,11 +410,21 @@ class Runtime:
         name = argv0 if argv0 is not None else artifact.program_name
         inner: eng.CoreInstance | eng.ComponentInstance
         if artifact.kind == "module":
+            if isinstance(imports, Linker):
+                raise LinkError(
+                    (),
+                    detail="a Linker defines component imports; a core module "
+                    "takes {module: {name: callable}}",
+                )
             inner = eng.instantiate_core(artifact, policy, imports=imports, argv0=name)
         else:
-            if imports:
-                raise PolicyError("Python imports for components come with the component API")
-            inner = eng.instantiate_component(artifact, policy, argv0=name)
+            defs = None
+            if isinstance(imports, Linker):
+                defs = imports.host_defs(artifact, eng.world_type(artifact))
+            elif imports:
+                raise LinkError((), detail="component imports are defined with omniwasm.Linker")
+            inner = eng.instantiate_component(artifact, policy, defs=defs, argv0=name)
+            prepare_instance(inner)
         return Instance(inner, policy)
 
     def run(

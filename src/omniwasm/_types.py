@@ -35,6 +35,7 @@ __all__ = [
     "FlagsType",
     "FuncSig",
     "IntType",
+    "InterfaceType",
     "ListType",
     "OptionType",
     "OwnType",
@@ -53,6 +54,7 @@ __all__ = [
     "U64Type",
     "VariantType",
     "WitType",
+    "WorldType",
 ]
 
 
@@ -335,10 +337,13 @@ class OwnType:
 
     Args:
         resource: the resource's WIT name.
+        interface: the interface that defines it (empty at world level); two resources with
+            the same name in different interfaces are different types.
 
     """
 
     resource: str
+    interface: str = ""
 
     def __str__(self) -> str:
         return f"own<{self.resource}>"
@@ -350,10 +355,12 @@ class BorrowType:
 
     Args:
         resource: the resource's WIT name.
+        interface: the interface that defines it (empty at world level).
 
     """
 
     resource: str
+    interface: str = ""
 
     def __str__(self) -> str:
         return f"borrow<{self.resource}>"
@@ -399,6 +406,46 @@ class FuncSig:
         params = ", ".join(f"{n}: {t}" for n, t in self.params)
         tail = "" if self.result is None else f" -> {self.result}"
         return f"{self.name}: func({params}){tail}"
+
+
+@dataclass(frozen=True, slots=True)
+class InterfaceType:
+    """An interface instance a component imports or exports.
+
+    Args:
+        name: the full name, e.g. ``blog:example/summarizer@1.0.0`` (or a plain name for an
+            inline instance).
+        funcs: its functions. Resource members keep their component-model names:
+            ``[constructor]counter``, ``[method]counter.value``, ``[static]counter.merge``.
+        types: the named types it defines (records, variants, enums, flags).
+        resources: the names of the resources it defines.
+
+    """
+
+    name: str
+    funcs: tuple[FuncSig, ...] = ()
+    types: tuple[WitType, ...] = ()
+    resources: tuple[str, ...] = ()
+
+    def func(self, name: str) -> FuncSig | None:
+        """The function called ``name``, or None."""
+        return next((f for f in self.funcs if f.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class WorldType:
+    """What a component imports and exports, as WIT types.
+
+    Args:
+        imports: imported interfaces and world-level functions.
+        exports: exported interfaces and world-level functions.
+        types: named types at world level.
+
+    """
+
+    imports: tuple[InterfaceType | FuncSig, ...] = ()
+    exports: tuple[InterfaceType | FuncSig, ...] = ()
+    types: tuple[WitType, ...] = ()
 
 
 Bool = BoolType()

@@ -5,12 +5,14 @@ Nothing defined here appears in a public signature; the façade wraps these obje
 
 from ._artifact import Artifact, CodeMemo, Kind, load_artifact, sniff
 from ._cache import CacheInfo, CompileCache, default_cache_dir
-from ._components import ComponentInstance, instantiate_component
+from ._chost import GuestHandle, HostDefs
+from ._components import ComponentInstance, instantiate_component, missing_imports
 from ._core import CoreInstance, HostImports, instantiate_core
 from ._fastcall import FastFunc
 from ._native import EngineSettings, NativeEngine, engine_for, wasmtime_version
 from ._store import StoreBox
 from ._translate import translating
+from ._witconv import world_type
 
 __all__ = [
     "Artifact",
@@ -21,6 +23,8 @@ __all__ = [
     "CoreInstance",
     "EngineSettings",
     "FastFunc",
+    "GuestHandle",
+    "HostDefs",
     "HostImports",
     "Kind",
     "NativeEngine",
@@ -30,7 +34,9 @@ __all__ = [
     "instantiate_component",
     "instantiate_core",
     "load_artifact",
+    "missing_imports",
     "sniff",
     "translating",
     "wasmtime_version",
+    "world_type",
 ]

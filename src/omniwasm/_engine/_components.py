@@ -1,8 +1,9 @@
-"""Instantiating components against native WASI 0.2, running commands, calling exports.
+"""Instantiating components (native WASI 0.2 + Python host imports) and finding exports.
 
-This is the native-WASI component path the CLI's ``run`` uses for ``wasi:cli/run`` commands.
-Typed values and Python host imports are the component façade's job; here a call converts
-values with wasmtime-py's stock converters.
+A component is linked once per set of host definitions (:func:`._chost.link`), checked
+against everything it imports before anything runs, then instantiated in a fresh store per
+instance. Exported functions are resolved to :class:`._cfunc.ExportFunc` objects once per
+instance and cached.
 """
 
 from __future__ import annotations
@@ -10,26 +11,28 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import wasmtime
 from wasmtime import component as wcomponent
 
-from .._errors import GuestExit, OmniwasmError
+from .. import _types as t
+from .._errors import (
+    ExecutionError,
+    GuestExit,
+    HostFunctionError,
+    LinkError,
+    MissingImport,
+    OmniwasmError,
+)
 from .._policy import Policy
+from .._values import Err
 from ._artifact import Artifact
+from ._cfunc import ExportFunc
+from ._chost import HostDefs, Linked, StoreState, link
 from ._store import StoreBox
 from ._translate import translate, translating
 
-__all__ = ["ComponentInstance", "instantiate_component"]
+__all__ = ["ComponentInstance", "instantiate_component", "missing_imports"]
 
-
-def _linker(artifact: Artifact) -> wcomponent.Linker:
-    with artifact.lock:
-        linker = artifact.prepared.get("component-wasip2")
-        if linker is None:
-            linker = wcomponent.Linker(artifact.native.engine)
-            linker.add_wasip2()
-            artifact.prepared["component-wasip2"] = linker
-        return linker
+_NATIVE_ONLY = HostDefs()
 
 
 class ComponentInstance:
@@ -39,69 +42,112 @@ class ComponentInstance:
         box: the store this instance lives in.
         instance: the wasmtime component instance.
         artifact: the component it came from.
+        linked: the linker (and resource rules) it was instantiated with.
 
     """
 
-    def __init__(self, box: StoreBox, instance: wcomponent.Instance, artifact: Artifact) -> None:
+    def __init__(
+        self, box: StoreBox, instance: wcomponent.Instance, artifact: Artifact, linked: Linked
+    ) -> None:
         self.box = box
         self.instance = instance
         self.artifact = artifact
-        self.guard = threading.Lock()
+        self.linked = linked
+        self.guard = threading.RLock()
+        self.state = StoreState(box.ctx, self)
+        self._funcs: dict[tuple[str, str], ExportFunc] = {}
+        self.poisoned: str | None = None
+        """Why the instance can no longer be entered (a trap poisons a component instance)."""
 
     @property
     def closed(self) -> bool:
         """True once the store has been released."""
         return self.box.closed
 
-    def export_names(self) -> dict[str, Any]:
-        """The component's top-level exports as ``{name: wasmtime type}``."""
-        return self.artifact.component.type.exports(self.artifact.native.engine)
+    def unusable(self, label: str) -> OmniwasmError:
+        """The error for calling into a closed or poisoned instance."""
+        if self.box.closed:
+            return OmniwasmError(f"{label}: the instance is closed")
+        return ExecutionError(
+            f"{label}: the instance cannot be entered again after {self.poisoned}; "
+            "instantiate a fresh one"
+        )
 
-    def find_func(self, name: str) -> tuple[wcomponent.Func, str]:
-        """Find an exported function by ``name`` or ``interface.name`` / ``interface#name``.
+    @property
+    def world(self) -> t.WorldType:
+        """The component's imports and exports as WIT types."""
+        return self.linked.world
+
+    def failure(self, exc: BaseException) -> OmniwasmError:
+        """The omniwasm error for a failed call (a parked host exception wins)."""
+        pending = self.state.take_pending()
+        if pending is not None:
+            err: OmniwasmError = HostFunctionError(
+                f"host function raised {type(pending).__name__}: {pending}"
+            )
+            err.__cause__ = pending
+        else:
+            err = translate(exc, policy=self.box.policy)
+        if isinstance(err, ExecutionError) and not isinstance(err, GuestExit):
+            self.poisoned = f"{type(err).__name__}: {err}"
+        return err
+
+    def export(self, interface: str, name: str) -> ExportFunc:
+        """The export ``name`` of ``interface`` (``""`` for a world-level function).
+
+        Raises:
+            OmniwasmError: no such export.
+
+        """
+        key = (interface, name)
+        found = self._funcs.get(key)
+        if found is not None:
+            return found
+        if self.closed:
+            raise OmniwasmError(f"{name}: the instance is closed")
+        sig = _export_sig(self.world, interface, name)
+        store = self.box.store
+        with self.guard:
+            if interface:
+                idx = self.instance.get_export_index(store, interface)
+                fidx = None if idx is None else self.instance.get_export_index(store, name, idx)
+            else:
+                fidx = self.instance.get_export_index(store, name)
+            func = None if fidx is None else self.instance.get_func(store, fidx)
+        if func is None:
+            raise OmniwasmError(f"no exported function {name!r} in {interface or 'the world'}")
+        label = f"{interface}#{name}" if interface else name
+        found = ExportFunc(self, label, sig, func)
+        self._funcs[key] = found
+        return found
+
+    def find_func(self, name: str) -> ExportFunc:
+        """Find an export by ``name``, ``interface#name`` or ``interface.name``.
 
         Raises:
             OmniwasmError: no such function, or a bare name exported by several interfaces.
 
         """
-        if self.closed:
-            raise OmniwasmError(f"{name}: the instance is closed")
-        store = self.box.store
-        func = self.instance.get_func(store, name)
-        if func is not None:
-            return func, name
+        world = self.world
+        if any(isinstance(e, t.FuncSig) and e.name == name for e in world.exports):
+            return self.export("", name)
+        candidates: list[tuple[str, str]] = []
         iface, sep, fname = name.rpartition("#") if "#" in name else name.rpartition(".")
-        candidates = []
-        exports = self.export_names()
-        if sep and iface in exports:
+        ifaces = [e for e in world.exports if isinstance(e, t.InterfaceType)]
+        if sep and any(i.name == iface for i in ifaces):
             candidates.append((iface, fname))
         else:
-            for export, ty in exports.items():
-                if isinstance(ty, wcomponent.ComponentInstanceType) and name in ty.exports(
-                    self.artifact.native.engine
-                ):
-                    candidates.append((export, name))
+            candidates += [(i.name, name) for i in ifaces if i.func(name) is not None]
         if len(candidates) > 1:
-            options = ", ".join(f"{i}.{f}" for i, f in candidates)
+            options = ", ".join(f"{i}#{f}" for i, f in candidates)
             raise OmniwasmError(f"{name!r} is ambiguous: qualify it as one of {options}")
-        for iface_name, fname in candidates:
-            idx = self.instance.get_export_index(store, iface_name)
-            if idx is not None:
-                fidx = self.instance.get_export_index(store, fname, idx)
-                if fidx is not None:
-                    func = self.instance.get_func(store, fidx)
-                    if func is not None:
-                        return func, f"{iface_name}#{fname}"
-        raise OmniwasmError(f"no exported function {name!r}")
+        if not candidates:
+            raise OmniwasmError(f"no exported function {name!r}")
+        return self.export(*candidates[0])
 
     def call(self, name: str, *args: Any) -> Any:
-        """Call an exported function with wasmtime-py's stock value conversion."""
-        func, _ = self.find_func(name)
-        with self.guard, translating(self.box.policy):
-            self.box.arm_deadline()
-            result = func(self.box.store, *args)
-            func.post_return(self.box.store)
-            return result
+        """Call an export by name (see :meth:`find_func`); results come back as Ok/Err."""
+        return self.find_func(name)(*args)
 
     def run_command(self) -> int:
         """Run ``wasi:cli/run``; return 0 on ``ok``, 1 on ``err``, or the code of an exit.
@@ -111,22 +157,22 @@ class ComponentInstance:
             ExecutionError: the guest trapped or hit a limit.
 
         """
-        run_iface = next((n for n in self.export_names() if n.startswith("wasi:cli/run@")), None)
+        run_iface = next(
+            (
+                e.name
+                for e in self.world.exports
+                if isinstance(e, t.InterfaceType) and e.name.startswith("wasi:cli/run@")
+            ),
+            None,
+        )
         if run_iface is None:
             raise OmniwasmError("component does not export wasi:cli/run (not a command)")
-        func, _ = self.find_func(f"{run_iface}#run")
-        store = self.box.store
-        with self.guard:
-            self.box.arm_deadline()
-            try:
-                result = func(store)
-                func.post_return(store)
-            except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
-                err = translate(exc, policy=self.box.policy)
-                if isinstance(err, GuestExit):
-                    return err.code
-                raise err from exc
-        return 1 if _is_err(result) else 0
+        func = self.export(run_iface, "run")
+        try:
+            result = func()
+        except GuestExit as exit_:
+            return exit_.code
+        return 1 if isinstance(result, Err) else 0
 
     def close(self) -> None:
         """Release the store. Idempotent."""
@@ -134,29 +180,63 @@ class ComponentInstance:
             self.box.close()
 
 
-def _is_err(result: Any) -> bool:
-    # `result` (no payloads) comes back from the stock converter as a Variant or None.
-    tag = getattr(result, "tag", None)
-    return tag == "err"
+def _export_sig(world: t.WorldType, interface: str, name: str) -> t.FuncSig:
+    for item in world.exports:
+        if interface and isinstance(item, t.InterfaceType) and item.name == interface:
+            sig = item.func(name)
+            if sig is not None:
+                return sig
+        elif not interface and isinstance(item, t.FuncSig) and item.name == name:
+            return item
+    where = interface or "the world"
+    raise OmniwasmError(f"no exported function {name!r} in {where}")
+
+
+def missing_imports(world: t.WorldType, defs: HostDefs) -> list[MissingImport]:
+    """Every non-WASI import (function or resource) ``defs`` leaves undefined."""
+    missing: list[MissingImport] = []
+    for item in world.imports:
+        if isinstance(item, t.FuncSig):
+            if ("", item.name) not in defs.funcs:
+                missing.append(MissingImport(item.name, "", str(item).partition(": ")[2]))
+            continue
+        if defs.wasi and item.name.startswith("wasi:"):
+            continue
+        missing += [
+            MissingImport(item.name, res, "resource")
+            for res in item.resources
+            if (item.name, res) not in defs.drops
+        ]
+        missing += [
+            MissingImport(item.name, f.name, str(f).partition(": ")[2])
+            for f in item.funcs
+            if (item.name, f.name) not in defs.funcs
+        ]
+    return missing
 
 
 def instantiate_component(
-    artifact: Artifact, policy: Policy, *, argv0: str = "main"
+    artifact: Artifact, policy: Policy, *, defs: HostDefs | None = None, argv0: str = "main"
 ) -> ComponentInstance:
-    """Instantiate a component with native WASI 0.2 configured from ``policy``.
+    """Instantiate a component: native WASI 0.2 from ``policy`` plus Python host imports.
 
     Raises:
-        LinkError: the component imports something native WASI does not provide.
+        LinkError: imports are missing (all of them are listed) or have the wrong type.
         PolicyError: the policy cannot be applied.
 
     """
-    linker = _linker(artifact)
+    defs = defs if defs is not None else _NATIVE_ONLY
+    with translating(policy, source=artifact.source):
+        linked = link(artifact, defs)
+    missing = missing_imports(linked.world, defs)
+    if missing:
+        raise LinkError(tuple(missing))
     box = StoreBox(artifact.native, policy, wasi=True, argv0=argv0)
     try:
         box.arm_deadline()
         with translating(policy, source=artifact.source):
-            instance = linker.instantiate(box.store, artifact.component)
+            instance = linked.linker.instantiate(box.store, artifact.component)
     except BaseException:
         box.close()
         raise
-    return ComponentInstance(box, instance, artifact)
+    return ComponentInstance(box, instance, artifact, linked)

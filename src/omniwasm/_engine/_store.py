@@ -47,6 +47,8 @@ class StoreBox:
         self.native = native
         self.policy = policy
         self.store = wasmtime.Store(native.engine)
+        self.ctx: int = ctypes.cast(self.store._context(), ctypes.c_void_p).value or 0
+        """The raw ``wasmtime_context_t*`` of the store (for the fast call paths)."""
         self._captures: dict[str, _Capture] = {}
         self.closed = False
         self.deadline_ticks = ticks_for(policy.timeout) if policy.timeout is not None else None

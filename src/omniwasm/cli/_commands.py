@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .._errors import OmniwasmError, ValueConversionError
+from .._errors import ValueConversionError
 from .._runtime import Instance, Runtime
 from . import DEBUG, app, build_policy, cache_app, guarded
 
@@ -134,6 +134,25 @@ def invoke_core(inst: Instance, call: str, extra: list[str]) -> list[str]:
     return _render(func(*args))
 
 
+def invoke_component(inst: Instance, call: str, extra: list[str]) -> str:
+    """Call a component export from a WAVE call; returns the result in WAVE (``()`` if none).
+
+    ``call`` is ``name(args...)`` (``iface#name`` or ``iface.name`` qualify a name exported
+    by several interfaces) or a bare name whose arguments come as ``extra`` WAVE texts.
+    """
+    from .._wave import format_value, parse_args, parse_call
+
+    if "(" in call:
+        name, texts = parse_call(call)
+        texts += extra
+    else:
+        name, texts = call.strip(), list(extra)
+    func = inst.func(name)
+    sig = func.sig  # type: ignore[attr-defined]
+    value = func(*parse_args(texts, sig), raw=True)
+    return "()" if sig.result is None else format_value(value, sig.result)
+
+
 @app.command(
     context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
 )
@@ -188,10 +207,9 @@ def run(
             return rt.run(compiled, argv0=name).exit_code
         with rt.instantiate(compiled, argv0=name) as inst:
             if compiled.kind == "component":
-                raise OmniwasmError(
-                    "--invoke on components takes WAVE values; that arrives with the "
-                    "component API (issue #3). Core modules are supported."
-                )
+                print(invoke_component(inst, invoke, guest_args))
+                sys.stdout.flush()
+                return 0
             if "_initialize" in inst.exports:
                 inst.call("_initialize")
             for line in invoke_core(inst, invoke, guest_args):
@@ -204,8 +222,14 @@ def run(
 
 @app.command(context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True})
 def invoke(
-    file: Annotated[Path, typer.Argument(help="A .wasm, .wat or .cwasm module.")],
-    call: Annotated[str, typer.Argument(help="NAME or 'NAME(ARGS)', e.g. 'add(1, 2)'.")],
+    file: Annotated[Path, typer.Argument(help="A .wasm, .wat or .cwasm module or component.")],
+    call: Annotated[
+        str,
+        typer.Argument(
+            help="NAME or 'NAME(ARGS)', e.g. 'add(1, 2)'; WAVE values for components, "
+            'e.g. \'summarize({title: "t", content: "c", language: "en"}, 5)\'.'
+        ),
+    ],
     args: Annotated[list[str] | None, typer.Argument(help="More arguments for NAME.")] = None,
     dirs: DirOpt = [],  # noqa: B006
     dirs_ro: DirRoOpt = [],  # noqa: B006

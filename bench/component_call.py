@@ -1,0 +1,215 @@
+"""Component call overhead: omniwasm's converter layer vs wasmtime-py's stock conversion.
+
+Both sides use the same component, compiled by the same engine settings, in the same process
+and run. Three calls (issue #3 targets):
+
+* export ``echo-u32: func(x: u32) -> u32`` called from Python;
+* export ``echo-string: func(x: string) -> string`` with a 100-byte string;
+* guest-to-host import ``echo: func(x: u32) -> u32``: the export ``drive(n)`` calls the
+  imported function ``n`` times in a loop inside the guest, so the time per iteration is the
+  cost of one import call (minus a loop of a few instructions).
+
+wasmtime-py's side calls ``Func.__call__`` + ``post_return`` for exports and registers the
+Python host function with ``LinkerInstance.add_func``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import wasmtime
+from _common import REPEAT, bench_stmt, table, us
+from wasmtime import component as wc
+
+import omniwasm
+
+COMPONENT = r"""
+(component
+  (type $host (instance (export "echo" (func (param "x" u32) (result u32)))))
+  (import "bench:call/host" (instance $h (type $host)))
+  (core module $mem
+    (memory (export "memory") 1)
+    (global $bump (mut i32) (i32.const 1024))
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
+      (local $p i32)
+      (local.set $p (i32.and (i32.add (global.get $bump) (i32.sub (local.get 2) (i32.const 1)))
+                             (i32.sub (i32.const 0) (local.get 2))))
+      (global.set $bump (i32.add (local.get $p) (local.get 3)))
+      (if (i32.gt_u (global.get $bump) (i32.const 60000))
+        (then (global.set $bump (i32.const 1024))))
+      (local.get $p)))
+  (core instance $m (instantiate $mem))
+  (core func $echo_host (canon lower (func $h "echo")))
+  (core module $main
+    (import "m" "memory" (memory 1))
+    (import "host" "echo" (func $echo (param i32) (result i32)))
+    (func (export "echo-u32") (param i32) (result i32) (local.get 0))
+    (func (export "echo-string") (param i32 i32) (result i32)
+      (i32.store (i32.const 16) (local.get 0))
+      (i32.store (i32.const 20) (local.get 1))
+      (i32.const 16))
+    (func (export "drive") (param $n i32) (result i32)
+      (local $acc i32)
+      (block $done
+        (loop $next
+          (br_if $done (i32.eqz (local.get $n)))
+          (local.set $acc (i32.add (local.get $acc) (call $echo (local.get $n))))
+          (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+          (br $next)))
+      (local.get $acc)))
+  (core instance $i (instantiate $main
+    (with "m" (instance $m))
+    (with "host" (instance (export "echo" (func $echo_host))))))
+  (type $api (instance
+    (export "echo-u32" (func (param "x" u32) (result u32)))
+    (export "echo-string" (func (param "x" string) (result string)))
+    (export "drive" (func (param "n" u32) (result u32)))))
+  (func $echo_u32 (param "x" u32) (result u32) (canon lift (core func $i "echo-u32")))
+  (func $echo_string (param "x" string) (result string)
+    (canon lift (core func $i "echo-string") (memory $m "memory") (realloc (func $m "realloc"))))
+  (func $drive (param "n" u32) (result u32) (canon lift (core func $i "drive")))
+  (instance $out
+    (export "echo-u32" (func $echo_u32))
+    (export "echo-string" (func $echo_string))
+    (export "drive" (func $drive)))
+  (export "bench:call/api" (instance $out)))
+"""
+
+TEXT = "x" * 100
+DRIVE_N = 20_000
+TARGETS = {"u32": 3.0, "string": 6.0, "import": 3.0}
+
+
+def component_bytes() -> bytes:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).parent / "wasm-tools"
+    out = subprocess.run(
+        [str(exe), "parse", "-o", "/dev/stdout"],
+        input=COMPONENT.encode(),
+        capture_output=True,
+        check=False,
+    )
+    if out.returncode:
+        raise SystemExit(out.stderr.decode())
+    return out.stdout
+
+
+def verdict(value: float, target: float) -> str:
+    return f"<= {target:g} µs: {'**met**' if value <= target else '**NOT met**'}"
+
+
+def per_call(fn: object, n: int) -> float:
+    """Best-of-REPEAT seconds per guest-to-host call (``fn(n)`` makes ``n`` host calls)."""
+    best = float("inf")
+    times = []
+    for _ in range(REPEAT):
+        t0 = time.perf_counter()
+        fn(n)  # type: ignore[operator]
+        dt = (time.perf_counter() - t0) / n
+        times.append(dt)
+        best = min(best, dt)
+    times.sort()
+    return times[len(times) // 2], best  # type: ignore[return-value]
+
+
+def main() -> None:
+    wasm = component_bytes()
+    rt = omniwasm.Runtime()
+    linker = omniwasm.Linker().define("bench:call/host", echo=lambda x: x)
+    inst = rt.instantiate(rt.load(wasm), imports=linker)
+    api = inst.exports["bench:call/api"]
+
+    engine = wasmtime.Engine()
+    store = wasmtime.Store(engine)
+    wlinker = wc.Linker(engine)
+    with wlinker.root() as root, root.add_instance("bench:call/host") as li:
+        li.add_func("echo", lambda _store, x: x)
+    winst = wlinker.instantiate(store, wc.Component(engine, wasm))
+    idx = winst.get_export_index(store, "bench:call/api")
+
+    def stock(name: str) -> wc.Func:
+        fidx = winst.get_export_index(store, name, idx)
+        assert fidx is not None
+        func = winst.get_func(store, fidx)
+        assert func is not None
+        return func
+
+    s_u32, s_str, s_drive = stock("echo-u32"), stock("echo-string"), stock("drive")
+
+    def call_stock(f: wc.Func, *args: object) -> object:
+        out = f(store, *args)
+        f.post_return(store)
+        return out
+
+    assert api.echo_u32(7) == 7
+    assert call_stock(s_u32, 7) == 7
+    assert api.echo_string(TEXT) == TEXT
+    assert call_stock(s_str, TEXT) == TEXT
+    assert api.drive(3) == 6
+    assert call_stock(s_drive, 3) == 6
+
+    rows = []
+    results: dict[str, float] = {}
+    cases = [
+        ("u32", "export `echo-u32: func(x: u32) -> u32`", "f(7)", api.echo_u32, s_u32, (7,)),
+        (
+            "string",
+            "export `echo-string: func(x: string) -> string`, 100 B",
+            "f(TEXT)",
+            api.echo_string,
+            s_str,
+            (TEXT,),
+        ),
+    ]
+    for key, label, stmt, fast, slow, args in cases:
+        ours = bench_stmt(stmt, {"f": fast, "TEXT": TEXT})
+        theirs = bench_stmt("c(g, *a)", {"c": call_stock, "g": slow, "a": args})
+        results[key] = ours.median * 1e6
+        rows.append(
+            [
+                label,
+                us(ours.median),
+                us(ours.best),
+                us(theirs.median),
+                us(theirs.best),
+                f"{theirs.median / ours.median:.1f}x",
+                verdict(results[key], TARGETS[key]),
+            ]
+        )
+    ours_med, ours_best = per_call(api.drive, DRIVE_N)
+    theirs_med, theirs_best = per_call(lambda n: call_stock(s_drive, n), DRIVE_N // 10)
+    results["import"] = ours_med * 1e6
+    rows.append(
+        [
+            "guest -> host import `echo: func(x: u32) -> u32`",
+            us(ours_med),
+            us(ours_best),
+            us(theirs_med),
+            us(theirs_best),
+            f"{theirs_med / ours_med:.1f}x",
+            verdict(results["import"], TARGETS["import"]),
+        ]
+    )
+    inst.close()
+    print(f"### Component calls (µs/call; median and best of {REPEAT} repetitions)\n")
+    print(
+        table(
+            [
+                "call",
+                "omniwasm median",
+                "best",
+                "wasmtime-py stock median",
+                "best",
+                "speedup",
+                "target",
+            ],
+            rows,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

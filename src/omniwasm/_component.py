@@ -1,0 +1,477 @@
+"""Components as Python objects: a navigable export tree, resources, and Python host imports.
+
+Exports::
+
+    inst = runtime.instantiate(runtime.load("app.wasm"))
+    summarizer = inst.exports["blog:example/summarizer@1.0.0"]   # or inst.exports.summarizer
+    summary = summarizer.summarize(doc, 5)       # result<summary, string>: raises Err on err
+    with summarizer.Counter(5) as c:             # an exported resource: handle with methods
+        c.increment(1)
+
+Imports::
+
+    linker = omniwasm.Linker()
+    linker.define("my:app/logger", log=lambda level, msg: print(level, msg))
+    linker.define("my:app/kv", bucket=Bucket)    # a resource implemented by a class
+
+Names: WIT kebab-case becomes snake_case for functions, fields and parameters, CamelCase for
+resource classes; the WIT name always works as an item key (``exports["max-words"]``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+import weakref
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from . import _engine as eng
+from . import _types as t
+from ._engine._chost import GuestHandle, HostDefs
+from ._errors import LinkError, MissingImport, OmniwasmError
+from ._values import Err, Ok, camel, snake
+
+__all__ = ["ComponentExports", "ComponentFunction", "InterfaceExports", "Linker"]
+
+
+def _short_name(interface: str) -> str:
+    """``blog:example/summarizer@1.0.0`` -> ``summarizer`` (the attribute name)."""
+    return snake(interface.rpartition("/")[2].partition("@")[0])
+
+
+def _split_member(name: str) -> tuple[str, str, str]:
+    """``[method]counter.value`` -> ``("method", "counter", "value")``.
+
+    A plain name gives ``("", "", name)``.
+    """
+    if name.startswith("[") and "]" in name:
+        tag, _, rest = name[1:].partition("]")
+        resource, _, member = rest.partition(".")
+        return tag, resource, member
+    return "", "", name
+
+
+def _unwrap(value: Any, raw: bool) -> Any:
+    if raw:
+        return value
+    if isinstance(value, Err):
+        raise value
+    if isinstance(value, Ok):
+        return value.value
+    return value
+
+
+class ComponentFunction:
+    """An exported component function; its WIT signature is its docstring.
+
+    Call it with Python values. A ``result<T, E>`` returns ``T`` and raises
+    :class:`omniwasm.Err` carrying ``E``; pass ``raw=True`` to get ``Ok``/``Err`` instead.
+    """
+
+    def __init__(self, func: Any, sig: t.FuncSig, *, bound: Any = None) -> None:
+        self._func = func
+        self._bound = bound
+        self._is_result = isinstance(sig.result, t.ResultType)
+        self.sig = sig
+        self.__name__ = snake(_split_member(sig.name)[2] or sig.name)
+        self.__qualname__ = self.__name__
+        self.__doc__ = f"{sig}\n\nA WIT function exported by the component."
+        params = sig.params[1:] if bound is not None else sig.params
+        self.__signature__ = inspect.Signature(
+            [inspect.Parameter(snake(n), inspect.Parameter.POSITIONAL_ONLY) for n, _ in params]
+        )
+
+    def __call__(self, *args: Any, raw: bool = False) -> Any:
+        if self._bound is not None:
+            args = (self._bound, *args)
+        value = self._func(*args)
+        if self._is_result:
+            return _unwrap(value, raw)
+        return value
+
+    def __repr__(self) -> str:
+        return f"<component function {self.sig}>"
+
+
+class ResourceClass:
+    """An exported resource: call it to construct a handle; statics are its attributes."""
+
+    def __init__(self, owner: Any, interface: str, name: str, funcs: list[t.FuncSig]) -> None:
+        self._owner = owner
+        self._interface = interface
+        self.name = name
+        self.__name__ = camel(name)
+        self._funcs = {(_split_member(f.name)[0], _split_member(f.name)[2]): f for f in funcs}
+        ctor = self._funcs.get(("constructor", ""))
+        self.__doc__ = f"resource {name}" + (f"\n\n{ctor}" if ctor else "")
+
+    def __call__(self, *args: Any) -> Any:
+        sig = self._funcs.get(("constructor", ""))
+        if sig is None:
+            raise OmniwasmError(f"resource {self.name} has no constructor")
+        return self._owner.export(self._interface, sig.name)(*args)
+
+    def __getattr__(self, attr: str) -> ComponentFunction:
+        for (tag, member), sig in self._funcs.items():
+            if tag == "static" and snake(member) == attr:
+                return ComponentFunction(self._owner.export(self._interface, sig.name), sig)
+        raise AttributeError(f"resource {self.name} has no static function {attr!r}")
+
+    def __repr__(self) -> str:
+        return f"<resource {self.name} of {self._interface}>"
+
+
+def _handle_class(ty: t.OwnType | t.BorrowType, methods: dict[str, str]) -> type[GuestHandle]:
+    """A GuestHandle subclass whose attributes are the resource's methods."""
+
+    def make(cm_name: str) -> Callable[..., Any]:
+        def method(self: GuestHandle, *args: Any, raw: bool = False) -> Any:
+            func = self._owner.export(self.resource.interface, cm_name)
+            return _unwrap(func(self, *args), raw)
+
+        method.__name__ = snake(_split_member(cm_name)[2])
+        return method
+
+    ns: dict[str, Any] = {"__slots__": ()}
+    for attr, cm_name in methods.items():
+        ns[attr] = make(cm_name)
+    return type(camel(ty.resource), (GuestHandle,), ns)
+
+
+class _HandleClasses:
+    """Per linked component: the handle class of each resource (built once)."""
+
+    def __init__(self, world: t.WorldType) -> None:
+        self._methods: dict[tuple[str, str], dict[str, str]] = {}
+        for item in (*world.exports, *world.imports):
+            if isinstance(item, t.InterfaceType):
+                for f in item.funcs:
+                    tag, res, member = _split_member(f.name)
+                    if tag == "method":
+                        self._methods.setdefault((item.name, res), {})[snake(member)] = f.name
+        self._classes: dict[tuple[str, str], type[GuestHandle]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, ty: t.OwnType | t.BorrowType) -> type[GuestHandle]:
+        key = (ty.interface, ty.resource)
+        cls = self._classes.get(key)
+        if cls is None:
+            with self._lock:
+                cls = self._classes.setdefault(
+                    key, _handle_class(t.OwnType(*reversed(key)), self._methods.get(key, {}))
+                )
+        return cls
+
+
+def prepare_instance(inner: eng.ComponentInstance) -> None:
+    """Give the instance's resource hooks the façade's handle classes (once per link)."""
+    hooks = inner.linked.hooks
+    if not isinstance(getattr(hooks, "handle_class", None), _HandleClasses):
+        hooks.handle_class = _HandleClasses(inner.world)
+
+
+class InterfaceExports(Mapping[str, Any]):
+    """The functions and resources of one exported interface.
+
+    Functions are items under their WIT names and attributes under snake_case names;
+    resources are attributes under CamelCase names.
+    """
+
+    def __init__(self, owner: eng.ComponentInstance, iface: t.InterfaceType) -> None:
+        self._owner = owner
+        self._iface = iface
+        self.name = iface.name
+        self._plain = {f.name: f for f in iface.funcs if not f.name.startswith("[")}
+        self._cache: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        sig = self._plain.get(name)
+        if sig is None:
+            raise KeyError(name)
+        return ComponentFunction(self._owner.export(self.name, name), sig)
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        cached = self._cache.get(attr)
+        if cached is not None:
+            return cached
+        found: Any = None
+        for name in self._plain:
+            if snake(name) == attr:
+                found = self[name]
+        for res in self._iface.resources:
+            if camel(res) == attr:
+                members = [f for f in self._iface.funcs if _split_member(f.name)[1] == res]
+                found = ResourceClass(self._owner, self.name, res, members)
+        if found is None:
+            raise AttributeError(f"{self.name} exports no {attr!r}")
+        self._cache[attr] = found
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._plain)
+
+    def __len__(self) -> int:
+        return len(self._plain)
+
+    def __dir__(self) -> list[str]:
+        return sorted({snake(n) for n in self._plain} | {camel(r) for r in self._iface.resources})
+
+    def __repr__(self) -> str:
+        return f"<interface {self.name}: {', '.join(self._plain)}>"
+
+
+class ComponentExports(Mapping[str, Any]):
+    """A component's exports: interfaces by full name and world-level functions by name.
+
+    Attribute access uses snake_case: an interface by its short name
+    (``exports.summarizer`` for ``blog:example/summarizer@1.0.0``, when unambiguous) and a
+    function by its name.
+    """
+
+    def __init__(self, owner: eng.ComponentInstance) -> None:
+        self._owner = owner
+        self._items: dict[str, t.InterfaceType | t.FuncSig] = {
+            item.name: item for item in owner.world.exports
+        }
+        self._views: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        view = self._views.get(name)
+        if view is not None:
+            return view
+        item = self._items.get(name)
+        if item is None:
+            raise KeyError(name)
+        if isinstance(item, t.InterfaceType):
+            view = InterfaceExports(self._owner, item)
+        else:
+            view = ComponentFunction(self._owner.export("", name), item)
+        self._views[name] = view
+        return view
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        matches = [
+            name
+            for name, item in self._items.items()
+            if (isinstance(item, t.FuncSig) and snake(name) == attr)
+            or (isinstance(item, t.InterfaceType) and _short_name(name) == attr)
+        ]
+        if len(matches) > 1:
+            raise AttributeError(f"{attr!r} is ambiguous: use exports[{matches[0]!r}] etc.")
+        if not matches:
+            raise AttributeError(f"the component exports no {attr!r}")
+        return self[matches[0]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __dir__(self) -> list[str]:
+        return sorted(
+            snake(n) if isinstance(i, t.FuncSig) else _short_name(n) for n, i in self._items.items()
+        )
+
+    def __repr__(self) -> str:
+        return f"<component exports: {', '.join(self._items)}>"
+
+
+# -- imports -------------------------------------------------------------------------------
+
+
+class Linker:
+    """Python implementations of what a component imports.
+
+    Define functions and resources per interface; pass the linker to
+    ``Runtime.instantiate(..., imports=linker)``. At instantiation every import is checked
+    against the definitions: missing imports and signature mismatches are reported together in
+    one :class:`LinkError` before anything runs. WASI 0.2 imports come from the native
+    implementation configured by the policy.
+
+    A resource is implemented by a class: ``[constructor]r`` calls the class, methods call the
+    object's methods, statics call the class's functions, and when the guest drops the object
+    its ``close()`` runs if it has one.
+
+    Args:
+        wasi: provide WASI 0.2 natively (the default).
+
+    """
+
+    def __init__(self, *, wasi: bool = True) -> None:
+        self._wasi = wasi
+        self._members: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        self._prepared: weakref.WeakKeyDictionary[Any, HostDefs] = weakref.WeakKeyDictionary()
+
+    def define(self, name: str, impl: Any = None, /, **members: Any) -> Linker:
+        """Define an interface's members (or a world-level function) in Python.
+
+        Args:
+            name: an interface name (``my:app/logger``, with or without ``@version``), or
+                the name of a world-level imported function.
+            impl: for a world-level function, the callable; for an interface, an object whose
+                attributes implement its members (a module, a class instance...).
+            members: member implementations by snake_case or WIT name: callables for
+                functions, classes for resources.
+
+        Returns:
+            the linker, so calls chain.
+
+        """
+        with self._lock:
+            entry = self._members.setdefault(name, {})
+            if impl is not None:
+                entry["__impl__"] = impl
+            entry.update(members)
+            self._prepared = weakref.WeakKeyDictionary()
+        return self
+
+    def function(
+        self, interface: str, name: str | None = None
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator: ``@linker.function("my:app/logger")`` defines ``log`` from ``def log``."""
+
+        def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+            self.define(interface, **{name or fn.__name__: fn})
+            return fn
+
+        return deco
+
+    def resource(self, interface: str, name: str | None = None) -> Callable[[type], type]:
+        """Decorator: ``@linker.resource("my:app/kv")`` on ``class Bucket`` defines ``bucket``."""
+
+        def deco(cls: type) -> type:
+            self.define(interface, **{name or _kebab(cls.__name__): cls})
+            return cls
+
+        return deco
+
+    def _members_for(self, interface: str) -> dict[str, Any] | None:
+        found = self._members.get(interface)
+        if found is None:
+            found = self._members.get(interface.partition("@")[0])
+        return found
+
+    def host_defs(self, artifact: Any, world: t.WorldType) -> HostDefs:
+        """Resolve the definitions against a component's imports (cached per component).
+
+        Raises:
+            LinkError: imports are missing or their Python definitions do not fit.
+
+        """
+        with self._lock:
+            cached = self._prepared.get(artifact)
+            if cached is not None:
+                return cached
+            defs = HostDefs(wasi=self._wasi)
+            problems: list[MissingImport] = []
+            for item in world.imports:
+                if isinstance(item, t.FuncSig):
+                    entry = self._members.get(item.name)
+                    fn = None if entry is None else entry.get("__impl__")
+                    if fn is not None:
+                        _check_arity(fn, item, "", problems)
+                        defs.funcs[("", item.name)] = fn
+                    continue
+                members = self._members_for(item.name)
+                if members is None:
+                    continue
+                _resolve_interface(item, members, defs, problems)
+            missing = eng.missing_imports(world, defs)
+            if problems or missing:
+                raise LinkError(tuple(problems + missing))
+            self._prepared[artifact] = defs
+            return defs
+
+
+def _kebab(name: str) -> str:
+    out = []
+    for i, ch in enumerate(name):
+        if ch.isupper() and i:
+            out.append("-")
+        out.append(ch.lower())
+    return "".join(out).replace("_", "-")
+
+
+def _lookup(members: dict[str, Any], wit_name: str) -> Any:
+    for key in (snake(wit_name), wit_name, wit_name.replace("-", "_")):
+        if key in members:
+            return members[key]
+    impl = members.get("__impl__")
+    if impl is not None:
+        return getattr(impl, snake(wit_name), None) or getattr(impl, camel(wit_name), None)
+    return None
+
+
+def _check_arity(fn: Any, sig: t.FuncSig, iface: str, problems: list[MissingImport]) -> None:
+    try:
+        inspect.signature(fn).bind(*([None] * len(sig.params)))
+    except TypeError:
+        problems.append(
+            MissingImport(
+                iface,
+                sig.name,
+                f"{str(sig).partition(': ')[2]} (the Python definition does not take "
+                f"{len(sig.params)} argument(s))",
+            )
+        )
+    except ValueError:  # builtins without a signature: trust them
+        pass
+
+
+def _method_caller(attr: str) -> Callable[..., Any]:
+    def call(obj: Any, *args: Any) -> Any:
+        return getattr(obj, attr)(*args)
+
+    return call
+
+
+def _resolve_interface(
+    iface: t.InterfaceType, members: dict[str, Any], defs: HostDefs, problems: list[MissingImport]
+) -> None:
+    classes: dict[str, Any] = {}
+    for res in iface.resources:
+        cls = _lookup(members, res)
+        if cls is not None:
+            classes[res] = cls
+            defs.drops[(iface.name, res)] = _closer
+    for sig in iface.funcs:
+        tag, res, member = _split_member(sig.name)
+        fn: Any
+        if not tag:
+            fn = _lookup(members, member)
+            if fn is not None:
+                _check_arity(fn, sig, iface.name, problems)
+        elif res not in classes:
+            continue
+        elif tag == "constructor":
+            fn = classes[res]
+        elif tag == "method":
+            attr = snake(member)
+            if not callable(getattr(classes[res], attr, None)):
+                problems.append(
+                    MissingImport(iface.name, sig.name, f"method {attr} of {classes[res]!r}")
+                )
+                continue
+            fn = _method_caller(attr)
+        else:
+            fn = getattr(classes[res], snake(member), None)
+            if fn is None:
+                problems.append(
+                    MissingImport(iface.name, sig.name, f"static {snake(member)} of {res}")
+                )
+                continue
+        if fn is not None:
+            defs.funcs[(iface.name, sig.name)] = fn
+
+
+def _closer(obj: Any) -> None:
+    close = getattr(obj, "close", None)
+    if callable(close):
+        close()

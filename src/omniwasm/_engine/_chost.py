@@ -1,0 +1,451 @@
+"""Host imports for components, written in Python, called through one native trampoline.
+
+Every Python host function is registered with ``wasmtime_component_linker_instance_add_func``
+against a single ``CFUNCTYPE`` trampoline; the callback's ``data`` word selects the
+:class:`HostEntry`, which reads the arguments with the shared codec, calls the Python function
+and writes the result in *owned* mode (wasmtime frees it). A Python exception never crosses
+into native code: it is parked on the store's :class:`StoreState` and the guest sees a trap;
+the export call that observes the trap raises ``HostFunctionError`` from it.
+
+Host resources live in a per-store table (``rep -> Python object``). A guest that drops a host
+resource makes wasmtime call the destructor registered with ``add_resource``, which removes the
+object from the table and runs the resource's drop hook.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+import threading
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import wasmtime
+from wasmtime import _ffi as ffi
+from wasmtime import component as wc
+
+from .. import _types as t
+from .._errors import OmniwasmError, ValueConversionError
+from .._values import Err, Ok
+from ._artifact import Artifact
+from ._codec import VAL, Bad, Call, ResourceHooks, reader, writer
+from ._witconv import world_type
+
+__all__ = ["GuestHandle", "HostDefs", "Linked", "StoreState", "link", "state_for"]
+
+_vp = ctypes.c_void_p
+_CB = ctypes.CFUNCTYPE(ctypes.c_size_t, _vp, _vp, _vp, _vp, ctypes.c_size_t, _vp, ctypes.c_size_t)
+_FINALIZER = ctypes.CFUNCTYPE(None, _vp)
+_error_new = ctypes.CFUNCTYPE(_vp, ctypes.c_char_p)(("wasmtime_error_new", ffi.dll))
+_add_func = ctypes.CFUNCTYPE(_vp, _vp, ctypes.c_char_p, ctypes.c_size_t, _CB, _vp, _FINALIZER)(
+    ("wasmtime_component_linker_instance_add_func", ffi.dll)
+)
+_any_clone = ctypes.CFUNCTYPE(_vp, _vp)(("wasmtime_component_resource_any_clone", ffi.dll))
+_any_drop = ctypes.CFUNCTYPE(_vp, _vp, _vp)(("wasmtime_component_resource_any_drop", ffi.dll))
+_any_delete = ctypes.CFUNCTYPE(None, _vp)(("wasmtime_component_resource_any_delete", ffi.dll))
+_any_to_host = ctypes.CFUNCTYPE(_vp, _vp, _vp, _vp)(
+    ("wasmtime_component_resource_any_to_host", ffi.dll)
+)
+_host_new = ctypes.CFUNCTYPE(_vp, ctypes.c_bool, ctypes.c_uint32, ctypes.c_uint32)(
+    ("wasmtime_component_resource_host_new", ffi.dll)
+)
+_host_rep = ctypes.CFUNCTYPE(ctypes.c_uint32, _vp)(
+    ("wasmtime_component_resource_host_rep", ffi.dll)
+)
+_host_delete = ctypes.CFUNCTYPE(None, _vp)(("wasmtime_component_resource_host_delete", ffi.dll))
+_host_to_any = ctypes.CFUNCTYPE(_vp, _vp, _vp, _vp)(
+    ("wasmtime_component_resource_host_to_any", ffi.dll)
+)
+
+_ENTRIES: dict[int, HostEntry] = {}
+_ids = itertools.count(1)
+_type_ids = itertools.count(0x4F4D0001)  # host resource type ids, unique per process
+_STORES: weakref.WeakValueDictionary[int, StoreState] = weakref.WeakValueDictionary()
+
+
+def wasm_error(ptr: int) -> wasmtime.WasmtimeError:
+    """Wrap a raw ``wasmtime_error_t*`` (taking ownership) as a wasmtime exception."""
+    return wasmtime.WasmtimeError._from_ptr(ctypes.cast(ptr, ctypes.POINTER(ffi.wasmtime_error_t)))
+
+
+class StoreState:
+    """What the host side keeps per store: its host-resource table and a parked exception."""
+
+    def __init__(self, ctx: int, owner: Any) -> None:
+        self.ctx = ctx
+        self.table: dict[int, Any] = {}
+        self._reps = itertools.count(1)
+        self.pending: BaseException | None = None
+        self._owner = weakref.ref(owner)
+        _STORES[ctx] = self
+
+    @property
+    def owner(self) -> Any:
+        """The component instance of this store (None once it is gone)."""
+        return self._owner()
+
+    def put(self, obj: Any) -> int:
+        """Store a host object for the guest and return its rep."""
+        rep = next(self._reps) & 0xFFFFFFFF
+        self.table[rep] = obj
+        return rep
+
+    def take_pending(self) -> BaseException | None:
+        """Return and clear the exception a host function raised during the last call."""
+        exc, self.pending = self.pending, None
+        return exc
+
+
+def state_for(ctx: int) -> StoreState:
+    """The host state of the store whose context is ``ctx``."""
+    state = _STORES.get(ctx)
+    if state is None:
+        raise OmniwasmError("host call from a store omniwasm does not know (closed instance?)")
+    return state
+
+
+class GuestHandle:
+    """A handle to a resource that lives in the guest (``own`` unless ``borrowed``).
+
+    Dropped exactly once: ``drop()`` (or leaving a ``with`` block) runs the guest's destructor;
+    passing an ``own`` handle to the guest moves it there. Using it afterwards is an error.
+    """
+
+    __slots__ = ("__weakref__", "_owner", "_ptr", "_why", "borrowed", "resource")
+
+    def __init__(self, ptr: int, owner: Any, resource: t.OwnType | t.BorrowType) -> None:
+        self._ptr = ptr
+        self._owner = owner
+        self._why = ""
+        self.resource = resource
+        self.borrowed = isinstance(resource, t.BorrowType)
+
+    @property
+    def dropped(self) -> bool:
+        """True once the handle was dropped or moved into the guest."""
+        return self._ptr == 0
+
+    def raw(self) -> int:
+        """The ``resource_any*`` (raises if the handle is no longer valid)."""
+        if self._ptr == 0:
+            raise OmniwasmError(
+                f"resource {self.resource.resource} handle is no longer usable: {self._why}"
+            )
+        if self._owner.closed:
+            raise OmniwasmError(f"resource {self.resource.resource}: the instance is closed")
+        return self._ptr
+
+    def forget(self, why: str) -> None:
+        """Release the native handle without running the destructor (ownership moved)."""
+        if self._ptr:
+            _any_delete(self._ptr)
+            self._ptr = 0
+            self._why = why
+
+    def drop(self) -> None:
+        """Run the guest's destructor (or end the borrow). Idempotent."""
+        ptr = self._ptr
+        if not ptr:
+            return
+        owner = self._owner
+        self._ptr = 0
+        self._why = "it was dropped"
+        if owner.closed:
+            _any_delete(ptr)
+            return
+        with owner.guard:
+            err = _any_drop(owner.box.ctx, ptr)
+            _any_delete(ptr)
+        if err:
+            raise owner.failure(wasm_error(err))
+
+    def __enter__(self) -> GuestHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.drop()
+
+    def __repr__(self) -> str:
+        state = "dropped" if self._ptr == 0 else ("borrowed" if self.borrowed else "owned")
+        return f"<{self.resource.resource} resource handle ({state})>"
+
+
+class LinkHooks(ResourceHooks):
+    """Resource crossing rules for one linked component."""
+
+    def __init__(self, host_ids: dict[tuple[str, str], int]) -> None:
+        super().__init__()
+        self.host_ids = host_ids
+        self.handle_class: Callable[[t.OwnType | t.BorrowType], type[GuestHandle]] = lambda ty: (
+            GuestHandle
+        )
+
+    def host_type(self, ty: t.OwnType | t.BorrowType) -> int | None:
+        return self.host_ids.get((ty.interface, ty.resource))
+
+    def lower_host(
+        self, call: Call, ty: t.OwnType | t.BorrowType, obj: Any, tid: int, owned: bool
+    ) -> int:
+        if obj is None or isinstance(obj, GuestHandle):
+            raise Bad("", f"a host {ty.resource} object", obj)
+        state = state_for(call.ctx)
+        rep = state.put(obj)
+        own = isinstance(ty, t.OwnType)
+        host = _host_new(own, rep, tid)
+        out = _vp()
+        err = _host_to_any(call.ctx, host, ctypes.addressof(out))
+        _host_delete(host)
+        if err:
+            state.table.pop(rep, None)
+            raise OmniwasmError(str(wasm_error(err)))
+        ptr = out.value or 0
+        if not own:
+            call.after.append(lambda: state.table.pop(rep, None))
+        if not owned:
+            call.after.append(lambda: _any_delete(ptr))
+        return ptr
+
+    def lower_guest(self, call: Call, ty: t.OwnType | t.BorrowType, obj: Any, owned: bool) -> int:
+        if not isinstance(obj, GuestHandle) or obj.resource.resource != ty.resource:
+            raise Bad("", f"a {ty.resource} resource handle", obj)
+        try:
+            ptr = obj.raw()
+        except OmniwasmError as exc:
+            raise Bad("", f"a live {ty.resource} handle ({exc})", obj) from None
+        if isinstance(ty, t.OwnType):
+            if obj.borrowed:
+                raise Bad("", f"an owned {ty.resource} handle (this one is borrowed)", obj)
+            call.after.append(lambda: obj.forget("it was moved into the guest"))
+        return int(_any_clone(ptr)) if owned else ptr
+
+    def lift_host(self, call: Call, ty: t.OwnType | t.BorrowType, ptr: int) -> Any:
+        host = _vp()
+        err = _any_to_host(call.ctx, ptr, ctypes.addressof(host))
+        if err:
+            raise OmniwasmError(str(wasm_error(err)))
+        rep = _host_rep(host.value)
+        _host_delete(host.value)
+        state = state_for(call.ctx)
+        if isinstance(ty, t.OwnType):
+            return state.table.pop(rep)
+        return state.table[rep]
+
+    def lift_guest(self, call: Call, ty: t.OwnType | t.BorrowType, ptr: int) -> Any:
+        owner = state_for(call.ctx).owner
+        handle = self.handle_class(ty)(int(_any_clone(ptr)), owner, ty)
+        if handle.borrowed:
+            call.after.append(handle.drop)
+        return handle
+
+
+@dataclass(eq=False)
+class HostDefs:
+    """Python implementations of a component's imports, keyed by component-model names.
+
+    Args:
+        funcs: ``(interface, name) -> callable`` where interface is ``""`` at world level and
+            name is e.g. ``log``, ``[constructor]bucket``, ``[method]bucket.get``.
+        drops: ``(interface, resource) -> hook(obj)`` run when the guest drops a host object.
+        wasi: provide WASI 0.2 natively (configured by the Policy).
+
+    """
+
+    funcs: dict[tuple[str, str], Callable[..., Any]] = field(default_factory=dict)
+    drops: dict[tuple[str, str], Callable[[Any], None] | None] = field(default_factory=dict)
+    wasi: bool = True
+    _linked: weakref.WeakKeyDictionary[Artifact, Linked] = field(
+        default_factory=weakref.WeakKeyDictionary
+    )
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class HostEntry:
+    """One Python host function, with its codecs."""
+
+    __slots__ = ("fn", "hooks", "name", "nargs", "readers", "result", "returns_result", "single")
+
+    def __init__(self, name: str, sig: t.FuncSig, fn: Callable[..., Any], hooks: LinkHooks):
+        self.name = name
+        self.fn = fn
+        self.hooks = hooks
+        self.readers = [reader(pty, hooks=hooks) for _, pty in sig.params]
+        self.nargs = len(self.readers)
+        self.single = self.readers[0] if self.nargs == 1 else None
+        self.result = None if sig.result is None else writer(sig.result, owned=True, hooks=hooks)
+        self.returns_result = isinstance(sig.result, t.ResultType)
+
+    def __call__(self, ctx: int, args: int | None, nargs: int, results: int | None) -> None:
+        call = Call(ctx, self.hooks)
+        try:
+            single = self.single
+            if single is not None:
+                out = self.fn(single(_string_at(args or 0, VAL), 0, call))
+            elif nargs:
+                mem = _string_at(args or 0, nargs * VAL)
+                out = self.fn(*[r(mem, i * VAL, call) for i, r in enumerate(self.readers)])
+            else:
+                out = self.fn()
+        except Err as err:
+            if not self.returns_result:
+                call.finish()
+                raise
+            out = err
+        except BaseException:
+            call.finish()
+            raise
+        try:
+            w = self.result
+            if w is not None and results:
+                if self.returns_result and not isinstance(out, Ok | Err):
+                    out = Ok(out)
+                # Written in a scratch val, then moved into wasmtime's slot in one copy.
+                scratch = _scratch()
+                try:
+                    w(out, scratch, 0, call)
+                except Bad as exc:
+                    raise ValueConversionError(
+                        self.name, f"<return>{exc.path}", exc.expected, repr(exc.value)[:60]
+                    ) from None
+                _memmove(results, _addressof(scratch), VAL)
+        finally:
+            call.finish()
+
+
+_local = threading.local()
+_string_at = ctypes.string_at
+_memmove = ctypes.memmove
+_addressof = ctypes.addressof
+
+
+def _scratch() -> Any:
+    buf = getattr(_local, "buf", None)
+    if buf is None:
+        buf = _local.buf = ctypes.create_string_buffer(VAL)
+    else:
+        ctypes.memset(buf, 0, VAL)
+    return buf
+
+
+@_CB  # type: ignore[untyped-decorator]
+def _trampoline(  # noqa: PLR0917 - the C callback's signature, fixed by wasmtime
+    data: int | None,
+    ctx: int | None,
+    fty: int | None,
+    args: int | None,
+    nargs: int,
+    results: int | None,
+    nresults: int,
+) -> int:
+    entry = _ENTRIES.get(data or 0)
+    try:
+        if entry is None:
+            raise OmniwasmError("host function was released")
+        entry(ctx or 0, args, nargs, results)
+        return 0
+    except BaseException as exc:
+        state = _STORES.get(ctx or 0)
+        if state is not None:
+            state.pending = exc
+        name = entry.name if entry is not None else "?"
+        return int(_error_new(f"host function {name} raised {type(exc).__name__}".encode()) or 0)
+
+
+@_FINALIZER  # type: ignore[untyped-decorator]
+def _finalize(data: int | None) -> None:
+    _ENTRIES.pop(data or 0, None)
+
+
+@dataclass(eq=False)
+class Linked:
+    """A native linker prepared for one component and one set of host definitions."""
+
+    linker: wc.Linker
+    hooks: LinkHooks
+    world: t.WorldType
+
+
+def _dtor(hooks: LinkHooks, hook: Callable[[Any], None] | None) -> Callable[[Any, int], None]:
+    def dtor(store: Any, rep: int) -> None:
+        ctx = ctypes.cast(store._context(), ctypes.c_void_p).value or 0
+        state = _STORES.get(ctx)
+        if state is None:
+            return
+        obj = state.table.pop(rep, None)
+        if hook is not None and obj is not None:
+            try:
+                hook(obj)
+            except BaseException as exc:
+                state.pending = exc
+                raise
+
+    return dtor
+
+
+def _define(
+    li: wc.LinkerInstance,
+    *,
+    iface: str,
+    funcs: tuple[t.FuncSig, ...],
+    resources: tuple[str, ...],
+    defs: HostDefs,
+    hooks: LinkHooks,
+) -> None:
+    for res in resources:
+        if (iface, res) in hooks.host_ids:
+            tid = hooks.host_ids[(iface, res)]
+            li.add_resource(res, wc.ResourceType.host(tid), _dtor(hooks, defs.drops[(iface, res)]))
+    for sig in funcs:
+        fn = defs.funcs.get((iface, sig.name))
+        if fn is None:
+            continue
+        label = f"{iface}#{sig.name}" if iface else sig.name
+        idx = next(_ids)
+        _ENTRIES[idx] = HostEntry(label, sig, fn, hooks)
+        name = sig.name.encode()
+        err = _add_func(li.ptr(), name, len(name), _trampoline, idx, _finalize)
+        if err:
+            _ENTRIES.pop(idx, None)
+            raise wasm_error(err)
+
+
+def link(artifact: Artifact, defs: HostDefs) -> Linked:
+    """Prepare (once per component and definitions) a native linker with the Python imports.
+
+    Raises:
+        wasmtime.WasmtimeError: wasmtime refused a definition.
+
+    """
+    with defs._lock:
+        linked = defs._linked.get(artifact)
+        if linked is not None:
+            return linked
+        world = world_type(artifact)
+        host_ids = {key: next(_type_ids) for key in defs.drops}
+        hooks = LinkHooks(host_ids)
+        linker = wc.Linker(artifact.native.engine)
+        if defs.wasi:
+            linker.add_wasip2()
+        linker.allow_shadowing = True
+        with linker.root() as root:
+            for item in world.imports:
+                if isinstance(item, t.FuncSig):
+                    _define(root, iface="", funcs=(item,), resources=(), defs=defs, hooks=hooks)
+                    continue
+                wanted = any((item.name, f.name) in defs.funcs for f in item.funcs) or any(
+                    (item.name, r) in defs.drops for r in item.resources
+                )
+                if wanted:
+                    with root.add_instance(item.name) as li:
+                        _define(
+                            li,
+                            iface=item.name,
+                            funcs=item.funcs,
+                            resources=item.resources,
+                            defs=defs,
+                            hooks=hooks,
+                        )
+        linked = Linked(linker, hooks, world)
+        defs._linked[artifact] = linked
+        return linked

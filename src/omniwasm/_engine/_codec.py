@@ -1,0 +1,866 @@
+"""The converter layer: WIT values to and from wasmtime's C ``wasmtime_component_val_t``.
+
+One codec is generated per WIT type, once, at link time (``writer``/``reader`` are cached by
+type), and shared by export calls and host imports. A value is a 32-byte struct: the kind byte
+at offset 0 and the payload at offset 8 (``string``/``list``/``record``... are ``{size, ptr}``
+pairs; ``variant`` adds a payload pointer at 24; ``option`` is a pointer; ``result`` an
+``is_ok`` byte and a pointer). Writers pack with precompiled ``struct`` formats and readers
+slice whole regions out with one ``string_at``; ``list<u8>`` moves with strided slices
+(``raw[8::32]``) instead of one conversion per byte.
+
+Two writing modes:
+
+* *borrowed* (arguments of an export call): every byte lives in Python objects kept alive in
+  ``Call.keep`` until the call returns, so nothing is allocated on the native heap and there is
+  nothing to free. Strings point straight into the ``bytes`` object produced by ``encode``.
+* *owned* (results of a host import): wasmtime frees what the host returns, so strings, lists
+  and payloads are allocated with the C API's own constructors. Buffers are zeroed first, so a
+  conversion error half-way leaves valid (all ``false``) values behind.
+
+Readers never take ownership: the caller frees a returned value with ``val_delete`` afterwards
+(resources are cloned first), and import arguments belong to wasmtime.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from wasmtime import _ffi as ffi
+
+from .. import _types as t
+from .. import _values as values
+from .._values import Err, Ok, Some, Variant
+
+__all__ = ["Bad", "Call", "ResourceHooks", "is_plain", "reader", "writer"]
+
+VAL = 32
+ENTRY = 48  # record entry: wasm_name_t (16) + val (32)
+NAME = 16
+
+(K_BOOL, K_S8, K_U8, K_S16, K_U16, K_S32, K_U32, K_S64, K_U64, K_F32, K_F64) = range(11)
+(K_CHAR, K_STRING, K_LIST, K_RECORD, K_TUPLE, K_VARIANT, K_ENUM) = range(11, 18)
+(K_OPTION, K_RESULT, K_FLAGS, K_RESOURCE) = range(18, 22)
+
+_dll = ffi.dll
+_vp = ctypes.c_void_p
+_sz = ctypes.c_size_t
+
+
+def _fn(name: str, res: Any, *args: Any) -> Any:
+    return ctypes.CFUNCTYPE(res, *args)((name, _dll))
+
+
+byte_vec_new = _fn("wasm_byte_vec_new", None, _vp, _sz, ctypes.c_char_p)
+vallist_new_uninit = _fn("wasmtime_component_vallist_new_uninit", None, _vp, _sz)
+valrecord_new_uninit = _fn("wasmtime_component_valrecord_new_uninit", None, _vp, _sz)
+valtuple_new_uninit = _fn("wasmtime_component_valtuple_new_uninit", None, _vp, _sz)
+valflags_new_uninit = _fn("wasmtime_component_valflags_new_uninit", None, _vp, _sz)
+val_new = _fn("wasmtime_component_val_new", _vp, _vp)
+val_delete = _fn("wasmtime_component_val_delete", None, _vp)
+
+_string_at = ctypes.string_at
+_memmove = ctypes.memmove
+_memset = ctypes.memset
+_addressof = ctypes.addressof
+_buffer = ctypes.create_string_buffer
+
+_HDR = struct.Struct("<B7x")
+_PAIR = struct.Struct("<QQ")  # {size, ptr}
+_KIND_PAIR = struct.Struct("<B7xQQ")
+_KIND_PTR = struct.Struct("<B7xQ")
+_KIND_VARIANT = struct.Struct("<B7xQQQ")
+_KIND_RESULT = struct.Struct("<B7x?7xQ")
+_PTR = struct.Struct("<Q")
+_TRIPLE = struct.Struct("<QQQ")
+_RESULT = struct.Struct("<?7xQ")
+
+
+def _bytes_offset() -> int | None:
+    """Offset of a ``bytes`` object's data from its ``id()`` (CPython), verified once."""
+    probe = b"omniwasm-probe"
+    for off in (32, 24, 40):
+        try:
+            if _string_at(id(probe) + off, len(probe)) == probe:
+                return off
+        except (OSError, ValueError):  # pragma: no cover - never on CPython
+            pass
+    return None  # pragma: no cover
+
+
+_BYTES_OFF = _bytes_offset()
+
+
+def bytes_address(data: bytes) -> int:
+    """The address of an immutable ``bytes`` object's contents (valid while it lives)."""
+    if _BYTES_OFF is not None:
+        return id(data) + _BYTES_OFF
+    return ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value or 0  # pragma: no cover
+
+
+_EMPTY = _buffer(VAL)  # a valid non-null address for empty lists
+_EMPTY_ADDR = _addressof(_EMPTY)
+
+
+class Bad(Exception):
+    """A value does not fit its WIT type; ``path`` locates it inside the parameter."""
+
+    def __init__(self, path: str, expected: str, value: Any) -> None:
+        super().__init__(path, expected)
+        self.path = path
+        self.expected = expected
+        self.value = value
+
+
+Writer = Callable[[Any, Any, int, "Call"], None]
+Reader = Callable[[Any, int, "Call"], Any]
+
+
+class ResourceHooks:
+    """How resources cross for one linked component (the façade fills these in).
+
+    ``host_type(ty)`` returns the host type id when ``ty`` is a resource the host implements,
+    else None. The other hooks are called with the per-call :class:`Call`.
+    """
+
+    def __init__(self) -> None:
+        self.writers: dict[tuple[t.WitType, bool], Writer] = {}
+        self.readers: dict[t.WitType, Reader] = {}
+
+    def host_type(self, ty: t.OwnType | t.BorrowType) -> int | None:
+        """The host type id of ``ty`` when the host implements it, else None."""
+        return None
+
+    def lower_host(
+        self, call: Call, ty: t.OwnType | t.BorrowType, obj: Any, tid: int, owned: bool
+    ) -> int:
+        """Return a ``resource_any*`` for a host object (freed after the call unless owned)."""
+        raise Bad("", str(ty), obj)
+
+    def lower_guest(self, call: Call, ty: t.OwnType | t.BorrowType, obj: Any, owned: bool) -> int:
+        """Return a ``resource_any*`` for a guest handle object."""
+        raise Bad("", str(ty), obj)
+
+    def lift_host(self, call: Call, ty: t.OwnType | t.BorrowType, ptr: int) -> Any:
+        """Return the host object a ``resource_any*`` of a host type refers to."""
+        raise NotImplementedError
+
+    def lift_guest(self, call: Call, ty: t.OwnType | t.BorrowType, ptr: int) -> Any:
+        """Wrap a guest ``resource_any*`` (the hook clones it; the val keeps its own)."""
+        raise NotImplementedError
+
+
+class Call:
+    """State of one crossing: the store context, buffers to keep alive, cleanups to run."""
+
+    __slots__ = ("after", "ctx", "hooks", "keep")
+
+    def __init__(self, ctx: int, hooks: ResourceHooks) -> None:
+        self.ctx = ctx
+        self.hooks = hooks
+        self.keep: list[Any] = []
+        self.after: list[Callable[[], None]] = []
+
+    def finish(self) -> None:
+        """Run the cleanups registered during the crossing (in order) and forget buffers."""
+        if self.after:
+            after, self.after = self.after, []
+            for fn in after:
+                fn()
+        if self.keep:
+            self.keep.clear()
+
+
+_INTS: dict[type[Any], tuple[int, str, int, int]] = {
+    t.S8Type: (K_S8, "b", -(1 << 7), (1 << 7) - 1),
+    t.U8Type: (K_U8, "B", 0, (1 << 8) - 1),
+    t.S16Type: (K_S16, "h", -(1 << 15), (1 << 15) - 1),
+    t.U16Type: (K_U16, "H", 0, (1 << 16) - 1),
+    t.S32Type: (K_S32, "i", -(1 << 31), (1 << 31) - 1),
+    t.U32Type: (K_U32, "I", 0, (1 << 32) - 1),
+    t.S64Type: (K_S64, "q", -(1 << 63), (1 << 63) - 1),
+    t.U64Type: (K_U64, "Q", 0, (1 << 64) - 1),
+}
+
+_lock = threading.Lock()
+
+
+def writer(ty: t.WitType, *, owned: bool, hooks: ResourceHooks) -> Writer:
+    """The writer of ``ty``: ``w(value, buf, offset, call)`` stores a val at ``buf[offset]``.
+
+    Raises:
+        Bad: (when called) the value does not fit ``ty``.
+
+    """
+    key = (ty, owned)
+    w = hooks.writers.get(key)
+    if w is None:
+        w = _make_writer(ty, owned, hooks)
+        with _lock:
+            hooks.writers[key] = w
+    return w
+
+
+def reader(ty: t.WitType, *, hooks: ResourceHooks) -> Reader:
+    """The reader of ``ty``: ``r(mem, offset, call)`` returns the Python value of a val."""
+    r = hooks.readers.get(ty)
+    if r is None:
+        r = _make_reader(ty, hooks)
+        with _lock:
+            hooks.readers[ty] = r
+    return r
+
+
+# -- writers -----------------------------------------------------------------------------
+
+
+def _addr(buf: Any) -> int:
+    return _addressof(buf)
+
+
+def _write_name_owned(addr: int, name: bytes) -> None:
+    byte_vec_new(addr, len(name), name)
+
+
+def _make_writer(ty: t.WitType, owned: bool, hooks: ResourceHooks) -> Writer:
+    spec = str(ty)
+    if isinstance(ty, t.BoolType):
+
+        def w_bool(v: Any, buf: Any, off: int, c: Call) -> None:
+            if v is not True and v is not False:
+                raise Bad("", spec, v)
+            _KIND_PTR.pack_into(buf, off, K_BOOL, v)
+
+        return w_bool
+    if isinstance(ty, t.IntType):
+        kind, code, lo, hi = _INTS[type(ty)]
+        packer = struct.Struct(f"<B7x{code}")
+
+        def w_int(v: Any, buf: Any, off: int, c: Call) -> None:
+            if type(v) is not int and (not isinstance(v, int) or isinstance(v, bool)):
+                raise Bad("", spec, v)
+            if not lo <= v <= hi:
+                raise Bad("", spec, v)
+            packer.pack_into(buf, off, kind, v)
+
+        return w_int
+    if isinstance(ty, t.F32Type | t.F64Type):
+        kind, code = (K_F32, "f") if isinstance(ty, t.F32Type) else (K_F64, "d")
+        fpack = struct.Struct(f"<B7x{code}")
+
+        def w_float(v: Any, buf: Any, off: int, c: Call) -> None:
+            if type(v) is not float and (not isinstance(v, int | float) or isinstance(v, bool)):
+                raise Bad("", spec, v)
+            try:
+                fpack.pack_into(buf, off, kind, v)
+            except (OverflowError, struct.error):
+                raise Bad("", spec, v) from None
+
+        return w_float
+    if isinstance(ty, t.CharType):
+        cpack = struct.Struct("<B7xI")
+
+        def w_char(v: Any, buf: Any, off: int, c: Call) -> None:
+            if type(v) is not str or len(v) != 1 or 0xD800 <= ord(v) <= 0xDFFF:
+                raise Bad("", spec, v)
+            cpack.pack_into(buf, off, K_CHAR, ord(v))
+
+        return w_char
+    if isinstance(ty, t.StringType):
+        return _string_writer(owned)
+    if isinstance(ty, t.ListType):
+        return _list_writer(ty, owned, hooks)
+    if isinstance(ty, t.TupleType):
+        return _tuple_writer(ty, owned, hooks)
+    if isinstance(ty, t.RecordType):
+        return _record_writer(ty, owned, hooks)
+    if isinstance(ty, t.VariantType):
+        return _variant_writer(ty, owned, hooks)
+    if isinstance(ty, t.EnumType):
+        return _enum_writer(ty, owned)
+    if isinstance(ty, t.FlagsType):
+        return _flags_writer(ty, owned)
+    if isinstance(ty, t.OptionType):
+        return _option_writer(ty, owned, hooks)
+    if isinstance(ty, t.ResultType):
+        return _result_writer(ty, owned, hooks)
+    return _resource_writer(ty, owned, hooks)
+
+
+def _encode(v: Any, spec: str) -> bytes:
+    if type(v) is not str:
+        raise Bad("", spec, v)
+    try:
+        return v.encode()
+    except UnicodeEncodeError:
+        raise Bad("", spec, v) from None
+
+
+def _string_writer(owned: bool) -> Writer:
+    if owned:
+
+        def w_str_owned(v: Any, buf: Any, off: int, c: Call) -> None:
+            b = _encode(v, "string")
+            _HDR.pack_into(buf, off, K_STRING)
+            byte_vec_new(_addr(buf) + off + 8, len(b), b)
+
+        return w_str_owned
+
+    def w_str(v: Any, buf: Any, off: int, c: Call) -> None:
+        b = _encode(v, "string")
+        c.keep.append(b)
+        _KIND_PAIR.pack_into(buf, off, K_STRING, len(b), bytes_address(b) if b else _EMPTY_ADDR)
+
+    return w_str
+
+
+def _elements(v: Any, spec: str) -> list[Any] | tuple[Any, ...]:
+    if type(v) is list or type(v) is tuple:
+        return v
+    if isinstance(v, str | bytes | Mapping) or not isinstance(v, Iterable):
+        raise Bad("", spec, v)
+    return list(v)
+
+
+def _fill(items: Iterable[Any], w: Writer, arr: Any, c: Call) -> None:
+    i = -1
+    try:
+        for i, item in enumerate(items):
+            w(item, arr, i * VAL, c)
+    except Bad as exc:
+        exc.path = f"[{i}]{exc.path}"
+        raise
+
+
+def _list_u8_bytes(v: Any) -> bytes:
+    if isinstance(v, bytes | bytearray | memoryview):
+        return bytes(v)
+    if isinstance(v, list | tuple):
+        try:
+            return bytes(v)
+        except (ValueError, TypeError):
+            raise Bad("", "list<u8>", v) from None
+    raise Bad("", "list<u8>", v)
+
+
+def _u8_region(data: bytes) -> bytearray:
+    n = len(data)
+    region = bytearray(n * VAL)
+    region[0::VAL] = bytes((K_U8,)) * n
+    region[8::VAL] = data
+    return region
+
+
+def _list_writer(ty: t.ListType, owned: bool, hooks: ResourceHooks) -> Writer:
+    spec = str(ty)
+    if isinstance(ty.elem, t.U8Type):
+        if owned:
+
+            def w_bytes_owned(v: Any, buf: Any, off: int, c: Call) -> None:
+                data = _list_u8_bytes(v)
+                n = len(data)
+                _HDR.pack_into(buf, off, K_LIST)
+                vallist_new_uninit(_addr(buf) + off + 8, n)
+                if n:
+                    ptr = _PTR.unpack_from(buf, off + 16)[0]
+                    _memmove(ptr, bytes(_u8_region(data)), n * VAL)
+
+            return w_bytes_owned
+
+        def w_bytes(v: Any, buf: Any, off: int, c: Call) -> None:
+            data = _list_u8_bytes(v)
+            n = len(data)
+            if not n:
+                _KIND_PAIR.pack_into(buf, off, K_LIST, 0, _EMPTY_ADDR)
+                return
+            region = bytes(_u8_region(data))
+            c.keep.append(region)
+            _KIND_PAIR.pack_into(buf, off, K_LIST, n, bytes_address(region))
+
+        return w_bytes
+    ew = writer(ty.elem, owned=owned, hooks=hooks)
+    return _sequence_writer(spec, K_LIST, None, ew, owned=owned)
+
+
+def _sequence_writer(
+    spec: str, kind: int, arity: int | None, ew: Writer | list[Writer], *, owned: bool
+) -> Writer:
+    new_uninit = vallist_new_uninit if kind == K_LIST else valtuple_new_uninit
+
+    def items_of(v: Any) -> tuple[Iterable[Any], int]:
+        items = _elements(v, spec)
+        if arity is not None and len(items) != arity:
+            raise Bad("", spec, v)
+        return items, len(items)
+
+    def store(items: Iterable[Any], arr: Any, c: Call) -> None:
+        if isinstance(ew, list):
+            i = -1
+            try:
+                for i, (item, w) in enumerate(zip(items, ew, strict=True)):
+                    w(item, arr, i * VAL, c)
+            except Bad as exc:
+                exc.path = f"[{i}]{exc.path}"
+                raise
+        else:
+            _fill(items, ew, arr, c)
+
+    if owned:
+
+        def w_seq_owned(v: Any, buf: Any, off: int, c: Call) -> None:
+            items, n = items_of(v)
+            _HDR.pack_into(buf, off, kind)
+            new_uninit(_addr(buf) + off + 8, n)
+            if n:
+                ptr = _PTR.unpack_from(buf, off + 16)[0]
+                _memset(ptr, 0, n * VAL)
+                store(items, (ctypes.c_char * (n * VAL)).from_address(ptr), c)
+
+        return w_seq_owned
+
+    def w_seq(v: Any, buf: Any, off: int, c: Call) -> None:
+        items, n = items_of(v)
+        if not n:
+            _KIND_PAIR.pack_into(buf, off, kind, 0, _EMPTY_ADDR)
+            return
+        arr = _buffer(n * VAL)
+        c.keep.append(arr)
+        store(items, arr, c)
+        _KIND_PAIR.pack_into(buf, off, kind, n, _addressof(arr))
+
+    return w_seq
+
+
+def _tuple_writer(ty: t.TupleType, owned: bool, hooks: ResourceHooks) -> Writer:
+    ws = [writer(e, owned=owned, hooks=hooks) for e in ty.items]
+    return _sequence_writer(str(ty), K_TUPLE, len(ws), ws, owned=owned)
+
+
+def _field_getter(fname: str, attr: str, optional: bool) -> Callable[[Any], Any]:
+    missing = object()
+
+    def get(v: Any) -> Any:
+        if isinstance(v, Mapping):
+            if fname in v:
+                return v[fname]
+            if attr in v:
+                return v[attr]
+            found = missing
+        else:
+            found = getattr(v, attr, missing)
+        if found is missing:
+            if optional:
+                return None
+            raise Bad(f".{attr}", f"a record field {fname}", v)
+        return found
+
+    return get
+
+
+def _record_writer(ty: t.RecordType, owned: bool, hooks: ResourceHooks) -> Writer:
+    spec = f"record {ty.name}"
+    names = [n.encode() for n, _ in ty.fields]
+    attrs = [values.snake(n) for n, _ in ty.fields]
+    getters = [
+        _field_getter(n, a, isinstance(ft, t.OptionType))
+        for (n, ft), a in zip(ty.fields, attrs, strict=True)
+    ]
+    ws = [writer(ft, owned=owned, hooks=hooks) for _, ft in ty.fields]
+    plan = list(zip(names, attrs, getters, ws, strict=True))
+    n = len(plan)
+    cls = values.record_class(ty)
+
+    def check(v: Any) -> None:
+        if v is None or isinstance(v, str | bytes | int | float | list | tuple):
+            raise Bad("", spec, v)
+
+    def fields_of(v: Any) -> list[Any]:
+        if type(v) is cls:
+            return [getattr(v, a) for a in attrs]
+        return [g(v) for g in getters]
+
+    def store(v: Any, arr: Any, base: int, c: Call, addr: int | None) -> None:
+        values = fields_of(v)
+        for i, (name, attr, _g, w) in enumerate(plan):
+            at = base + i * ENTRY
+            if addr is not None:
+                byte_vec_new(addr + at, len(name), name)
+            else:
+                _PAIR.pack_into(arr, at, len(name), bytes_address(name))
+            try:
+                w(values[i], arr, at + 16, c)
+            except Bad as exc:
+                exc.path = f".{attr}{exc.path}"
+                raise
+
+    if owned:
+
+        def w_rec_owned(v: Any, buf: Any, off: int, c: Call) -> None:
+            check(v)
+            _HDR.pack_into(buf, off, K_RECORD)
+            valrecord_new_uninit(_addr(buf) + off + 8, n)
+            if n:
+                ptr = _PTR.unpack_from(buf, off + 16)[0]
+                _memset(ptr, 0, n * ENTRY)
+                store(v, (ctypes.c_char * (n * ENTRY)).from_address(ptr), 0, c, ptr)
+
+        return w_rec_owned
+
+    def w_rec(v: Any, buf: Any, off: int, c: Call) -> None:
+        check(v)
+        arr = _buffer(max(n, 1) * ENTRY)
+        c.keep.append(arr)
+        store(v, arr, 0, c, None)
+        _KIND_PAIR.pack_into(buf, off, K_RECORD, n, _addressof(arr))
+
+    return w_rec
+
+
+def _payload(w: Writer, value: Any, owned: bool, c: Call) -> int:
+    """Write a payload into its own val and return its address (heap-owned when ``owned``)."""
+    tmp = _buffer(VAL)
+    w(value, tmp, 0, c)
+    if owned:
+        return int(val_new(_addressof(tmp)))
+    c.keep.append(tmp)
+    return _addressof(tmp)
+
+
+def _case_of(v: Any) -> tuple[Any, Any]:
+    if isinstance(v, Variant):
+        return v.case, v.value
+    if isinstance(v, str):
+        return v, None
+    tag = getattr(v, "tag", None)
+    if tag is not None and hasattr(v, "payload"):
+        return tag, v.payload
+    return None, None
+
+
+def _variant_writer(ty: t.VariantType, owned: bool, hooks: ResourceHooks) -> Writer:
+    spec = str(ty)
+    cases: dict[str, tuple[bytes, Writer | None]] = {}
+    for name, pty in ty.cases:
+        w = None if pty is None else writer(pty, owned=owned, hooks=hooks)
+        cases[name] = (name.encode(), w)
+        cases.setdefault(values.snake(name), (name.encode(), w))
+
+    def w_var(v: Any, buf: Any, off: int, c: Call) -> None:
+        case, value = _case_of(v)
+        entry = cases.get(case) if isinstance(case, str) else None
+        if entry is None:
+            raise Bad("", spec, v)
+        name, w = entry
+        if w is None:
+            if value is not None:
+                raise Bad(f"({name.decode()})", "no payload", value)
+            ptr = 0
+        else:
+            try:
+                ptr = _payload(w, value, owned, c)
+            except Bad as exc:
+                exc.path = f"({name.decode()}){exc.path}"
+                raise
+        if owned:
+            _KIND_VARIANT.pack_into(buf, off, K_VARIANT, 0, 0, ptr)
+            byte_vec_new(_addr(buf) + off + 8, len(name), name)
+        else:
+            _KIND_VARIANT.pack_into(buf, off, K_VARIANT, len(name), bytes_address(name), ptr)
+
+    return w_var
+
+
+def _enum_names(ty: t.EnumType) -> dict[Any, bytes]:
+    cls = values.enum_class(ty)
+    out: dict[Any, bytes] = {}
+    for case, member in zip(ty.cases, cls, strict=True):
+        out[case] = out[values.snake(case)] = out[member] = case.encode()
+    return out
+
+
+def _enum_writer(ty: t.EnumType, owned: bool) -> Writer:
+    spec = str(ty)
+    names = _enum_names(ty)
+
+    def lookup(v: Any) -> bytes:
+        try:
+            found = names.get(v)
+        except TypeError:
+            found = None
+        if found is None:
+            value = getattr(v, "value", None)
+            found = names.get(value) if isinstance(value, str) else None
+        if found is None:
+            raise Bad("", spec, v)
+        return found
+
+    if owned:
+
+        def w_enum_owned(v: Any, buf: Any, off: int, c: Call) -> None:
+            name = lookup(v)
+            _HDR.pack_into(buf, off, K_ENUM)
+            byte_vec_new(_addr(buf) + off + 8, len(name), name)
+
+        return w_enum_owned
+
+    def w_enum(v: Any, buf: Any, off: int, c: Call) -> None:
+        name = lookup(v)
+        _KIND_PAIR.pack_into(buf, off, K_ENUM, len(name), bytes_address(name))
+
+    return w_enum
+
+
+def _flags_writer(ty: t.FlagsType, owned: bool) -> Writer:
+    spec = str(ty)
+    known = {n: n.encode() for n in ty.names}
+    known.update({values.snake(n): n.encode() for n in ty.names})
+    order = {n.encode(): i for i, n in enumerate(ty.names)}
+
+    def chosen(v: Any) -> list[bytes]:
+        if isinstance(v, str | bytes) or not isinstance(v, Iterable):
+            raise Bad("", spec, v)
+        out = set()
+        for name in v:
+            b = known.get(name) if isinstance(name, str) else None
+            if b is None:
+                raise Bad("", spec, v)
+            out.add(b)
+        return sorted(out, key=order.__getitem__)
+
+    if owned:
+
+        def w_flags_owned(v: Any, buf: Any, off: int, c: Call) -> None:
+            names = chosen(v)
+            k = len(names)
+            _HDR.pack_into(buf, off, K_FLAGS)
+            valflags_new_uninit(_addr(buf) + off + 8, k)
+            if k:
+                ptr = _PTR.unpack_from(buf, off + 16)[0]
+                _memset(ptr, 0, k * NAME)
+                for i, name in enumerate(names):
+                    byte_vec_new(ptr + i * NAME, len(name), name)
+
+        return w_flags_owned
+
+    def w_flags(v: Any, buf: Any, off: int, c: Call) -> None:
+        names = chosen(v)
+        k = len(names)
+        if not k:
+            _KIND_PAIR.pack_into(buf, off, K_FLAGS, 0, _EMPTY_ADDR)
+            return
+        arr = _buffer(k * NAME)
+        c.keep.append(arr)
+        for i, name in enumerate(names):
+            _PAIR.pack_into(arr, i * NAME, len(name), bytes_address(name))
+        _KIND_PAIR.pack_into(buf, off, K_FLAGS, k, _addressof(arr))
+
+    return w_flags
+
+
+def _option_writer(ty: t.OptionType, owned: bool, hooks: ResourceHooks) -> Writer:
+    inner = writer(ty.inner, owned=owned, hooks=hooks)
+    nested = isinstance(ty.inner, t.OptionType)
+
+    def w_opt(v: Any, buf: Any, off: int, c: Call) -> None:
+        if v is None:
+            _KIND_PTR.pack_into(buf, off, K_OPTION, 0)
+            return
+        if nested and isinstance(v, Some):
+            v = v.value
+        _KIND_PTR.pack_into(buf, off, K_OPTION, _payload(inner, v, owned, c))
+
+    return w_opt
+
+
+def _result_writer(ty: t.ResultType, owned: bool, hooks: ResourceHooks) -> Writer:
+    spec = str(ty)
+    ok_w = None if ty.ok is None else writer(ty.ok, owned=owned, hooks=hooks)
+    err_w = None if ty.err is None else writer(ty.err, owned=owned, hooks=hooks)
+
+    def w_res(v: Any, buf: Any, off: int, c: Call) -> None:
+        if isinstance(v, Ok):
+            is_ok, w, value, label = True, ok_w, v.value, "(ok)"
+        elif isinstance(v, Err):
+            is_ok, w, value, label = False, err_w, v.value, "(err)"
+        else:
+            raise Bad("", f"{spec} (Ok(...) or Err(...))", v)
+        if w is None:
+            if value is not None:
+                raise Bad(label, "no payload", value)
+            ptr = 0
+        else:
+            try:
+                ptr = _payload(w, value, owned, c)
+            except Bad as exc:
+                exc.path = f"{label}{exc.path}"
+                raise
+        _KIND_RESULT.pack_into(buf, off, K_RESULT, is_ok, ptr)
+
+    return w_res
+
+
+def _resource_writer(ty: t.WitType, owned: bool, hooks: ResourceHooks) -> Writer:
+    assert isinstance(ty, t.OwnType | t.BorrowType)
+    rty = ty
+    tid = hooks.host_type(rty)
+
+    if tid is not None:
+
+        def w_host(v: Any, buf: Any, off: int, c: Call) -> None:
+            _KIND_PTR.pack_into(buf, off, K_RESOURCE, hooks.lower_host(c, rty, v, tid, owned))
+
+        return w_host
+
+    def w_guest(v: Any, buf: Any, off: int, c: Call) -> None:
+        _KIND_PTR.pack_into(buf, off, K_RESOURCE, hooks.lower_guest(c, rty, v, owned))
+
+    return w_guest
+
+
+# -- readers -----------------------------------------------------------------------------
+
+
+def _make_reader(ty: t.WitType, hooks: ResourceHooks) -> Reader:  # noqa: PLR0915
+    if isinstance(ty, t.BoolType):
+        unpack_bool = struct.Struct("<?").unpack_from
+        return lambda m, o, c: unpack_bool(m, o + 8)[0]
+    if isinstance(ty, t.IntType):
+        _, code, _, _ = _INTS[type(ty)]
+        unpack = struct.Struct(f"<{code}").unpack_from
+        return lambda m, o, c: unpack(m, o + 8)[0]
+    if isinstance(ty, t.F32Type | t.F64Type):
+        unpack = struct.Struct("<f" if isinstance(ty, t.F32Type) else "<d").unpack_from
+        return lambda m, o, c: unpack(m, o + 8)[0]
+    if isinstance(ty, t.CharType):
+        u32 = struct.Struct("<I").unpack_from
+        return lambda m, o, c: chr(u32(m, o + 8)[0])
+    pair = _PAIR.unpack_from
+    if isinstance(ty, t.StringType):
+
+        def r_str(m: bytes, o: int, c: Call) -> str:
+            n, p = pair(m, o + 8)
+            return _string_at(p, n).decode() if n else ""
+
+        return r_str
+    if isinstance(ty, t.ListType):
+        if isinstance(ty.elem, t.U8Type):
+
+            def r_bytes(m: bytes, o: int, c: Call) -> bytes:
+                n, p = pair(m, o + 8)
+                return _string_at(p, n * VAL)[8::VAL] if n else b""
+
+            return r_bytes
+        er = reader(ty.elem, hooks=hooks)
+
+        def r_list(m: bytes, o: int, c: Call) -> list[Any]:
+            n, p = pair(m, o + 8)
+            if not n:
+                return []
+            sub = _string_at(p, n * VAL)
+            return [er(sub, i * VAL, c) for i in range(n)]
+
+        return r_list
+    if isinstance(ty, t.TupleType):
+        rs = [reader(e, hooks=hooks) for e in ty.items]
+
+        def r_tuple(m: bytes, o: int, c: Call) -> tuple[Any, ...]:
+            n, p = pair(m, o + 8)
+            sub = _string_at(p, n * VAL) if n else b""
+            return tuple(r(sub, i * VAL, c) for i, r in enumerate(rs))
+
+        return r_tuple
+    if isinstance(ty, t.RecordType):
+        return _record_reader(ty, hooks)
+    if isinstance(ty, t.VariantType):
+        return _variant_reader(ty, hooks)
+    if isinstance(ty, t.EnumType):
+        cls = values.enum_class(ty)
+        members = {case.encode(): m for case, m in zip(ty.cases, cls, strict=True)}
+
+        def r_enum(m: bytes, o: int, c: Call) -> Any:
+            n, p = pair(m, o + 8)
+            return members[_string_at(p, n)]
+
+        return r_enum
+    if isinstance(ty, t.FlagsType):
+
+        def r_flags(m: bytes, o: int, c: Call) -> frozenset[str]:
+            k, p = pair(m, o + 8)
+            if not k:
+                return frozenset()
+            sub = _string_at(p, k * NAME)
+            out = []
+            for i in range(k):
+                n, q = pair(sub, i * NAME)
+                out.append(_string_at(q, n).decode())
+            return frozenset(out)
+
+        return r_flags
+    if isinstance(ty, t.OptionType):
+        inner = reader(ty.inner, hooks=hooks)
+        nested = isinstance(ty.inner, t.OptionType)
+        ptr = _PTR.unpack_from
+
+        def r_opt(m: bytes, o: int, c: Call) -> Any:
+            p = ptr(m, o + 8)[0]
+            if not p:
+                return None
+            value = inner(_string_at(p, VAL), 0, c)
+            return Some(value) if nested else value
+
+        return r_opt
+    if isinstance(ty, t.ResultType):
+        ok_r = None if ty.ok is None else reader(ty.ok, hooks=hooks)
+        err_r = None if ty.err is None else reader(ty.err, hooks=hooks)
+        res = _RESULT.unpack_from
+
+        def r_res(m: bytes, o: int, c: Call) -> Ok | Err:
+            is_ok, p = res(m, o + 8)
+            r = ok_r if is_ok else err_r
+            value = None if r is None or not p else r(_string_at(p, VAL), 0, c)
+            return Ok(value) if is_ok else Err(value)
+
+        return r_res
+    assert isinstance(ty, t.OwnType | t.BorrowType)
+    rty = ty
+    ptr_of = _PTR.unpack_from
+    if hooks.host_type(rty) is not None:
+        return lambda m, o, c: hooks.lift_host(c, rty, ptr_of(m, o + 8)[0])
+    return lambda m, o, c: hooks.lift_guest(c, rty, ptr_of(m, o + 8)[0])
+
+
+def _record_reader(ty: t.RecordType, hooks: ResourceHooks) -> Reader:
+    cls = values.record_class(ty)
+    rs = [reader(ft, hooks=hooks) for _, ft in ty.fields]
+    pair = _PAIR.unpack_from
+
+    def r_rec(m: bytes, o: int, c: Call) -> Any:
+        n, p = pair(m, o + 8)
+        sub = _string_at(p, n * ENTRY) if n else b""
+        return cls(*[r(sub, i * ENTRY + 16, c) for i, r in enumerate(rs)])
+
+    return r_rec
+
+
+def _variant_reader(ty: t.VariantType, hooks: ResourceHooks) -> Reader:
+    cases = {
+        name.encode(): (name, None if pty is None else reader(pty, hooks=hooks))
+        for name, pty in ty.cases
+    }
+    triple = _TRIPLE.unpack_from
+
+    def r_var(m: bytes, o: int, c: Call) -> Variant:
+        n, q, p = triple(m, o + 8)
+        name, r = cases[_string_at(q, n)]
+        value = None if r is None or not p else r(_string_at(p, VAL), 0, c)
+        return Variant(name, value)
+
+    return r_var
+
+
+def is_plain(ty: t.WitType | None) -> bool:
+    """True when a value of ``ty`` owns no native memory (nothing to free after reading)."""
+    return ty is None or isinstance(ty, t.BoolType | t.IntType | t.F32Type | t.F64Type | t.CharType)
