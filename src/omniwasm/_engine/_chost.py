@@ -14,6 +14,7 @@ object from the table and runs the resource's drop hook.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import itertools
 import threading
@@ -163,6 +164,15 @@ class GuestHandle:
 
     def __enter__(self) -> GuestHandle:
         return self
+
+    def __del__(self) -> None:
+        # An unclosed handle frees its native struct; the guest keeps the resource (no
+        # destructor runs outside an explicit drop: the store may be busy in another call).
+        ptr = self._ptr
+        if ptr:
+            self._ptr = 0
+            with contextlib.suppress(Exception):  # interpreter shutdown: nothing to do
+                _any_delete(ptr)
 
     def __exit__(self, *exc: object) -> None:
         self.drop()
