@@ -66,7 +66,8 @@ COMPONENT = r"""
     (export "drive" (func (param "n" u32) (result u32)))))
   (func $echo_u32 (param "x" u32) (result u32) (canon lift (core func $i "echo-u32")))
   (func $echo_string (param "x" string) (result string)
-    (canon lift (core func $i "echo-string") (memory $m "memory") (realloc (func $m "realloc"))))
+    (canon lift (core func $i "echo-string")
+      (memory (core memory $m "memory")) (realloc (core func $m "realloc"))))
   (func $drive (param "n" u32) (result u32) (canon lift (core func $i "drive")))
   (instance $out
     (export "echo-u32" (func $echo_u32))
