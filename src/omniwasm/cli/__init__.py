@@ -107,6 +107,7 @@ def build_policy(
 def main() -> None:
     """Entry point of the ``omniwasm`` console script."""
     from . import _commands  # noqa: F401  (registers the commands on `app`)
+    from ._bindgen_cmd import bindgen_cmd  # noqa: F401  (registers `bindgen`)
     from ._inspect_cmd import inspect_cmd  # noqa: F401  (registers `inspect`)
 
     try:
