@@ -335,6 +335,53 @@ def test_summarizer_python_guest_through_bindings(
             w.summarizer.summarize(mod.Document("t", " ", "en"), 5)
 
 
+def test_hostres_python_guest_uses_typed_host_imports(
+    hostres_cwasm: Path, tmp_path: Path, rt: omniwasm.Runtime
+) -> None:
+    """The componentize-py hostres guest runs against host imports given as typed keywords."""
+    wit = SUMMARIZER_WIT.parents[1] / "hostres" / "wit"
+    mod = load(gen(wit, tmp_path, "hostres_b", "hostres-world"))
+    closed: list[str] = []
+
+    class Bucket:
+        def __init__(self, name: str) -> None:
+            self.label, self.data = name, dict[str, str]()
+
+        def get(self, key: str) -> str | None:
+            return self.data.get(key)
+
+        def set(self, key: str, value: str) -> None:
+            self.data[key] = value
+
+        def keys(self) -> list[str]:
+            return list(self.data)
+
+        def close(self) -> None:
+            closed.append(self.label)
+
+    class Kv:
+        bucket = Bucket
+
+        def open(self, name: str) -> Bucket:
+            if name == "bad":
+                raise omniwasm.Err("no bucket called bad")
+            return Bucket(name)
+
+    logs: list[tuple[int, str]] = []
+
+    class Logger:
+        def log(self, level: int, msg: str) -> None:
+            logs.append((level, msg))
+
+    compiled = rt.load(hostres_cwasm)
+    with mod.HostresWorld.instantiate(rt, compiled, kv=Kv(), logger=Logger()) as w:
+        assert w.app.run("main", [("b", "2"), ("a", "1")]) == ["a=1", "b=2"]
+        with pytest.raises(omniwasm.Err, match="no bucket called bad"):
+            w.app.run("bad", [])
+    assert logs == [(1, "set b"), (1, "set a")]
+    assert sorted(closed) == ["main", "main-copy"]
+
+
 def block(text: str, header: str) -> str:
     """The top-level definition starting at ``header``, up to the next one."""
     lines = text.splitlines()

@@ -439,7 +439,11 @@ class _Gen:
             where = f"``{r.name}`` of ``{r.iface.name}``"
             self.emit("", "", f"class {r.obj}(_t.Protocol):")
             if r.host:
-                self.doc("    ", f"An object of the host resource {where}.")
+                self.doc(
+                    "    ",
+                    f"An object of the host resource {where}.",
+                    "When the guest drops it, its ``close()`` runs if it has one.",
+                )
             else:
                 self.doc(
                     "    ",
