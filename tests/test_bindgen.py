@@ -125,7 +125,7 @@ def test_mypy_rejects_wrong_calls_through_bindings(
 
 
 def test_awkward_wit_names_give_valid_bindings(tmp_path: Path, mypy: Callable[..., Any]) -> None:
-    """Keywords, a ``self`` parameter and same-named interface/resource/records still bind."""
+    """Keywords, ``self``/``drop`` members and same-named interface/resource/records bind."""
     wit = tmp_path / "wit"
     wit.mkdir()
     (wit / "world.wit").write_text(
@@ -136,7 +136,11 @@ def test_awkward_wit_names_give_valid_bindings(tmp_path: Path, mypy: Callable[..
           enum none { none, true, blue-ish }
           flags match { case, def }
           variant lambda { is(%from), empty }
-          resource class { constructor(self: u32); %import: func(in: %from) -> none; }
+          resource class {
+            constructor(self: u32);
+            %import: func(in: %from) -> none;
+            drop: func() -> u8;
+          }
           pass: func(self: string, raise: list<tuple<u8>>) -> result<lambda, match>;
         }
         interface other {

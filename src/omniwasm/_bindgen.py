@@ -141,6 +141,12 @@ def generate(world: t.WorldType, *, name: str, source: str = "") -> str:
 _PRIMS = {"bool": "bool", "char": "str", "string": "str", "f32": "float", "f64": "float"}
 # Host code may receive list<u8> as a memoryview valid during the call (DESIGN.md).
 _BYTES = {"arg": "bytes | bytearray | memoryview", "ret": "bytes", "host": "bytes | memoryview"}
+_HANDLE_MEMBERS = [
+    ("dropped", "    @property\n    def dropped(self) -> bool: ..."),
+    ("drop", "    def drop(self) -> None: ..."),
+    ("__enter__", "    def __enter__(self) -> _t.Self: ..."),
+    ("__exit__", "    def __exit__(self, *exc: object) -> None: ..."),
+]
 _RESERVED = {"annotations", "link"}  # `from __future__ import annotations` binds the first
 _WIDTH = 100
 
@@ -451,14 +457,13 @@ class _Gen:
                     f"A handle to the guest resource {where}.",
                     "Drop it exactly once: ``drop()`` or a ``with`` block.",
                 )
-                self.emit(
-                    "",
-                    "    @property",
-                    "    def dropped(self) -> bool: ...",
-                    "    def drop(self) -> None: ...",
-                    "    def __enter__(self) -> _t.Self: ...",
-                    "    def __exit__(self, *exc: object) -> None: ...",
-                )
+                # A WIT method of the same name replaces the handle's own member (the runtime's
+                # handle class does the same).
+                wit_methods = {snake(_split(f.name)[2]) for f in r.funcs}
+                self.emit("")
+                for name, line in _HANDLE_MEMBERS:
+                    if name not in wit_methods:
+                        self.emit(*line.split("\n"))
             self.emit_members(r, "method")
             self.emit("", "", f"class {r.cls}(_t.Protocol):")
             self.doc("    ", f"The class of {where}: its constructor and static functions.")
