@@ -10,6 +10,7 @@ where sandboxed WebAssembly runs. Start with ``Runtime``::
 """
 
 from . import types
+from ._bindgen import bindgen
 from ._component import ComponentExports, ComponentFunction, InterfaceExports, Linker
 from ._engine import CacheInfo
 from ._errors import (
@@ -75,6 +76,7 @@ __all__ = [
     "Variant",
     "WorldItem",
     "__version__",
+    "bindgen",
     "inspect",
     "parse_duration",
     "parse_size",
