@@ -24,6 +24,7 @@ Readers never take ownership: the caller frees a returned value with ``val_delet
 from __future__ import annotations
 
 import ctypes
+import enum
 import struct
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -577,7 +578,7 @@ def _enum_names(ty: t.EnumType) -> dict[Any, bytes]:
     cls = values.enum_class(ty)
     out: dict[Any, bytes] = {}
     for case, member in zip(ty.cases, cls, strict=True):
-        out[case] = out[values.snake(case)] = out[member] = case.encode()
+        out[case] = out[values.snake(case)] = out[member] = out[member.name] = case.encode()
     return out
 
 
@@ -590,9 +591,11 @@ def _enum_writer(ty: t.EnumType, owned: bool) -> Writer:
             found = names.get(v)
         except TypeError:
             found = None
-        if found is None:
-            value = getattr(v, "value", None)
-            found = names.get(value) if isinstance(value, str) else None
+        if found is None and isinstance(v, enum.Enum):
+            # Another Enum: its value, else its lower-cased name, must be a case name.
+            found = names.get(v.value) if isinstance(v.value, str) else None
+            if found is None:
+                found = names.get(v.name.lower().replace("_", "-"))
         if found is None:
             raise Bad("", spec, v)
         return found
