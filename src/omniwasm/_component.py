@@ -122,20 +122,26 @@ class ResourceClass:
         return f"<resource {self.name} of {self._interface}>"
 
 
-def _handle_class(ty: t.OwnType | t.BorrowType, methods: dict[str, str]) -> type[GuestHandle]:
+def _handle_class(ty: t.OwnType | t.BorrowType, methods: dict[str, t.FuncSig]) -> type[GuestHandle]:
     """A GuestHandle subclass whose attributes are the resource's methods."""
 
-    def make(cm_name: str) -> Callable[..., Any]:
+    def make(sig: t.FuncSig) -> Callable[..., Any]:
+        cm_name = sig.name
+
         def method(self: GuestHandle, *args: Any, raw: bool = False) -> Any:
             func = self._owner.export(self.resource.interface, cm_name)
             return _unwrap(func(self, *args), raw)
 
-        method.__name__ = snake(_split_member(cm_name)[2])
+        method.__name__ = method.__qualname__ = snake(_split_member(cm_name)[2])
+        method.__doc__ = f"{sig}\n\nA method of the WIT resource {ty.resource}."
+        method.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [inspect.Parameter(snake(n), inspect.Parameter.POSITIONAL_ONLY) for n, _ in sig.params]
+        )
         return method
 
     ns: dict[str, Any] = {"__slots__": ()}
-    for attr, cm_name in methods.items():
-        ns[attr] = make(cm_name)
+    for attr, sig in methods.items():
+        ns[attr] = make(sig)
     return type(camel(ty.resource), (GuestHandle,), ns)
 
 
@@ -143,13 +149,13 @@ class _HandleClasses:
     """Per linked component: the handle class of each resource (built once)."""
 
     def __init__(self, world: t.WorldType) -> None:
-        self._methods: dict[tuple[str, str], dict[str, str]] = {}
+        self._methods: dict[tuple[str, str], dict[str, t.FuncSig]] = {}
         for item in (*world.exports, *world.imports):
             if isinstance(item, t.InterfaceType):
                 for f in item.funcs:
                     tag, res, member = _split_member(f.name)
                     if tag == "method":
-                        self._methods.setdefault((item.name, res), {})[snake(member)] = f.name
+                        self._methods.setdefault((item.name, res), {})[snake(member)] = f
         self._classes: dict[tuple[str, str], type[GuestHandle]] = {}
         self._lock = threading.Lock()
 
@@ -373,8 +379,10 @@ class Linker:
             problems: list[MissingImport] = []
             for item in world.imports:
                 if isinstance(item, t.FuncSig):
-                    entry = self._members.get(item.name)
-                    fn = None if entry is None else entry.get("__impl__")
+                    # define("log", fn), or a member of that name (``@linker.function("log")``)
+                    entry = self._members.get(item.name) or {}
+                    names = (item.name, snake(item.name))
+                    fn = next((entry[k] for k in names if k in entry), entry.get("__impl__"))
                     if fn is not None:
                         _check_arity(fn, item, "", problems)
                         defs.funcs[("", item.name)] = fn
@@ -383,7 +391,10 @@ class Linker:
                 if members is None:
                     continue
                 _resolve_interface(item, members, defs, problems)
-            missing = eng.missing_imports(world, defs)
+            named = {(p.module, p.name) for p in problems}
+            missing = [
+                m for m in eng.missing_imports(world, defs) if (m.module, m.name) not in named
+            ]
             if problems or missing:
                 raise LinkError(tuple(problems + missing))
             self._prepared[artifact] = defs
@@ -441,6 +452,8 @@ def _resolve_interface(
         if cls is not None:
             classes[res] = cls
             defs.drops[(iface.name, res)] = _closer
+            if isinstance(cls, type):
+                defs.classes[(iface.name, res)] = cls
     for sig in iface.funcs:
         tag, res, member = _split_member(sig.name)
         fn: Any
@@ -452,13 +465,17 @@ def _resolve_interface(
             continue
         elif tag == "constructor":
             fn = classes[res]
+            _check_arity(fn, sig, iface.name, problems)
         elif tag == "method":
             attr = snake(member)
-            if not callable(getattr(classes[res], attr, None)):
+            method = getattr(classes[res], attr, None)
+            if not callable(method):
                 problems.append(
                     MissingImport(iface.name, sig.name, f"method {attr} of {classes[res]!r}")
                 )
                 continue
+            if isinstance(classes[res], type):  # the unbound function takes self too
+                _check_arity(method, sig, iface.name, problems)
             fn = _method_caller(attr)
         else:
             fn = getattr(classes[res], snake(member), None)
@@ -467,6 +484,7 @@ def _resolve_interface(
                     MissingImport(iface.name, sig.name, f"static {snake(member)} of {res}")
                 )
                 continue
+            _check_arity(fn, sig, iface.name, problems)
         if fn is not None:
             defs.funcs[(iface.name, sig.name)] = fn
 

@@ -79,6 +79,8 @@ class StoreState:
         self.table: dict[int, Any] = {}
         self._reps = itertools.count(1)
         self.pending: BaseException | None = None
+        self.pending_from = ""
+        """Which host function (or destructor) raised ``pending``."""
         self._owner = weakref.ref(owner)
         _STORES[ctx] = self
 
@@ -93,8 +95,16 @@ class StoreState:
         self.table[rep] = obj
         return rep
 
+    def park(self, exc: BaseException, where: str) -> None:
+        """Keep the exception host function ``where`` raised for the export call to raise."""
+        self.pending = exc
+        self.pending_from = where
+
     def take_pending(self) -> BaseException | None:
-        """Return and clear the exception a host function raised during the last call."""
+        """Return and clear the exception a host function raised during the last call.
+
+        ``pending_from`` keeps naming its host function until the next one is parked.
+        """
         exc, self.pending = self.pending, None
         return exc
 
@@ -185,9 +195,12 @@ class GuestHandle:
 class LinkHooks(ResourceHooks):
     """Resource crossing rules for one linked component."""
 
-    def __init__(self, host_ids: dict[tuple[str, str], int]) -> None:
+    def __init__(
+        self, host_ids: dict[tuple[str, str], int], classes: dict[tuple[str, str], type]
+    ) -> None:
         super().__init__()
         self.host_ids = host_ids
+        self.classes = classes
         self.handle_class: Callable[[t.OwnType | t.BorrowType], type[GuestHandle]] = lambda ty: (
             GuestHandle
         )
@@ -198,8 +211,10 @@ class LinkHooks(ResourceHooks):
     def lower_host(
         self, call: Call, ty: t.OwnType | t.BorrowType, obj: Any, tid: int, owned: bool
     ) -> int:
-        if obj is None or isinstance(obj, GuestHandle):
-            raise Bad("", f"a host {ty.resource} object", obj)
+        cls = self.classes.get((ty.interface, ty.resource))
+        if obj is None or isinstance(obj, GuestHandle) or (cls and not isinstance(obj, cls)):
+            what = f"a {cls.__name__} object" if cls else "an object"
+            raise Bad("", f"{what} (host resource {ty.resource})", obj)
         state = state_for(call.ctx)
         rep = state.put(obj)
         own = isinstance(ty, t.OwnType)
@@ -224,6 +239,8 @@ class LinkHooks(ResourceHooks):
             ptr = obj.raw()
         except OmniwasmError as exc:
             raise Bad("", f"a live {ty.resource} handle ({exc})", obj) from None
+        if obj._owner is not state_for(call.ctx).owner:
+            raise Bad("", f"a {ty.resource} handle of this instance (it is another's)", obj)
         if isinstance(ty, t.OwnType):
             if obj.borrowed:
                 raise Bad("", f"an owned {ty.resource} handle (this one is borrowed)", obj)
@@ -258,12 +275,15 @@ class HostDefs:
         funcs: ``(interface, name) -> callable`` where interface is ``""`` at world level and
             name is e.g. ``log``, ``[constructor]bucket``, ``[method]bucket.get``.
         drops: ``(interface, resource) -> hook(obj)`` run when the guest drops a host object.
+        classes: ``(interface, resource) -> class``: objects passed to the guest as that
+            resource must be instances of it (no check for resources not listed).
         wasi: provide WASI 0.2 natively (configured by the Policy).
 
     """
 
     funcs: dict[tuple[str, str], Callable[..., Any]] = field(default_factory=dict)
     drops: dict[tuple[str, str], Callable[[Any], None] | None] = field(default_factory=dict)
+    classes: dict[tuple[str, str], type] = field(default_factory=dict)
     wasi: bool = True
     _linked: weakref.WeakKeyDictionary[Artifact, Linked] = field(
         default_factory=weakref.WeakKeyDictionary
@@ -355,10 +375,10 @@ def _trampoline(  # noqa: PLR0917 - the C callback's signature, fixed by wasmtim
         entry(ctx or 0, args, nargs, results)
         return 0
     except BaseException as exc:
+        name = entry.name if entry is not None else "?"
         state = _STORES.get(ctx or 0)
         if state is not None:
-            state.pending = exc
-        name = entry.name if entry is not None else "?"
+            state.park(exc, name)
         return int(_error_new(f"host function {name} raised {type(exc).__name__}".encode()) or 0)
 
 
@@ -376,7 +396,9 @@ class Linked:
     world: t.WorldType
 
 
-def _dtor(hooks: LinkHooks, hook: Callable[[Any], None] | None) -> Callable[[Any, int], None]:
+def _dtor(
+    hooks: LinkHooks, hook: Callable[[Any], None] | None, where: str
+) -> Callable[[Any, int], None]:
     def dtor(store: Any, rep: int) -> None:
         ctx = ctypes.cast(store._context(), ctypes.c_void_p).value or 0
         state = _STORES.get(ctx)
@@ -387,7 +409,7 @@ def _dtor(hooks: LinkHooks, hook: Callable[[Any], None] | None) -> Callable[[Any
             try:
                 hook(obj)
             except BaseException as exc:
-                state.pending = exc
+                state.park(exc, where)
                 raise
 
     return dtor
@@ -405,7 +427,10 @@ def _define(
     for res in resources:
         if (iface, res) in hooks.host_ids:
             tid = hooks.host_ids[(iface, res)]
-            li.add_resource(res, wc.ResourceType.host(tid), _dtor(hooks, defs.drops[(iface, res)]))
+            where = f"{iface}#[resource-drop]{res}"
+            li.add_resource(
+                res, wc.ResourceType.host(tid), _dtor(hooks, defs.drops[(iface, res)], where)
+            )
     for sig in funcs:
         fn = defs.funcs.get((iface, sig.name))
         if fn is None:
@@ -433,7 +458,7 @@ def link(artifact: Artifact, defs: HostDefs) -> Linked:
             return linked
         world = world_type(artifact)
         host_ids = {key: next(_type_ids) for key in defs.drops}
-        hooks = LinkHooks(host_ids)
+        hooks = LinkHooks(host_ids, dict(defs.classes))
         linker = wc.Linker(artifact.native.engine)
         if defs.wasi:
             linker.add_wasip2()

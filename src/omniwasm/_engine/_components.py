@@ -83,7 +83,8 @@ class ComponentInstance:
         pending = self.state.take_pending()
         if pending is not None:
             err: OmniwasmError = HostFunctionError(
-                f"host function raised {type(pending).__name__}: {pending}"
+                f"host function {self.state.pending_from} raised "
+                f"{type(pending).__name__}: {pending}"
             )
             err.__cause__ = pending
         else:
@@ -175,7 +176,17 @@ class ComponentInstance:
         return 1 if isinstance(result, Err) else 0
 
     def close(self) -> None:
-        """Release the store. Idempotent."""
+        """Release the store. Idempotent.
+
+        Raises:
+            OmniwasmError: called from a host function while this instance is running (the
+                store is in use: closing it there would free it under the running call).
+
+        """
+        if self.guard._is_owned() and not self.box.closed:  # type: ignore[attr-defined]
+            raise OmniwasmError(
+                "cannot close a component instance from inside one of its own calls"
+            )
         with self.guard:
             self.box.close()
 
