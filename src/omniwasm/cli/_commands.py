@@ -143,7 +143,11 @@ def invoke_component(inst: Instance, call: str, extra: list[str]) -> str:
     from .._wave import format_value, parse_args, parse_call
 
     if "(" in call:
-        name, texts = parse_call(call)
+        # A WAVE call name has no '#': keep an ``iface#`` qualifier aside while parsing.
+        head, sep, rest = call.partition("#")
+        qualifier = head.strip() + sep if sep and "(" not in head else ""
+        name, texts = parse_call(rest if qualifier else call)
+        name = qualifier + name
         texts += extra
     else:
         name, texts = call.strip(), list(extra)
