@@ -15,9 +15,11 @@ decimal that reads back to the same value. Labels that collide with keywords get
 from __future__ import annotations
 
 import contextlib
+import decimal
 import math
 import re
 import struct
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
@@ -399,38 +401,42 @@ def _label(name: str) -> str:
 
 
 def _float(f: float, single: bool) -> str:
+    """Print a float as wasm-wave does (Rust's ``Display``): shortest digits, no exponent."""
     if math.isnan(f):
         return "nan"
     if math.isinf(f):
         return "inf" if f > 0 else "-inf"
+    text = repr(f)
     if single:
-        # repr() of an f32 widened to f64 shows f64 noise (0.10000000149011612); print the
+        # repr() of an f32 widened to f64 shows f64 noise (0.10000000149011612); use the
         # shortest decimal that rounds back to the same f32 instead.
         for digits in range(1, 10):
-            text = f"{f:.{digits}g}"
+            candidate = f"{f:.{digits}g}"
             with contextlib.suppress(OverflowError):  # rounded up past the f32 maximum
-                if struct.unpack("<f", struct.pack("<f", float(text)))[0] == f:
-                    return text
-    return repr(f)
+                if struct.unpack("<f", struct.pack("<f", float(candidate)))[0] == f:
+                    text = candidate
+                    break
+    plain = format(decimal.Decimal(text), "f")
+    if "." in plain:
+        plain = plain.rstrip("0").rstrip(".")
+    return plain
+
+
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "'": "\\'", "\t": "\\t", "\r": "\\r", "\n": "\\n"}
+
+
+def _escape(c: str) -> str:
+    """Escape one character as wasm-wave does (Rust ``escape_default``/``escape_debug``)."""
+    esc = _ESCAPES.get(c)
+    if esc is not None:
+        return esc
+    if c.isprintable() and unicodedata.category(c) not in ("Mn", "Me"):
+        return c
+    return f"\\u{{{ord(c):x}}}"
 
 
 def _quote(s: str, delim: str) -> str:
-    out = [delim]
-    for c in s:
-        if c in {delim, "\\"}:
-            out.append("\\" + c)
-        elif c == "\n":
-            out.append("\\n")
-        elif c == "\t":
-            out.append("\\t")
-        elif c == "\r":
-            out.append("\\r")
-        elif ord(c) < 0x20 or ord(c) == 0x7F:
-            out.append(f"\\u{{{ord(c):x}}}")
-        else:
-            out.append(c)
-    out.append(delim)
-    return "".join(out)
+    return delim + "".join(map(_escape, s)) + delim
 
 
 def _fmt(v: Any, ty: WitType) -> str:

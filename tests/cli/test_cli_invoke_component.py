@@ -50,19 +50,15 @@ SAME_AS_WASMTIME = [
     "echo-f64(-inf)",
     "add(1, 2)",
     "noop()",
-]
-
-# Known differences in how omniwasm's WAVE printer renders values (src/omniwasm/_wave.py):
-# wasmtime prints floats like Rust's `{}` (no exponent, no `.0`) and escapes both quote
-# characters and invisible code points. Each entry flips to a pass when the printer is fixed.
-KNOWN_DIFFERENCES = [
-    "echo-f64(2)",  # wasmtime: 2, omniwasm: 2.0
-    "echo-f64(-0.0)",  # wasmtime: -0, omniwasm: -0.0
-    "echo-f64(1e300)",  # wasmtime: 1000...0 (301 digits), omniwasm: 1e+300
-    "echo-f64(1e-7)",  # wasmtime: 0.0000001, omniwasm: 1e-07
-    'echo-string("it\'s")',  # wasmtime: "it\'s"
-    "echo-char('\"')",  # wasmtime: '\"'
-    'echo-string("\\u{feff}\\u{200b}")',  # wasmtime escapes them, omniwasm prints them raw
+    # Rust `Display` floats (no exponent, no ".0") and wasm-wave's escapes of both quote
+    # characters and of invisible code points.
+    "echo-f64(2)",
+    "echo-f64(-0.0)",
+    "echo-f64(1e300)",
+    "echo-f64(1e-7)",
+    'echo-string("it\'s")',
+    "echo-char('\"')",
+    'echo-string("\\u{feff}\\u{200b}")',
 ]
 
 
@@ -90,18 +86,6 @@ def test_run_invoke_prints_what_wasmtime_prints(
     reference_wasmtime: str, omniwasm_cli: list[str], types_wasm: str, call: str
 ) -> None:
     """`omniwasm run --invoke CALL` prints exactly the stdout of `wasmtime run --invoke CALL`."""
-    _compare(reference_wasmtime, omniwasm_cli, types_wasm, call)
-
-
-@pytest.mark.reference
-@pytest.mark.xfail(
-    reason="WAVE printer differs from wasm-wave (see KNOWN_DIFFERENCES)", strict=True
-)
-@pytest.mark.parametrize("call", KNOWN_DIFFERENCES)
-def test_known_wave_printing_differences(
-    reference_wasmtime: str, omniwasm_cli: list[str], types_wasm: str, call: str
-) -> None:
-    """These results print differently from wasmtime today (strict xfail: fixing flips them)."""
     _compare(reference_wasmtime, omniwasm_cli, types_wasm, call)
 
 
