@@ -511,18 +511,18 @@ def test_wrong_return_type_is_a_conversion_error_naming_the_function(
     assert expected in cause.expected
 
 
-def test_system_exit_in_host_function_does_not_escape(
+def test_system_exit_in_host_function_propagates(
     code: tuple[omniwasm.Runtime, omniwasm.Compiled], host: Recorder
 ) -> None:
-    """Even SystemExit raised by a host function comes back as HostFunctionError."""
+    """SystemExit raised by a host function reaches the caller as itself (the program exits)."""
 
     def leave(_x: int) -> int:
         raise SystemExit(3)
 
     inst = _instance(code, host.linker(**{"echo-u32": leave}))
-    with pytest.raises(omniwasm.HostFunctionError) as info:
+    with pytest.raises(SystemExit) as info:
         inst.exports.roundtrip.roundtrip_u32(1)
-    assert isinstance(info.value.__cause__, SystemExit)
+    assert info.value.code == 3
 
 
 def test_host_function_may_call_back_into_its_instance(

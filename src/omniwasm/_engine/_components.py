@@ -78,9 +78,18 @@ class ComponentInstance:
         """The component's imports and exports as WIT types."""
         return self.linked.world
 
-    def failure(self, exc: BaseException) -> OmniwasmError:
-        """The omniwasm error for a failed call (a parked host exception wins)."""
+    def failure(self, exc: BaseException) -> BaseException:
+        """The error to raise for a failed call (a parked host exception wins).
+
+        ``KeyboardInterrupt`` and ``SystemExit`` raised in a host function come back as
+        themselves (the program wants out); any other host exception becomes the
+        ``__cause__`` of a ``HostFunctionError``.
+        """
         pending = self.state.take_pending()
+        if isinstance(pending, KeyboardInterrupt | SystemExit):
+            self.poisoned = f"{type(pending).__name__} in a host function"
+            pending.__cause__ = exc
+            return pending
         if pending is not None:
             err: OmniwasmError = HostFunctionError(
                 f"host function {self.state.pending_from} raised "

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import wasmtime
+from wasmtime import _func as wasmtime_func
 
 from .._errors import GuestExit, LinkError, MissingImport, OmniwasmError
 from .._policy import Policy
@@ -107,7 +108,7 @@ class CoreInstance:
         self.box = box
         self.instance = instance
         self.artifact = artifact
-        self.guard = threading.Lock()
+        self.guard = threading.RLock()  # re-entrant: a host import may call back in
         self._export_items: Any = None
 
     def _exports(self) -> Any:
@@ -142,8 +143,12 @@ class CoreInstance:
             raise OmniwasmError(f"no exported function {name!r} (functions: {exported or 'none'})")
         return FastFunc(self, name, item)
 
-    def failure(self, exc: BaseException) -> OmniwasmError:
-        """Translate a failure of a call into this instance."""
+    def failure(self, exc: BaseException) -> BaseException:
+        """Translate a failure of a call into this instance (Ctrl-C and exit pass through)."""
+        pending = wasmtime_func.LAST_EXCEPTION
+        if isinstance(pending, KeyboardInterrupt | SystemExit):
+            wasmtime_func.LAST_EXCEPTION = None
+            return pending
         return translate(exc, policy=self.box.policy, memory=self._memory_bytes)
 
     def call_slow(self, name: str, func: wasmtime.Func, args: tuple[Any, ...]) -> Any:
@@ -172,7 +177,15 @@ class CoreInstance:
         return total
 
     def close(self) -> None:
-        """Release the store; calls afterwards raise a clean error. Idempotent."""
+        """Release the store; calls afterwards raise a clean error. Idempotent.
+
+        Raises:
+            OmniwasmError: called from a host function while this instance is running (the
+                store is in use: closing it there would free it under the running call).
+
+        """
+        if self.guard._is_owned() and not self.box.closed:  # type: ignore[attr-defined]
+            raise OmniwasmError("cannot close an instance from inside one of its own calls")
         with self.guard:
             self.box.close()
 

@@ -207,4 +207,9 @@ def translating(
     try:
         yield
     except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
+        pending = wasmtime_func.LAST_EXCEPTION
+        if isinstance(pending, KeyboardInterrupt | SystemExit):
+            # Ctrl-C or sys.exit() inside a host function: the program wants out.
+            wasmtime_func.LAST_EXCEPTION = None
+            raise pending from exc
         raise translate(exc, policy=policy, memory=memory, source=source) from exc
