@@ -99,7 +99,13 @@ def bench_call(fn: Callable[[], Any], *, loops: int, repeat: int = 0) -> Result:
 
 
 def run_process(argv: Sequence[str], env: dict[str, str] | None = None) -> float:
-    """Wall time of one whole process (stdout/stderr discarded); fails on a non-zero exit."""
+    """Wall time of one whole process (stdout/stderr discarded); fails on a non-zero exit.
+
+    Python processes run with bytecode caching on (``PYTHONDONTWRITEBYTECODE`` removed), as an
+    installed package would: otherwise every start recompiles omniwasm from source.
+    """
+    env = dict(os.environ if env is None else env)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     t0 = time.perf_counter()
     subprocess.run(
         argv,

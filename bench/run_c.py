@@ -180,7 +180,8 @@ def main() -> None:
         f"Warm: median of {WARM_RUNS['hello']} (hello) / {WARM_RUNS['primes']} (primes) runs; "
         f"cold: median of {COLD_RUNS} runs, each with an empty cache directory. "
         f"For scale, `python -c 'import omniwasm.cli'` alone takes "
-        f"{ms(baseline.median)} ms (median of 10)."
+        f"{ms(baseline.median)} ms (median of 10). Python processes run with bytecode caching "
+        "on, as for an installed package."
     )
     print()
     print(

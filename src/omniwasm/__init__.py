@@ -9,8 +9,9 @@ where sandboxed WebAssembly runs. Start with ``Runtime``::
     inst.exports.add(1, 2)
 """
 
+from typing import Any
+
 from . import types
-from ._bindgen import bindgen
 from ._component import ComponentExports, ComponentFunction, InterfaceExports, Linker
 from ._engine import CacheInfo
 from ._errors import (
@@ -35,6 +36,16 @@ from ._policy import Mount, Output, Policy, parse_duration, parse_size
 from ._runtime import Compiled, Export, Instance, RunResult, Runtime, Source
 from ._values import Err, Ok, Some, Variant
 from ._version import __version__
+
+
+def __getattr__(name: str) -> Any:
+    # ``bindgen`` is imported on first use: the generator is not needed to run code.
+    if name == "bindgen":
+        from ._bindgen import bindgen
+
+        return bindgen
+    raise AttributeError(f"module 'omniwasm' has no attribute {name!r}")
+
 
 __all__ = [
     "CacheInfo",

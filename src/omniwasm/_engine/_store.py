@@ -47,8 +47,7 @@ class StoreBox:
         self.native = native
         self.policy = policy
         self.store = wasmtime.Store(native.engine)
-        self.ctx: int = ctypes.cast(self.store._context(), ctypes.c_void_p).value or 0
-        """The raw ``wasmtime_context_t*`` of the store (for the fast call paths)."""
+        self._ctx = 0
         self._captures: dict[str, _Capture] = {}
         self.closed = False
         self.deadline_ticks = ticks_for(policy.timeout) if policy.timeout is not None else None
@@ -73,6 +72,14 @@ class StoreBox:
         store.set_epoch_deadline(NO_DEADLINE)
         if wasi:
             store.set_wasi(self._wasi_config(argv0))
+
+    @property
+    def ctx(self) -> int:
+        """The raw ``wasmtime_context_t*`` of the store (for the fast call paths)."""
+        ctx = self._ctx
+        if not ctx:
+            ctx = self._ctx = ctypes.cast(self.store._context(), ctypes.c_void_p).value or 0
+        return ctx
 
     def arm_deadline(self) -> None:
         """Start the policy's timeout for the call about to be made (a no-op without one)."""

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from .._bindgen import bindgen
 from . import DEBUG, app, guarded
 
 __all__: list[str] = []
@@ -35,6 +34,8 @@ def bindgen_cmd(
     """
 
     def go() -> int:
+        from .._bindgen import bindgen  # the generator loads only for this command
+
         target = bindgen(source, out, world=world)
         typer.echo(f"wrote {target}")
         return 0
