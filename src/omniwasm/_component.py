@@ -129,7 +129,7 @@ def _handle_class(ty: t.OwnType | t.BorrowType, methods: dict[str, t.FuncSig]) -
         cm_name = sig.name
 
         def method(self: GuestHandle, *args: Any, raw: bool = False) -> Any:
-            func = self._owner.export(self.resource.interface, cm_name)
+            func = self._owner.export(self._resource.interface, cm_name)
             return _unwrap(func(self, *args), raw)
 
         method.__name__ = method.__qualname__ = snake(_split_member(cm_name)[2])

@@ -118,45 +118,48 @@ def state_for(ctx: int) -> StoreState:
 
 
 class GuestHandle:
-    """A handle to a resource that lives in the guest (``own`` unless ``borrowed``).
+    """A handle to a resource that lives in the guest (``own`` unless borrowed).
 
     Dropped exactly once: ``drop()`` (or leaving a ``with`` block) runs the guest's destructor;
     passing an ``own`` handle to the guest moves it there. Using it afterwards is an error.
+
+    The resource's WIT methods become attributes of a subclass under snake_case names and win
+    over ``drop``/``close``/``dropped`` when they clash (``with`` always drops). Everything the
+    runtime itself uses is underscore-prefixed, which no WIT name maps to.
     """
 
-    __slots__ = ("__weakref__", "_owner", "_ptr", "_why", "borrowed", "resource")
+    __slots__ = ("__weakref__", "_borrowed", "_owner", "_ptr", "_resource", "_why")
 
     def __init__(self, ptr: int, owner: Any, resource: t.OwnType | t.BorrowType) -> None:
         self._ptr = ptr
         self._owner = owner
         self._why = ""
-        self.resource = resource
-        self.borrowed = isinstance(resource, t.BorrowType)
+        self._resource = resource
+        self._borrowed = isinstance(resource, t.BorrowType)
 
     @property
     def dropped(self) -> bool:
         """True once the handle was dropped or moved into the guest."""
         return self._ptr == 0
 
-    def raw(self) -> int:
+    def _raw(self) -> int:
         """The ``resource_any*`` (raises if the handle is no longer valid)."""
         if self._ptr == 0:
             raise OmniwasmError(
-                f"resource {self.resource.resource} handle is no longer usable: {self._why}"
+                f"resource {self._resource.resource} handle is no longer usable: {self._why}"
             )
         if self._owner.closed:
-            raise OmniwasmError(f"resource {self.resource.resource}: the instance is closed")
+            raise OmniwasmError(f"resource {self._resource.resource}: the instance is closed")
         return self._ptr
 
-    def forget(self, why: str) -> None:
+    def _forget(self, why: str) -> None:
         """Release the native handle without running the destructor (ownership moved)."""
         if self._ptr:
             _any_delete(self._ptr)
             self._ptr = 0
             self._why = why
 
-    def drop(self) -> None:
-        """Run the guest's destructor (or end the borrow). Idempotent."""
+    def _drop(self) -> None:
         ptr = self._ptr
         if not ptr:
             return
@@ -172,8 +175,17 @@ class GuestHandle:
         if err:
             raise owner.failure(wasm_error(err))
 
+    def drop(self) -> None:
+        """Run the guest's destructor (or end the borrow). Idempotent."""
+        self._drop()
+
+    close = drop
+
     def __enter__(self) -> GuestHandle:
         return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._drop()
 
     def __del__(self) -> None:
         # An unclosed handle frees its native struct; the guest keeps the resource (no
@@ -184,12 +196,9 @@ class GuestHandle:
             with contextlib.suppress(Exception):  # interpreter shutdown: nothing to do
                 _any_delete(ptr)
 
-    def __exit__(self, *exc: object) -> None:
-        self.drop()
-
     def __repr__(self) -> str:
-        state = "dropped" if self._ptr == 0 else ("borrowed" if self.borrowed else "owned")
-        return f"<{self.resource.resource} resource handle ({state})>"
+        state = "dropped" if self._ptr == 0 else ("borrowed" if self._borrowed else "owned")
+        return f"<{self._resource.resource} resource handle ({state})>"
 
 
 class LinkHooks(ResourceHooks):
@@ -233,18 +242,18 @@ class LinkHooks(ResourceHooks):
         return ptr
 
     def lower_guest(self, call: Call, ty: t.OwnType | t.BorrowType, obj: Any, owned: bool) -> int:
-        if not isinstance(obj, GuestHandle) or obj.resource.resource != ty.resource:
+        if not isinstance(obj, GuestHandle) or obj._resource.resource != ty.resource:
             raise Bad("", f"a {ty.resource} resource handle", obj)
         try:
-            ptr = obj.raw()
+            ptr = obj._raw()
         except OmniwasmError as exc:
             raise Bad("", f"a live {ty.resource} handle ({exc})", obj) from None
         if obj._owner is not state_for(call.ctx).owner:
             raise Bad("", f"a {ty.resource} handle of this instance (it is another's)", obj)
         if isinstance(ty, t.OwnType):
-            if obj.borrowed:
+            if obj._borrowed:
                 raise Bad("", f"an owned {ty.resource} handle (this one is borrowed)", obj)
-            call.after.append(lambda: obj.forget("it was moved into the guest"))
+            call.after.append(lambda: obj._forget("it was moved into the guest"))
         return int(_any_clone(ptr)) if owned else ptr
 
     def lift_host(self, call: Call, ty: t.OwnType | t.BorrowType, ptr: int) -> Any:
@@ -262,8 +271,8 @@ class LinkHooks(ResourceHooks):
     def lift_guest(self, call: Call, ty: t.OwnType | t.BorrowType, ptr: int) -> Any:
         owner = state_for(call.ctx).owner
         handle = self.handle_class(ty)(int(_any_clone(ptr)), owner, ty)
-        if handle.borrowed:
-            call.after.append(handle.drop)
+        if handle._borrowed:
+            call.after.append(handle._drop)
         return handle
 
 
