@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import inspect
 import threading
+import typing
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -420,20 +421,65 @@ def _lookup(members: dict[str, Any], wit_name: str) -> Any:
     return None
 
 
+_SCALAR_HINTS: tuple[tuple[type, tuple[type, ...]], ...] = (
+    (t.BoolType, (bool,)),
+    (t.IntType, (int,)),
+    (t.F32Type, (float, int)),
+    (t.F64Type, (float, int)),
+    (t.CharType, (str,)),
+    (t.StringType, (str,)),
+)
+_PLAIN_HINTS = (bool, int, float, str, bytes)
+
+
+def _hint_mismatch(hint: Any, ty: t.WitType) -> bool:
+    """True when a plain annotation (``int``, ``str``...) cannot hold values of ``ty``."""
+    if hint not in _PLAIN_HINTS:
+        return False  # generics, unions, classes, Any: not checked
+    if isinstance(ty, t.ListType) and isinstance(ty.elem, t.U8Type):
+        return hint is not bytes
+    for wit, allowed in _SCALAR_HINTS:
+        if isinstance(ty, wit):
+            return hint not in allowed or (hint is int and isinstance(ty, t.BoolType))
+    return True  # a plain scalar annotation for a list, record, variant...
+
+
 def _check_arity(fn: Any, sig: t.FuncSig, iface: str, problems: list[MissingImport]) -> None:
+    """Record a problem when ``fn`` cannot take ``sig``'s arguments or its annotations clash.
+
+    Arity always counts; annotations are checked only when they are plain scalar classes
+    (``int``, ``str``, ``bytes``...), so generic or missing annotations never fail a link.
+    """
+    wit = str(sig).partition(": ")[2]
     try:
-        inspect.signature(fn).bind(*([None] * len(sig.params)))
+        bound = inspect.signature(fn).bind(*([None] * len(sig.params)))
     except TypeError:
         problems.append(
             MissingImport(
                 iface,
                 sig.name,
-                f"{str(sig).partition(': ')[2]} (the Python definition does not take "
-                f"{len(sig.params)} argument(s))",
+                f"{wit} (the Python definition does not take {len(sig.params)} argument(s))",
             )
         )
+        return
     except ValueError:  # builtins without a signature: trust them
-        pass
+        return
+    try:  # a class is called as a constructor: its __init__ carries the parameter hints
+        hints = typing.get_type_hints(fn.__init__ if isinstance(fn, type) else fn)
+    except Exception:  # unresolvable annotations are simply not checked
+        return
+    names = list(bound.arguments)
+    for i, (pname, pty) in enumerate(sig.params):
+        if i < len(names) and _hint_mismatch(hints.get(names[i]), pty):
+            problems.append(
+                MissingImport(
+                    iface,
+                    sig.name,
+                    f"{wit} (parameter {names[i]} is annotated "
+                    f"{hints[names[i]].__name__}, WIT {pname} is {pty})",
+                )
+            )
+            return
 
 
 def _method_caller(attr: str) -> Callable[..., Any]:

@@ -563,3 +563,42 @@ def test_two_threads_share_one_instance(
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_annotation_clash_is_reported_at_link_time(
+    code: tuple[omniwasm.Runtime, omniwasm.Compiled], host: Recorder
+) -> None:
+    """A host function annotated `str` for a u32 parameter is a LinkError naming both types."""
+
+    def echo_u32(x: str) -> str:
+        return x
+
+    rt, compiled = code
+    with pytest.raises(omniwasm.LinkError) as info:
+        rt.instantiate(compiled, imports=host.linker(**{"echo-u32": echo_u32}))
+    (problem,) = info.value.missing
+    assert problem.name == "echo-u32"
+    assert "annotated str" in problem.type
+    assert "u32" in problem.type
+
+
+def test_matching_and_generic_annotations_link(
+    code: tuple[omniwasm.Runtime, omniwasm.Compiled], host: Recorder
+) -> None:
+    """Annotations that fit (int for u32, bytes for list<u8>) or are not plain classes link."""
+
+    def echo_u32(x: int) -> int:
+        return x
+
+    def echo_list_u8(x: bytes) -> bytes:
+        return x
+
+    def echo_list_string(x: list[str]) -> list[str]:
+        return x
+
+    rt, compiled = code
+    linker = host.linker(
+        **{"echo-u32": echo_u32, "echo-list-u8": echo_list_u8, "echo-list-string": echo_list_string}
+    )
+    inst = rt.instantiate(compiled, imports=linker)
+    assert inst.exports.roundtrip.roundtrip_u32(5) == 5
