@@ -465,7 +465,8 @@ def _check_arity(fn: Any, sig: t.FuncSig, iface: str, problems: list[MissingImpo
     except ValueError:  # builtins without a signature: trust them
         return
     try:  # a class is called as a constructor: its __init__ carries the parameter hints
-        hints = typing.get_type_hints(fn.__init__ if isinstance(fn, type) else fn)
+        target = getattr(fn, "__init__", fn) if isinstance(fn, type) else fn
+        hints = typing.get_type_hints(target)
     except Exception:  # unresolvable annotations are simply not checked
         return
     names = list(bound.arguments)
