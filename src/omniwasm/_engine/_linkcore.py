@@ -1,0 +1,230 @@
+"""Core modules linked with companion modules in one store, and raw-speed Python host functions.
+
+The plugin habitat runs a guest module beside a companion module (the Extism kernel) in the
+same store: the guest's imports of the companion's exports go straight from wasm to wasm, and
+only the functions that need the host (config, vars, HTTP, logs, user functions) enter Python.
+
+``CoreTemplate`` is built once per guest module and set of host functions: a linker with WASI
+p1 (optional) and the Python functions, registered through
+``wasmtime_linker_define_func_unchecked`` against one ``CFUNCTYPE`` trampoline that unpacks the
+raw ``wasmtime_val_raw_t`` slots with a precompiled ``struct`` (no wasmtime-py ``Val`` objects).
+Each instance clones the template linker, defines the companion instances of its own store in
+the clone, and instantiates the guest. Python exceptions never unwind into native code: they
+are parked where :func:`._translate.translate` finds them and the guest sees a trap.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+import struct
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import wasmtime
+from wasmtime import _ffi as ffi
+from wasmtime import _func as wasmtime_func
+
+from .._errors import LinkError, MissingImport, OmniwasmError
+from .._policy import Policy
+from ._artifact import Artifact
+from ._core import WASI_P1_MODULES, CoreInstance, describe_extern
+from ._store import StoreBox
+from ._translate import translate
+
+__all__ = ["CoreTemplate", "HostCall"]
+
+_vp = ctypes.c_void_p
+_SLOT = 16  # sizeof(wasmtime_val_raw_t)
+_CODES = {"i32": "i", "i64": "q", "f32": "f", "f64": "d"}
+_UNCHECKED = ctypes.CFUNCTYPE(ctypes.c_size_t, _vp, _vp, _vp, ctypes.c_size_t)
+_FINALIZER = ctypes.CFUNCTYPE(None, _vp)
+_define_unchecked = ctypes.CFUNCTYPE(
+    _vp, _vp, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t, _vp,
+    _UNCHECKED, _vp, _FINALIZER,
+)(("wasmtime_linker_define_func_unchecked", ffi.dll))  # fmt: skip
+_caller_context = ctypes.CFUNCTYPE(_vp, _vp)(("wasmtime_caller_context", ffi.dll))
+_error_new = ctypes.CFUNCTYPE(_vp, ctypes.c_char_p)(("wasmtime_error_new", ffi.dll))
+
+HostCall = Callable[..., Any]
+"""A Python host function for a core import: ``fn(ctx, *args) -> result or tuple``, where
+``ctx`` is the calling store's raw context address (to find per-store state) and the
+arguments and results are the import's wasm numbers."""
+
+_ENTRIES: dict[int, _Entry] = {}
+_ids = itertools.count(1)
+
+
+def _layout(types: Sequence[str]) -> struct.Struct:
+    return struct.Struct(
+        "<" + "".join(f"{_CODES[t]}{_SLOT - struct.calcsize(_CODES[t])}x" for t in types)
+    )
+
+
+class _Entry:
+    __slots__ = ("args", "fn", "name", "nparams", "nresults", "results")
+
+    def __init__(self, name: str, ty: wasmtime.FuncType, fn: HostCall) -> None:
+        params = [str(p) for p in ty.params]
+        results = [str(r) for r in ty.results]
+        if not all(t in _CODES for t in (*params, *results)):
+            module, _, field = name.partition("::")
+            raise LinkError(
+                (MissingImport(module, field, describe_extern(ty)),),
+                detail="Python host functions take and return numbers only",
+            )
+        self.name = name
+        self.fn = fn
+        self.args = _layout(params)
+        self.results = _layout(results)
+        self.nparams = len(params)
+        self.nresults = len(results)
+
+
+@_UNCHECKED  # type: ignore[untyped-decorator]
+def _trampoline(env: int | None, caller: int | None, vals: int | None, nvals: int) -> int:
+    entry = _ENTRIES.get(env or 0)
+    try:
+        if entry is None:
+            raise OmniwasmError("host function was released")
+        ctx = _caller_context(caller) or 0
+        size = max(entry.nparams, entry.nresults) * _SLOT
+        buf = (ctypes.c_char * size).from_address(vals or 0) if size else None
+        args = entry.args.unpack_from(buf, 0) if entry.nparams else ()  # type: ignore[arg-type]
+        out = entry.fn(ctx, *args)
+        if entry.nresults == 1:
+            entry.results.pack_into(buf, 0, out)  # type: ignore[arg-type]
+        elif entry.nresults:
+            entry.results.pack_into(buf, 0, *out)  # type: ignore[arg-type]
+        return 0
+    except BaseException as exc:  # nothing may unwind into native code
+        wasmtime_func.LAST_EXCEPTION = exc  # type: ignore[assignment]  # Ctrl-C too: re-raised
+        name = entry.name if entry is not None else "?"
+        return int(_error_new(f"host function {name} raised {type(exc).__name__}".encode()) or 0)
+
+
+@_FINALIZER  # type: ignore[untyped-decorator]
+def _finalize(env: int | None) -> None:
+    _ENTRIES.pop(env or 0, None)
+
+
+class CoreTemplate:
+    """A guest module prepared for fast instantiation beside companion modules.
+
+    Args:
+        artifact: the guest module.
+        host: Python host functions ``{module: {name: fn(ctx, *args)}}``; only those the guest
+            imports are linked, typed from its import declarations.
+        companions: ``(module name, artifact)`` pairs instantiated in every new store first;
+            the guest's imports from ``module name`` resolve to that instance's exports.
+        wasi: link WASI p1 natively (configured by the policy of each instance).
+
+    Raises:
+        LinkError: the guest imports something none of these provide (all listed at once).
+
+    """
+
+    def __init__(
+        self,
+        artifact: Artifact,
+        *,
+        host: Mapping[str, Mapping[str, HostCall]] | None = None,
+        companions: Sequence[tuple[str, Artifact]] = (),
+        wasi: bool = False,
+    ) -> None:
+        self.artifact = artifact
+        self.wasi = wasi
+        engine = artifact.native.engine
+        module = artifact.module
+        self.linker = linker = wasmtime.Linker(engine)
+        if wasi:
+            linker.define_wasi()
+        linker.allow_shadowing = True
+        declared = {(imp.module, imp.name or ""): imp.type for imp in module.imports}
+        host = host or {}
+        for mod_name, funcs in host.items():
+            for name, fn in funcs.items():
+                ty = declared.get((mod_name, name))
+                if not isinstance(ty, wasmtime.FuncType):
+                    continue
+                self._define(mod_name, name, ty, fn)
+        self.companions = [(name, _pre(c)) for name, c in companions]
+        provided = {name for name, _ in companions}
+        exported = {(name, e.name) for name, c in companions for e in c.module.exports}
+        missing = [
+            MissingImport(m, n, describe_extern(ty))
+            for (m, n), ty in declared.items()
+            if not (m in WASI_P1_MODULES and wasi)
+            and (m, n) not in exported
+            and n not in host.get(m, {})
+        ]
+        if missing:
+            detail = f"provided: {', '.join(sorted(provided)) or 'nothing'}"
+            raise LinkError(tuple(missing), detail=detail)
+        self.pre = None if companions else linker.instantiate_pre(module)
+
+    def _define(self, module: str, name: str, ty: wasmtime.FuncType, fn: HostCall) -> None:
+        idx = next(_ids)
+        _ENTRIES[idx] = _Entry(f"{module}::{name}", ty, fn)
+        m, n = module.encode(), name.encode()
+        ty_ptr = ctypes.cast(ty.ptr(), _vp).value
+        err = _define_unchecked(
+            ctypes.cast(self.linker.ptr(), _vp).value, m, len(m), n, len(n), ty_ptr,
+            _trampoline, idx, _finalize,
+        )  # fmt: skip
+        if err:
+            _ENTRIES.pop(idx, None)
+            raise translate(
+                wasmtime.WasmtimeError._from_ptr(
+                    ctypes.cast(err, ctypes.POINTER(ffi.wasmtime_error_t))
+                )
+            )
+
+    def instantiate(
+        self, policy: Policy, *, argv0: str = "main"
+    ) -> tuple[CoreInstance, list[CoreInstance]]:
+        """A fresh store holding the companions and the guest; returns ``(guest, companions)``.
+
+        Raises:
+            MemoryLimitExceeded: an initial memory is larger than the policy allows.
+            ExecutionError: a start function failed.
+
+        """
+        box = StoreBox(self.artifact.native, policy, wasi=self.wasi, argv0=argv0)
+        try:
+            box.arm_deadline()
+            store = box.store
+            comps = [
+                CoreInstance(box, pre.instantiate(store), art) for _, (art, pre) in self.companions
+            ]
+            if self.pre is not None:
+                instance = self.pre.instantiate(store)
+            else:
+                linker = _clone(self.linker)
+                for (name, _), comp in zip(self.companions, comps, strict=True):
+                    linker.define_instance(store, name, comp.instance)
+                instance = linker.instantiate(store, self.artifact.module)
+        except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
+            box.close()
+            raise translate(exc, policy=policy) from exc
+        except BaseException:
+            box.close()
+            raise
+        return CoreInstance(box, instance, self.artifact), comps
+
+
+def _pre(artifact: Artifact) -> tuple[Artifact, wasmtime.InstancePre]:
+    """A companion's ``InstancePre`` (it imports nothing), cached on the artifact."""
+    with artifact.lock:
+        pre = artifact.prepared.get("core-companion")
+        if pre is None:
+            pre = wasmtime.Linker(artifact.native.engine).instantiate_pre(artifact.module)
+            artifact.prepared["core-companion"] = pre
+    return artifact, pre
+
+
+def _clone(linker: wasmtime.Linker) -> wasmtime.Linker:
+    clone: wasmtime.Linker = wasmtime.Linker.__new__(wasmtime.Linker)
+    clone._set_ptr(ffi.wasmtime_linker_clone(linker.ptr()))
+    clone.engine = linker.engine
+    return clone
