@@ -17,6 +17,7 @@ from ._engine import CacheInfo
 from ._errors import (
     ExecutionError,
     Frame,
+    GuestError,
     GuestExit,
     HostFunctionError,
     InvalidModule,
@@ -57,6 +58,7 @@ __all__ = [
     "ExecutionError",
     "Export",
     "Frame",
+    "GuestError",
     "GuestExit",
     "HostFunctionError",
     "Inspection",

@@ -9,6 +9,7 @@ OmniwasmError
 └── ExecutionError         .frames (wasm backtrace)
     ├── Trap               .code
     ├── GuestExit          .code
+    ├── GuestError         .code .error .function (a plugin returned a non-zero status)
     ├── HostFunctionError  (__cause__ is the Python exception)
     └── LimitExceeded      .limit .used
         ├── Timeout   ├── OutOfFuel   └── MemoryLimitExceeded
@@ -27,6 +28,7 @@ from typing import Any
 __all__ = [
     "ExecutionError",
     "Frame",
+    "GuestError",
     "GuestExit",
     "HostFunctionError",
     "InvalidModule",
@@ -219,6 +221,26 @@ class GuestExit(ExecutionError):
     def __init__(self, code: int, *, frames: tuple[Frame, ...] = ()) -> None:
         super().__init__(f"guest exited with code {code}", frames=frames)
         self.code = code
+
+
+class GuestError(ExecutionError):
+    """A plugin function reported failure: a non-zero status, with the message it set.
+
+    Args:
+        code: the status the function returned.
+        error: the error text the plugin set (Extism ``error_set``), or "" if none.
+        function: the function's name.
+
+    """
+
+    def __init__(
+        self, code: int, error: str = "", *, function: str = "", frames: tuple[Frame, ...] = ()
+    ) -> None:
+        where = f"{function}: " if function else ""
+        super().__init__(f"{where}{error or f'returned status {code}'}", frames=frames)
+        self.code = code
+        self.error = error
+        self.function = function
 
 
 class HostFunctionError(ExecutionError):

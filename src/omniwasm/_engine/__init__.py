@@ -9,6 +9,7 @@ from ._chost import GuestHandle, HostDefs
 from ._components import ComponentInstance, instantiate_component, missing_imports
 from ._core import CoreInstance, HostImports, instantiate_core
 from ._fastcall import FastFunc
+from ._linkcore import CoreTemplate
 from ._native import EngineSettings, NativeEngine, engine_for, wasmtime_version
 from ._store import StoreBox
 from ._translate import translating
@@ -21,6 +22,7 @@ __all__ = [
     "CompileCache",
     "ComponentInstance",
     "CoreInstance",
+    "CoreTemplate",
     "EngineSettings",
     "FastFunc",
     "GuestHandle",

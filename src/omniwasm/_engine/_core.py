@@ -8,11 +8,13 @@ from the module's own import declarations.
 
 from __future__ import annotations
 
+import ctypes
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import wasmtime
+from wasmtime import _ffi as ffi
 from wasmtime import _func as wasmtime_func
 
 from .._errors import GuestExit, LinkError, MissingImport, OmniwasmError
@@ -23,6 +25,10 @@ from ._store import StoreBox
 from ._translate import translate, translating
 
 __all__ = ["CoreInstance", "HostImports", "describe_extern", "instantiate_core"]
+
+_vp = ctypes.c_void_p
+_memory_data = ctypes.CFUNCTYPE(_vp, _vp, _vp)(("wasmtime_memory_data", ffi.dll))
+_memory_size = ctypes.CFUNCTYPE(ctypes.c_size_t, _vp, _vp)(("wasmtime_memory_data_size", ffi.dll))
 
 HostImports = Mapping[str, Mapping[str, Callable[..., Any]]]
 """Python host functions for a core module: ``{module: {name: callable}}``."""
@@ -110,6 +116,7 @@ class CoreInstance:
         self.artifact = artifact
         self.guard = threading.RLock()  # re-entrant: a host import may call back in
         self._export_items: Any = None
+        self._memories: dict[str, Any] = {}
 
     def _exports(self) -> Any:
         if self._export_items is None:
@@ -120,6 +127,52 @@ class CoreInstance:
     def closed(self) -> bool:
         """True once the store has been released."""
         return self.box.closed
+
+    def _memory(self, name: str) -> Any:
+        mem = self._memories.get(name)
+        if mem is None:
+            if self.box.closed:
+                raise OmniwasmError(f"memory {name!r}: the instance is closed")
+            item = self._exports().get(name) if hasattr(self._exports(), "get") else None
+            if not isinstance(item, wasmtime.Memory):
+                raise OmniwasmError(f"no exported memory {name!r}")
+            mem = self._memories[name] = ctypes.addressof(item._memory), item
+        return mem[0]
+
+    def read_memory(self, offset: int, length: int, name: str = "memory") -> bytes:
+        """Copy ``length`` bytes at ``offset`` out of an exported linear memory.
+
+        Raises:
+            OmniwasmError: no such memory, the range is out of bounds, or the store is closed.
+
+        """
+        mem = self._memory(name)
+        ctx = self.box.ctx
+        if self.box.closed:
+            raise OmniwasmError(f"memory {name!r}: the instance is closed")
+        if offset < 0 or length < 0 or offset + length > _memory_size(ctx, mem):
+            raise OmniwasmError(f"memory {name!r}: {offset}+{length} is out of bounds")
+        return ctypes.string_at((_memory_data(ctx, mem) or 0) + offset, length)
+
+    def write_memory(
+        self, offset: int, data: bytes | bytearray | memoryview, name: str = "memory"
+    ) -> None:
+        """Copy ``data`` into an exported linear memory at ``offset``.
+
+        Raises:
+            OmniwasmError: no such memory, the range is out of bounds, or the store is closed.
+
+        """
+        mem = self._memory(name)
+        ctx = self.box.ctx
+        if self.box.closed:
+            raise OmniwasmError(f"memory {name!r}: the instance is closed")
+        n = len(data)
+        if offset < 0 or offset + n > _memory_size(ctx, mem):
+            raise OmniwasmError(f"memory {name!r}: {offset}+{n} is out of bounds")
+        if n:
+            src = data if isinstance(data, bytes) else bytes(data)
+            ctypes.memmove((_memory_data(ctx, mem) or 0) + offset, src, n)
 
     def export_names(self) -> list[tuple[str, str]]:
         """Each export's name and its rendered type."""

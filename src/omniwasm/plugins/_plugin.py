@@ -1,0 +1,419 @@
+"""Extism-compatible plugins: ``CompiledPlugin`` (compile once) and ``Plugin`` (one instance).
+
+A plugin is a core module that imports ``extism:host/env``. The kernel (``kernel.wat``: the
+allocator, input, output and error registers, with its own linear memory) is a companion module
+in the plugin's store, so a plugin's calls into it never enter Python; only ``config_get``,
+``var_get``/``var_set``, ``log_*``, ``get_log_level`` and user host functions do, through the
+engine's raw host-call path.
+
+Call semantics follow Extism: an export is callable when it takes nothing and returns nothing
+or an ``i32``; a non-zero status raises :class:`omniwasm.GuestError` carrying the message the
+plugin set with ``error_set``; state (memory, globals, vars) persists between calls;
+``_initialize`` / ``__wasm_call_ctors`` / ``hs_init`` run once; a call to ``_start`` rebuilds the
+store before the next call.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import weakref
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .. import _engine as eng
+from .._errors import GuestError, OmniwasmError, PolicyError
+from .._policy import Policy
+from .._runtime import Compiled, Runtime
+from ._hostfn import CurrentPlugin, HostFunction
+from ._manifest import Manifest, load_manifest
+
+__all__ = ["CompiledPlugin", "Plugin"]
+
+ENV = "extism:host/env"
+_INIT_EXPORTS = ("_initialize", "__wasm_call_ctors", "hs_init")
+_LEVELS = ((logging.DEBUG - 1, 0), (logging.DEBUG, 1), (logging.INFO, 2), (logging.WARNING, 3))
+_OFF = 2**31 - 1
+_STATES: weakref.WeakValueDictionary[int, _State] = weakref.WeakValueDictionary()
+_kernels: dict[int, Compiled] = {}
+_kernel_lock = threading.Lock()
+
+
+def _kernel(runtime: Runtime) -> Compiled:
+    """The kernel module compiled for ``runtime``'s engine (once per engine)."""
+    key = id(runtime._native)
+    with _kernel_lock:
+        found = _kernels.get(key)
+        if found is None:
+            text = resources.files("omniwasm.plugins").joinpath("kernel.wat").read_text()
+            found = _kernels[key] = runtime.load(text)
+    return found
+
+
+def _log_level(logger: logging.Logger) -> int:
+    level = logger.getEffectiveLevel()
+    if level > logging.ERROR:
+        return _OFF
+    for bound, code in _LEVELS:
+        if level <= bound:
+            return code
+    return 4
+
+
+class _State(CurrentPlugin):
+    """One live plugin instance: the guest, its kernel, vars and config."""
+
+    def __init__(
+        self,
+        guest: eng.CoreInstance,
+        kernel: eng.CoreInstance,
+        *,
+        config: Mapping[str, str],
+        vars_: dict[str, bytes],
+        max_var_bytes: int,
+        logger: logging.Logger,
+    ) -> None:
+        self.guest = guest
+        self.kernel = kernel
+        self.config = config
+        self.vars = vars_
+        self.max_var_bytes = max_var_bytes
+        self.logger = logger
+        k = kernel.func
+        self._alloc, self._free, self._length = k("alloc"), k("free"), k("length")
+        self._reset, self._input_set = k("reset"), k("input_set")
+        self._out_off, self._out_len, self._err = (
+            k("output_offset"),
+            k("output_length"),
+            k("error_get"),
+        )
+        self.http_status = 0
+        _STATES[guest.box.ctx] = self
+
+    # CurrentPlugin: kernel memory helpers for host functions
+    def read(self, handle: int) -> bytes:
+        if not handle:
+            return b""
+        return self.kernel.read_memory(handle, int(self._length(handle)))
+
+    def write(self, data: bytes | bytearray | memoryview | str) -> int:
+        raw = data.encode() if isinstance(data, str) else bytes(data)
+        handle = int(self._alloc(len(raw)))
+        if not handle and raw:
+            raise OmniwasmError(f"plugin kernel could not allocate {len(raw)} bytes")
+        self.kernel.write_memory(handle, raw)
+        return handle
+
+    def alloc(self, size: int) -> int:
+        return int(self._alloc(size))
+
+    def free(self, handle: int) -> None:
+        if handle:
+            self._free(handle)
+
+    def take(self, handle: int) -> bytes:
+        """Read a handle the guest passed to the host, then free it (handles are consumed)."""
+        data = self.read(handle)
+        self.free(handle)
+        return data
+
+    def call(self, name: str, func: Any, data: bytes) -> bytes:
+        self._reset()
+        if data:
+            handle = self.write(data)
+            self._input_set(handle, len(data))
+        else:
+            self._input_set(0, 0)
+        rc = func()
+        if rc:
+            err = int(self._err())
+            raise GuestError(int(rc), self.read(err).decode("utf-8", "replace"), function=name)
+        return self.kernel.read_memory(int(self._out_off()), int(self._out_len()))
+
+
+def _state(ctx: int) -> _State:
+    state = _STATES.get(ctx)
+    if state is None:
+        raise OmniwasmError("plugin host call from an unknown store")
+    return state
+
+
+def _config_get(ctx: int, key: int) -> int:
+    st = _state(ctx)
+    value = st.config.get(st.take(key).decode("utf-8", "replace"))
+    return 0 if value is None else st.write(value)
+
+
+def _var_get(ctx: int, key: int) -> int:
+    st = _state(ctx)
+    value = st.vars.get(st.take(key).decode("utf-8", "replace"))
+    return 0 if value is None else st.write(value)
+
+
+def _var_set(ctx: int, key: int, value: int) -> None:
+    st = _state(ctx)
+    name = st.take(key).decode("utf-8", "replace")
+    if not value:
+        st.vars.pop(name, None)
+        return
+    data = st.take(value)
+    if st.max_var_bytes == 0:
+        raise GuestError(1, "Vars are disabled by this host (max_var_bytes = 0)")
+    used = sum(len(k) + len(v) for k, v in st.vars.items() if k != name)
+    if used + len(name) + len(data) > st.max_var_bytes:
+        raise GuestError(1, "Variable store is full")
+    st.vars[name] = data
+
+
+def _logger(level: int) -> Any:
+    def log(ctx: int, handle: int) -> None:
+        st = _state(ctx)
+        st.logger.log(level, "%s", st.take(handle).decode("utf-8", "replace"))
+
+    return log
+
+
+def _get_log_level(ctx: int) -> int:
+    return _log_level(_state(ctx).logger)
+
+
+_ENV_FUNCS: dict[str, Any] = {
+    "config_get": _config_get,
+    "var_get": _var_get,
+    "var_set": _var_set,
+    "log_trace": _logger(logging.DEBUG - 5),
+    "log_debug": _logger(logging.DEBUG),
+    "log_info": _logger(logging.INFO),
+    "log_warn": _logger(logging.WARNING),
+    "log_error": _logger(logging.ERROR),
+    "get_log_level": _get_log_level,
+}
+
+
+def _user_call(fn: HostFunction) -> Any:
+    def call(ctx: int, *args: int) -> Any:
+        return fn.invoke(_state(ctx), args)
+
+    return call
+
+
+class CompiledPlugin:
+    """A plugin compiled once, from which many :class:`Plugin` instances are made.
+
+    Args:
+        source: the module (bytes, path, WAT text) or an Extism manifest (a dict, or a path to
+            / text of its JSON).
+        manifest: an Extism manifest given separately (then ``source`` is ignored if None).
+        policy: the sandbox (the manifest's memory/timeout/paths are applied on top).
+        host_functions: user host functions (see :func:`omniwasm.plugins.host_fn`).
+        config: plugin configuration (merged over the manifest's).
+        wasi: give the plugin WASI preview 1 (stdout/stderr captured per the policy).
+        runtime: the Runtime to compile with (a shared default one otherwise).
+
+    Raises:
+        InvalidModule: the code is not a core module, or a manifest hash does not match.
+        LinkError: the plugin imports something this host does not provide (all listed).
+        PolicyError: the manifest is malformed.
+
+    """
+
+    def __init__(
+        self,
+        source: Any = None,
+        *,
+        manifest: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+        policy: Policy | None = None,
+        host_functions: Iterable[HostFunction] = (),
+        config: Mapping[str, str] | None = None,
+        wasi: bool = False,
+        runtime: Runtime | None = None,
+    ) -> None:
+        self.runtime = runtime if runtime is not None else _default_runtime()
+        spec = _resolve(source, manifest)
+        self.manifest = spec
+        self.config = {**spec.config, **(config or {})}
+        self.policy = spec.policy(policy)
+        self.name = spec.name
+        compiled = self.runtime.load(spec.wasm)
+        if compiled.kind != "module":
+            raise PolicyError(
+                "component plugins are called through the component API (issue #4 item 4)"
+            )
+        self.compiled = compiled
+        self.wasi = wasi
+        host: dict[str, dict[str, Any]] = {ENV: dict(_ENV_FUNCS)}
+        for fn in host_functions:
+            host.setdefault(fn.namespace, {})[fn.name] = _user_call(fn)
+        kernel = _kernel(self.runtime)
+        self._template = eng.CoreTemplate(
+            compiled._artifact,
+            host=host,
+            companions=[(ENV, kernel._artifact)],
+            wasi=wasi,
+        )
+        self._exports = _callable_exports(compiled)
+
+    @property
+    def exports(self) -> list[str]:
+        """The functions a host may call (no parameters; nothing or an ``i32`` returned)."""
+        return list(self._exports)
+
+    def function_exists(self, name: str) -> bool:
+        """Whether ``name`` is a callable plugin function."""
+        return name in self._exports
+
+    def instantiate(self) -> Plugin:
+        """A new, independent plugin instance (its own memory, globals and vars)."""
+        return Plugin(compiled=self)
+
+    def _new_state(self, vars_: dict[str, bytes]) -> _State:
+        guest, (kernel,) = self._template.instantiate(self.policy, argv0=self.name)
+        state = _State(
+            guest,
+            kernel,
+            config=self.config,
+            vars_=vars_,
+            max_var_bytes=self.manifest.max_var_bytes,
+            logger=logging.getLogger(f"omniwasm.plugins.{self.name}"),
+        )
+        names = {n for n, _ in guest.export_names()}
+        for init in _INIT_EXPORTS:
+            if init in names:
+                guest.func(init)()
+                break
+        return state
+
+
+def _callable_exports(compiled: Compiled) -> dict[str, str]:
+    out = {}
+    for export in compiled.exports:
+        if export.type in ("func() -> ()", "func() -> (i32)") and export.name not in _INIT_EXPORTS:
+            out[export.name] = export.type
+    return out
+
+
+_default: Runtime | None = None
+
+
+def _default_runtime() -> Runtime:
+    global _default  # noqa: PLW0603 - one lazily created runtime shared by plugins
+    if _default is None:
+        _default = Runtime()
+    return _default
+
+
+def _resolve(source: Any, manifest: Any) -> Manifest:
+    if manifest is not None:
+        return load_manifest(manifest)
+    if isinstance(source, Mapping):
+        return load_manifest(source)
+    if isinstance(source, str | os.PathLike):
+        text = os.fspath(source)
+        if text.lstrip().startswith("{") or text.endswith(".json"):
+            return load_manifest(text)
+        if text.lstrip().startswith("("):
+            return Manifest(wasm=text.encode(), name="main")
+        path = Path(text)
+        try:
+            return Manifest(wasm=path.read_bytes(), name=path.stem)
+        except OSError as exc:
+            raise PolicyError(f"cannot read plugin {path}: {exc.strerror}") from exc
+    if isinstance(source, bytes | bytearray | memoryview):
+        return Manifest(wasm=bytes(source), name="main")
+    raise PolicyError(f"a plugin is bytes, a path or a manifest, not {type(source).__name__}")
+
+
+class Plugin:
+    """One plugin instance: call its functions with bytes in, bytes out.
+
+    ``Plugin(source, ...)`` takes the same arguments as :class:`CompiledPlugin` (and compiles,
+    using the compile cache); ``CompiledPlugin.instantiate()`` skips that. One thread at a
+    time: calls are serialised by a lock.
+    """
+
+    def __init__(
+        self, source: Any = None, *, compiled: CompiledPlugin | None = None, **options: Any
+    ):
+        self._compiled = compiled if compiled is not None else CompiledPlugin(source, **options)
+        self._lock = threading.RLock()
+        self._vars: dict[str, bytes] = {}
+        self._state: _State | None = self._compiled._new_state(self._vars)
+        self._funcs: dict[str, Any] = {}
+        self._restart = False
+
+    @property
+    def exports(self) -> list[str]:
+        """The functions this plugin exports for the host to call."""
+        return self._compiled.exports
+
+    def function_exists(self, name: str) -> bool:
+        """Whether ``name`` is a callable plugin function."""
+        return self._compiled.function_exists(name)
+
+    def call(self, name: str, data: bytes | bytearray | memoryview | str = b"") -> bytes:
+        """Call plugin function ``name`` with ``data`` as input; return its output bytes.
+
+        Raises:
+            GuestError: the function returned a non-zero status (``.error`` has its message).
+            OmniwasmError: no such function, or the plugin is closed.
+            ExecutionError: a trap, timeout, fuel or memory limit, or a host function raised.
+
+        """
+        raw = data.encode() if isinstance(data, str) else bytes(data)
+        with self._lock:
+            state = self._live()
+            func = self._funcs.get(name)
+            if func is None:
+                if name not in self._compiled._exports:
+                    raise OmniwasmError(
+                        f"plugin {self._compiled.name} has no function {name!r} "
+                        f"(exports: {', '.join(self.exports) or 'none'})"
+                    )
+                func = self._funcs[name] = state.guest.func(name)
+            try:
+                return state.call(name, func, raw)
+            finally:
+                if name == "_start":
+                    self._restart = True
+
+    def call_json(self, name: str, value: Any = None) -> Any:
+        """Call with ``value`` encoded as JSON and decode the output as JSON."""
+        out = self.call(name, json.dumps(value).encode())
+        return json.loads(out) if out else None
+
+    def _live(self) -> _State:
+        if self._state is None:
+            raise OmniwasmError(f"plugin {self._compiled.name} is closed")
+        if self._restart:
+            self._state.guest.close()
+            self._state = self._compiled._new_state(self._vars)
+            self._funcs.clear()
+            self._restart = False
+        return self._state
+
+    @property
+    def closed(self) -> bool:
+        """True after ``close()``."""
+        return self._state is None
+
+    def close(self) -> None:
+        """Release the instance. Idempotent."""
+        with self._lock:
+            if self._state is not None:
+                self._state.guest.close()
+                self._state = None
+                self._funcs.clear()
+
+    def __enter__(self) -> Plugin:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<Plugin {self._compiled.name} ({state})>"
