@@ -16,6 +16,7 @@ from typing import Any
 import wasmtime
 from wasmtime import _ffi as ffi
 from wasmtime import _func as wasmtime_func
+from wasmtime._extern import wrap_extern
 
 from .._errors import GuestExit, LinkError, MissingImport, OmniwasmError
 from .._policy import Policy
@@ -133,7 +134,7 @@ class CoreInstance:
         if mem is None:
             if self.box.closed:
                 raise OmniwasmError(f"memory {name!r}: the instance is closed")
-            item = self._exports().get(name) if hasattr(self._exports(), "get") else None
+            item = self.export(name)
             if not isinstance(item, wasmtime.Memory):
                 raise OmniwasmError(f"no exported memory {name!r}")
             mem = self._memories[name] = ctypes.addressof(item._memory), item
@@ -174,6 +175,27 @@ class CoreInstance:
             src = data if isinstance(data, bytes) else bytes(data)
             ctypes.memmove((_memory_data(ctx, mem) or 0) + offset, src, n)
 
+    def export(self, name: str) -> Any:
+        """The export ``name`` (a wasmtime extern) or None, looked up by name in one call.
+
+        ``Instance.exports(store)`` would wrap every export of the instance first; plugins
+        resolve a few functions of a kernel with twenty, on every new instance.
+        """
+        ext = ffi.wasmtime_extern_t()
+        raw = name.encode()
+        found = ffi.wasmtime_instance_export_get(
+            self.box.store._context(),
+            ctypes.byref(self.instance._instance),
+            raw,
+            len(raw),
+            ctypes.byref(ext),
+        )
+        if not found:
+            return None
+        if int(ext.kind) == ffi.WASMTIME_EXTERN_FUNC.value:
+            return wasmtime.Func._from_raw(ext.of.func)
+        return wrap_extern(ext)
+
     def export_names(self) -> list[tuple[str, str]]:
         """Each export's name and its rendered type."""
         return [(e.name, describe_extern(e.type)) for e in self.artifact.module.exports]
@@ -190,7 +212,7 @@ class CoreInstance:
         """
         if self.closed:
             raise OmniwasmError(f"{name}: the instance is closed")
-        item = self._exports().get(name)
+        item = self.export(name)
         if not isinstance(item, wasmtime.Func):
             exported = ", ".join(n for n, t in self.export_names() if t.startswith("func"))
             raise OmniwasmError(f"no exported function {name!r} (functions: {exported or 'none'})")

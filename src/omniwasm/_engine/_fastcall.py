@@ -88,19 +88,30 @@ class FastFunc:
         self._owner = owner
         self.name = name
         self._func = func
-        self.params, self.results = signature_of(func, store)
+        # The signature and its struct layouts are the same for every instance of a module:
+        # computed once per artifact (plugins resolve the same functions on every instance).
+        key = ("fastcall-signature", name)
+        prepared = owner.artifact.prepared
+        sig = prepared.get(key)
+        if sig is None:
+            params, results = signature_of(func, store)
+            fast = all(t in _CODES for t in (*params, *results))
+            sig = prepared[key] = (
+                params,
+                results,
+                _layout(params) if fast else None,
+                _layout(results) if fast else None,
+            )
+        self.params, self.results, self._args, self._results = sig
         self._nargs = len(self.params)
-        fast = all(t in _CODES for t in (*self.params, *self.results))
         self._slots = max(len(self.params), len(self.results), 1)
         self._buf = (ffi.wasmtime_val_raw * self._slots)()
         self._buf_addr = ctypes.addressof(self._buf)
         self._func_struct = func._func  # kept alive by self._func
         self._func_addr = ctypes.addressof(self._func_struct)
-        self._ctx = ctypes.cast(store._context(), ctypes.c_void_p).value
+        self._ctx = owner.box.ctx
         self._trap = ctypes.c_void_p()
         self._trap_addr = ctypes.addressof(self._trap)
-        self._args = _layout(self.params) if fast else None
-        self._results = _layout(self.results) if fast else None
 
     @property
     def signature(self) -> str:
@@ -135,7 +146,7 @@ class FastFunc:
             )
             if error or self._trap.value:
                 raise owner.failure(self._take_failure(error))
-            out = self._results.unpack_from(self._buf, 0)  # type: ignore[union-attr]
+            out = self._results.unpack_from(self._buf, 0)
         if len(out) == 1:
             return out[0]
         return out or None
@@ -154,7 +165,7 @@ class FastFunc:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueConversionError(self.name, str(i), ty, repr(value))
             fixed.append(value)
-        self._args.pack_into(self._buf, 0, *fixed)  # type: ignore[union-attr]
+        self._args.pack_into(self._buf, 0, *fixed)
 
     def _take_failure(self, error: int | None) -> BaseException:
         """Wrap the raw error or trap pointer left by a failed call as a wasmtime exception."""

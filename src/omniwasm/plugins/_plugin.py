@@ -39,6 +39,16 @@ _INIT_EXPORTS = ("_initialize", "__wasm_call_ctors", "hs_init")
 _LEVELS = ((logging.DEBUG - 1, 0), (logging.DEBUG, 1), (logging.INFO, 2), (logging.WARNING, 3))
 _OFF = 2**31 - 1
 _STATES: weakref.WeakValueDictionary[int, _State] = weakref.WeakValueDictionary()
+_KERNEL_FUNCS = {
+    "_alloc": "alloc",
+    "_free": "free",
+    "_length": "length",
+    "_reset": "reset",
+    "_input_set": "input_set",
+    "_out_off": "output_offset",
+    "_out_len": "output_length",
+    "_err": "error_get",
+}
 _kernels: dict[int, Compiled] = {}
 _kernel_lock = threading.Lock()
 
@@ -83,16 +93,17 @@ class _State(CurrentPlugin):
         self.vars = vars_
         self.max_var_bytes = max_var_bytes
         self.logger = logger
-        k = kernel.func
-        self._alloc, self._free, self._length = k("alloc"), k("free"), k("length")
-        self._reset, self._input_set = k("reset"), k("input_set")
-        self._out_off, self._out_len, self._err = (
-            k("output_offset"),
-            k("output_length"),
-            k("error_get"),
-        )
         self.http_status = 0
         _STATES[guest.box.ctx] = self
+
+    def __getattr__(self, attr: str) -> Any:
+        # Kernel functions are resolved on first use: most instances call only a few.
+        name = _KERNEL_FUNCS.get(attr)
+        if name is None:
+            raise AttributeError(attr)
+        func = self.kernel.func(name)
+        object.__setattr__(self, attr, func)
+        return func
 
     # CurrentPlugin: kernel memory helpers for host functions
     def read(self, handle: int) -> bytes:
@@ -256,6 +267,8 @@ class CompiledPlugin:
             wasi=wasi,
         )
         self._exports = _callable_exports(compiled)
+        names = {e.name for e in compiled.exports}
+        self._init = next((n for n in _INIT_EXPORTS if n in names), None)
 
     @property
     def exports(self) -> list[str]:
@@ -280,11 +293,8 @@ class CompiledPlugin:
             max_var_bytes=self.manifest.max_var_bytes,
             logger=logging.getLogger(f"omniwasm.plugins.{self.name}"),
         )
-        names = {n for n, _ in guest.export_names()}
-        for init in _INIT_EXPORTS:
-            if init in names:
-                guest.func(init)()
-                break
+        if self._init is not None:
+            guest.func(self._init)()
         return state
 
 
