@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -345,3 +346,92 @@ def test_alloc_fails_with_zero_at_the_memory_limit(runtime: omniwasm.Runtime) ->
         assert k.alloc(512 * 1024) == 77
         assert k.alloc(600 * 1024) == 0
         assert k.length(77) == 512 * 1024
+
+
+class MiniHost:
+    """A plugin linked to a kernel through Python: kernel exports forwarded, vars in a dict."""
+
+    def __init__(self, runtime: omniwasm.Runtime, plugin: Path) -> None:
+        self.kernel = runtime.instantiate(runtime.load(KERNEL))
+        k = self.kernel.exports
+        self.k = k
+        self.vars: dict[bytes, bytes] = {}
+        compiled = runtime.load(plugin)
+        env: dict[str, Callable[..., Any]] = {}
+        for imp in compiled.imports:
+            if imp.name in k:
+                env[imp.name] = k[imp.name]
+        env["var_get"] = self._var_get
+        env["var_set"] = self._var_set
+        self.plugin = runtime.instantiate(compiled, imports={"extism:host/env": env})
+
+    def read(self, h: int) -> bytes:
+        return load(self.k, h, self.k.length(h)) if h else b""
+
+    def _var_get(self, key: int) -> int:
+        value = self.vars.get(self.read(key))
+        return 0 if value is None else store(self.k, value)
+
+    def _var_set(self, key: int, value: int) -> None:
+        self.vars[self.read(key)] = self.read(value)
+
+    def call(self, name: str, data: bytes) -> tuple[int, bytes, bytes]:
+        """Call as Extism does: reset, set the input, call; return (rc, output, error)."""
+        k = self.k
+        k.reset()
+        k.input_set(store(k, data) if data else 0, len(data))
+        rc = self.plugin.exports[name]()
+        out = load(k, k.output_offset(), k.output_length())
+        return rc, out, self.read(k.error_get())
+
+    def close(self) -> None:
+        self.plugin.close()
+        self.kernel.close()
+
+
+@pytest.fixture
+def mini_host(
+    runtime: omniwasm.Runtime, plugin_wasm: Callable[[str], Path]
+) -> Iterator[Callable[[str], MiniHost]]:
+    """Link a fixture plugin (tests/fixtures/plugins) to a fresh kernel through Python."""
+    hosts: list[MiniHost] = []
+
+    def make(name: str) -> MiniHost:
+        hosts.append(MiniHost(runtime, plugin_wasm(name)))
+        return hosts[-1]
+
+    yield make
+    for h in hosts:
+        h.close()
+
+
+def test_count_vowels_plugin_runs_on_the_kernel(mini_host: Callable[[str], MiniHost]) -> None:
+    """The count-vowels fixture gives the extism SDK's outputs, its total kept as an 8-byte var."""
+    host = mini_host("count_vowels")
+    assert host.call("count_vowels", b"Hello World") == (
+        0,
+        b'{"count":3,"total":3,"vowels":"aeiouAEIOU"}',
+        b"",
+    )
+    assert host.call("count_vowels", b"aeiouAEIOU")[1] == (
+        b'{"count":10,"total":13,"vowels":"aeiouAEIOU"}'
+    )
+    assert host.vars == {b"total": (13).to_bytes(8, "little")}
+
+
+@pytest.mark.parametrize("export", ["echo", "echo_copy"])
+def test_echo_plugin_round_trips_on_the_kernel(
+    mini_host: Callable[[str], MiniHost], export: str
+) -> None:
+    """Both echo exports return their input, zero-copy or through the plugin's own memory."""
+    host = mini_host("echo")
+    data = bytes(range(256)) * 4 + b"tail!"
+    assert host.call(export, data) == (0, data, b"")
+    assert host.call(export, b"") == (0, b"", b"")
+
+
+def test_failing_plugin_sets_its_error_on_the_kernel(mini_host: Callable[[str], MiniHost]) -> None:
+    """The errors fixture's fail returns 1 with its message in the kernel's error block."""
+    host = mini_host("errors")
+    assert host.call("fail", b"") == (1, b"", b"something went wrong")
+    assert host.call("empty", b"") == (0, b"", b"")
