@@ -291,7 +291,7 @@ class CompiledPlugin:
             config=self.config,
             vars_=vars_,
             max_var_bytes=self.manifest.max_var_bytes,
-            logger=logging.getLogger(f"omniwasm.plugins.{self.name}"),
+            logger=logging.getLogger(f"omniwasm.plugins.{self.name.replace('.', '_')}"),
         )
         if self._init is not None:
             guest.func(self._init)()
