@@ -67,6 +67,7 @@ def test_exports_have_the_extism_signatures(runtime: omniwasm.Runtime) -> None:
         "error_get": "func() -> (i64)",
         "reset": "func() -> ()",
         "memory_bytes": "func() -> (i64)",
+        "omniwasm_begin": i64_i64,  # host side: reset + input block in one call
     }
     assert exports["memory"].startswith("memory")
 
@@ -435,3 +436,14 @@ def test_failing_plugin_sets_its_error_on_the_kernel(mini_host: Callable[[str], 
     host = mini_host("errors")
     assert host.call("fail", b"") == (1, b"", b"something went wrong")
     assert host.call("empty", b"") == (0, b"", b"")
+
+
+def test_begin_resets_and_sets_the_input_block(runtime: omniwasm.Runtime) -> None:
+    """omniwasm_begin(n) resets the kernel and returns a fresh n-byte block set as the input."""
+    k = runtime.instantiate(runtime.load(KERNEL)).exports
+    k.error_set(k.alloc(4))
+    handle = k.omniwasm_begin(10)
+    assert (k.input_offset(), k.input_length(), k.length(handle)) == (handle, 10, 10)
+    assert k.error_get() == 0
+    assert k.omniwasm_begin(0) == 0
+    assert k.input_length() == 0

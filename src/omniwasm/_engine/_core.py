@@ -140,6 +140,22 @@ class CoreInstance:
             mem = self._memories[name] = ctypes.addressof(item._memory), item
         return mem[0]
 
+    def memory_span(self, name: str = "memory") -> tuple[int, int]:
+        """``(base address, size)`` of an exported linear memory, valid until the next call.
+
+        For host functions that move bytes in and out directly: the base moves when memory
+        grows, so read it again after anything that may have run guest code.
+
+        Raises:
+            OmniwasmError: no such memory, or the store is closed.
+
+        """
+        mem = self._memory(name)
+        if self.box.closed:
+            raise OmniwasmError(f"memory {name!r}: the instance is closed")
+        ctx = self.box.ctx
+        return (_memory_data(ctx, mem) or 0), _memory_size(ctx, mem)
+
     def read_memory(self, offset: int, length: int, name: str = "memory") -> bytes:
         """Copy ``length`` bytes at ``offset`` out of an exported linear memory.
 

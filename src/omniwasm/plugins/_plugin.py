@@ -15,9 +15,11 @@ store before the next call.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
+import struct
 import threading
 import weakref
 from collections.abc import Iterable, Mapping
@@ -39,7 +41,17 @@ _INIT_EXPORTS = ("_initialize", "__wasm_call_ctors", "hs_init")
 _LEVELS = ((logging.DEBUG - 1, 0), (logging.DEBUG, 1), (logging.INFO, 2), (logging.WARNING, 3))
 _OFF = 2**31 - 1
 _STATES: weakref.WeakValueDictionary[int, _State] = weakref.WeakValueDictionary()
+_HEADER = struct.Struct("<B3xII")  # block header: status, size, used (kernel.wat)
+_REGISTERS = struct.Struct("<QQQQQ")  # error, input offset/length, output offset/length
+_U64 = struct.Struct("<Q")
+_ERROR, _INPUT_OFFSET, _INPUT_LENGTH = 25, 33, 41
+_FIRST_HANDLE = 77
+_FREE = 2
+_string_at = ctypes.string_at
+_memmove = ctypes.memmove
+_memset = ctypes.memset
 _KERNEL_FUNCS = {
+    "_begin": "omniwasm_begin",
     "_alloc": "alloc",
     "_free": "free",
     "_length": "length",
@@ -105,18 +117,34 @@ class _State(CurrentPlugin):
         object.__setattr__(self, attr, func)
         return func
 
-    # CurrentPlugin: kernel memory helpers for host functions
+    # CurrentPlugin: kernel memory helpers for host functions. Blocks are read and released
+    # straight from the kernel's memory (its layout is ours: kernel.wat), which saves two
+    # calls into the kernel per handle; every access is bounds-checked against the memory.
+    def _block(self, handle: int) -> tuple[int, int, int]:
+        """``(base, data length, size of memory)`` for an active block, else length 0."""
+        base, size = self.kernel.memory_span()
+        if handle < _FIRST_HANDLE or handle > size:
+            return base, 0, size
+        status, _, used = _HEADER.unpack(_string_at(base + handle - _HEADER.size, _HEADER.size))
+        if status != 1 or handle + used > size:
+            return base, 0, size
+        return base, used, size
+
     def read(self, handle: int) -> bytes:
         if not handle:
             return b""
-        return self.kernel.read_memory(handle, int(self._length(handle)))
+        base, used, _ = self._block(handle)
+        return _string_at(base + handle, used) if used else b""
 
     def write(self, data: bytes | bytearray | memoryview | str) -> int:
         raw = data.encode() if isinstance(data, str) else bytes(data)
         handle = int(self._alloc(len(raw)))
-        if not handle and raw:
-            raise OmniwasmError(f"plugin kernel could not allocate {len(raw)} bytes")
-        self.kernel.write_memory(handle, raw)
+        if not handle:
+            if raw:
+                raise OmniwasmError(f"plugin kernel could not allocate {len(raw)} bytes")
+            return 0
+        base, _ = self.kernel.memory_span()  # after alloc: the memory may have grown
+        _memmove(base + handle, raw, len(raw))
         return handle
 
     def alloc(self, size: int) -> int:
@@ -128,22 +156,34 @@ class _State(CurrentPlugin):
 
     def take(self, handle: int) -> bytes:
         """Read a handle the guest passed to the host, then free it (handles are consumed)."""
-        data = self.read(handle)
-        self.free(handle)
+        if not handle:
+            return b""
+        base, used, _ = self._block(handle)
+        if not used:
+            self.free(handle)  # let the kernel decide what an odd handle is
+            return b""
+        data = _string_at(base + handle, used)
+        _memset(base + handle - _HEADER.size, _FREE, 1)  # what the kernel's free does
+        if _U64.unpack(_string_at(base + _INPUT_OFFSET, 8))[0] == handle:
+            _memset(base + _INPUT_LENGTH, 0, 8)
         return data
 
     def call(self, name: str, func: Any, data: bytes) -> bytes:
-        self._reset()
-        if data:
-            handle = self.write(data)
-            self._input_set(handle, len(data))
-        else:
-            self._input_set(0, 0)
+        n = len(data)
+        handle = int(self._begin(n))
+        if n:
+            if not handle:
+                raise OmniwasmError(f"plugin kernel could not allocate {n} bytes of input")
+            base, _ = self.kernel.memory_span()
+            _memmove(base + handle, data, n)
         rc = func()
+        base, size = self.kernel.memory_span()
+        err, _, _, out, out_len = _REGISTERS.unpack(_string_at(base + _ERROR, _REGISTERS.size))
         if rc:
-            err = int(self._err())
             raise GuestError(int(rc), self.read(err).decode("utf-8", "replace"), function=name)
-        return self.kernel.read_memory(int(self._out_off()), int(self._out_len()))
+        if out_len and out + out_len <= size:
+            return _string_at(base + out, out_len)
+        return b""
 
 
 def _state(ctx: int) -> _State:

@@ -138,7 +138,7 @@
   ;; ---------------------------------------------------------------- allocator
 
   ;; Allocate $n bytes; the handle of the block's data, or 0 (n = 0, or out of memory).
-  (func (export "alloc") (param $n i64) (result i64)
+  (func $alloc (export "alloc") (param $n i64) (result i64)
     (local $b i64)
     (local $need i64)
     (local $pages i64)
@@ -207,7 +207,7 @@
 
   ;; Forget every block, the input, the output and the error; zero the old blocks so nothing
   ;; from one call is readable in the next.
-  (func (export "reset")
+  (func $reset (export "reset")
     (memory.fill
       (i32.wrap_i64 (global.get $BLOCKS)) (i32.const 0) (i32.wrap_i64 (call $position)))
     (i64.store (global.get $POSITION) (i64.const 0))
@@ -240,7 +240,7 @@
   ;; ---------------------------------------------------------------- input
 
   ;; Host side: the input is $len bytes at $p ((0, 0) clears it; ranges outside are ignored).
-  (func (export "input_set") (param $p i64) (param $len i64)
+  (func $input_set (export "input_set") (param $p i64) (param $len i64)
     (if (i32.or
           (i32.and (i64.eqz (local.get $p)) (i64.eqz (local.get $len)))
           (call $in_blocks (local.get $p) (local.get $len)))
@@ -292,4 +292,17 @@
       (then (i64.store (global.get $ERROR) (local.get $h)))))
 
   (func (export "error_get") (result i64) (i64.load (global.get $ERROR)))
+
+  ;; ---------------------------------------------------------------- host side (not Extism ABI)
+
+  ;; One host call before each plugin call: reset, then allocate the input block and make it
+  ;; the input. Returns its handle (0 for empty input, or when the allocation failed).
+  (func (export "omniwasm_begin") (param $len i64) (result i64)
+    (local $h i64)
+    (call $reset)
+    (if (i64.eqz (local.get $len)) (then (return (i64.const 0))))
+    (local.set $h (call $alloc (local.get $len)))
+    (if (i64.eqz (local.get $h)) (then (return (i64.const 0))))
+    (call $input_set (local.get $h) (local.get $len))
+    (local.get $h))
 )
