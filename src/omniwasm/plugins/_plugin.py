@@ -106,7 +106,15 @@ class _State(CurrentPlugin):
         self.max_var_bytes = max_var_bytes
         self.logger = logger
         self.http_status = 0
+        self._span: tuple[int, int] | None = None
         _STATES[guest.box.ctx] = self
+
+    def span(self) -> tuple[int, int]:
+        """The kernel memory's (base, size), read once until something may have grown it."""
+        span = self._span
+        if span is None:
+            span = self._span = self.kernel.memory_span()
+        return span
 
     def __getattr__(self, attr: str) -> Any:
         # Kernel functions are resolved on first use: most instances call only a few.
@@ -122,7 +130,7 @@ class _State(CurrentPlugin):
     # calls into the kernel per handle; every access is bounds-checked against the memory.
     def _block(self, handle: int) -> tuple[int, int, int]:
         """``(base, data length, size of memory)`` for an active block, else length 0."""
-        base, size = self.kernel.memory_span()
+        base, size = self.span()
         if handle < _FIRST_HANDLE or handle > size:
             return base, 0, size
         status, _, used = _HEADER.unpack(_string_at(base + handle - _HEADER.size, _HEADER.size))
@@ -139,15 +147,17 @@ class _State(CurrentPlugin):
     def write(self, data: bytes | bytearray | memoryview | str) -> int:
         raw = data.encode() if isinstance(data, str) else bytes(data)
         handle = int(self._alloc(len(raw)))
+        self._span = None  # alloc may have grown the memory
         if not handle:
             if raw:
                 raise OmniwasmError(f"plugin kernel could not allocate {len(raw)} bytes")
             return 0
-        base, _ = self.kernel.memory_span()  # after alloc: the memory may have grown
+        base, _ = self.span()
         _memmove(base + handle, raw, len(raw))
         return handle
 
     def alloc(self, size: int) -> int:
+        self._span = None
         return int(self._alloc(size))
 
     def free(self, handle: int) -> None:
@@ -171,13 +181,15 @@ class _State(CurrentPlugin):
     def call(self, name: str, func: Any, data: bytes) -> bytes:
         n = len(data)
         handle = int(self._begin(n))
+        self._span = None
         if n:
             if not handle:
                 raise OmniwasmError(f"plugin kernel could not allocate {n} bytes of input")
-            base, _ = self.kernel.memory_span()
+            base, _ = self.span()
             _memmove(base + handle, data, n)
         rc = func()
-        base, size = self.kernel.memory_span()
+        self._span = None
+        base, size = self.span()
         err, _, _, out, out_len = _REGISTERS.unpack(_string_at(base + _ERROR, _REGISTERS.size))
         if rc:
             raise GuestError(int(rc), self.read(err).decode("utf-8", "replace"), function=name)
@@ -190,6 +202,7 @@ def _state(ctx: int) -> _State:
     state = _STATES.get(ctx)
     if state is None:
         raise OmniwasmError("plugin host call from an unknown store")
+    state._span = None  # the guest ran since the last look: its kernel calls may have grown it
     return state
 
 
