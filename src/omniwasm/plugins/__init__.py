@@ -14,6 +14,7 @@ WebAssembly module living in the plugin's store, and the manifest format is Exti
 from ._hostfn import CurrentPlugin, HostFunction, host_fn
 from ._manifest import Manifest, load_manifest
 from ._plugin import CompiledPlugin, Plugin
+from ._pool import PluginPool
 
 __all__ = [
     "CompiledPlugin",
@@ -21,6 +22,7 @@ __all__ = [
     "HostFunction",
     "Manifest",
     "Plugin",
+    "PluginPool",
     "host_fn",
     "load_manifest",
 ]
