@@ -109,6 +109,7 @@ def main() -> None:
     from . import _commands  # noqa: F401  (registers the commands on `app`)
     from ._bindgen_cmd import bindgen_cmd  # noqa: F401  (registers `bindgen`)
     from ._inspect_cmd import inspect_cmd  # noqa: F401  (registers `inspect`)
+    from ._plugin_cmd import plugin_call  # noqa: F401  (registers `plugin call`)
 
     try:
         app()
