@@ -32,6 +32,7 @@ from .._errors import GuestError, OmniwasmError, PolicyError
 from .._policy import Policy
 from .._runtime import Compiled, Runtime
 from ._hostfn import CurrentPlugin, HostFunction
+from ._http import HttpPolicy, HttpState, http_request
 from ._manifest import Manifest, load_manifest
 
 __all__ = ["CompiledPlugin", "Plugin"]
@@ -105,7 +106,8 @@ class _State(CurrentPlugin):
         self.vars = vars_
         self.max_var_bytes = max_var_bytes
         self.logger = logger
-        self.http_status = 0
+        self.http = HttpState()
+        self.http_policy = HttpPolicy()
         self._span: tuple[int, int] | None = None
         _STATES[guest.box.ctx] = self
 
@@ -245,6 +247,23 @@ def _get_log_level(ctx: int) -> int:
     return _log_level(_state(ctx).logger)
 
 
+def _http_request(ctx: int, request: int, body: int) -> int:
+    st = _state(ctx)
+    req = st.take(request)
+    data = st.take(body) if body else None
+    return st.write(http_request(st.http_policy, st.http, req, data))
+
+
+def _http_status_code(ctx: int) -> int:
+    return _state(ctx).http.status
+
+
+def _http_headers(ctx: int) -> int:
+    st = _state(ctx)
+    headers = st.http.headers
+    return 0 if headers is None else st.write(headers)
+
+
 _ENV_FUNCS: dict[str, Any] = {
     "config_get": _config_get,
     "var_get": _var_get,
@@ -255,6 +274,9 @@ _ENV_FUNCS: dict[str, Any] = {
     "log_warn": _logger(logging.WARNING),
     "log_error": _logger(logging.ERROR),
     "get_log_level": _get_log_level,
+    "http_request": _http_request,
+    "http_status_code": _http_status_code,
+    "http_headers": _http_headers,
 }
 
 
@@ -276,6 +298,9 @@ class CompiledPlugin:
         host_functions: user host functions (see :func:`omniwasm.plugins.host_fn`).
         config: plugin configuration (merged over the manifest's).
         wasi: give the plugin WASI preview 1 (stdout/stderr captured per the policy).
+        allowed_hosts: host globs HTTP requests may reach (overrides the manifest's); none
+            configured means no HTTP at all.
+        http_response_headers: keep response headers for ``http_headers``.
         runtime: the Runtime to compile with (a shared default one otherwise).
 
     Raises:
@@ -294,10 +319,18 @@ class CompiledPlugin:
         host_functions: Iterable[HostFunction] = (),
         config: Mapping[str, str] | None = None,
         wasi: bool = False,
+        allowed_hosts: Iterable[str] | None = None,
+        http_response_headers: bool = False,
         runtime: Runtime | None = None,
     ) -> None:
         self.runtime = runtime if runtime is not None else _default_runtime()
         spec = _resolve(source, manifest)
+        hosts = spec.allowed_hosts if allowed_hosts is None else tuple(allowed_hosts)
+        self.http_policy = HttpPolicy(
+            allowed_hosts=hosts,
+            max_response_bytes=spec.max_http_response_bytes,
+            keep_headers=http_response_headers,
+        )
         self.manifest = spec
         self.config = {**spec.config, **(config or {})}
         self.policy = spec.policy(policy)
@@ -346,6 +379,7 @@ class CompiledPlugin:
             max_var_bytes=self.manifest.max_var_bytes,
             logger=logging.getLogger(f"omniwasm.plugins.{self.name.replace('.', '_')}"),
         )
+        state.http_policy = self.http_policy
         if self._init is not None:
             guest.func(self._init)()
         return state
