@@ -33,6 +33,10 @@ def plugin_call(
     config: Annotated[
         list[str], typer.Option("--config", help="A config value KEY=VALUE (repeatable).")
     ] = [],  # noqa: B006 (typer reads the default; it is never mutated)
+    allow_host: Annotated[
+        list[str],
+        typer.Option("--allow-host", help="A host glob HTTP requests may reach (repeatable)."),
+    ] = [],  # noqa: B006
     wasi: Annotated[bool, typer.Option("--wasi", help="Give the plugin WASI preview 1.")] = False,
     dirs: DirOpt = [],  # noqa: B006
     dirs_ro: DirRoOpt = [],  # noqa: B006
@@ -82,7 +86,14 @@ def plugin_call(
             from .._runtime import Runtime
 
             runtime = Runtime(policy)
-        with Plugin(source, policy=policy, config=pairs, wasi=wasi, runtime=runtime) as plugin:
+        with Plugin(
+            source,
+            policy=policy,
+            config=pairs,
+            wasi=wasi,
+            allowed_hosts=allow_host or None,
+            runtime=runtime,
+        ) as plugin:
             out = plugin.call(func, data)
         sys.stdout.buffer.write(out)
         sys.stdout.flush()
