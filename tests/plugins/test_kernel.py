@@ -67,7 +67,11 @@ def test_exports_have_the_extism_signatures(runtime: omniwasm.Runtime) -> None:
         "error_get": "func() -> (i64)",
         "reset": "func() -> ()",
         "memory_bytes": "func() -> (i64)",
+        "var_get": i64_i64,
+        "var_set": "func(i64, i64) -> ()",
         "omniwasm_begin": i64_i64,  # host side: reset + input block in one call
+        "omniwasm_var_limit": "func(i64) -> ()",  # host side: max_var_bytes
+        "omniwasm_vars": "func() -> (i64, i64)",  # host side: where the var entries are
     }
     assert exports["memory"].startswith("memory")
 

@@ -141,9 +141,10 @@ def test_var_store_bound_stops_the_call(plugin_wasm: Build) -> None:
     plugin = Plugin(
         {"wasm": [{"data": base64.b64encode(wasm).decode()}], "memory": {"max_var_bytes": 4}}
     )
-    with pytest.raises(omniwasm.HostFunctionError) as info:
+    with pytest.raises(omniwasm.GuestError) as info:
         plugin.call("counter")
-    assert "Variable store is full" in str(info.value.__cause__)
+    assert (info.value.function, info.value.error) == ("counter", "Variable store is full")
+    assert plugin.call("get_config") == b""  # the plugin stays usable
 
 
 def test_logs_go_to_the_plugin_logger(plugin_wasm: Build, caplog: pytest.LogCaptureFixture) -> None:

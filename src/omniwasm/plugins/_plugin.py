@@ -1,9 +1,9 @@
 """Extism-compatible plugins: ``CompiledPlugin`` (compile once) and ``Plugin`` (one instance).
 
 A plugin is a core module that imports ``extism:host/env``. The kernel (``kernel.wat``: the
-allocator, input, output and error registers, with its own linear memory) is a companion module
-in the plugin's store, so a plugin's calls into it never enter Python; only ``config_get``,
-``var_get``/``var_set``, ``log_*``, ``get_log_level`` and user host functions do, through the
+allocator, input, output and error registers and the var store, with its own linear memory) is
+a companion module in the plugin's store, so a plugin's calls into it never enter Python; only
+``config_get``, ``http_*``, ``log_*``, ``get_log_level`` and user host functions do, through the
 engine's raw host-call path.
 
 Call semantics follow Extism: an export is callable when it takes nothing and returns nothing
@@ -22,13 +22,13 @@ import os
 import struct
 import threading
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from .. import _engine as eng
-from .._errors import GuestError, OmniwasmError, PolicyError
+from .._errors import GuestError, LinkError, MissingImport, OmniwasmError, PolicyError, Trap
 from .._policy import Policy
 from .._runtime import Compiled, Runtime
 from ._hostfn import CurrentPlugin, HostFunction
@@ -46,6 +46,10 @@ _HEADER = struct.Struct("<B3xII")  # block header: status, size, used (kernel.wa
 _REGISTERS = struct.Struct("<QQQQQ")  # error, input offset/length, output offset/length
 _U64 = struct.Struct("<Q")
 _ERROR, _INPUT_OFFSET, _INPUT_LENGTH = 25, 33, 41
+_FAULT = 2  # root byte the kernel sets when it fails a call itself, then traps (kernel.wat)
+_VAR_ENTRY = struct.Struct("<II")  # var store entry: key length, value length (kernel.wat)
+_KERNEL_VAR_LIMIT = 1 << 20  # kernel.wat's own default max_var_bytes
+_PRIVATE = "omniwasm_"  # kernel exports for the host only: a plugin may not import them
 _FIRST_HANDLE = 77
 _FREE = 2
 _string_at = ctypes.string_at
@@ -61,6 +65,9 @@ _KERNEL_FUNCS = {
     "_out_off": "output_offset",
     "_out_len": "output_length",
     "_err": "error_get",
+    "_var_set": "var_set",
+    "_var_bounds": "omniwasm_vars",
+    "_var_limit": "omniwasm_var_limit",
 }
 _kernels: dict[int, Compiled] = {}
 _kernel_lock = threading.Lock()
@@ -96,14 +103,12 @@ class _State(CurrentPlugin):
         kernel: eng.CoreInstance,
         *,
         config: Mapping[str, str],
-        vars_: dict[str, bytes],
         max_var_bytes: int,
         logger: logging.Logger,
     ) -> None:
         self.guest = guest
         self.kernel = kernel
         self.config = config
-        self.vars = vars_
         self.max_var_bytes = max_var_bytes
         self.logger = logger
         self.http = HttpState()
@@ -119,7 +124,11 @@ class _State(CurrentPlugin):
         return span
 
     def __getattr__(self, attr: str) -> Any:
-        # Kernel functions are resolved on first use: most instances call only a few.
+        # Kernel functions (and the vars view) are made on first use: most instances use few.
+        if attr == "vars":
+            view = _KernelVars(self)
+            object.__setattr__(self, "vars", view)
+            return view
         name = _KERNEL_FUNCS.get(attr)
         if name is None:
             raise AttributeError(attr)
@@ -189,7 +198,13 @@ class _State(CurrentPlugin):
                 raise OmniwasmError(f"plugin kernel could not allocate {n} bytes of input")
             base, _ = self.span()
             _memmove(base + handle, data, n)
-        rc = func()
+        try:
+            rc = func()
+        except Trap as exc:
+            failed = self._kernel_failure(exc, name)
+            if failed is None:
+                raise
+            raise failed from exc
         self._span = None
         base, size = self.span()
         err, _, _, out, out_len = _REGISTERS.unpack(_string_at(base + _ERROR, _REGISTERS.size))
@@ -198,6 +213,99 @@ class _State(CurrentPlugin):
         if out_len and out + out_len <= size:
             return _string_at(base + out, out_len)
         return b""
+
+    def _kernel_failure(self, exc: Trap, name: str) -> GuestError | None:
+        """The error a kernel trap stands for (it failed a var call), or None for a real trap."""
+        self._span = None
+        base, _ = self.span()
+        if _string_at(base + _FAULT, 1) == b"\0":
+            return None
+        _memset(base + _FAULT, 0, 1)
+        err = _U64.unpack(_string_at(base + _ERROR, 8))[0]
+        message = self.read(err).decode("utf-8", "replace") or "the plugin kernel failed"
+        return GuestError(1, message, function=name, frames=exc.frames)
+
+    # The var store lives in the kernel (kernel.wat, "Vars"), so plugins reach it without
+    # Python; these serve the ``vars`` view and carry vars over when the store is rebuilt.
+    def var_items(self) -> list[tuple[bytes, bytes]]:
+        """Every var as raw ``(key, value)`` bytes, in store order."""
+        start, end = self._var_bounds()
+        self._span = None
+        base, size = self.span()
+        end = min(int(end), size)
+        items = []
+        at = int(start)
+        while at + _VAR_ENTRY.size <= end:
+            klen, vlen = _VAR_ENTRY.unpack(_string_at(base + at, _VAR_ENTRY.size))
+            stop = at + _VAR_ENTRY.size + klen + vlen
+            if stop > end:
+                break
+            raw = _string_at(base + at + _VAR_ENTRY.size, klen + vlen)
+            items.append((raw[:klen], raw[klen:]))
+            at = stop
+        return items
+
+    def var_put(self, key: bytes, value: bytes | None) -> None:
+        """Set (or with None delete) a var through the kernel's ``var_set``.
+
+        Raises:
+            GuestError: the store is full or vars are disabled (the kernel's message).
+
+        """
+        k = self.write(key)
+        v = 0 if value is None else self.write(value)
+        try:
+            self._var_set(k, v)
+        except Trap as exc:
+            failed = self._kernel_failure(exc, "var_set")
+            if failed is None:
+                raise
+            raise failed from exc
+        finally:
+            self._span = None
+
+
+class _KernelVars(MutableMapping[str, bytes]):
+    """A plugin's vars, live in its kernel's var store (keys are UTF-8 text).
+
+    Keys and values are non-empty (in the Extism ABI an empty value cannot be set: value
+    handle 0 deletes). Setting a value raises :class:`omniwasm.GuestError` when the store is
+    full or vars are disabled.
+    """
+
+    __slots__ = ("_ref",)
+
+    def __init__(self, state: _State) -> None:
+        self._ref = weakref.ref(state)  # the state holds this view: no reference cycle
+
+    def _state(self) -> _State:
+        state = self._ref()
+        if state is None:
+            raise OmniwasmError("the plugin instance is gone")
+        return state
+
+    def __getitem__(self, key: str) -> bytes:
+        raw = key.encode()
+        for k, v in self._state().var_items():
+            if k == raw:
+                return v
+        raise KeyError(key)
+
+    def __setitem__(self, key: str, value: bytes) -> None:
+        if not key or not value:
+            raise ValueError("var keys and values are non-empty")
+        self._state().var_put(key.encode(), bytes(value))
+
+    def __delitem__(self, key: str) -> None:
+        if key not in self:
+            raise KeyError(key)
+        self._state().var_put(key.encode(), None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([k.decode("utf-8", "replace") for k, _ in self._state().var_items()])
+
+    def __len__(self) -> int:
+        return len(self._state().var_items())
 
 
 def _state(ctx: int) -> _State:
@@ -212,27 +320,6 @@ def _config_get(ctx: int, key: int) -> int:
     st = _state(ctx)
     value = st.config.get(st.take(key).decode("utf-8", "replace"))
     return 0 if value is None else st.write(value)
-
-
-def _var_get(ctx: int, key: int) -> int:
-    st = _state(ctx)
-    value = st.vars.get(st.take(key).decode("utf-8", "replace"))
-    return 0 if value is None else st.write(value)
-
-
-def _var_set(ctx: int, key: int, value: int) -> None:
-    st = _state(ctx)
-    name = st.take(key).decode("utf-8", "replace")
-    if not value:
-        st.vars.pop(name, None)
-        return
-    data = st.take(value)
-    if st.max_var_bytes == 0:
-        raise GuestError(1, "Vars are disabled by this host (max_var_bytes = 0)")
-    used = sum(len(k) + len(v) for k, v in st.vars.items() if k != name)
-    if used + len(name) + len(data) > st.max_var_bytes:
-        raise GuestError(1, "Variable store is full")
-    st.vars[name] = data
 
 
 def _logger(level: int) -> Any:
@@ -266,8 +353,6 @@ def _http_headers(ctx: int) -> int:
 
 _ENV_FUNCS: dict[str, Any] = {
     "config_get": _config_get,
-    "var_get": _var_get,
-    "var_set": _var_set,
     "log_trace": _logger(logging.DEBUG - 5),
     "log_debug": _logger(logging.DEBUG),
     "log_info": _logger(logging.INFO),
@@ -342,6 +427,12 @@ class CompiledPlugin:
             )
         self.compiled = compiled
         self.wasi = wasi
+        private = [i for i in compiled.imports if i.module == ENV and i.name.startswith(_PRIVATE)]
+        if private:
+            raise LinkError(
+                tuple(MissingImport(i.module, i.name, i.type) for i in private),
+                detail="omniwasm's own kernel functions are not part of the Extism ABI",
+            )
         host: dict[str, dict[str, Any]] = {ENV: dict(_ENV_FUNCS)}
         for fn in host_functions:
             host.setdefault(fn.namespace, {})[fn.name] = _user_call(fn)
@@ -369,17 +460,23 @@ class CompiledPlugin:
         """A new, independent plugin instance (its own memory, globals and vars)."""
         return Plugin(compiled=self)
 
-    def _new_state(self, vars_: dict[str, bytes]) -> _State:
+    def _new_state(self, previous: _State | None = None) -> _State:
+        """A new instance; with ``previous``, its vars are carried over (a rebuilt store)."""
         guest, (kernel,) = self._template.instantiate(self.policy, argv0=self.name)
+        limit = self.manifest.max_var_bytes
         state = _State(
             guest,
             kernel,
             config=self.config,
-            vars_=vars_,
-            max_var_bytes=self.manifest.max_var_bytes,
+            max_var_bytes=limit,
             logger=logging.getLogger(f"omniwasm.plugins.{self.name.replace('.', '_')}"),
         )
         state.http_policy = self.http_policy
+        if limit != _KERNEL_VAR_LIMIT:
+            state._var_limit(min(limit, 2**63 - 1))
+        if previous is not None:
+            for key, value in previous.var_items():
+                state.var_put(key, value)
         if self._init is not None:
             guest.func(self._init)()
         return state
@@ -437,8 +534,7 @@ class Plugin:
     ):
         self._compiled = compiled if compiled is not None else CompiledPlugin(source, **options)
         self._lock = threading.RLock()
-        self._vars: dict[str, bytes] = {}
-        self._state: _State | None = self._compiled._new_state(self._vars)
+        self._state: _State | None = self._compiled._new_state()
         self._funcs: dict[str, Any] = {}
         self._restart = False
 
@@ -486,8 +582,9 @@ class Plugin:
         if self._state is None:
             raise OmniwasmError(f"plugin {self._compiled.name} is closed")
         if self._restart:
-            self._state.guest.close()
-            self._state = self._compiled._new_state(self._vars)
+            old = self._state
+            self._state = self._compiled._new_state(old)  # the vars outlive the old store
+            old.guest.close()
             self._funcs.clear()
             self._restart = False
         return self._state
