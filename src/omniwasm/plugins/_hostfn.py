@@ -39,7 +39,7 @@ class CurrentPlugin:
     """
 
     config: typing.Mapping[str, str]
-    vars: dict[str, bytes]
+    vars: typing.MutableMapping[str, bytes]
 
     def read(self, handle: int) -> bytes:
         """The bytes of a kernel block (empty for handle 0)."""
