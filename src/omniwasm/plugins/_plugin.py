@@ -16,12 +16,14 @@ store before the next call.
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import json
 import logging
 import os
 import struct
 import threading
 import weakref
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from importlib import resources
 from pathlib import Path
@@ -420,32 +422,15 @@ class CompiledPlugin:
         self.config = {**spec.config, **(config or {})}
         self.policy = spec.policy(policy)
         self.name = spec.name
-        compiled = self.runtime.load(spec.wasm)
+        compiled = _load(self.runtime, spec.wasm)
         if compiled.kind != "module":
             raise PolicyError(
                 "component plugins are called through the component API (issue #4 item 4)"
             )
         self.compiled = compiled
         self.wasi = wasi
-        private = [i for i in compiled.imports if i.module == ENV and i.name.startswith(_PRIVATE)]
-        if private:
-            raise LinkError(
-                tuple(MissingImport(i.module, i.name, i.type) for i in private),
-                detail="omniwasm's own kernel functions are not part of the Extism ABI",
-            )
-        host: dict[str, dict[str, Any]] = {ENV: dict(_ENV_FUNCS)}
-        for fn in host_functions:
-            host.setdefault(fn.namespace, {})[fn.name] = _user_call(fn)
-        kernel = _kernel(self.runtime)
-        self._template = eng.CoreTemplate(
-            compiled._artifact,
-            host=host,
-            companions=[(ENV, kernel._artifact)],
-            wasi=wasi,
-        )
-        self._exports = _callable_exports(compiled)
-        names = {e.name for e in compiled.exports}
-        self._init = next((n for n in _INIT_EXPORTS if n in names), None)
+        fns = tuple(host_functions)
+        self._template, self._exports, self._init = _prepare(compiled, fns, wasi, self.runtime)
 
     @property
     def exports(self) -> list[str]:
@@ -480,6 +465,69 @@ class CompiledPlugin:
         if self._init is not None:
             guest.func(self._init)()
         return state
+
+
+_LOADED: OrderedDict[tuple[int, str], Compiled] = OrderedDict()
+_LOADED_MAX = 32
+
+
+def _load(runtime: Runtime, wasm: bytes) -> Compiled:
+    """``runtime.load(wasm)``, remembered for the last few modules.
+
+    The prepared plugin (its linked template) lives on the compiled code, so ``Plugin(bytes)``
+    calls with the same code reuse it.
+    """
+    key = (id(runtime), hashlib.sha256(wasm).hexdigest())
+    with _kernel_lock:
+        found = _LOADED.get(key)
+        if found is not None:
+            _LOADED.move_to_end(key)
+            return found
+    compiled = runtime.load(wasm)
+    with _kernel_lock:
+        _LOADED[key] = compiled
+        while len(_LOADED) > _LOADED_MAX:
+            _LOADED.popitem(last=False)
+    return compiled
+
+
+def _prepare(
+    compiled: Compiled, fns: tuple[HostFunction, ...], wasi: bool, runtime: Runtime
+) -> tuple[eng.CoreTemplate, dict[str, str], str | None]:
+    """Link a plugin module once per (module, host functions, WASI) and keep it on the code.
+
+    ``Plugin(bytes)`` with a warm compile cache then costs one load and one instance.
+
+    Raises:
+        LinkError: the plugin imports omniwasm's private kernel functions, or anything this
+            host does not provide.
+
+    """
+    artifact = compiled._artifact
+    key = ("plugin-template", wasi, fns)
+    with artifact.lock:
+        found = artifact.prepared.get(key)
+    if found is not None:
+        return found  # type: ignore[no-any-return]
+    private = [i for i in compiled.imports if i.module == ENV and i.name.startswith(_PRIVATE)]
+    if private:
+        raise LinkError(
+            tuple(MissingImport(i.module, i.name, i.type) for i in private),
+            detail="omniwasm's own kernel functions are not part of the Extism ABI",
+        )
+    host: dict[str, dict[str, Any]] = {ENV: dict(_ENV_FUNCS)}
+    for fn in fns:
+        host.setdefault(fn.namespace, {})[fn.name] = _user_call(fn)
+    kernel = _kernel(runtime)
+    template = eng.CoreTemplate(
+        artifact, host=host, companions=[(ENV, kernel._artifact)], wasi=wasi
+    )
+    names = {e.name for e in compiled.exports}
+    init = next((n for n in _INIT_EXPORTS if n in names), None)
+    found = (template, _callable_exports(compiled), init)
+    with artifact.lock:
+        artifact.prepared[key] = found
+    return found
 
 
 def _callable_exports(compiled: Compiled) -> dict[str, str]:
