@@ -15,6 +15,7 @@ from . import types
 from ._component import ComponentExports, ComponentFunction, InterfaceExports, Linker
 from ._engine import CacheInfo
 from ._errors import (
+    Cancelled,
     ExecutionError,
     Frame,
     GuestError,
@@ -50,6 +51,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "CacheInfo",
+    "Cancelled",
     "Compiled",
     "ComponentExports",
     "ComponentFunction",

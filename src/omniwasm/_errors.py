@@ -9,6 +9,7 @@ OmniwasmError
 └── ExecutionError         .frames (wasm backtrace)
     ├── Trap               .code
     ├── GuestExit          .code
+    ├── Cancelled          (another thread called cancel())
     ├── GuestError         .code .error .function (a plugin returned a non-zero status)
     ├── HostFunctionError  (__cause__ is the Python exception)
     └── LimitExceeded      .limit .used
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "Cancelled",
     "ExecutionError",
     "Frame",
     "GuestError",
@@ -221,6 +223,10 @@ class GuestExit(ExecutionError):
     def __init__(self, code: int, *, frames: tuple[Frame, ...] = ()) -> None:
         super().__init__(f"guest exited with code {code}", frames=frames)
         self.code = code
+
+
+class Cancelled(ExecutionError):
+    """The host cancelled the running call (``Plugin.cancel()`` from another thread)."""
 
 
 class GuestError(ExecutionError):

@@ -238,3 +238,23 @@ def test_closed_plugin_refuses_calls(plugin_wasm: Build) -> None:
     plugin.close()
     with pytest.raises(omniwasm.OmniwasmError, match="closed"):
         plugin.call("echo", b"x")
+
+
+def test_cancel_from_another_thread_stops_the_call(plugin_wasm: Build) -> None:
+    """cancel() from another thread ends a looping call with Cancelled; the plugin stays usable."""
+    import threading
+    import time
+
+    plugin = Plugin(plugin_wasm("errors"))
+    assert plugin.cancel() is False  # nothing running
+
+    def later() -> None:
+        time.sleep(0.1)
+        plugin.cancel()
+
+    thread = threading.Thread(target=later)
+    thread.start()
+    with pytest.raises(omniwasm.Cancelled):
+        plugin.call("spin")
+    thread.join()
+    assert plugin.call("empty") == b""

@@ -26,6 +26,7 @@ __all__ = [
     "EngineSettings",
     "NativeEngine",
     "engine_for",
+    "ensure_ticker",
     "ticks_for",
     "wasmtime_version",
 ]
@@ -144,6 +145,11 @@ def engine_for(settings: EngineSettings) -> NativeEngine:
             native = NativeEngine(settings)
             _ENGINES[settings] = native
         return native
+
+
+def ensure_ticker() -> None:
+    """Start the epoch ticker thread (once per process)."""
+    _Ticker.ensure_started()
 
 
 def ticks_for(timeout: float) -> int:

@@ -15,15 +15,44 @@ from __future__ import annotations
 import ctypes
 import os
 import tempfile
+import time
+import weakref
 
 import wasmtime
 from wasmtime import _ffi as ffi
 
 from .._errors import PolicyError
 from .._policy import Output, Policy, merge_env
-from ._native import NO_DEADLINE, NativeEngine, ticks_for
+from ._native import NO_DEADLINE, NativeEngine, ensure_ticker, ticks_for
 
-__all__ = ["StoreBox"]
+__all__ = ["CANCELLED_MESSAGE", "StoreBox"]
+
+CANCELLED_MESSAGE = "omniwasm: call cancelled by the host"
+_vp = ctypes.c_void_p
+_ON_DEADLINE = ctypes.CFUNCTYPE(ctypes.c_size_t, _vp, _vp, _vp, _vp)
+_FINALIZER = ctypes.CFUNCTYPE(None, _vp)
+_set_deadline_callback = ctypes.CFUNCTYPE(None, _vp, _ON_DEADLINE, _vp, _FINALIZER)(
+    ("wasmtime_store_epoch_deadline_callback", ffi.dll)
+)
+_error_new = ctypes.CFUNCTYPE(_vp, ctypes.c_char_p)(("wasmtime_error_new", ffi.dll))
+_CANCELLABLE: dict[int, weakref.ref[StoreBox]] = {}
+_NO_FINALIZER = _FINALIZER()
+_U64 = ctypes.c_uint64
+_U8 = ctypes.c_uint8
+
+
+@_ON_DEADLINE  # type: ignore[untyped-decorator]
+def _on_deadline(ctx: int | None, data: int | None, delta: int | None, kind: int | None) -> int:
+    """Every tick of a cancellable store's run: stop it when cancelled or past its timeout."""
+    ref = _CANCELLABLE.get(data or 0)
+    box = None if ref is None else ref()
+    if box is None or box.cancel_requested:
+        return int(_error_new(CANCELLED_MESSAGE.encode()) or 0)
+    if box.call_deadline is not None and time.monotonic() >= box.call_deadline:
+        return int(_error_new(b"wasm trap: interrupt") or 0)
+    _U64.from_address(delta or 0).value = 1
+    _U8.from_address(kind or 0).value = 0  # WASMTIME_UPDATE_DEADLINE_CONTINUE
+    return 0
 
 
 class StoreBox:
@@ -48,6 +77,9 @@ class StoreBox:
         self.policy = policy
         self.store = wasmtime.Store(native.engine)
         self._ctx = 0
+        self.cancel_requested = False
+        self.call_deadline: float | None = None
+        self.in_call = False
         self._captures: dict[str, _Capture] = {}
         self.closed = False
         self.deadline_ticks = ticks_for(policy.timeout) if policy.timeout is not None else None
@@ -80,6 +112,39 @@ class StoreBox:
         if not ctx:
             ctx = self._ctx = ctypes.cast(self.store._context(), ctypes.c_void_p).value or 0
         return ctx
+
+    def make_cancellable(self) -> None:
+        """Let another thread stop this store's running call with :meth:`cancel`.
+
+        The store then checks in every epoch tick (5 ms) through a deadline callback, which
+        also enforces the policy's timeout per call from :meth:`begin_call`.
+        """
+        ensure_ticker()
+        key = id(self)
+        _CANCELLABLE[key] = weakref.ref(self, lambda _: _CANCELLABLE.pop(key, None))
+        _set_deadline_callback(
+            ctypes.cast(self.store.ptr(), _vp).value, _on_deadline, key, _NO_FINALIZER
+        )
+        self.deadline_ticks = 1
+
+    def begin_call(self) -> None:
+        """Mark the start of a call (its timeout counts from now)."""
+        timeout = self.policy.timeout
+        self.call_deadline = None if timeout is None else time.monotonic() + timeout
+        self.cancel_requested = False
+        self.in_call = True
+
+    def end_call(self) -> None:
+        """Mark the end of a call: a late ``cancel`` does not reach the next one."""
+        self.in_call = False
+        self.cancel_requested = False
+
+    def cancel(self) -> bool:
+        """Ask the running call (from any thread) to stop; False when none is running."""
+        if not self.in_call:
+            return False
+        self.cancel_requested = True
+        return True
 
     def arm_deadline(self) -> None:
         """Start the policy's timeout for the call about to be made (a no-op without one)."""

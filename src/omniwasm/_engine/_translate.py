@@ -16,6 +16,7 @@ import wasmtime
 from wasmtime import _func as wasmtime_func
 
 from .._errors import (
+    Cancelled,
     ExecutionError,
     Frame,
     GuestExit,
@@ -33,6 +34,8 @@ from .._errors import (
 from .._policy import Policy
 
 __all__ = ["frames_from_text", "translate", "translating"]
+
+CANCELLED_TEXT = "omniwasm: call cancelled by the host"  # = _store.CANCELLED_MESSAGE
 
 # Trap messages (wasmtime's `Trap` Display) -> stable trap-code names.
 _TRAP_TEXT = {
@@ -124,6 +127,8 @@ def translate(
     if isinstance(exc, wasmtime.ExitTrap):
         return GuestExit(exc.code)
     text = str(exc)
+    if CANCELLED_TEXT in text:
+        return Cancelled("the call was cancelled by the host", frames=frames_from_text(text))
     if isinstance(exc, wasmtime.Trap):
         frames = tuple(
             Frame(f.func_index, f.func_name, f.module_name, f.module_offset) for f in exc.frames

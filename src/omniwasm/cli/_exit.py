@@ -10,6 +10,7 @@ import sys
 import traceback
 
 from .._errors import (
+    Cancelled,
     ExecutionError,
     HostFunctionError,
     InvalidModule,
@@ -34,6 +35,7 @@ EXIT_CODES: dict[type[BaseException], int] = {
     PolicyError: 78,
     ExecutionError: 1,
     Timeout: 124,
+    Cancelled: 130,
     OutOfFuel: 133,
     Trap: 134,  # what `wasmtime run` returns for a trap
     MemoryLimitExceeded: 137,

@@ -192,6 +192,14 @@ class _State(CurrentPlugin):
         return data
 
     def call(self, name: str, func: Any, data: bytes) -> bytes:
+        box = self.guest.box
+        box.begin_call()
+        try:
+            return self._call(name, func, data)
+        finally:
+            box.end_call()
+
+    def _call(self, name: str, func: Any, data: bytes) -> bytes:
         n = len(data)
         handle = int(self._begin(n))
         self._span = None
@@ -457,6 +465,7 @@ class CompiledPlugin:
             logger=logging.getLogger(f"omniwasm.plugins.{self.name.replace('.', '_')}"),
         )
         state.http_policy = self.http_policy
+        guest.box.make_cancellable()
         if limit != _KERNEL_VAR_LIMIT:
             state._var_limit(min(limit, 2**63 - 1))
         if previous is not None:
@@ -620,6 +629,18 @@ class Plugin:
             finally:
                 if name == "_start":
                     self._restart = True
+
+    def cancel(self) -> bool:
+        """Stop the call running in another thread (it raises ``omniwasm.Cancelled``).
+
+        Safe from any thread; the plugin stays usable for the next call.
+
+        Returns:
+            True when a call was running and has been asked to stop.
+
+        """
+        state = self._state
+        return False if state is None else state.guest.box.cancel()
 
     def call_json(self, name: str, value: Any = None) -> Any:
         """Call with ``value`` encoded as JSON and decode the output as JSON."""
