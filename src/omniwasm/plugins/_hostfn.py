@@ -30,7 +30,7 @@ USER = "extism:host/user"
 _WASM_TYPES = ("i32", "i64", "f32", "f64")
 
 
-class CurrentPlugin:
+class CurrentPlugin(typing.Protocol):
     """The plugin a host function was called from: kernel memory and its settings.
 
     Handles are offsets into the plugin's kernel memory. A handle the plugin passes to a host
@@ -43,23 +43,23 @@ class CurrentPlugin:
 
     def read(self, handle: int) -> bytes:
         """The bytes of a kernel block (empty for handle 0)."""
-        raise NotImplementedError
+        ...
 
     def write(self, data: bytes | bytearray | memoryview | str) -> int:
         """Copy ``data`` into a new kernel block and return its handle."""
-        raise NotImplementedError
+        ...
 
     def alloc(self, size: int) -> int:
         """Allocate a kernel block of ``size`` bytes (0 on failure)."""
-        raise NotImplementedError
+        ...
 
     def free(self, handle: int) -> None:
         """Free a kernel block."""
-        raise NotImplementedError
+        ...
 
     def take(self, handle: int) -> bytes:
         """Read a block the plugin passed in, then free it."""
-        raise NotImplementedError
+        ...
 
 
 def _kind(annotation: Any) -> str:

@@ -16,6 +16,7 @@ store before the next call.
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import json
 import logging
@@ -125,12 +126,13 @@ class _State(CurrentPlugin):
             span = self._span = self.kernel.memory_span()
         return span
 
+    @functools.cached_property
+    def vars(self) -> MutableMapping[str, bytes]:  # type: ignore[override]
+        """The plugin's vars, live in its kernel."""
+        return _KernelVars(self)
+
     def __getattr__(self, attr: str) -> Any:
-        # Kernel functions (and the vars view) are made on first use: most instances use few.
-        if attr == "vars":
-            view = _KernelVars(self)
-            object.__setattr__(self, "vars", view)
-            return view
+        # Kernel functions are resolved on first use: most instances call only a few.
         name = _KERNEL_FUNCS.get(attr)
         if name is None:
             raise AttributeError(attr)
