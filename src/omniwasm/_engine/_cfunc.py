@@ -19,7 +19,9 @@ from wasmtime import component as wc
 from .. import _types as t
 from .._errors import ValueConversionError
 from ._chost import wasm_error
-from ._codec import VAL, Bad, Call, is_plain, reader, val_delete, writer
+from ._codec import writer
+from ._cval import VAL, Bad, Call, val_delete
+from ._lift import is_plain, reader
 
 __all__ = ["ExportFunc"]
 

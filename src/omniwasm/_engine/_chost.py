@@ -31,7 +31,9 @@ from .. import _types as t
 from .._errors import OmniwasmError, ValueConversionError
 from .._values import Err, Ok
 from ._artifact import Artifact
-from ._codec import VAL, Bad, Call, ResourceHooks, reader, writer
+from ._codec import writer
+from ._cval import VAL, Bad, Call, ResourceHooks
+from ._lift import reader
 from ._witconv import world_type
 
 __all__ = ["GuestHandle", "HostDefs", "Linked", "StoreState", "link", "state_for"]

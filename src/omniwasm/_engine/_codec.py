@@ -6,7 +6,8 @@ at offset 0 and the payload at offset 8 (``string``/``list``/``record``... are `
 pairs; ``variant`` adds a payload pointer at 24; ``option`` is a pointer; ``result`` an
 ``is_ok`` byte and a pointer). Writers pack with precompiled ``struct`` formats and readers
 slice whole regions out with one ``string_at``; ``list<u8>`` moves with strided slices
-(``raw[8::32]``) instead of one conversion per byte.
+(``raw[8::32]``) instead of one conversion per byte. This module holds the writers;
+:mod:`._cval` the layout and per-call state, :mod:`._lift` the readers.
 
 Two writing modes:
 
@@ -26,42 +27,48 @@ from __future__ import annotations
 import ctypes
 import enum
 import struct
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-
-from wasmtime import _ffi as ffi
 
 from .. import _types as t
 from .. import _values as values
 from .._values import Err, Ok, Some, Variant
+from ._cval import (
+    ENTRY,
+    INTS,
+    K_BOOL,
+    K_CHAR,
+    K_ENUM,
+    K_F32,
+    K_F64,
+    K_FLAGS,
+    K_LIST,
+    K_OPTION,
+    K_RECORD,
+    K_RESOURCE,
+    K_RESULT,
+    K_STRING,
+    K_TUPLE,
+    K_U8,
+    K_VARIANT,
+    NAME,
+    PAIR,
+    PTR,
+    VAL,
+    Bad,
+    Call,
+    ResourceHooks,
+    Writer,
+    byte_vec_new,
+    lock,
+    val_new,
+    valflags_new_uninit,
+    vallist_new_uninit,
+    valrecord_new_uninit,
+    valtuple_new_uninit,
+)
 
-__all__ = ["Bad", "Call", "ResourceHooks", "is_plain", "reader", "writer"]
-
-VAL = 32
-ENTRY = 48  # record entry: wasm_name_t (16) + val (32)
-NAME = 16
-
-(K_BOOL, K_S8, K_U8, K_S16, K_U16, K_S32, K_U32, K_S64, K_U64, K_F32, K_F64) = range(11)
-(K_CHAR, K_STRING, K_LIST, K_RECORD, K_TUPLE, K_VARIANT, K_ENUM) = range(11, 18)
-(K_OPTION, K_RESULT, K_FLAGS, K_RESOURCE) = range(18, 22)
-
-_dll = ffi.dll
-_vp = ctypes.c_void_p
-_sz = ctypes.c_size_t
-
-
-def _fn(name: str, res: Any, *args: Any) -> Any:
-    return ctypes.CFUNCTYPE(res, *args)((name, _dll))
-
-
-byte_vec_new = _fn("wasm_byte_vec_new", None, _vp, _sz, ctypes.c_char_p)
-vallist_new_uninit = _fn("wasmtime_component_vallist_new_uninit", None, _vp, _sz)
-valrecord_new_uninit = _fn("wasmtime_component_valrecord_new_uninit", None, _vp, _sz)
-valtuple_new_uninit = _fn("wasmtime_component_valtuple_new_uninit", None, _vp, _sz)
-valflags_new_uninit = _fn("wasmtime_component_valflags_new_uninit", None, _vp, _sz)
-val_new = _fn("wasmtime_component_val_new", _vp, _vp)
-val_delete = _fn("wasmtime_component_val_delete", None, _vp)
+__all__ = ["Bad", "Call", "ResourceHooks", "writer"]
 
 _string_at = ctypes.string_at
 _memmove = ctypes.memmove
@@ -70,14 +77,10 @@ _addressof = ctypes.addressof
 _buffer = ctypes.create_string_buffer
 
 _HDR = struct.Struct("<B7x")
-_PAIR = struct.Struct("<QQ")  # {size, ptr}
 _KIND_PAIR = struct.Struct("<B7xQQ")
 _KIND_PTR = struct.Struct("<B7xQ")
 _KIND_VARIANT = struct.Struct("<B7xQQQ")
 _KIND_RESULT = struct.Struct("<B7x?7xQ")
-_PTR = struct.Struct("<Q")
-_TRIPLE = struct.Struct("<QQQ")
-_RESULT = struct.Struct("<?7xQ")
 
 
 def _bytes_offset() -> int | None:
@@ -106,89 +109,6 @@ _EMPTY = _buffer(VAL)  # a valid non-null address for empty lists
 _EMPTY_ADDR = _addressof(_EMPTY)
 
 
-class Bad(Exception):
-    """A value does not fit its WIT type; ``path`` locates it inside the parameter."""
-
-    def __init__(self, path: str, expected: str, value: Any) -> None:
-        super().__init__(path, expected)
-        self.path = path
-        self.expected = expected
-        self.value = value
-
-
-Writer = Callable[[Any, Any, int, "Call"], None]
-Reader = Callable[[Any, int, "Call"], Any]
-
-
-class ResourceHooks:
-    """How resources cross for one linked component (the façade fills these in).
-
-    ``host_type(ty)`` returns the host type id when ``ty`` is a resource the host implements,
-    else None. The other hooks are called with the per-call :class:`Call`.
-    """
-
-    def __init__(self) -> None:
-        self.writers: dict[tuple[t.WitType, bool], Writer] = {}
-        self.readers: dict[t.WitType, Reader] = {}
-
-    def host_type(self, ty: t.OwnType | t.BorrowType) -> int | None:
-        """The host type id of ``ty`` when the host implements it, else None."""
-        return None
-
-    def lower_host(
-        self, call: Call, ty: t.OwnType | t.BorrowType, obj: Any, tid: int, owned: bool
-    ) -> int:
-        """Return a ``resource_any*`` for a host object (freed after the call unless owned)."""
-        raise Bad("", str(ty), obj)
-
-    def lower_guest(self, call: Call, ty: t.OwnType | t.BorrowType, obj: Any, owned: bool) -> int:
-        """Return a ``resource_any*`` for a guest handle object."""
-        raise Bad("", str(ty), obj)
-
-    def lift_host(self, call: Call, ty: t.OwnType | t.BorrowType, ptr: int) -> Any:
-        """Return the host object a ``resource_any*`` of a host type refers to."""
-        raise NotImplementedError
-
-    def lift_guest(self, call: Call, ty: t.OwnType | t.BorrowType, ptr: int) -> Any:
-        """Wrap a guest ``resource_any*`` (the hook clones it; the val keeps its own)."""
-        raise NotImplementedError
-
-
-class Call:
-    """State of one crossing: the store context, buffers to keep alive, cleanups to run."""
-
-    __slots__ = ("after", "ctx", "hooks", "keep")
-
-    def __init__(self, ctx: int, hooks: ResourceHooks) -> None:
-        self.ctx = ctx
-        self.hooks = hooks
-        self.keep: list[Any] = []
-        self.after: list[Callable[[], None]] = []
-
-    def finish(self) -> None:
-        """Run the cleanups registered during the crossing (in order) and forget buffers."""
-        if self.after:
-            after, self.after = self.after, []
-            for fn in after:
-                fn()
-        if self.keep:
-            self.keep.clear()
-
-
-_INTS: dict[type[Any], tuple[int, str, int, int]] = {
-    t.S8Type: (K_S8, "b", -(1 << 7), (1 << 7) - 1),
-    t.U8Type: (K_U8, "B", 0, (1 << 8) - 1),
-    t.S16Type: (K_S16, "h", -(1 << 15), (1 << 15) - 1),
-    t.U16Type: (K_U16, "H", 0, (1 << 16) - 1),
-    t.S32Type: (K_S32, "i", -(1 << 31), (1 << 31) - 1),
-    t.U32Type: (K_U32, "I", 0, (1 << 32) - 1),
-    t.S64Type: (K_S64, "q", -(1 << 63), (1 << 63) - 1),
-    t.U64Type: (K_U64, "Q", 0, (1 << 64) - 1),
-}
-
-_lock = threading.Lock()
-
-
 def writer(ty: t.WitType, *, owned: bool, hooks: ResourceHooks) -> Writer:
     """The writer of ``ty``: ``w(value, buf, offset, call)`` stores a val at ``buf[offset]``.
 
@@ -200,30 +120,12 @@ def writer(ty: t.WitType, *, owned: bool, hooks: ResourceHooks) -> Writer:
     w = hooks.writers.get(key)
     if w is None:
         w = _make_writer(ty, owned, hooks)
-        with _lock:
+        with lock:
             hooks.writers[key] = w
     return w
 
 
-def reader(ty: t.WitType, *, hooks: ResourceHooks) -> Reader:
-    """The reader of ``ty``: ``r(mem, offset, call)`` returns the Python value of a val."""
-    r = hooks.readers.get(ty)
-    if r is None:
-        r = _make_reader(ty, hooks)
-        with _lock:
-            hooks.readers[ty] = r
-    return r
-
-
 # -- writers -----------------------------------------------------------------------------
-
-
-def _addr(buf: Any) -> int:
-    return _addressof(buf)
-
-
-def _write_name_owned(addr: int, name: bytes) -> None:
-    byte_vec_new(addr, len(name), name)
 
 
 def _make_writer(ty: t.WitType, owned: bool, hooks: ResourceHooks) -> Writer:
@@ -237,7 +139,7 @@ def _make_writer(ty: t.WitType, owned: bool, hooks: ResourceHooks) -> Writer:
 
         return w_bool
     if isinstance(ty, t.IntType):
-        kind, code, lo, hi = _INTS[type(ty)]
+        kind, code, lo, hi = INTS[type(ty)]
         packer = struct.Struct(f"<B7x{code}")
 
         def w_int(v: Any, buf: Any, off: int, c: Call) -> None:
@@ -306,7 +208,7 @@ def _string_writer(owned: bool) -> Writer:
         def w_str_owned(v: Any, buf: Any, off: int, c: Call) -> None:
             b = _encode(v, "string")
             _HDR.pack_into(buf, off, K_STRING)
-            byte_vec_new(_addr(buf) + off + 8, len(b), b)
+            byte_vec_new(_addressof(buf) + off + 8, len(b), b)
 
         return w_str_owned
 
@@ -364,9 +266,9 @@ def _list_writer(ty: t.ListType, owned: bool, hooks: ResourceHooks) -> Writer:
                 data = _list_u8_bytes(v)
                 n = len(data)
                 _HDR.pack_into(buf, off, K_LIST)
-                vallist_new_uninit(_addr(buf) + off + 8, n)
+                vallist_new_uninit(_addressof(buf) + off + 8, n)
                 if n:
-                    ptr = _PTR.unpack_from(buf, off + 16)[0]
+                    ptr = PTR.unpack_from(buf, off + 16)[0]
                     _memmove(ptr, bytes(_u8_region(data)), n * VAL)
 
             return w_bytes_owned
@@ -414,9 +316,9 @@ def _sequence_writer(
         def w_seq_owned(v: Any, buf: Any, off: int, c: Call) -> None:
             items, n = items_of(v)
             _HDR.pack_into(buf, off, kind)
-            new_uninit(_addr(buf) + off + 8, n)
+            new_uninit(_addressof(buf) + off + 8, n)
             if n:
-                ptr = _PTR.unpack_from(buf, off + 16)[0]
+                ptr = PTR.unpack_from(buf, off + 16)[0]
                 _memset(ptr, 0, n * VAL)
                 store(items, (ctypes.c_char * (n * VAL)).from_address(ptr), c)
 
@@ -490,7 +392,7 @@ def _record_writer(ty: t.RecordType, owned: bool, hooks: ResourceHooks) -> Write
             if addr is not None:
                 byte_vec_new(addr + at, len(name), name)
             else:
-                _PAIR.pack_into(arr, at, len(name), bytes_address(name))
+                PAIR.pack_into(arr, at, len(name), bytes_address(name))
             try:
                 w(values[i], arr, at + 16, c)
             except Bad as exc:
@@ -502,9 +404,9 @@ def _record_writer(ty: t.RecordType, owned: bool, hooks: ResourceHooks) -> Write
         def w_rec_owned(v: Any, buf: Any, off: int, c: Call) -> None:
             check(v)
             _HDR.pack_into(buf, off, K_RECORD)
-            valrecord_new_uninit(_addr(buf) + off + 8, n)
+            valrecord_new_uninit(_addressof(buf) + off + 8, n)
             if n:
-                ptr = _PTR.unpack_from(buf, off + 16)[0]
+                ptr = PTR.unpack_from(buf, off + 16)[0]
                 _memset(ptr, 0, n * ENTRY)
                 store(v, (ctypes.c_char * (n * ENTRY)).from_address(ptr), 0, c, ptr)
 
@@ -567,7 +469,7 @@ def _variant_writer(ty: t.VariantType, owned: bool, hooks: ResourceHooks) -> Wri
                 raise
         if owned:
             _KIND_VARIANT.pack_into(buf, off, K_VARIANT, 0, 0, ptr)
-            byte_vec_new(_addr(buf) + off + 8, len(name), name)
+            byte_vec_new(_addressof(buf) + off + 8, len(name), name)
         else:
             _KIND_VARIANT.pack_into(buf, off, K_VARIANT, len(name), bytes_address(name), ptr)
 
@@ -605,7 +507,7 @@ def _enum_writer(ty: t.EnumType, owned: bool) -> Writer:
         def w_enum_owned(v: Any, buf: Any, off: int, c: Call) -> None:
             name = lookup(v)
             _HDR.pack_into(buf, off, K_ENUM)
-            byte_vec_new(_addr(buf) + off + 8, len(name), name)
+            byte_vec_new(_addressof(buf) + off + 8, len(name), name)
 
         return w_enum_owned
 
@@ -639,9 +541,9 @@ def _flags_writer(ty: t.FlagsType, owned: bool) -> Writer:
             names = chosen(v)
             k = len(names)
             _HDR.pack_into(buf, off, K_FLAGS)
-            valflags_new_uninit(_addr(buf) + off + 8, k)
+            valflags_new_uninit(_addressof(buf) + off + 8, k)
             if k:
-                ptr = _PTR.unpack_from(buf, off + 16)[0]
+                ptr = PTR.unpack_from(buf, off + 16)[0]
                 _memset(ptr, 0, k * NAME)
                 for i, name in enumerate(names):
                     byte_vec_new(ptr + i * NAME, len(name), name)
@@ -657,7 +559,7 @@ def _flags_writer(ty: t.FlagsType, owned: bool) -> Writer:
         arr = _buffer(k * NAME)
         c.keep.append(arr)
         for i, name in enumerate(names):
-            _PAIR.pack_into(arr, i * NAME, len(name), bytes_address(name))
+            PAIR.pack_into(arr, i * NAME, len(name), bytes_address(name))
         _KIND_PAIR.pack_into(buf, off, K_FLAGS, k, _addressof(arr))
 
     return w_flags
@@ -721,149 +623,3 @@ def _resource_writer(ty: t.WitType, owned: bool, hooks: ResourceHooks) -> Writer
         _KIND_PTR.pack_into(buf, off, K_RESOURCE, hooks.lower_guest(c, rty, v, owned))
 
     return w_guest
-
-
-# -- readers -----------------------------------------------------------------------------
-
-
-def _make_reader(ty: t.WitType, hooks: ResourceHooks) -> Reader:  # noqa: PLR0915
-    if isinstance(ty, t.BoolType):
-        unpack_bool = struct.Struct("<?").unpack_from
-        return lambda m, o, c: unpack_bool(m, o + 8)[0]
-    if isinstance(ty, t.IntType):
-        _, code, _, _ = _INTS[type(ty)]
-        unpack = struct.Struct(f"<{code}").unpack_from
-        return lambda m, o, c: unpack(m, o + 8)[0]
-    if isinstance(ty, t.F32Type | t.F64Type):
-        unpack = struct.Struct("<f" if isinstance(ty, t.F32Type) else "<d").unpack_from
-        return lambda m, o, c: unpack(m, o + 8)[0]
-    if isinstance(ty, t.CharType):
-        u32 = struct.Struct("<I").unpack_from
-        return lambda m, o, c: chr(u32(m, o + 8)[0])
-    pair = _PAIR.unpack_from
-    if isinstance(ty, t.StringType):
-
-        def r_str(m: bytes, o: int, c: Call) -> str:
-            n, p = pair(m, o + 8)
-            return _string_at(p, n).decode() if n else ""
-
-        return r_str
-    if isinstance(ty, t.ListType):
-        if isinstance(ty.elem, t.U8Type):
-
-            def r_bytes(m: bytes, o: int, c: Call) -> bytes:
-                n, p = pair(m, o + 8)
-                return _string_at(p, n * VAL)[8::VAL] if n else b""
-
-            return r_bytes
-        er = reader(ty.elem, hooks=hooks)
-
-        def r_list(m: bytes, o: int, c: Call) -> list[Any]:
-            n, p = pair(m, o + 8)
-            if not n:
-                return []
-            sub = _string_at(p, n * VAL)
-            return [er(sub, i * VAL, c) for i in range(n)]
-
-        return r_list
-    if isinstance(ty, t.TupleType):
-        rs = [reader(e, hooks=hooks) for e in ty.items]
-
-        def r_tuple(m: bytes, o: int, c: Call) -> tuple[Any, ...]:
-            n, p = pair(m, o + 8)
-            sub = _string_at(p, n * VAL) if n else b""
-            return tuple(r(sub, i * VAL, c) for i, r in enumerate(rs))
-
-        return r_tuple
-    if isinstance(ty, t.RecordType):
-        return _record_reader(ty, hooks)
-    if isinstance(ty, t.VariantType):
-        return _variant_reader(ty, hooks)
-    if isinstance(ty, t.EnumType):
-        cls = values.enum_class(ty)
-        members = {case.encode(): m for case, m in zip(ty.cases, cls, strict=True)}
-
-        def r_enum(m: bytes, o: int, c: Call) -> Any:
-            n, p = pair(m, o + 8)
-            return members[_string_at(p, n)]
-
-        return r_enum
-    if isinstance(ty, t.FlagsType):
-
-        def r_flags(m: bytes, o: int, c: Call) -> frozenset[str]:
-            k, p = pair(m, o + 8)
-            if not k:
-                return frozenset()
-            sub = _string_at(p, k * NAME)
-            out = []
-            for i in range(k):
-                n, q = pair(sub, i * NAME)
-                out.append(_string_at(q, n).decode())
-            return frozenset(out)
-
-        return r_flags
-    if isinstance(ty, t.OptionType):
-        inner = reader(ty.inner, hooks=hooks)
-        nested = isinstance(ty.inner, t.OptionType)
-        ptr = _PTR.unpack_from
-
-        def r_opt(m: bytes, o: int, c: Call) -> Any:
-            p = ptr(m, o + 8)[0]
-            if not p:
-                return None
-            value = inner(_string_at(p, VAL), 0, c)
-            return Some(value) if nested else value
-
-        return r_opt
-    if isinstance(ty, t.ResultType):
-        ok_r = None if ty.ok is None else reader(ty.ok, hooks=hooks)
-        err_r = None if ty.err is None else reader(ty.err, hooks=hooks)
-        res = _RESULT.unpack_from
-
-        def r_res(m: bytes, o: int, c: Call) -> Ok | Err:
-            is_ok, p = res(m, o + 8)
-            r = ok_r if is_ok else err_r
-            value = None if r is None or not p else r(_string_at(p, VAL), 0, c)
-            return Ok(value) if is_ok else Err(value)
-
-        return r_res
-    assert isinstance(ty, t.OwnType | t.BorrowType)
-    rty = ty
-    ptr_of = _PTR.unpack_from
-    if hooks.host_type(rty) is not None:
-        return lambda m, o, c: hooks.lift_host(c, rty, ptr_of(m, o + 8)[0])
-    return lambda m, o, c: hooks.lift_guest(c, rty, ptr_of(m, o + 8)[0])
-
-
-def _record_reader(ty: t.RecordType, hooks: ResourceHooks) -> Reader:
-    cls = values.record_class(ty)
-    rs = [reader(ft, hooks=hooks) for _, ft in ty.fields]
-    pair = _PAIR.unpack_from
-
-    def r_rec(m: bytes, o: int, c: Call) -> Any:
-        n, p = pair(m, o + 8)
-        sub = _string_at(p, n * ENTRY) if n else b""
-        return cls(*[r(sub, i * ENTRY + 16, c) for i, r in enumerate(rs)])
-
-    return r_rec
-
-
-def _variant_reader(ty: t.VariantType, hooks: ResourceHooks) -> Reader:
-    cases = {
-        name.encode(): (name, None if pty is None else reader(pty, hooks=hooks))
-        for name, pty in ty.cases
-    }
-    triple = _TRIPLE.unpack_from
-
-    def r_var(m: bytes, o: int, c: Call) -> Variant:
-        n, q, p = triple(m, o + 8)
-        name, r = cases[_string_at(q, n)]
-        value = None if r is None or not p else r(_string_at(p, VAL), 0, c)
-        return Variant(name, value)
-
-    return r_var
-
-
-def is_plain(ty: t.WitType | None) -> bool:
-    """True when a value of ``ty`` owns no native memory (nothing to free after reading)."""
-    return ty is None or isinstance(ty, t.BoolType | t.IntType | t.F32Type | t.F64Type | t.CharType)
