@@ -9,6 +9,7 @@ from the module's own import declarations.
 from __future__ import annotations
 
 import ctypes
+import functools
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -155,6 +156,19 @@ class CoreInstance:
             raise OmniwasmError(f"memory {name!r}: the instance is closed")
         ctx = self.box.ctx
         return (_memory_data(ctx, mem) or 0), _memory_size(ctx, mem)
+
+    def memory_base(self, name: str = "memory") -> Callable[[], int | None]:
+        """A function returning an exported memory's current base address, for hot paths.
+
+        Cheaper than :meth:`memory_span` (one native call, no checks): the caller must know
+        the store is open and read the address again after anything that may have run guest
+        code (the base moves when memory grows, unless the engine reserved it up front).
+
+        Raises:
+            OmniwasmError: no such memory, or the store is closed.
+
+        """
+        return functools.partial(_memory_data, self.box.ctx, self._memory(name))
 
     def read_memory(self, offset: int, length: int, name: str = "memory") -> bytes:
         """Copy ``length`` bytes at ``offset`` out of an exported linear memory.

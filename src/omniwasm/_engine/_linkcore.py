@@ -8,8 +8,10 @@ only the functions that need the host (config, vars, HTTP, logs, user functions)
 p1 (optional) and the Python functions, registered through
 ``wasmtime_linker_define_func_unchecked`` against one ``CFUNCTYPE`` trampoline that unpacks the
 raw ``wasmtime_val_raw_t`` slots with a precompiled ``struct`` (no wasmtime-py ``Val`` objects).
-Each instance clones the template linker, defines the companion instances of its own store in
-the clone, and instantiates the guest. Python exceptions never unwind into native code: they
+Each instance
+instantiates the companions from their ``InstancePre`` and then the guest with an explicit
+import vector: a companion's export or the linker's definition for each import, filled
+in place by the C API (no linker clone, no per-instance definitions). Python exceptions never unwind into native code: they
 are parked where :func:`._translate.translate` finds them and the guest sees a trap.
 """
 
@@ -44,6 +46,19 @@ _define_unchecked = ctypes.CFUNCTYPE(
     _UNCHECKED, _vp, _FINALIZER,
 )(("wasmtime_linker_define_func_unchecked", ffi.dll))  # fmt: skip
 _caller_context = ctypes.CFUNCTYPE(_vp, _vp)(("wasmtime_caller_context", ffi.dll))
+_pre_instantiate = ctypes.CFUNCTYPE(_vp, _vp, _vp, _vp, _vp)(
+    ("wasmtime_instance_pre_instantiate", ffi.dll)
+)
+_export_get = ctypes.CFUNCTYPE(ctypes.c_bool, _vp, _vp, ctypes.c_char_p, ctypes.c_size_t, _vp)(
+    ("wasmtime_instance_export_get", ffi.dll)
+)
+_linker_get = ctypes.CFUNCTYPE(
+    ctypes.c_bool, _vp, _vp, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t, _vp
+)(("wasmtime_linker_get", ffi.dll))
+_instance_new = ctypes.CFUNCTYPE(_vp, _vp, _vp, _vp, ctypes.c_size_t, _vp, _vp)(
+    ("wasmtime_instance_new", ffi.dll)
+)
+_EXTERN = ctypes.sizeof(ffi.wasmtime_extern_t)
 _error_new = ctypes.CFUNCTYPE(_vp, ctypes.c_char_p)(("wasmtime_error_new", ffi.dll))
 
 HostCall = Callable[..., Any]
@@ -161,7 +176,31 @@ class CoreTemplate:
         if missing:
             detail = f"provided: {', '.join(sorted(provided)) or 'nothing'}"
             raise LinkError(tuple(missing), detail=detail)
+        self._plan = self._import_plan(companions, module)
         self.pre = None if companions else linker.instantiate_pre(module)
+        self._linker_ptr = ctypes.cast(linker.ptr(), _vp).value
+        self._module_ptr = ctypes.cast(module.ptr(), _vp).value
+
+    def _import_plan(
+        self,
+        companions: Sequence[tuple[str, Artifact]],
+        module: wasmtime.Module,
+    ) -> list[tuple[int, bytes, bytes]]:
+        """How to fill each guest import, in order: ``(companion, module, name)``.
+
+        ``companion`` indexes ``companions``, or is -1 for an import the linker defines (WASI,
+        Python functions).
+        """
+        index = {}
+        for ci, (name, art) in enumerate(companions):
+            for export in art.module.exports:
+                index.setdefault((name, export.name), ci)
+        plan = []
+        for imp in module.imports:
+            key = (imp.module, imp.name or "")
+            ci = index.get(key, -1)  # a companion's export shadows a linker definition
+            plan.append((ci, key[0].encode(), key[1].encode()))
+        return plan
 
     def _define(self, module: str, name: str, ty: wasmtime.FuncType, fn: HostCall) -> None:
         idx = next(_ids)
@@ -194,16 +233,11 @@ class CoreTemplate:
         try:
             box.arm_deadline()
             store = box.store
-            comps = [
-                CoreInstance(box, pre.instantiate(store), art) for _, (art, pre) in self.companions
-            ]
             if self.pre is not None:
                 instance = self.pre.instantiate(store)
+                comps = []
             else:
-                linker = _clone(self.linker)
-                for (name, _), comp in zip(self.companions, comps, strict=True):
-                    linker.define_instance(store, name, comp.instance)
-                instance = linker.instantiate(store, self.artifact.module)
+                instance, comps = self._instantiate_linked(box)
         except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
             box.close()
             raise translate(exc, policy=policy) from exc
@@ -212,19 +246,61 @@ class CoreTemplate:
             raise
         return CoreInstance(box, instance, self.artifact), comps
 
+    def _instantiate_linked(self, box: StoreBox) -> tuple[wasmtime.Instance, list[CoreInstance]]:
+        """Companions from their ``InstancePre``, then the guest from an import vector."""
+        ctx = box.ctx
+        trap = ctypes.c_void_p()
+        trap_addr = ctypes.addressof(trap)
+        raws = []
+        comps = []
+        for _, (art, pre) in self.companions:
+            raw = ffi.wasmtime_instance_t()
+            error = _pre_instantiate(pre, ctx, ctypes.addressof(raw), trap_addr)
+            if error or trap.value:
+                raise _failure(error, trap)
+            raws.append(ctypes.addressof(raw))
+            comps.append(CoreInstance(box, wasmtime.Instance._from_raw(raw), art))
+        plan = self._plan
+        externs = (ffi.wasmtime_extern_t * max(len(plan), 1))()
+        at = ctypes.addressof(externs)
+        linker = self._linker_ptr
+        for ci, mod, name in plan:
+            if ci >= 0:
+                found = _export_get(ctx, raws[ci], name, len(name), at)
+            else:
+                found = _linker_get(linker, ctx, mod, len(mod), name, len(name), at)
+            if not found:
+                raise OmniwasmError(f"import {mod.decode()}::{name.decode()} could not be resolved")
+            at += _EXTERN
+        raw = ffi.wasmtime_instance_t()
+        error = _instance_new(
+            ctx, self._module_ptr, ctypes.addressof(externs), len(plan), ctypes.addressof(raw),
+            trap_addr,
+        )  # fmt: skip
+        if error or trap.value:
+            raise _failure(error, trap)
+        return wasmtime.Instance._from_raw(raw), comps
 
-def _pre(artifact: Artifact) -> tuple[Artifact, wasmtime.InstancePre]:
-    """A companion's ``InstancePre`` (it imports nothing), cached on the artifact."""
+
+def _failure(error: int | None, trap: ctypes.c_void_p) -> BaseException:
+    """The wasmtime exception for a failed instantiation (an error or a trap pointer)."""
+    if error:
+        return wasmtime.WasmtimeError._from_ptr(
+            ctypes.cast(error, ctypes.POINTER(ffi.wasmtime_error_t))
+        )
+    trap_ptr = trap.value
+    trap.value = None
+    return wasmtime.Trap._from_ptr(ctypes.cast(trap_ptr, ctypes.POINTER(ffi.wasm_trap_t)))
+
+
+def _pre(artifact: Artifact) -> tuple[Artifact, int]:
+    """A companion's ``InstancePre`` (it imports nothing) as a raw pointer, cached on the artifact.
+
+    The ``InstancePre`` object stays in the artifact's cache, which keeps the pointer valid.
+    """
     with artifact.lock:
         pre = artifact.prepared.get("core-companion")
         if pre is None:
             pre = wasmtime.Linker(artifact.native.engine).instantiate_pre(artifact.module)
             artifact.prepared["core-companion"] = pre
-    return artifact, pre
-
-
-def _clone(linker: wasmtime.Linker) -> wasmtime.Linker:
-    clone: wasmtime.Linker = wasmtime.Linker.__new__(wasmtime.Linker)
-    clone._set_ptr(ffi.wasmtime_linker_clone(linker.ptr()))
-    clone.engine = linker.engine
-    return clone
+    return artifact, ctypes.cast(pre.ptr(), _vp).value or 0

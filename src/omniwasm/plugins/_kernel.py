@@ -45,6 +45,11 @@ _HEADER = struct.Struct("<B3xII")  # block header: status, size, used (kernel.wa
 _REGISTERS = struct.Struct("<QQQQQ")  # error, input offset/length, output offset/length
 _U64 = struct.Struct("<Q")
 _ERROR, _INPUT_OFFSET, _INPUT_LENGTH = 25, 33, 41
+_POSITION = 9  # root: position, length, error, input offset/length, output offset/length (u64)
+_ROOT = struct.Struct("<QQQQQQQ")
+_POS_LEN = struct.Struct("<QQ")
+_BLOCKS = 65  # the first block's header; its data (the first handle) follows at 77
+_PAGE = 65536  # the kernel memory never has less: the first page is always mapped
 _FAULT = 2  # root byte the kernel sets when it fails a call itself, then traps (kernel.wat)
 _VAR_ENTRY = struct.Struct("<II")  # var store entry: key length, value length (kernel.wat)
 KERNEL_VAR_LIMIT = 1 << 20  # kernel.wat's own default max_var_bytes
@@ -113,6 +118,9 @@ class PluginState(CurrentPlugin):
         self.http = HttpState()
         self.http_policy = HttpPolicy()
         self._span: tuple[int, int] | None = None
+        self._base = kernel.memory_base()
+        self._page_base = 0
+        self._page = memoryview(b"")
         _STATES[guest.box.ctx] = self
 
     def span(self) -> tuple[int, int]:
@@ -197,15 +205,41 @@ class PluginState(CurrentPlugin):
         finally:
             box.end_call()
 
+    def _first_page(self) -> tuple[memoryview, int]:
+        """A writable view of the kernel memory's first page, and the memory's base address.
+
+        The view is rebuilt whenever the base has moved; use it before any guest code runs.
+        """
+        base = self._base() or 0
+        if base != self._page_base:
+            self._page = memoryview((ctypes.c_char * _PAGE).from_address(base)).cast("B")
+            self._page_base = base
+        return self._page, base
+
     def _call(self, name: str, func: Any, data: bytes) -> bytes:
         n = len(data)
-        handle = int(self._begin(n))
+        page, base = self._first_page()
+        position, length = _POS_LEN.unpack_from(page, _POSITION)
+        first = _BLOCKS + _HEADER.size
+        if first + n <= _PAGE and _HEADER.size + n <= length:
+            # What the kernel's omniwasm_begin does, without entering it: reset (zero the old
+            # blocks, clear the fault byte and the registers), then the input as block one.
+            if position:
+                _memset(base + _BLOCKS, 0, position)
+            page[_FAULT] = 0
+            if n:
+                _ROOT.pack_into(page, _POSITION, _HEADER.size + n, length, 0, first, n, 0, 0)
+                _HEADER.pack_into(page, _BLOCKS, 1, n, n)
+                page[first : first + n] = data
+            else:
+                _ROOT.pack_into(page, _POSITION, 0, length, 0, 0, 0, 0, 0)
+        else:  # the input needs the kernel to grow its memory
+            handle = int(self._begin(n))
+            if n:
+                if not handle:
+                    raise OmniwasmError(f"plugin kernel could not allocate {n} bytes of input")
+                _memmove((self._base() or 0) + handle, data, n)
         self._span = None
-        if n:
-            if not handle:
-                raise OmniwasmError(f"plugin kernel could not allocate {n} bytes of input")
-            base, _ = self.span()
-            _memmove(base + handle, data, n)
         try:
             rc = func()
         except Trap as exc:
@@ -213,14 +247,15 @@ class PluginState(CurrentPlugin):
             if failed is None:
                 raise
             raise failed from exc
-        self._span = None
-        base, size = self.span()
-        err, _, _, out, out_len = _REGISTERS.unpack(_string_at(base + _ERROR, _REGISTERS.size))
+        page, base = self._first_page()
+        err, _, _, out, out_len = _REGISTERS.unpack_from(page, _ERROR)
         if rc:
             raise GuestError(int(rc), self.read(err).decode("utf-8", "replace"), function=name)
-        if out_len and out + out_len <= size:
-            return _string_at(base + out, out_len)
-        return b""
+        if not out_len:
+            return b""
+        if out + out_len <= _PAGE:
+            return bytes(page[out : out + out_len])
+        return _string_at(base + out, out_len)  # the kernel keeps the output in its memory
 
     def _kernel_failure(self, exc: Trap, name: str) -> GuestError | None:
         """The error a kernel trap stands for (it failed a var call), or None for a real trap."""
