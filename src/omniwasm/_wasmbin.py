@@ -13,9 +13,12 @@ from dataclasses import dataclass, field
 __all__ = [
     "BinaryError",
     "CustomSection",
+    "FuncSig",
     "Layout",
+    "ModuleInterface",
     "Producer",
     "Section",
+    "module_interface",
     "parse_producers",
     "read_layout",
 ]
@@ -219,3 +222,149 @@ def read_layout(data: bytes) -> Layout:
     layout = Layout(kind=_header(view), size=len(data))
     _walk(view, "", layout, top=True)
     return layout
+
+
+_VALTYPES = {0x7F: "i32", 0x7E: "i64", 0x7D: "f32", 0x7C: "f64", 0x7B: "v128"}
+_VALTYPES.update({0x70: "funcref", 0x6F: "externref"})
+FuncSig = tuple[tuple[str, ...], tuple[str, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleInterface:
+    """A core module's imports and exported functions, read from its binary.
+
+    ``imports`` is ``(module, name, signature or None)`` in declaration order (None for
+    anything but a function); ``func_exports`` maps an exported function's name to its
+    signature (param and result value types, as wasmtime writes them).
+    """
+
+    imports: list[tuple[str, str, FuncSig | None]]
+    func_exports: dict[str, FuncSig]
+
+
+class _Unusual(Exception):
+    """A construct :func:`module_interface` leaves to the engine (GC types, 64-bit limits...)."""
+
+
+def module_interface(data: bytes) -> ModuleInterface | None:
+    """The imports and function exports of a core module binary, or None.
+
+    A fast path for hosts that link the same modules often: None means "ask the engine" (the
+    binary uses types this reader does not follow, e.g. GC rec groups, or is malformed; the
+    engine validated it already, so nothing here needs to reject it).
+    """
+    try:
+        return _interface(bytes(data))
+    except (_Unusual, BinaryError, IndexError, KeyError, UnicodeDecodeError):
+        return None
+
+
+def _interface(data: bytes) -> ModuleInterface:
+    if data[:4] != _MAGIC or data[4:8] != _MODULE_VERSION:
+        raise _Unusual
+    end = len(data)
+    pos = 8
+
+    def leb() -> int:  # u32; the one-byte case is by far the most common
+        nonlocal pos
+        b = data[pos]
+        pos += 1
+        if b < 0x80:
+            return b
+        result, shift = b & 0x7F, 7
+        while True:
+            b = data[pos]
+            pos += 1
+            result |= (b & 0x7F) << shift
+            if b < 0x80:
+                return result
+            shift += 7
+            if shift > 28:
+                raise _Unusual
+
+    def name() -> str:
+        nonlocal pos
+        n = leb()
+        pos += n
+        if pos > end:
+            raise _Unusual
+        return data[pos - n : pos].decode("utf-8")
+
+    def valtypes() -> tuple[str, ...]:
+        nonlocal pos
+        n = leb()
+        if n == 1:  # most signatures have none or one of each
+            pos += 1
+            return (_VALTYPES[data[pos - 1]],)
+        out = tuple(map(_VALTYPES.__getitem__, data[pos : pos + n]))  # KeyError: unusual
+        pos += n
+        return out
+
+    def limits() -> None:
+        nonlocal pos
+        flags = data[pos]
+        pos += 1
+        if flags & ~0x03:  # 64-bit or custom page sizes: leave them to the engine
+            raise _Unusual
+        leb()
+        if flags & 1:
+            leb()
+
+    types: list[FuncSig] = []
+    imports: list[tuple[str, str, FuncSig | None]] = []
+    func_types: list[int] = []  # the type of every function: imported ones first
+    exports: dict[str, FuncSig] = {}
+    while pos < end:
+        sid = data[pos]
+        pos += 1
+        size = leb()
+        stop = pos + size
+        if sid == 1:
+            for _ in range(leb()):
+                if data[pos] != 0x60:
+                    raise _Unusual
+                pos += 1
+                params = valtypes()
+                types.append((params, valtypes()))
+        elif sid == 2:
+            for _ in range(leb()):
+                module, field = name(), name()
+                kind = data[pos]
+                pos += 1
+                sig: FuncSig | None = None
+                if kind == 0:
+                    index = leb()
+                    func_types.append(index)
+                    sig = types[index]
+                elif kind == 1:  # table: a one-byte reference type, then limits
+                    if data[pos] not in _VALTYPES:
+                        raise _Unusual
+                    pos += 1
+                    limits()
+                elif kind == 2:
+                    limits()
+                elif kind == 3:
+                    if data[pos] not in _VALTYPES:
+                        raise _Unusual
+                    pos += 2  # value type, mutability
+                else:
+                    raise _Unusual
+                imports.append((module, field, sig))
+        elif sid == 3:
+            func_types.extend(leb() for _ in range(leb()))
+        elif sid == 7:
+            for _ in range(leb()):
+                export = name()
+                kind = data[pos]
+                pos += 1
+                index = leb()
+                if kind == 0:
+                    exports[export] = types[func_types[index]]
+        elif sid == 10:
+            break  # code, data and custom sections add no imports or exports
+        if pos != stop and sid in (1, 2, 3, 7):
+            raise _Unusual
+        pos = stop
+    if pos > end:
+        raise _Unusual
+    return ModuleInterface(imports, exports)

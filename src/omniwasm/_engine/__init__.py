@@ -9,7 +9,7 @@ from ._chost import GuestHandle, HostDefs
 from ._components import ComponentInstance, instantiate_component, missing_imports
 from ._core import CoreInstance, HostImports, instantiate_core
 from ._fastcall import FastFunc
-from ._linkcore import CoreTemplate
+from ._linkcore import CoreTemplate, func_exports
 from ._native import EngineSettings, NativeEngine, engine_for, wasmtime_version
 from ._store import StoreBox
 from ._translate import translating
@@ -33,6 +33,7 @@ __all__ = [
     "StoreBox",
     "default_cache_dir",
     "engine_for",
+    "func_exports",
     "instantiate_component",
     "instantiate_core",
     "load_artifact",

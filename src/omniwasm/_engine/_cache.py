@@ -36,6 +36,16 @@ def default_cache_dir() -> Path:
     return base / "omniwasm"
 
 
+def _default_root() -> str:
+    """``default_cache_dir()`` as a string, without pathlib (it is on the load path)."""
+    env = os.environ.get("OMNIWASM_CACHE_DIR")
+    if env:
+        return env
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = xdg if xdg else os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "omniwasm")
+
+
 @dataclass(frozen=True, slots=True)
 class CacheInfo:
     """What the cache holds.
@@ -83,15 +93,19 @@ class CompileCache:
         return h.hexdigest()
 
     def _path(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.cwasm"
+        return Path(self._path_str(key))
+
+    def _path_str(self, key: str) -> str:
+        root = os.fspath(self._root) if self._root is not None else _default_root()
+        return os.path.join(root, key[:2], key + ".cwasm")
 
     def get(self, key: str) -> bytes | None:
         """Return the verified payload for ``key``, or None (missing or damaged entries miss)."""
         if not self.enabled:
             return None
-        path = self._path(key)
         try:
-            blob = path.read_bytes()
+            with open(self._path_str(key), "rb") as f:
+                blob = f.read()
         except OSError:
             self.misses += 1
             return None

@@ -11,8 +11,9 @@ raw ``wasmtime_val_raw_t`` slots with a precompiled ``struct`` (no wasmtime-py `
 Each instance
 instantiates the companions from their ``InstancePre`` and then the guest with an explicit
 import vector: a companion's export or the linker's definition for each import, filled
-in place by the C API (no linker clone, no per-instance definitions). Python exceptions never unwind into native code: they
-are parked where :func:`._translate.translate` finds them and the guest sees a trap.
+in place by the C API (no linker clone, no per-instance definitions). Python exceptions never
+unwind into native code: they are parked where :func:`._translate.translate` finds them and the
+guest sees a trap.
 """
 
 from __future__ import annotations
@@ -29,16 +30,23 @@ from wasmtime import _func as wasmtime_func
 
 from .._errors import LinkError, MissingImport, OmniwasmError
 from .._policy import Policy
+from .._wasmbin import FuncSig, ModuleInterface, module_interface
 from ._artifact import Artifact
 from ._core import WASI_P1_MODULES, CoreInstance, describe_extern
 from ._store import StoreBox
 from ._translate import translate
 
-__all__ = ["CoreTemplate", "HostCall"]
+__all__ = ["CoreTemplate", "HostCall", "func_exports", "interface_of"]
 
 _vp = ctypes.c_void_p
 _SLOT = 16  # sizeof(wasmtime_val_raw_t)
 _CODES = {"i32": "i", "i64": "q", "f32": "f", "f64": "d"}
+_VALTYPES = {
+    "i32": wasmtime.ValType.i32,
+    "i64": wasmtime.ValType.i64,
+    "f32": wasmtime.ValType.f32,
+    "f64": wasmtime.ValType.f64,
+}
 _UNCHECKED = ctypes.CFUNCTYPE(ctypes.c_size_t, _vp, _vp, _vp, ctypes.c_size_t)
 _FINALIZER = ctypes.CFUNCTYPE(None, _vp)
 _define_unchecked = ctypes.CFUNCTYPE(
@@ -79,15 +87,8 @@ def _layout(types: Sequence[str]) -> struct.Struct:
 class _Entry:
     __slots__ = ("args", "fn", "name", "nparams", "nresults", "results")
 
-    def __init__(self, name: str, ty: wasmtime.FuncType, fn: HostCall) -> None:
-        params = [str(p) for p in ty.params]
-        results = [str(r) for r in ty.results]
-        if not all(t in _CODES for t in (*params, *results)):
-            module, _, field = name.partition("::")
-            raise LinkError(
-                (MissingImport(module, field, describe_extern(ty)),),
-                detail="Python host functions take and return numbers only",
-            )
+    def __init__(self, name: str, sig: FuncSig, fn: HostCall) -> None:
+        params, results = sig
         self.name = name
         self.fn = fn
         self.args = _layout(params)
@@ -155,56 +156,51 @@ class CoreTemplate:
         if wasi:
             linker.define_wasi()
         linker.allow_shadowing = True
-        declared = {(imp.module, imp.name or ""): imp.type for imp in module.imports}
+        imports = interface_of(artifact).imports
         host = host or {}
-        for mod_name, funcs in host.items():
-            for name, fn in funcs.items():
-                ty = declared.get((mod_name, name))
-                if not isinstance(ty, wasmtime.FuncType):
-                    continue
-                self._define(mod_name, name, ty, fn)
+        for mod_name, name, sig in imports:
+            fn = host.get(mod_name, {}).get(name)
+            if fn is not None and sig is not None:
+                self._define(mod_name, name, sig, fn)
         self.companions = [(name, _pre(c)) for name, c in companions]
-        provided = {name for name, _ in companions}
-        exported = {(name, e.name) for name, c in companions for e in c.module.exports}
+        # (module, name) -> index of the first companion exporting it
+        owner: dict[tuple[str, str], int] = {}
+        for ci, (name, art) in enumerate(companions):
+            for export in _export_names(art):
+                owner.setdefault((name, export), ci)
         missing = [
-            MissingImport(m, n, describe_extern(ty))
-            for (m, n), ty in declared.items()
+            MissingImport(m, n, _describe_import(module, m, n))
+            for m, n, _ in imports
             if not (m in WASI_P1_MODULES and wasi)
-            and (m, n) not in exported
+            and (m, n) not in owner
             and n not in host.get(m, {})
         ]
         if missing:
+            provided = {name for name, _ in companions}
             detail = f"provided: {', '.join(sorted(provided)) or 'nothing'}"
             raise LinkError(tuple(missing), detail=detail)
-        self._plan = self._import_plan(companions, module)
+        # How to fill each import, in order: (companion index or -1 for the linker's
+        # definition, module, name). A companion's export shadows a linker definition.
+        self._plan = [(owner.get((m, n), -1), m.encode(), n.encode()) for m, n, _ in imports]
+        self.import_names = [(m, n) for m, n, _ in imports]
         self.pre = None if companions else linker.instantiate_pre(module)
-        self._linker_ptr = ctypes.cast(linker.ptr(), _vp).value
-        self._module_ptr = ctypes.cast(module.ptr(), _vp).value
+        self._linker_ptr = ctypes.addressof(linker.ptr().contents)
+        self._module_ptr = ctypes.addressof(module.ptr().contents)
 
-    def _import_plan(
-        self,
-        companions: Sequence[tuple[str, Artifact]],
-        module: wasmtime.Module,
-    ) -> list[tuple[int, bytes, bytes]]:
-        """How to fill each guest import, in order: ``(companion, module, name)``.
-
-        ``companion`` indexes ``companions``, or is -1 for an import the linker defines (WASI,
-        Python functions).
-        """
-        index = {}
-        for ci, (name, art) in enumerate(companions):
-            for export in art.module.exports:
-                index.setdefault((name, export.name), ci)
-        plan = []
-        for imp in module.imports:
-            key = (imp.module, imp.name or "")
-            ci = index.get(key, -1)  # a companion's export shadows a linker definition
-            plan.append((ci, key[0].encode(), key[1].encode()))
-        return plan
-
-    def _define(self, module: str, name: str, ty: wasmtime.FuncType, fn: HostCall) -> None:
+    def _define(self, module: str, name: str, sig: FuncSig, fn: HostCall) -> None:
+        params, results = sig
+        if not all(t in _CODES for t in (*params, *results)):
+            raise LinkError(
+                (
+                    MissingImport(
+                        module, name, _describe_import(self.artifact.module, module, name)
+                    ),
+                ),
+                detail="Python host functions take and return numbers only",
+            )
+        ty = wasmtime.FuncType([_VALTYPES[t]() for t in params], [_VALTYPES[t]() for t in results])
         idx = next(_ids)
-        _ENTRIES[idx] = _Entry(f"{module}::{name}", ty, fn)
+        _ENTRIES[idx] = _Entry(f"{module}::{name}", sig, fn)
         m, n = module.encode(), name.encode()
         ty_ptr = ctypes.cast(ty.ptr(), _vp).value
         err = _define_unchecked(
@@ -235,7 +231,7 @@ class CoreTemplate:
             store = box.store
             if self.pre is not None:
                 instance = self.pre.instantiate(store)
-                comps = []
+                comps: list[CoreInstance] = []
             else:
                 instance, comps = self._instantiate_linked(box)
         except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
@@ -252,7 +248,7 @@ class CoreTemplate:
         trap = ctypes.c_void_p()
         trap_addr = ctypes.addressof(trap)
         raws = []
-        comps = []
+        comps: list[CoreInstance] = []
         for _, (art, pre) in self.companions:
             raw = ffi.wasmtime_instance_t()
             error = _pre_instantiate(pre, ctx, ctypes.addressof(raw), trap_addr)
@@ -288,9 +284,65 @@ def _failure(error: int | None, trap: ctypes.c_void_p) -> BaseException:
         return wasmtime.WasmtimeError._from_ptr(
             ctypes.cast(error, ctypes.POINTER(ffi.wasmtime_error_t))
         )
-    trap_ptr = trap.value
+    trap_ptr = trap.value or 0
     trap.value = None
     return wasmtime.Trap._from_ptr(ctypes.cast(trap_ptr, ctypes.POINTER(ffi.wasm_trap_t)))
+
+
+def interface_of(artifact: Artifact) -> ModuleInterface:
+    """A core module's imports and function exports, cached on the artifact.
+
+    Read from the binary when the artifact has it (much cheaper than asking wasmtime-py for
+    every import type), else from the engine.
+    """
+    with artifact.lock:
+        found = artifact.prepared.get("core-interface")
+    if found is None:
+        found = module_interface(artifact.wasm) if artifact.wasm is not None else None
+        if found is None:
+            found = _engine_interface(artifact.module)
+        with artifact.lock:
+            artifact.prepared["core-interface"] = found
+    return found
+
+
+def _engine_interface(module: wasmtime.Module) -> ModuleInterface:
+    def sig(ty: Any) -> FuncSig | None:
+        if not isinstance(ty, wasmtime.FuncType):
+            return None
+        return tuple(map(str, ty.params)), tuple(map(str, ty.results))
+
+    imports = [(imp.module, imp.name or "", sig(imp.type)) for imp in module.imports]
+    exports = {}
+    for export in module.exports:
+        found = sig(export.type)
+        if found is not None:
+            exports[export.name] = found
+    return ModuleInterface(imports, exports)
+
+
+def func_exports(artifact: Artifact) -> dict[str, FuncSig]:
+    """``{name: (param types, result types)}`` of a core module's exported functions."""
+    return interface_of(artifact).func_exports
+
+
+def _describe_import(module: wasmtime.Module, mod_name: str, name: str) -> str:
+    """An import's type as messages write it (the error path: asks the engine)."""
+    for imp in module.imports:
+        if imp.module == mod_name and (imp.name or "") == name:
+            return describe_extern(imp.type)
+    return "?"
+
+
+def _export_names(artifact: Artifact) -> list[str]:
+    """A companion's export names, cached on the artifact."""
+    with artifact.lock:
+        names = artifact.prepared.get("core-export-names")
+        if names is None:
+            names = artifact.prepared["core-export-names"] = [
+                e.name for e in artifact.module.exports
+            ]
+    return names
 
 
 def _pre(artifact: Artifact) -> tuple[Artifact, int]:

@@ -183,12 +183,6 @@ def _prepare(
         found = artifact.prepared.get(key)
     if found is not None:
         return found  # type: ignore[no-any-return]
-    private = [i for i in compiled.imports if i.module == ENV and i.name.startswith(PRIVATE_PREFIX)]
-    if private:
-        raise LinkError(
-            tuple(MissingImport(i.module, i.name, i.type) for i in private),
-            detail="omniwasm's own kernel functions are not part of the Extism ABI",
-        )
     host: dict[str, dict[str, Any]] = {ENV: dict(ENV_FUNCS)}
     for fn in fns:
         host.setdefault(fn.namespace, {})[fn.name] = user_call(fn)
@@ -196,19 +190,27 @@ def _prepare(
     template = eng.CoreTemplate(
         artifact, host=host, companions=[(ENV, kernel._artifact)], wasi=wasi
     )
-    names = {e.name for e in compiled.exports}
-    init = next((n for n in INIT_EXPORTS if n in names), None)
-    found = (template, _callable_exports(compiled), init)
+    private = [
+        (m, n) for m, n in template.import_names if m == ENV and n.startswith(PRIVATE_PREFIX)
+    ]
+    if private:
+        raise LinkError(
+            tuple(MissingImport(m, n, "func") for m, n in private),
+            detail="omniwasm's own kernel functions are not part of the Extism ABI",
+        )
+    funcs = eng.func_exports(artifact)
+    init = next((n for n in INIT_EXPORTS if n in funcs), None)
+    found = (template, _callable_exports(funcs), init)
     with artifact.lock:
         artifact.prepared[key] = found
     return found
 
 
-def _callable_exports(compiled: Compiled) -> dict[str, str]:
+def _callable_exports(funcs: dict[str, tuple[tuple[str, ...], tuple[str, ...]]]) -> dict[str, str]:
     out = {}
-    for export in compiled.exports:
-        if export.type in ("func() -> ()", "func() -> (i32)") and export.name not in INIT_EXPORTS:
-            out[export.name] = export.type
+    for name, (params, results) in funcs.items():
+        if not params and results in ((), ("i32",)) and name not in INIT_EXPORTS:
+            out[name] = f"func() -> ({', '.join(results)})"
     return out
 
 
