@@ -31,6 +31,11 @@ __all__ = ["CoreInstance", "HostImports", "describe_extern", "instantiate_core"]
 _vp = ctypes.c_void_p
 _memory_data = ctypes.CFUNCTYPE(_vp, _vp, _vp)(("wasmtime_memory_data", ffi.dll))
 _memory_size = ctypes.CFUNCTYPE(ctypes.c_size_t, _vp, _vp)(("wasmtime_memory_data_size", ffi.dll))
+_export_get = ctypes.CFUNCTYPE(ctypes.c_bool, _vp, _vp, ctypes.c_char_p, ctypes.c_size_t, _vp)(
+    ("wasmtime_instance_export_get", ffi.dll)
+)
+_EXTERN_MEMORY = ffi.WASMTIME_EXTERN_MEMORY.value
+_EXTERN_OF = ffi.wasmtime_extern_t.of.offset
 
 HostImports = Mapping[str, Mapping[str, Callable[..., Any]]]
 """Python host functions for a core module: ``{module: {name: callable}}``."""
@@ -135,10 +140,16 @@ class CoreInstance:
         if mem is None:
             if self.box.closed:
                 raise OmniwasmError(f"memory {name!r}: the instance is closed")
-            item = self.export(name)
-            if not isinstance(item, wasmtime.Memory):
+            # Straight from the C API: wasmtime-py's exports view costs microseconds.
+            item = ffi.wasmtime_extern_t()
+            raw = name.encode()
+            found = _export_get(
+                self.box.ctx, ctypes.addressof(self.instance._instance), raw, len(raw),
+                ctypes.addressof(item),
+            )  # fmt: skip
+            if not found or int(item.kind) != _EXTERN_MEMORY:
                 raise OmniwasmError(f"no exported memory {name!r}")
-            mem = self._memories[name] = ctypes.addressof(item._memory), item
+            mem = self._memories[name] = ctypes.addressof(item) + _EXTERN_OF, item
         return mem[0]
 
     def memory_span(self, name: str = "memory") -> tuple[int, int]:

@@ -41,6 +41,10 @@ _U64 = ctypes.c_uint64
 _U8 = ctypes.c_uint8
 
 
+def _forget(ref: weakref.ref[StoreBox]) -> None:
+    _CANCELLABLE.pop(id(ref), None)
+
+
 @_ON_DEADLINE  # type: ignore[untyped-decorator]
 def _on_deadline(ctx: int | None, data: int | None, delta: int | None, kind: int | None) -> int:
     """Every tick of a cancellable store's run: stop it when cancelled or past its timeout."""
@@ -120,10 +124,11 @@ class StoreBox:
         also enforces the policy's timeout per call from :meth:`begin_call`.
         """
         ensure_ticker()
-        key = id(self)
-        _CANCELLABLE[key] = weakref.ref(self, lambda _: _CANCELLABLE.pop(key, None))
+        ref = weakref.ref(self, _forget)  # keyed by its own id: no closure per store
+        key = id(ref)
+        _CANCELLABLE[key] = ref
         _set_deadline_callback(
-            ctypes.cast(self.store.ptr(), _vp).value, _on_deadline, key, _NO_FINALIZER
+            ctypes.addressof(self.store.ptr().contents), _on_deadline, key, _NO_FINALIZER
         )
         self.deadline_ticks = 1
 

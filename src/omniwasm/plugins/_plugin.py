@@ -101,6 +101,8 @@ class CompiledPlugin:
             )
         self.compiled = compiled
         self.wasi = wasi
+        self.logger = logging.getLogger(f"omniwasm.plugins.{self.name.replace('.', '_')}")
+        """Where the plugin's ``log_*`` calls go (``omniwasm.plugins.<name>``)."""
         fns = tuple(host_functions)
         self._template, self._exports, self._init = _prepare(compiled, fns, wasi, self.runtime)
 
@@ -126,7 +128,7 @@ class CompiledPlugin:
             kernel,
             config=self.config,
             max_var_bytes=limit,
-            logger=logging.getLogger(f"omniwasm.plugins.{self.name.replace('.', '_')}"),
+            logger=self.logger,
         )
         state.http_policy = self.http_policy
         guest.box.make_cancellable()
