@@ -262,19 +262,48 @@ def module_interface(data: bytes) -> ModuleInterface | None:
 def _interface(data: bytes) -> ModuleInterface:
     if data[:4] != _MAGIC or data[4:8] != _MODULE_VERSION:
         raise _Unusual
-    end = len(data)
-    pos = 8
+    scan = _Scan(data)
+    readers = {1: scan.types, 2: scan.imports, 3: scan.functions, 7: scan.exports}
+    while scan.pos < scan.end:
+        sid = data[scan.pos]
+        scan.pos += 1
+        stop = scan.leb() + scan.pos
+        if sid == 10:
+            break  # code, data and custom sections add no imports or exports
+        read = readers.get(sid)
+        if read is not None:
+            read()
+            if scan.pos != stop:
+                raise _Unusual
+        scan.pos = stop
+    if scan.pos > scan.end:
+        raise _Unusual
+    return ModuleInterface(scan.imported, scan.exported)
 
-    def leb() -> int:  # u32; the one-byte case is by far the most common
-        nonlocal pos
-        b = data[pos]
-        pos += 1
+
+class _Scan:
+    """The sections :func:`module_interface` reads; ``pos`` moves through ``data``."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.end = len(data)
+        self.pos = 8
+        self.sigs: list[FuncSig] = []
+        self.imported: list[tuple[str, str, FuncSig | None]] = []
+        self.func_types: list[int] = []  # the type of every function: imported ones first
+        self.exported: dict[str, FuncSig] = {}
+
+    def leb(self) -> int:
+        """A u32 (the one-byte case is by far the most common)."""
+        data = self.data
+        b = data[self.pos]
+        self.pos += 1
         if b < 0x80:
             return b
         result, shift = b & 0x7F, 7
         while True:
-            b = data[pos]
-            pos += 1
+            b = data[self.pos]
+            self.pos += 1
             result |= (b & 0x7F) << shift
             if b < 0x80:
                 return result
@@ -282,89 +311,70 @@ def _interface(data: bytes) -> ModuleInterface:
             if shift > 28:
                 raise _Unusual
 
-    def name() -> str:
-        nonlocal pos
-        n = leb()
-        pos += n
-        if pos > end:
-            raise _Unusual
-        return data[pos - n : pos].decode("utf-8")
+    def byte(self) -> int:
+        b = self.data[self.pos]
+        self.pos += 1
+        return b
 
-    def valtypes() -> tuple[str, ...]:
-        nonlocal pos
-        n = leb()
+    def name(self) -> str:
+        n = self.leb()
+        self.pos += n
+        if self.pos > self.end:
+            raise _Unusual
+        return self.data[self.pos - n : self.pos].decode("utf-8")
+
+    def valtypes(self) -> tuple[str, ...]:
+        n = self.leb()
         if n == 1:  # most signatures have none or one of each
-            pos += 1
-            return (_VALTYPES[data[pos - 1]],)
-        out = tuple(map(_VALTYPES.__getitem__, data[pos : pos + n]))  # KeyError: unusual
-        pos += n
+            return (_VALTYPES[self.byte()],)
+        out = tuple(map(_VALTYPES.__getitem__, self.data[self.pos : self.pos + n]))  # KeyError
+        self.pos += n
         return out
 
-    def limits() -> None:
-        nonlocal pos
-        flags = data[pos]
-        pos += 1
+    def limits(self) -> None:
+        flags = self.byte()
         if flags & ~0x03:  # 64-bit or custom page sizes: leave them to the engine
             raise _Unusual
-        leb()
+        self.leb()
         if flags & 1:
-            leb()
+            self.leb()
 
-    types: list[FuncSig] = []
-    imports: list[tuple[str, str, FuncSig | None]] = []
-    func_types: list[int] = []  # the type of every function: imported ones first
-    exports: dict[str, FuncSig] = {}
-    while pos < end:
-        sid = data[pos]
-        pos += 1
-        size = leb()
-        stop = pos + size
-        if sid == 1:
-            for _ in range(leb()):
-                if data[pos] != 0x60:
+    def types(self) -> None:
+        for _ in range(self.leb()):
+            if self.byte() != 0x60:
+                raise _Unusual
+            params = self.valtypes()
+            self.sigs.append((params, self.valtypes()))
+
+    def imports(self) -> None:
+        for _ in range(self.leb()):
+            module, field = self.name(), self.name()
+            kind = self.byte()
+            sig: FuncSig | None = None
+            if kind == 0:
+                index = self.leb()
+                self.func_types.append(index)
+                sig = self.sigs[index]
+            elif kind in (1, 3):  # table: reference type, limits; global: value type, mutability
+                if self.byte() not in _VALTYPES:
                     raise _Unusual
-                pos += 1
-                params = valtypes()
-                types.append((params, valtypes()))
-        elif sid == 2:
-            for _ in range(leb()):
-                module, field = name(), name()
-                kind = data[pos]
-                pos += 1
-                sig: FuncSig | None = None
-                if kind == 0:
-                    index = leb()
-                    func_types.append(index)
-                    sig = types[index]
-                elif kind == 1:  # table: a one-byte reference type, then limits
-                    if data[pos] not in _VALTYPES:
-                        raise _Unusual
-                    pos += 1
-                    limits()
-                elif kind == 2:
-                    limits()
-                elif kind == 3:
-                    if data[pos] not in _VALTYPES:
-                        raise _Unusual
-                    pos += 2  # value type, mutability
+                if kind == 1:
+                    self.limits()
                 else:
-                    raise _Unusual
-                imports.append((module, field, sig))
-        elif sid == 3:
-            func_types.extend(leb() for _ in range(leb()))
-        elif sid == 7:
-            for _ in range(leb()):
-                export = name()
-                kind = data[pos]
-                pos += 1
-                index = leb()
-                if kind == 0:
-                    exports[export] = types[func_types[index]]
-        elif sid == 10:
-            break  # code, data and custom sections add no imports or exports
-        if pos != stop and sid in (1, 2, 3, 7):
-            raise _Unusual
-        pos = stop
-    if pos > end:
-        raise _Unusual
-    return ModuleInterface(imports, exports)
+                    self.byte()
+            elif kind == 2:
+                self.limits()
+            else:
+                raise _Unusual
+            self.imported.append((module, field, sig))
+
+    def functions(self) -> None:
+        self.func_types.extend(self.leb() for _ in range(self.leb()))
+
+    def exports(self) -> None:
+        for _ in range(self.leb()):
+            name = self.name()
+            kind = self.byte()
+            index = self.leb()
+            if kind == 0:
+                self.exported[name] = self.sigs[self.func_types[index]]

@@ -58,3 +58,12 @@ def test_timeout_stops_an_endless_plugin(omniwasm_cli: list[str], plugin_wasm: B
     """--timeout ends a plugin that loops forever with the Timeout exit code."""
     proc = _run(omniwasm_cli, str(plugin_wasm("errors")), "spin", "--timeout", "200ms")
     assert proc.returncode == 124
+
+
+def test_component_plugin_points_to_invoke(
+    omniwasm_cli: list[str], wat_component: Callable[[str], Path]
+) -> None:
+    """`plugin call` on a component explains that components are called with `invoke`."""
+    run = _run(omniwasm_cli, str(wat_component("types")), "echo-string")
+    assert run.returncode == 78  # a usage/configuration error (EX_CONFIG), like PolicyError
+    assert b"omniwasm invoke" in run.stderr

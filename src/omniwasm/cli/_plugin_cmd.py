@@ -94,6 +94,11 @@ def plugin_call(
             allowed_hosts=allow_host or None,
             runtime=runtime,
         ) as plugin:
+            if plugin.kind == "component":
+                raise PolicyError(
+                    f"{source} is a component plugin (typed values, not bytes): call it with "
+                    f"`omniwasm invoke {source} '{func}(...)'`"
+                )
             out = plugin.call(func, data)
         sys.stdout.buffer.write(out)
         sys.stdout.flush()

@@ -112,6 +112,7 @@ class PluginState(CurrentPlugin):
     ) -> None:
         self.guest = guest
         self.kernel = kernel
+        self.box = guest.box
         self.config = config
         self.max_var_bytes = max_var_bytes
         self.logger = logger
@@ -197,8 +198,12 @@ class PluginState(CurrentPlugin):
             _memset(base + _INPUT_LENGTH, 0, 8)
         return data
 
+    def close(self) -> None:
+        """Release the instance's store."""
+        self.guest.close()
+
     def call(self, name: str, func: Any, data: bytes) -> bytes:
-        box = self.guest.box
+        box = self.box
         box.begin_call()
         try:
             return self._call(name, func, data)

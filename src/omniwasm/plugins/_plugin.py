@@ -26,9 +26,17 @@ from pathlib import Path
 from typing import Any
 
 from .. import _engine as eng
+from .._component import Linker
 from .._errors import LinkError, MissingImport, OmniwasmError, PolicyError
 from .._policy import Policy
 from .._runtime import Compiled, Runtime
+from ._component import (
+    ComponentState,
+    component_functions,
+    find_function,
+    no_json,
+    refuse_extism_options,
+)
 from ._hostfn import HostFunction
 from ._http import HttpPolicy
 from ._kernel import (
@@ -80,6 +88,7 @@ class CompiledPlugin:
         wasi: bool = False,
         allowed_hosts: Iterable[str] | None = None,
         http_response_headers: bool = False,
+        imports: Linker | None = None,
         runtime: Runtime | None = None,
     ) -> None:
         self.runtime = runtime if runtime is not None else _default_runtime()
@@ -95,32 +104,53 @@ class CompiledPlugin:
         self.policy = spec.policy(policy)
         self.name = spec.name
         compiled = _load(self.runtime, spec.wasm)
-        if compiled.kind != "module":
-            raise PolicyError(
-                "component plugins are called through the component API (issue #4 item 4)"
-            )
         self.compiled = compiled
+        self.kind = compiled.kind
+        """``"module"`` (an Extism plugin: bytes in, bytes out) or ``"component"``."""
         self.wasi = wasi
         self.logger = logging.getLogger(f"omniwasm.plugins.{self.name.replace('.', '_')}")
         """Where the plugin's ``log_*`` calls go (``omniwasm.plugins.<name>``)."""
         fns = tuple(host_functions)
+        self.imports = imports
+        if compiled.kind == "component":
+            refuse_extism_options(host_functions=fns, config=self.config, allowed_hosts=hosts or ())
+            self._exports = dict.fromkeys(component_functions(compiled.world), "component")
+            return
+        if imports is not None:
+            raise PolicyError(
+                "imports=Linker() implements a component's imports; an Extism plugin's host "
+                "functions are given with host_functions=[...]"
+            )
         self._template, self._exports, self._init = _prepare(compiled, fns, wasi, self.runtime)
 
     @property
     def exports(self) -> list[str]:
-        """The functions a host may call (no parameters; nothing or an ``i32`` returned)."""
+        """The functions a host may call.
+
+        For an Extism plugin, the exports that take nothing and return nothing or an ``i32``.
+        For a component, its exported functions: ``name`` at world level, ``interface#name``
+        inside an exported interface.
+        """
         return list(self._exports)
 
     def function_exists(self, name: str) -> bool:
-        """Whether ``name`` is a callable plugin function."""
+        """Whether ``name`` is a callable plugin function.
+
+        A component function may also be named ``interface.name`` or, when only one exported
+        interface has it, by its bare name.
+        """
+        if self.kind == "component":
+            return find_function(list(self._exports), name) is not None
         return name in self._exports
 
     def instantiate(self) -> Plugin:
         """A new, independent plugin instance (its own memory, globals and vars)."""
         return Plugin(compiled=self)
 
-    def _new_state(self, previous: PluginState | None = None) -> PluginState:
+    def _new_state(self, previous: Any = None) -> Any:
         """A new instance; with ``previous``, its vars are carried over (a rebuilt store)."""
+        if self.kind == "component":
+            return ComponentState(self.runtime, self.compiled, self.policy, self.imports, self.name)
         guest, (kernel,) = self._template.instantiate(self.policy, argv0=self.name)
         limit = self.manifest.max_var_bytes
         state = PluginState(
@@ -248,11 +278,13 @@ def _resolve(source: Any, manifest: Any) -> Manifest:
 
 
 class Plugin:
-    """One plugin instance: call its functions with bytes in, bytes out.
+    """One plugin instance: call its functions.
 
-    ``Plugin(source, ...)`` takes the same arguments as :class:`CompiledPlugin` (and compiles,
-    using the compile cache); ``CompiledPlugin.instantiate()`` skips that. One thread at a
-    time: calls are serialised by a lock.
+    An Extism plugin takes bytes (or text) and returns bytes; a component plugin's functions
+    take and return typed values. ``Plugin(source, ...)`` takes the same arguments as
+    :class:`CompiledPlugin` (and compiles, using the compile cache);
+    ``CompiledPlugin.instantiate()`` skips that. One thread at a time: calls are serialised by
+    a lock (``cancel()`` is the exception: it is meant for another thread).
     """
 
     def __init__(
@@ -260,44 +292,93 @@ class Plugin:
     ):
         self._compiled = compiled if compiled is not None else CompiledPlugin(source, **options)
         self._lock = threading.RLock()
-        self._state: PluginState | None = self._compiled._new_state()
+        self._state: Any = self._compiled._new_state()
         self._funcs: dict[str, Any] = {}
         self._restart = False
+
+    @property
+    def kind(self) -> str:
+        """``"module"`` (an Extism plugin) or ``"component"``."""
+        return self._compiled.kind
 
     @property
     def exports(self) -> list[str]:
         """The functions this plugin exports for the host to call."""
         return self._compiled.exports
 
+    @property
+    def instance(self) -> Any:
+        """A component plugin's live :class:`omniwasm.Instance`; None for an Extism plugin.
+
+        Its ``exports`` tree gives the component's resource classes and handles.
+
+        Raises:
+            OmniwasmError: the plugin is closed.
+
+        """
+        with self._lock:
+            state = self._live()
+            return state.instance if isinstance(state, ComponentState) else None
+
     def function_exists(self, name: str) -> bool:
         """Whether ``name`` is a callable plugin function."""
         return self._compiled.function_exists(name)
 
-    def call(self, name: str, data: bytes | bytearray | memoryview | str = b"") -> bytes:
-        """Call plugin function ``name`` with ``data`` as input; return its output bytes.
+    def call(self, name: str, *args: Any) -> Any:
+        """Call plugin function ``name``.
+
+        An Extism plugin function takes one input, ``bytes`` or ``str`` (none means empty),
+        and returns its output ``bytes``. A component function takes its WIT parameters as
+        Python values and returns its result (a WIT ``result`` error raises
+        ``omniwasm.Err``).
 
         Raises:
-            GuestError: the function returned a non-zero status (``.error`` has its message).
-            OmniwasmError: no such function, or the plugin is closed.
-            ExecutionError: a trap, timeout, fuel or memory limit, or a host function raised.
+            GuestError: an Extism function returned a non-zero status (``.error`` has the
+                message it set).
+            OmniwasmError: no such function, wrong arguments, or the plugin is closed.
+            ExecutionError: a trap, timeout, fuel or memory limit, or a host function raised;
+                the plugin stays usable for the next call.
+            Cancelled: another thread called :meth:`cancel`.
 
         """
+        if self._compiled.kind == "component":
+            return self._call_component(name, args)
+        if len(args) > 1:
+            raise OmniwasmError(
+                f"{name}: an Extism plugin function takes one input (bytes or str), "
+                f"got {len(args)} arguments"
+            )
+        data = args[0] if args else b""
         raw = data.encode() if isinstance(data, str) else bytes(data)
         with self._lock:
             state = self._live()
             func = self._funcs.get(name)
             if func is None:
-                if name not in self._compiled._exports:
-                    raise OmniwasmError(
-                        f"plugin {self._compiled.name} has no function {name!r} "
-                        f"(exports: {', '.join(self.exports) or 'none'})"
-                    )
+                self._check_name(name)
                 func = self._funcs[name] = state.guest.func(name)
             try:
                 return state.call(name, func, raw)
             finally:
                 if name == "_start":
                     self._restart = True
+
+    def _call_component(self, name: str, args: tuple[Any, ...]) -> Any:
+        with self._lock:
+            state = self._live()
+            full = self._funcs.get(name)
+            if full is None:
+                found = find_function(self._compiled.exports, name)
+                if found is None:
+                    self._check_name(name)
+                full = self._funcs[name] = found
+            return state.call(full, args)
+
+    def _check_name(self, name: str) -> None:
+        if name not in self._compiled._exports:
+            raise OmniwasmError(
+                f"plugin {self._compiled.name} has no function {name!r} "
+                f"(exports: {', '.join(self.exports) or 'none'})"
+            )
 
     def cancel(self) -> bool:
         """Stop the call running in another thread (it raises ``omniwasm.Cancelled``).
@@ -309,20 +390,33 @@ class Plugin:
 
         """
         state = self._state
-        return False if state is None else state.guest.box.cancel()
+        return False if state is None else bool(state.box.cancel())
 
     def call_json(self, name: str, value: Any = None) -> Any:
-        """Call with ``value`` encoded as JSON and decode the output as JSON."""
+        """Call with ``value`` encoded as JSON and decode the output as JSON (Extism plugins).
+
+        Raises:
+            OmniwasmError: a component plugin (call it with Python values instead).
+
+        """
+        if self._compiled.kind == "component":
+            raise no_json(name)
         out = self.call(name, json.dumps(value).encode())
         return json.loads(out) if out else None
 
-    def _live(self) -> PluginState:
-        if self._state is None:
+    def _live(self) -> Any:
+        state = self._state
+        if state is None:
             raise OmniwasmError(f"plugin {self._compiled.name} is closed")
+        if isinstance(state, ComponentState):
+            if state.poisoned:  # a trap ended the last call: start from a fresh instance
+                self._state = None
+                state.close()
+                self._state = state = self._compiled._new_state()
+            return state
         if self._restart:
-            old = self._state
-            self._state = self._compiled._new_state(old)  # the vars outlive the old store
-            old.guest.close()
+            self._state = self._compiled._new_state(state)  # the vars outlive the old store
+            state.close()
             self._funcs.clear()
             self._restart = False
         return self._state
@@ -336,7 +430,7 @@ class Plugin:
         """Release the instance. Idempotent."""
         with self._lock:
             if self._state is not None:
-                self._state.guest.close()
+                self._state.close()
                 self._state = None
                 self._funcs.clear()
 

@@ -83,10 +83,10 @@ class PluginPool:
         finally:
             self._slots.release()
 
-    def call(self, name: str, data: bytes | bytearray | memoryview | str = b"") -> bytes:
+    def call(self, name: str, *args: Any) -> Any:
         """Call ``name`` on a free instance (see :meth:`Plugin.call`)."""
         with self.instance() as plugin:
-            return plugin.call(name, data)
+            return plugin.call(name, *args)
 
     def call_json(self, name: str, value: Any = None) -> Any:
         """Call with JSON in and out on a free instance (see :meth:`Plugin.call_json`)."""
