@@ -14,7 +14,7 @@ import wasmtime
 from conftest import build_c_module
 from fixtures.extism_plugins import build_plugin
 from omniwasm._engine._linkcore import _engine_interface
-from omniwasm._wasmbin import module_interface
+from omniwasm._engine._modscan import module_interface
 
 C_SOURCES = Path(__file__).parent.parent / "fixtures" / "c"
 

@@ -1,7 +1,7 @@
 """Component plugins: a component with a WIT world through the same Plugin / pool / policy API.
 
 Guests: ``tests/fixtures/components/types.wat`` (typed echo functions, ``trap``, ``spin``) and
-the small counter component below, which keeps state in a global and asks a host import for
+``src/omniwasm/examples/counter.wat``, which keeps state in a global and asks a host import for
 its step.
 """
 
@@ -19,20 +19,7 @@ from omniwasm.plugins import CompiledPlugin, Plugin, PluginPool, host_fn
 
 ECHO = "test:types/echo"
 
-COUNTER_WAT = """(component
-  (import "test:counter/host" (instance $h (export "step" (func (result u32)))))
-  (core func $step (canon lower (func $h "step")))
-  (core module $m
-    (import "" "step" (func $step (result i32)))
-    (global $n (mut i32) (i32.const 0))
-    (func (export "bump") (result i32)
-      (global.set $n (i32.add (global.get $n) (call $step)))
-      (global.get $n))
-    (func (export "trap") unreachable))
-  (core instance $mi (instantiate $m (with "" (instance (export "step" (func $step))))))
-  (func (export "bump") (result u32) (canon lift (core func $mi "bump")))
-  (func (export "trap") (canon lift (core func $mi "trap")))
-)"""
+COUNTER_WAT = (Path(omniwasm.__file__).parent / "examples" / "counter.wat").read_text()
 
 
 def counter_linker(step: int = 1) -> omniwasm.Linker:

@@ -30,9 +30,9 @@ from wasmtime import _func as wasmtime_func
 
 from .._errors import LinkError, MissingImport, OmniwasmError
 from .._policy import Policy
-from .._wasmbin import FuncSig, ModuleInterface, module_interface
 from ._artifact import Artifact
 from ._core import WASI_P1_MODULES, CoreInstance, describe_extern
+from ._modscan import FuncSig, ModuleInterface, module_interface
 from ._store import StoreBox
 from ._translate import translate
 

@@ -306,7 +306,7 @@ def cache_clear() -> None:
 
 @app.command()
 def demo(debug: Annotated[bool, DEBUG] = False) -> None:
-    """Run the bundled examples: a WASI program and a component call."""
+    """Run the bundled examples: a WASI program, a component call and Extism plugins."""
     from importlib.resources import files
 
     def go() -> int:
@@ -321,6 +321,24 @@ def demo(debug: Annotated[bool, DEBUG] = False) -> None:
             value = inst.call("fib", 90)
         print("2. Component call examples/fib.wat (fib: func(n: u32) -> u64)")
         print(f"   fib(90) = {value}")
+        from ..plugins import Plugin, host_fn
+
+        with Plugin(examples.joinpath("count_vowels.wat").read_bytes()) as plugin:
+            outs = [plugin.call("count_vowels", text) for text in ("Hello, World!", "omniwasm")]
+        print("3. Extism plugin examples/count_vowels.wat (the total persists in a var)")
+        for out in outs:
+            print(f"   {out.decode()}")
+
+        @host_fn(name="hello_world")
+        def hello_world(name: str) -> str:
+            return f"Hello, {name}! (from a Python host function)"
+
+        with Plugin(
+            examples.joinpath("user_fn.wat").read_bytes(), host_functions=[hello_world]
+        ) as plugin:
+            out = plugin.call("hello", "plugin")
+        print("4. Extism plugin examples/user_fn.wat calling a Python host function")
+        print(f"   {out.decode()}")
         print(f"engine: pooling={rt.pooling}, compile cache at {rt.cache.root}")
         return 0
 

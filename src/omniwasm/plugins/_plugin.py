@@ -265,7 +265,7 @@ def _resolve(source: Any, manifest: Any) -> Manifest:
         text = os.fspath(source)
         if text.lstrip().startswith("{") or text.endswith(".json"):
             return load_manifest(text)
-        if text.lstrip().startswith("("):
+        if text.lstrip().startswith(("(", ";;")):  # WebAssembly text
             return Manifest(wasm=text.encode(), name="main")
         path = Path(text)
         try:
