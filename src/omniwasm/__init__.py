@@ -12,7 +12,13 @@ where sandboxed WebAssembly runs. Start with ``Runtime``::
 from typing import Any
 
 from . import types
-from ._component import ComponentExports, ComponentFunction, InterfaceExports, Linker
+from ._component import (
+    ComponentExports,
+    ComponentFunction,
+    InterfaceExports,
+    Linker,
+    host_data,
+)
 from ._engine import CacheInfo
 from ._errors import (
     Cancelled,
@@ -92,6 +98,7 @@ __all__ = [
     "WorldItem",
     "__version__",
     "bindgen",
+    "host_data",
     "inspect",
     "parse_duration",
     "parse_size",

@@ -33,7 +33,22 @@ from ._engine._chost import GuestHandle, HostDefs
 from ._errors import LinkError, MissingImport, OmniwasmError
 from ._values import Err, Ok, camel, snake
 
-__all__ = ["ComponentExports", "ComponentFunction", "InterfaceExports", "Linker"]
+__all__ = ["ComponentExports", "ComponentFunction", "InterfaceExports", "Linker", "host_data"]
+
+
+def host_data() -> Any:
+    """Inside a component host function: the calling instance's ``host_data``.
+
+    That is the object given to ``Runtime.instantiate(..., host_data=obj)`` for the instance
+    whose guest is calling, so one ``Linker`` (linked once per component) can serve many
+    instances that each carry their own state (the virtual WASI host keeps its per-instance
+    streams, clocks and files there).
+
+    Raises:
+        OmniwasmError: called outside a component host function.
+
+    """
+    return eng.current_state().data
 
 
 def _short_name(interface: str) -> str:

@@ -387,6 +387,7 @@ class Runtime:
         *,
         imports: Linker | eng.HostImports | None = None,
         argv0: str | None = None,
+        host_data: Any = None,
     ) -> Instance:
         """Create a sandboxed instance.
 
@@ -397,6 +398,8 @@ class Runtime:
                 module, ``{module: {name: callable}}``; their types come from the module's
                 import declarations.
             argv0: the program name WASI guests see (defaults to the source's file name).
+            host_data: any object; the component's host functions get it back from
+                :func:`omniwasm.host_data` while this instance calls them.
 
         Raises:
             LinkError: imports not provided (all of them are listed, with their types).
@@ -423,7 +426,9 @@ class Runtime:
                 defs = imports.host_defs(artifact, eng.world_type(artifact))
             elif imports:
                 raise LinkError((), detail="component imports are defined with omniwasm.Linker")
-            inner = eng.instantiate_component(artifact, policy, defs=defs, argv0=name)
+            inner = eng.instantiate_component(
+                artifact, policy, defs=defs, argv0=name, data=host_data
+            )
             prepare_instance(inner)
         return Instance(inner, policy)
 

@@ -5,7 +5,7 @@ Nothing defined here appears in a public signature; the façade wraps these obje
 
 from ._artifact import Artifact, CodeMemo, Kind, load_artifact, sniff
 from ._cache import CacheInfo, CompileCache, default_cache_dir
-from ._chost import GuestHandle, HostDefs
+from ._chost import GuestHandle, HostDefs, current_state
 from ._components import ComponentInstance, instantiate_component, missing_imports
 from ._core import CoreInstance, HostImports, instantiate_core
 from ._fastcall import FastFunc
@@ -31,6 +31,7 @@ __all__ = [
     "Kind",
     "NativeEngine",
     "StoreBox",
+    "current_state",
     "default_cache_dir",
     "engine_for",
     "func_exports",

@@ -36,7 +36,15 @@ from ._cval import VAL, Bad, Call, ResourceHooks
 from ._lift import reader
 from ._witconv import world_type
 
-__all__ = ["GuestHandle", "HostDefs", "Linked", "StoreState", "link", "state_for"]
+__all__ = [
+    "GuestHandle",
+    "HostDefs",
+    "Linked",
+    "StoreState",
+    "current_state",
+    "link",
+    "state_for",
+]
 
 _vp = ctypes.c_void_p
 _CB = ctypes.CFUNCTYPE(ctypes.c_size_t, _vp, _vp, _vp, _vp, ctypes.c_size_t, _vp, ctypes.c_size_t)
@@ -76,20 +84,30 @@ def wasm_error(ptr: int) -> wasmtime.WasmtimeError:
 class StoreState:
     """What the host side keeps per store: its host-resource table and a parked exception."""
 
-    def __init__(self, ctx: int, owner: Any) -> None:
+    def __init__(self, ctx: int, owner: Any = None, data: Any = None) -> None:
         self.ctx = ctx
+        self.data = data
+        """The embedder's per-instance object (``host_data``), for host functions to find."""
         self.table: dict[int, Any] = {}
         self._reps = itertools.count(1)
         self.pending: BaseException | None = None
         self.pending_from = ""
         """Which host function (or destructor) raised ``pending``."""
-        self._owner = weakref.ref(owner)
+        self._owner: Callable[[], Any] = _nobody if owner is None else weakref.ref(owner)
         _STORES[ctx] = self
 
     @property
     def owner(self) -> Any:
-        """The component instance of this store (None once it is gone)."""
+        """The component instance of this store (None once it is gone, or before it exists)."""
         return self._owner()
+
+    def attach(self, owner: Any) -> None:
+        """Name the component instance of this store.
+
+        The instance is created after the state, which host calls made while instantiating
+        already need.
+        """
+        self._owner = weakref.ref(owner)
 
     def put(self, obj: Any) -> int:
         """Store a host object for the guest and return its rep."""
@@ -109,6 +127,23 @@ class StoreState:
         """
         exc, self.pending = self.pending, None
         return exc
+
+
+def _nobody() -> None:
+    return None
+
+
+def current_state() -> StoreState:
+    """The host state of the store whose host function is running on this thread.
+
+    Raises:
+        OmniwasmError: no host function of a live component instance is running here.
+
+    """
+    state = _STORES.get(getattr(_local, "ctx", 0))
+    if state is None:
+        raise OmniwasmError("host_data() is only available inside a component host function")
+    return state
 
 
 def state_for(ctx: int) -> StoreState:
@@ -383,7 +418,12 @@ def _trampoline(  # noqa: PLR0917 - the C callback's signature, fixed by wasmtim
     try:
         if entry is None:
             raise OmniwasmError("host function was released")
-        entry(ctx or 0, args, nargs, results)
+        outer = getattr(_local, "ctx", 0)
+        _local.ctx = ctx
+        try:
+            entry(ctx or 0, args, nargs, results)
+        finally:
+            _local.ctx = outer
         return 0
     except BaseException as exc:
         name = entry.name if entry is not None else "?"

@@ -47,14 +47,23 @@ class ComponentInstance:
     """
 
     def __init__(
-        self, box: StoreBox, instance: wcomponent.Instance, artifact: Artifact, linked: Linked
+        self,
+        box: StoreBox,
+        instance: wcomponent.Instance,
+        artifact: Artifact,
+        linked: Linked,
+        state: StoreState | None = None,
     ) -> None:
         self.box = box
         self.instance = instance
         self.artifact = artifact
         self.linked = linked
         self.guard = threading.RLock()
-        self.state = StoreState(box.ctx, self)
+        if state is None:
+            state = StoreState(box.ctx, self)
+        else:
+            state.attach(self)
+        self.state = state
         self._funcs: dict[tuple[str, str], ExportFunc] = {}
         self.poisoned: str | None = None
         """Why the instance can no longer be entered (a trap poisons a component instance)."""
@@ -236,9 +245,18 @@ def missing_imports(world: t.WorldType, defs: HostDefs) -> list[MissingImport]:
 
 
 def instantiate_component(
-    artifact: Artifact, policy: Policy, *, defs: HostDefs | None = None, argv0: str = "main"
+    artifact: Artifact,
+    policy: Policy,
+    *,
+    defs: HostDefs | None = None,
+    argv0: str = "main",
+    data: Any = None,
 ) -> ComponentInstance:
     """Instantiate a component: native WASI 0.2 from ``policy`` plus Python host imports.
+
+    ``data`` is the embedder's per-instance object, which host functions reach through
+    :func:`current_state` (``omniwasm.host_data()``). Without native WASI (``defs.wasi``
+    False) the store gets no native WASI context at all.
 
     Raises:
         LinkError: imports are missing (all of them are listed) or have the wrong type.
@@ -251,7 +269,8 @@ def instantiate_component(
     missing = missing_imports(linked.world, defs)
     if missing:
         raise LinkError(tuple(missing))
-    box = StoreBox(artifact.native, policy, wasi=True, argv0=argv0)
+    box = StoreBox(artifact.native, policy, wasi=defs.wasi, argv0=argv0)
+    state = StoreState(box.ctx, None, data)  # before instantiating: start code may call in
     try:
         box.arm_deadline()
         with translating(policy, source=artifact.source):
@@ -259,4 +278,4 @@ def instantiate_component(
     except BaseException:
         box.close()
         raise
-    return ComponentInstance(box, instance, artifact, linked)
+    return ComponentInstance(box, instance, artifact, linked, state)
