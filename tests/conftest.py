@@ -21,7 +21,12 @@ from pathlib import Path
 import pytest
 
 # Builders for component guests live beside their sources; each module adds its fixtures.
-pytest_plugins = ["fixtures.wat_components", "fixtures.py_guests", "fixtures.extism_plugins"]
+pytest_plugins = [
+    "fixtures.wat_components",
+    "fixtures.py_guests",
+    "fixtures.extism_plugins",
+    "fixtures.wasi_guests",
+]
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BUILD = FIXTURES / ".build"
