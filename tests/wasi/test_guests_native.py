@@ -3,7 +3,7 @@
 Every test runs under each WASI host in ``MODES`` through ``run_guest``: today only
 ``"native"`` (wasmtime's WASI, through ``Runtime.run``); the Python "virtual" host joins the list
 later and must give the same stdout and exit codes. Where the reference ``wasmtime`` CLI is
-installed, the deterministic guests (cli, fs, sockets_denied) are also compared with
+installed, the deterministic guests (cli, fs, sockets_denied, http_get) are also compared with
 ``wasmtime run``.
 
 Recorded native behaviour (wasmtime 50 through omniwasm, default deny policy):
@@ -14,7 +14,10 @@ Recorded native behaviour (wasmtime 50 through omniwasm, default deny policy):
   symlink pointing out (host-made or guest-made) and creating a link with an absolute target
   give ``EPERM``; an absolute path outside every preopen gives ``ENOENT``; a guest may create a
   symlink whose target is ``../secret.txt`` but cannot open through it;
-- exit codes: a 0.2 command only reports success or failure, so ``exit(7)`` gives 1.
+- exit codes: a 0.2 command only reports success or failure, so ``exit(7)`` gives 1;
+- HTTP: native WASI links no ``wasi:http``, so the ``http_get`` guest fails with ``LinkError``
+  and the HTTP tests skip under ``"native"``; their expected outputs are checked against
+  ``wasmtime run -S http`` and a real server on 127.0.0.1 instead.
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.wasi_guests import FsLayout
-from omniwasm import Policy, RunResult, Runtime
+from fixtures.wasi_guests import HTTP_PATHS, FsLayout, HttpOrigin
+from omniwasm import LinkError, Policy, RunResult, Runtime
 
 MODES = ["native"]
 
@@ -392,3 +395,113 @@ def test_python_command_exit(mode: str, py_cli_guest: Path, args: list[str], exp
     result = run_guest(mode, py_cli_guest, Policy(args=args))
     assert result.exit_code == expected
     assert b"random_in_range: True\n" in result.stdout
+
+
+# ---- outgoing HTTP ------------------------------------------------------------------------
+
+TIMEOUT_NS = "200000000"  # 0.2 s, against the origin's 1 s "/slow"
+
+
+def _http_cases(origin: HttpOrigin) -> dict[str, tuple[list[str], bytes]]:
+    """Guest arguments and the stdout `wasmtime run -S http` gives for them."""
+    big = HTTP_PATHS["/big"][1]
+    return {
+        "ok": (
+            [origin.authority, "/hello"],
+            b"handle: ok\nstatus: 200\nbody: hello over http\n\nbody-bytes: 16\nbody-end: closed\n",
+        ),
+        "not-found": (
+            [origin.authority, "/nope?q=1"],
+            b"handle: ok\nstatus: 404\nbody: not found\n\nbody-bytes: 10\nbody-end: closed\n",
+        ),
+        "no-content": (
+            [origin.authority, "/empty"],
+            b"handle: ok\nstatus: 204\nbody: \nbody-bytes: 0\nbody-end: closed\n",
+        ),
+        "big-body": (
+            [origin.authority, "/big"],
+            b"handle: ok\nstatus: 200\nbody: " + big + b"\nbody-bytes: 102400\nbody-end: closed\n",
+        ),
+        "refused": (
+            [origin.closed, "/hello"],
+            b"handle: ok\nresponse: error connection-refused\n",
+        ),
+        "first-byte-timeout": (
+            [origin.authority, "/slow", "http", TIMEOUT_NS],
+            b"handle: ok\nresponse: error connection-read-timeout\n",
+        ),
+        "bad-authority": (
+            ["bad host", "/hello"],
+            b"set-authority: error\nhandle: error HTTP-request-URI-invalid\n",
+        ),
+    }
+
+
+HTTP_CASE_NAMES = [
+    "ok",
+    "not-found",
+    "no-content",
+    "big-body",
+    "refused",
+    "first-byte-timeout",
+    "bad-authority",
+]
+
+
+def _allow(args: list[str]) -> Policy:
+    return Policy(args=args, network=True, allowed_hosts=(f"http://{args[0]}",))
+
+
+def test_http_is_not_linked_by_native_wasi(wasi_guest: Guest) -> None:
+    """omniwasm's native WASI links no wasi:http, so an outgoing-handler guest fails to link."""
+    with pytest.raises(LinkError, match=r"wasi:http/types@0\.2\.0"):
+        run_guest("native", wasi_guest("http_get"), Policy(args=["127.0.0.1:9", "/"]))
+
+
+@pytest.mark.parametrize("case", HTTP_CASE_NAMES)
+def test_http_get(mode: str, wasi_guest: Guest, http_origin: HttpOrigin, case: str) -> None:
+    """An allowed GET to a real server on 127.0.0.1 prints what `wasmtime run -S http` prints."""
+    if mode == "native":
+        pytest.skip("omniwasm's native WASI has no wasi:http (test_http_is_not_linked_...)")
+    args, expected = _http_cases(http_origin)[case]
+    result = run_guest(mode, wasi_guest("http_get"), _allow(args))
+    assert result.stdout == expected
+    assert result.exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "allowed",
+    [(), ("http://example.com",), ("https://127.0.0.1:*",)],
+    ids=["none", "other", "https"],
+)
+def test_http_denied(
+    mode: str, wasi_guest: Guest, http_origin: HttpOrigin, allowed: tuple[str, ...]
+) -> None:
+    """A request to a host the policy does not allow is answered with HTTP-request-denied."""
+    if mode == "native":
+        pytest.skip("omniwasm's native WASI has no wasi:http (test_http_is_not_linked_...)")
+    policy = Policy(args=[http_origin.authority, "/hello"], network=True, allowed_hosts=allowed)
+    result = run_guest(mode, wasi_guest("http_get"), policy)
+    assert result.stdout == b"handle: error HTTP-request-denied\n"
+    assert result.exit_code == 0
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("case", HTTP_CASE_NAMES)
+def test_http_expectations_match_wasmtime_run(
+    wasi_guest: Guest, http_origin: HttpOrigin, reference_wasmtime: str, case: str
+) -> None:
+    """The expected HTTP outputs are what `wasmtime run -S http` prints for the same request."""
+    args, expected = _http_cases(http_origin)[case]
+    ref = _wasmtime_run(reference_wasmtime, wasi_guest("http_get"), args, flags=("-S", "http"))
+    assert ref.stdout == expected
+    assert ref.returncode == 0, ref.stderr
+
+
+def test_http_usage_without_arguments_fails(mode: str, wasi_guest: Guest) -> None:
+    """Without arguments the guest prints its usage and run returns err (exit code 1)."""
+    if mode == "native":
+        pytest.skip("omniwasm's native WASI has no wasi:http (test_http_is_not_linked_...)")
+    result = run_guest(mode, wasi_guest("http_get"))
+    assert result.stdout == b"usage: http_get AUTHORITY PATH [SCHEME [TIMEOUT]]\n"
+    assert result.exit_code == 1
