@@ -1,0 +1,370 @@
+"""``wasi:http/types`` bodies: the byte feeds, pollables, and incoming/outgoing bodies.
+
+Bodies move through a :class:`BodyFeed`, a thread-safe queue of byte chunks that one side fills
+(the HTTP client's background thread, the guest's ``output-stream``, or an embedder) and the
+other drains (the guest's ``input-stream``, the HTTP client, the gateway). A feed ends cleanly
+or with an ``error-code``; a guest reading a failed body gets
+``stream-error.last-operation-failed`` whose ``error`` resource ``http-error-code`` turns back
+into that ``error-code``. Pollables here wait on threading events and conditions, so a guest's
+``poll``/``block`` really waits for the network.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterator
+
+from .._values import Err, Ok, Variant
+from ._http_fields import Fields, HttpIoError, error_code
+from ._io import CLOSED, InputStream, OutputStream, Pollable, closed
+
+__all__ = [
+    "BodyAborted",
+    "BodyFeed",
+    "EventPollable",
+    "FutureTrailers",
+    "IncomingBody",
+    "OutgoingBody",
+]
+
+
+class EventPollable(Pollable):
+    """A pollable that becomes ready when a ``threading.Event`` is set."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self._event = event
+
+    def ready(self) -> bool:
+        return self._event.is_set()
+
+    def deadline(self) -> int | None:
+        return None
+
+    def wait(self, seconds: float) -> None:
+        self._event.wait(seconds)
+
+
+class _FeedPollable(Pollable):
+    """Ready when the feed has bytes to read or has ended (``whole``: only when ended)."""
+
+    def __init__(self, feed: BodyFeed, *, whole: bool = False) -> None:
+        self._feed = feed
+        self._whole = whole
+
+    def ready(self) -> bool:
+        return self._feed.ended() if self._whole else self._feed.readable()
+
+    def deadline(self) -> int | None:
+        return None
+
+    def wait(self, seconds: float) -> None:
+        self._feed.wait(seconds, whole=self._whole)
+
+
+class BodyFeed:
+    r"""Chunks of a body passed between threads; ends cleanly or with an ``error-code``.
+
+    The producer calls :meth:`put` and then :meth:`end`; the consumer :meth:`take`\\s (the
+    guest's stream) or iterates :meth:`chunks` (a host thread). Holders (response, body,
+    stream, trailers future) :meth:`hold` and :meth:`release` it: when the last lets go before
+    the end, the feed is cancelled, and the producer stops at its next chunk.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._chunks: deque[bytes] = deque()
+        self._done = False
+        self._error: Variant | None = None
+        self._error_reported = False
+        self._holders = 0
+        self.cancelled = False
+        self.discarding = False
+        self.trailers: Fields | None = None
+
+    @classmethod
+    def of(cls, data: bytes = b"") -> BodyFeed:
+        """A feed that holds ``data`` and has ended."""
+        feed = cls()
+        feed.put(data)
+        feed.end()
+        return feed
+
+    def put(self, data: bytes) -> None:
+        """Add a chunk (dropped when the feed is cancelled or being discarded)."""
+        if not data:
+            return
+        with self._cond:
+            if not self.discarding:
+                self._chunks.append(bytes(data))
+            self._cond.notify_all()
+
+    def end(self, error: Variant | None = None, trailers: Fields | None = None) -> None:
+        """The body is complete (``error``: it failed with that ``error-code``)."""
+        with self._cond:
+            if not self._done:
+                self._done, self._error, self.trailers = True, error, trailers
+            self._cond.notify_all()
+
+    def hold(self) -> None:
+        with self._cond:
+            self._holders += 1
+
+    def release(self) -> None:
+        """One holder is gone; the last one cancels an unfinished transfer."""
+        with self._cond:
+            self._holders -= 1
+            if self._holders <= 0 and not self._done:
+                self.cancelled = self.discarding = True
+                self._chunks.clear()
+            self._cond.notify_all()
+
+    def discard(self) -> None:
+        """Drop unread and future chunks (the body was finished without reading them all)."""
+        with self._cond:
+            self.discarding = True
+            self._chunks.clear()
+
+    def readable(self) -> bool:
+        return bool(self._chunks) or self._done
+
+    def ended(self) -> bool:
+        return self._done
+
+    @property
+    def error(self) -> Variant | None:
+        """The ``error-code`` the body ended with, if any."""
+        return self._error
+
+    def wait(self, seconds: float | None, *, whole: bool = False) -> bool:
+        """Wait until readable (``whole``: until ended); whether it is."""
+        with self._cond:
+            return self._cond.wait_for(self.ended if whole else self.readable, seconds)
+
+    def take(self, length: int, *, block: bool) -> bytes:
+        """Up to ``length`` bytes; b"" when none yet (``block``: wait for some).
+
+        Raises:
+            Err: ``closed`` at the end, ``last-operation-failed`` once if the body failed.
+
+        """
+        with self._cond:
+            if block:
+                self._cond.wait_for(self.readable)
+            if self._chunks:
+                if length <= 0:
+                    return b""
+                head = self._chunks.popleft()
+                if len(head) > length:
+                    head, rest = head[:length], head[length:]
+                    self._chunks.appendleft(rest)
+                return head
+            if not self._done:
+                return b""
+            if self._error is not None and not self._error_reported:
+                self._error_reported = True
+                raise Err(Variant("last-operation-failed", HttpIoError(self._error)))
+            raise closed()
+
+    def chunks(self) -> Iterator[bytes]:
+        """Every chunk until the end, blocking (for host threads).
+
+        Raises:
+            BodyAborted: the body ended with an error.
+
+        """
+        while True:
+            try:
+                chunk = self.take(1 << 30, block=True)
+            except Err as exc:
+                if exc.value == CLOSED:
+                    return
+                raise BodyAborted(self._error or error_code("internal-error")) from None
+            yield chunk
+
+
+class BodyAborted(Exception):
+    """A body ended with an ``error-code`` (``.code``) instead of finishing."""
+
+    def __init__(self, code: Variant) -> None:
+        super().__init__(code.case)
+        self.code = code
+
+
+# ---------------------------------------------------------------------------- bodies
+
+
+class _BodyInput(InputStream):
+    """The ``input-stream`` of an incoming body, reading from its feed."""
+
+    def __init__(self, feed: BodyFeed) -> None:
+        super().__init__(None)
+        self._feed = feed
+        feed.hold()
+        self._open = True
+
+    def read(self, length: int) -> bytes:
+        return self._feed.take(length, block=False)
+
+    def blocking_read(self, length: int) -> bytes:
+        return self._feed.take(length, block=True)
+
+    def skip(self, length: int) -> int:
+        return len(self.read(length))
+
+    def blocking_skip(self, length: int) -> int:
+        return len(self.blocking_read(length))
+
+    def subscribe(self) -> Pollable:
+        return _FeedPollable(self._feed)
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            self._feed.release()
+
+
+class IncomingBody:
+    """``incoming-body``: the body of an incoming request or response.
+
+    Args:
+        feed: where its bytes come from (``BodyFeed.of(b"...")`` for a complete body).
+
+    """
+
+    def __init__(self, feed: BodyFeed) -> None:
+        self._feed = feed
+        feed.hold()
+        self._stream_taken = False
+        self._open = True
+
+    def stream(self) -> InputStream:
+        """``stream``: the contents, at most once (``Err()`` after)."""
+        if self._stream_taken:
+            raise Err()
+        self._stream_taken = True
+        return _BodyInput(self._feed)
+
+    @staticmethod
+    def finish(this: IncomingBody) -> FutureTrailers:
+        """``finish``: stop reading; a future for the trailers (unread bytes are dropped)."""
+        this._feed.discard()
+        future = FutureTrailers(this._feed)
+        this.close()
+        return future
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            self._feed.release()
+
+
+class FutureTrailers:
+    """``future-trailers``: ready once the whole body has arrived (or failed)."""
+
+    def __init__(self, feed: BodyFeed) -> None:
+        self._feed = feed
+        feed.hold()
+        self._taken = False
+        self._open = True
+
+    def subscribe(self) -> Pollable:
+        """``subscribe``: ready when ``get`` returns a value."""
+        return _FeedPollable(self._feed, whole=True)
+
+    def get(self) -> Ok | Err | None:
+        """``get``: None until ready; then once the trailers or the body's error; then ``Err()``.
+
+        The first answer is ``Ok(Ok(trailers or None))`` or ``Ok(Err(error-code))``.
+        """
+        if not self._feed.ended():
+            return None
+        if self._taken:
+            return Err()
+        self._taken = True
+        error = self._feed.error
+        if error is not None:
+            return Ok(Err(error))
+        trailers = self._feed.trailers
+        return Ok(Ok(trailers.view() if trailers is not None else None))
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            self._feed.release()
+
+
+class _BodyOutput(OutputStream):
+    """The ``output-stream`` of an outgoing body: writes go into the body's feed."""
+
+    def __init__(self, body: OutgoingBody) -> None:
+        super().__init__(body._write)
+        self._body = body
+
+    def close(self) -> None:
+        super().close()
+        self._body._stream_open = False
+
+
+class OutgoingBody:
+    """``outgoing-body``: the body of an outgoing request or response.
+
+    Its bytes go to :attr:`feed` (read by the HTTP client or the gateway); ``finish`` ends the
+    feed, dropping the body without ``finish`` ends it with an error.
+
+    Args:
+        headers: the owner's headers (their ``content-length``, if any, is checked at finish).
+        response: a response body (size errors are ``HTTP-response-body-size``).
+
+    """
+
+    def __init__(self, headers: Fields, *, response: bool = False) -> None:
+        self.feed = BodyFeed()
+        self._headers = headers
+        self._kind = "response" if response else "request"
+        self._written = 0
+        self._stream_taken = False
+        self._stream_open = False
+        self.finished = False
+
+    def _write(self, data: bytes) -> None:
+        if self.finished:
+            raise closed()
+        self._written += len(data)
+        self.feed.put(data)
+
+    def write(self) -> OutputStream:
+        """``write``: the stream to write the contents to, at most once (``Err()`` after)."""
+        if self._stream_taken:
+            raise Err()
+        self._stream_taken = self._stream_open = True
+        return _BodyOutput(self)
+
+    @staticmethod
+    def finish(this: OutgoingBody, trailers: Fields | None) -> None:
+        """``finish``: the body is complete, with optional trailers.
+
+        Raises:
+            Err: ``HTTP-request-body-size`` (or ``-response-``) when a ``content-length``
+                header disagrees with the bytes written.
+
+        """
+        this.finished = True
+        declared = this._headers.get("content-length")
+        size_error = None
+        if declared:
+            try:
+                expected = int(declared[0])
+            except ValueError:
+                expected = -1
+            if expected != this._written:
+                size_error = error_code(f"HTTP-{this._kind}-body-size", this._written)
+        this.feed.end(size_error, trailers.view() if trailers is not None else None)
+        if size_error is not None:
+            raise Err(size_error)
+
+    def close(self) -> None:
+        """Dropped: a body never finished is an incomplete body."""
+        if not self.finished:
+            self.finished = True
+            self.feed.end(error_code("internal-error", f"outgoing {self._kind} body not finished"))

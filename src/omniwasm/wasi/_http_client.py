@@ -1,0 +1,349 @@
+"""``wasi:http/outgoing-handler`` in Python: the policy check and the HTTP client thread.
+
+``handle`` checks the request (scheme, authority, path), asks the policy whether the target is
+allowed, and starts one background thread that sends it with ``httpx`` (imported on first use:
+an optional dependency, ``pip install omniwasm[plugins]``). The thread resolves the
+``future-incoming-response`` when the status and headers arrive, then streams the body into the
+response's feed chunk by chunk, so the guest reads it as it comes.
+
+Allowed hosts use the syntax of Spin's ``allowed_outbound_hosts``: ``scheme://host[:port]``,
+where the scheme, the host and the port may be ``*``, a host may start with ``*.`` (any
+subdomain), and a port may be a range ``8000-8080``; without a port, the scheme's default port
+(80, 443) is meant. No entry, no request: a denied request is answered ``HTTP-request-denied``.
+
+Timeouts (``request-options``, nanoseconds; 600 s each by default, as wasmtime): connect ->
+``connection-timeout``; first byte of the response and between body bytes ->
+``connection-read-timeout``. A response body may hold at most ``http_max_response_bytes`` (a
+context attribute; :data:`DEFAULT_MAX_RESPONSE_BYTES` otherwise): a larger declared
+``content-length`` fails the response with ``HTTP-response-body-size(some(length))``, a body
+that grows past it fails its stream with ``HTTP-response-body-size(none)``.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import ssl
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .._component import host_data
+from .._values import Err, Variant
+from ._http_body import BodyAborted, BodyFeed
+from ._http_fields import Fields, error_code
+from ._http_types import (
+    FutureIncomingResponse,
+    IncomingResponse,
+    OutgoingRequest,
+    RequestOptions,
+    method_name,
+    scheme_name,
+    valid_authority,
+)
+
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "DEFAULT_TIMEOUT_NS", "handle", "host_allowed", "send"]
+
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+"""Largest response body accepted unless the context sets ``http_max_response_bytes``."""
+
+DEFAULT_TIMEOUT_NS = 600 * 10**9
+"""Connect, first-byte and between-bytes timeout when the guest gives none (wasmtime's)."""
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_HOST_PORT = re.compile(r"(?P<host>\[[^\]]+\]|[^:\[\]]+)(?::(?P<port>\d*))?")
+_PATTERN = re.compile(r"(?P<scheme>[^:/]+)://(?P<host>\[[^\]]*\]|[^:/]*)(?::(?P<port>[^/]*))?/?")
+
+
+# ------------------------------------------------------------------------- allowed hosts
+
+
+def _port_matches(spec: str | None, scheme: str, port: int) -> bool:
+    if spec is None or spec == "":
+        return _DEFAULT_PORTS.get(scheme) == port
+    if spec == "*":
+        return True
+    low, sep, high = spec.partition("-")
+    try:
+        if sep:
+            return int(low) <= port <= int(high)
+        return int(spec) == port
+    except ValueError:
+        return False
+
+
+def _host_matches(pattern: str, host: str) -> bool:
+    pattern, host = pattern.lower().strip("[]"), host.lower().strip("[]")
+    if pattern == "*":
+        return True
+    if pattern.startswith("*."):
+        return host.endswith(pattern[1:]) and len(host) > len(pattern) - 1
+    return pattern == host
+
+
+def host_allowed(patterns: Iterable[str], scheme: str, host: str, port: int) -> bool:
+    """Whether a request to ``scheme://host:port`` matches one of the allowed ``patterns``.
+
+    Args:
+        patterns: Spin-style ``scheme://host[:port]`` entries (see the module docstring);
+            malformed entries match nothing.
+        scheme: ``http`` or ``https``.
+        host: the host name or IP address (IPv6 with or without brackets).
+        port: the port the request goes to.
+
+    """
+    scheme = scheme.lower()
+    for pattern in patterns:
+        m = _PATTERN.fullmatch(pattern.strip())
+        if m is None:
+            continue
+        want = m["scheme"].lower()
+        if want not in ("*", scheme) or not _host_matches(m["host"], host):
+            continue
+        if _port_matches(m["port"], scheme, port):
+            return True
+    return False
+
+
+# --------------------------------------------------------------------------------- targets
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    scheme: str
+    host: str
+    port: int
+    url: str
+
+
+def _target(request: OutgoingRequest) -> _Target:
+    """Where a request goes.
+
+    Raises:
+        Err: ``HTTP-protocol-error`` for a scheme other than http/https,
+            ``HTTP-request-URI-invalid`` for a missing or malformed authority or path.
+
+    """
+    scheme = scheme_name(request.scheme()) or "https"  # wasmtime's default too
+    if scheme not in _DEFAULT_PORTS:
+        raise Err(error_code("HTTP-protocol-error"))
+    authority = request.authority()
+    if not authority or "@" in authority or not valid_authority(authority):
+        raise Err(error_code("HTTP-request-URI-invalid"))
+    m = _HOST_PORT.fullmatch(authority)
+    if m is None:
+        raise Err(error_code("HTTP-request-URI-invalid"))
+    host, port = m["host"], int(m["port"]) if m["port"] else _DEFAULT_PORTS[scheme]
+    path = request.path_with_query() or "/"
+    if not path.startswith(("/", "?")) and path != "*":
+        raise Err(error_code("HTTP-request-URI-invalid"))
+    if path.startswith("?"):
+        path = "/" + path
+    return _Target(scheme, host.strip("[]"), port, f"{scheme}://{authority}{path}")
+
+
+# ----------------------------------------------------------------------------------- errors
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        yield cur
+        cur = cur.__cause__ or cur.__context__
+
+
+def _error_code_of(exc: BaseException) -> Variant:
+    """The ``error-code`` for an exception raised while sending or receiving."""
+    import httpx
+
+    if isinstance(exc, BodyAborted):
+        return exc.code
+    if isinstance(exc, httpx.ConnectTimeout):
+        return error_code("connection-timeout")
+    if isinstance(exc, httpx.ReadTimeout):
+        return error_code("connection-read-timeout")
+    if isinstance(exc, httpx.WriteTimeout):
+        return error_code("connection-write-timeout")
+    if isinstance(exc, httpx.PoolTimeout):
+        return error_code("connection-limit-reached")
+    causes = list(_causes(exc))
+    if isinstance(exc, httpx.ConnectError):
+        if any(isinstance(c, socket.gaierror) for c in causes):
+            # wasmtime's payload for a failed lookup
+            return error_code("DNS-error", {"rcode": "address not available", "info-code": 0})
+        if any(isinstance(c, ssl.SSLCertVerificationError) for c in causes):
+            return error_code("TLS-certificate-error")
+        if any(isinstance(c, ssl.SSLError) for c in causes):
+            return error_code("TLS-protocol-error")
+        return error_code("connection-refused")  # wasmtime's answer for any other failure
+    if isinstance(exc, httpx.RemoteProtocolError):
+        text = str(exc).lower()
+        if "incomplete" in text or "disconnected" in text or "closed" in text:
+            return error_code("HTTP-response-incomplete")
+        return error_code("HTTP-protocol-error")
+    if isinstance(exc, httpx.ReadError | httpx.WriteError):
+        return error_code("connection-terminated")
+    if isinstance(exc, httpx.ProtocolError | httpx.UnsupportedProtocol | httpx.InvalidURL):
+        return error_code("HTTP-protocol-error")
+    return error_code("internal-error", f"{type(exc).__name__}: {exc}")
+
+
+# ------------------------------------------------------------------------------ the client
+
+_ssl_lock = threading.Lock()
+_ssl_context: ssl.SSLContext | None = None
+
+
+def _ssl() -> ssl.SSLContext:
+    """One verifying SSL context for every request (building one costs milliseconds)."""
+    global _ssl_context  # noqa: PLW0603 - built once, on the first https request
+    with _ssl_lock:
+        if _ssl_context is None:
+            import httpx
+
+            _ssl_context = httpx.create_ssl_context()
+        return _ssl_context
+
+
+def _seconds(ns: int | None) -> float:
+    return (ns if ns is not None else DEFAULT_TIMEOUT_NS) / 1e9
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    method: str
+    target: _Target
+    headers: list[tuple[bytes, bytes]]
+    body: bytes | BodyFeed | None
+    connect: float
+    first_byte: float
+    between_bytes: float
+    limit: int
+
+
+def _fetch(job: _Job, future: FutureIncomingResponse) -> None:
+    """Send ``job`` and deliver its response (runs on its own thread)."""
+    try:
+        import httpx
+    except ImportError:
+        msg = "outgoing HTTP needs httpx: pip install omniwasm[plugins]"
+        future.resolve(error_code("internal-error", msg))
+        return
+    transport = httpx.HTTPTransport(verify=_ssl(), trust_env=False)
+    try:
+        content: Any = job.body.chunks() if isinstance(job.body, BodyFeed) else job.body
+        timeouts = {
+            "connect": job.connect,
+            "read": job.first_byte,
+            "write": job.between_bytes,
+            "pool": job.connect,
+        }
+        request = httpx.Request(
+            job.method,
+            job.target.url,
+            headers=job.headers,
+            content=content,
+            extensions={"timeout": timeouts},
+        )
+        try:
+            response = transport.handle_request(request)
+        except Exception as exc:  # every failure becomes an error-code
+            future.resolve(_error_code_of(exc))
+            return
+        try:
+            _deliver(job, future, response, timeouts)
+        finally:
+            response.close()
+    finally:
+        transport.close()
+
+
+def _deliver(
+    job: _Job, future: FutureIncomingResponse, response: Any, timeouts: dict[str, float]
+) -> None:
+    declared = response.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > job.limit:
+        future.resolve(error_code("HTTP-response-body-size", int(declared)))
+        return
+    feed = BodyFeed()
+    headers = Fields((k.decode("latin-1"), v) for k, v in response.headers.raw)
+    incoming = IncomingResponse(response.status_code, headers, feed)
+    # httpcore reads this dict when the body starts: later reads wait between-bytes at most
+    timeouts["read"] = job.between_bytes
+    future.resolve(incoming)
+    received = 0
+    try:
+        for chunk in response.stream:
+            if feed.cancelled:
+                break
+            received += len(chunk)
+            if received > job.limit:
+                feed.end(error_code("HTTP-response-body-size", None))
+                return
+            feed.put(chunk)
+    except Exception as exc:  # every failure becomes an error-code
+        feed.end(_error_code_of(exc))
+        return
+    feed.end()
+
+
+def send(
+    request: OutgoingRequest,
+    options: RequestOptions | None = None,
+    *,
+    allowed_hosts: Iterable[str] = (),
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+) -> FutureIncomingResponse:
+    """Send ``request`` on a background thread if ``allowed_hosts`` permits its target.
+
+    Args:
+        request: the request (its body may still be written after this returns).
+        options: timeouts (600 s each when None).
+        allowed_hosts: Spin-style ``scheme://host[:port]`` patterns.
+        max_response_bytes: bound on the response body.
+
+    Raises:
+        Err: an ``error-code``: ``HTTP-request-denied`` for a target the patterns do not
+            allow, ``HTTP-request-URI-invalid``, ``HTTP-protocol-error`` (not http/https).
+
+    """
+    target = _target(request)
+    if not host_allowed(allowed_hosts, target.scheme, target.host, target.port):
+        raise Err(error_code("HTTP-request-denied"))
+    headers = [(n.encode("latin-1"), v) for n, v in request.headers().entries()]
+    body: bytes | BodyFeed | None = None
+    out = request.outgoing_body
+    if out is not None:
+        feed = out.feed
+        finished = feed.ended() and feed.error is None
+        body = b"".join(feed.chunks()) if finished else feed  # finished: send it whole
+    opts = options if options is not None else RequestOptions()
+    job = _Job(
+        method_name(request.method()),
+        target,
+        headers,
+        body,
+        _seconds(opts.connect_timeout()),
+        _seconds(opts.first_byte_timeout()),
+        _seconds(opts.between_bytes_timeout()),
+        max_response_bytes,
+    )
+    future = FutureIncomingResponse()
+    threading.Thread(
+        target=_fetch, args=(job, future), name="omniwasm-wasi-http", daemon=True
+    ).start()
+    return future
+
+
+def handle(request: OutgoingRequest, options: RequestOptions | None) -> FutureIncomingResponse:
+    """``outgoing-handler.handle``: send under the instance's policy (see :func:`send`)."""
+    ctx = host_data()
+    return send(
+        request,
+        options,
+        allowed_hosts=ctx.policy.allowed_hosts,
+        max_response_bytes=getattr(ctx, "http_max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES),
+    )
