@@ -177,6 +177,11 @@ class Policy:
         stderr: as ``stdout``.
         network: allow sockets and outbound connections (denied by default).
         allowed_hosts: outbound hosts allowed when ``network`` is on (glob patterns).
+        deterministic: under the virtual WASI host (``omniwasm.wasi``), fix wall-clock and
+            monotonic time (advancing only when the guest sleeps), seed every random source
+            with ``seed`` and order directory listings, so two runs of the same guest on the
+            same input produce byte-identical output.
+        seed: the seed of the deterministic random sources (0..2**64-1).
 
     Raises:
         PolicyError: a field has a value of the wrong kind or range.
@@ -197,6 +202,8 @@ class Policy:
     stderr: Output = "capture"
     network: bool = False
     allowed_hosts: tuple[str, ...] = field(default=())
+    deterministic: bool = False
+    seed: int = 0
 
     def __post_init__(self) -> None:
         setter = object.__setattr__
@@ -224,6 +231,14 @@ class Policy:
             raise PolicyError(f"stdin must be bytes, a Path, 'inherit' or None: {self.stdin!r}")
         setter(self, "stdout", _freeze_output(self.stdout, "stdout"))
         setter(self, "stderr", _freeze_output(self.stderr, "stderr"))
+        if not isinstance(self.deterministic, bool):
+            raise PolicyError(f"deterministic must be true or false, got {self.deterministic!r}")
+        if (
+            not isinstance(self.seed, int)
+            or isinstance(self.seed, bool)
+            or not 0 <= self.seed < 2**64
+        ):
+            raise PolicyError(f"seed must be an int in 0..2**64-1, got {self.seed!r}")
 
     def with_(self, **changes: Any) -> Policy:
         """Return a copy with some fields replaced (validated like the constructor).

@@ -471,3 +471,62 @@ def test_resource_without_close_method_is_fine(runtime: omniwasm.Runtime, store_
     inst = runtime.instantiate(store_code, imports=linker)
     assert inst.exports.client.use_bucket("p", "k", "v") is None
     assert inst.exports.client.close_bucket("q") == "q"
+
+
+TWO_BORROWS_WAT = r"""(component
+  (import "test:r/api" (instance $api
+    (export "r" (type $r (sub resource)))
+    (export "[constructor]r" (func (result (own $r))))
+    (export "[method]r.pair"
+      (func (param "self" (borrow $r)) (param "other" (borrow $r)) (result u32)))))
+  (alias export $api "r" (type $r))
+  (core func $new (canon lower (func $api "[constructor]r")))
+  (core func $pair (canon lower (func $api "[method]r.pair")))
+  (core func $drop (canon resource.drop $r))
+  (core module $m
+    (import "h" "new" (func $new (result i32)))
+    (import "h" "pair" (func $pair (param i32 i32) (result i32)))
+    (import "h" "drop" (func $drop (param i32)))
+    (func (export "run") (result i32) (local $a i32) (local $b i32) (local $x i32)
+      (local.set $a (call $new))
+      (local.set $b (call $new))
+      (local.set $x (i32.add (call $pair (local.get $a) (local.get $b))
+                             (call $pair (local.get $a) (local.get $a))))
+      (call $drop (local.get $a))
+      (call $drop (local.get $b))
+      (local.get $x)))
+  (core instance $i (instantiate $m (with "h" (instance
+    (export "new" (func $new)) (export "pair" (func $pair)) (export "drop" (func $drop))))))
+  (func (export "run") (result u32) (canon lift (core func $i "run"))))"""
+
+
+def test_host_import_taking_two_borrows(runtime: omniwasm.Runtime) -> None:
+    """A host method with two borrowed handles (distinct or the same) gets both objects.
+
+    wasmtime 50 traps on this ("deferred host scope has no call context") unless the engine
+    turns component-model concurrency off, as omniwasm's does (wasi:filesystem's rename-at).
+    """
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).parent / "wasm-tools"
+    wasm = subprocess.run(
+        [str(exe), "parse", "-o", "/dev/stdout"],
+        input=TWO_BORROWS_WAT.encode(),
+        capture_output=True,
+        check=True,
+    ).stdout
+
+    class R:
+        made: ClassVar[int] = 0
+
+        def __init__(self) -> None:
+            R.made += 1
+            self.id = R.made
+
+        def pair(self, other: R) -> int:
+            return self.id * 10 + other.id
+
+    linker = omniwasm.Linker(wasi=False).define("test:r/api", r=R)
+    with runtime.instantiate(runtime.load(wasm), imports=linker) as inst:
+        assert inst.call("run") == 12 + 11

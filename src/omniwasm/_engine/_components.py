@@ -95,6 +95,9 @@ class ComponentInstance:
         ``__cause__`` of a ``HostFunctionError``.
         """
         pending = self.state.take_pending()
+        if isinstance(pending, GuestExit):  # a Python wasi:cli/exit (the virtual WASI host)
+            self.poisoned = f"exit with code {pending.code}"
+            return pending
         if isinstance(pending, KeyboardInterrupt | SystemExit):
             self.poisoned = f"{type(pending).__name__} in a host function"
             pending.__cause__ = exc

@@ -74,7 +74,8 @@ class EngineSettings:
     def fingerprint(self) -> str:
         """Return a short stable hash of these settings plus the wasmtime version."""
         blob = json.dumps(
-            {"settings": asdict(self), "wasmtime": wasmtime_version()}, sort_keys=True
+            {"settings": asdict(self), "wasmtime": wasmtime_version(), "concurrency": False},
+            sort_keys=True,
         )
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -98,6 +99,11 @@ class NativeEngine:
         config.epoch_interruption = True
         config.consume_fuel = settings.fuel
         config.wasm_component_model = True
+        # Component-model concurrency (async, WASI 0.3) is on by default in wasmtime 50, and
+        # with it a host import taking two borrowed resources (wasi:filesystem's rename-at,
+        # link-at) traps with "BUG: deferred host scope has no call context". Nothing here
+        # calls async; turning it off gives the synchronous host-call path that works.
+        ffi.wasmtime_config_concurrency_support_set(config.ptr(), False)
         ffi.wasmtime_config_max_wasm_stack_set(config.ptr(), settings.max_wasm_stack)
         if pooling:
             _enable_pooling(config, settings.pool_instances)

@@ -10,7 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
-from .._errors import ValueConversionError
+from .._errors import PolicyError, ValueConversionError
+from .._policy import Policy
 from .._runtime import Instance, Runtime
 from . import DEBUG, app, build_policy, cache_app, guarded
 
@@ -82,6 +83,28 @@ Argv0Opt = Annotated[
 ]
 NoCacheOpt = Annotated[
     bool, typer.Option("--no-cache", help="Neither read nor write the compile cache.")
+]
+WasiOpt = Annotated[
+    str,
+    typer.Option(
+        "--wasi",
+        help="WASI 0.2 host for components: 'native' (wasmtime's) or 'virtual' (omniwasm's "
+        "Python host: controllable streams, in-memory files, --deterministic).",
+        rich_help_panel=_SANDBOX,
+    ),
+]
+DeterministicOpt = Annotated[
+    bool,
+    typer.Option(
+        "--deterministic",
+        help="With --wasi virtual: fixed clocks (advancing only on sleep), seeded random, "
+        "ordered directory listings: identical runs give identical output.",
+        rich_help_panel=_SANDBOX,
+    ),
+]
+SeedOpt = Annotated[
+    int,
+    typer.Option("--seed", help="The seed of --deterministic runs.", rich_help_panel=_SANDBOX),
 ]
 
 _CALL_RE = re.compile(r"^\s*([^\s(]+)\s*(?:\((.*)\))?\s*$", re.DOTALL)
@@ -182,6 +205,9 @@ def run(
     policy_file: PolicyOpt = None,
     argv0: Argv0Opt = None,
     no_cache: NoCacheOpt = False,
+    wasi: WasiOpt = "native",
+    deterministic: DeterministicOpt = False,
+    seed: SeedOpt = 0,
     debug: Annotated[bool, DEBUG] = False,
 ) -> None:
     """Run a WASI command (p1 module or p2 component), or call one export with --invoke.
@@ -204,9 +230,16 @@ def run(
             stdin=stdin,
             args=guest_args if invoke is None else [],
         )
+        if wasi not in ("native", "virtual"):
+            raise PolicyError(f"--wasi is 'native' or 'virtual', not {wasi!r}")
+        if (deterministic or seed) and wasi != "virtual":
+            raise PolicyError("--deterministic and --seed need --wasi virtual")
+        policy = policy.with_(deterministic=deterministic, seed=seed)
         rt = Runtime(policy, cache=not no_cache)
         compiled = rt.load(file)
         name = argv0 if argv0 is not None else file.name
+        if wasi == "virtual":
+            return _run_virtual(rt, compiled, policy, name, invoke, guest_args)
         if invoke is None:
             return rt.run(compiled, argv0=name).exit_code
         with rt.instantiate(compiled, argv0=name) as inst:
@@ -222,6 +255,33 @@ def run(
         return 0
 
     guarded(debug, go)
+
+
+def _run_virtual(
+    rt: Runtime,
+    compiled: Any,
+    policy: Policy,
+    name: str,
+    invoke: str | None,
+    guest_args: list[str],
+) -> int:
+    """``run --wasi virtual``: the component runs on omniwasm's Python WASI 0.2 host."""
+    from .. import wasi
+
+    if compiled.kind != "component":
+        raise PolicyError(
+            "--wasi virtual runs components (WASI 0.2); a core module runs on native WASI p1"
+        )
+    if invoke is None:
+        return wasi.run(rt, compiled, policy, argv0=name).exit_code
+    context = wasi.WasiContext(policy, argv0=name)
+    try:
+        with wasi.instantiate(rt, compiled, context) as inst:
+            print(invoke_component(inst, invoke, guest_args))
+            sys.stdout.flush()
+    finally:
+        context.close()
+    return 0
 
 
 @app.command(context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True})

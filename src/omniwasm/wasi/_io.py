@@ -1,0 +1,361 @@
+"""``wasi:io`` in Python: errors, pollables and streams, with pluggable stream backends.
+
+These classes are the host side of the ``wasi:io@0.2.x`` resources; the linker (``_host.py``)
+registers them under the component-model names, so their methods are the WIT methods in
+snake_case. A stream's backend is any Python object that reads or writes bytes: an input
+stream reads from bytes, a binary file or an iterator of chunks; an output stream writes to a
+growing buffer, a binary file, a callback or a line-oriented logger. Each instance gets its own
+streams, so concurrent guests never mix their output.
+
+Errors follow the WIT: a failed stream operation raises ``omniwasm.Err`` carrying the
+``stream-error`` variant (``closed``, or ``last-operation-failed`` with an ``error`` resource).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, BinaryIO
+
+from .._values import Err, Variant
+
+__all__ = [
+    "CLOSED",
+    "BufferSink",
+    "InputStream",
+    "IoError",
+    "LineLogger",
+    "OutputStream",
+    "Pollable",
+    "ReadyPollable",
+    "closed",
+    "failed",
+    "poll",
+]
+
+WRITE_BUDGET = 1 << 20
+"""What ``check-write`` permits at once (as wasmtime's own streams: 1 MiB)."""
+
+CLOSED = Variant("closed")
+
+
+def closed() -> Err:
+    """The ``stream-error.closed`` error to raise."""
+    return Err(CLOSED)
+
+
+def failed(message: str) -> Err:
+    """A ``stream-error.last-operation-failed`` error carrying an ``error`` resource."""
+    return Err(Variant("last-operation-failed", IoError(message)))
+
+
+class IoError:
+    """``wasi:io/error.error``: what went wrong in the last stream operation."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def to_debug_string(self) -> str:
+        """``to-debug-string``: a human-readable description."""
+        return self.message
+
+
+class Pollable:
+    """``wasi:io/poll.pollable``: something that becomes ready.
+
+    Subclasses say when: ``ready()`` answers now, ``deadline()`` gives the monotonic time
+    (in the context clock's nanoseconds) at which it becomes ready by itself, or None when it
+    waits for an event; ``wait(seconds)`` blocks until the event or the timeout.
+    """
+
+    def ready(self) -> bool:
+        """``ready``: true when a ``block`` would return immediately."""
+        return True
+
+    def block(self) -> None:
+        """``block``: wait until ready."""
+        poll([self])
+
+    def deadline(self) -> int | None:
+        """When (monotonic ns of the owning clock) this becomes ready by itself, if ever."""
+        return None
+
+    def wait(self, seconds: float) -> None:
+        """Wait up to ``seconds`` for the event this pollable stands for."""
+        time.sleep(seconds)
+
+    def clock(self) -> Any:
+        """The clock whose nanoseconds ``deadline()`` counts, or None."""
+        return None
+
+
+class ReadyPollable(Pollable):
+    """A pollable that is always ready (streams whose backends never block)."""
+
+
+_POLL_SLICE = 0.005  # longest sleep between looks at event pollables
+
+
+def poll(pollables: Sequence[Pollable]) -> list[int]:
+    """``wasi:io/poll.poll``: block until at least one is ready; the indices of the ready ones.
+
+    Time pollables really wait (on the deterministic clock they advance it instead); event
+    pollables are waited on in slices of 5 ms.
+
+    Raises:
+        ValueError: the list is empty (the WIT says that traps).
+
+    """
+    if not pollables:
+        raise ValueError("poll: the list of pollables is empty")
+    while True:
+        ready = [i for i, p in enumerate(pollables) if p.ready()]
+        if ready:
+            return ready
+        deadlines = [(d, p.clock()) for p in pollables if (d := p.deadline()) is not None]
+        waits_for_event = any(p.deadline() is None for p in pollables)
+        if deadlines:
+            due, clock = min(deadlines, key=lambda pair: pair[0])
+            if clock is not None and getattr(clock, "virtual", False) and not waits_for_event:
+                clock.advance_to(due)  # deterministic time: nothing to wait for
+                continue
+            delay = max(0.0, (due - clock.now()) / 1e9) if clock is not None else 0.0
+        else:
+            delay = _POLL_SLICE
+        if waits_for_event:
+            event = next(p for p in pollables if p.deadline() is None)
+            event.wait(min(delay, _POLL_SLICE))
+        else:
+            time.sleep(delay)
+
+
+# ---------------------------------------------------------------------------- input streams
+
+
+class InputStream:
+    """``wasi:io/streams.input-stream`` over a byte source.
+
+    Args:
+        source: ``bytes``, a binary file object, or an iterable of ``bytes`` chunks.
+        blocking_source: reads from ``source`` may block (a pipe, a terminal): then
+            ``read`` returns what is available and ``subscribe`` waits for data.
+
+    """
+
+    def __init__(self, source: bytes | BinaryIO | Iterable[bytes] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._buf = b""
+        self._eof = False
+        self._file: BinaryIO | None = None
+        self._chunks: Iterator[bytes] | None = None
+        if source is None:
+            self._eof = True
+        elif isinstance(source, bytes | bytearray | memoryview):
+            self._file = io.BytesIO(bytes(source))
+        elif hasattr(source, "read"):
+            self._file = source  # type: ignore[assignment]
+        else:
+            self._chunks = iter(source)
+
+    def _pull(self, n: int) -> bytes:
+        """Up to ``n`` bytes from the backend (b"" at end of stream)."""
+        if self._file is not None:
+            reader = getattr(self._file, "read1", None) or self._file.read
+            return bytes(reader(n))
+        if self._chunks is not None:
+            for chunk in self._chunks:
+                if chunk:
+                    return bytes(chunk)
+            return b""
+        return b""
+
+    def _take(self, n: int) -> bytes:
+        with self._lock:
+            if not self._buf and not self._eof:
+                self._buf = self._pull(max(n, 1))
+                if not self._buf:
+                    self._eof = True
+            if not self._buf and self._eof:
+                raise closed()
+            out, self._buf = self._buf[:n], self._buf[n:]
+            return out
+
+    def read(self, length: int) -> bytes:
+        """``read``: up to ``length`` bytes; ``closed`` at end of stream."""
+        if length == 0:
+            if self._eof and not self._buf:
+                raise closed()
+            return b""
+        return self._take(length)
+
+    def blocking_read(self, length: int) -> bytes:
+        """``blocking-read``: as ``read`` (the backends here deliver data when asked)."""
+        return self.read(length)
+
+    def skip(self, length: int) -> int:
+        """``skip``: like ``read`` but only counts the bytes."""
+        return len(self.read(length))
+
+    def blocking_skip(self, length: int) -> int:
+        """``blocking-skip``."""
+        return self.skip(length)
+
+    def subscribe(self) -> Pollable:
+        """``subscribe``: ready when data (or the end) is available: always, here."""
+        return ReadyPollable()
+
+    def close(self) -> None:
+        """Dropped by the guest: nothing to release (the embedder owns the backend)."""
+
+
+# --------------------------------------------------------------------------- output sinks
+
+
+class BufferSink:
+    """Collects everything written, for the embedder to read after (or during) the run."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._lock = threading.Lock()
+
+    def write(self, data: bytes) -> None:
+        with self._lock:
+            self._parts.append(bytes(data))
+
+    def getvalue(self) -> bytes:
+        """Everything written so far."""
+        with self._lock:
+            joined = b"".join(self._parts)
+            self._parts = [joined] if joined else []
+            return joined
+
+
+class LineLogger:
+    """Writes complete lines to a ``logging.Logger`` (a trailing partial line on flush).
+
+    Args:
+        logger: where lines go.
+        level: their level.
+
+    """
+
+    def __init__(self, logger: logging.Logger, level: int = logging.INFO) -> None:
+        self.logger = logger
+        self.level = level
+        self._pending = b""
+
+    def write(self, data: bytes) -> None:
+        lines = (self._pending + bytes(data)).split(b"\n")
+        self._pending = lines.pop()
+        for line in lines:
+            self.logger.log(self.level, "%s", line.decode("utf-8", "replace"))
+
+    def flush(self) -> None:
+        if self._pending:
+            self.logger.log(self.level, "%s", self._pending.decode("utf-8", "replace"))
+            self._pending = b""
+
+
+Sink = Callable[[bytes], Any]
+
+
+def sink_of(target: Any) -> tuple[Sink, Callable[[], Any] | None]:
+    """``(write, flush)`` for an output target: a writable object, a callable, or None."""
+    if target is None:
+        return (lambda data: None), None
+    write = getattr(target, "write", None)
+    if write is not None:
+        return write, getattr(target, "flush", None)
+    if callable(target):
+        return target, None
+    raise TypeError(f"an output stream target writes bytes: got {type(target).__name__}")
+
+
+class OutputStream:
+    """``wasi:io/streams.output-stream`` over a sink (see :func:`sink_of`).
+
+    Writes go straight to the sink; ``check-write`` always permits ``WRITE_BUDGET`` bytes, and
+    a write beyond what it permitted fails the call (the WIT says it traps).
+    """
+
+    def __init__(self, target: Any = None) -> None:
+        self._write, self._flush = sink_of(target)
+        self._closed = False
+
+    def _emit(self, contents: bytes | bytearray | memoryview) -> None:
+        if self._closed:
+            raise closed()
+        if len(contents) > WRITE_BUDGET:
+            raise ValueError(
+                f"output-stream.write of {len(contents)} bytes exceeds check-write's {WRITE_BUDGET}"
+            )
+        if contents:
+            try:
+                self._write(bytes(contents))
+            except OSError as exc:
+                raise failed(f"write failed: {exc.strerror or exc}") from None
+
+    def check_write(self) -> int:
+        """``check-write``: how many bytes ``write`` accepts now."""
+        if self._closed:
+            raise closed()
+        return WRITE_BUDGET
+
+    def write(self, contents: bytes) -> None:
+        """``write``."""
+        self._emit(contents)
+
+    def blocking_write_and_flush(self, contents: bytes) -> None:
+        """``blocking-write-and-flush``."""
+        self._emit(contents)
+        self.flush()
+
+    def flush(self) -> None:
+        """``flush``: pass buffered bytes on to the sink's own flush, if it has one."""
+        if self._closed:
+            raise closed()
+        if self._flush is not None:
+            try:
+                self._flush()
+            except OSError as exc:
+                raise failed(f"flush failed: {exc.strerror or exc}") from None
+
+    def blocking_flush(self) -> None:
+        """``blocking-flush``."""
+        self.flush()
+
+    def subscribe(self) -> Pollable:
+        """``subscribe``: ready when writing is possible: always, here."""
+        return ReadyPollable()
+
+    def write_zeroes(self, length: int) -> None:
+        """``write-zeroes``."""
+        self._emit(bytes(length))
+
+    def blocking_write_zeroes_and_flush(self, length: int) -> None:
+        """``blocking-write-zeroes-and-flush``."""
+        self._emit(bytes(length))
+        self.flush()
+
+    def splice(self, src: InputStream, length: int) -> int:
+        """``splice``: move up to ``length`` bytes from ``src``; how many moved."""
+        if length == 0:
+            return 0
+        data = src.read(min(length, WRITE_BUDGET))
+        self._emit(data)
+        return len(data)
+
+    def blocking_splice(self, src: InputStream, length: int) -> int:
+        """``blocking-splice``."""
+        return self.splice(src, length)
+
+    def close(self) -> None:
+        """Dropped by the guest: flush what the sink buffers."""
+        if self._flush is not None and not self._closed:
+            with contextlib.suppress(OSError, ValueError):  # a sink closed by its owner
+                self._flush()
+        self._closed = True
