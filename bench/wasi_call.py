@@ -10,8 +10,9 @@ iteration is the cost of one host call:
 Beside omniwasm (the shared ``wasi.linker()``, stdout discarded) the same guest runs with
 wasmtime-py's stock ``LinkerInstance.add_func`` definitions, and, for the write, with the C API
 floor: a raw ``CFUNCTYPE`` callback registered with ``wasmtime_component_linker_instance_add_func``
-that only writes a prebuilt ``ok`` result (no argument is read: what wasmtime itself spends to
-lower a 1 KiB ``list<u8>`` into 1024 32-byte values is all that is left).
+that only ends the borrow of ``self`` and writes a prebuilt ``ok`` result (the list is not read:
+what wasmtime itself spends to lower a 1 KiB ``list<u8>`` into 1024 32-byte values is all that
+is left).
 """
 
 from __future__ import annotations
@@ -61,11 +62,17 @@ _FIN = ctypes.CFUNCTYPE(None, _vp)
 _add_func = ctypes.CFUNCTYPE(_vp, _vp, ctypes.c_char_p, ctypes.c_size_t, _CB, _vp, _FIN)(
     ("wasmtime_component_linker_instance_add_func", ffi.dll)
 )
-_OK = bytes([20]) + bytes(7) + bytes([1]) + bytes(23)  # kind RESULT, is_ok, no payload
+_OK = bytes([19]) + bytes(7) + bytes([1]) + bytes(23)  # kind RESULT (19), is_ok, no payload
+
+
+_any_drop = ctypes.CFUNCTYPE(_vp, _vp, _vp)(("wasmtime_component_resource_any_drop", ffi.dll))
 
 
 @_CB  # type: ignore[untyped-decorator]
 def _floor_write(data, ctx, fty, args, nargs, results, nresults):  # type: ignore[no-untyped-def]  # noqa: PLR0917
+    # The one thing a host must do: end the borrow of `self` (the resource value's pointer
+    # sits at byte 8 of the first argument). The list is not read at all.
+    _any_drop(ctx, ctypes.c_void_p.from_address(args + 8).value)
     ctypes.memmove(results, _OK, 32)
     return 0
 

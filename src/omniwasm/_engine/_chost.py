@@ -340,7 +340,17 @@ class HostDefs:
 class HostEntry:
     """One Python host function, with its codecs."""
 
-    __slots__ = ("fn", "hooks", "name", "nargs", "readers", "result", "returns_result", "single")
+    __slots__ = (
+        "fn",
+        "hooks",
+        "name",
+        "nargs",
+        "ok_unit",
+        "readers",
+        "result",
+        "returns_result",
+        "single",
+    )
 
     def __init__(self, name: str, sig: t.FuncSig, fn: Callable[..., Any], hooks: LinkHooks):
         self.name = name
@@ -351,6 +361,13 @@ class HostEntry:
         self.single = self.readers[0] if self.nargs == 1 else None
         self.result = None if sig.result is None else writer(sig.result, owned=True, hooks=hooks)
         self.returns_result = isinstance(sig.result, t.ResultType)
+        # ``result<_, E>`` returning ``ok``: one constant value (no payload, nothing to free),
+        # copied straight into wasmtime's slot. Most WASI stream and filesystem calls.
+        self.ok_unit: bytes | None = None
+        if isinstance(sig.result, t.ResultType) and sig.result.ok is None:
+            unit = ctypes.create_string_buffer(VAL)
+            self.result(Ok(None), unit, 0, Call(0, hooks))  # type: ignore[misc]
+            self.ok_unit = unit.raw
 
     def __call__(self, ctx: int, args: int | None, nargs: int, results: int | None) -> None:
         call = Call(ctx, self.hooks)
@@ -371,6 +388,10 @@ class HostEntry:
         except BaseException:
             call.finish()
             raise
+        if out is None and self.ok_unit is not None and results:
+            _memmove(results, self.ok_unit, VAL)
+            call.finish()
+            return
         try:
             w = self.result
             if w is not None and results:
