@@ -122,7 +122,7 @@ def _target(request: OutgoingRequest) -> _Target:
 
     Raises:
         Err: ``HTTP-protocol-error`` for a scheme other than http/https,
-            ``HTTP-request-URI-invalid`` for a missing or malformed authority or path.
+            ``HTTP-request-URI-invalid`` for a missing or malformed authority.
 
     """
     scheme = scheme_name(request.scheme()) or "https"  # wasmtime's default too
@@ -135,9 +135,7 @@ def _target(request: OutgoingRequest) -> _Target:
     if m is None:
         raise Err(error_code("HTTP-request-URI-invalid"))
     host, port = m["host"], int(m["port"]) if m["port"] else _DEFAULT_PORTS[scheme]
-    path = request.path_with_query() or "/"
-    if not path.startswith(("/", "?")) and path != "*":
-        raise Err(error_code("HTTP-request-URI-invalid"))
+    path = (request.path_with_query() or "/").partition("#")[0]  # a fragment is not sent
     if path.startswith("?"):
         path = "/" + path
     return _Target(scheme, host.strip("[]"), port, f"{scheme}://{authority}{path}")
@@ -180,10 +178,9 @@ def _error_code_of(exc: BaseException) -> Variant:
             return error_code("TLS-protocol-error")
         return error_code("connection-refused")  # wasmtime's answer for any other failure
     if isinstance(exc, httpx.RemoteProtocolError):
-        text = str(exc).lower()
-        if "incomplete" in text or "disconnected" in text or "closed" in text:
+        if "message body" in str(exc):  # the peer closed in the middle of the body
             return error_code("HTTP-response-incomplete")
-        return error_code("HTTP-protocol-error")
+        return error_code("HTTP-protocol-error")  # also wasmtime's for a close before any reply
     if isinstance(exc, httpx.ReadError | httpx.WriteError):
         return error_code("connection-terminated")
     if isinstance(exc, httpx.ProtocolError | httpx.UnsupportedProtocol | httpx.InvalidURL):

@@ -35,9 +35,9 @@ __all__ = [
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
 _AUTHORITY = re.compile(
-    r"(?:[^\s@/?#\[\]]*@)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(?::(\d{0,5}))?"
+    r"(?:[^\s@/?#\[\]]*@)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(?::(\d{1,5}))?"
 )
-_PATH = re.compile(r"[^\x00-\x20\x7f#]*")
+_PATH = re.compile(r"(?:[/?][^\x00-\x20\x7f]*)?")  # as wasmtime: "", "/..." or "?..."
 _METHODS = {
     "get": "GET", "head": "HEAD", "post": "POST", "put": "PUT", "delete": "DELETE",
     "connect": "CONNECT", "options": "OPTIONS", "trace": "TRACE", "patch": "PATCH",
@@ -117,7 +117,11 @@ class OutgoingRequest:
         return self._path
 
     def set_path_with_query(self, path_with_query: str | None) -> None:
-        """``set-path-with-query``: ``Err()`` for a path with spaces or control characters."""
+        """``set-path-with-query``: ``Err()`` for a malformed path.
+
+        A path starts with ``/`` or ``?`` (or is empty) and holds no spaces or control
+        characters, as wasmtime checks; a ``#fragment`` is kept here and not sent.
+        """
         if path_with_query is not None and not _PATH.fullmatch(path_with_query):
             raise Err()
         self._path = path_with_query
