@@ -18,7 +18,14 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-SCRIPTS = ["core_call.py", "component_call.py", "plugin_call.py", "instantiate.py", "run_c.py"]
+SCRIPTS = [
+    "core_call.py",
+    "component_call.py",
+    "wasi_call.py",
+    "plugin_call.py",
+    "instantiate.py",
+    "run_c.py",
+]
 
 
 def cpu_model() -> str:

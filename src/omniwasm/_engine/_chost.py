@@ -28,7 +28,7 @@ from wasmtime import _ffi as ffi
 from wasmtime import component as wc
 
 from .. import _types as t
-from .._errors import OmniwasmError, ValueConversionError
+from .._errors import LimitExceeded, OmniwasmError, ValueConversionError
 from .._values import Err, Ok
 from ._artifact import Artifact
 from ._codec import writer
@@ -74,6 +74,8 @@ _ENTRIES: dict[int, HostEntry] = {}
 _ids = itertools.count(1)
 _type_ids = itertools.count(0x4F4D0001)  # host resource type ids, unique per process
 _STORES: weakref.WeakValueDictionary[int, StoreState] = weakref.WeakValueDictionary()
+MAX_HOST_RESOURCES = 100_000
+"""Host objects one store may hand its guest at once (a bound on a guest leaking handles)."""
 
 
 def wasm_error(ptr: int) -> wasmtime.WasmtimeError:
@@ -110,7 +112,20 @@ class StoreState:
         self._owner = weakref.ref(owner)
 
     def put(self, obj: Any) -> int:
-        """Store a host object for the guest and return its rep."""
+        """Store a host object for the guest and return its rep.
+
+        Raises:
+            LimitExceeded: the guest already holds ``MAX_HOST_RESOURCES`` host objects (a
+                guest that never drops its handles).
+
+        """
+        if len(self.table) >= MAX_HOST_RESOURCES:
+            raise LimitExceeded(
+                f"the guest holds {len(self.table)} host resources without dropping them "
+                f"(limit {MAX_HOST_RESOURCES}): is it leaking handles?",
+                limit=MAX_HOST_RESOURCES,
+                used=len(self.table),
+            )
         rep = next(self._reps) & 0xFFFFFFFF
         self.table[rep] = obj
         return rep

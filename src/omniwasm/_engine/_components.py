@@ -18,6 +18,7 @@ from .._errors import (
     ExecutionError,
     GuestExit,
     HostFunctionError,
+    LimitExceeded,
     LinkError,
     MissingImport,
     OmniwasmError,
@@ -97,6 +98,9 @@ class ComponentInstance:
         pending = self.state.take_pending()
         if isinstance(pending, GuestExit):  # a Python wasi:cli/exit (the virtual WASI host)
             self.poisoned = f"exit with code {pending.code}"
+            return pending
+        if isinstance(pending, LimitExceeded):  # e.g. too many host resources held
+            self.poisoned = f"{type(pending).__name__}: {pending}"
             return pending
         if isinstance(pending, KeyboardInterrupt | SystemExit):
             self.poisoned = f"{type(pending).__name__} in a host function"

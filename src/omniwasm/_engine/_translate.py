@@ -100,6 +100,12 @@ def _cause(text: str) -> str:
     return lines[0] if lines else text
 
 
+_HANDLE_MISUSE_RE = re.compile(
+    r"unknown handle index|handle index \d+ used with the wrong type|"
+    r"borrow handles still remain|resource has (active )?borrows|cannot remove owned resource"
+)
+
+
 def translate(
     exc: BaseException,
     *,
@@ -171,6 +177,9 @@ def translate(
         return InvalidModule(_cause(text), source=source)
     if "incompatible import type" in text or "types incompatible" in text:
         return LinkError((), detail=_cause(text))
+    if _HANDLE_MISUSE_RE.search(text):
+        # The guest broke a component-model rule about its handles: a trap of the guest's.
+        return Trap(f"wasm trap: {_cause(text)}", code="handle", frames=frames)
     return ExecutionError(_cause(text), frames=frames)
 
 
