@@ -16,6 +16,7 @@ where wasmtime answers ``HTTP-protocol-error``.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -655,3 +656,60 @@ def test_incoming_request_built_by_the_embedder() -> None:
 def test_allowed_host_patterns(pattern: str, target: tuple[str, str, int], allowed: bool) -> None:
     """Spin-style scheme://host[:port] patterns: wildcards, subdomains, default ports, ranges."""
     assert http.host_allowed([pattern], *target) is allowed
+
+
+# Every function of wasi:http/types and outgoing-handler 0.2.x: (interface, WIT name, params).
+WIT_FUNCTIONS = [
+    ("types", "[constructor]fields", 0),
+    ("types", "[static]fields.from-list", 1),
+    *(("types", f"[method]fields.{m}", n) for m, n in (
+        ("get", 2), ("has", 2), ("set", 3), ("delete", 2), ("append", 3), ("entries", 1),
+        ("clone", 1),
+    )),
+    *(("types", f"[method]incoming-request.{m}", 1) for m in (
+        "method", "path-with-query", "scheme", "authority", "headers", "consume",
+    )),
+    ("types", "[constructor]outgoing-request", 1),
+    *(("types", f"[method]outgoing-request.{m}", 1) for m in (
+        "body", "method", "path-with-query", "scheme", "authority", "headers",
+    )),
+    *(("types", f"[method]outgoing-request.set-{m}", 2) for m in (
+        "method", "path-with-query", "scheme", "authority",
+    )),
+    ("types", "[constructor]request-options", 0),
+    *(("types", f"[method]request-options.{m}-timeout", 1) for m in (
+        "connect", "first-byte", "between-bytes",
+    )),
+    *(("types", f"[method]request-options.set-{m}-timeout", 2) for m in (
+        "connect", "first-byte", "between-bytes",
+    )),
+    ("types", "[static]response-outparam.set", 2),
+    ("types", "[method]response-outparam.send-informational", 3),
+    *(("types", f"[method]incoming-response.{m}", 1) for m in ("status", "headers", "consume")),
+    ("types", "[method]incoming-body.stream", 1),
+    ("types", "[static]incoming-body.finish", 1),
+    ("types", "[method]future-trailers.subscribe", 1),
+    ("types", "[method]future-trailers.get", 1),
+    ("types", "[constructor]outgoing-response", 1),
+    *(("types", f"[method]outgoing-response.{m}", 1) for m in ("status-code", "headers", "body")),
+    ("types", "[method]outgoing-response.set-status-code", 2),
+    ("types", "[method]outgoing-body.write", 1),
+    ("types", "[static]outgoing-body.finish", 2),
+    ("types", "[method]future-incoming-response.subscribe", 1),
+    ("types", "[method]future-incoming-response.get", 1),
+    ("types", "http-error-code", 1),
+    ("outgoing-handler", "handle", 2),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("interface", "name", "params"), WIT_FUNCTIONS)
+def test_every_wit_function_is_defined(interface: str, name: str, params: int) -> None:
+    """Each wasi:http 0.2.x function maps to a Python member taking its WIT parameters."""
+    members = http.HTTP_INTERFACES[f"wasi:http/{interface}"]
+    kind, _, rest = name.partition("]")
+    resource, _, member = rest.partition(".")
+    target = members[name.replace("-", "_")] if not kind.startswith("[") else None
+    if kind.startswith("["):
+        cls = members[resource.replace("-", "_")]
+        target = cls if kind == "[constructor" else getattr(cls, member.replace("-", "_"))
+    inspect.signature(target).bind(*([None] * params))
