@@ -186,9 +186,13 @@ class InputStream:
 
     def read(self, length: int) -> bytes:
         """``read``: up to ``length`` bytes; ``closed`` at end of stream."""
-        if length == 0:
-            if self._eof and not self._buf:
-                raise closed()
+        if length == 0:  # a probe: closed at the end, else nothing
+            with self._lock:
+                if not self._buf and not self._eof:
+                    self._buf = self._pull(1)
+                    self._eof = not self._buf
+                if self._eof and not self._buf:
+                    raise closed()
             return b""
         return self._take(length)
 
