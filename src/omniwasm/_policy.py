@@ -175,8 +175,11 @@ class Policy:
         stdin: bytes, a file path, ``"inherit"`` for the host's stdin, or None for empty.
         stdout: ``"capture"`` (bytes on the result), ``"inherit"``, ``"discard"`` or a Path.
         stderr: as ``stdout``.
-        network: allow sockets and outbound connections (denied by default).
-        allowed_hosts: outbound hosts allowed when ``network`` is on (glob patterns).
+        network: allow sockets (reserved: every host denies ``wasi:sockets`` today).
+        allowed_hosts: where outgoing HTTP requests may go (the virtual WASI host's
+            ``wasi:http``): Spin-style ``scheme://host[:port]`` patterns with ``*`` wildcards
+            for scheme, host and port, ``*.example.com`` for subdomains and port ranges
+            ``8000-8080``; without a port the scheme's default is meant. Empty: no HTTP.
         deterministic: under the virtual WASI host (``omniwasm.wasi``), fix wall-clock and
             monotonic time (advancing only when the guest sleeps), seed every random source
             with ``seed`` and order directory listings, so two runs of the same guest on the

@@ -399,6 +399,14 @@ def demo(debug: Annotated[bool, DEBUG] = False) -> None:
             out = plugin.call("hello", "plugin")
         print("4. Extism plugin examples/user_fn.wat calling a Python host function")
         print(f"   {out.decode()}")
+        from .. import wasi
+
+        hello_p2 = rt.load(examples.joinpath("wasi_hello.wat").read_bytes())
+        runs = [wasi.run(rt, hello_p2, Policy(deterministic=True, seed=7)) for _ in range(2)]
+        print("5. WASI 0.2 component examples/wasi_hello.wat on the virtual WASI host,")
+        print("   deterministic (seed 7): two runs, identical output")
+        for run_result in runs:
+            print(f"   {run_result.stdout.decode().rstrip()}")
         print(f"engine: pooling={rt.pooling}, compile cache at {rt.cache.root}")
         return 0
 
