@@ -178,3 +178,21 @@ def test_poll_of_nothing_is_an_error() -> None:
     """poll with an empty list fails (the WIT says it traps)."""
     with pytest.raises(ValueError, match="empty"):
         poll([])
+
+
+def test_filesystem_error_code_of_a_file_stream_failure() -> None:
+    """A file stream's failure carries the filesystem error-code; other errors carry none."""
+    from omniwasm.wasi import MemoryFs
+    from omniwasm.wasi._filesystem import FILESYSTEM_INTERFACES, Descriptor, _FileOutput
+    from omniwasm.wasi._io import IoError
+
+    code_of = FILESYSTEM_INTERFACES["wasi:filesystem/types"]["filesystem_error_code"]
+    root = Descriptor(MemoryFs({"a.txt": b"abc"}).root())
+    read_only = root.open_at(set(), "a.txt", set(), {"read"})
+    with pytest.raises(Err) as info:  # a stream writing a file opened for reading only
+        _FileOutput(read_only.node, 0).write(b"x")
+    value = info.value.value
+    assert isinstance(value, Variant)
+    assert value.case == "last-operation-failed"
+    assert code_of(value.value) == "bad-descriptor"
+    assert code_of(IoError("not a filesystem error")) is None

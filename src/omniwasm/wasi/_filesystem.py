@@ -18,7 +18,7 @@ from .._component import host_data
 from .._errors import PolicyError
 from .._policy import Policy
 from .._values import Err, Variant
-from ._fs import FsError
+from ._fs import ERROR_CODES, FsError
 from ._fs_host import HostDir
 from ._fs_memory import MemoryFs
 from ._io import InputStream, OutputStream, Pollable, ReadyPollable, closed, failed
@@ -122,7 +122,7 @@ class _FileInput(InputStream):
         try:
             data, eof = self._node.read(length, self._offset)
         except FsError as exc:
-            raise failed(f"read failed: {exc.code}") from None
+            raise failed(f"read failed: {exc.code}", exc.code) from None
         if not data and (eof or length):
             raise closed()
         self._offset += len(data)
@@ -148,7 +148,7 @@ class _FileOutput(OutputStream):
             else:
                 self._offset += self._node.write(bytes(contents), self._offset)
         except FsError as exc:
-            raise failed(f"write failed: {exc.code}") from None
+            raise failed(f"write failed: {exc.code}", exc.code) from None
 
 
 class Descriptor:
@@ -340,10 +340,10 @@ def _get_directories() -> list[tuple[Descriptor, str]]:
     return [(Descriptor(p.open_root()), p.guest_path) for p in ctx.preopens]
 
 
-def _filesystem_error_code(err: Any) -> Any:
-    """``filesystem-error-code``: the error-code behind a stream's ``error`` (None here)."""
+def _filesystem_error_code(err: Any) -> str | None:
+    """``filesystem-error-code``: the filesystem error-code behind a stream's ``error``."""
     code = getattr(err, "code", None)
-    return code
+    return code if isinstance(code, str) and code in ERROR_CODES else None
 
 
 FILESYSTEM_INTERFACES: dict[str, dict[str, Any]] = {

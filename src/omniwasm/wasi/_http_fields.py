@@ -151,4 +151,5 @@ class HttpIoError(IoError):
 
 def http_error_code(err: IoError) -> Variant | None:
     """``http-error-code``: the ``error-code`` behind a body stream's failure, if any."""
-    return getattr(err, "code", None)
+    code = getattr(err, "code", None)
+    return code if isinstance(code, Variant) else None  # a filesystem error has a name

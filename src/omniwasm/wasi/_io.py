@@ -48,16 +48,27 @@ def closed() -> Err:
     return Err(CLOSED)
 
 
-def failed(message: str) -> Err:
-    """A ``stream-error.last-operation-failed`` error carrying an ``error`` resource."""
-    return Err(Variant("last-operation-failed", IoError(message)))
+def failed(message: str, code: Any = None) -> Err:
+    """A ``stream-error.last-operation-failed`` error carrying an ``error`` resource.
+
+    ``code`` is what ``filesystem-error-code`` / ``http-error-code`` report for it.
+    """
+    return Err(Variant("last-operation-failed", IoError(message, code)))
 
 
 class IoError:
-    """``wasi:io/error.error``: what went wrong in the last stream operation."""
+    """``wasi:io/error.error``: what went wrong in the last stream operation.
 
-    def __init__(self, message: str) -> None:
+    Args:
+        message: the ``to-debug-string``.
+        code: the error code a domain interface reports for it (a filesystem ``error-code``
+            name, an HTTP ``error-code``...), or None.
+
+    """
+
+    def __init__(self, message: str, code: Any = None) -> None:
         self.message = message
+        self.code = code
 
     def to_debug_string(self) -> str:
         """``to-debug-string``: a human-readable description."""
