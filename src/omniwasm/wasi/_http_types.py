@@ -187,7 +187,26 @@ class RequestOptions:
         self._between_bytes = duration
 
 
-class IncomingRequest:
+class _Incoming:
+    """What incoming requests and responses share: immutable headers and a body read once."""
+
+    _headers: Fields
+    _feed: BodyFeed
+    _consumed: bool
+
+    def headers(self) -> Fields:
+        """``headers`` (immutable)."""
+        return self._headers
+
+    def consume(self) -> IncomingBody:
+        """``consume``: the body, at most once (``Err()`` after)."""
+        if self._consumed:
+            raise Err()
+        self._consumed = True
+        return IncomingBody(self._feed)
+
+
+class IncomingRequest(_Incoming):
     """``incoming-request``: a request handed to a guest (built by the embedder).
 
     Args:
@@ -234,22 +253,11 @@ class IncomingRequest:
         """``authority``."""
         return self._authority
 
-    def headers(self) -> Fields:
-        """``headers`` (immutable)."""
-        return self._headers
-
-    def consume(self) -> IncomingBody:
-        """``consume``: the body, at most once (``Err()`` after)."""
-        if self._consumed:
-            raise Err()
-        self._consumed = True
-        return IncomingBody(self._feed)
-
 
 # ---------------------------------------------------------------------------- responses
 
 
-class IncomingResponse:
+class IncomingResponse(_Incoming):
     """``incoming-response``: status, headers and a body arriving through a feed.
 
     Args:
@@ -270,17 +278,6 @@ class IncomingResponse:
     def status(self) -> int:
         """``status``."""
         return self._status
-
-    def headers(self) -> Fields:
-        """``headers`` (immutable)."""
-        return self._headers
-
-    def consume(self) -> IncomingBody:
-        """``consume``: the body, at most once (``Err()`` after)."""
-        if self._consumed:
-            raise Err()
-        self._consumed = True
-        return IncomingBody(self._feed)
 
     def close(self) -> None:
         """Dropped: a body nobody consumed is abandoned (the transfer stops)."""
