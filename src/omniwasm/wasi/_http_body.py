@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from .._values import Err, Ok, Variant
 from ._http_fields import Fields, HttpIoError, error_code
@@ -81,6 +81,7 @@ class BodyFeed:
         self.cancelled = False
         self.discarding = False
         self.trailers: Fields | None = None
+        self._watcher: Callable[[], None] | None = None
 
     @classmethod
     def of(cls, data: bytes = b"") -> BodyFeed:
@@ -98,6 +99,9 @@ class BodyFeed:
             if not self.discarding:
                 self._chunks.append(bytes(data))
             self._cond.notify_all()
+            watcher = self._watcher
+        if watcher is not None:
+            watcher()
 
     def end(self, error: Variant | None = None, trailers: Fields | None = None) -> None:
         """The body is complete (``error``: it failed with that ``error-code``)."""
@@ -105,6 +109,19 @@ class BodyFeed:
             if not self._done:
                 self._done, self._error, self.trailers = True, error, trailers
             self._cond.notify_all()
+            watcher = self._watcher
+        if watcher is not None:
+            watcher()
+
+    def watch(self, callback: Callable[[], None] | None) -> None:
+        """Call ``callback`` after every chunk and at the end (from the producer's thread).
+
+        For a consumer that cannot block on the feed, such as an event loop: the callback
+        should only wake it (``loop.call_soon_threadsafe``); the consumer then drains with
+        ``take(..., block=False)``. Chunks put before the call are not announced.
+        """
+        with self._cond:
+            self._watcher = callback
 
     def hold(self) -> None:
         with self._cond:

@@ -1,0 +1,27 @@
+"""The HTTP gateway: serve ``wasi:http/proxy`` components from any ASGI server.
+
+:class:`Gateway` is a plain ASGI 3 application for one component exporting
+``wasi:http/incoming-handler@0.2.x``: every request gets a fresh instance (compiled once), the
+guest runs on a thread pool, and its response streams back as it writes it::
+
+    from omniwasm import Policy
+    from omniwasm.gateway import Gateway
+
+    app = Gateway("hello.wasm", policy=Policy(max_memory="64M"), timeout=5)
+    # uvicorn module:app   -- or app.mount("/wasm", app) in Starlette/FastAPI
+
+The gateway answers 413 (body too large), 500 (trap, host error, no response), 503 (queue
+full) and 504 (timeout) itself, logging failures on the ``omniwasm.gateway`` logger.
+"""
+
+from ._asgi import DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT, Gateway, ResponseAborted
+from ._exchange import STATUS_FOR_ERROR, status_for
+
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_TIMEOUT",
+    "STATUS_FOR_ERROR",
+    "Gateway",
+    "ResponseAborted",
+    "status_for",
+]

@@ -1,0 +1,456 @@
+"""The ASGI edge: HTTP requests in, ``wasi:http`` resources to a guest thread, responses out.
+
+:class:`Gateway` is a plain ASGI 3 application (no framework). Per request it admits the
+request (:mod:`._admission`), turns the ASGI scope and body into an ``incoming-request`` whose
+body is a :class:`~omniwasm.wasi._http_body.BodyFeed` filled from ``receive()``, runs the guest on
+a pool thread (:mod:`._exchange`) and, once the guest sets its ``response-outparam``, sends the
+status and headers and streams the body chunks as the guest writes them. This module is the only
+async code in omniwasm; everything it calls is synchronous.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import os
+import urllib.parse
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from .._errors import InvalidModule, Timeout
+from .._policy import Policy
+from .._runtime import Compiled, Runtime, Source
+from .._values import Err
+from ..wasi._http_body import BodyFeed
+from ..wasi._http_fields import error_code
+from ..wasi._http_types import IncomingRequest, OutgoingResponse, valid_authority
+from ._admission import Admission, QueueFull
+from ._exchange import Exchange, status_for
+
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_TIMEOUT",
+    "Gateway",
+    "Message",
+    "Receive",
+    "ResponseAborted",
+    "Scope",
+    "Send",
+]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+DEFAULT_MAX_BODY_BYTES = 10 << 20
+"""Request bodies larger than this (10 MiB) are refused with 413."""
+DEFAULT_TIMEOUT = 30.0
+"""Seconds one request's guest may run (``Policy.timeout``) before the answer is 504."""
+GRACE = 1.0
+"""Seconds past the timeout before the gateway stops waiting for a guest stuck in a host call."""
+SEND_CHUNK = 256 << 10
+"""At most this many bytes of response body per ``http.response.body`` message."""
+
+logger = logging.getLogger("omniwasm.gateway")
+
+
+class ResponseAborted(Exception):
+    """The guest failed after its response started: the body is cut short.
+
+    Raised from the ASGI call, so the server closes the connection and the client sees an
+    incomplete response rather than a complete wrong one.
+    """
+
+
+def _handler_interface(compiled: Compiled) -> str:
+    for export in compiled.exports:
+        interface, _, func = export.name.partition("#")
+        if interface.startswith("wasi:http/incoming-handler@0.2.") and func == "handle":
+            return interface
+    raise InvalidModule(
+        "the component does not export wasi:http/incoming-handler@0.2.x", source=compiled.source
+    )
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return bytes(value)
+    return None
+
+
+async def _plain(send: Send, status: int, text: str, *extra: tuple[bytes, bytes]) -> None:
+    body = text.encode() + b"\n"
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+        *extra,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+class Gateway:
+    """An ASGI 3 application serving one ``wasi:http/incoming-handler@0.2.x`` component.
+
+    Every request gets a fresh instance of the component (compiled once), the isolation of
+    ``wasmtime serve``. The guest runs on a thread pool, never on the event loop; its response
+    headers go out when it sets the ``response-outparam`` and its body streams as it writes.
+    Mount it in any ASGI server or framework (``app.mount("/wasm", gateway)`` in Starlette or
+    FastAPI). One gateway serves one event loop at a time.
+
+    Status codes the gateway answers itself: 400 malformed ``Host``; 413 a body over
+    ``max_body_bytes`` (the guest is not called when ``content-length`` says so up front);
+    500 a trap, a host error, an ``error-code`` response, or a guest that never answered;
+    503 all ``max_concurrency`` slots busy and ``max_queue`` requests already waiting; 504 the
+    guest ran out of time. Failures are logged on the ``omniwasm.gateway`` logger.
+
+    Args:
+        component: the component (a path, bytes, or a :class:`~omniwasm.Compiled`).
+        policy: each instance's sandbox (deny by default); the guest's limits.
+        runtime: the runtime to compile and instantiate with (a new one when None).
+        max_body_bytes: the largest request body accepted.
+        timeout: seconds each request's guest may run; replaces ``policy.timeout`` (None:
+            keep the policy's).
+        max_concurrency: guests running at once (the pool's threads; default: CPU count).
+        max_queue: requests that may wait for a slot (default: 8 per slot).
+        executor: run guests here instead of the gateway's own thread pool (it should have
+            ``max_concurrency`` threads).
+
+    Raises:
+        InvalidModule: the component is invalid or exports no ``incoming-handler``.
+
+    """
+
+    def __init__(
+        self,
+        component: Compiled | Source,
+        *,
+        policy: Policy | None = None,
+        runtime: Runtime | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        max_concurrency: int | None = None,
+        max_queue: int | None = None,
+        executor: concurrent.futures.Executor | None = None,
+    ) -> None:
+        self.runtime = runtime if runtime is not None else Runtime(policy)
+        policy = policy if policy is not None else self.runtime.policy
+        self.policy = policy.with_(timeout=timeout) if timeout is not None else policy
+        if isinstance(component, Compiled):
+            self.compiled = self.runtime._compiled(component)
+        else:
+            self.compiled = self.runtime.load(component, expect="component")
+        self.interface = _handler_interface(self.compiled)
+        self.max_body_bytes = max_body_bytes
+        slots = max_concurrency if max_concurrency is not None else max(4, os.cpu_count() or 4)
+        self._admission = Admission(slots, max_queue if max_queue is not None else 8 * slots)
+        self._executor = executor
+        self._owns_executor = executor is None
+
+    # -- ASGI ----------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The ASGI entry point: ``http`` requests and ``lifespan`` events."""
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        elif kind == "websocket":
+            await send({"type": "websocket.close", "code": 1003})  # wasi:http has no sockets
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self._pool()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def _pool(self) -> concurrent.futures.Executor:
+        if self._executor is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(
+                self._admission.slots, thread_name_prefix="omniwasm-gateway"
+            )
+        return self._executor
+
+    async def aclose(self) -> None:
+        """Wait for running guests to finish and stop the gateway's own pool (idempotent).
+
+        A later request starts a new pool.
+        """
+        if self._owns_executor and self._executor is not None:
+            pool, self._executor = self._executor, None
+            await asyncio.get_running_loop().run_in_executor(None, pool.shutdown)
+
+    def close(self) -> None:
+        """Synchronous :meth:`aclose`, for use outside an event loop."""
+        if self._owns_executor and self._executor is not None:
+            pool, self._executor = self._executor, None
+            pool.shutdown()
+
+    # -- one request ---------------------------------------------------------------------
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            await _plain(send, 413, "request body too large")
+            return
+        host = _header(scope, b"host")
+        authority = host.decode("latin-1") if host is not None else _server_authority(scope)
+        if authority is not None and not valid_authority(authority):
+            await _plain(send, 400, "malformed Host header")
+            return
+        try:
+            await self._admission.acquire()
+        except QueueFull:
+            await _plain(send, 503, "server busy", (b"retry-after", b"1"))
+            return
+        await self._serve(scope, receive, send, authority)
+
+    async def _serve(
+        self, scope: Scope, receive: Receive, send: Send, authority: str | None
+    ) -> None:
+        """Serve an admitted request; its slot is freed when its guest thread ends."""
+        body: _RequestBody | None = None
+        running = False
+        try:
+            first = await receive()
+            if first["type"] != "http.request":
+                return  # the client left before sending its body
+            chunk = bytes(first.get("body", b""))
+            if len(chunk) > self.max_body_bytes:
+                await _plain(send, 413, "request body too large")
+                return
+            body = _RequestBody(self.max_body_bytes)
+            feed = body.start(chunk, more=bool(first.get("more_body", False)), receive=receive)
+            request = IncomingRequest(
+                scope["method"],
+                _path_with_query(scope),
+                scope.get("scheme", "http"),
+                authority,
+                [(bytes(k).decode("latin-1"), bytes(v)) for k, v in scope.get("headers", ())],
+                feed,
+            )
+            loop = asyncio.get_running_loop()
+            answered: asyncio.Future[None] = loop.create_future()
+            exchange = Exchange(
+                self.runtime,
+                self.compiled,
+                self.interface,
+                self.policy,
+                request,
+                on_response=lambda: _wake(loop, _settle, answered),
+            )
+            guest = loop.run_in_executor(self._pool(), exchange.run)
+            running = True
+            guest.add_done_callback(self._guest_done)
+            await self._respond(scope, send, exchange, body, guest=guest, answered=answered)
+        finally:
+            if body is not None:
+                body.cancel()
+            if not running:
+                self._admission.release()
+
+    def _guest_done(self, guest: asyncio.Future[None]) -> None:
+        self._admission.release()
+        if not guest.cancelled():
+            guest.exception()  # retrieved here; _respond reports it
+
+    def _deadline(self) -> float | None:
+        timeout = self.policy.timeout
+        return None if timeout is None else asyncio.get_running_loop().time() + timeout + GRACE
+
+    async def _respond(
+        self,
+        scope: Scope,
+        send: Send,
+        exchange: Exchange,
+        body: _RequestBody,
+        *,
+        guest: asyncio.Future[None],
+        answered: asyncio.Future[None],
+    ) -> None:
+        deadline = self._deadline()
+        where = f"{scope['method']} {scope.get('path', '')}"
+        wait = None if deadline is None else max(0.0, deadline - asyncio.get_running_loop().time())
+        await asyncio.wait({answered, guest}, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+        if body.too_large:
+            await _plain(send, 413, "request body too large")
+            return
+        if not answered.done():
+            if not guest.done():
+                body.fail(error_code("HTTP-response-timeout"))  # unblock a guest reading it
+                logger.warning("%s: the guest is stuck past its timeout: 504", where)
+                await _plain(send, 504, "the handler timed out")
+                return
+            exc = guest.exception()
+            if exc is None:
+                logger.error("%s: the guest returned without setting its response", where)
+                await _plain(send, 500, "the handler did not respond")
+            else:
+                await self._failed(send, where, exc)
+            return
+        response = exchange.response
+        if not isinstance(response, OutgoingResponse):
+            code = response.value if isinstance(response, Err) else response
+            logger.error("%s: the guest answered with error-code %r", where, code)
+            await _plain(send, 500, "the handler failed")
+            return
+        headers = [
+            (name.lower().encode("latin-1"), bytes(value))
+            for name, value in response.headers().entries()
+        ]
+        await send(
+            {"type": "http.response.start", "status": response.status_code(), "headers": headers}
+        )
+        out = response.outgoing_body
+        if out is None:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        await _stream(send, out.feed, deadline)
+        if out.feed.error is not None:
+            exc = guest.exception() if guest.done() else None
+            logger.error(
+                "%s: the response body failed (%s)", where, out.feed.error.case, exc_info=exc
+            )
+            raise ResponseAborted(f"{where}: the response body failed: {out.feed.error.case}")
+
+    async def _failed(self, send: Send, where: str, exc: BaseException) -> None:
+        status = status_for(exc)
+        if isinstance(exc, Timeout):
+            logger.warning("%s: %s", where, exc)
+        else:
+            logger.error("%s: the guest failed: %s", where, exc, exc_info=exc)
+        text = "the handler timed out" if status == 504 else "the handler failed"
+        await _plain(send, status, text)
+
+    def __repr__(self) -> str:
+        return (
+            f"Gateway({self.compiled.source!r}, interface={self.interface!r}, "
+            f"max_concurrency={self._admission.slots}, max_queue={self._admission.queue})"
+        )
+
+
+def _wake(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: Any) -> None:
+    """Run ``callback`` on ``loop`` (from any thread); a closed loop has nobody to wake."""
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(callback, *args)
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _server_authority(scope: Scope) -> str | None:
+    server = scope.get("server")
+    if not server or server[0] is None:
+        return None
+    host, port = server[0], server[1]
+    host = f"[{host}]" if ":" in host else host
+    return host if port is None else f"{host}:{port}"
+
+
+def _path_with_query(scope: Scope) -> str:
+    raw = scope.get("raw_path")
+    path = (
+        bytes(raw).decode("latin-1")
+        if raw
+        else urllib.parse.quote(scope.get("path", "/"), safe="/%!$&'()*+,;=:@~-._")
+    )
+    query = bytes(scope.get("query_string", b""))
+    return f"{path}?{query.decode('latin-1')}" if query else path
+
+
+class _RequestBody:
+    """The request body: the first chunk at once, the rest pumped from ``receive()``."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.feed = BodyFeed()
+        self.too_large = False
+        self._pump: asyncio.Task[None] | None = None
+
+    def start(self, first: bytes, *, more: bool, receive: Receive) -> BodyFeed:
+        self.feed.put(first)
+        if more:
+            self._pump = asyncio.get_running_loop().create_task(self._run(receive, len(first)))
+        else:
+            self.feed.end()
+        return self.feed
+
+    async def _run(self, receive: Receive, received: int) -> None:
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                self.feed.end(error_code("connection-terminated"))
+                return
+            chunk = bytes(message.get("body", b""))
+            received += len(chunk)
+            if received > self.limit:
+                self.too_large = True
+                self.feed.end(error_code("HTTP-request-body-size", received))
+                return
+            self.feed.put(chunk)
+            if not message.get("more_body", False):
+                self.feed.end()
+                return
+
+    def fail(self, code: Any) -> None:
+        self.feed.end(code)
+
+    def cancel(self) -> None:
+        if self._pump is not None and not self._pump.done():
+            self._pump.cancel()
+
+
+async def _stream(send: Send, feed: BodyFeed, deadline: float | None) -> None:
+    """Send the body's chunks as they arrive until it ends (cleanly or not)."""
+    loop = asyncio.get_running_loop()
+    wake = asyncio.Event()
+    feed.watch(lambda: _wake(loop, wake.set))
+    try:
+        while True:
+            wake.clear()
+            data, ended = _drain(feed)
+            if ended:
+                if feed.error is None:
+                    await send({"type": "http.response.body", "body": data, "more_body": False})
+                return
+            if data:
+                await send({"type": "http.response.body", "body": data, "more_body": True})
+                continue
+            wait = None if deadline is None else deadline - loop.time()
+            if wait is not None and wait <= 0:
+                feed.end(error_code("HTTP-response-timeout"))
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), wait)
+    finally:
+        feed.watch(None)
+
+
+def _drain(feed: BodyFeed) -> tuple[bytes, bool]:
+    """Up to ``SEND_CHUNK`` bytes the feed holds now, and whether it has ended and is empty."""
+    parts: list[bytes] = []
+    size = 0
+    ended = False
+    while size < SEND_CHUNK:
+        try:
+            chunk = feed.take(SEND_CHUNK - size, block=False)
+        except Err:
+            ended = True
+            break
+        if not chunk:
+            break
+        parts.append(chunk)
+        size += len(chunk)
+    return b"".join(parts), ended

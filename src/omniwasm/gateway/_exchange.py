@@ -1,0 +1,121 @@
+"""One request's trip through a guest: the thread side, and the status table for failures.
+
+An :class:`Exchange` runs on a pool thread: it instantiates the component with a fresh
+:class:`~omniwasm.wasi.WasiContext`, calls ``incoming-handler.handle`` and closes the instance.
+The event loop learns what happens through two thread-safe callbacks: ``on_response`` when the
+guest sets its ``response-outparam`` (headers can go out while the guest still writes the body),
+and the executor's future when ``handle`` returns or fails. Nothing here touches asyncio.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from .._errors import LimitExceeded, OmniwasmError, Timeout
+from .._policy import Policy
+from .._runtime import Compiled, Runtime
+from .._values import Ok
+from ..wasi import WasiContext, instantiate
+from ..wasi._http_types import IncomingRequest, OutgoingResponse, ResponseOutparam
+
+__all__ = ["STATUS_FOR_ERROR", "Exchange", "status_for"]
+
+STATUS_FOR_ERROR: dict[type[BaseException], int] = {
+    Timeout: 504,
+    LimitExceeded: 500,
+    OmniwasmError: 500,
+    BaseException: 500,
+}
+"""The gateway's status code for each failure, resolved by most specific class (DESIGN.md)."""
+
+
+def status_for(exc: BaseException) -> int:
+    """The HTTP status for a failed guest call: the entry of its nearest class in the table."""
+    for cls in type(exc).__mro__:
+        if cls in STATUS_FOR_ERROR:
+            return STATUS_FOR_ERROR[cls]
+    return 500
+
+
+class _SignalEvent(threading.Event):
+    """A ``threading.Event`` that also calls ``callback`` (once) when it is set."""
+
+    def __init__(self, callback: Callable[[], None]) -> None:
+        super().__init__()
+        self._callback = callback
+
+    def set(self) -> None:
+        first = not self.is_set()
+        super().set()
+        if first:
+            self._callback()
+
+
+class Outparam(ResponseOutparam):
+    """A ``response-outparam`` that announces the guest's answer through ``on_set``."""
+
+    def __init__(self, on_set: Callable[[], None]) -> None:
+        super().__init__()
+        self.done = _SignalEvent(on_set)
+
+
+class Exchange:
+    """What one request needs on its pool thread.
+
+    Args:
+        runtime: the gateway's runtime.
+        compiled: the component (compiled once).
+        interface: the full name of its ``incoming-handler`` export.
+        policy: the sandbox of the request's instance.
+        request: the request resource handed to the guest.
+        on_response: called (from the guest's thread) when the guest sets the outparam.
+
+    """
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        compiled: Compiled,
+        interface: str,
+        policy: Policy,
+        request: IncomingRequest,
+        *,
+        on_response: Callable[[], None],
+    ) -> None:
+        self._runtime = runtime
+        self._compiled = compiled
+        self._interface = interface
+        self._policy = policy
+        self.request = request
+        self.outparam = Outparam(on_response)
+
+    @property
+    def response(self) -> OutgoingResponse | Any | None:
+        """The guest's ``OutgoingResponse``, its ``error-code`` (an ``Err``), or None yet."""
+        answer = self.outparam.response
+        return answer.value if isinstance(answer, Ok) else answer
+
+    def run(self) -> None:
+        """Instantiate, call ``handle``, close (on a pool thread).
+
+        A response body the guest left unfinished (it trapped, or returned without finishing)
+        ends with an error, so whoever streams it stops.
+
+        Raises:
+            ExecutionError: the guest trapped, timed out or hit a limit.
+            OmniwasmError: the instance could not be created.
+
+        """
+        context = WasiContext(self._policy)
+        try:
+            with instantiate(self._runtime, self._compiled, context) as inst:
+                inst.exports[self._interface].handle(self.request, self.outparam)
+        finally:
+            context.close()
+            answer = self.outparam.response
+            if isinstance(answer, Ok) and isinstance(answer.value, OutgoingResponse):
+                body = answer.value.outgoing_body
+                if body is not None:
+                    body.close()  # a no-op when the guest finished it
