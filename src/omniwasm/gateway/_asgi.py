@@ -315,7 +315,10 @@ class Gateway:
         if out is None:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
-        await _stream(send, out.feed, deadline)
+        await _stream(send, out.feed, deadline, cut=lambda: body.too_large)
+        if body.too_large:  # the guest answered before the excess arrived: cut it short
+            logger.warning("%s: request body over %d bytes", where, self.max_body_bytes)
+            raise ResponseAborted(f"{where}: request body over {self.max_body_bytes} bytes")
         if out.feed.error is not None:
             exc = guest.exception() if guest.done() else None
             logger.error(
@@ -412,8 +415,14 @@ class _RequestBody:
             self._pump.cancel()
 
 
-async def _stream(send: Send, feed: BodyFeed, deadline: float | None) -> None:
-    """Send the body's chunks as they arrive until it ends (cleanly or not)."""
+async def _stream(
+    send: Send, feed: BodyFeed, deadline: float | None, *, cut: Callable[[], bool]
+) -> None:
+    """Send the body's chunks as they arrive until it ends.
+
+    The last message (``more_body`` false) is sent only when the body ended cleanly and
+    ``cut()`` is false; otherwise the caller aborts the response.
+    """
     loop = asyncio.get_running_loop()
     wake = asyncio.Event()
     feed.watch(lambda: _wake(loop, wake.set))
@@ -422,7 +431,7 @@ async def _stream(send: Send, feed: BodyFeed, deadline: float | None) -> None:
             wake.clear()
             data, ended = _drain(feed)
             if ended:
-                if feed.error is None:
+                if feed.error is None and not cut():
                     await send({"type": "http.response.body", "body": data, "more_body": False})
                 return
             if data:
