@@ -9,6 +9,7 @@ lifespan) call the application directly with hand-made ``receive``/``send``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import threading
@@ -245,6 +246,31 @@ def test_infinite_loop_is_504_within_the_timeout(routes: Path) -> None:
     assert fetch(app, "GET", "/loop").status_code == 504
     assert time.monotonic() - started < 5
     assert fetch(app, "GET", "/status/200").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/count", "/echo"])
+def test_guest_blocked_on_a_stalled_body_times_out_and_frees_its_slot(
+    routes: Path, path: str
+) -> None:
+    """A guest waiting for a body that never comes is cut off (504, or an aborted response if it
+    had answered) and its thread ends, so its slot serves the next request."""
+
+    async def go() -> Recorder:
+        app = Gateway(routes, timeout=0.2, max_concurrency=1, max_queue=0)
+        stalled, after = Recorder(), Recorder()
+        with contextlib.suppress(ResponseAborted):
+            await app(scope(path), receiver([b"a", b"never"], asyncio.Event()), stalled)
+        for _ in range(100):  # the guest thread ends once its body read fails
+            if app._admission.active == 0:
+                break
+            await asyncio.sleep(0.01)
+        await app(scope("/count"), receiver([b"b"]), after)
+        assert after.status == 200
+        return stalled
+
+    stalled = asyncio.run(go())
+    assert stalled.status == (504 if path == "/count" else 200)
+    assert stalled.status == 504 or not stalled.complete
 
 
 def test_concurrency_bound_queues_then_503(routes: Path) -> None:

@@ -49,7 +49,7 @@ DEFAULT_MAX_BODY_BYTES = 10 << 20
 """Request bodies larger than this (10 MiB) are refused with 413."""
 DEFAULT_TIMEOUT = 30.0
 """Seconds one request's guest may run (``Policy.timeout``) before the answer is 504."""
-GRACE = 1.0
+GRACE = 0.5
 """Seconds past the timeout before the gateway stops waiting for a guest stuck in a host call."""
 SEND_CHUNK = 256 << 10
 """At most this many bytes of response body per ``http.response.body`` message."""
@@ -411,8 +411,10 @@ class _RequestBody:
         self.feed.end(code)
 
     def cancel(self) -> None:
+        """Stop reading; a guest still blocked reading the body sees it fail, and returns."""
         if self._pump is not None and not self._pump.done():
             self._pump.cancel()
+        self.feed.end(error_code("connection-terminated"))  # a no-op once the body is complete
 
 
 async def _stream(
