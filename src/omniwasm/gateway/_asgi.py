@@ -27,7 +27,7 @@ from ..wasi._http_body import BodyFeed
 from ..wasi._http_fields import error_code
 from ..wasi._http_types import IncomingRequest, OutgoingResponse, valid_authority
 from ._admission import Admission, QueueFull
-from ._exchange import Exchange, status_for
+from ._exchange import Exchange, Hooks, status_for
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
@@ -119,6 +119,7 @@ class Gateway:
         max_queue: requests that may wait for a slot (default: 8 per slot).
         executor: run guests here instead of the gateway's own thread pool (it should have
             ``max_concurrency`` threads).
+        hooks: per-request additions (context factory, linker, instantiation timing).
 
     Raises:
         InvalidModule: the component is invalid or exports no ``incoming-handler``.
@@ -136,7 +137,9 @@ class Gateway:
         max_concurrency: int | None = None,
         max_queue: int | None = None,
         executor: concurrent.futures.Executor | None = None,
+        hooks: Hooks | None = None,
     ) -> None:
+        self.hooks = hooks
         self.runtime = runtime if runtime is not None else Runtime(policy)
         policy = policy if policy is not None else self.runtime.policy
         self.policy = policy.with_(timeout=timeout) if timeout is not None else policy
@@ -248,6 +251,7 @@ class Gateway:
                 self.policy,
                 request,
                 on_response=lambda: _wake(loop, _settle, answered),
+                hooks=self.hooks,
             )
             guest = loop.run_in_executor(self._pool(), exchange.run)
             running = True

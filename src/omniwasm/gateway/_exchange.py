@@ -10,6 +10,7 @@ and the executor's future when ``handle`` returns or fails. Nothing here touches
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +21,7 @@ from .._values import Ok
 from ..wasi import WasiContext, instantiate
 from ..wasi._http_types import IncomingRequest, OutgoingResponse, ResponseOutparam
 
-__all__ = ["STATUS_FOR_ERROR", "Exchange", "status_for"]
+__all__ = ["STATUS_FOR_ERROR", "Exchange", "Hooks", "status_for"]
 
 STATUS_FOR_ERROR: dict[type[BaseException], int] = {
     Timeout: 504,
@@ -61,6 +62,31 @@ class Outparam(ResponseOutparam):
         self.done = _SignalEvent(on_set)
 
 
+class Hooks:
+    """What an embedder (the manifest-driven app) adds to each request's instance.
+
+    Args:
+        context: builds the request's ``WasiContext`` from the policy (to attach more state,
+            e.g. key-value access); a plain ``WasiContext(policy)`` when None.
+        imports: the linker (WASI plus other interfaces); the shared WASI linker when None.
+        instantiated: told how many seconds instantiation took.
+
+    """
+
+    __slots__ = ("context", "imports", "instantiated")
+
+    def __init__(
+        self,
+        *,
+        context: Callable[[Policy], WasiContext] | None = None,
+        imports: Any = None,
+        instantiated: Callable[[float], None] | None = None,
+    ) -> None:
+        self.context = context
+        self.imports = imports
+        self.instantiated = instantiated
+
+
 class Exchange:
     """What one request needs on its pool thread.
 
@@ -83,7 +109,9 @@ class Exchange:
         request: IncomingRequest,
         *,
         on_response: Callable[[], None],
+        hooks: Hooks | None = None,
     ) -> None:
+        self._hooks = hooks if hooks is not None else Hooks()
         self._runtime = runtime
         self._compiled = compiled
         self._interface = interface
@@ -108,9 +136,13 @@ class Exchange:
             OmniwasmError: the instance could not be created.
 
         """
-        context = WasiContext(self._policy)
+        hooks = self._hooks
+        context = hooks.context(self._policy) if hooks.context else WasiContext(self._policy)
         try:
-            with instantiate(self._runtime, self._compiled, context) as inst:
+            started = time.perf_counter()
+            with instantiate(self._runtime, self._compiled, context, imports=hooks.imports) as inst:
+                if hooks.instantiated is not None:
+                    hooks.instantiated(time.perf_counter() - started)
                 inst.exports[self._interface].handle(self.request, self.outparam)
         finally:
             context.close()

@@ -1,0 +1,284 @@
+"""A whole HTTP application: routes to components, key-value stores, metrics, access logs.
+
+:class:`App` is the ASGI application ``omniwasm serve`` runs: it reads an ``omniwasm.toml``
+(or wraps one component file as the route ``/...``), builds one :class:`Gateway` per component
+with that component's policy, routes each request with Spin's rules (404 when no route
+matches), gives each instance its key-value stores, counts everything in :class:`Metrics`
+and writes one structured access-log record per request on the ``omniwasm.gateway.access``
+logger. :meth:`App.reload` swaps a component for its new build without dropping requests:
+requests already running finish on the old instance's code.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping, MutableMapping
+from pathlib import Path
+from typing import Any
+
+from .._component import Linker
+from .._errors import PolicyError
+from .._policy import Policy
+from .._runtime import Runtime
+from ..wasi import WasiContext, add_to_linker
+from ._asgi import DEFAULT_MAX_BODY_BYTES, Gateway, Receive, Scope, Send
+from ._exchange import Hooks
+from ._kv import KV_INTERFACES, KeyValueAccess, KeyValueDatabase
+from ._manifest import AppManifest, ComponentSpec, load_app_manifest
+from ._metrics import Metrics
+from ._routes import Router
+
+__all__ = ["App", "MetricsApp"]
+
+access_log = logging.getLogger("omniwasm.gateway.access")
+logger = logging.getLogger("omniwasm.gateway")
+
+
+def _linker() -> Linker:
+    """WASI plus Spin's key-value interface, one linker for every component of the app."""
+    linker = add_to_linker(Linker(wasi=False))
+    for name, members in KV_INTERFACES.items():
+        linker.define(name, **members)
+    return linker
+
+
+class App:
+    """The ASGI application for an ``omniwasm.toml`` or a single component file.
+
+    Args:
+        source: a manifest (``.toml``) or a component (``.wasm``/``.wat``), served at ``/...``.
+        runtime: the runtime (a new one when None).
+        policy: for a single component, its sandbox (a manifest gives each component its own;
+            this policy's limits then apply where the manifest sets none).
+        variables: values for the manifest's application variables.
+        kv_path: the key-value database (default ``.omniwasm/kv.sqlite`` beside the source).
+        max_body_bytes, timeout, max_concurrency, max_queue: per component, see
+            :class:`Gateway`.
+
+    Raises:
+        PolicyError: the manifest is invalid.
+        InvalidModule: a component is invalid or exports no ``incoming-handler``.
+
+    """
+
+    def __init__(
+        self,
+        source: str | os.PathLike[str],
+        *,
+        runtime: Runtime | None = None,
+        policy: Policy | None = None,
+        variables: Mapping[str, str] | None = None,
+        kv_path: str | os.PathLike[str] | None = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        timeout: float | None = None,
+        max_concurrency: int | None = None,
+        max_queue: int | None = None,
+    ) -> None:
+        path = Path(source).resolve()
+        self.runtime = runtime if runtime is not None else Runtime()
+        self.metrics = Metrics()
+        self._base_policy = policy
+        self._options: dict[str, Any] = {
+            "max_body_bytes": max_body_bytes,
+            "timeout": timeout,
+            "max_concurrency": max_concurrency,
+            "max_queue": max_queue,
+        }
+        if path.suffix == ".toml":
+            self.manifest: AppManifest | None = load_app_manifest(path, variables=variables)
+            specs = dict(self.manifest.components)
+            routes = [(t.route, t.component) for t in self.manifest.triggers]
+        else:
+            if not path.is_file():
+                raise PolicyError(f"no component or manifest at {path}")
+            self.manifest = None
+            specs = {"app": ComponentSpec("app", path, policy or Policy())}
+            routes = [("/...", "app")]
+        self.specs = specs
+        known = {label for spec in specs.values() for label in spec.key_value_stores}
+        self._kv_known = frozenset(known)
+        db_path = kv_path if kv_path is not None else path.parent / ".omniwasm" / "kv.sqlite"
+        self.kv = KeyValueDatabase(db_path) if known else None
+        self._linker = _linker()
+        self.router: Router[str] = Router(routes)
+        self._route_targets = dict(routes)
+        self.gateways: dict[str, Gateway] = {cid: self._gateway(cid) for cid in specs}
+
+    def _policy(self, spec: ComponentSpec) -> Policy:
+        base = self._base_policy
+        if base is None or self.manifest is None:
+            return spec.policy
+        policy = spec.policy
+        defaults = {
+            name: getattr(base, name)
+            for name in ("max_memory", "timeout", "fuel")
+            if getattr(policy, name) is None and getattr(base, name) is not None
+        }
+        return policy.with_(**defaults) if defaults else policy
+
+    def _gateway(self, cid: str) -> Gateway:
+        spec = self.specs[cid]
+        policy = self._policy(spec)
+        routes = [r.text for r in self.router.routes if self._route_targets[r.text] == cid]
+        label = routes[0] if routes else cid
+        kv, known = self.kv, self._kv_known
+        stores = spec.key_value_stores
+
+        def context(p: Policy) -> WasiContext:
+            ctx = WasiContext(p, argv0=cid)
+            if kv is not None:
+                ctx.key_value = KeyValueAccess(kv, stores, known)  # type: ignore[attr-defined]
+            return ctx
+
+        hooks = Hooks(
+            context=context,
+            imports=self._linker,
+            instantiated=lambda seconds: self.metrics.instantiated(label, seconds),
+        )
+        options = dict(self._options)
+        if options["timeout"] is None:
+            options["timeout"] = policy.timeout if policy.timeout is not None else 30.0
+        return Gateway(spec.source, policy=policy, runtime=self.runtime, hooks=hooks, **options)
+
+    def reload(self, component: str) -> None:
+        """Recompile ``component`` from its file and route new requests to it.
+
+        Requests already running finish on the previous build. A build that fails to load
+        leaves the previous one serving.
+
+        Raises:
+            OmniwasmError: the new build is invalid (the old one keeps serving).
+
+        """
+        fresh = self._gateway(component)
+        old, self.gateways[component] = self.gateways[component], fresh
+        logger.info("reloaded component %s from %s", component, self.specs[component].source)
+        _retire(old)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The ASGI entry point."""
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if kind != "http":
+            await send({"type": "websocket.close", "code": 1003})
+            return
+        started = time.perf_counter()
+        match = self.router.match(scope.get("path", "/"))
+        if match is None:
+            await _plain(send, 404, "no route matches")
+            self._log(scope, None, 404, started, 0)
+            return
+        cid = match.target
+        gateway = self.gateways[cid]
+        route = match.route.text
+        status = 500
+        sent = 0
+
+        async def watch(message: MutableMapping[str, Any]) -> None:
+            nonlocal status, sent
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            elif message["type"] == "http.response.body":
+                sent += len(message.get("body", b""))
+            await send(message)
+
+        self.metrics.started()
+        try:
+            await gateway(scope, receive, watch)
+        finally:
+            elapsed = time.perf_counter() - started
+            self.metrics.finished(route, status, elapsed)
+            if status == 504:
+                self.metrics.timed_out(route)
+            elif status == 500:
+                self.metrics.trapped(route)
+            self._log(scope, (route, cid), status, started, sent)
+
+    def _log(
+        self, scope: Scope, target: tuple[str, str] | None, status: int, started: float, sent: int
+    ) -> None:
+        route, cid = target if target is not None else (None, None)
+        access_log.info(
+            "%s %s %d",
+            scope.get("method", "?"),
+            scope.get("path", ""),
+            status,
+            extra={
+                "method": scope.get("method"),
+                "path": scope.get("path"),
+                "query": bytes(scope.get("query_string", b"")).decode("latin-1"),
+                "route": route,
+                "component": cid,
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1e3, 3),
+                "bytes": sent,
+                "client": (scope.get("client") or [None])[0],
+            },
+        )
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                for gateway in list(self.gateways.values()):
+                    await gateway.aclose()  # waits for running guests: a graceful stop
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def _retire(gateway: Gateway) -> None:
+    """Stop a replaced gateway's pool once its running guests finish (off the event loop)."""
+    threading.Thread(target=gateway.close, name="omniwasm-gateway-retire", daemon=True).start()
+
+
+async def _plain(send: Send, status: int, text: str) -> None:
+    body = text.encode() + b"\n"
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+class MetricsApp:
+    """The admin ASGI app: ``GET /metrics`` in Prometheus text format, ``GET /healthz``."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve ``/metrics`` and ``/healthz``; 404 for anything else."""
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                kind = message["type"].removeprefix("lifespan.")
+                await send({"type": f"lifespan.{kind}.complete"})
+                if kind == "shutdown":
+                    return
+        if scope["type"] != "http":
+            return
+        path = scope.get("path")
+        if path == "/metrics":
+            body = self.metrics.render().encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"text/plain; version=0.0.4; charset=utf-8")],
+                }
+            )
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+        elif path == "/healthz":
+            await _plain(send, 200, "ok")
+        else:
+            await _plain(send, 404, "not found")
