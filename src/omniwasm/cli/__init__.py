@@ -110,6 +110,7 @@ def main() -> None:
     from ._bindgen_cmd import bindgen_cmd  # noqa: F401  (registers `bindgen`)
     from ._inspect_cmd import inspect_cmd  # noqa: F401  (registers `inspect`)
     from ._plugin_cmd import plugin_call  # noqa: F401  (registers `plugin call`)
+    from ._serve_cmd import serve_cmd  # noqa: F401  (registers `serve`)
 
     try:
         app()

@@ -1,0 +1,87 @@
+"""``omniwasm serve APP.wasm | omniwasm.toml``: serve wasi:http components over HTTP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .._errors import PolicyError
+from .._policy import parse_duration, parse_size
+from . import DEBUG, app, guarded
+
+__all__: list[str] = []
+
+
+@app.command(name="serve")
+def serve_cmd(
+    source: Annotated[
+        Path,
+        typer.Argument(help="A wasi:http/proxy component, or an omniwasm.toml app manifest."),
+    ],
+    addr: Annotated[
+        str, typer.Option("--addr", help="Where to listen, HOST:PORT.")
+    ] = "127.0.0.1:8080",
+    admin: Annotated[
+        str | None,
+        typer.Option("--admin", help="Serve /metrics (Prometheus) and /healthz on HOST:PORT."),
+    ] = None,
+    workers: Annotated[int, typer.Option("--workers", help="Worker processes.")] = 1,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Reload a component when its file changes.")
+    ] = False,
+    timeout: Annotated[
+        str | None, typer.Option("--timeout", help="Per-request time limit, e.g. 30s.")
+    ] = None,
+    max_memory: Annotated[
+        str | None, typer.Option("--max-memory", help="Per-request memory limit, e.g. 64MiB.")
+    ] = None,
+    max_body: Annotated[
+        str, typer.Option("--max-body", help="Largest request body (413 beyond).")
+    ] = "10MiB",
+    max_concurrency: Annotated[
+        int | None,
+        typer.Option("--max-concurrency", help="Guests running at once per component."),
+    ] = None,
+    kv: Annotated[
+        Path | None, typer.Option("--kv", help="The key-value SQLite file (app stores).")
+    ] = None,
+    var: Annotated[
+        list[str], typer.Option("--var", help="An application variable NAME=VALUE (repeatable).")
+    ] = [],  # noqa: B006 (typer reads the default; it is never mutated)
+    log_format: Annotated[
+        str, typer.Option("--log-format", help="Access and error logs: text or json.")
+    ] = "text",
+    debug: Annotated[bool, DEBUG] = False,
+) -> None:
+    """Serve a wasi:http component (or an app of them) with a fresh instance per request."""
+
+    def go() -> int:
+        from ..gateway._serve import ServeSettings, serve
+
+        if log_format not in ("text", "json"):
+            raise PolicyError(f"--log-format is text or json, not {log_format!r}")
+        variables = {}
+        for item in var:
+            name, sep, value = item.partition("=")
+            if not sep or not name:
+                raise PolicyError(f"--var expects NAME=VALUE, got {item!r}")
+            variables[name] = value
+        settings = ServeSettings(
+            source=str(source),
+            addr=addr,
+            admin=admin,
+            workers=workers,
+            watch=watch,
+            timeout=parse_duration(timeout) if timeout is not None else None,
+            max_memory=parse_size(max_memory) if max_memory is not None else None,
+            max_body_bytes=parse_size(max_body),
+            max_concurrency=max_concurrency,
+            kv_path=str(kv) if kv is not None else None,
+            variables=variables,
+            log_format=log_format,
+        )
+        return serve(settings)
+
+    guarded(debug, go)

@@ -1,0 +1,238 @@
+"""``omniwasm serve``: an :class:`App` under uvicorn, with an admin server and hot reload.
+
+One process (the default) runs the app server, the optional admin server (``/metrics``,
+``/healthz``) and the ``--watch`` poller in one event loop. ``--workers N`` starts N uvicorn
+worker processes, each building the app from the same settings (passed in an environment
+variable); the key-value database is shared through its SQLite file. Stopping (Ctrl-C,
+SIGTERM) finishes the requests in flight before the process exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .._errors import PolicyError
+from .._policy import Policy
+from ._app import App, MetricsApp
+
+__all__ = ["ServeSettings", "app_from_env", "parse_addr", "serve"]
+
+_ENV = "OMNIWASM_SERVE_SETTINGS"
+logger = logging.getLogger("omniwasm.gateway")
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """Everything ``omniwasm serve`` builds its app from (picklable, JSON-safe)."""
+
+    source: str
+    addr: str = "127.0.0.1:8080"
+    admin: str | None = None
+    workers: int = 1
+    watch: bool = False
+    timeout: float | None = None
+    max_memory: int | None = None
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_concurrency: int | None = None
+    kv_path: str | None = None
+    variables: dict[str, str] = field(default_factory=dict)
+    log_format: str = "text"
+
+    def build(self) -> App:
+        """The App these settings describe."""
+        policy = Policy(max_memory=self.max_memory, timeout=self.timeout)
+        return App(
+            self.source,
+            policy=policy,
+            variables=self.variables,
+            kv_path=self.kv_path,
+            max_body_bytes=self.max_body_bytes,
+            timeout=self.timeout,
+            max_concurrency=self.max_concurrency,
+        )
+
+
+def parse_addr(addr: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:8080`` for IPv6) as ``(host, port)``.
+
+    Raises:
+        PolicyError: not an address with a port.
+
+    """
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise PolicyError(f"--addr expects HOST:PORT, got {addr!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {"time": self.formatTime(record), "level": record.levelname}
+        if record.name == "omniwasm.gateway.access":
+            for key in ("method", "path", "query", "route", "component", "status"):
+                data[key] = getattr(record, key, None)
+            data["duration_ms"] = getattr(record, "duration_ms", None)
+            data["bytes"] = getattr(record, "bytes", None)
+            data["client"] = getattr(record, "client", None)
+        else:
+            data["logger"] = record.name
+            data["message"] = record.getMessage()
+            if record.exc_info:
+                data["error"] = self.formatException(record.exc_info)
+        return json.dumps(data)
+
+
+def configure_logging(log_format: str) -> None:
+    """Access and error logs to stderr, as JSON lines or text."""
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+    root = logging.getLogger("omniwasm")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    root.propagate = False
+
+
+def app_from_env() -> App:
+    """The uvicorn factory of ``--workers`` processes: build the app from the settings."""
+    settings = ServeSettings(**json.loads(os.environ[_ENV]))
+    configure_logging(settings.log_format)
+    return settings.build()
+
+
+def serve(settings: ServeSettings) -> int:
+    """Serve until stopped; the exit code.
+
+    Raises:
+        PolicyError: bad settings, or uvicorn is not installed (``omniwasm[gateway]``).
+
+    """
+    try:
+        import uvicorn
+    except ImportError as exc:
+        raise PolicyError("omniwasm serve needs uvicorn: pip install 'omniwasm[gateway]'") from exc
+    host, port = parse_addr(settings.addr)
+    configure_logging(settings.log_format)
+    if settings.workers > 1:
+        if settings.admin or settings.watch:
+            raise PolicyError("--admin and --watch work with one worker (each worker has its own)")
+        os.environ[_ENV] = json.dumps(asdict(settings))
+        uvicorn.run(
+            "omniwasm.gateway._serve:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=settings.workers,
+            log_config=None,
+            access_log=False,
+        )
+        return 0
+    app = settings.build()
+    asyncio.run(_serve_one(uvicorn, app, host, port, settings))
+    return 0
+
+
+async def _serve_one(uvicorn: Any, app: App, host: str, port: int, settings: ServeSettings) -> None:
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, access_log=False, lifespan="on"
+    )
+    server = _graceful(uvicorn)(config)
+    admin = admin_task = watch_task = None
+    if settings.admin:
+        ahost, aport = parse_addr(settings.admin)
+        admin = _quiet(uvicorn)(
+            uvicorn.Config(MetricsApp(app.metrics), host=ahost, port=aport, log_config=None)
+        )
+        admin_task = asyncio.create_task(admin.serve())
+    if settings.watch:
+        watch_task = asyncio.create_task(_watch(app, server))
+    logger.info("serving %s on http://%s:%d", settings.source, host, port)
+    try:
+        await server.serve()
+    finally:
+        if watch_task is not None:
+            watch_task.cancel()
+        if admin is not None:
+            admin.should_exit = True
+        await asyncio.gather(
+            *(t for t in (admin_task, watch_task) if t is not None), return_exceptions=True
+        )
+
+
+def _graceful(uvicorn: Any) -> Any:
+    """A uvicorn Server whose Ctrl-C / SIGTERM finish the requests in flight, then return.
+
+    (uvicorn's own handlers re-raise the signal after the graceful stop, so the process would
+    end "killed by SIGTERM"; here it ends normally, exit code 0.)
+    """
+
+    class Server(uvicorn.Server):  # type: ignore[misc]
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+
+            server: Any = self
+
+            def stop(signum: int, frame: Any) -> None:
+                if server.should_exit:
+                    server.force_exit = True  # a second Ctrl-C: do not wait any more
+                server.should_exit = True
+
+            previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    return Server
+
+
+def _quiet(uvicorn: Any) -> Any:
+    """A uvicorn Server that leaves signals alone (the app server owns them)."""
+
+    class Server(uvicorn.Server):  # type: ignore[misc]
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return Server
+
+
+async def _watch(app: App, server: Any, interval: float = 0.5) -> None:
+    """Reload a component whose file changed (checked every ``interval`` seconds)."""
+    stamps = {cid: _stamp(spec.source) for cid, spec in app.specs.items()}
+    loop = asyncio.get_running_loop()
+    while not server.should_exit:
+        await asyncio.sleep(interval)
+        for cid, spec in app.specs.items():
+            stamp = _stamp(spec.source)
+            if stamp != stamps[cid] and stamp is not None:
+                stamps[cid] = stamp
+                try:
+                    await loop.run_in_executor(None, app.reload, cid)
+                except Exception:  # a broken build: keep serving the old one
+                    logger.exception("reloading %s failed; the previous build keeps serving", cid)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size

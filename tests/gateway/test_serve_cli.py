@@ -1,0 +1,129 @@
+"""`omniwasm serve`: a real server on 127.0.0.1 with an admin port, hot reload and workers."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from fixtures.wat_components import assemble
+
+pytest.importorskip("uvicorn")
+GUESTS = Path(__file__).parents[1] / "fixtures" / "gateway"
+
+
+def free_port() -> int:
+    """A port nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serving(*args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `omniwasm serve ARGS`, wait until it answers, stop it with SIGTERM afterwards."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "omniwasm", "serve", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        assert proc.stderr is not None
+        proc.stderr.close()
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], seconds: float = 30.0) -> None:
+    """Poll ``url`` until the server answers (fail with its stderr if it died)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            assert proc.stderr is not None
+            raise AssertionError(proc.stderr.read().decode())
+        try:
+            httpx.get(url, timeout=1.0)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not come up")
+
+
+@pytest.fixture(scope="module")
+def hello() -> Path:
+    """The lean hello handler."""
+    return assemble(GUESTS / "hello.wat", prefix="gw-")
+
+
+@pytest.fixture(scope="module")
+def routes() -> Path:
+    """The routes guest."""
+    return assemble(GUESTS / "routes.wat", prefix="gw-")
+
+
+def test_serve_a_component_with_metrics_and_a_clean_stop(hello: Path) -> None:
+    """Requests get 200, /metrics counts them, SIGTERM stops the server with exit code 0."""
+    port, admin = free_port(), free_port()
+    with serving(str(hello), "--addr", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{admin}") as p:
+        wait_ready(f"http://127.0.0.1:{port}/", p)
+        responses = [httpx.get(f"http://127.0.0.1:{port}/x{i}") for i in range(5)]
+        assert {r.status_code for r in responses} == {200}
+        metrics = httpx.get(f"http://127.0.0.1:{admin}/metrics").text
+        assert 'omniwasm_requests_total{route="/...",status="200"}' in metrics
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=20) == 0
+
+
+def test_watch_reloads_a_changed_component(tmp_path: Path, hello: Path, routes: Path) -> None:
+    """With --watch, replacing the component file changes the answers without a restart."""
+    app = tmp_path / "app.wasm"
+    shutil.copy(hello, app)
+    port = free_port()
+    with serving(str(app), "--addr", f"127.0.0.1:{port}", "--watch") as p:
+        wait_ready(f"http://127.0.0.1:{port}/", p)
+        assert httpx.get(f"http://127.0.0.1:{port}/status/418").status_code == 200  # hello
+        tmp = tmp_path / "new.wasm"
+        shutil.copy(routes, tmp)
+        tmp.replace(app)  # atomic, as a build tool would
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if httpx.get(f"http://127.0.0.1:{port}/status/418").status_code == 418:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("the new component was not picked up")
+
+
+def test_two_workers_serve(hello: Path) -> None:
+    """--workers 2 starts worker processes that answer requests."""
+    port = free_port()
+    with serving(str(hello), "--addr", f"127.0.0.1:{port}", "--workers", "2") as p:
+        wait_ready(f"http://127.0.0.1:{port}/", p, seconds=60)
+        assert all(httpx.get(f"http://127.0.0.1:{port}/").status_code == 200 for _ in range(10))
+
+
+def test_bad_addr_is_a_usage_error(hello: Path) -> None:
+    """A malformed --addr exits with the policy error code and says what is wrong."""
+    run = subprocess.run(
+        [sys.executable, "-m", "omniwasm", "serve", str(hello), "--addr", "nowhere"],
+        capture_output=True,
+        check=False,
+    )
+    assert run.returncode == 78
+    assert b"HOST:PORT" in run.stderr
