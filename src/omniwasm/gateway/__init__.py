@@ -10,18 +10,29 @@ guest runs on a thread pool, and its response streams back as it writes it::
     app = Gateway("hello.wasm", policy=Policy(max_memory="64M"), timeout=5)
     # uvicorn module:app   -- or app.mount("/wasm", app) in Starlette/FastAPI
 
+:class:`App` serves a whole ``omniwasm.toml`` (Spin-shaped: routes, per-component policies,
+key-value stores) with metrics and access logs; ``omniwasm serve`` runs it under uvicorn.
+
 The gateway answers 413 (body too large), 500 (trap, host error, no response), 503 (queue
 full) and 504 (timeout) itself, logging failures on the ``omniwasm.gateway`` logger.
 """
 
+from ._app import App, MetricsApp
 from ._asgi import DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT, Gateway, ResponseAborted
 from ._exchange import STATUS_FOR_ERROR, status_for
+from ._manifest import AppManifest, load_app_manifest
+from ._metrics import Metrics
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_TIMEOUT",
     "STATUS_FOR_ERROR",
+    "App",
+    "AppManifest",
     "Gateway",
+    "Metrics",
+    "MetricsApp",
     "ResponseAborted",
+    "load_app_manifest",
     "status_for",
 ]
