@@ -133,12 +133,8 @@ class ComponentInstance:
             raise OmniwasmError(f"{name}: the instance is closed")
         sig = _export_sig(self.world, interface, name)
         store = self.box.store
+        fidx = _export_index(self.artifact, interface, name)
         with self.guard:
-            if interface:
-                idx = self.instance.get_export_index(store, interface)
-                fidx = None if idx is None else self.instance.get_export_index(store, name, idx)
-            else:
-                fidx = self.instance.get_export_index(store, name)
             func = None if fidx is None else self.instance.get_func(store, fidx)
         if func is None:
             raise OmniwasmError(f"no exported function {name!r} in {interface or 'the world'}")
@@ -249,6 +245,23 @@ def missing_imports(world: t.WorldType, defs: HostDefs) -> list[MissingImport]:
             if (item.name, f.name) not in defs.funcs
         ]
     return missing
+
+
+def _export_index(artifact: Artifact, interface: str, name: str) -> Any:
+    """The component-level export index of a function (the same for every instance: cached)."""
+    key = ("component-export-index", interface, name)
+    prepared = artifact.prepared
+    if key in prepared:
+        return prepared[key]
+    component = artifact.component
+    if interface:
+        idx = component.get_export_index(interface)
+        found = None if idx is None else component.get_export_index(name, idx)
+    else:
+        found = component.get_export_index(name)
+    with artifact.lock:
+        prepared[key] = found
+    return found
 
 
 def instantiate_component(

@@ -99,7 +99,15 @@ class Entropy:
     def __init__(self, seed: int | None = None) -> None:
         self.seed = seed
         self._secure = random.Random(seed) if seed is not None else None
-        self._insecure = random.Random(seed ^ 0x5EED if seed is not None else None)
+        self._insecure_rng: random.Random | None = None  # made on first use (seeding costs)
+
+    @property
+    def _insecure(self) -> random.Random:
+        rng = self._insecure_rng
+        if rng is None:
+            seed = self.seed
+            rng = self._insecure_rng = random.Random(seed ^ 0x5EED if seed is not None else None)
+        return rng
 
     def get_random_bytes(self, length: int) -> bytes:
         """``random.get-random-bytes``."""
