@@ -26,6 +26,7 @@ pytest_plugins = [
     "fixtures.py_guests",
     "fixtures.extism_plugins",
     "fixtures.wasi_guests",
+    "fixtures.gateway_guests",
 ]
 
 FIXTURES = Path(__file__).parent / "fixtures"
