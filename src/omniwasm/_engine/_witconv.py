@@ -142,7 +142,9 @@ def _interface(
     for member, mty in members.items():
         if isinstance(mty, wc.FuncType):
             funcs.append(conv.func(member, mty))
-        elif isinstance(mty, wc.ResourceType) and conv.resource(mty)[1] == name:
+        elif isinstance(mty, wc.ResourceType) and conv.resource(mty) == (member, name):
+            # Defined here under this name: `type headers = fields` is another name for an
+            # existing resource, not a resource of its own.
             resources.append(member)
         elif isinstance(mty, wc.RecordType | wc.VariantType | wc.EnumType | wc.FlagsType):
             types.append(conv.val(mty, member))
