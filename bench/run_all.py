@@ -25,6 +25,7 @@ SCRIPTS = [
     "plugin_call.py",
     "instantiate.py",
     "run_c.py",
+    "gateway_serve.py",
 ]
 
 
