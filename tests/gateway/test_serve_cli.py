@@ -135,3 +135,25 @@ def test_bad_addr_is_a_usage_error(hello: Path) -> None:
     )
     assert run.returncode == 78
     assert b"HOST:PORT" in run.stderr
+
+
+def test_sigterm_finishes_the_request_in_flight(routes: Path) -> None:
+    """A request running when SIGTERM arrives still gets its answer before the server exits."""
+    import threading
+
+    port = free_port()
+    got: list[int] = []
+    with serving(str(routes), "--addr", f"127.0.0.1:{port}", "--timeout", "1.5s") as p:
+        wait_ready(f"http://127.0.0.1:{port}/", p)
+        # /loop runs until the 1.5 s timeout stops it: the request is in flight meanwhile.
+        client = threading.Thread(
+            target=lambda: got.append(
+                httpx.get(f"http://127.0.0.1:{port}/loop", timeout=30).status_code
+            )
+        )
+        client.start()
+        time.sleep(0.5)
+        p.send_signal(signal.SIGTERM)
+        client.join(timeout=30)
+        assert p.wait(timeout=30) == 0
+    assert got == [504]  # answered (its timeout), not dropped by the shutdown
