@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+import omniwasm
 from fixtures.wat_components import assemble
 from omniwasm import InvalidModule
 from omniwasm.gateway import Gateway, ResponseAborted
@@ -217,6 +218,16 @@ def test_trap_is_500_logged_and_the_next_request_succeeds(
     with caplog.at_level(logging.ERROR, logger="omniwasm.gateway"):
         assert fetch(app, "GET", "/trap").status_code == 500
     assert any("/trap" in rec.getMessage() and rec.exc_info for rec in caplog.records)
+    assert fetch(app, "GET", "/status/200").status_code == 200
+
+
+def test_guest_allocating_without_bound_is_500_and_the_gateway_keeps_serving(
+    routes: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A guest growing its memory past the policy's limit gets 500; the next request works."""
+    app = Gateway(routes, policy=omniwasm.Policy(max_memory="32MiB"))
+    with caplog.at_level(logging.ERROR, logger="omniwasm.gateway"):
+        assert fetch(app, "GET", "/hog").status_code == 500
     assert fetch(app, "GET", "/status/200").status_code == 200
 
 
