@@ -17,7 +17,8 @@ import time
 import weakref
 from typing import Any
 
-from ._fs import DirEntry, FsError, NewTimestamp, Node, OpenRequest, Stat, split_ns, timestamp_ns
+from ._fs import DirEntry, FsError, NewTimestamp, OpenRequest, Stat, split_ns, timestamp_ns
+from ._fs_node import Node
 
 __all__ = ["HostDir", "HostNode"]
 
@@ -81,10 +82,10 @@ class HostNode(Node[int]):
     Args:
         fd: the open descriptor (owned from now on).
         kind: its WIT ``descriptor-type``.
-        readable: see :class:`~omniwasm.wasi._fs.Node`.
-        writable: see :class:`~omniwasm.wasi._fs.Node`.
-        mutable: see :class:`~omniwasm.wasi._fs.Node`.
-        depth: see :class:`~omniwasm.wasi._fs.Node`.
+        readable: see :class:`~omniwasm.wasi._fs_node.Node`.
+        writable: see :class:`~omniwasm.wasi._fs_node.Node`.
+        mutable: see :class:`~omniwasm.wasi._fs_node.Node`.
+        depth: see :class:`~omniwasm.wasi._fs_node.Node`.
 
     """
 

@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from ._fs import DirEntry, FsError, NewTimestamp, Node, OpenRequest, Stat, split_ns, timestamp_ns
+from ._fs import DirEntry, FsError, NewTimestamp, OpenRequest, Stat, split_ns, timestamp_ns
+from ._fs_node import Node
 
 __all__ = ["MemoryFs", "MemoryNode"]
 
@@ -197,10 +198,10 @@ class MemoryNode(Node[_Dir]):
     Args:
         fs: the filesystem.
         inode: the object (file data is shared with every other descriptor of it).
-        readable: see :class:`~omniwasm.wasi._fs.Node`.
-        writable: see :class:`~omniwasm.wasi._fs.Node`.
-        mutable: see :class:`~omniwasm.wasi._fs.Node`.
-        depth: see :class:`~omniwasm.wasi._fs.Node`.
+        readable: see :class:`~omniwasm.wasi._fs_node.Node`.
+        writable: see :class:`~omniwasm.wasi._fs_node.Node`.
+        mutable: see :class:`~omniwasm.wasi._fs_node.Node`.
+        depth: see :class:`~omniwasm.wasi._fs_node.Node`.
 
     """
 

@@ -1,7 +1,7 @@
 """The virtual WASI host: one linker for every instance, one :class:`WasiContext` per instance.
 
-The linker defines every WASI 0.2 interface in Python (``Linker(wasi=False)``: nothing comes
-from wasmtime's native WASI, whose resources Python cannot create or read). It is built once
+The linker defines every WASI 0.2 interface in Python (``Linker(wasi=False)``: nothing is taken
+from the engine's native WASI, whose resources Python cannot create or read). It is built once
 and shared; each instance gets its own context through ``host_data``, which the root functions
 (``get-stdout``, ``get-environment``, ``now``, ``get-directories``...) look up.
 """
