@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
-from _common import REPEAT, bench_call, bench_stmt, table, us
+from _common import REPEAT, bench_call, bench_stmt, table
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -20,6 +21,16 @@ from omniwasm.plugins import CompiledPlugin, Plugin  # noqa: E402
 
 TARGETS = {"count": 10.0, "instantiate": 30.0, "echo_gbps": 1.0, "bytes_ms": 0.2}
 INPUT = b"Hello, World!!!!"  # 16 bytes
+
+
+def verdict(value: float, target: float, *, lower: bool = True) -> str:
+    ok = value <= target if lower else value >= target
+    sign = "<=" if lower else ">="
+    return f"{sign} {target:g}: {'**met**' if ok else '**NOT met**'}"
+
+
+def ratio(a: float | None, b: float) -> str:
+    return "n/a" if a is None else f"{a / b:.1f}x"
 
 
 def main() -> None:
@@ -69,53 +80,47 @@ def main() -> None:
         te = extism.Plugin(echo)
         theirs["echo"] = bench_call(lambda: te.call("echo", big), loops=50).median
 
-    def verdict(value: float, target: float, *, lower: bool = True) -> str:
-        ok = value <= target if lower else value >= target
-        sign = "<=" if lower else ">="
-        return f"{sign} {target:g}: {'**met**' if ok else '**NOT met**'}"
+    def timed(label: str, ours: Any, theirs_s: float | None, scale: float, target: str) -> None:
+        """A row for a timing (seconds), shown in µs (scale 1e6, 2 decimals) or ms (1e3, 3)."""
+        digits = 2 if scale == 1e6 else 3
+        rows.append(
+            [
+                label,
+                f"{ours.median * scale:.{digits}f}",
+                f"{ours.best * scale:.{digits}f}",
+                "n/a" if theirs_s is None else f"{theirs_s * scale:.{digits}f}",
+                ratio(theirs_s, ours.median),
+                target,
+            ]
+        )
 
-    def ratio(a: float | None, b: float) -> str:
-        return "n/a" if a is None else f"{a / b:.1f}x"
-
-    rows.append(
-        [
-            "count-vowels call, 16 B input (µs)",
-            us(count.median),
-            us(count.best),
-            "n/a" if theirs["count"] is None else us(theirs["count"]),
-            ratio(theirs["count"], count.median),
-            verdict(count.median * 1e6, TARGETS["count"]),
-        ]
+    timed(
+        "count-vowels call, 16 B input (µs)",
+        count,
+        theirs["count"],
+        1e6,
+        verdict(count.median * 1e6, TARGETS["count"]),
     )
-    rows.append(
-        [
-            "new instance from a compiled plugin, + close (µs)",
-            us(inst.median),
-            us(inst.best),
-            "n/a" if theirs["instantiate"] is None else us(theirs["instantiate"]),
-            ratio(theirs["instantiate"], inst.median),
-            verdict(inst.median * 1e6, TARGETS["instantiate"]),
-        ]
+    timed(
+        "new instance from a compiled plugin, + close (µs)",
+        inst,
+        theirs["instantiate"],
+        1e6,
+        verdict(inst.median * 1e6, TARGETS["instantiate"]),
     )
-    rows.append(
-        [
-            "plugin from bytes, compile cache warm in memory (same process, as the SDK) (ms)",
-            f"{memo.median * 1e3:.3f}",
-            f"{memo.best * 1e3:.3f}",
-            "n/a" if theirs["bytes"] is None else f"{theirs['bytes'] * 1e3:.3f}",
-            ratio(theirs["bytes"], memo.median),
-            verdict(memo.median * 1e3, 0.2),
-        ]
+    timed(
+        "plugin from bytes, compile cache warm in memory (same process, as the SDK) (ms)",
+        memo,
+        theirs["bytes"],
+        1e3,
+        verdict(memo.median * 1e3, TARGETS["bytes_ms"]),
     )
-    rows.append(
-        [
-            "plugin from bytes, compile cache warm on disk only (first load in a process) (ms)",
-            f"{disk.median * 1e3:.3f}",
-            f"{disk.best * 1e3:.3f}",
-            "n/a" if theirs["bytes"] is None else f"{theirs['bytes'] * 1e3:.3f}",
-            ratio(theirs["bytes"], disk.median),
-            "(reported: read + verify + deserialize + link)",
-        ]
+    timed(
+        "plugin from bytes, compile cache warm on disk only (first load in a process) (ms)",
+        disk,
+        theirs["bytes"],
+        1e3,
+        "(reported: read + verify + deserialize + link)",
     )
     gbps = 2 * len(big) / echo_t.median / 1e9
     their_gbps = None if theirs["echo"] is None else 2 * len(big) / theirs["echo"] / 1e9
