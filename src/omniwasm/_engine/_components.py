@@ -92,14 +92,13 @@ class ComponentInstance:
         """The error to raise for a failed call (a parked host exception wins).
 
         ``KeyboardInterrupt`` and ``SystemExit`` raised in a host function come back as
-        themselves (the program wants out); any other host exception becomes the
-        ``__cause__`` of a ``HostFunctionError``.
+        themselves (the program wants out), and so do the outcomes the host layer itself
+        raises: ``GuestExit`` (a Python ``wasi:cli/exit``) and ``LimitExceeded`` (too many host
+        resources held). Any other host exception becomes the ``__cause__`` of a
+        ``HostFunctionError``.
         """
         pending = self.state.take_pending()
-        if isinstance(pending, GuestExit):  # a Python wasi:cli/exit (the virtual WASI host)
-            self.poisoned = f"exit with code {pending.code}"
-            return pending
-        if isinstance(pending, LimitExceeded):  # e.g. too many host resources held
+        if isinstance(pending, GuestExit | LimitExceeded):
             self.poisoned = f"{type(pending).__name__}: {pending}"
             return pending
         if isinstance(pending, KeyboardInterrupt | SystemExit):
