@@ -25,33 +25,26 @@ Readers never take ownership: the caller frees a returned value with ``val_delet
 from __future__ import annotations
 
 import ctypes
-import enum
 import struct
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .. import _types as t
 from .. import _values as values
-from .._values import Err, Ok, Some, Variant
+from . import _codec_cases as cases
 from ._cval import (
     ENTRY,
     INTS,
     K_BOOL,
     K_CHAR,
-    K_ENUM,
     K_F32,
     K_F64,
-    K_FLAGS,
     K_LIST,
-    K_OPTION,
     K_RECORD,
     K_RESOURCE,
-    K_RESULT,
     K_STRING,
     K_TUPLE,
     K_U8,
-    K_VARIANT,
-    NAME,
     PAIR,
     PTR,
     VAL,
@@ -61,8 +54,6 @@ from ._cval import (
     Writer,
     byte_vec_new,
     lock,
-    val_new,
-    valflags_new_uninit,
     vallist_new_uninit,
     valrecord_new_uninit,
     valtuple_new_uninit,
@@ -181,15 +172,15 @@ def _make_writer(ty: t.WitType, owned: bool, hooks: ResourceHooks) -> Writer:
     if isinstance(ty, t.RecordType):
         return _record_writer(ty, owned, hooks)
     if isinstance(ty, t.VariantType):
-        return _variant_writer(ty, owned, hooks)
+        return cases.variant_writer(ty, owned, hooks)
     if isinstance(ty, t.EnumType):
-        return _enum_writer(ty, owned)
+        return cases.enum_writer(ty, owned)
     if isinstance(ty, t.FlagsType):
-        return _flags_writer(ty, owned)
+        return cases.flags_writer(ty, owned)
     if isinstance(ty, t.OptionType):
-        return _option_writer(ty, owned, hooks)
+        return cases.option_writer(ty, owned, hooks)
     if isinstance(ty, t.ResultType):
-        return _result_writer(ty, owned, hooks)
+        return cases.result_writer(ty, owned, hooks)
     return _resource_writer(ty, owned, hooks)
 
 
@@ -420,191 +411,6 @@ def _record_writer(ty: t.RecordType, owned: bool, hooks: ResourceHooks) -> Write
         _KIND_PAIR.pack_into(buf, off, K_RECORD, n, _addressof(arr))
 
     return w_rec
-
-
-def _payload(w: Writer, value: Any, owned: bool, c: Call) -> int:
-    """Write a payload into its own val and return its address (heap-owned when ``owned``)."""
-    tmp = _buffer(VAL)
-    w(value, tmp, 0, c)
-    if owned:
-        return int(val_new(_addressof(tmp)))
-    c.keep.append(tmp)
-    return _addressof(tmp)
-
-
-def _case_of(v: Any) -> tuple[Any, Any]:
-    if isinstance(v, Variant):
-        return v.case, v.value
-    if isinstance(v, str):
-        return v, None
-    tag = getattr(v, "tag", None)
-    if tag is not None and hasattr(v, "payload"):
-        return tag, v.payload
-    return None, None
-
-
-def _variant_writer(ty: t.VariantType, owned: bool, hooks: ResourceHooks) -> Writer:
-    spec = str(ty)
-    cases: dict[str, tuple[bytes, Writer | None]] = {}
-    for name, pty in ty.cases:
-        w = None if pty is None else writer(pty, owned=owned, hooks=hooks)
-        cases[name] = (name.encode(), w)
-        cases.setdefault(values.snake(name), (name.encode(), w))
-
-    def w_var(v: Any, buf: Any, off: int, c: Call) -> None:
-        case, value = _case_of(v)
-        entry = cases.get(case) if isinstance(case, str) else None
-        if entry is None:
-            raise Bad("", spec, v)
-        name, w = entry
-        if w is None:
-            if value is not None:
-                raise Bad(f"({name.decode()})", "no payload", value)
-            ptr = 0
-        else:
-            try:
-                ptr = _payload(w, value, owned, c)
-            except Bad as exc:
-                exc.path = f"({name.decode()}){exc.path}"
-                raise
-        if owned:
-            _KIND_VARIANT.pack_into(buf, off, K_VARIANT, 0, 0, ptr)
-            byte_vec_new(_addressof(buf) + off + 8, len(name), name)
-        else:
-            _KIND_VARIANT.pack_into(buf, off, K_VARIANT, len(name), bytes_address(name), ptr)
-
-    return w_var
-
-
-def _enum_names(ty: t.EnumType) -> dict[Any, bytes]:
-    cls = values.enum_class(ty)
-    out: dict[Any, bytes] = {}
-    for case, member in zip(ty.cases, cls, strict=True):
-        out[case] = out[values.snake(case)] = out[member] = out[member.name] = case.encode()
-    return out
-
-
-def _enum_writer(ty: t.EnumType, owned: bool) -> Writer:
-    spec = str(ty)
-    names = _enum_names(ty)
-
-    def lookup(v: Any) -> bytes:
-        try:
-            found = names.get(v)
-        except TypeError:
-            found = None
-        if found is None and isinstance(v, enum.Enum):
-            # Another Enum: its value, else its lower-cased name, must be a case name.
-            found = names.get(v.value) if isinstance(v.value, str) else None
-            if found is None:
-                found = names.get(v.name.lower().replace("_", "-"))
-        if found is None:
-            raise Bad("", spec, v)
-        return found
-
-    if owned:
-
-        def w_enum_owned(v: Any, buf: Any, off: int, c: Call) -> None:
-            name = lookup(v)
-            _HDR.pack_into(buf, off, K_ENUM)
-            byte_vec_new(_addressof(buf) + off + 8, len(name), name)
-
-        return w_enum_owned
-
-    def w_enum(v: Any, buf: Any, off: int, c: Call) -> None:
-        name = lookup(v)
-        _KIND_PAIR.pack_into(buf, off, K_ENUM, len(name), bytes_address(name))
-
-    return w_enum
-
-
-def _flags_writer(ty: t.FlagsType, owned: bool) -> Writer:
-    spec = str(ty)
-    known = {n: n.encode() for n in ty.names}
-    known.update({values.snake(n): n.encode() for n in ty.names})
-    order = {n.encode(): i for i, n in enumerate(ty.names)}
-
-    def chosen(v: Any) -> list[bytes]:
-        if isinstance(v, str | bytes) or not isinstance(v, Iterable):
-            raise Bad("", spec, v)
-        out = set()
-        for name in v:
-            b = known.get(name) if isinstance(name, str) else None
-            if b is None:
-                raise Bad("", spec, v)
-            out.add(b)
-        return sorted(out, key=order.__getitem__)
-
-    if owned:
-
-        def w_flags_owned(v: Any, buf: Any, off: int, c: Call) -> None:
-            names = chosen(v)
-            k = len(names)
-            _HDR.pack_into(buf, off, K_FLAGS)
-            valflags_new_uninit(_addressof(buf) + off + 8, k)
-            if k:
-                ptr = PTR.unpack_from(buf, off + 16)[0]
-                _memset(ptr, 0, k * NAME)
-                for i, name in enumerate(names):
-                    byte_vec_new(ptr + i * NAME, len(name), name)
-
-        return w_flags_owned
-
-    def w_flags(v: Any, buf: Any, off: int, c: Call) -> None:
-        names = chosen(v)
-        k = len(names)
-        if not k:
-            _KIND_PAIR.pack_into(buf, off, K_FLAGS, 0, _EMPTY_ADDR)
-            return
-        arr = _buffer(k * NAME)
-        c.keep.append(arr)
-        for i, name in enumerate(names):
-            PAIR.pack_into(arr, i * NAME, len(name), bytes_address(name))
-        _KIND_PAIR.pack_into(buf, off, K_FLAGS, k, _addressof(arr))
-
-    return w_flags
-
-
-def _option_writer(ty: t.OptionType, owned: bool, hooks: ResourceHooks) -> Writer:
-    inner = writer(ty.inner, owned=owned, hooks=hooks)
-    nested = isinstance(ty.inner, t.OptionType)
-
-    def w_opt(v: Any, buf: Any, off: int, c: Call) -> None:
-        if v is None:
-            _KIND_PTR.pack_into(buf, off, K_OPTION, 0)
-            return
-        if nested and isinstance(v, Some):
-            v = v.value
-        _KIND_PTR.pack_into(buf, off, K_OPTION, _payload(inner, v, owned, c))
-
-    return w_opt
-
-
-def _result_writer(ty: t.ResultType, owned: bool, hooks: ResourceHooks) -> Writer:
-    spec = str(ty)
-    ok_w = None if ty.ok is None else writer(ty.ok, owned=owned, hooks=hooks)
-    err_w = None if ty.err is None else writer(ty.err, owned=owned, hooks=hooks)
-
-    def w_res(v: Any, buf: Any, off: int, c: Call) -> None:
-        if isinstance(v, Ok):
-            is_ok, w, value, label = True, ok_w, v.value, "(ok)"
-        elif isinstance(v, Err):
-            is_ok, w, value, label = False, err_w, v.value, "(err)"
-        else:
-            raise Bad("", f"{spec} (Ok(...) or Err(...))", v)
-        if w is None:
-            if value is not None:
-                raise Bad(label, "no payload", value)
-            ptr = 0
-        else:
-            try:
-                ptr = _payload(w, value, owned, c)
-            except Bad as exc:
-                exc.path = f"{label}{exc.path}"
-                raise
-        _KIND_RESULT.pack_into(buf, off, K_RESULT, is_ok, ptr)
-
-    return w_res
 
 
 def _resource_writer(ty: t.WitType, owned: bool, hooks: ResourceHooks) -> Writer:
