@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from omniwasm import ValueConversionError
+from omniwasm._convert import from_python, to_python
 from omniwasm._types import (
     F32,
     F64,
@@ -40,10 +41,8 @@ from omniwasm._values import (
     Variant,
     camel,
     enum_class,
-    from_python,
     record_class,
     snake,
-    to_python,
     use_class,
 )
 

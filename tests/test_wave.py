@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from omniwasm import ValueConversionError
+from omniwasm._convert import from_python
 from omniwasm._types import (
     F32,
     F64,
@@ -41,7 +42,7 @@ from omniwasm._types import (
     VariantType,
     WitType,
 )
-from omniwasm._values import Err, Ok, Some, Variant, enum_class, from_python, record_class
+from omniwasm._values import Err, Ok, Some, Variant, enum_class, record_class
 from omniwasm._wave import WaveSyntaxError, format_value, parse_args, parse_call, parse_value
 
 DOC = RecordType("document", (("title", String), ("content", String), ("language", String)))

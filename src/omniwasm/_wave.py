@@ -23,6 +23,7 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
+from ._convert import from_python
 from ._errors import ValueConversionError
 from ._types import (
     BoolType,
@@ -51,7 +52,6 @@ from ._values import (
     Some,
     Variant,
     enum_class,
-    from_python,
     record_class,
     snake,
 )

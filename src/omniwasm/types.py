@@ -8,6 +8,7 @@ registers your own class for a type (generated bindings do this), and ``snake``/
 the name mappings every generated name follows.
 """
 
+from ._convert import from_python, to_python
 from ._types import *  # noqa: F403 - this module is the public face of _types
 from ._types import __all__ as _type_names
 from ._values import (
@@ -17,10 +18,8 @@ from ._values import (
     Variant,
     camel,
     enum_class,
-    from_python,
     record_class,
     snake,
-    to_python,
     use_class,
 )
 
