@@ -17,6 +17,7 @@ FACADE = {
     "_wave",
     "_wave_lex",
     "_bindgen",
+    "_bindgen_gen",
     "_inspect",
     "_wasmbin",
 }
