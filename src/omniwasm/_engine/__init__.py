@@ -10,12 +10,19 @@ from ._components import ComponentInstance, instantiate_component, missing_impor
 from ._core import CoreInstance, HostImports, instantiate_core
 from ._fastcall import FastFunc
 from ._linkcore import CoreTemplate, func_exports
-from ._native import EngineSettings, NativeEngine, engine_for, wasmtime_version
+from ._native import (
+    DEFAULT_KEEP_RESIDENT,
+    EngineSettings,
+    NativeEngine,
+    engine_for,
+    wasmtime_version,
+)
 from ._store import StoreBox
 from ._translate import translating
 from ._witconv import world_type
 
 __all__ = [
+    "DEFAULT_KEEP_RESIDENT",
     "Artifact",
     "CacheInfo",
     "CodeMemo",
