@@ -44,6 +44,10 @@ def serve_cmd(
         int | None,
         typer.Option("--max-concurrency", help="Guests running at once per component."),
     ] = None,
+    max_queue: Annotated[
+        int | None,
+        typer.Option("--max-queue", help="Requests that may wait for a guest (503 beyond)."),
+    ] = None,
     kv: Annotated[
         Path | None, typer.Option("--kv", help="The key-value SQLite file (app stores).")
     ] = None,
@@ -78,6 +82,7 @@ def serve_cmd(
             max_memory=parse_size(max_memory) if max_memory is not None else None,
             max_body_bytes=parse_size(max_body),
             max_concurrency=max_concurrency,
+            max_queue=max_queue,
             kv_path=str(kv) if kv is not None else None,
             variables=variables,
             log_format=log_format,

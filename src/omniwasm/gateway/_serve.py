@@ -45,6 +45,7 @@ class ServeSettings:
     max_memory: int | None = None
     max_body_bytes: int = 10 * 1024 * 1024
     max_concurrency: int | None = None
+    max_queue: int | None = None
     kv_path: str | None = None
     variables: dict[str, str] = field(default_factory=dict)
     log_format: str = "text"
@@ -60,6 +61,7 @@ class ServeSettings:
             max_body_bytes=self.max_body_bytes,
             timeout=self.timeout,
             max_concurrency=self.max_concurrency,
+            max_queue=self.max_queue,
         )
 
 
@@ -125,6 +127,10 @@ def serve(settings: ServeSettings) -> int:
     except ImportError as exc:
         raise PolicyError("omniwasm serve needs uvicorn: pip install 'omniwasm[gateway]'") from exc
     host, port = parse_addr(settings.addr)
+    import sys as _sys
+
+    if os.environ.get("SWI"):
+        _sys.setswitchinterval(float(os.environ["SWI"]))
     configure_logging(settings.log_format)
     if settings.workers > 1:
         if settings.admin or settings.watch:
