@@ -3,10 +3,12 @@
 :class:`App` is the ASGI application ``omniwasm serve`` runs: it reads an ``omniwasm.toml``
 (or wraps one component file as the route ``/...``), builds one :class:`Gateway` per component
 with that component's policy, routes each request with Spin's rules (404 when no route
-matches), gives each instance its key-value stores, counts everything in :class:`Metrics`
-and writes one structured access-log record per request on the ``omniwasm.gateway.access``
-logger. :meth:`App.reload` swaps a component for its new build without dropping requests:
-requests already running finish on the old instance's code.
+matches), gives each instance its key-value stores, its variables (``fermyon:spin/variables``,
+``wasi:config/store``) and its files, counts everything in :class:`Metrics` and writes one
+structured access-log record per request on the ``omniwasm.gateway.access`` logger.
+:meth:`App.reload` swaps a component for its new build without dropping requests: requests
+already running finish on the old instance's code. A component's ``files`` are read into
+memory when it is built, so a reload also picks up changed files.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from ._kv import KV_INTERFACES, KeyValueAccess, KeyValueDatabase
 from ._manifest import AppManifest, ComponentSpec, load_app_manifest
 from ._metrics import Metrics
 from ._routes import Router
+from ._variables import VARIABLE_INTERFACES, ComponentVariables
 
 __all__ = ["App", "MetricsApp"]
 
@@ -38,9 +41,9 @@ logger = logging.getLogger("omniwasm.gateway")
 
 
 def _linker() -> Linker:
-    """WASI plus Spin's key-value interface, one linker for every component of the app."""
+    """WASI, key-value and variables: one linker for every component of the app."""
     linker = add_to_linker(Linker(wasi=False))
-    for name, members in KV_INTERFACES.items():
+    for name, members in {**KV_INTERFACES, **VARIABLE_INTERFACES}.items():
         linker.define(name, **members)
     return linker
 
@@ -53,13 +56,15 @@ class App:
         runtime: the runtime (a new one when None).
         policy: for a single component, its sandbox (a manifest gives each component its own;
             this policy's limits then apply where the manifest sets none).
-        variables: values for the manifest's application variables.
+        variables: values for the manifest's application variables (a single component
+            has none: giving any is an error).
         kv_path: the key-value database (default ``.omniwasm/kv.sqlite`` beside the source).
         max_body_bytes, timeout, max_concurrency, max_queue: per component, see
             :class:`Gateway`.
 
     Raises:
-        PolicyError: the manifest is invalid.
+        PolicyError: the manifest is invalid, a component's files cannot be read, or
+            variables are given for a single component.
         InvalidModule: a component is invalid or exports no ``incoming-handler``.
 
     """
@@ -94,6 +99,11 @@ class App:
         else:
             if not path.is_file():
                 raise PolicyError(f"no component or manifest at {path}")
+            if variables:
+                raise PolicyError(
+                    f"no application variable named {', '.join(sorted(variables))} "
+                    "(a single component has no variables; use an omniwasm.toml)"
+                )
             self.manifest = None
             specs = {"app": ComponentSpec("app", path, policy or Policy())}
             routes = [("/...", "app")]
@@ -126,9 +136,18 @@ class App:
         label = routes[0] if routes else cid
         kv, known = self.kv, self._kv_known
         stores = spec.key_value_stores
+        variables = ComponentVariables(cid, spec.variables)
+        filesystems = {}
+        if spec.files is not None:
+            fs, unmatched = spec.files.filesystem()  # shared: read-only, never changed
+            for pattern in unmatched:
+                logger.warning("component %s: files pattern %r matches no file", cid, pattern)
+            if fs is not None:
+                filesystems["/"] = fs
 
         def context(p: Policy) -> WasiContext:
-            ctx = WasiContext(p, argv0=cid)
+            ctx = WasiContext(p, argv0=cid, filesystems=filesystems)
+            ctx.variables = variables  # type: ignore[attr-defined]
             if kv is not None:
                 ctx.key_value = KeyValueAccess(kv, stores, known)  # type: ignore[attr-defined]
             return ctx

@@ -17,9 +17,10 @@ A Spin user should feel at home: the same tables and keys mean the same things, 
     source = "cart.wasm"                               # relative to the manifest
     allowed_outbound_hosts = ["https://api.example.com"]
     environment = { MODE = "prod" }
-    files = [{ source = "static", destination = "/static" }]   # read-only
+    files = ["static/**/*", { source = "assets", destination = "/assets" }]  # read-only
+    exclude_files = ["static/**/*.map"]
     key_value_stores = ["default"]
-    variables = { greeting = "hello {{ name }}" }      # read with wasi:config... (later)
+    variables = { greeting = "hello {{ name }}" }      # fermyon:spin/variables, wasi:config
 
     [component.cart.limits]                          # omniwasm's own (not in Spin)
     memory = "64MiB"
@@ -32,6 +33,24 @@ A Spin user should feel at home: the same tables and keys mean the same things, 
 Unknown keys are refused with the place they appear, so a typo never silently drops a
 setting. Every component becomes a :class:`~omniwasm.Policy` (environment, read-only file
 mounts, outbound hosts, limits) that the gateway applies to each request's instance.
+
+Variables: application variables (``[variables]``) take their value from ``variables=``
+(``omniwasm serve --var NAME=VALUE``), else their ``default``; one that is required and has
+neither is an error at load. A component's ``variables`` are templates whose ``{{ name }}``
+expressions name application variables; they are resolved at load, and the component reads
+only its own (see :mod:`omniwasm.gateway._variables`). All names follow Spin's rules
+(lower-case letters, digits and single underscores, starting with a letter); an invalid name,
+an unmatched ``{{`` or an undeclared variable in a template is an error at load.
+
+Files (see :mod:`omniwasm.gateway._files` for the glob rules): a string entry is a glob or a
+path relative to the manifest, and the files it matches appear at the same relative path
+under ``/``; ``{ source, destination }`` places a file or a directory at a guest path;
+``exclude_files`` globs remove matches. Globbed and placed files are read when the app loads
+into a read-only in-memory filesystem, so only matched files are exposed; a placed directory
+with no ``exclude_files`` is instead mounted read-only as it is (a live view of the host
+directory). A glob matching nothing is allowed (a warning is logged); a pattern or source
+outside the application directory (``..``, an absolute path, a symlink leading out) is a
+:class:`~omniwasm.PolicyError`.
 """
 
 from __future__ import annotations
@@ -46,7 +65,9 @@ from typing import Any
 
 from .._errors import PolicyError
 from .._policy import Mount, Policy, parse_duration, parse_size
+from ._files import STATE_DIR, FileSet, check_pattern, exclude_regex
 from ._routes import Router
+from ._variables import name_problem
 
 __all__ = ["AppManifest", "ComponentSpec", "HttpTrigger", "load_app_manifest"]
 
@@ -60,7 +81,6 @@ _COMPONENT = {"source", "description", "allowed_outbound_hosts", "allowed_http_h
 _LIMITS = {"memory", "timeout", "fuel"}
 _VARIABLE = {"default", "required", "secret"}
 _ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-_TEMPLATE = re.compile(r"\{\{\s*([a-z0-9_]+)\s*\}\}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +101,11 @@ class ComponentSpec:
         policy: the sandbox for each instance (env, files, outbound hosts, limits).
         key_value_stores: names of the key-value stores it may open.
         variables: its configuration variables, templates resolved against the
-            application's ``[variables]``.
+            application's ``[variables]`` (what the guest reads through
+            ``fermyon:spin/variables`` and ``wasi:config/store``).
+        files: the files it sees in memory at ``/`` (globs, placed files, and placed
+            directories when ``exclude_files`` applies), read each time it loads; None when
+            there are none. Placed directories otherwise are read-only mounts in ``policy``.
 
     """
 
@@ -90,6 +114,7 @@ class ComponentSpec:
     policy: Policy
     key_value_stores: tuple[str, ...] = ()
     variables: Mapping[str, str] = field(default_factory=dict)
+    files: FileSet | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +169,8 @@ def load_app_manifest(
     Raises:
         PolicyError: the file cannot be read or parsed, has unknown keys, a trigger names a
             missing component, a route is malformed or duplicated, a source file is
-            missing, or a required variable has no value.
+            missing, a required variable has no value, a variable name or template is
+            invalid, or a ``files`` entry is missing, malformed or leaves the app directory.
 
     """
     file = Path(path).resolve()
@@ -180,6 +206,9 @@ def load_app_manifest(
 def _variables(table: Any, given: Mapping[str, str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, raw in _table(table, "[variables]").items():
+        problem = name_problem(name)
+        if problem is not None:
+            raise PolicyError(f"[variables] {name!r}: {problem}")
         spec = _check_keys(raw, _VARIABLE, f"[variables.{name}]")
         if name in given:
             out[name] = str(given[name])
@@ -227,10 +256,11 @@ def _component(cid: str, raw: Any, base: Path, values: Mapping[str, str]) -> Com
     if not isinstance(env, Mapping):
         raise PolicyError(f"{where}.environment must be a table of strings")
     limits = _check_keys(spec.get("limits", {}), _LIMITS, f"{where}.limits")
+    mounts, files = _files(spec.get("files", []), spec.get("exclude_files", []), base, where)
     try:
         policy = Policy(
             env=tuple((str(k), str(v)) for k, v in env.items()),
-            dirs=_files(spec.get("files", []), base, where),
+            dirs=mounts,
             allowed_hosts=tuple(str(h) for h in hosts),
             max_memory=parse_size(limits["memory"]) if "memory" in limits else None,
             timeout=parse_duration(limits["timeout"]) if "timeout" in limits else None,
@@ -243,39 +273,94 @@ def _component(cid: str, raw: Any, base: Path, values: Mapping[str, str]) -> Com
         source=file,
         policy=policy,
         key_value_stores=tuple(str(s) for s in spec.get("key_value_stores", [])),
-        variables={
-            str(k): _resolve(str(v), values, f"{where}.variables.{k}")
-            for k, v in spec.get("variables", {}).items()
-        },
+        variables=_component_variables(spec.get("variables", {}), values, where),
+        files=files,
     )
 
 
-def _files(items: Any, base: Path, where: str) -> tuple[Mount, ...]:
-    """Spin ``files`` as ``{ source = "dir", destination = "/path" }`` tables: read-only mounts.
+def _component_variables(table: Any, values: Mapping[str, str], where: str) -> dict[str, str]:
+    out = {}
+    for name, template in _table(table, f"{where}.variables").items():
+        problem = name_problem(name)
+        if problem is not None:
+            raise PolicyError(f"{where}.variables {name!r}: {problem}")
+        out[name] = _resolve(str(template), values, f"{where}.variables.{name}")
+    return out
 
-    Spin's glob-pattern entries (``"static/**"``) are refused for now with a clear error:
-    mounting the directories they match would expose files the pattern leaves out.
-    """
+
+def _files(
+    items: Any, exclude: Any, base: Path, where: str
+) -> tuple[tuple[Mount, ...], FileSet | None]:
+    """Spin's ``files`` and ``exclude_files``: host mounts, and the files read into memory."""
+    component, where = where, f"{where}.files"
+    if not isinstance(items, list):
+        raise PolicyError(f"{where} must be a list of globs and {{ source, destination }} tables")
+    if not isinstance(exclude, list) or not all(isinstance(p, str) for p in exclude):
+        raise PolicyError(f"{component}.exclude_files must be a list of globs")
+    for pattern in exclude:
+        exclude_regex(pattern, f"{component}.exclude_files")
     mounts: list[Mount] = []
+    patterns: list[str] = []
+    placements: list[tuple[str, str]] = []
     for raw in items:
         if isinstance(raw, str):
+            check_pattern(raw, where)
+            patterns.append(raw)
+            continue
+        item = _check_keys(raw, {"source", "destination"}, where)
+        source, destination = item.get("source"), item.get("destination")
+        if not isinstance(source, str) or not isinstance(destination, str):
+            raise PolicyError(f"{where}: a table entry needs a source and a destination")
+        guest = _guest_path(destination, where)
+        if source.startswith(("/", "\\")):
             raise PolicyError(
-                f"{where}.files: glob patterns ({raw!r}) are not supported yet; mount a "
-                'directory with { source = "dir", destination = "/path" }'
+                f"{where}: source {source!r} is absolute; it is relative to the manifest"
             )
-        item = _check_keys(raw, {"source", "destination"}, f"{where}.files")
-        src = (base / str(item.get("source", ""))).resolve()
-        if not src.is_dir():
-            raise PolicyError(f"{where}.files: {src} is not a directory")
-        mounts.append(Mount(str(src), str(item.get("destination", "/")), read_only=True))
-    return tuple(mounts)
+        parts = [p for p in source.split("/") if p not in ("", ".")]
+        if ".." in parts:
+            raise PolicyError(f"{where}: source {source!r} leaves the application directory")
+        rel = "/".join(parts)
+        host = (base / rel).resolve()
+        if not host.is_relative_to(base):
+            raise PolicyError(f"{where}: {source!r} leads outside the application directory")
+        if host.is_dir() and not exclude and not (base / STATE_DIR).is_relative_to(host):
+            mounts.append(Mount(str(host), guest, read_only=True))
+        elif host.exists():
+            placements.append((rel, guest))
+        else:
+            raise PolicyError(f"{where}: source {source!r} does not exist")
+    if not patterns and not placements:
+        return tuple(mounts), None
+    files = FileSet(base, tuple(patterns), tuple(placements), tuple(exclude), where=component)
+    files.collect()  # a missing path or an escaping symlink fails at load
+    return tuple(mounts), files
+
+
+def _guest_path(destination: str, where: str) -> str:
+    if not destination.startswith("/"):
+        raise PolicyError(f"{where}: destination {destination!r} must be an absolute guest path")
+    parts = [p for p in destination.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise PolicyError(f"{where}: destination {destination!r} may not contain '..'")
+    return "/" + "/".join(parts)
 
 
 def _resolve(text: str, values: Mapping[str, str], where: str) -> str:
-    def sub(m: re.Match[str]) -> str:
-        name = m.group(1)
+    """Spin's template syntax: ``{{ name }}`` expressions between literal text."""
+    out: list[str] = []
+    rest = text
+    while rest:
+        head, sep, tail = rest.partition("{{")
+        out.append(head)
+        if not sep:
+            break
+        expr, close, rest = tail.partition("}}")
+        if not close:
+            raise PolicyError(f"{where}: unmatched '{{{{' in {text!r}")
+        name = expr.strip()
         if name not in values:
-            raise PolicyError(f"{where} uses application variable {name!r}, which has no value")
-        return values[name]
-
-    return _TEMPLATE.sub(sub, text)
+            raise PolicyError(
+                f"{where} uses application variable {name!r}, which is not declared or has no value"
+            )
+        out.append(values[name])
+    return "".join(out)
