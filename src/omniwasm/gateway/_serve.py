@@ -17,7 +17,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,8 +147,18 @@ def serve(settings: ServeSettings) -> int:
         )
         return 0
     app = settings.build()
-    asyncio.run(_serve_one(uvicorn, app, host, port, settings))
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(_serve_one(uvicorn, app, host, port, settings))
     return 0
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when it is installed (what uvicorn picks for ``--workers``)."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 async def _serve_one(uvicorn: Any, app: App, host: str, port: int, settings: ServeSettings) -> None:
