@@ -51,6 +51,9 @@ DEFAULT_TIMEOUT = 30.0
 """Seconds one request's guest may run (``Policy.timeout``) before the answer is 504."""
 GRACE = 0.5
 """Seconds past the timeout before the gateway stops waiting for a guest stuck in a host call."""
+EARLY = 0.002
+"""Seconds the gateway waits for the guest to finish before it streams the response as the
+guest writes it (most guests are done by then: their whole answer then costs one wake-up)."""
 SEND_CHUNK = 256 << 10
 """At most this many bytes of response body per ``http.response.body`` message."""
 
@@ -244,6 +247,7 @@ class Gateway:
             )
             loop = asyncio.get_running_loop()
             answered: asyncio.Future[None] = loop.create_future()
+            finished: asyncio.Future[None] = loop.create_future()
             exchange = Exchange(
                 self.runtime,
                 self.compiled,
@@ -251,22 +255,22 @@ class Gateway:
                 self.policy,
                 request,
                 on_response=lambda: _wake(loop, _settle, answered),
+                on_done=lambda: _wake(loop, self._guest_done, finished),
                 hooks=self.hooks,
             )
-            guest = loop.run_in_executor(self._pool(), exchange.run)
+            self._pool().submit(exchange.run)
             running = True
-            guest.add_done_callback(self._guest_done)
-            await self._respond(scope, send, exchange, body, guest=guest, answered=answered)
+            await self._respond(scope, send, exchange, body, finished=finished, answered=answered)
         finally:
             if body is not None:
                 body.cancel()
             if not running:
                 self._admission.release()
 
-    def _guest_done(self, guest: asyncio.Future[None]) -> None:
+    def _guest_done(self, finished: asyncio.Future[None]) -> None:
+        """On the loop: the guest thread is done with its request; free its slot."""
         self._admission.release()
-        if not guest.cancelled():
-            guest.exception()  # retrieved here; _respond reports it
+        _settle(finished)
 
     def _deadline(self) -> float | None:
         timeout = self.policy.timeout
@@ -279,30 +283,39 @@ class Gateway:
         exchange: Exchange,
         body: _RequestBody,
         *,
-        guest: asyncio.Future[None],
+        finished: asyncio.Future[None],
         answered: asyncio.Future[None],
     ) -> None:
         deadline = self._deadline()
         where = f"{scope['method']} {scope.get('path', '')}"
-        wait = None if deadline is None else max(0.0, deadline - asyncio.get_running_loop().time())
-        await asyncio.wait({answered, guest}, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+        loop = asyncio.get_running_loop()
+        wait = None if deadline is None else max(0.0, deadline - loop.time())
+        # Most guests finish quickly: wait for the end alone first (one wake-up from the
+        # guest thread), and only then ask to hear about the response as soon as it is set.
+        early = EARLY if wait is None else min(EARLY, wait)
+        await asyncio.wait((finished,), timeout=early)
+        if not finished.done():
+            exchange.announce_response()
+            wait = None if deadline is None else max(0.0, deadline - loop.time())
+            await asyncio.wait(
+                (answered, finished), timeout=wait, return_when=asyncio.FIRST_COMPLETED
+            )
         if body.too_large:
             await _plain(send, 413, "request body too large")
             return
-        if not answered.done():
-            if not guest.done():
+        response = exchange.response
+        if response is None:
+            if not finished.done():
                 body.fail(error_code("HTTP-response-timeout"))  # unblock a guest reading it
                 logger.warning("%s: the guest is stuck past its timeout: 504", where)
                 await _plain(send, 504, "the handler timed out")
                 return
-            exc = guest.exception()
-            if exc is None:
+            if exchange.error is None:
                 logger.error("%s: the guest returned without setting its response", where)
                 await _plain(send, 500, "the handler did not respond")
             else:
-                await self._failed(send, where, exc)
+                await self._failed(send, where, exchange.error)
             return
-        response = exchange.response
         if not isinstance(response, OutgoingResponse):
             code = response.value if isinstance(response, Err) else response
             logger.error("%s: the guest answered with error-code %r", where, code)
@@ -324,7 +337,7 @@ class Gateway:
             logger.warning("%s: request body over %d bytes", where, self.max_body_bytes)
             raise ResponseAborted(f"{where}: request body over {self.max_body_bytes} bytes")
         if out.feed.error is not None:
-            exc = guest.exception() if guest.done() else None
+            exc = exchange.error if finished.done() else None
             logger.error(
                 "%s: the response body failed (%s)", where, out.feed.error.case, exc_info=exc
             )

@@ -2,9 +2,12 @@
 
 An :class:`Exchange` runs on a pool thread: it instantiates the component with a fresh
 :class:`~omniwasm.wasi.WasiContext`, calls ``incoming-handler.handle`` and closes the instance.
-The event loop learns what happens through two thread-safe callbacks: ``on_response`` when the
-guest sets its ``response-outparam`` (headers can go out while the guest still writes the body),
-and the executor's future when ``handle`` returns or fails. Nothing here touches asyncio.
+The event loop learns what happens through thread-safe callbacks. ``on_done`` runs when the
+thread is finished with the request (``handle`` returned or failed; the failure is kept in
+:attr:`Exchange.error`). ``on_response`` runs when the guest sets its ``response-outparam``, but
+only once the loop has asked for it with :meth:`Exchange.announce_response`: most handlers
+finish within a millisecond, and for them the loop is woken once, not once for the headers,
+once per body chunk and once at the end. Nothing here touches asyncio.
 """
 
 from __future__ import annotations
@@ -96,7 +99,9 @@ class Exchange:
         interface: the full name of its ``incoming-handler`` export.
         policy: the sandbox of the request's instance.
         request: the request resource handed to the guest.
-        on_response: called (from the guest's thread) when the guest sets the outparam.
+        on_response: called (from any thread) once the guest has set the outparam and the
+            loop has asked for it (:meth:`announce_response`).
+        on_done: called (from the guest's thread) when :meth:`run` ends, however it ends.
 
     """
 
@@ -109,6 +114,7 @@ class Exchange:
         request: IncomingRequest,
         *,
         on_response: Callable[[], None],
+        on_done: Callable[[], None] | None = None,
         hooks: Hooks | None = None,
     ) -> None:
         self._hooks = hooks if hooks is not None else Hooks()
@@ -117,7 +123,30 @@ class Exchange:
         self._interface = interface
         self._policy = policy
         self.request = request
-        self.outparam = Outparam(on_response)
+        self.error: BaseException | None = None
+        """What :meth:`run` raised, if it failed."""
+        self._on_response = on_response
+        self._on_done = on_done
+        self._wanted = False
+        self._announced = False
+        self._lock = threading.Lock()
+        self.outparam = Outparam(self._response_set)
+
+    def announce_response(self) -> None:
+        """Ask for ``on_response`` (at once if the guest has answered already)."""
+        with self._lock:
+            self._wanted = True
+            ready = self.outparam.done.is_set() and not self._announced
+            self._announced |= ready
+        if ready:
+            self._on_response()
+
+    def _response_set(self) -> None:
+        with self._lock:
+            ready = self._wanted and not self._announced
+            self._announced |= ready
+        if ready:
+            self._on_response()
 
     @property
     def response(self) -> OutgoingResponse | Any | None:
@@ -126,16 +155,21 @@ class Exchange:
         return answer.value if isinstance(answer, Ok) else answer
 
     def run(self) -> None:
-        """Instantiate, call ``handle``, close (on a pool thread).
+        """Instantiate, call ``handle``, close (on a pool thread); then call ``on_done``.
 
         A response body the guest left unfinished (it trapped, or returned without finishing)
-        ends with an error, so whoever streams it stops.
-
-        Raises:
-            ExecutionError: the guest trapped, timed out or hit a limit.
-            OmniwasmError: the instance could not be created.
-
+        ends with an error, so whoever streams it stops. A failure (the guest trapped, timed
+        out or hit a limit, or the instance could not be created) is kept in :attr:`error`.
         """
+        try:
+            self._run()
+        except BaseException as exc:  # reported to the loop through self.error
+            self.error = exc
+        finally:
+            if self._on_done is not None:
+                self._on_done()
+
+    def _run(self) -> None:
         hooks = self._hooks
         context = hooks.context(self._policy) if hooks.context else WasiContext(self._policy)
         try:

@@ -153,7 +153,7 @@ def serve(settings: ServeSettings) -> int:
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's event loop when it is installed (what uvicorn picks for ``--workers``)."""
+    """The uvloop event loop when it is installed (what uvicorn picks for ``--workers``)."""
     try:
         import uvloop
     except ImportError:
