@@ -165,6 +165,11 @@ def _hashable(value: Any) -> Any:
 # Keywords plus the soft keywords (``type`` is one from Python 3.12): fixed here rather than
 # taken from the running interpreter, so generated names do not depend on the Python version.
 _RESERVED = frozenset(keyword.kwlist) | {"_", "case", "match", "type"}
+_IDENT_CACHE_SIZE = 4096
+# Names are mapped on hot paths (export lookups, every instance's façade): remember them.
+# Plain dicts (atomic under the GIL), bounded: past the size, names are computed each time.
+_SNAKE: dict[str, str] = {}
+_CAMEL: dict[str, str] = {}
 
 
 def _ident(words: list[str], joiner: str, fallback: str) -> str:
@@ -188,8 +193,14 @@ def snake(name: str) -> str:
         name: the WIT name, without a ``%`` escape.
 
     """
-    out = _ident(name.lower().split("-"), "_", "f_")
-    return out + "_" if out in _RESERVED else out
+    out = _SNAKE.get(name)
+    if out is None:
+        out = _ident(name.lower().split("-"), "_", "f_")
+        if out in _RESERVED:
+            out += "_"
+        if len(_SNAKE) < _IDENT_CACHE_SIZE:
+            _SNAKE[name] = out
+    return out
 
 
 def camel(name: str) -> str:
@@ -204,8 +215,14 @@ def camel(name: str) -> str:
         name: the WIT type name.
 
     """
-    out = _ident([w.capitalize() for w in name.split("-")], "", "Wit")
-    return out + "_" if keyword.iskeyword(out) else out
+    out = _CAMEL.get(name)
+    if out is None:
+        out = _ident([w.capitalize() for w in name.split("-")], "", "Wit")
+        if keyword.iskeyword(out):
+            out += "_"
+        if len(_CAMEL) < _IDENT_CACHE_SIZE:
+            _CAMEL[name] = out
+    return out
 
 
 def _member(case: str) -> str:
