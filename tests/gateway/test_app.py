@@ -130,6 +130,38 @@ def test_access_log_records_are_structured(
     assert record.bytes == len("hello from wasm")  # type: ignore[attr-defined]
 
 
+def test_client_that_leaves_before_an_answer_is_logged_499_not_a_trap(
+    tmp_path: Path, built: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client gone before the body arrives is logged 499 and counts no trap (nothing sent)."""
+    app = App(make_app(tmp_path, built))
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/hello",
+        "raw_path": b"/hello",
+        "query_string": b"",
+        "headers": [(b"host", b"gateway.test")],
+    }
+    sent: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    with caplog.at_level(logging.INFO, logger="omniwasm.gateway.access"):
+        asyncio.run(app(scope, receive, send))
+    assert sent == []
+    (record,) = [r for r in caplog.records if r.name == "omniwasm.gateway.access"]
+    assert record.status == 499  # type: ignore[attr-defined]
+    (metrics,) = fetch(MetricsApp(app.metrics), ("GET", "/metrics"))
+    assert "omniwasm_traps_total{" not in metrics.text
+    assert 'omniwasm_requests_total{route="/hello",status="499"} 1' in metrics.text
+
+
 def test_reload_swaps_the_component_without_failing_requests(
     tmp_path: Path, built: dict[str, Path]
 ) -> None:

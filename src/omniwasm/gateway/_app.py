@@ -48,6 +48,10 @@ def _linker() -> Linker:
     return linker
 
 
+CLIENT_CLOSED = 499
+"""The status logged for a request whose client left before any answer (nginx's code)."""
+
+
 class App:
     """The ASGI application for an ``omniwasm.toml`` or a single component file.
 
@@ -195,7 +199,8 @@ class App:
         cid = match.target
         gateway = self.gateways[cid]
         route = match.route.text
-        status = 500
+        status: int | None = None
+        failed = False
         sent = 0
 
         async def watch(message: MutableMapping[str, Any]) -> None:
@@ -209,7 +214,12 @@ class App:
         self.metrics.started()
         try:
             await gateway(scope, receive, watch)
+        except Exception:
+            failed = True  # the server answers 500 if nothing was sent yet
+            raise
         finally:
+            if status is None:  # nothing sent: the client left (nginx's 499), or a failure
+                status = 500 if failed else CLIENT_CLOSED
             elapsed = time.perf_counter() - started
             self.metrics.finished(route, status, elapsed)
             if status == 504:

@@ -51,7 +51,7 @@ DEFAULT_TIMEOUT = 30.0
 """Seconds one request's guest may run (``Policy.timeout``) before the answer is 504."""
 GRACE = 0.5
 """Seconds past the timeout before the gateway stops waiting for a guest stuck in a host call."""
-EARLY = 0.002
+EARLY = 0.005
 """Seconds the gateway waits for the guest to finish before it streams the response as the
 guest writes it (most guests are done by then: their whole answer then costs one wake-up)."""
 SEND_CHUNK = 256 << 10
