@@ -26,6 +26,7 @@ SCRIPTS = [
     "instantiate.py",
     "run_c.py",
     "gateway_serve.py",
+    "gateway_profile.py",
 ]
 
 
