@@ -78,6 +78,21 @@ def _unwrap(value: Any, raw: bool) -> Any:
     return value
 
 
+class _FuncMeta:
+    """What every ComponentFunction of one signature shares: name, docstring, signature."""
+
+    __slots__ = ("doc", "is_result", "name", "signature")
+
+    def __init__(self, sig: t.FuncSig, bound: bool) -> None:
+        self.is_result = isinstance(sig.result, t.ResultType)
+        self.name = snake(_split_member(sig.name)[2] or sig.name)
+        self.doc = f"{sig}\n\nA WIT function exported by the component."
+        params = sig.params[1:] if bound else sig.params
+        self.signature = inspect.Signature(
+            [inspect.Parameter(snake(n), inspect.Parameter.POSITIONAL_ONLY) for n, _ in params]
+        )
+
+
 class ComponentFunction:
     """An exported component function; its WIT signature is its docstring.
 
@@ -85,18 +100,18 @@ class ComponentFunction:
     :class:`omniwasm.Err` carrying ``E``; pass ``raw=True`` to get ``Ok``/``Err`` instead.
     """
 
-    def __init__(self, func: Any, sig: t.FuncSig, *, bound: Any = None) -> None:
+    def __init__(
+        self, func: Any, sig: t.FuncSig, *, bound: Any = None, meta: _FuncMeta | None = None
+    ) -> None:
+        if meta is None:
+            meta = _FuncMeta(sig, bound is not None)
         self._func = func
         self._bound = bound
-        self._is_result = isinstance(sig.result, t.ResultType)
+        self._is_result = meta.is_result
         self.sig = sig
-        self.__name__ = snake(_split_member(sig.name)[2] or sig.name)
-        self.__qualname__ = self.__name__
-        self.__doc__ = f"{sig}\n\nA WIT function exported by the component."
-        params = sig.params[1:] if bound is not None else sig.params
-        self.__signature__ = inspect.Signature(
-            [inspect.Parameter(snake(n), inspect.Parameter.POSITIONAL_ONLY) for n, _ in params]
-        )
+        self.__name__ = self.__qualname__ = meta.name
+        self.__doc__ = meta.doc
+        self.__signature__ = meta.signature
 
     def __call__(self, *args: Any, raw: bool = False) -> Any:
         if self._bound is not None:
@@ -193,6 +208,45 @@ def prepare_instance(inner: eng.ComponentInstance) -> None:
         hooks.handle_class = _HandleClasses(inner.world)
 
 
+class _InterfacePlan:
+    """What every instance's view of one exported interface shares (built once per component).
+
+    Filled lazily from any thread: entries are computed from immutable types, so two threads
+    computing one at once store equal values.
+    """
+
+    def __init__(self, iface: t.InterfaceType) -> None:
+        self.iface = iface
+        self.plain = {f.name: f for f in iface.funcs if not f.name.startswith("[")}
+        self._metas: dict[str, _FuncMeta] = {}
+        self._attrs: dict[str, tuple[str, str] | None] = {}
+
+    def meta(self, name: str) -> _FuncMeta:
+        """The shared metadata of plain function ``name``."""
+        meta = self._metas.get(name)
+        if meta is None:
+            meta = self._metas.setdefault(name, _FuncMeta(self.plain[name], False))
+        return meta
+
+    def resolve(self, attr: str) -> tuple[str, str] | None:
+        """``("func", wit name)`` or ``("resource", name)`` for an attribute, or None."""
+        if attr in self._attrs:
+            return self._attrs[attr]
+        found: tuple[str, str] | None = None
+        for name in self.plain:
+            if snake(name) == attr:
+                found = ("func", name)
+        for res in self.iface.resources:
+            if camel(res) == attr:
+                found = ("resource", res)
+        if len(self._attrs) < _MAX_ATTRS:  # bounded: misses are remembered too
+            self._attrs[attr] = found
+        return found
+
+
+_MAX_ATTRS = 256
+
+
 class InterfaceExports(Mapping[str, Any]):
     """The functions and resources of one exported interface.
 
@@ -200,18 +254,23 @@ class InterfaceExports(Mapping[str, Any]):
     resources are attributes under CamelCase names.
     """
 
-    def __init__(self, owner: eng.ComponentInstance, iface: t.InterfaceType) -> None:
+    def __init__(
+        self, owner: eng.ComponentInstance, iface: t.InterfaceType, plan: Any = None
+    ) -> None:
         self._owner = owner
         self._iface = iface
         self.name = iface.name
-        self._plain = {f.name: f for f in iface.funcs if not f.name.startswith("[")}
+        self._plan: _InterfacePlan = plan if plan is not None else _InterfacePlan(iface)
+        self._plain = self._plan.plain
         self._cache: dict[str, Any] = {}
 
     def __getitem__(self, name: str) -> Any:
         sig = self._plain.get(name)
         if sig is None:
             raise KeyError(name)
-        return ComponentFunction(self._owner.export(self.name, name), sig)
+        return ComponentFunction(
+            self._owner.export(self.name, name), sig, meta=self._plan.meta(name)
+        )
 
     def __getattr__(self, attr: str) -> Any:
         if attr.startswith("_"):
@@ -219,16 +278,16 @@ class InterfaceExports(Mapping[str, Any]):
         cached = self._cache.get(attr)
         if cached is not None:
             return cached
-        found: Any = None
-        for name in self._plain:
-            if snake(name) == attr:
-                found = self[name]
-        for res in self._iface.resources:
-            if camel(res) == attr:
-                members = [f for f in self._iface.funcs if _split_member(f.name)[1] == res]
-                found = ResourceClass(self._owner, self.name, res, members)
-        if found is None:
+        where = self._plan.resolve(attr)
+        if where is None:
             raise AttributeError(f"{self.name} exports no {attr!r}")
+        kind, name = where
+        found: Any
+        if kind == "func":
+            found = self[name]
+        else:
+            members = [f for f in self._iface.funcs if _split_member(f.name)[1] == name]
+            found = ResourceClass(self._owner, self.name, name, members)
         self._cache[attr] = found
         return found
 
@@ -245,6 +304,31 @@ class InterfaceExports(Mapping[str, Any]):
         return f"<interface {self.name}: {', '.join(self._plain)}>"
 
 
+class _ExportsPlan:
+    """What every instance's export tree of one component shares (built once per component)."""
+
+    def __init__(self, world: t.WorldType) -> None:
+        self.items: dict[str, t.InterfaceType | t.FuncSig] = {
+            item.name: item for item in world.exports
+        }
+        self._ifaces: dict[str, _InterfacePlan] = {}
+
+    def interface(self, iface: t.InterfaceType) -> _InterfacePlan:
+        plan = self._ifaces.get(iface.name)
+        if plan is None:
+            plan = self._ifaces.setdefault(iface.name, _InterfacePlan(iface))
+        return plan
+
+
+def _exports_plan(owner: eng.ComponentInstance) -> _ExportsPlan:
+    """The export plan of the instance's component (kept with its compiled code)."""
+    prepared = owner.artifact.prepared
+    plan = prepared.get("facade-exports")
+    if plan is None:
+        plan = prepared.setdefault("facade-exports", _ExportsPlan(owner.world))
+    return plan  # type: ignore[no-any-return]
+
+
 class ComponentExports(Mapping[str, Any]):
     """A component's exports: interfaces by full name and world-level functions by name.
 
@@ -255,9 +339,8 @@ class ComponentExports(Mapping[str, Any]):
 
     def __init__(self, owner: eng.ComponentInstance) -> None:
         self._owner = owner
-        self._items: dict[str, t.InterfaceType | t.FuncSig] = {
-            item.name: item for item in owner.world.exports
-        }
+        self._plan = _exports_plan(owner)
+        self._items = self._plan.items
         self._views: dict[str, Any] = {}
 
     def __getitem__(self, name: str) -> Any:
@@ -268,7 +351,7 @@ class ComponentExports(Mapping[str, Any]):
         if item is None:
             raise KeyError(name)
         if isinstance(item, t.InterfaceType):
-            view = InterfaceExports(self._owner, item)
+            view = InterfaceExports(self._owner, item, self._plan.interface(item))
         else:
             view = ComponentFunction(self._owner.export("", name), item)
         self._views[name] = view

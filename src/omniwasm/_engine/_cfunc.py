@@ -1,7 +1,8 @@
 """The fast path for calling a component export from Python.
 
-``ExportFunc`` is built once per exported function: the codecs of its parameters and result,
-a preallocated argument and result buffer, and the raw address of the wasmtime function. A
+``ExportPlan`` is built once per linked component and exported function: the codecs of its
+parameters and result and its export index. ``ExportFunc`` binds a plan to one instance: a
+preallocated argument and result buffer and the raw address of the wasmtime function. A
 call packs arguments in *borrowed* mode (no native allocation), calls
 ``wasmtime_component_func_call`` through a private prototype whose arguments are plain
 integers, reads the result, frees it when it owns native memory, and runs ``post-return``.
@@ -14,7 +15,6 @@ import ctypes
 from typing import Any
 
 from wasmtime import _ffi as ffi
-from wasmtime import component as wc
 
 from .. import _types as t
 from .._errors import ValueConversionError
@@ -23,7 +23,7 @@ from ._codec import writer
 from ._cval import VAL, Bad, Call, val_delete
 from ._lift import is_plain, reader
 
-__all__ = ["ExportFunc"]
+__all__ = ["ExportFunc", "ExportPlan"]
 
 _vp = ctypes.c_void_p
 _sz = ctypes.c_size_t
@@ -44,15 +44,57 @@ def short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+class ExportPlan:
+    """What calling one export needs that is the same for every instance of a linked component.
+
+    Built once per linked component and export (codecs are per link): the signature, the
+    codecs of its parameters and result, and the component's export index.
+
+    Args:
+        label: the function's qualified name for messages (``iface#name``).
+        sig: its WIT signature.
+        index: the component-level export index (``wasmtime.component.ExportIndex``).
+        hooks: the link's resource hooks (they own the codec caches).
+
+    """
+
+    __slots__ = (
+        "buftype",
+        "index",
+        "index_addr",
+        "label",
+        "n",
+        "names",
+        "nres",
+        "plain",
+        "reader",
+        "sig",
+        "writers",
+    )
+
+    def __init__(self, label: str, sig: t.FuncSig, index: Any, hooks: Any) -> None:
+        self.label = label
+        self.sig = sig
+        self.index = index  # keeps the native index alive for index_addr
+        self.index_addr = ctypes.cast(index.ptr(), ctypes.c_void_p).value or 0
+        self.names = [name for name, _ in sig.params]
+        self.writers = [writer(pty, owned=False, hooks=hooks) for _, pty in sig.params]
+        self.n = len(sig.params)
+        self.nres = 0 if sig.result is None else 1
+        self.reader = None if sig.result is None else reader(sig.result, hooks=hooks)
+        self.plain = is_plain(sig.result)
+        # arguments, then one result slot: one buffer per bound function
+        self.buftype = ctypes.c_char * (VAL * (max(self.n, 1) + 1))
+
+
 class ExportFunc:
     """One exported component function bound to its instance.
 
     Args:
         owner: the ComponentInstance (exposes ``box``, ``guard``, ``closed``, ``failure``,
             ``linked``).
-        label: the function's qualified name for messages (``iface#name``).
-        sig: its WIT signature.
-        func: the wasmtime function.
+        plan: the function's per-link plan.
+        fstruct: the instance's ``wasmtime_component_func_t`` for it (kept alive here).
 
     """
 
@@ -62,7 +104,6 @@ class ExportFunc:
         "_call",
         "_faddr",
         "_fstruct",
-        "_func",
         "_n",
         "_names",
         "_nres",
@@ -70,31 +111,29 @@ class ExportFunc:
         "_plain",
         "_raddr",
         "_reader",
-        "_res",
+        "_roff",
         "_writers",
         "label",
         "sig",
     )
 
-    def __init__(self, owner: Any, label: str, sig: t.FuncSig, func: wc.Func) -> None:
-        hooks = owner.linked.hooks
+    def __init__(self, owner: Any, plan: ExportPlan, fstruct: Any) -> None:
         self._owner = owner
-        self.label = label
-        self.sig = sig
-        self._func = func
-        self._fstruct = func._func
-        self._faddr = ctypes.addressof(self._fstruct)
-        self._names = [name for name, _ in sig.params]
-        self._writers = [writer(pty, owned=False, hooks=hooks) for _, pty in sig.params]
-        self._n = len(sig.params)
-        self._args = ctypes.create_string_buffer(VAL * max(self._n, 1))
-        self._aaddr = ctypes.addressof(self._args)
-        self._res = ctypes.create_string_buffer(VAL)
-        self._raddr = ctypes.addressof(self._res)
-        self._nres = 0 if sig.result is None else 1
-        self._reader = None if sig.result is None else reader(sig.result, hooks=hooks)
-        self._plain = is_plain(sig.result)
-        self._call = Call(0, hooks)
+        self.label = plan.label
+        self.sig = plan.sig
+        self._fstruct = fstruct
+        self._faddr = ctypes.addressof(fstruct)
+        self._names = plan.names
+        self._writers = plan.writers
+        self._n = n = plan.n
+        self._args = buf = plan.buftype()
+        self._aaddr = ctypes.addressof(buf)
+        self._roff = roff = VAL * max(n, 1)
+        self._raddr = self._aaddr + roff
+        self._nres = plan.nres
+        self._reader = plan.reader
+        self._plain = plan.plain
+        self._call = Call(0, owner.linked.hooks)
 
     def __call__(self, *args: Any) -> Any:
         """Call with Python values; ``result`` types come back as ``Ok``/``Err`` objects."""
@@ -129,12 +168,12 @@ class ExportFunc:
                 raise owner.failure(wasm_error(err))
             r = self._reader
             if self._plain:
-                value = None if r is None else r(self._res, 0, call)
+                value = None if r is None else r(buf, self._roff, call)
                 err = _post_return(self._faddr, ctx)
                 call.finish()
             else:
                 try:
-                    value = r(self._res, 0, call)  # type: ignore[misc]
+                    value = r(buf, self._roff, call)  # type: ignore[misc]
                 finally:
                     # wasmtime assigns into the result slot, dropping what it holds: leave
                     # a plain `false` there, never the freed value.

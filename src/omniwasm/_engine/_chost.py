@@ -481,6 +481,8 @@ class Linked:
     linker: wc.Linker
     hooks: LinkHooks
     world: t.WorldType
+    plans: dict[tuple[str, str], Any] = field(default_factory=dict)
+    """Export plans (``._cfunc.ExportPlan``) by ``(interface, name)``, built on first use."""
 
 
 def _dtor(

@@ -2,15 +2,17 @@
 
 A component is linked once per set of host definitions (:func:`._chost.link`), checked
 against everything it imports before anything runs, then instantiated in a fresh store per
-instance. Exported functions are resolved to :class:`._cfunc.ExportFunc` objects once per
-instance and cached.
+instance. Exported functions are planned once per link (:class:`._cfunc.ExportPlan`) and bound
+to each instance as :class:`._cfunc.ExportFunc` objects, cached per instance.
 """
 
 from __future__ import annotations
 
+import ctypes
 import threading
 from typing import Any
 
+from wasmtime import _ffi as ffi
 from wasmtime import component as wcomponent
 
 from .. import _types as t
@@ -26,7 +28,7 @@ from .._errors import (
 from .._policy import Policy
 from .._values import Err
 from ._artifact import Artifact
-from ._cfunc import ExportFunc
+from ._cfunc import ExportFunc, ExportPlan
 from ._chost import HostDefs, Linked, StoreState, link
 from ._store import StoreBox
 from ._translate import translate, translating
@@ -34,6 +36,11 @@ from ._translate import translate, translating
 __all__ = ["ComponentInstance", "instantiate_component", "missing_imports"]
 
 _NATIVE_ONLY = HostDefs()
+_vp = ctypes.c_void_p
+_get_func = ctypes.CFUNCTYPE(ctypes.c_bool, _vp, _vp, _vp, _vp)(
+    ("wasmtime_component_instance_get_func", ffi.dll)
+)
+_FUNC_T = ffi.wasmtime_component_func_t
 
 
 class ComponentInstance:
@@ -130,15 +137,20 @@ class ComponentInstance:
             return found
         if self.closed:
             raise OmniwasmError(f"{name}: the instance is closed")
-        sig = _export_sig(self.world, interface, name)
-        store = self.box.store
-        fidx = _export_index(self.artifact, interface, name)
+        plan = self.linked.plans.get(key)
+        if plan is None:
+            plan = _export_plan(self.linked, self.artifact, interface, name)
+        fstruct = _FUNC_T()
         with self.guard:
-            func = None if fidx is None else self.instance.get_func(store, fidx)
-        if func is None:
+            ok = _get_func(
+                ctypes.addressof(self.instance._instance),
+                self.box.ctx,
+                plan.index_addr,
+                ctypes.addressof(fstruct),
+            )
+        if not ok:
             raise OmniwasmError(f"no exported function {name!r} in {interface or 'the world'}")
-        label = f"{interface}#{name}" if interface else name
-        found = ExportFunc(self, label, sig, func)
+        found = ExportFunc(self, plan, fstruct)
         self._funcs[key] = found
         return found
 
@@ -221,6 +233,19 @@ def _export_sig(world: t.WorldType, interface: str, name: str) -> t.FuncSig:
             return item
     where = interface or "the world"
     raise OmniwasmError(f"no exported function {name!r} in {where}")
+
+
+def _export_plan(linked: Linked, artifact: Artifact, interface: str, name: str) -> ExportPlan:
+    """The plan of an export (built once per link; a missing export is not remembered)."""
+    sig = _export_sig(linked.world, interface, name)
+    fidx = _export_index(artifact, interface, name)
+    if fidx is None:
+        raise OmniwasmError(f"no exported function {name!r} in {interface or 'the world'}")
+    label = f"{interface}#{name}" if interface else name
+    plan: ExportPlan = linked.plans.setdefault(
+        (interface, name), ExportPlan(label, sig, fidx, linked.hooks)
+    )
+    return plan
 
 
 def missing_imports(world: t.WorldType, defs: HostDefs) -> list[MissingImport]:
