@@ -53,6 +53,10 @@ _error_new = ctypes.CFUNCTYPE(_vp, ctypes.c_char_p)(("wasmtime_error_new", ffi.d
 _add_func = ctypes.CFUNCTYPE(_vp, _vp, ctypes.c_char_p, ctypes.c_size_t, _CB, _vp, _FINALIZER)(
     ("wasmtime_component_linker_instance_add_func", ffi.dll)
 )
+_DTOR = ctypes.CFUNCTYPE(ctypes.c_size_t, _vp, _vp, ctypes.c_uint32)
+_add_resource = ctypes.CFUNCTYPE(
+    _vp, _vp, ctypes.c_char_p, ctypes.c_size_t, _vp, _DTOR, _vp, _FINALIZER
+)(("wasmtime_component_linker_instance_add_resource", ffi.dll))
 _any_clone = ctypes.CFUNCTYPE(_vp, _vp)(("wasmtime_component_resource_any_clone", ffi.dll))
 _any_drop = ctypes.CFUNCTYPE(_vp, _vp, _vp)(("wasmtime_component_resource_any_drop", ffi.dll))
 _any_delete = ctypes.CFUNCTYPE(None, _vp)(("wasmtime_component_resource_any_delete", ffi.dll))
@@ -71,6 +75,7 @@ _host_to_any = ctypes.CFUNCTYPE(_vp, _vp, _vp, _vp)(
 )
 
 _ENTRIES: dict[int, HostEntry] = {}
+_DTORS: dict[int, tuple[Callable[[Any], None] | None, str]] = {}
 _ids = itertools.count(1)
 _type_ids = itertools.count(0x4F4D0001)  # host resource type ids, unique per process
 _STORES: weakref.WeakValueDictionary[int, StoreState] = weakref.WeakValueDictionary()
@@ -485,23 +490,27 @@ class Linked:
     """Export plans (``._cfunc.ExportPlan``) by ``(interface, name)``, built on first use."""
 
 
-def _dtor(
-    hooks: LinkHooks, hook: Callable[[Any], None] | None, where: str
-) -> Callable[[Any, int], None]:
-    def dtor(store: Any, rep: int) -> None:
-        ctx = ctypes.cast(store._context(), ctypes.c_void_p).value or 0
-        state = _STORES.get(ctx)
-        if state is None:
-            return
-        obj = state.table.pop(rep, None)
-        if hook is not None and obj is not None:
-            try:
-                hook(obj)
-            except BaseException as exc:
-                state.park(exc, where)
-                raise
+@_DTOR  # type: ignore[untyped-decorator]
+def _dtor_trampoline(data: int | None, ctx: int | None, rep: int) -> int:
+    """The guest dropped a host resource: forget its object and run the drop hook."""
+    entry = _DTORS.get(data or 0)
+    state = _STORES.get(ctx or 0)
+    if entry is None or state is None:
+        return 0
+    obj = state.table.pop(rep, None)
+    hook, where = entry
+    if hook is not None and obj is not None:
+        try:
+            hook(obj)
+        except BaseException as exc:
+            state.park(exc, where)
+            return int(_error_new(f"{where} raised {type(exc).__name__}".encode()) or 0)
+    return 0
 
-    return dtor
+
+@_FINALIZER  # type: ignore[untyped-decorator]
+def _dtor_finalize(data: int | None) -> None:
+    _DTORS.pop(data or 0, None)
 
 
 def _define(
@@ -517,9 +526,16 @@ def _define(
         if (iface, res) in hooks.host_ids:
             tid = hooks.host_ids[(iface, res)]
             where = f"{iface}#[resource-drop]{res}"
-            li.add_resource(
-                res, wc.ResourceType.host(tid), _dtor(hooks, defs.drops[(iface, res)], where)
+            idx = next(_ids)
+            _DTORS[idx] = (defs.drops[(iface, res)], where)
+            rtype = wc.ResourceType.host(tid)
+            name = res.encode()
+            err = _add_resource(
+                li.ptr(), name, len(name), rtype.ptr(), _dtor_trampoline, idx, _dtor_finalize
             )
+            if err:
+                _DTORS.pop(idx, None)
+                raise wasm_error(err)
     for sig in funcs:
         fn = defs.funcs.get((iface, sig.name))
         if fn is None:
