@@ -305,6 +305,40 @@ def test_concurrency_bound_queues_then_503(routes: Path) -> None:
     assert asyncio.run(go()) == (200, 200, 503)
 
 
+def test_request_whose_client_left_while_queued_never_runs(routes: Path) -> None:
+    """A queued request cancelled before a thread takes it is skipped, and counted out."""
+    from omniwasm.gateway._exchange import Hooks
+
+    runs: list[float] = []
+
+    async def go() -> None:
+        app = Gateway(
+            routes, max_concurrency=1, max_queue=4, hooks=Hooks(instantiated=runs.append)
+        )
+        gate = asyncio.Event()
+        a = Recorder()
+        first = asyncio.create_task(app(scope("/echo"), receiver([b"a", b"a"], gate), a))
+        while not a.chunks:  # the only thread is busy with the first request
+            await asyncio.sleep(0.01)
+        second = asyncio.create_task(app(scope("/echo"), receiver([b"b"]), Recorder()))
+        while app._admission.waiting < 1:
+            await asyncio.sleep(0.01)
+        second.cancel()  # the client leaves while its request waits for the thread
+        with contextlib.suppress(asyncio.CancelledError):
+            await second
+        gate.set()
+        await first
+        for _ in range(200):
+            if app._admission.admitted == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert app._admission.admitted == 0
+        app.close()
+
+    asyncio.run(go())
+    assert len(runs) == 1  # only the first request was instantiated
+
+
 def test_component_without_an_http_handler_is_refused() -> None:
     """A component that exports no incoming-handler is rejected when the gateway is built."""
     with pytest.raises(InvalidModule, match="incoming-handler"):

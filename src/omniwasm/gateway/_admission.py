@@ -1,14 +1,17 @@
 """Admission control: at most N guests run at once, a bounded queue waits, the rest get 503.
 
-A counting semaphore with a queue bound, written on futures rather than ``asyncio.Semaphore``
-so one gateway object can serve one event loop after another (each ``asyncio.run`` in a test,
-each server restart) without binding to the first. It is used from one event loop at a time.
+Admitted requests go straight to the gateway's thread pool, whose N threads take them in
+arrival order; the pool's queue is the waiting line. Admission only counts: a request is
+refused (:class:`QueueFull`, answered 503) when N are running and ``queue`` more are already
+waiting. Handing the next request to a guest thread therefore never waits for the event loop:
+a pool thread that finishes one request starts the next at once. ``admit`` runs on the event
+loop, ``release`` on the guest thread as it lets go of a request (so a request whose loop has
+gone away is still counted out); a lock keeps the count exact.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections import deque
+import threading
 
 __all__ = ["Admission", "QueueFull"]
 
@@ -18,10 +21,10 @@ class QueueFull(Exception):
 
 
 class Admission:
-    """Slots for running guests, handed out in arrival order.
+    """Counts the requests in the pool (running plus waiting) against its bounds.
 
     Args:
-        slots: guests that may run at once.
+        slots: guests that may run at once (the pool's threads).
         queue: requests that may wait for a slot (beyond it: :class:`QueueFull`).
 
     """
@@ -31,43 +34,32 @@ class Admission:
             raise ValueError("max_concurrency must be >= 1 and max_queue >= 0")
         self.slots = slots
         self.queue = queue
-        self.active = 0
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        self.admitted = 0
+        self._lock = threading.Lock()
+
+    @property
+    def active(self) -> int:
+        """Requests running on a guest thread now (at most ``slots``)."""
+        return min(self.admitted, self.slots)
 
     @property
     def waiting(self) -> int:
-        """Requests waiting for a slot now."""
-        return sum(1 for w in self._waiters if not w.done())
+        """Requests admitted and waiting for a guest thread now."""
+        return max(0, self.admitted - self.slots)
 
-    async def acquire(self) -> None:
-        """Take a slot, waiting in line if none is free.
+    def admit(self) -> None:
+        """Count one more request in.
 
         Raises:
-            QueueFull: no slot is free and ``queue`` requests are already waiting.
+            QueueFull: ``slots`` requests run and ``queue`` more already wait.
 
         """
-        if self.active < self.slots and not self.waiting:
-            self.active += 1
-            return
-        if self.waiting >= self.queue:
-            raise QueueFull
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
-        try:
-            await waiter
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
-                self.release()  # the slot arrived as we were cancelled: pass it on
-            raise
-        finally:
-            if waiter in self._waiters:
-                self._waiters.remove(waiter)
+        with self._lock:
+            if self.admitted >= self.slots + self.queue:
+                raise QueueFull
+            self.admitted += 1
 
     def release(self) -> None:
-        """Give a slot back: to the first live waiter, else to the pool."""
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)  # the slot moves to it; ``active`` is unchanged
-                return
-        self.active -= 1
+        """Count a request out (from any thread)."""
+        with self._lock:
+            self.admitted -= 1

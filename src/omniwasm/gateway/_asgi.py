@@ -15,6 +15,7 @@ import concurrent.futures
 import contextlib
 import logging
 import os
+import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -56,6 +57,8 @@ EARLY = 0.005
 guest writes it (most guests are done by then: their whole answer then costs one wake-up)."""
 SEND_CHUNK = 256 << 10
 """At most this many bytes of response body per ``http.response.body`` message."""
+
+FIRST = asyncio.FIRST_COMPLETED
 
 logger = logging.getLogger("omniwasm.gateway")
 
@@ -215,7 +218,7 @@ class Gateway:
             await _plain(send, 400, "malformed Host header")
             return
         try:
-            await self._admission.acquire()
+            self._admission.admit()
         except QueueFull:
             await _plain(send, 503, "server busy", (b"retry-after", b"1"))
             return
@@ -224,9 +227,9 @@ class Gateway:
     async def _serve(
         self, scope: Scope, receive: Receive, send: Send, authority: str | None
     ) -> None:
-        """Serve an admitted request; its slot is freed when its guest thread ends."""
+        """Serve an admitted request; it is counted out when its guest thread is done with it."""
         body: _RequestBody | None = None
-        running = False
+        exchange: Exchange | None = None
         try:
             first = await receive()
             if first["type"] != "http.request":
@@ -255,26 +258,56 @@ class Gateway:
                 self.policy,
                 request,
                 on_response=lambda: _wake(loop, _settle, answered),
-                on_done=lambda: _wake(loop, self._guest_done, finished),
+                on_done=lambda: self._guest_done(loop, finished),
                 hooks=self.hooks,
             )
             self._pool().submit(exchange.run)
-            running = True
             await self._respond(scope, send, exchange, body, finished=finished, answered=answered)
         finally:
             if body is not None:
                 body.cancel()
-            if not running:
-                self._admission.release()
+            if exchange is None:
+                self._admission.release()  # never handed to a guest thread
+            else:
+                exchange.abandoned = True  # a request still waiting for a thread is skipped
 
-    def _guest_done(self, finished: asyncio.Future[None]) -> None:
-        """On the loop: the guest thread is done with its request; free its slot."""
+    def _guest_done(self, loop: asyncio.AbstractEventLoop, finished: asyncio.Future[None]) -> None:
+        """On the guest thread, done with its request: count it out, tell the loop."""
         self._admission.release()
-        _settle(finished)
+        _wake(loop, _settle, finished)
 
-    def _deadline(self) -> float | None:
+    def _left(self, exchange: Exchange) -> float | None:
+        """Seconds until the gateway gives up on the guest (None: no limit, or still queued).
+
+        The guest's own timeout runs from when its thread took the request; the gateway
+        waits ``GRACE`` longer for a guest stuck in a host call.
+        """
+        timeout, started = self.policy.timeout, exchange.started
+        if timeout is None or started is None:
+            return None
+        return started + timeout + GRACE - time.monotonic()
+
+    async def _until_answered(
+        self,
+        exchange: Exchange,
+        finished: asyncio.Future[None],
+        answered: asyncio.Future[None],
+    ) -> None:
+        """Wait until the guest answered or ended, or its time is up."""
+        # Most guests finish quickly: wait for the end alone first (one wake-up from the
+        # guest thread), and only then ask to hear about the response as soon as it is set.
+        await asyncio.wait((finished,), timeout=EARLY)
+        if finished.done():
+            return
+        exchange.announce_response()
         timeout = self.policy.timeout
-        return None if timeout is None else asyncio.get_running_loop().time() + timeout + GRACE
+        while not (answered.done() or finished.done()):
+            left = self._left(exchange)
+            if left is not None and left <= 0:
+                return
+            if left is None and timeout is not None:
+                left = timeout + GRACE  # still waiting for a thread: look again then
+            await asyncio.wait((answered, finished), timeout=left, return_when=FIRST)
 
     async def _respond(
         self,
@@ -286,20 +319,8 @@ class Gateway:
         finished: asyncio.Future[None],
         answered: asyncio.Future[None],
     ) -> None:
-        deadline = self._deadline()
         where = f"{scope['method']} {scope.get('path', '')}"
-        loop = asyncio.get_running_loop()
-        wait = None if deadline is None else max(0.0, deadline - loop.time())
-        # Most guests finish quickly: wait for the end alone first (one wake-up from the
-        # guest thread), and only then ask to hear about the response as soon as it is set.
-        early = EARLY if wait is None else min(EARLY, wait)
-        await asyncio.wait((finished,), timeout=early)
-        if not finished.done():
-            exchange.announce_response()
-            wait = None if deadline is None else max(0.0, deadline - loop.time())
-            await asyncio.wait(
-                (answered, finished), timeout=wait, return_when=asyncio.FIRST_COMPLETED
-            )
+        await self._until_answered(exchange, finished, answered)
         if body.too_large:
             await _plain(send, 413, "request body too large")
             return
@@ -332,6 +353,8 @@ class Gateway:
         if out is None:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
+        left = self._left(exchange)
+        deadline = None if left is None else asyncio.get_running_loop().time() + left
         await _stream(send, out.feed, deadline, cut=lambda: body.too_large)
         if body.too_large:  # the guest answered before the excess arrived: cut it short
             logger.warning("%s: request body over %d bytes", where, self.max_body_bytes)

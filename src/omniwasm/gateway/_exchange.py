@@ -125,6 +125,11 @@ class Exchange:
         self.request = request
         self.error: BaseException | None = None
         """What :meth:`run` raised, if it failed."""
+        self.started: float | None = None
+        """``time.monotonic()`` when a guest thread took the request (None while it waits)."""
+        self.abandoned = False
+        """Set by the loop when nobody awaits the answer any more: a request still waiting
+        for a thread is then skipped rather than run."""
         self._on_response = on_response
         self._on_done = on_done
         self._wanted = False
@@ -161,8 +166,10 @@ class Exchange:
         ends with an error, so whoever streams it stops. A failure (the guest trapped, timed
         out or hit a limit, or the instance could not be created) is kept in :attr:`error`.
         """
+        self.started = time.monotonic()
         try:
-            self._run()
+            if not self.abandoned:
+                self._run()
         except BaseException as exc:  # reported to the loop through self.error
             self.error = exc
         finally:
