@@ -312,9 +312,7 @@ def test_request_whose_client_left_while_queued_never_runs(routes: Path) -> None
     runs: list[float] = []
 
     async def go() -> None:
-        app = Gateway(
-            routes, max_concurrency=1, max_queue=4, hooks=Hooks(instantiated=runs.append)
-        )
+        app = Gateway(routes, max_concurrency=1, max_queue=4, hooks=Hooks(instantiated=runs.append))
         gate = asyncio.Event()
         a = Recorder()
         first = asyncio.create_task(app(scope("/echo"), receiver([b"a", b"a"], gate), a))
