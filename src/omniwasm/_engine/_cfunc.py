@@ -133,7 +133,7 @@ class ExportFunc:
         self._nres = plan.nres
         self._reader = plan.reader
         self._plain = plan.plain
-        self._call = Call(0, owner.linked.hooks)
+        self._call = Call(0, owner.linked.hooks, owner.state)
 
     def __call__(self, *args: Any) -> Any:
         """Call with Python values; ``result`` types come back as ``Ok``/``Err`` objects."""

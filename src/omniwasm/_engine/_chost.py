@@ -160,7 +160,7 @@ def current_state() -> StoreState:
         OmniwasmError: no host function of a live component instance is running here.
 
     """
-    state = _STORES.get(getattr(_local, "ctx", 0))
+    state = _STORES.get(_local.ctx or 0)
     if state is None:
         raise OmniwasmError("host_data() is only available inside a component host function")
     return state
@@ -277,26 +277,39 @@ class LinkHooks(ResourceHooks):
     def lower_host(
         self, call: Call, ty: t.OwnType | t.BorrowType, obj: Any, tid: int, owned: bool
     ) -> int:
+        return self.host_lowerer(ty, tid, owned)(call, obj)
+
+    def host_lowerer(
+        self, ty: t.OwnType | t.BorrowType, tid: int, owned: bool
+    ) -> Callable[[Call, Any], int]:
         cls = self.classes.get((ty.interface, ty.resource))
-        if obj is None or isinstance(obj, GuestHandle) or (cls and not isinstance(obj, cls)):
-            what = f"a {cls.__name__} object" if cls else "an object"
-            raise Bad("", f"{what} (host resource {ty.resource})", obj)
-        state = state_for(call.ctx)
-        rep = state.put(obj)
+        what = f"a {cls.__name__} object" if cls else "an object"
+        what = f"{what} (host resource {ty.resource})"
         own = isinstance(ty, t.OwnType)
-        host = _host_new(own, rep, tid)
-        out = _vp()
-        err = _host_to_any(call.ctx, host, ctypes.addressof(out))
-        _host_delete(host)
-        if err:
-            state.table.pop(rep, None)
-            raise OmniwasmError(str(wasm_error(err)))
-        ptr = out.value or 0
-        if not own:
-            call.after.append(lambda: state.table.pop(rep, None))
-        if not owned:
-            call.after.append(lambda: _any_delete(ptr))
-        return ptr
+
+        def lower(call: Call, obj: Any) -> int:
+            if obj is None or isinstance(obj, GuestHandle) or (cls and not isinstance(obj, cls)):
+                raise Bad("", what, obj)
+            state = call.state
+            if state is None:
+                state = call.state = state_for(call.ctx)
+            rep = state.put(obj)
+            host = _host_new(own, rep, tid)
+            out = _vp()
+            err = _host_to_any(call.ctx, host, _addressof(out))
+            _host_delete(host)
+            if err:
+                state.table.pop(rep, None)
+                raise OmniwasmError(str(wasm_error(err)))
+            ptr: int = out.value or 0
+            if not own:
+                table = state.table
+                call.after.append(lambda: table.pop(rep, None))
+            if not owned:
+                call.after.append(lambda: _any_delete(ptr))
+            return ptr
+
+        return lower
 
     def lower_guest(self, call: Call, ty: t.OwnType | t.BorrowType, obj: Any, owned: bool) -> int:
         if not isinstance(obj, GuestHandle) or obj._resource.resource != ty.resource:
@@ -314,16 +327,25 @@ class LinkHooks(ResourceHooks):
         return int(_any_clone(ptr)) if owned else ptr
 
     def lift_host(self, call: Call, ty: t.OwnType | t.BorrowType, ptr: int) -> Any:
-        host = _vp()
-        err = _any_to_host(call.ctx, ptr, ctypes.addressof(host))
-        if err:
-            raise OmniwasmError(str(wasm_error(err)))
-        rep = _host_rep(host.value)
-        _host_delete(host.value)
-        state = state_for(call.ctx)
-        if isinstance(ty, t.OwnType):
-            return state.table.pop(rep)
-        return state.table[rep]
+        return self.host_lifter(ty)(call, ptr)
+
+    def host_lifter(self, ty: t.OwnType | t.BorrowType) -> Callable[[Call, int], Any]:
+        own = isinstance(ty, t.OwnType)
+
+        def lift(call: Call, ptr: int) -> Any:
+            out = _vp()
+            err = _any_to_host(call.ctx, ptr, _addressof(out))
+            if err:
+                raise OmniwasmError(str(wasm_error(err)))
+            host = out.value
+            rep = _host_rep(host)
+            _host_delete(host)
+            state = call.state
+            if state is None:
+                state = call.state = state_for(call.ctx)
+            return state.table.pop(rep) if own else state.table[rep]
+
+        return lift
 
     def lift_guest(self, call: Call, ty: t.OwnType | t.BorrowType, ptr: int) -> Any:
         owner = state_for(call.ctx).owner
@@ -361,6 +383,7 @@ class HostEntry:
     """One Python host function, with its codecs."""
 
     __slots__ = (
+        "argtype",
         "fn",
         "hooks",
         "name",
@@ -376,28 +399,32 @@ class HostEntry:
         self.name = name
         self.fn = fn
         self.hooks = hooks
-        self.readers = [reader(pty, hooks=hooks) for _, pty in sig.params]
-        self.nargs = len(self.readers)
-        self.single = self.readers[0] if self.nargs == 1 else None
+        readers = [reader(pty, hooks=hooks) for _, pty in sig.params]
+        self.readers = [(r, i * VAL) for i, r in enumerate(readers)]
+        self.nargs = len(readers)
+        # the arguments are read in place through an array over wasmtime's vals
+        self.argtype = ctypes.c_char * (max(self.nargs, 1) * VAL)
+        self.single = readers[0] if self.nargs == 1 else None
         self.result = None if sig.result is None else writer(sig.result, owned=True, hooks=hooks)
         self.returns_result = isinstance(sig.result, t.ResultType)
         # ``result<_, E>`` returning ``ok``: one constant value (no payload, nothing to free),
         # copied straight into wasmtime's slot. Most WASI stream and filesystem calls.
         self.ok_unit: bytes | None = None
         if isinstance(sig.result, t.ResultType) and sig.result.ok is None:
-            unit = ctypes.create_string_buffer(VAL)
+            unit = _VALBUF()
             self.result(Ok(None), unit, 0, Call(0, hooks))  # type: ignore[misc]
             self.ok_unit = unit.raw
 
     def __call__(self, ctx: int, args: int | None, nargs: int, results: int | None) -> None:
         call = Call(ctx, self.hooks)
         try:
-            single = self.single
-            if single is not None:
-                out = self.fn(single(_string_at(args or 0, VAL), 0, call))
-            elif nargs:
-                mem = _string_at(args or 0, nargs * VAL)
-                out = self.fn(*[r(mem, i * VAL, call) for i, r in enumerate(self.readers)])
+            if nargs:
+                mem = self.argtype.from_address(args or 0)
+                single = self.single
+                if single is not None:
+                    out = self.fn(single(mem, 0, call))
+                else:
+                    out = self.fn(*[r(mem, o, call) for r, o in self.readers])
             else:
                 out = self.fn()
         except Err as err:
@@ -408,41 +435,37 @@ class HostEntry:
         except BaseException:
             call.finish()
             raise
-        if out is None and self.ok_unit is not None and results:
-            _memmove(results, self.ok_unit, VAL)
-            call.finish()
-            return
         try:
-            w = self.result
-            if w is not None and results:
-                if self.returns_result and not isinstance(out, Ok | Err):
-                    out = Ok(out)
-                # Written in a scratch val, then moved into wasmtime's slot in one copy.
-                scratch = _scratch()
-                try:
-                    w(out, scratch, 0, call)
-                except Bad as exc:
-                    raise ValueConversionError(
-                        self.name, f"<return>{exc.path}", exc.expected, repr(exc.value)[:60]
-                    ) from None
-                _memmove(results, _addressof(scratch), VAL)
+            if results:
+                if out is None and self.ok_unit is not None:
+                    _VALBUF.from_address(results).raw = self.ok_unit
+                    return
+                w = self.result
+                if w is not None:
+                    if self.returns_result and not isinstance(out, Ok | Err):
+                        out = Ok(out)
+                    # Written in a scratch val, then moved into wasmtime's slot in one copy.
+                    scratch = _VALBUF()
+                    try:
+                        w(out, scratch, 0, call)
+                    except Bad as exc:
+                        raise ValueConversionError(
+                            self.name, f"<return>{exc.path}", exc.expected, repr(exc.value)[:60]
+                        ) from None
+                    _VALBUF.from_address(results).raw = scratch.raw
         finally:
-            call.finish()
+            if call.after or call.keep:
+                call.finish()
 
 
-_local = threading.local()
-_string_at = ctypes.string_at
-_memmove = ctypes.memmove
+class _Local(threading.local):
+    ctx = 0
+    """The context of the store whose host function runs on this thread (0: none)."""
+
+
+_local = _Local()
 _addressof = ctypes.addressof
-
-
-def _scratch() -> Any:
-    buf = getattr(_local, "buf", None)
-    if buf is None:
-        buf = _local.buf = ctypes.create_string_buffer(VAL)
-    else:
-        ctypes.memset(buf, 0, VAL)
-    return buf
+_VALBUF = ctypes.c_char * VAL
 
 
 @_CB  # type: ignore[untyped-decorator]
@@ -456,15 +479,13 @@ def _trampoline(  # noqa: PLR0917 - the C callback's signature, fixed by wasmtim
     nresults: int,
 ) -> int:
     entry = _ENTRIES.get(data or 0)
+    local = _local
+    outer = local.ctx
     try:
         if entry is None:
             raise OmniwasmError("host function was released")
-        outer = getattr(_local, "ctx", 0)
-        _local.ctx = ctx
-        try:
-            entry(ctx or 0, args, nargs, results)
-        finally:
-            _local.ctx = outer
+        local.ctx = ctx = ctx or 0
+        entry(ctx, args, nargs, results)
         return 0
     except BaseException as exc:
         name = entry.name if entry is not None else "?"
@@ -472,6 +493,8 @@ def _trampoline(  # noqa: PLR0917 - the C callback's signature, fixed by wasmtim
         if state is not None:
             state.park(exc, name)
         return int(_error_new(f"host function {name} raised {type(exc).__name__}".encode()) or 0)
+    finally:
+        local.ctx = outer
 
 
 @_FINALIZER  # type: ignore[untyped-decorator]

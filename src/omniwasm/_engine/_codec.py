@@ -419,9 +419,11 @@ def _resource_writer(ty: t.WitType, owned: bool, hooks: ResourceHooks) -> Writer
     tid = hooks.host_type(rty)
 
     if tid is not None:
+        lower = hooks.host_lowerer(rty, tid, owned)
+        pack = _KIND_PTR.pack_into
 
         def w_host(v: Any, buf: Any, off: int, c: Call) -> None:
-            _KIND_PTR.pack_into(buf, off, K_RESOURCE, hooks.lower_host(c, rty, v, tid, owned))
+            pack(buf, off, K_RESOURCE, lower(c, v))
 
         return w_host
 

@@ -100,15 +100,30 @@ class ResourceHooks:
         """Wrap a guest ``resource_any*`` (the hook clones it; the val keeps its own)."""
         raise OmniwasmError(f"{ty}: no guest resources are linked here")
 
+    def host_lifter(self, ty: t.OwnType | t.BorrowType) -> Callable[[Call, int], Any]:
+        """``lift_host`` for one type, as a closure (built once per type by the readers)."""
+        return lambda call, ptr: self.lift_host(call, ty, ptr)
+
+    def host_lowerer(
+        self, ty: t.OwnType | t.BorrowType, tid: int, owned: bool
+    ) -> Callable[[Call, Any], int]:
+        """``lower_host`` for one type and mode, as a closure (built once by the writers)."""
+        return lambda call, obj: self.lower_host(call, ty, obj, tid, owned)
+
 
 class Call:
-    """State of one crossing: the store context, buffers to keep alive, cleanups to run."""
+    """State of one crossing: the store context, buffers to keep alive, cleanups to run.
 
-    __slots__ = ("after", "ctx", "hooks", "keep")
+    ``state`` is the host state of the store (``._chost.StoreState``), looked up on first
+    use by the resource hooks.
+    """
 
-    def __init__(self, ctx: int, hooks: ResourceHooks) -> None:
+    __slots__ = ("after", "ctx", "hooks", "keep", "state")
+
+    def __init__(self, ctx: int, hooks: ResourceHooks, state: Any = None) -> None:
         self.ctx = ctx
         self.hooks = hooks
+        self.state = state
         self.keep: list[Any] = []
         self.after: list[Callable[[], None]] = []
 

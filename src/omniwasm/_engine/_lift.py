@@ -150,7 +150,8 @@ def _make_reader(ty: t.WitType, hooks: ResourceHooks) -> Reader:  # noqa: PLR091
     rty = ty
     ptr_of = PTR.unpack_from
     if hooks.host_type(rty) is not None:
-        return lambda m, o, c: hooks.lift_host(c, rty, ptr_of(m, o + 8)[0])
+        lift = hooks.host_lifter(rty)
+        return lambda m, o, c: lift(c, ptr_of(m, o + 8)[0])
     return lambda m, o, c: hooks.lift_guest(c, rty, ptr_of(m, o + 8)[0])
 
 
