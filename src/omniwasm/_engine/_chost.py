@@ -509,8 +509,19 @@ class Linked:
     linker: wc.Linker
     hooks: LinkHooks
     world: t.WorldType
+    artifact: Artifact
     plans: dict[tuple[str, str], Any] = field(default_factory=dict)
     """Export plans (``._cfunc.ExportPlan``) by ``(interface, name)``, built on first use."""
+    missing: tuple[Any, ...] | None = None
+    """The imports the definitions leave undefined (``MissingImport``), once checked."""
+    linker_addr: int = field(init=False)
+    component_addr: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        # raw addresses for instantiating without wasmtime-py's wrappers; the linker and the
+        # artifact (which owns the component) live as long as this object
+        self.linker_addr = ctypes.cast(self.linker.ptr(), _vp).value or 0
+        self.component_addr = ctypes.cast(self.artifact.component.ptr(), _vp).value or 0
 
 
 @_DTOR  # type: ignore[untyped-decorator]
@@ -580,6 +591,9 @@ def link(artifact: Artifact, defs: HostDefs) -> Linked:
         wasmtime.WasmtimeError: wasmtime refused a definition.
 
     """
+    linked = defs._linked.get(artifact)  # the common case: no lock
+    if linked is not None:
+        return linked
     with defs._lock:
         linked = defs._linked.get(artifact)
         if linked is not None:
@@ -609,6 +623,6 @@ def link(artifact: Artifact, defs: HostDefs) -> Linked:
                             defs=defs,
                             hooks=hooks,
                         )
-        linked = Linked(linker, hooks, world)
+        linked = Linked(linker, hooks, world, artifact)
         defs._linked[artifact] = linked
         return linked

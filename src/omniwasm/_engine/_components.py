@@ -29,7 +29,7 @@ from .._policy import Policy
 from .._values import Err
 from ._artifact import Artifact
 from ._cfunc import ExportFunc, ExportPlan
-from ._chost import HostDefs, Linked, StoreState, link
+from ._chost import HostDefs, Linked, StoreState, link, wasm_error
 from ._store import StoreBox
 from ._translate import translate, translating
 
@@ -41,6 +41,10 @@ _get_func = ctypes.CFUNCTYPE(ctypes.c_bool, _vp, _vp, _vp, _vp)(
     ("wasmtime_component_instance_get_func", ffi.dll)
 )
 _FUNC_T = ffi.wasmtime_component_func_t
+_INSTANCE_T = ffi.wasmtime_component_instance_t
+_instantiate = ctypes.CFUNCTYPE(_vp, _vp, _vp, _vp, _vp)(
+    ("wasmtime_component_linker_instantiate", ffi.dll)
+)
 
 
 class ComponentInstance:
@@ -308,18 +312,27 @@ def instantiate_component(
 
     """
     defs = defs if defs is not None else _NATIVE_ONLY
-    with translating(policy, source=artifact.source):
-        linked = link(artifact, defs)
-    missing = missing_imports(linked.world, defs)
+    linked = defs._linked.get(artifact)
+    if linked is None:
+        with translating(policy, source=artifact.source):
+            linked = link(artifact, defs)
+    missing = linked.missing
+    if missing is None:
+        missing = linked.missing = tuple(missing_imports(linked.world, defs))
     if missing:
-        raise LinkError(tuple(missing))
+        raise LinkError(missing)
     box = StoreBox(artifact.native, policy, wasi=defs.wasi, argv0=argv0)
-    state = StoreState(box.ctx, None, data)  # before instantiating: start code may call in
+    ctx = box.ctx
+    state = StoreState(ctx, None, data)  # before instantiating: start code may call in
     try:
         box.arm_deadline()
-        with translating(policy, source=artifact.source):
-            instance = linked.linker.instantiate(box.store, artifact.component)
+        raw = _INSTANCE_T()
+        err = _instantiate(linked.linker_addr, ctx, linked.component_addr, ctypes.addressof(raw))
+        if err:
+            with translating(policy, source=artifact.source):
+                raise wasm_error(err)
     except BaseException:
         box.close()
         raise
+    instance = wcomponent.Instance._from_raw(raw)
     return ComponentInstance(box, instance, artifact, linked, state)

@@ -35,6 +35,9 @@ _set_deadline_callback = ctypes.CFUNCTYPE(None, _vp, _ON_DEADLINE, _vp, _FINALIZ
     ("wasmtime_store_epoch_deadline_callback", ffi.dll)
 )
 _error_new = ctypes.CFUNCTYPE(_vp, ctypes.c_char_p)(("wasmtime_error_new", ffi.dll))
+_set_deadline = ctypes.CFUNCTYPE(None, _vp, ctypes.c_uint64)(
+    ("wasmtime_context_set_epoch_deadline", ffi.dll)
+)
 _CANCELLABLE: dict[int, weakref.ref[StoreBox]] = {}
 _NO_FINALIZER = _FINALIZER()
 _U64 = ctypes.c_uint64
@@ -105,7 +108,7 @@ class StoreBox:
                 "this policy sets fuel but the Runtime was created without fuel metering: "
                 "use Runtime(fuel=True)"
             )
-        store.set_epoch_deadline(NO_DEADLINE)
+        _set_deadline(self.ctx, NO_DEADLINE)
         if wasi:
             store.set_wasi(self._wasi_config(argv0))
 
@@ -154,7 +157,7 @@ class StoreBox:
     def arm_deadline(self) -> None:
         """Start the policy's timeout for the call about to be made (a no-op without one)."""
         if self.deadline_ticks is not None:
-            self.store.set_epoch_deadline(self.deadline_ticks)
+            _set_deadline(self.ctx, self.deadline_ticks)
 
     def fuel_left(self) -> int | None:
         """Fuel remaining, or None when the engine does not meter fuel."""
