@@ -170,6 +170,69 @@ def test_response_body_streams_in_chunks(routes: Path) -> None:
     assert len(sent.chunks) > 1
 
 
+def test_slow_client_holds_the_guest_back(
+    routes: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A guest streaming to a slow client buffers at most the body limit (+1 write) in the host."""
+    from omniwasm.gateway import _asgi
+    from omniwasm.wasi._http_body import BodyFeed
+
+    limit = 64 << 10
+    monkeypatch.setattr(_asgi, "OUTGOING_BUFFER", limit)
+    monkeypatch.setattr(_asgi, "EARLY", 0.0)  # stream at once: the guest is still writing
+    seen = {"peak": 0, "at_limit": -1}
+    put = BodyFeed.put
+
+    def watched(self: BodyFeed, data: bytes) -> None:
+        put(self, data)
+        if self.limit is not None:
+            if seen["at_limit"] < 0:  # buffered before the gateway started reading
+                seen["at_limit"] = self._buffered - len(data)
+            seen["peak"] = max(seen["peak"], self._buffered)
+
+    monkeypatch.setattr(BodyFeed, "put", watched)
+
+    class SlowClient(Recorder):
+        async def __call__(self, message: dict[str, Any]) -> None:
+            await super().__call__(message)
+            await asyncio.sleep(0.005)  # the network drains slowly
+
+    sent = SlowClient()
+    asyncio.run(Gateway(routes)(scope("/big", "GET"), receiver([b""]), sent))
+    assert sent.status == 200 and sent.complete
+    assert b"".join(sent.chunks) == b"x" * MIB
+    assert 0 < seen["peak"] <= max(limit, seen["at_limit"]) + 4096 < MIB
+
+
+def test_client_gone_mid_body_releases_a_guest_waiting_to_write(
+    routes: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When sending fails mid-body, the rest is discarded: the guest stops waiting and ends."""
+    from omniwasm.gateway import _asgi
+
+    monkeypatch.setattr(_asgi, "OUTGOING_BUFFER", 64 << 10)
+    monkeypatch.setattr(_asgi, "EARLY", 0.0)
+
+    class BrokenClient(Recorder):
+        async def __call__(self, message: dict[str, Any]) -> None:
+            await super().__call__(message)
+            if len(self.messages) == 2:
+                raise OSError("connection reset by peer")
+
+    async def go() -> int:
+        app = Gateway(routes)
+        with pytest.raises(OSError, match="connection reset"):
+            await app(scope("/big", "GET"), receiver([b""]), BrokenClient())
+        for _ in range(500):  # the guest, no longer held back, finishes its body and ends
+            if app._admission.admitted == 0:
+                app.close()
+                break
+            await asyncio.sleep(0.01)
+        return app._admission.admitted  # (a guest still stuck would make close() wait)
+
+    assert asyncio.run(go()) == 0
+
+
 def test_request_body_streams_to_the_guest(routes: Path) -> None:
     """The echo guest answers chunks before the request body has finished arriving."""
 

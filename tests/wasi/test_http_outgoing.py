@@ -713,3 +713,44 @@ def test_every_wit_function_is_defined(interface: str, name: str, params: int) -
         cls = members[resource.replace("-", "_")]
         target = cls if kind == "[constructor" else getattr(cls, member.replace("-", "_"))
     inspect.signature(target).bind(*([None] * params))
+
+
+def test_outgoing_body_holds_a_fast_writer_back_to_its_limit() -> None:
+    """Once a reader starts, writes wait for it: never more than the limit (+1 write) buffered."""
+    body = http.OutgoingBody(http.Fields())
+    feed = body.feed
+    feed.limit = 64 << 10
+    out = body.write()
+    chunk = bytes(range(256)) * 16  # 4 KiB, the most one blocking write takes
+    peak = 0
+
+    def writer() -> None:
+        nonlocal peak
+        for _ in range(64):  # 256 KiB: four times the limit
+            out.blocking_write_and_flush(chunk)
+            peak = max(peak, feed._buffered)
+        out.close()
+        http.OutgoingBody.finish(body, None)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    while feed.room() > 0 and thread.is_alive():  # nobody reads: the writer fills the feed
+        thread.join(0.01)
+    assert thread.is_alive()  # ... and then waits
+    assert out.check_write() == 0
+    assert not out.subscribe().ready()
+    received = b"".join(feed.chunks())  # reading lets it finish
+    thread.join(10)
+    assert received == chunk * 64
+    assert peak <= feed.limit + len(chunk)
+
+
+def test_outgoing_body_without_a_reader_is_not_bounded() -> None:
+    """Before its reader starts (no limit yet), a body takes any amount without waiting."""
+    body = http.OutgoingBody(http.Fields())
+    out = body.write()
+    for _ in range(512):  # 2 MiB, more than OUTGOING_BUFFER
+        out.blocking_write_and_flush(b"x" * 4096)
+    assert out.check_write() > 0
+    http.OutgoingBody.finish(body, None)
+    assert len(b"".join(body.feed.chunks())) == 2 << 20

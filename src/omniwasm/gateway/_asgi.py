@@ -24,7 +24,7 @@ from .._errors import InvalidModule, Timeout
 from .._policy import Policy
 from .._runtime import Compiled, Runtime, Source
 from .._values import Err
-from ..wasi._http_body import BodyFeed
+from ..wasi._http_body import OUTGOING_BUFFER, BodyFeed
 from ..wasi._http_fields import error_code
 from ..wasi._http_types import IncomingRequest, OutgoingResponse, valid_authority
 from ._admission import Admission, QueueFull
@@ -269,7 +269,7 @@ class Gateway:
             if exchange is None:
                 self._admission.release()  # never handed to a guest thread
             else:
-                exchange.abandoned = True  # a request still waiting for a thread is skipped
+                exchange.abandon()  # skipped if still queued; its body is no longer read
 
     def _guest_done(self, loop: asyncio.AbstractEventLoop, finished: asyncio.Future[None]) -> None:
         """On the guest thread, done with its request: count it out, tell the loop."""
@@ -353,6 +353,7 @@ class Gateway:
         if out is None:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
+        out.feed.limit = OUTGOING_BUFFER  # the guest's writes now wait for the client to keep up
         left = self._left(exchange)
         deadline = None if left is None else asyncio.get_running_loop().time() + left
         await _stream(send, out.feed, deadline, cut=lambda: body.too_large)

@@ -137,6 +137,19 @@ class Exchange:
         self._lock = threading.Lock()
         self.outparam = Outparam(self._response_set)
 
+    def abandon(self) -> None:
+        """Nobody awaits the answer any more (from the loop, when it is done with the request).
+
+        A request still waiting for a thread is skipped; a response body still being written
+        is discarded, so a guest waiting for room to write finishes instead of waiting forever.
+        """
+        self.abandoned = True
+        answer = self.outparam.response
+        if isinstance(answer, Ok) and isinstance(answer.value, OutgoingResponse):
+            body = answer.value.outgoing_body
+            if body is not None:
+                body.feed.discard()
+
     def announce_response(self) -> None:
         """Ask for ``on_response`` (at once if the guest has answered already)."""
         with self._lock:

@@ -45,6 +45,32 @@ class EventPollable(Pollable):
         self._event.wait(seconds)
 
 
+UNBOUNDED_ROOM = 1 << 62
+
+OUTGOING_BUFFER = 1 << 20
+"""Bytes an outgoing body buffers, once its reader has started, before the guest's writes wait
+for it (the reader: the gateway sending a response, the HTTP client sending a request): a guest
+cannot pile up more than this in host memory however slowly the other side reads. Before the
+reader starts (a body written before ``handle`` or before the response is set) nothing waits,
+since nothing would ever drain it."""
+
+
+class _RoomPollable(Pollable):
+    """Ready when the feed has room for more bytes (an outgoing body's ``subscribe``)."""
+
+    def __init__(self, feed: BodyFeed) -> None:
+        self._feed = feed
+
+    def ready(self) -> bool:
+        return self._feed.room() > 0
+
+    def deadline(self) -> int | None:
+        return None
+
+    def wait(self, seconds: float) -> None:
+        self._feed.wait_room(seconds)
+
+
 class _FeedPollable(Pollable):
     """Ready when the feed has bytes to read or has ended (``whole``: only when ended)."""
 
@@ -69,9 +95,16 @@ class BodyFeed:
     guest's stream) or iterates :meth:`chunks` (a host thread). Holders (response, body,
     stream, trailers future) :meth:`hold` and :meth:`release` it: when the last lets go before
     the end, the feed is cancelled, and the producer stops at its next chunk.
+
+    Args:
+        limit: the most bytes it buffers before a producer that asks (:meth:`room`,
+            :meth:`wait_room`) is held back until the consumer catches up; None: no bound.
+
     """
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = limit
+        self._buffered = 0
         self._cond = threading.Condition()
         self._chunks: deque[bytes] = deque()
         self._done = False
@@ -92,12 +125,13 @@ class BodyFeed:
         return feed
 
     def put(self, data: bytes) -> None:
-        """Add a chunk (dropped when the feed is cancelled or being discarded)."""
+        """Add a chunk (dropped when the feed has ended, is cancelled or being discarded)."""
         if not data:
             return
         with self._cond:
-            if not self.discarding:
+            if not self.discarding and not self._done:
                 self._chunks.append(bytes(data))
+                self._buffered += len(data)
             self._cond.notify_all()
             watcher = self._watcher
         if watcher is not None:
@@ -134,6 +168,7 @@ class BodyFeed:
             if self._holders <= 0 and not self._done:
                 self.cancelled = self.discarding = True
                 self._chunks.clear()
+                self._buffered = 0
             self._cond.notify_all()
 
     def discard(self) -> None:
@@ -141,6 +176,23 @@ class BodyFeed:
         with self._cond:
             self.discarding = True
             self._chunks.clear()
+            self._buffered = 0
+            self._cond.notify_all()
+
+    def room(self) -> int:
+        """Bytes the producer may add before reaching :attr:`limit`.
+
+        Unbounded (a large number) without a limit, and once nobody will read more: further
+        chunks are then dropped.
+        """
+        if self.limit is None or self._done or self.discarding:
+            return UNBOUNDED_ROOM
+        return max(0, self.limit - self._buffered)
+
+    def wait_room(self, seconds: float | None) -> bool:
+        """Wait until :meth:`room` is positive; whether it is."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self.room() > 0, seconds)
 
     def readable(self) -> bool:
         return bool(self._chunks) or self._done
@@ -175,6 +227,9 @@ class BodyFeed:
                 if len(head) > length:
                     head, rest = head[:length], head[length:]
                     self._chunks.appendleft(rest)
+                self._buffered -= len(head)
+                if self.limit is not None:
+                    self._cond.notify_all()  # a producer may wait for room
                 return head
             if not self._done:
                 return b""
@@ -312,11 +367,34 @@ class FutureTrailers:
 
 
 class _BodyOutput(OutputStream):
-    """The ``output-stream`` of an outgoing body: writes go into the body's feed."""
+    """The ``output-stream`` of an outgoing body: writes go into the body's feed.
+
+    ``check-write`` permits only the room left under the feed's limit (0 when it is full:
+    ``subscribe`` is ready again when the reader catches up) and ``blocking-write-and-flush``
+    waits for room first, so a fast guest cannot outrun a slow reader by more than the limit.
+    """
 
     def __init__(self, body: OutgoingBody) -> None:
         super().__init__(body._write)
         self._body = body
+
+    def check_write(self) -> int:
+        return min(super().check_write(), self._body.feed.room())
+
+    def blocking_write_and_flush(self, contents: bytes) -> None:
+        self._body.feed.wait_room(None)
+        super().blocking_write_and_flush(contents)
+
+    def blocking_write_zeroes_and_flush(self, length: int) -> None:
+        self._body.feed.wait_room(None)
+        super().blocking_write_zeroes_and_flush(length)
+
+    def blocking_splice(self, src: InputStream, length: int) -> int:
+        self._body.feed.wait_room(None)
+        return super().blocking_splice(src, length)
+
+    def subscribe(self) -> Pollable:
+        return _RoomPollable(self._body.feed)
 
     def close(self) -> None:
         super().close()
@@ -336,7 +414,7 @@ class OutgoingBody:
     """
 
     def __init__(self, headers: Fields, *, response: bool = False) -> None:
-        self.feed = BodyFeed()
+        self.feed = BodyFeed()  # bounded (OUTGOING_BUFFER) once its reader starts
         self._headers = headers
         self._kind = "response" if response else "request"
         self._written = 0

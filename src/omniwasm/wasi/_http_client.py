@@ -31,7 +31,7 @@ from typing import Any
 
 from .._component import host_data
 from .._values import Err, Variant
-from ._http_body import BodyAborted, BodyFeed
+from ._http_body import OUTGOING_BUFFER, BodyAborted, BodyFeed
 from ._http_fields import Fields, error_code
 from ._http_types import (
     FutureIncomingResponse,
@@ -317,6 +317,7 @@ def send(
         feed = out.feed
         finished = feed.ended() and feed.error is None
         body = b"".join(feed.chunks()) if finished else feed  # finished: send it whole
+        feed.limit = OUTGOING_BUFFER  # it has a reader now: the guest's writes wait for it
     opts = options if options is not None else RequestOptions()
     job = _Job(
         method_name(request.method()),
