@@ -170,9 +170,7 @@ def test_response_body_streams_in_chunks(routes: Path) -> None:
     assert len(sent.chunks) > 1
 
 
-def test_slow_client_holds_the_guest_back(
-    routes: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_slow_client_holds_the_guest_back(routes: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A guest streaming to a slow client buffers at most the body limit (+1 write) in the host."""
     from omniwasm.gateway import _asgi
     from omniwasm.wasi._http_body import BodyFeed
