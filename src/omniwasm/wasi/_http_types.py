@@ -33,6 +33,7 @@ __all__ = [
     "valid_authority",
 ]
 
+_DONE_LOCK = threading.Lock()
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
 _AUTHORITY = re.compile(
     r"(?:[^\s@/?#\[\]]*@)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(?::(\d{1,5}))?"
@@ -383,7 +384,22 @@ class ResponseOutparam:
 
     def __init__(self) -> None:
         self.response: Ok | Err | None = None
-        self.done = threading.Event()
+        self._done: threading.Event | None = None
+
+    @property
+    def done(self) -> threading.Event:
+        """Set once the guest has answered (made on first use: an embedder may set its own)."""
+        done = self._done
+        if done is None:
+            with _DONE_LOCK:
+                done = self._done
+                if done is None:
+                    done = self._done = threading.Event()
+        return done
+
+    @done.setter
+    def done(self, event: threading.Event) -> None:
+        self._done = event
 
     @staticmethod
     def set(param: ResponseOutparam, response: Ok | Err) -> None:
