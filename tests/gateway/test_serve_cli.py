@@ -118,6 +118,31 @@ def test_watch_reloads_a_changed_component(tmp_path: Path, hello: Path, routes: 
             raise AssertionError("the new component was not picked up")
 
 
+def test_watch_reloads_when_an_exposed_file_changes(tmp_path: Path) -> None:
+    """With --watch, editing a file a component's `files` glob exposes changes what it reads."""
+    (tmp_path / "static").mkdir()
+    (tmp_path / "static" / "a.txt").write_text("first")
+    shutil.copy(assemble(GUESTS / "variables.wat", prefix="gw-"), tmp_path / "guest.wasm")
+    manifest = tmp_path / "omniwasm.toml"
+    manifest.write_text(
+        '[[trigger.http]]\nroute = "/..."\ncomponent = "web"\n'
+        '[component.web]\nsource = "guest.wasm"\nfiles = ["static/*.txt"]\n'
+    )
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/file/static/a.txt"
+    with serving(str(manifest), "--addr", f"127.0.0.1:{port}", "--watch") as p:
+        wait_ready(url, p)
+        assert httpx.get(url).text == "first"
+        (tmp_path / "static" / "a.txt").write_text("second, longer")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if httpx.get(url).text == "second, longer":
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("the changed file was not picked up")
+
+
 def test_two_workers_serve(hello: Path) -> None:
     """--workers 2 starts worker processes that answer requests."""
     port = free_port()

@@ -287,19 +287,37 @@ def _quiet(uvicorn: Any) -> Any:
 
 
 async def _watch(app: App, server: Any, interval: float = 0.5) -> None:
-    """Reload a component whose file changed (checked every ``interval`` seconds)."""
-    stamps = {cid: _stamp(spec.source) for cid, spec in app.specs.items()}
+    """Reload a component whose file, or one of its ``files``, changed (every ``interval`` s).
+
+    The stamps are taken on a worker thread (``files`` globs walk directories).
+    """
     loop = asyncio.get_running_loop()
+    stamps = await loop.run_in_executor(None, _stamps, app)
     while not server.should_exit:
         await asyncio.sleep(interval)
-        for cid, spec in app.specs.items():
-            stamp = _stamp(spec.source)
-            if stamp != stamps[cid] and stamp is not None:
+        fresh = await loop.run_in_executor(None, _stamps, app)
+        for cid, stamp in fresh.items():
+            if stamp != stamps.get(cid) and stamp[0] is not None:
                 stamps[cid] = stamp
                 try:
                     await loop.run_in_executor(None, app.reload, cid)
                 except Exception:  # a broken build: keep serving the old one
                     logger.exception("reloading %s failed; the previous build keeps serving", cid)
+
+
+def _stamps(app: App) -> dict[str, tuple[Any, ...]]:
+    """Per component: its file's stamp, then its exposed files' (guest path, stamp) pairs."""
+    out: dict[str, tuple[Any, ...]] = {}
+    for cid, spec in app.specs.items():
+        files: tuple[Any, ...] = ()
+        if spec.files is not None:
+            try:
+                found, _ = spec.files.collect()
+            except Exception:  # e.g. a file it names is gone: reloading will report it
+                found = {}
+            files = tuple(sorted((guest, _stamp(host)) for guest, host in found.items()))
+        out[cid] = (_stamp(spec.source), files)
+    return out
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
