@@ -31,7 +31,7 @@ _func_call = ctypes.CFUNCTYPE(_vp, _vp, _vp, _vp, _sz, _vp, _sz)(
     ("wasmtime_component_func_call", ffi.dll)
 )
 _post_return = ctypes.CFUNCTYPE(_vp, _vp, _vp)(("wasmtime_component_func_post_return", ffi.dll))
-_set_deadline = ctypes.CFUNCTYPE(None, _vp, ctypes.c_uint64)(
+_set_deadline = ctypes.PYFUNCTYPE(None, _vp, ctypes.c_uint64)(
     ("wasmtime_context_set_epoch_deadline", ffi.dll)
 )
 _string_at = ctypes.string_at

@@ -57,20 +57,22 @@ _DTOR = ctypes.CFUNCTYPE(ctypes.c_size_t, _vp, _vp, ctypes.c_uint32)
 _add_resource = ctypes.CFUNCTYPE(
     _vp, _vp, ctypes.c_char_p, ctypes.c_size_t, _vp, _DTOR, _vp, _FINALIZER
 )(("wasmtime_component_linker_instance_add_resource", ffi.dll))
-_any_clone = ctypes.CFUNCTYPE(_vp, _vp)(("wasmtime_component_resource_any_clone", ffi.dll))
+# Handle bookkeeping that runs no wasm and returns at once: called holding the GIL
+# (PYFUNCTYPE), so a host call does not hand the GIL to other threads for each of them.
+_any_clone = ctypes.PYFUNCTYPE(_vp, _vp)(("wasmtime_component_resource_any_clone", ffi.dll))
 _any_drop = ctypes.CFUNCTYPE(_vp, _vp, _vp)(("wasmtime_component_resource_any_drop", ffi.dll))
-_any_delete = ctypes.CFUNCTYPE(None, _vp)(("wasmtime_component_resource_any_delete", ffi.dll))
-_any_to_host = ctypes.CFUNCTYPE(_vp, _vp, _vp, _vp)(
+_any_delete = ctypes.PYFUNCTYPE(None, _vp)(("wasmtime_component_resource_any_delete", ffi.dll))
+_any_to_host = ctypes.PYFUNCTYPE(_vp, _vp, _vp, _vp)(
     ("wasmtime_component_resource_any_to_host", ffi.dll)
 )
-_host_new = ctypes.CFUNCTYPE(_vp, ctypes.c_bool, ctypes.c_uint32, ctypes.c_uint32)(
+_host_new = ctypes.PYFUNCTYPE(_vp, ctypes.c_bool, ctypes.c_uint32, ctypes.c_uint32)(
     ("wasmtime_component_resource_host_new", ffi.dll)
 )
-_host_rep = ctypes.CFUNCTYPE(ctypes.c_uint32, _vp)(
+_host_rep = ctypes.PYFUNCTYPE(ctypes.c_uint32, _vp)(
     ("wasmtime_component_resource_host_rep", ffi.dll)
 )
-_host_delete = ctypes.CFUNCTYPE(None, _vp)(("wasmtime_component_resource_host_delete", ffi.dll))
-_host_to_any = ctypes.CFUNCTYPE(_vp, _vp, _vp, _vp)(
+_host_delete = ctypes.PYFUNCTYPE(None, _vp)(("wasmtime_component_resource_host_delete", ffi.dll))
+_host_to_any = ctypes.PYFUNCTYPE(_vp, _vp, _vp, _vp)(
     ("wasmtime_component_resource_host_to_any", ffi.dll)
 )
 

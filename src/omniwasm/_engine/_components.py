@@ -37,7 +37,7 @@ __all__ = ["ComponentInstance", "instantiate_component", "missing_imports"]
 
 _NATIVE_ONLY = HostDefs()
 _vp = ctypes.c_void_p
-_get_func = ctypes.CFUNCTYPE(ctypes.c_bool, _vp, _vp, _vp, _vp)(
+_get_func = ctypes.PYFUNCTYPE(ctypes.c_bool, _vp, _vp, _vp, _vp)(
     ("wasmtime_component_instance_get_func", ffi.dll)
 )
 _FUNC_T = ffi.wasmtime_component_func_t

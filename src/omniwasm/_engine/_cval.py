@@ -44,7 +44,8 @@ vallist_new_uninit = _fn("wasmtime_component_vallist_new_uninit", None, _vp, _sz
 valrecord_new_uninit = _fn("wasmtime_component_valrecord_new_uninit", None, _vp, _sz)
 valtuple_new_uninit = _fn("wasmtime_component_valtuple_new_uninit", None, _vp, _sz)
 valflags_new_uninit = _fn("wasmtime_component_valflags_new_uninit", None, _vp, _sz)
-val_new = _fn("wasmtime_component_val_new", _vp, _vp)
+# moves one val to the heap: O(1), no wasm, so it keeps the GIL (see ``_chost``)
+val_new = ctypes.PYFUNCTYPE(_vp, _vp)(("wasmtime_component_val_new", _dll))
 val_delete = _fn("wasmtime_component_val_delete", None, _vp)
 
 PAIR = struct.Struct("<QQ")  # {size, ptr}

@@ -35,7 +35,7 @@ _set_deadline_callback = ctypes.CFUNCTYPE(None, _vp, _ON_DEADLINE, _vp, _FINALIZ
     ("wasmtime_store_epoch_deadline_callback", ffi.dll)
 )
 _error_new = ctypes.CFUNCTYPE(_vp, ctypes.c_char_p)(("wasmtime_error_new", ffi.dll))
-_set_deadline = ctypes.CFUNCTYPE(None, _vp, ctypes.c_uint64)(
+_set_deadline = ctypes.PYFUNCTYPE(None, _vp, ctypes.c_uint64)(
     ("wasmtime_context_set_epoch_deadline", ffi.dll)
 )
 _CANCELLABLE: dict[int, weakref.ref[StoreBox]] = {}
