@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import http.server
 import json
-import socket
 import subprocess
 import threading
 import time
@@ -24,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
+from fixtures.serving import free_port
 from omniwasm import Policy
 from omniwasm.gateway import App, Gateway
 
@@ -121,13 +121,6 @@ def upstream() -> Iterator[Upstream]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
-
-
-def free_port() -> int:
-    """A port nothing listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def fetch(app: Any, url: str, headers: dict[str, str] | None = None) -> httpx.Response:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from fixtures.serving import free_port
 from omniwasm.gateway import Gateway
 
 BASE = "http://gateway.test"
@@ -84,13 +84,6 @@ def test_fifty_sequential_requests_all_succeed(app: Gateway) -> None:
 
 
 # ---- against the reference `wasmtime serve` ---------------------------------------------
-
-
-def free_port() -> int:
-    """A port nothing listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_until_serving(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:

@@ -4,73 +4,19 @@ from __future__ import annotations
 
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
+from fixtures.serving import free_port, serving, wait_ready
 from fixtures.wat_components import assemble
 
 pytest.importorskip("uvicorn")
 GUESTS = Path(__file__).parents[1] / "fixtures" / "gateway"
-
-
-def free_port() -> int:
-    """A port nothing listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def serving(*args: str) -> Iterator[subprocess.Popen[bytes]]:
-    """Run `omniwasm serve ARGS`, wait until it answers, stop it with SIGTERM afterwards.
-
-    Its stderr (the access log: a line per request) goes to a file, never a pipe that a
-    long run would fill and block the server on.
-    """
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "omniwasm", "serve", *args],
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-        proc.log = log  # type: ignore[attr-defined]  # for wait_ready's failure message
-        try:
-            yield proc
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-
-
-def wait_ready(url: str, proc: subprocess.Popen[bytes], seconds: float = 30.0) -> None:
-    """Poll ``url`` until the server answers (fail with its log if it died)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            log = getattr(proc, "log", None)
-            if log is not None:
-                log.seek(0)
-                raise AssertionError(log.read().decode(errors="replace"))
-            raise AssertionError(f"the server exited with {proc.returncode}")
-        try:
-            httpx.get(url, timeout=1.0)
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise AssertionError(f"{url} did not come up")
 
 
 @pytest.fixture(scope="module")

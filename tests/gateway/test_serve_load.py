@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from fixtures.serving import free_port, serving, wait_ready
 from fixtures.wat_components import assemble
-from gateway.test_serve_cli import free_port, serving, wait_ready  # type: ignore[import-not-found]
 
 pytest.importorskip("uvicorn")
 GUESTS = Path(__file__).parents[1] / "fixtures" / "gateway"

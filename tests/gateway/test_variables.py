@@ -8,11 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +15,7 @@ import httpx
 import pytest
 
 import omniwasm
+from fixtures.serving import free_port, serving, wait_ready
 from fixtures.wat_components import assemble
 from omniwasm.gateway._app import App
 from omniwasm.gateway._serve import ServeSettings
@@ -189,46 +185,19 @@ def test_serve_settings_pass_variables_to_the_app(tmp_path: Path, guest: Path) -
     assert answers(settings.build(), "/spin/api_url") == [(200, "https://from-settings/v1")]
 
 
-def free_port() -> int:
-    """A port nothing listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_serve_var_flag_sets_a_variable(tmp_path: Path, guest: Path) -> None:
     """`omniwasm serve omniwasm.toml --var host=... --var name=...` serves the resolved values."""
     pytest.importorskip("uvicorn")
     manifest = write_app(tmp_path, guest)
     port = free_port()
-    log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "omniwasm", "serve", str(manifest),
-             "--addr", f"127.0.0.1:{port}", "--var", "host=cli.example", "--var", "name=cli"],
-            stdout=subprocess.DEVNULL,
-            stderr=out,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/spin/api_url", timeout=2)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "the server did not come up"
-                time.sleep(0.1)
-        greeting = httpx.get(f"http://127.0.0.1:{port}/spin/greeting", timeout=2)
-        assert (response.status_code, response.text) == (200, "https://cli.example/v1")
-        assert (greeting.status_code, greeting.text) == (200, "hello cli")
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    base = f"http://127.0.0.1:{port}"
+    args = ["--addr", f"127.0.0.1:{port}", "--var", "host=cli.example", "--var", "name=cli"]
+    with serving(str(manifest), *args) as proc:
+        wait_ready(f"{base}/spin/api_url", proc)
+        response = httpx.get(f"{base}/spin/api_url", timeout=2)
+        greeting = httpx.get(f"{base}/spin/greeting", timeout=2)
+    assert (response.status_code, response.text) == (200, "https://cli.example/v1")
+    assert (greeting.status_code, greeting.text) == (200, "hello cli")
 
 
 @pytest.mark.parametrize(
