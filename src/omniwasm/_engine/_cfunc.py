@@ -18,7 +18,7 @@ from wasmtime import _ffi as ffi
 
 from .. import _types as t
 from .._errors import ValueConversionError
-from ._chost import wasm_error
+from ._chost import current_thread, wasm_error
 from ._codec import writer
 from ._cval import VAL, Bad, Call, val_delete
 from ._lift import is_plain, reader
@@ -35,6 +35,7 @@ _set_deadline = ctypes.PYFUNCTYPE(None, _vp, ctypes.c_uint64)(
     ("wasmtime_context_set_epoch_deadline", ffi.dll)
 )
 _string_at = ctypes.string_at
+_thread = current_thread()
 _memset = ctypes.memset
 
 
@@ -162,7 +163,13 @@ class ExportFunc:
                 ) from None
             if box.deadline_ticks is not None:
                 _set_deadline(ctx, box.deadline_ticks)
-            err = _func_call(self._faddr, ctx, self._aaddr, self._n, self._raddr, self._nres)
+            local = _thread
+            outer = local.state
+            local.state = call.state  # the host calls of this call need not look it up
+            try:
+                err = _func_call(self._faddr, ctx, self._aaddr, self._n, self._raddr, self._nres)
+            finally:
+                local.state = outer
             if err:
                 call.finish()
                 raise owner.failure(wasm_error(err))

@@ -42,6 +42,7 @@ __all__ = [
     "Linked",
     "StoreState",
     "current_state",
+    "current_thread",
     "link",
     "state_for",
 ]
@@ -153,6 +154,11 @@ class StoreState:
 
 def _nobody() -> None:
     return None
+
+
+def current_thread() -> Any:
+    """The calling thread's host-call bookkeeping (``ctx`` and ``state``: see ``_Local``)."""
+    return _local
 
 
 def current_state() -> StoreState:
@@ -417,8 +423,10 @@ class HostEntry:
             self.result(Ok(None), unit, 0, Call(0, hooks))  # type: ignore[misc]
             self.ok_unit = unit.raw
 
-    def __call__(self, ctx: int, args: int | None, nargs: int, results: int | None) -> None:
-        call = Call(ctx, self.hooks)
+    def __call__(
+        self, ctx: int, args: int | None, nargs: int, results: int | None, state: Any = None
+    ) -> None:
+        call = Call(ctx, self.hooks, state)
         try:
             if nargs:
                 mem = self.argtype.from_address(args or 0)
@@ -463,6 +471,10 @@ class HostEntry:
 class _Local(threading.local):
     ctx = 0
     """The context of the store whose host function runs on this thread (0: none)."""
+    state: StoreState | None = None
+    """The host state of the store whose export call runs on this thread (set by
+    ``._cfunc.ExportFunc``), so its host calls skip the lookup; trusted only when its
+    ``ctx`` is the calling store's."""
 
 
 _local = _Local()
@@ -487,7 +499,8 @@ def _trampoline(  # noqa: PLR0917 - the C callback's signature, fixed by wasmtim
         if entry is None:
             raise OmniwasmError("host function was released")
         local.ctx = ctx = ctx or 0
-        entry(ctx, args, nargs, results)
+        state = local.state
+        entry(ctx, args, nargs, results, state if state is not None and state.ctx == ctx else None)
         return 0
     except BaseException as exc:
         name = entry.name if entry is not None else "?"
@@ -530,7 +543,9 @@ class Linked:
 def _dtor_trampoline(data: int | None, ctx: int | None, rep: int) -> int:
     """The guest dropped a host resource: forget its object and run the drop hook."""
     entry = _DTORS.get(data or 0)
-    state = _STORES.get(ctx or 0)
+    state = _local.state
+    if state is None or state.ctx != ctx:
+        state = _STORES.get(ctx or 0)
     if entry is None or state is None:
         return 0
     obj = state.table.pop(rep, None)
