@@ -105,7 +105,10 @@ class BodyFeed:
     def __init__(self, limit: int | None = None) -> None:
         self.limit = limit
         self._buffered = 0
-        self._cond = threading.Condition()
+        # Most feeds are filled and drained without anyone waiting: a plain lock guards them,
+        # and the condition to wait on is made (over that lock) by the first waiter.
+        self._lock = threading.Lock()
+        self._cond: threading.Condition | None = None
         self._chunks: deque[bytes] = deque()
         self._done = False
         self._error: Variant | None = None
@@ -115,6 +118,18 @@ class BodyFeed:
         self.discarding = False
         self.trailers: Fields | None = None
         self._watcher: Callable[[], None] | None = None
+
+    def _waiters(self) -> threading.Condition:
+        """The condition waiters wait on (call with the lock held)."""
+        cond = self._cond
+        if cond is None:
+            cond = self._cond = threading.Condition(self._lock)
+        return cond
+
+    def _notify(self) -> None:
+        """Wake every waiter (call with the lock held)."""
+        if self._cond is not None:
+            self._cond.notify_all()
 
     @classmethod
     def of(cls, data: bytes = b"") -> BodyFeed:
@@ -128,21 +143,21 @@ class BodyFeed:
         """Add a chunk (dropped when the feed has ended, is cancelled or being discarded)."""
         if not data:
             return
-        with self._cond:
+        with self._lock:
             if not self.discarding and not self._done:
                 self._chunks.append(bytes(data))
                 self._buffered += len(data)
-            self._cond.notify_all()
+            self._notify()
             watcher = self._watcher
         if watcher is not None:
             watcher()
 
     def end(self, error: Variant | None = None, trailers: Fields | None = None) -> None:
         """The body is complete (``error``: it failed with that ``error-code``)."""
-        with self._cond:
+        with self._lock:
             if not self._done:
                 self._done, self._error, self.trailers = True, error, trailers
-            self._cond.notify_all()
+            self._notify()
             watcher = self._watcher
         if watcher is not None:
             watcher()
@@ -154,30 +169,30 @@ class BodyFeed:
         should only wake it (``loop.call_soon_threadsafe``); the consumer then drains with
         ``take(..., block=False)``. Chunks put before the call are not announced.
         """
-        with self._cond:
+        with self._lock:
             self._watcher = callback
 
     def hold(self) -> None:
-        with self._cond:
+        with self._lock:
             self._holders += 1
 
     def release(self) -> None:
         """One holder is gone; the last one cancels an unfinished transfer."""
-        with self._cond:
+        with self._lock:
             self._holders -= 1
             if self._holders <= 0 and not self._done:
                 self.cancelled = self.discarding = True
                 self._chunks.clear()
                 self._buffered = 0
-            self._cond.notify_all()
+            self._notify()
 
     def discard(self) -> None:
         """Drop unread and future chunks (the body was finished without reading them all)."""
-        with self._cond:
+        with self._lock:
             self.discarding = True
             self._chunks.clear()
             self._buffered = 0
-            self._cond.notify_all()
+            self._notify()
 
     def room(self) -> int:
         """Bytes the producer may add before reaching :attr:`limit`.
@@ -191,8 +206,8 @@ class BodyFeed:
 
     def wait_room(self, seconds: float | None) -> bool:
         """Wait until :meth:`room` is positive; whether it is."""
-        with self._cond:
-            return self._cond.wait_for(lambda: self.room() > 0, seconds)
+        with self._lock:
+            return self._waiters().wait_for(lambda: self.room() > 0, seconds)
 
     def readable(self) -> bool:
         return bool(self._chunks) or self._done
@@ -207,8 +222,8 @@ class BodyFeed:
 
     def wait(self, seconds: float | None, *, whole: bool = False) -> bool:
         """Wait until readable (``whole``: until ended); whether it is."""
-        with self._cond:
-            return self._cond.wait_for(self.ended if whole else self.readable, seconds)
+        with self._lock:
+            return self._waiters().wait_for(self.ended if whole else self.readable, seconds)
 
     def take(self, length: int, *, block: bool) -> bytes:
         """Up to ``length`` bytes; b"" when none yet (``block``: wait for some).
@@ -217,9 +232,9 @@ class BodyFeed:
             Err: ``closed`` at the end, ``last-operation-failed`` once if the body failed.
 
         """
-        with self._cond:
+        with self._lock:
             if block:
-                self._cond.wait_for(self.readable)
+                self._waiters().wait_for(self.readable)
             if self._chunks:
                 if length <= 0:
                     return b""
@@ -229,7 +244,7 @@ class BodyFeed:
                     self._chunks.appendleft(rest)
                 self._buffered -= len(head)
                 if self.limit is not None:
-                    self._cond.notify_all()  # a producer may wait for room
+                    self._notify()  # a producer may wait for room
                 return head
             if not self._done:
                 return b""
