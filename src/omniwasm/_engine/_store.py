@@ -117,7 +117,7 @@ class StoreBox:
         """The raw ``wasmtime_context_t*`` of the store (for the fast call paths)."""
         ctx = self._ctx
         if not ctx:
-            ctx = self._ctx = ctypes.cast(self.store._context(), ctypes.c_void_p).value or 0
+            ctx = self._ctx = ctypes.addressof(self.store._context().contents)
         return ctx
 
     def make_cancellable(self) -> None:
