@@ -1,11 +1,11 @@
-"""Host imports for components, written in Python, called through one native trampoline.
+"""Host imports for components, written in Python, called through native callbacks.
 
 Every Python host function is registered with ``wasmtime_component_linker_instance_add_func``
-against a single ``CFUNCTYPE`` trampoline; the callback's ``data`` word selects the
-:class:`HostEntry`, which reads the arguments with the shared codec, calls the Python function
-and writes the result in *owned* mode (wasmtime frees it). A Python exception never crosses
-into native code: it is parked on the store's :class:`StoreState` and the guest sees a trap;
-the export call that observes the trap raises ``HostFunctionError`` from it.
+as the ``CFUNCTYPE`` callback of its :class:`HostEntry` (kept alive in a registry until
+wasmtime finalizes the definition), which reads the arguments with the shared codec, calls the
+Python function and writes the result in *owned* mode (wasmtime frees it). A Python exception
+never crosses into native code: it is parked on the store's :class:`StoreState` and the guest
+sees a trap; the export call that observes the trap raises ``HostFunctionError`` from it.
 
 Host resources live in a per-store table (``rep -> Python object``). A guest that drops a host
 resource makes wasmtime call the destructor registered with ``add_resource``, which removes the
@@ -392,6 +392,7 @@ class HostEntry:
 
     __slots__ = (
         "argtype",
+        "callback",
         "fn",
         "hooks",
         "name",
@@ -422,11 +423,42 @@ class HostEntry:
             unit = _VALBUF()
             self.result(Ok(None), unit, 0, Call(0, hooks))  # type: ignore[misc]
             self.ok_unit = unit.raw
+        # wasmtime calls this entry directly: one native callback per host function
+        self.callback = _CB(self.invoke)
 
-    def __call__(
-        self, ctx: int, args: int | None, nargs: int, results: int | None, state: Any = None
-    ) -> None:
-        call = Call(ctx, self.hooks, state)
+    def invoke(  # noqa: PLR0917 - the C callback's signature, fixed by wasmtime
+        self,
+        data: int | None,
+        ctx: int | None,
+        fty: int | None,
+        args: int | None,
+        nargs: int,
+        results: int | None,
+        nresults: int,
+    ) -> int:
+        """The native callback (``callback`` wraps it): read, call, write; never raise."""
+        local = _local
+        outer = local.ctx
+        local.ctx = ctx = ctx or 0
+        state = local.state
+        call = Call(ctx, self.hooks, state if state is not None and state.ctx == ctx else None)
+        try:
+            try:
+                self._run(call, args, nargs, results)
+            finally:
+                if call.after or call.keep:
+                    call.finish()
+            return 0
+        except BaseException as exc:
+            parked = _STORES.get(ctx)
+            if parked is not None:
+                parked.park(exc, self.name)
+            message = f"host function {self.name} raised {type(exc).__name__}"
+            return int(_error_new(message.encode()) or 0)
+        finally:
+            local.ctx = outer
+
+    def _run(self, call: Call, args: int | None, nargs: int, results: int | None) -> None:
         try:
             if nargs:
                 mem = self.argtype.from_address(args or 0)
@@ -439,33 +471,26 @@ class HostEntry:
                 out = self.fn()
         except Err as err:
             if not self.returns_result:
-                call.finish()
                 raise
             out = err
-        except BaseException:
-            call.finish()
-            raise
-        try:
-            if results:
-                if out is None and self.ok_unit is not None:
-                    _VALBUF.from_address(results).raw = self.ok_unit
-                    return
-                w = self.result
-                if w is not None:
-                    if self.returns_result and not isinstance(out, Ok | Err):
-                        out = Ok(out)
-                    # Written in a scratch val, then moved into wasmtime's slot in one copy.
-                    scratch = _VALBUF()
-                    try:
-                        w(out, scratch, 0, call)
-                    except Bad as exc:
-                        raise ValueConversionError(
-                            self.name, f"<return>{exc.path}", exc.expected, repr(exc.value)[:60]
-                        ) from None
-                    _VALBUF.from_address(results).raw = scratch.raw
-        finally:
-            if call.after or call.keep:
-                call.finish()
+        if not results:
+            return
+        if out is None and self.ok_unit is not None:
+            _VALBUF.from_address(results).raw = self.ok_unit
+            return
+        w = self.result
+        if w is not None:
+            if self.returns_result and not isinstance(out, Ok | Err):
+                out = Ok(out)
+            # Written in a scratch val, then moved into wasmtime's slot in one copy.
+            scratch = _VALBUF()
+            try:
+                w(out, scratch, 0, call)
+            except Bad as exc:
+                raise ValueConversionError(
+                    self.name, f"<return>{exc.path}", exc.expected, repr(exc.value)[:60]
+                ) from None
+            _VALBUF.from_address(results).raw = scratch.raw
 
 
 class _Local(threading.local):
@@ -480,36 +505,6 @@ class _Local(threading.local):
 _local = _Local()
 _addressof = ctypes.addressof
 _VALBUF = ctypes.c_char * VAL
-
-
-@_CB  # type: ignore[untyped-decorator]
-def _trampoline(  # noqa: PLR0917 - the C callback's signature, fixed by wasmtime
-    data: int | None,
-    ctx: int | None,
-    fty: int | None,
-    args: int | None,
-    nargs: int,
-    results: int | None,
-    nresults: int,
-) -> int:
-    entry = _ENTRIES.get(data or 0)
-    local = _local
-    outer = local.ctx
-    try:
-        if entry is None:
-            raise OmniwasmError("host function was released")
-        local.ctx = ctx = ctx or 0
-        state = local.state
-        entry(ctx, args, nargs, results, state if state is not None and state.ctx == ctx else None)
-        return 0
-    except BaseException as exc:
-        name = entry.name if entry is not None else "?"
-        state = _STORES.get(ctx or 0)
-        if state is not None:
-            state.park(exc, name)
-        return int(_error_new(f"host function {name} raised {type(exc).__name__}".encode()) or 0)
-    finally:
-        local.ctx = outer
 
 
 @_FINALIZER  # type: ignore[untyped-decorator]
@@ -593,9 +588,9 @@ def _define(
             continue
         label = f"{iface}#{sig.name}" if iface else sig.name
         idx = next(_ids)
-        _ENTRIES[idx] = HostEntry(label, sig, fn, hooks)
+        entry = _ENTRIES[idx] = HostEntry(label, sig, fn, hooks)  # kept until _finalize
         name = sig.name.encode()
-        err = _add_func(li.ptr(), name, len(name), _trampoline, idx, _finalize)
+        err = _add_func(li.ptr(), name, len(name), entry.callback, idx, _finalize)
         if err:
             _ENTRIES.pop(idx, None)
             raise wasm_error(err)
