@@ -43,17 +43,24 @@ def status_for(exc: BaseException) -> int:
     return 500
 
 
-class _SignalEvent(threading.Event):
-    """A ``threading.Event`` that also calls ``callback`` (once) when it is set."""
+class _Signal:
+    """A flag that calls ``callback`` (once) when it is first set.
+
+    Set on the guest's thread and never waited on, so it needs no lock or condition.
+    """
+
+    __slots__ = ("_callback", "_set")
 
     def __init__(self, callback: Callable[[], None]) -> None:
-        super().__init__()
         self._callback = callback
+        self._set = False
+
+    def is_set(self) -> bool:
+        return self._set
 
     def set(self) -> None:
-        first = not self.is_set()
-        super().set()
-        if first:
+        if not self._set:
+            self._set = True
             self._callback()
 
 
@@ -62,7 +69,7 @@ class Outparam(ResponseOutparam):
 
     def __init__(self, on_set: Callable[[], None]) -> None:
         super().__init__()
-        self.done = _SignalEvent(on_set)
+        self.done = _Signal(on_set)
 
 
 class Hooks:
@@ -88,6 +95,9 @@ class Hooks:
         self.context = context
         self.imports = imports
         self.instantiated = instantiated
+
+
+_NO_HOOKS = Hooks()
 
 
 class Exchange:
@@ -117,7 +127,7 @@ class Exchange:
         on_done: Callable[[], None] | None = None,
         hooks: Hooks | None = None,
     ) -> None:
-        self._hooks = hooks if hooks is not None else Hooks()
+        self._hooks = hooks if hooks is not None else _NO_HOOKS
         self._runtime = runtime
         self._compiled = compiled
         self._interface = interface

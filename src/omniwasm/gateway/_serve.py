@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -168,7 +169,9 @@ def app_from_env() -> App:
     """The uvicorn factory of ``--workers`` processes: build the app from the settings."""
     settings = ServeSettings(**json.loads(os.environ[_ENV]))
     configure_logging(settings.log_format)
-    return settings.build()
+    app = settings.build()
+    gc.freeze()  # the app's long-lived objects: no more garbage-collector passes over them
+    return app
 
 
 def serve(settings: ServeSettings) -> int:
@@ -203,6 +206,7 @@ def serve(settings: ServeSettings) -> int:
         )
         return 0
     app = settings.build()
+    gc.freeze()  # the app's long-lived objects: no more garbage-collector passes over them
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         runner.run(_serve_one(uvicorn, app, host, port, settings))
     return 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from .._values import Err, Ok, Variant
 from ._http_body import BodyFeed, EventPollable, IncomingBody, OutgoingBody
@@ -375,6 +375,14 @@ class OutgoingResponse:
         return self.outgoing_body
 
 
+class Flag(Protocol):
+    """What :attr:`ResponseOutparam.done` must offer (a ``threading.Event`` does)."""
+
+    def is_set(self) -> bool: ...
+
+    def set(self) -> None: ...
+
+
 class ResponseOutparam:
     """``response-outparam``: where a guest's ``incoming-handler`` puts its answer.
 
@@ -384,10 +392,10 @@ class ResponseOutparam:
 
     def __init__(self) -> None:
         self.response: Ok | Err | None = None
-        self._done: threading.Event | None = None
+        self._done: Flag | None = None
 
     @property
-    def done(self) -> threading.Event:
+    def done(self) -> Flag:
         """Set once the guest has answered (made on first use: an embedder may set its own)."""
         done = self._done
         if done is None:
@@ -398,7 +406,7 @@ class ResponseOutparam:
         return done
 
     @done.setter
-    def done(self, event: threading.Event) -> None:
+    def done(self, event: Flag) -> None:
         self._done = event
 
     @staticmethod
