@@ -364,9 +364,36 @@ def cache_clear() -> None:
     print(f"removed {removed} entries")
 
 
+def _asgi_get(component: bytes, rt: Runtime) -> tuple[int, dict[str, str], bytes]:
+    """One ``GET /`` through a :class:`~omniwasm.gateway.Gateway`, driven as ASGI by hand."""
+    import asyncio
+
+    from ..gateway import Gateway
+
+    gateway = Gateway(rt.load(component), runtime=rt)
+    sent: list[dict[str, Any]] = []
+    scope = {"type": "http", "method": "GET", "scheme": "http", "path": "/",
+             "raw_path": b"/", "query_string": b"", "headers": [(b"host", b"demo")]}  # fmt: skip
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(dict(message))
+
+    try:
+        asyncio.run(gateway(scope, receive, send))
+    finally:
+        gateway.close()
+    start = sent[0]
+    headers = {bytes(k).decode(): bytes(v).decode() for k, v in start["headers"]}
+    body = b"".join(m.get("body", b"") for m in sent[1:])
+    return int(start["status"]), headers, body
+
+
 @app.command()
 def demo(debug: Annotated[bool, DEBUG] = False) -> None:
-    """Run the bundled examples: a WASI program, a component call and Extism plugins."""
+    """Run the bundled examples: WASI programs, a component call, plugins, an HTTP handler."""
     from importlib.resources import files
 
     def go() -> int:
@@ -407,6 +434,10 @@ def demo(debug: Annotated[bool, DEBUG] = False) -> None:
         print("   deterministic (seed 7): two runs, identical output")
         for run_result in runs:
             print(f"   {run_result.stdout.decode().rstrip()}")
+        status, headers, body = _asgi_get(examples.joinpath("http_hello.wat").read_bytes(), rt)
+        print("6. HTTP gateway: examples/http_hello.wat (a wasi:http/proxy component) answering")
+        print("   GET / as an ASGI app, in process (`omniwasm serve` serves it over HTTP)")
+        print(f"   {status} {headers.get('content-type', '')} {body.decode()!r}")
         print(f"engine: pooling={rt.pooling}, compile cache at {rt.cache.root}")
         return 0
 
