@@ -165,3 +165,20 @@ def test_instance_count_limit_is_limit_exceeded() -> None:
     rt = Runtime()
     with pytest.raises(omniwasm.LimitExceeded, match="instance"):
         rt.instantiate(rt.load("(module)"), omniwasm.Policy(max_instances=0))
+
+
+def test_start_function_runs_at_instantiation_and_its_trap_is_a_trap() -> None:
+    """A start function runs once per instance; one that traps makes instantiate raise Trap."""
+    rt = Runtime()
+    ok = rt.load(
+        """(module (global $g (mut i32) (i32.const 0))
+             (func $init (global.set $g (i32.const 42))) (start $init)
+             (func (export "g") (result i32) global.get $g))"""
+    )
+    for _ in range(3):
+        with rt.instantiate(ok) as inst:
+            assert inst.exports.g() == 42
+    bad = rt.load("(module (func $boom unreachable) (start $boom))")
+    with pytest.raises(Trap) as info:
+        rt.instantiate(bad)
+    assert info.value.code == "unreachable"

@@ -34,6 +34,9 @@ _memory_size = ctypes.CFUNCTYPE(ctypes.c_size_t, _vp, _vp)(("wasmtime_memory_dat
 _export_get = ctypes.CFUNCTYPE(ctypes.c_bool, _vp, _vp, ctypes.c_char_p, ctypes.c_size_t, _vp)(
     ("wasmtime_instance_export_get", ffi.dll)
 )
+_pre_instantiate = ctypes.CFUNCTYPE(_vp, _vp, _vp, _vp, _vp)(
+    ("wasmtime_instance_pre_instantiate", ffi.dll)
+)  # releases the GIL: a start function may run
 _EXTERN_MEMORY = ffi.WASMTIME_EXTERN_MEMORY.value
 _EXTERN_OF = ffi.wasmtime_extern_t.of.offset
 
@@ -306,6 +309,38 @@ class CoreInstance:
             self.box.close()
 
 
+def pre_instantiate(pre: wasmtime.InstancePre, ctx: int) -> wasmtime.Instance:
+    """``pre.instantiate`` into the store ``ctx`` with one raw call.
+
+    Only for a module whose imports are all native (no Python host function can run during
+    its start function, so wasmtime-py's exception bookkeeping has nothing to do).
+
+    Raises:
+        wasmtime.WasmtimeError: instantiation failed.
+        wasmtime.Trap: the start function trapped.
+
+    """
+    raw = ffi.wasmtime_instance_t()
+    trap = ctypes.c_void_p()
+    error = _pre_instantiate(
+        ctypes.addressof(pre.ptr().contents), ctx, ctypes.addressof(raw), ctypes.addressof(trap)
+    )
+    if error or trap.value:
+        raise instantiate_failure(error, trap)
+    return wasmtime.Instance._from_raw(raw)
+
+
+def instantiate_failure(error: int | None, trap: ctypes.c_void_p) -> BaseException:
+    """The wasmtime exception for a failed instantiation (an error or a trap pointer)."""
+    if error:
+        return wasmtime.WasmtimeError._from_ptr(
+            ctypes.cast(error, ctypes.POINTER(ffi.wasmtime_error_t))
+        )
+    trap_ptr = trap.value or 0
+    trap.value = None
+    return wasmtime.Trap._from_ptr(ctypes.cast(trap_ptr, ctypes.POINTER(ffi.wasm_trap_t)))
+
+
 def instantiate_core(
     artifact: Artifact,
     policy: Policy,
@@ -341,9 +376,10 @@ def instantiate_core(
     box = StoreBox(artifact.native, policy, wasi=wasi, argv0=argv0)
     try:
         box.arm_deadline()
-        instance = (
-            pre.instantiate(box.store) if pre is not None else linker.instantiate(box.store, module)
-        )
+        if pre is None:
+            instance = linker.instantiate(box.store, module)
+        else:  # only native imports (WASI) here: no Python host function can run
+            instance = pre_instantiate(pre, box.ctx)
     except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
         err = translate(exc, policy=policy)
         if isinstance(err, LinkError):

@@ -31,7 +31,7 @@ from wasmtime import _func as wasmtime_func
 from .._errors import LinkError, MissingImport, OmniwasmError
 from .._policy import Policy
 from ._artifact import Artifact
-from ._core import WASI_P1_MODULES, CoreInstance, describe_extern
+from ._core import WASI_P1_MODULES, CoreInstance, describe_extern, instantiate_failure
 from ._modscan import FuncSig, ModuleInterface, module_interface
 from ._store import StoreBox
 from ._translate import translate
@@ -253,7 +253,7 @@ class CoreTemplate:
             raw = ffi.wasmtime_instance_t()
             error = _pre_instantiate(pre, ctx, ctypes.addressof(raw), trap_addr)
             if error or trap.value:
-                raise _failure(error, trap)
+                raise instantiate_failure(error, trap)
             raws.append(ctypes.addressof(raw))
             comps.append(CoreInstance(box, wasmtime.Instance._from_raw(raw), art))
         plan = self._plan
@@ -274,19 +274,8 @@ class CoreTemplate:
             trap_addr,
         )  # fmt: skip
         if error or trap.value:
-            raise _failure(error, trap)
+            raise instantiate_failure(error, trap)
         return wasmtime.Instance._from_raw(raw), comps
-
-
-def _failure(error: int | None, trap: ctypes.c_void_p) -> BaseException:
-    """The wasmtime exception for a failed instantiation (an error or a trap pointer)."""
-    if error:
-        return wasmtime.WasmtimeError._from_ptr(
-            ctypes.cast(error, ctypes.POINTER(ffi.wasmtime_error_t))
-        )
-    trap_ptr = trap.value or 0
-    trap.value = None
-    return wasmtime.Trap._from_ptr(ctypes.cast(trap_ptr, ctypes.POINTER(ffi.wasm_trap_t)))
 
 
 def interface_of(artifact: Artifact) -> ModuleInterface:
