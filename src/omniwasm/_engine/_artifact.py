@@ -72,11 +72,18 @@ class Artifact:
         self.code = code
         self.wasm = wasm
         self.source = source
-        self.sha256 = hashlib.sha256(wasm).hexdigest() if wasm is not None else None
+        self._sha256: str | None = None
         self.program_name = source.rsplit("/", 1)[-1]
         """What a WASI guest sees as ``argv[0]`` by default: the file's name."""
         self.lock = threading.Lock()
         self.prepared: dict[object, Any] = {}
+
+    @property
+    def sha256(self) -> str | None:
+        """The hex SHA-256 of the original binary (None without one); computed on first use."""
+        if self._sha256 is None and self.wasm is not None:
+            self._sha256 = hashlib.sha256(self.wasm).hexdigest()
+        return self._sha256
 
     @property
     def module(self) -> wasmtime.Module:
