@@ -3,29 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import omniwasm
-
-KERNEL = resources.files("omniwasm.plugins").joinpath("kernel.wat").read_text()
-PAGE = 65536
-
-
-@pytest.fixture(scope="module")
-def runtime() -> omniwasm.Runtime:
-    """One runtime for the module's kernels."""
-    return omniwasm.Runtime()
-
-
-@pytest.fixture
-def k(runtime: omniwasm.Runtime) -> Iterator[Any]:
-    """The exports of a fresh kernel instance."""
-    with runtime.instantiate(runtime.load(KERNEL)) as inst:
-        yield inst.exports
+from fixtures.kernel import KERNEL, PAGE
 
 
 def store(k: Any, data: bytes) -> int:

@@ -3,32 +3,16 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
-from importlib import resources
 from typing import Any
 
 import pytest
 
 import omniwasm
+from fixtures.kernel import KERNEL, PAGE
 from omniwasm.plugins import CurrentPlugin, Plugin, host_fn
 
-KERNEL = resources.files("omniwasm.plugins").joinpath("kernel.wat").read_text()
-PAGE = 65536
 OVERHEAD = 48  # Extism's charge per var, beside its key and value
 FULL = "Variable store is full"
-
-
-@pytest.fixture(scope="module")
-def runtime() -> omniwasm.Runtime:
-    """One runtime for the module's kernels."""
-    return omniwasm.Runtime()
-
-
-@pytest.fixture
-def k(runtime: omniwasm.Runtime) -> Iterator[Any]:
-    """The exports of a fresh kernel instance."""
-    with runtime.instantiate(runtime.load(KERNEL)) as inst:
-        yield inst.exports
 
 
 def put(k: Any, data: bytes) -> int:
