@@ -5,10 +5,11 @@ Nothing defined here appears in a public signature; the façade wraps these obje
 
 from ._artifact import Artifact, CodeMemo, Kind, load_artifact, sniff
 from ._cache import CacheInfo, CompileCache, default_cache_dir
-from ._chost import GuestHandle, HostDefs, current_state
+from ._chost import HostDefs, current_state
 from ._components import ComponentInstance, instantiate_component, missing_imports
 from ._core import CoreInstance, HostImports, instantiate_core
 from ._fastcall import FastFunc
+from ._handles import GuestHandle
 from ._linkcore import CoreTemplate, func_exports
 from ._native import (
     DEFAULT_KEEP_RESIDENT,

@@ -18,9 +18,10 @@ from wasmtime import _ffi as ffi
 
 from .. import _types as t
 from .._errors import ValueConversionError
-from ._chost import current_thread, wasm_error
+from ._chost import current_thread
 from ._codec import writer
 from ._cval import VAL, Bad, Call, val_delete
+from ._handles import wasm_error
 from ._lift import is_plain, reader
 
 __all__ = ["ExportFunc", "ExportPlan"]

@@ -14,7 +14,6 @@ object from the table and runs the resource's drop hook.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import itertools
 import threading
@@ -23,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import wasmtime
 from wasmtime import _ffi as ffi
 from wasmtime import component as wc
 
@@ -33,11 +31,11 @@ from .._values import Err, Ok
 from ._artifact import Artifact
 from ._codec import writer
 from ._cval import VAL, Bad, Call, ResourceHooks
+from ._handles import GuestHandle, any_delete, wasm_error
 from ._lift import reader
 from ._witconv import world_type
 
 __all__ = [
-    "GuestHandle",
     "HostDefs",
     "Linked",
     "StoreState",
@@ -61,8 +59,6 @@ _add_resource = ctypes.CFUNCTYPE(
 # Handle bookkeeping that runs no wasm and returns at once: called holding the GIL
 # (PYFUNCTYPE), so a host call does not hand the GIL to other threads for each of them.
 _any_clone = ctypes.PYFUNCTYPE(_vp, _vp)(("wasmtime_component_resource_any_clone", ffi.dll))
-_any_drop = ctypes.CFUNCTYPE(_vp, _vp, _vp)(("wasmtime_component_resource_any_drop", ffi.dll))
-_any_delete = ctypes.PYFUNCTYPE(None, _vp)(("wasmtime_component_resource_any_delete", ffi.dll))
 _any_to_host = ctypes.PYFUNCTYPE(_vp, _vp, _vp, _vp)(
     ("wasmtime_component_resource_any_to_host", ffi.dll)
 )
@@ -84,11 +80,6 @@ _type_ids = itertools.count(0x4F4D0001)  # host resource type ids, unique per pr
 _STORES: weakref.WeakValueDictionary[int, StoreState] = weakref.WeakValueDictionary()
 MAX_HOST_RESOURCES = 100_000
 """Host objects one store may hand its guest at once (a bound on a guest leaking handles)."""
-
-
-def wasm_error(ptr: int) -> wasmtime.WasmtimeError:
-    """Wrap a raw ``wasmtime_error_t*`` (taking ownership) as a wasmtime exception."""
-    return wasmtime.WasmtimeError._from_ptr(ctypes.cast(ptr, ctypes.POINTER(ffi.wasmtime_error_t)))
 
 
 class StoreState:
@@ -182,90 +173,6 @@ def state_for(ctx: int) -> StoreState:
     return state
 
 
-class GuestHandle:
-    """A handle to a resource that lives in the guest (``own`` unless borrowed).
-
-    Dropped exactly once: ``drop()`` (or leaving a ``with`` block) runs the guest's destructor;
-    passing an ``own`` handle to the guest moves it there. Using it afterwards is an error.
-
-    The resource's WIT methods become attributes of a subclass under snake_case names and win
-    over ``drop``/``close``/``dropped`` when they clash (``with`` always drops). Everything the
-    runtime itself uses is underscore-prefixed, which no WIT name maps to.
-    """
-
-    __slots__ = ("__weakref__", "_borrowed", "_owner", "_ptr", "_resource", "_why")
-
-    def __init__(self, ptr: int, owner: Any, resource: t.OwnType | t.BorrowType) -> None:
-        self._ptr = ptr
-        self._owner = owner
-        self._why = ""
-        self._resource = resource
-        self._borrowed = isinstance(resource, t.BorrowType)
-
-    @property
-    def dropped(self) -> bool:
-        """True once the handle was dropped or moved into the guest."""
-        return self._ptr == 0
-
-    def _raw(self) -> int:
-        """The ``resource_any*`` (raises if the handle is no longer valid)."""
-        if self._ptr == 0:
-            raise OmniwasmError(
-                f"resource {self._resource.resource} handle is no longer usable: {self._why}"
-            )
-        if self._owner.closed:
-            raise OmniwasmError(f"resource {self._resource.resource}: the instance is closed")
-        return self._ptr
-
-    def _forget(self, why: str) -> None:
-        """Release the native handle without running the destructor (ownership moved)."""
-        if self._ptr:
-            _any_delete(self._ptr)
-            self._ptr = 0
-            self._why = why
-
-    def _drop(self) -> None:
-        ptr = self._ptr
-        if not ptr:
-            return
-        owner = self._owner
-        self._ptr = 0
-        self._why = "it was dropped"
-        if owner.closed:
-            _any_delete(ptr)
-            return
-        with owner.guard:
-            err = _any_drop(owner.box.ctx, ptr)
-            _any_delete(ptr)
-        if err:
-            raise owner.failure(wasm_error(err))
-
-    def drop(self) -> None:
-        """Run the guest's destructor (or end the borrow). Idempotent."""
-        self._drop()
-
-    close = drop
-
-    def __enter__(self) -> GuestHandle:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._drop()
-
-    def __del__(self) -> None:
-        # An unclosed handle frees its native struct; the guest keeps the resource (no
-        # destructor runs outside an explicit drop: the store may be busy in another call).
-        ptr = self._ptr
-        if ptr:
-            self._ptr = 0
-            with contextlib.suppress(Exception):  # interpreter shutdown: nothing to do
-                _any_delete(ptr)
-
-    def __repr__(self) -> str:
-        state = "dropped" if self._ptr == 0 else ("borrowed" if self._borrowed else "owned")
-        return f"<{self._resource.resource} resource handle ({state})>"
-
-
 class LinkHooks(ResourceHooks):
     """Resource crossing rules for one linked component."""
 
@@ -314,7 +221,7 @@ class LinkHooks(ResourceHooks):
                 table = state.table
                 call.after.append(lambda: table.pop(rep, None))
             if not owned:
-                call.after.append(lambda: _any_delete(ptr))
+                call.after.append(lambda: any_delete(ptr))
             return ptr
 
         return lower

@@ -29,7 +29,8 @@ from .._policy import Policy
 from .._values import Err
 from ._artifact import Artifact
 from ._cfunc import ExportFunc, ExportPlan
-from ._chost import HostDefs, Linked, StoreState, link, wasm_error
+from ._chost import HostDefs, Linked, StoreState, link
+from ._handles import wasm_error
 from ._store import StoreBox
 from ._translate import translate, translating
 
