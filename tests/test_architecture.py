@@ -14,6 +14,7 @@ FOUNDATION = {"_convert", "_errors", "_policy", "_types", "_values"}
 FACADE = {
     "_runtime",
     "_component",
+    "_linker",
     "_wave",
     "_wave_lex",
     "_bindgen",
