@@ -12,6 +12,19 @@ import omniwasm
 from fixtures.kernel import KERNEL, PAGE
 
 
+@pytest.fixture(scope="module")
+def runtime() -> omniwasm.Runtime:
+    """One runtime for the module's kernels."""
+    return omniwasm.Runtime()
+
+
+@pytest.fixture
+def k(runtime: omniwasm.Runtime) -> Iterator[Any]:
+    """The exports of a fresh kernel instance."""
+    with runtime.instantiate(runtime.load(KERNEL)) as inst:
+        yield inst.exports
+
+
 def store(k: Any, data: bytes) -> int:
     """Copy ``data`` into a new block with ``store_u8`` and return its handle."""
     h = k.alloc(len(data))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,6 +14,19 @@ from omniwasm.plugins import CurrentPlugin, Plugin, host_fn
 
 OVERHEAD = 48  # Extism's charge per var, beside its key and value
 FULL = "Variable store is full"
+
+
+@pytest.fixture(scope="module")
+def runtime() -> omniwasm.Runtime:
+    """One runtime for the module's kernels."""
+    return omniwasm.Runtime()
+
+
+@pytest.fixture
+def k(runtime: omniwasm.Runtime) -> Iterator[Any]:
+    """The exports of a fresh kernel instance."""
+    with runtime.instantiate(runtime.load(KERNEL)) as inst:
+        yield inst.exports
 
 
 def put(k: Any, data: bytes) -> int:
