@@ -34,9 +34,9 @@ _memory_size = ctypes.CFUNCTYPE(ctypes.c_size_t, _vp, _vp)(("wasmtime_memory_dat
 _export_get = ctypes.CFUNCTYPE(ctypes.c_bool, _vp, _vp, ctypes.c_char_p, ctypes.c_size_t, _vp)(
     ("wasmtime_instance_export_get", ffi.dll)
 )
-_pre_instantiate = ctypes.CFUNCTYPE(_vp, _vp, _vp, _vp, _vp)(
+pre_instantiate_raw = ctypes.CFUNCTYPE(_vp, _vp, _vp, _vp, _vp)(
     ("wasmtime_instance_pre_instantiate", ffi.dll)
-)  # releases the GIL: a start function may run
+)  # (pre, ctx, instance out, trap out) -> error; releases the GIL: a start function may run
 _EXTERN_MEMORY = ffi.WASMTIME_EXTERN_MEMORY.value
 _EXTERN_OF = ffi.wasmtime_extern_t.of.offset
 
@@ -322,7 +322,7 @@ def pre_instantiate(pre: wasmtime.InstancePre, ctx: int) -> wasmtime.Instance:
     """
     raw = ffi.wasmtime_instance_t()
     trap = ctypes.c_void_p()
-    error = _pre_instantiate(
+    error = pre_instantiate_raw(
         ctypes.addressof(pre.ptr().contents), ctx, ctypes.addressof(raw), ctypes.addressof(trap)
     )
     if error or trap.value:

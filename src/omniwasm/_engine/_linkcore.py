@@ -31,7 +31,13 @@ from wasmtime import _func as wasmtime_func
 from .._errors import LinkError, MissingImport, OmniwasmError
 from .._policy import Policy
 from ._artifact import Artifact
-from ._core import WASI_P1_MODULES, CoreInstance, describe_extern, instantiate_failure
+from ._core import (
+    WASI_P1_MODULES,
+    CoreInstance,
+    describe_extern,
+    instantiate_failure,
+    pre_instantiate_raw,
+)
 from ._modscan import FuncSig, ModuleInterface, module_interface
 from ._store import StoreBox
 from ._translate import translate
@@ -54,9 +60,6 @@ _define_unchecked = ctypes.CFUNCTYPE(
     _UNCHECKED, _vp, _FINALIZER,
 )(("wasmtime_linker_define_func_unchecked", ffi.dll))  # fmt: skip
 _caller_context = ctypes.CFUNCTYPE(_vp, _vp)(("wasmtime_caller_context", ffi.dll))
-_pre_instantiate = ctypes.CFUNCTYPE(_vp, _vp, _vp, _vp, _vp)(
-    ("wasmtime_instance_pre_instantiate", ffi.dll)
-)
 _export_get = ctypes.CFUNCTYPE(ctypes.c_bool, _vp, _vp, ctypes.c_char_p, ctypes.c_size_t, _vp)(
     ("wasmtime_instance_export_get", ffi.dll)
 )
@@ -251,7 +254,7 @@ class CoreTemplate:
         comps: list[CoreInstance] = []
         for _, (art, pre) in self.companions:
             raw = ffi.wasmtime_instance_t()
-            error = _pre_instantiate(pre, ctx, ctypes.addressof(raw), trap_addr)
+            error = pre_instantiate_raw(pre, ctx, ctypes.addressof(raw), trap_addr)
             if error or trap.value:
                 raise instantiate_failure(error, trap)
             raws.append(ctypes.addressof(raw))
