@@ -159,7 +159,10 @@ def test_clocks_read_and_sleep(mode: str, wasi_guest: Guest) -> None:
 
 @pytest.mark.parametrize("count", [0, 1, 16, 256])
 def test_random_bytes(mode: str, wasi_guest: Guest, count: int) -> None:
-    """getentropy and arc4random return the number of bytes asked for, and they differ."""
+    """getentropy and arc4random return the number of bytes asked for, and they differ.
+
+    Distinctness is asserted from 16 bytes up: two random single bytes are equal
+    one time in 256, which made the count=1 case fail now and then in CI."""
     result = run_guest(mode, wasi_guest("random"), Policy(args=[str(count)]))
     assert result.exit_code == 0
     values = _keyed(result.stdout)
@@ -167,7 +170,8 @@ def test_random_bytes(mode: str, wasi_guest: Guest, count: int) -> None:
     assert re.fullmatch(f"[0-9a-f]{{{2 * count}}}", values["getentropy"])
     assert re.fullmatch(f"[0-9a-f]{{{2 * count}}}", values["arc4random"])
     assert re.fullmatch(r"\d+ \d+ \d+", values["rand"])
-    assert values["distinct"] == "yes"
+    if count == 0 or count >= 16:
+        assert values["distinct"] == "yes"
 
 
 def test_random_differs_between_runs(mode: str, wasi_guest: Guest) -> None:
