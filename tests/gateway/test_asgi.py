@@ -240,7 +240,7 @@ def test_request_body_streams_to_the_guest(routes: Path) -> None:
         task = asyncio.create_task(
             Gateway(routes)(scope("/echo"), receiver([b"first", b"second"], gate), sent)
         )
-        for _ in range(200):  # the first chunk comes back while the second is held
+        for _ in range(1000):  # the first chunk comes back while the second is held
             if sent.chunks:
                 break
             await asyncio.sleep(0.01)
@@ -332,7 +332,7 @@ def test_guest_blocked_on_a_stalled_body_times_out_and_frees_its_slot(
         stalled, after = Recorder(), Recorder()
         with contextlib.suppress(ResponseAborted):
             await app(scope(path), receiver([b"a", b"never"], asyncio.Event()), stalled)
-        for _ in range(100):  # the guest thread ends once its body read fails
+        for _ in range(1000):  # the guest thread ends once its body read fails
             if app._admission.active == 0:
                 break
             await asyncio.sleep(0.01)
@@ -387,7 +387,7 @@ def test_request_whose_client_left_while_queued_never_runs(routes: Path) -> None
             await second
         gate.set()
         await first
-        for _ in range(200):
+        for _ in range(1000):
             if app._admission.admitted == 0:
                 break
             await asyncio.sleep(0.01)

@@ -112,9 +112,10 @@ def test_sigterm_finishes_the_request_in_flight(routes: Path) -> None:
     """A request running when SIGTERM arrives still gets its answer before the server exits."""
     import threading
 
-    port = free_port()
+    port, admin = free_port(), free_port()
     got: list[int] = []
-    with serving(str(routes), "--addr", f"127.0.0.1:{port}", "--timeout", "1.5s") as p:
+    args = ("--addr", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{admin}", "--timeout", "1.5s")
+    with serving(str(routes), *args) as p:
         wait_ready(f"http://127.0.0.1:{port}/", p)
         # /loop runs until the 1.5 s timeout stops it: the request is in flight meanwhile.
         client = threading.Thread(
@@ -123,7 +124,10 @@ def test_sigterm_finishes_the_request_in_flight(routes: Path) -> None:
             )
         )
         client.start()
-        time.sleep(0.5)
+        deadline = time.monotonic() + 15  # wait until the server counts the request in flight
+        while "omniwasm_in_flight 1" not in httpx.get(f"http://127.0.0.1:{admin}/metrics").text:
+            assert time.monotonic() < deadline, "the /loop request never started"
+            time.sleep(0.02)
         p.send_signal(signal.SIGTERM)
         client.join(timeout=30)
         assert p.wait(timeout=30) == 0
