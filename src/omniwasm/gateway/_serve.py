@@ -186,10 +186,6 @@ def serve(settings: ServeSettings) -> int:
     except ImportError as exc:
         raise PolicyError("omniwasm serve needs uvicorn: pip install 'omniwasm[gateway]'") from exc
     host, port = parse_addr(settings.addr)
-    import sys as _sys
-
-    if os.environ.get("SWI"):
-        _sys.setswitchinterval(float(os.environ["SWI"]))
     configure_logging(settings.log_format)
     if settings.workers > 1:
         if settings.admin or settings.watch:
