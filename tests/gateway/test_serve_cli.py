@@ -132,3 +132,27 @@ def test_sigterm_finishes_the_request_in_flight(routes: Path) -> None:
         client.join(timeout=30)
         assert p.wait(timeout=30) == 0
     assert got == [504]  # answered (its timeout), not dropped by the shutdown
+
+
+@pytest.mark.parametrize("flag", ["--addr", "--admin"])
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_address_in_use_is_a_clear_policy_error(hello: Path, flag: str, workers: str) -> None:
+    """A --addr or --admin port another socket listens on: exit 78 naming the flag, no traceback."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = f"127.0.0.1:{taken.getsockname()[1]}"
+        addrs = {"--addr": f"127.0.0.1:{free_port()}", "--admin": f"127.0.0.1:{free_port()}"}
+        addrs[flag] = busy
+        run = subprocess.run(
+            [sys.executable, "-m", "omniwasm", "serve", str(hello), "--workers", workers]
+            + [arg for pair in addrs.items() for arg in pair],
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+    assert run.returncode == 78
+    assert f"{flag} {busy}: Address already in use".encode() in run.stderr
+    assert b"Traceback" not in run.stderr

@@ -30,7 +30,7 @@ from ._asgi import DEFAULT_MAX_BODY_BYTES, Gateway, Receive, Scope, Send
 from ._exchange import Hooks
 from ._kv import KV_INTERFACES, KeyValueAccess, KeyValueDatabase
 from ._manifest import AppManifest, ComponentSpec, load_app_manifest
-from ._metrics import Metrics
+from ._metrics import Metrics, Rendering
 from ._routes import Router
 from ._variables import VARIABLE_INTERFACES, ComponentVariables
 
@@ -282,7 +282,7 @@ async def _plain(send: Send, status: int, text: str) -> None:
 class MetricsApp:
     """The admin ASGI app: ``GET /metrics`` in Prometheus text format, ``GET /healthz``."""
 
-    def __init__(self, metrics: Metrics) -> None:
+    def __init__(self, metrics: Rendering) -> None:
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -10,7 +10,8 @@ One :class:`Metrics` per server process, updated by every request and rendered b
 - ``omniwasm_traps_total{route}``, ``omniwasm_timeouts_total{route}``: guest failures;
 - ``omniwasm_in_flight``: requests being handled now.
 
-Thread-safe: requests run on a thread pool.
+Thread-safe: requests run on a thread pool. With ``--workers N`` each worker process publishes
+:meth:`Metrics.snapshot` and the admin server renders their sum (:mod:`._workers`).
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from __future__ import annotations
 import bisect
 import threading
 from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any, Protocol
 
-__all__ = ["LATENCY_BUCKETS", "Metrics"]
+__all__ = ["LATENCY_BUCKETS", "Metrics", "Rendering"]
 
 LATENCY_BUCKETS = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
@@ -42,6 +45,14 @@ class _Histogram:
             self.buckets[i] += 1
         self.count += 1
         self.sum += seconds
+
+
+class Rendering(Protocol):
+    """Anything the admin app can serve as ``/metrics``."""
+
+    def render(self) -> str:
+        """The Prometheus text."""
+        ...
 
 
 def _label(value: str) -> str:
@@ -86,6 +97,52 @@ class Metrics:
         """The guest of ``route`` ran past its timeout."""
         with self._lock:
             self._timeouts[route] += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything counted so far, as JSON-safe data (:meth:`add` sums snapshots)."""
+        with self._lock:
+            return {
+                "requests": [[r, s, n] for (r, s), n in self._requests.items()],
+                "latency": {r: [h.buckets, h.count, h.sum] for r, h in self._latency.items()},
+                "instantiate": {
+                    r: [h.buckets, h.count, h.sum] for r, h in self._instantiate.items()
+                },
+                "traps": dict(self._traps),
+                "timeouts": dict(self._timeouts),
+                "in_flight": self._in_flight,
+            }
+
+    def add(self, snapshot: Mapping[str, Any], *, in_flight: bool = True) -> None:
+        """Add another process's :meth:`snapshot` (``in_flight``: count its gauge too).
+
+        Raises:
+            ValueError: ``snapshot`` does not have the shape :meth:`snapshot` gives.
+
+        """
+        try:
+            with self._lock:
+                for route, status, n in snapshot["requests"]:
+                    self._requests[(str(route), int(status))] += int(n)
+                for mine, theirs in (
+                    (self._latency, snapshot["latency"]),
+                    (self._instantiate, snapshot["instantiate"]),
+                ):
+                    for route, (buckets, count, total) in theirs.items():
+                        hist = mine[str(route)]
+                        if len(buckets) != len(hist.buckets):
+                            raise ValueError("histogram buckets differ")
+                        hist.buckets = [
+                            a + int(b) for a, b in zip(hist.buckets, buckets, strict=True)
+                        ]
+                        hist.count += int(count)
+                        hist.sum += float(total)
+                for table, key in ((self._traps, "traps"), (self._timeouts, "timeouts")):
+                    for route, n in snapshot[key].items():
+                        table[str(route)] += int(n)
+                if in_flight:
+                    self._in_flight += int(snapshot["in_flight"])
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"not a metrics snapshot: {exc}") from exc
 
     def render(self) -> str:
         """Everything, in the Prometheus text format (version 0.0.4)."""

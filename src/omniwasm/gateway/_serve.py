@@ -3,7 +3,9 @@
 One process (the default) runs the app server, the optional admin server (``/metrics``,
 ``/healthz``) and the ``--watch`` poller in one event loop. ``--workers N`` starts N uvicorn
 worker processes, each building the app from the same settings (passed in an environment
-variable); the key-value database is shared through its SQLite file. Stopping (Ctrl-C,
+variable) and running its own ``--watch`` poller; the admin server then runs in the supervising
+process and sums the metrics the workers publish (:mod:`._workers`). The key-value database is
+shared through its SQLite file. Stopping (Ctrl-C,
 SIGTERM) finishes the requests in flight before the process exits.
 """
 
@@ -16,7 +18,9 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -26,10 +30,12 @@ from typing import Any
 from .._errors import PolicyError
 from .._policy import Policy
 from ._app import App, MetricsApp
+from ._workers import AdminThread, WorkerApp
 
 __all__ = ["ServeSettings", "app_from_env", "parse_addr", "serve"]
 
 _ENV = "OMNIWASM_SERVE_SETTINGS"
+_METRICS_ENV = "OMNIWASM_SERVE_METRICS_DIR"
 logger = logging.getLogger("omniwasm.gateway")
 
 
@@ -165,13 +171,58 @@ def configure_logging(log_format: str) -> None:
     root.propagate = False
 
 
-def app_from_env() -> App:
-    """The uvicorn factory of ``--workers`` processes: build the app from the settings."""
+def app_from_env() -> App | WorkerApp:
+    """The uvicorn factory of ``--workers`` processes: build the app from the settings.
+
+    With ``--admin`` or ``--watch`` the app is wrapped in a :class:`WorkerApp` that publishes
+    the worker's metrics to the supervisor and runs the worker's own watcher.
+    """
     settings = ServeSettings(**json.loads(os.environ[_ENV]))
     configure_logging(settings.log_format)
     app = settings.build()
+    metrics_dir = os.environ.get(_METRICS_ENV)
+    served: App | WorkerApp = app
+    if metrics_dir or settings.watch:
+        served = WorkerApp(
+            app,
+            metrics_dir=Path(metrics_dir) if metrics_dir else None,
+            watch=_watch if settings.watch else None,
+        )
     gc.freeze()  # the app's long-lived objects: no more garbage-collector passes over them
-    return app
+    return served
+
+
+def _serve_workers(uvicorn: Any, host: str, port: int, settings: ServeSettings) -> None:
+    """Run uvicorn's worker processes; serve ``--admin`` here, from the workers' metrics."""
+    os.environ[_ENV] = json.dumps(asdict(settings))
+    admin: AdminThread | None = None
+    with contextlib.ExitStack() as stack:
+        if settings.admin:
+            ahost, aport = parse_addr(settings.admin)
+            directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="omniwasm-")))
+            os.environ[_METRICS_ENV] = str(directory)
+            try:
+                admin = AdminThread(uvicorn, _quiet(uvicorn), ahost, aport, directory)
+            except OSError as exc:
+                raise PolicyError(f"--admin {settings.admin}: {exc.strerror or exc}") from exc
+            admin.start()
+            stack.callback(admin.stop)
+        logger.info(
+            "serving %s on http://%s:%d with %d workers",
+            settings.source,
+            host,
+            port,
+            settings.workers,
+        )
+        uvicorn.run(
+            "omniwasm.gateway._serve:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=settings.workers,
+            log_config=None,
+            access_log=False,
+        )
 
 
 def serve(settings: ServeSettings) -> int:
@@ -186,26 +237,34 @@ def serve(settings: ServeSettings) -> int:
     except ImportError as exc:
         raise PolicyError("omniwasm serve needs uvicorn: pip install 'omniwasm[gateway]'") from exc
     host, port = parse_addr(settings.addr)
+    _check_free("--addr", host, port)
+    if settings.admin:
+        _check_free("--admin", *parse_addr(settings.admin))
     configure_logging(settings.log_format)
     if settings.workers > 1:
-        if settings.admin or settings.watch:
-            raise PolicyError("--admin and --watch work with one worker (each worker has its own)")
-        os.environ[_ENV] = json.dumps(asdict(settings))
-        uvicorn.run(
-            "omniwasm.gateway._serve:app_from_env",
-            factory=True,
-            host=host,
-            port=port,
-            workers=settings.workers,
-            log_config=None,
-            access_log=False,
-        )
+        _serve_workers(uvicorn, host, port, settings)
         return 0
     app = settings.build()
     gc.freeze()  # the app's long-lived objects: no more garbage-collector passes over them
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         runner.run(_serve_one(uvicorn, app, host, port, settings))
     return 0
+
+
+def _check_free(flag: str, host: str, port: int) -> None:
+    """Fail early, and clearly, when ``host:port`` cannot be listened on.
+
+    Raises:
+        PolicyError: the address is in use or not this machine's.
+
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise PolicyError(f"{flag} {host}:{port}: {exc.strerror or exc}") from exc
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -230,7 +289,7 @@ async def _serve_one(uvicorn: Any, app: App, host: str, port: int, settings: Ser
         )
         admin_task = asyncio.create_task(admin.serve())
     if settings.watch:
-        watch_task = asyncio.create_task(_watch(app, server))
+        watch_task = asyncio.create_task(_watch(app, lambda: server.should_exit))
     logger.info("serving %s on http://%s:%d", settings.source, host, port)
     try:
         await server.serve()
@@ -286,14 +345,15 @@ def _quiet(uvicorn: Any) -> Any:
     return Server
 
 
-async def _watch(app: App, server: Any, interval: float = 0.5) -> None:
+async def _watch(app: App, stopped: Callable[[], bool], interval: float = 0.5) -> None:
     """Reload a component whose file, or one of its ``files``, changed (every ``interval`` s).
 
-    The stamps are taken on a worker thread (``files`` globs walk directories).
+    Runs until ``stopped()`` (or until cancelled). The stamps are taken on a worker thread
+    (``files`` globs walk directories).
     """
     loop = asyncio.get_running_loop()
     stamps = await loop.run_in_executor(None, _stamps, app)
-    while not server.should_exit:
+    while not stopped():
         await asyncio.sleep(interval)
         fresh = await loop.run_in_executor(None, _stamps, app)
         for cid, stamp in fresh.items():
