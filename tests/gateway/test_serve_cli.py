@@ -156,3 +156,18 @@ def test_address_in_use_is_a_clear_policy_error(hello: Path, flag: str, workers:
     assert run.returncode == 78
     assert f"{flag} {busy}: Address already in use".encode() in run.stderr
     assert b"Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize(
+    "option", [("--workers", "0"), ("--max-concurrency", "0"), ("--max-queue", "-1")]
+)
+def test_out_of_range_counts_are_usage_errors(hello: Path, option: tuple[str, str]) -> None:
+    """--workers 0, --max-concurrency 0 or a negative --max-queue exit 2 naming the option."""
+    run = subprocess.run(
+        [sys.executable, "-m", "omniwasm", "serve", str(hello), *option],
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    assert run.returncode == 2
+    assert option[0].encode() in run.stderr

@@ -27,7 +27,7 @@ def serve_cmd(
         str | None,
         typer.Option("--admin", help="Serve /metrics (Prometheus) and /healthz on HOST:PORT."),
     ] = None,
-    workers: Annotated[int, typer.Option("--workers", help="Worker processes.")] = 1,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
     watch: Annotated[
         bool, typer.Option("--watch", help="Reload a component when its file changes.")
     ] = False,
@@ -42,11 +42,11 @@ def serve_cmd(
     ] = "10MiB",
     max_concurrency: Annotated[
         int | None,
-        typer.Option("--max-concurrency", help="Guests running at once per component."),
+        typer.Option("--max-concurrency", min=1, help="Guests running at once per component."),
     ] = None,
     max_queue: Annotated[
         int | None,
-        typer.Option("--max-queue", help="Requests that may wait for a guest (503 beyond)."),
+        typer.Option("--max-queue", min=0, help="Requests that may wait for a guest (503 beyond)."),
     ] = None,
     kv: Annotated[
         Path | None, typer.Option("--kv", help="The key-value SQLite file (app stores).")
