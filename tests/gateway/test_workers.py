@@ -89,6 +89,28 @@ def test_merged_metrics_skip_an_unreadable_snapshot(
     assert any("worker-1.json" in r.getMessage() for r in caplog.records)
 
 
+def test_merged_health_needs_a_live_worker(tmp_path: Path) -> None:
+    """/healthz of the workers' admin is 503 until a live worker has published, then 200."""
+    import asyncio
+    import os
+
+    from omniwasm.gateway._app import MetricsApp
+
+    merged = MergedMetrics(tmp_path)
+    app = MetricsApp(merged, healthy=lambda: merged.live() > 0)
+
+    async def status() -> int:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://admin") as client:
+            return (await client.get("/healthz")).status_code
+
+    assert asyncio.run(status()) == 503  # no worker yet
+    (tmp_path / f"worker-{_dead_pid()}.json").write_text(json.dumps(Metrics().snapshot()))
+    assert asyncio.run(status()) == 503  # only a dead one
+    (tmp_path / f"worker-{os.getpid()}.json").write_text(json.dumps(Metrics().snapshot()))
+    assert asyncio.run(status()) == 200
+
+
 def test_publisher_writes_the_snapshot_and_a_last_one_at_stop(tmp_path: Path) -> None:
     """A worker's publisher writes its snapshot at once and again when stopped."""
     metrics = Metrics()

@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -280,10 +280,15 @@ async def _plain(send: Send, status: int, text: str) -> None:
 
 
 class MetricsApp:
-    """The admin ASGI app: ``GET /metrics`` in Prometheus text format, ``GET /healthz``."""
+    """The admin ASGI app: ``GET /metrics`` in Prometheus text format, ``GET /healthz``.
 
-    def __init__(self, metrics: Rendering) -> None:
+    ``/healthz`` answers 200 ``ok`` while ``healthy()`` is true, else 503 (for ``--workers``:
+    no live worker is serving yet, or any more).
+    """
+
+    def __init__(self, metrics: Rendering, healthy: Callable[[], bool] | None = None) -> None:
         self.metrics = metrics
+        self.healthy = healthy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve ``/metrics`` and ``/healthz``; 404 for anything else."""
@@ -308,6 +313,9 @@ class MetricsApp:
             )
             await send({"type": "http.response.body", "body": body, "more_body": False})
         elif path == "/healthz":
-            await _plain(send, 200, "ok")
+            if self.healthy is None or self.healthy():
+                await _plain(send, 200, "ok")
+            else:
+                await _plain(send, 503, "no worker is serving")
         else:
             await _plain(send, 404, "not found")

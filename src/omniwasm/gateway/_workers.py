@@ -104,10 +104,8 @@ class MergedMetrics:
 
     def snapshots(self) -> Iterator[tuple[int, Metrics]]:
         """``(pid, metrics)`` of every readable snapshot (a bad file is logged and skipped)."""
-        for path in sorted(self.directory.glob("worker-*.json")):
-            pid_text = path.stem.removeprefix("worker-")
-            if not pid_text.isdigit():
-                continue
+        for pid in self._pids():
+            path = _snapshot_path(self.directory, pid)
             one = Metrics()
             try:
                 one.add(json.loads(path.read_text()))
@@ -116,7 +114,15 @@ class MergedMetrics:
             except (OSError, ValueError) as exc:
                 logger.warning("skipping the metrics in %s: %s", path, exc)
                 continue
-            yield int(pid_text), one
+            yield pid, one
+
+    def _pids(self) -> list[int]:
+        names = (p.stem.removeprefix("worker-") for p in self.directory.glob("worker-*.json"))
+        return sorted(int(n) for n in names if n.isdigit())
+
+    def live(self) -> int:
+        """How many worker processes that published are still running."""
+        return sum(_alive(pid) for pid in self._pids())
 
     def render(self) -> str:
         """The Prometheus text of all workers together, and how many are live."""
@@ -210,8 +216,9 @@ class AdminThread:
         except OSError:
             self.socket.close()
             raise
+        merged = MergedMetrics(directory)
         config = uvicorn.Config(
-            MetricsApp(MergedMetrics(directory)), log_config=None, access_log=False
+            MetricsApp(merged, healthy=lambda: merged.live() > 0), log_config=None, access_log=False
         )
         self.server = server_class(config)
         self._thread = threading.Thread(target=self._run, name="omniwasm-admin", daemon=True)
