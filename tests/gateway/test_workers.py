@@ -188,3 +188,32 @@ def test_two_workers_each_reload_a_changed_component(tmp_path: Path) -> None:
                 break
             assert time.monotonic() < deadline, "a worker kept the old component"
             time.sleep(0.2)
+
+
+def test_a_bad_app_fails_once_before_any_worker_starts(tmp_path: Path) -> None:
+    """A manifest naming a missing component exits 78 with its error, not a worker crash loop."""
+    manifest = tmp_path / "omniwasm.toml"
+    manifest.write_text(
+        '[[trigger.http]]\nroute = "/..."\ncomponent = "web"\n'
+        '[component.web]\nsource = "missing.wasm"\n'
+    )
+    addr = f"127.0.0.1:{free_port()}"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "omniwasm",
+            "serve",
+            str(manifest),
+            "--workers",
+            "2",
+            "--addr",
+            addr,
+        ],
+        capture_output=True,
+        check=False,
+        timeout=60,
+    )
+    assert run.returncode == 78
+    assert b"source 'missing.wasm' not found" in run.stderr
+    assert b"Traceback" not in run.stderr

@@ -193,7 +193,14 @@ def app_from_env() -> App | WorkerApp:
 
 
 def _serve_workers(uvicorn: Any, host: str, port: int, settings: ServeSettings) -> None:
-    """Run uvicorn's worker processes; serve ``--admin`` here, from the workers' metrics."""
+    """Run uvicorn's worker processes; serve ``--admin`` here, from the workers' metrics.
+
+    The app is built once here first: a bad manifest or component fails now, with its own
+    error, instead of in every worker (which uvicorn would restart forever), and the compile
+    cache is warm when the workers load the components.
+    """
+    settings.build()
+    gc.collect()
     os.environ[_ENV] = json.dumps(asdict(settings))
     admin: AdminThread | None = None
     with contextlib.ExitStack() as stack:
