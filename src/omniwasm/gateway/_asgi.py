@@ -58,6 +58,10 @@ guest writes it (most guests are done by then: their whole answer then costs one
 SEND_CHUNK = 256 << 10
 """At most this many bytes of response body per ``http.response.body`` message."""
 
+TRAILERS = "http.response.trailers"
+"""The ASGI extension (and message type) for response trailers: a server that lists it in
+``scope["extensions"]`` (uvicorn and Hypercorn over HTTP/2) gets the guest's trailers."""
+
 FIRST = asyncio.FIRST_COMPLETED
 
 logger = logging.getLogger("omniwasm.gateway")
@@ -346,10 +350,16 @@ class Gateway:
             (name.lower().encode("latin-1"), bytes(value))
             for name, value in response.headers().entries()
         ]
-        await send(
-            {"type": "http.response.start", "status": response.status_code(), "headers": headers}
-        )
+        start: Message = {
+            "type": "http.response.start",
+            "status": response.status_code(),
+            "headers": headers,
+        }
         out = response.outgoing_body
+        trailers = out is not None and _sends_trailers(scope, out.feed)
+        if trailers:
+            start["trailers"] = True  # the server then expects an http.response.trailers
+        await send(start)
         if out is None:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
@@ -366,6 +376,16 @@ class Gateway:
                 "%s: the response body failed (%s)", where, out.feed.error.case, exc_info=exc
             )
             raise ResponseAborted(f"{where}: the response body failed: {out.feed.error.case}")
+        if trailers:
+            fields = out.feed.trailers
+            entries = [] if fields is None else fields.entries()
+            await send(
+                {
+                    "type": TRAILERS,
+                    "headers": [(n.lower().encode("latin-1"), bytes(v)) for n, v in entries],
+                    "more_trailers": False,
+                }
+            )
 
     async def _failed(self, send: Send, where: str, exc: BaseException) -> None:
         status = status_for(exc)
@@ -381,6 +401,21 @@ class Gateway:
             f"Gateway({self.compiled.source!r}, interface={self.interface!r}, "
             f"max_concurrency={self._admission.slots}, max_queue={self._admission.queue})"
         )
+
+
+def _sends_trailers(scope: Scope, feed: BodyFeed) -> bool:
+    """Whether to announce trailers in ``http.response.start``.
+
+    The server must offer the extension; then either the finished body has trailers or,
+    still streaming, the client asked for them (``te: trailers``). (An announced response
+    must end with a trailers message, and Hypercorn fails on an empty one.)
+    """
+    if TRAILERS not in (scope.get("extensions") or {}):
+        return False
+    if feed.ended():
+        return bool(feed.trailers is not None and feed.trailers.entries())
+    te = _header(scope, b"te") or b""
+    return b"trailers" in (part.strip() for part in te.lower().split(b","))
 
 
 def _wake(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: Any) -> None:
