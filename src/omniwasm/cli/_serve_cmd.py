@@ -54,6 +54,13 @@ def serve_cmd(
     var: Annotated[
         list[str], typer.Option("--var", help="An application variable NAME=VALUE (repeatable).")
     ] = [],  # noqa: B006 (typer reads the default; it is never mutated)
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option("--tls-cert", help="Serve HTTPS with this PEM certificate (chain)."),
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option("--tls-key", help="The PEM private key of --tls-cert.")
+    ] = None,
     log_format: Annotated[
         str, typer.Option("--log-format", help="Access and error logs: text or json.")
     ] = "text",
@@ -86,6 +93,8 @@ def serve_cmd(
             kv_path=str(kv) if kv is not None else None,
             variables=variables,
             log_format=log_format,
+            tls_cert=str(tls_cert) if tls_cert is not None else None,
+            tls_key=str(tls_key) if tls_key is not None else None,
         )
         return serve(settings)
 

@@ -56,6 +56,13 @@ class ServeSettings:
     kv_path: str | None = None
     variables: dict[str, str] = field(default_factory=dict)
     log_format: str = "text"
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+    @property
+    def scheme(self) -> str:
+        """``https`` with a TLS certificate, else ``http``."""
+        return "https" if self.tls_cert else "http"
 
     def build(self) -> App:
         """The App these settings describe."""
@@ -215,8 +222,9 @@ def _serve_workers(uvicorn: Any, host: str, port: int, settings: ServeSettings) 
             admin.start()
             stack.callback(admin.stop)
         logger.info(
-            "serving %s on http://%s:%d with %d workers",
+            "serving %s on %s://%s:%d with %d workers",
             settings.source,
+            settings.scheme,
             host,
             port,
             settings.workers,
@@ -229,6 +237,7 @@ def _serve_workers(uvicorn: Any, host: str, port: int, settings: ServeSettings) 
             workers=settings.workers,
             log_config=None,
             access_log=False,
+            **_tls(settings),
         )
 
 
@@ -244,6 +253,7 @@ def serve(settings: ServeSettings) -> int:
     except ImportError as exc:
         raise PolicyError("omniwasm serve needs uvicorn: pip install 'omniwasm[gateway]'") from exc
     host, port = parse_addr(settings.addr)
+    _check_tls(settings)
     _check_free("--addr", host, port)
     if settings.admin:
         _check_free("--admin", *parse_addr(settings.admin))
@@ -256,6 +266,35 @@ def serve(settings: ServeSettings) -> int:
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         runner.run(_serve_one(uvicorn, app, host, port, settings))
     return 0
+
+
+def _tls(settings: ServeSettings) -> dict[str, Any]:
+    """The TLS options for uvicorn (none without ``--tls-cert``)."""
+    if not settings.tls_cert:
+        return {}
+    return {"ssl_certfile": settings.tls_cert, "ssl_keyfile": settings.tls_key}
+
+
+def _check_tls(settings: ServeSettings) -> None:
+    """Load the certificate and key now, so a bad pair fails before anything starts.
+
+    Raises:
+        PolicyError: only one of the two, a missing file, or a key that does not fit.
+
+    """
+    if not settings.tls_cert and not settings.tls_key:
+        return
+    if not settings.tls_cert or not settings.tls_key:
+        raise PolicyError("--tls-cert and --tls-key go together")
+    import ssl
+
+    for flag, path in (("--tls-cert", settings.tls_cert), ("--tls-key", settings.tls_key)):
+        if not Path(path).is_file():
+            raise PolicyError(f"{flag}: no file at {path}")
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(settings.tls_cert, settings.tls_key)
+    except (ssl.SSLError, OSError) as exc:
+        raise PolicyError(f"--tls-cert/--tls-key: cannot use them: {exc}") from exc
 
 
 def _check_free(flag: str, host: str, port: int) -> None:
@@ -285,7 +324,13 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 async def _serve_one(uvicorn: Any, app: App, host: str, port: int, settings: ServeSettings) -> None:
     config = uvicorn.Config(
-        app, host=host, port=port, log_config=None, access_log=False, lifespan="on"
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        **_tls(settings),
     )
     server = _graceful(uvicorn)(config)
     admin = admin_task = watch_task = None
@@ -297,7 +342,7 @@ async def _serve_one(uvicorn: Any, app: App, host: str, port: int, settings: Ser
         admin_task = asyncio.create_task(admin.serve())
     if settings.watch:
         watch_task = asyncio.create_task(_watch(app, lambda: server.should_exit))
-    logger.info("serving %s on http://%s:%d", settings.source, host, port)
+    logger.info("serving %s on %s://%s:%d", settings.source, settings.scheme, host, port)
     try:
         await server.serve()
     finally:
