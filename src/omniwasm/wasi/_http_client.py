@@ -17,6 +17,10 @@ Timeouts (``request-options``, nanoseconds; 600 s each by default, as wasmtime):
 context attribute; :data:`DEFAULT_MAX_RESPONSE_BYTES` otherwise): a larger declared
 ``content-length`` fails the response with ``HTTP-response-body-size(some(length))``, a body
 that grows past it fails its stream with ``HTTP-response-body-size(none)``.
+
+Connections are kept alive and reused across requests (and across guests) of the process: one
+``httpx`` transport holds at most ``KEEPALIVE_CONNECTIONS`` idle connections, each for
+``KEEPALIVE_SECONDS``. A response whose body was not read to its end closes its connection.
 """
 
 from __future__ import annotations
@@ -192,17 +196,38 @@ def _error_code_of(exc: BaseException) -> Variant:
 
 _ssl_lock = threading.Lock()
 _ssl_context: ssl.SSLContext | None = None
+_transport: Any = None
+
+KEEPALIVE_CONNECTIONS = 64
+"""Idle connections to upstream servers kept for reuse (the whole process)."""
+KEEPALIVE_SECONDS = 15.0
+"""How long an idle upstream connection is kept."""
 
 
-def _ssl() -> ssl.SSLContext:
+def _ssl_unlocked() -> ssl.SSLContext:
     """One verifying SSL context for every request (building one costs milliseconds)."""
-    global _ssl_context  # noqa: PLW0603 - built once, on the first https request
+    global _ssl_context  # noqa: PLW0603 - built once, on the first request
+    if _ssl_context is None:
+        import httpx
+
+        _ssl_context = httpx.create_ssl_context()
+    return _ssl_context
+
+
+def _shared_transport() -> Any:
+    """The process's ``httpx`` transport: one connection pool for every outgoing request."""
+    global _transport  # noqa: PLW0603 - built once, on the first request
     with _ssl_lock:
-        if _ssl_context is None:
+        if _transport is None:
             import httpx
 
-            _ssl_context = httpx.create_ssl_context()
-        return _ssl_context
+            limits = httpx.Limits(
+                max_connections=None,
+                max_keepalive_connections=KEEPALIVE_CONNECTIONS,
+                keepalive_expiry=KEEPALIVE_SECONDS,
+            )
+            _transport = httpx.HTTPTransport(verify=_ssl_unlocked(), trust_env=False, limits=limits)
+        return _transport
 
 
 def _seconds(ns: int | None) -> float:
@@ -229,33 +254,30 @@ def _fetch(job: _Job, future: FutureIncomingResponse) -> None:
         msg = "outgoing HTTP needs httpx: pip install omniwasm[plugins]"
         future.resolve(error_code("internal-error", msg))
         return
-    transport = httpx.HTTPTransport(verify=_ssl(), trust_env=False)
+    transport = _shared_transport()
+    content: Any = job.body.chunks() if isinstance(job.body, BodyFeed) else job.body
+    timeouts = {
+        "connect": job.connect,
+        "read": job.first_byte,
+        "write": job.between_bytes,
+        "pool": job.connect,
+    }
+    request = httpx.Request(
+        job.method,
+        job.target.url,
+        headers=job.headers,
+        content=content,
+        extensions={"timeout": timeouts},
+    )
     try:
-        content: Any = job.body.chunks() if isinstance(job.body, BodyFeed) else job.body
-        timeouts = {
-            "connect": job.connect,
-            "read": job.first_byte,
-            "write": job.between_bytes,
-            "pool": job.connect,
-        }
-        request = httpx.Request(
-            job.method,
-            job.target.url,
-            headers=job.headers,
-            content=content,
-            extensions={"timeout": timeouts},
-        )
-        try:
-            response = transport.handle_request(request)
-        except Exception as exc:  # every failure becomes an error-code
-            future.resolve(_error_code_of(exc))
-            return
-        try:
-            _deliver(job, future, response, timeouts)
-        finally:
-            response.close()
+        response = transport.handle_request(request)
+    except Exception as exc:  # every failure becomes an error-code
+        future.resolve(_error_code_of(exc))
+        return
+    try:
+        _deliver(job, future, response, timeouts)
     finally:
-        transport.close()
+        response.close()  # back to the pool if read to its end, else closed
 
 
 def _deliver(
@@ -284,6 +306,7 @@ def _deliver(
     except Exception as exc:  # every failure becomes an error-code
         feed.end(_error_code_of(exc))
         return
+    response.close()  # the connection goes back to the pool before the guest sees the end
     feed.end()
 
 
