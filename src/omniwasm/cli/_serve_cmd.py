@@ -54,6 +54,13 @@ def serve_cmd(
     var: Annotated[
         list[str], typer.Option("--var", help="An application variable NAME=VALUE (repeatable).")
     ] = [],  # noqa: B006 (typer reads the default; it is never mutated)
+    http2: Annotated[
+        bool,
+        typer.Option(
+            "--http2",
+            help="Serve with Hypercorn: HTTP/2 (h2c, or h2 with --tls-cert) and trailers.",
+        ),
+    ] = False,
     tls_cert: Annotated[
         Path | None,
         typer.Option("--tls-cert", help="Serve HTTPS with this PEM certificate (chain)."),
@@ -93,6 +100,7 @@ def serve_cmd(
             kv_path=str(kv) if kv is not None else None,
             variables=variables,
             log_format=log_format,
+            http2=http2,
             tls_cert=str(tls_cert) if tls_cert is not None else None,
             tls_key=str(tls_key) if tls_key is not None else None,
         )

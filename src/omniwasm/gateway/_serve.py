@@ -56,6 +56,7 @@ class ServeSettings:
     kv_path: str | None = None
     variables: dict[str, str] = field(default_factory=dict)
     log_format: str = "text"
+    http2: bool = False
     tls_cert: str | None = None
     tls_key: str | None = None
 
@@ -253,6 +254,12 @@ def serve(settings: ServeSettings) -> int:
     except ImportError as exc:
         raise PolicyError("omniwasm serve needs uvicorn: pip install 'omniwasm[gateway]'") from exc
     host, port = parse_addr(settings.addr)
+    if settings.http2:
+        from ._serve_h2 import check_http2
+
+        check_http2()
+        if settings.workers > 1:
+            raise PolicyError("--http2 serves from one process: leave out --workers")
     _check_tls(settings)
     _check_free("--addr", host, port)
     if settings.admin:
@@ -264,7 +271,12 @@ def serve(settings: ServeSettings) -> int:
     app = settings.build()
     gc.freeze()  # the app's long-lived objects: no more garbage-collector passes over them
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        runner.run(_serve_one(uvicorn, app, host, port, settings))
+        if settings.http2:
+            from ._serve_h2 import serve_http2
+
+            runner.run(serve_http2(app, host, port, settings))
+        else:
+            runner.run(_serve_one(uvicorn, app, host, port, settings))
     return 0
 
 

@@ -1,0 +1,89 @@
+"""``omniwasm serve --http2``: the app under Hypercorn, which speaks HTTP/2 and sends trailers.
+
+uvicorn (the default server) speaks HTTP/1.1 only here and cannot send response trailers.
+Hypercorn serves HTTP/1.1 and HTTP/2 on the same port: prior-knowledge ``h2c`` on plain TCP,
+and ``h2`` chosen by ALPN with ``--tls-cert``. It offers the ASGI ``http.response.trailers``
+extension over HTTP/2, so a guest's trailers reach clients that ask for them (gRPC clients do).
+
+One process: the admin server and the ``--watch`` poller run in the same event loop, as with
+uvicorn. SIGTERM or Ctrl-C stops accepting and waits for the requests in flight (up to the
+request timeout plus a little), then the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import TYPE_CHECKING, Any
+
+from .._errors import PolicyError
+from ._app import App, MetricsApp
+from ._asgi import DEFAULT_TIMEOUT, GRACE
+
+if TYPE_CHECKING:
+    from ._serve import ServeSettings
+
+__all__ = ["check_http2", "serve_http2"]
+
+
+def check_http2() -> None:
+    """Fail now when Hypercorn is missing.
+
+    Raises:
+        PolicyError: ``--http2`` without Hypercorn (``pip install 'omniwasm[http2]'``).
+
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("hypercorn") is None:
+        raise PolicyError("--http2 needs Hypercorn: pip install 'omniwasm[http2]'")
+
+
+async def serve_http2(app: App, host: str, port: int, settings: ServeSettings) -> None:
+    """Serve ``app`` with Hypercorn until SIGTERM or SIGINT, then finish the requests in flight."""
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+
+    from ._serve import _quiet, _watch, logger, parse_addr
+
+    config = Config()
+    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    config.accesslog = None  # omniwasm's own access log records every request
+    config.certfile, config.keyfile = settings.tls_cert, settings.tls_key
+    config.graceful_timeout = (settings.timeout or DEFAULT_TIMEOUT) + GRACE + 1.0
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    admin: Any = None
+    admin_task: asyncio.Task[Any] | None = None
+    watch_task: asyncio.Task[None] | None = None
+    if settings.admin:
+        import uvicorn
+
+        ahost, aport = parse_addr(settings.admin)
+        admin = _quiet(uvicorn)(
+            uvicorn.Config(MetricsApp(app.metrics), host=ahost, port=aport, log_config=None)
+        )
+        admin_task = asyncio.create_task(admin.serve())
+    if settings.watch:
+        watch_task = asyncio.create_task(_watch(app, stop.is_set))
+    logger.info(
+        "serving %s on %s://%s:%d (HTTP/1.1 and HTTP/2)",
+        settings.source,
+        settings.scheme,
+        host,
+        port,
+    )
+    try:
+        await serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        if watch_task is not None:
+            watch_task.cancel()
+        if admin is not None:
+            admin.should_exit = True
+        await asyncio.gather(
+            *(t for t in (admin_task, watch_task) if t is not None), return_exceptions=True
+        )
