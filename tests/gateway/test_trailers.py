@@ -60,6 +60,16 @@ def _body(sent: list[dict[str, Any]]) -> bytes:
     return b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
 
 
+@pytest.fixture
+def finished_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gateway waits for the guest to end before starting the response (however slow the
+    machine), so the trailers are known when the response starts."""
+    from omniwasm.gateway import _asgi
+
+    monkeypatch.setattr(_asgi, "EARLY", 60.0)
+
+
+@pytest.mark.usefixtures("finished_first")
 def test_trailers_follow_the_body_when_the_server_offers_the_extension(routes: Path) -> None:
     """With the extension, start says trailers: True and the guest's trailers come last."""
     sent = _messages(Gateway(routes), "/trailers", extension=True)
@@ -73,6 +83,7 @@ def test_trailers_follow_the_body_when_the_server_offers_the_extension(routes: P
     }
 
 
+@pytest.mark.usefixtures("finished_first")
 def test_a_finished_body_without_trailers_announces_none(routes: Path) -> None:
     """A guest done before the response starts, with no trailers: no trailers announced."""
     sent = _messages(Gateway(routes), "/status/201", extension=True, te=True)
