@@ -5,8 +5,9 @@ One process (the default) runs the app server, the optional admin server (``/met
 worker processes, each building the app from the same settings (passed in an environment
 variable) and running its own ``--watch`` poller; the admin server then runs in the supervising
 process and sums the metrics the workers publish (:mod:`._workers`). The key-value database is
-shared through its SQLite file. Stopping (Ctrl-C,
-SIGTERM) finishes the requests in flight before the process exits.
+shared through its SQLite file. ``--http2`` serves with Hypercorn instead (:mod:`._serve_h2`).
+``--tls-cert``/``--tls-key`` serve HTTPS. Stopping (Ctrl-C, SIGTERM) finishes the requests in
+flight before the process exits.
 """
 
 from __future__ import annotations
