@@ -171,3 +171,18 @@ def test_out_of_range_counts_are_usage_errors(hello: Path, option: tuple[str, st
     )
     assert run.returncode == 2
     assert option[0].encode() in run.stderr
+
+
+def test_an_aborted_response_is_logged_once_without_the_servers_traceback(routes: Path) -> None:
+    """A guest trapping mid-body: the gateway logs why; uvicorn adds no ASGI traceback."""
+    port = free_port()
+    with serving(str(routes), "--addr", f"127.0.0.1:{port}") as p:
+        wait_ready(f"http://127.0.0.1:{port}/status/200", p)
+        with pytest.raises(httpx.TransportError):  # the body is cut short, never completed
+            httpx.get(f"http://127.0.0.1:{port}/trap-after").read()
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=30) == 0
+        p.log.seek(0)  # type: ignore[attr-defined]
+        log = p.log.read().decode(errors="replace")  # type: ignore[attr-defined]
+    assert "GET /trap-after: the response body failed" in log
+    assert "Exception in ASGI application" not in log

@@ -31,6 +31,7 @@ from typing import Any
 from .._errors import PolicyError
 from .._policy import Policy
 from ._app import App, MetricsApp
+from ._asgi import ResponseAborted
 from ._workers import AdminThread, WorkerApp
 
 __all__ = ["ServeSettings", "app_from_env", "parse_addr", "serve"]
@@ -178,6 +179,22 @@ def configure_logging(log_format: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
     root.propagate = False
+    for server in ("uvicorn.error", "hypercorn.error"):
+        server_log = logging.getLogger(server)
+        if not any(isinstance(f, _AlreadyLogged) for f in server_log.filters):
+            server_log.addFilter(_AlreadyLogged())
+
+
+class _AlreadyLogged(logging.Filter):
+    """Drop the server's traceback for a response the gateway aborted on purpose.
+
+    The gateway raises :class:`ResponseAborted` so that the server cuts the connection (the
+    client must not take a truncated body for a whole one), and it has already logged why.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, ResponseAborted)
 
 
 def app_from_env() -> App | WorkerApp:
