@@ -186,3 +186,25 @@ def test_an_aborted_response_is_logged_once_without_the_servers_traceback(routes
         log = p.log.read().decode(errors="replace")  # type: ignore[attr-defined]
     assert "GET /trap-after: the response body failed" in log
     assert "Exception in ASGI application" not in log
+
+
+def test_json_logs_include_the_servers_own_warnings(hello: Path) -> None:
+    """With --log-format json every stderr line is JSON, uvicorn's warnings included."""
+    import json
+    import socket
+
+    port = free_port()
+    args = ("--addr", f"127.0.0.1:{port}", "--log-format", "json")
+    with serving(str(hello), *args) as p:
+        wait_ready(f"http://127.0.0.1:{port}/", p)
+        with socket.create_connection(("127.0.0.1", port)) as raw:
+            raw.sendall(b"GARBAGE \x00\x01\r\n\r\n")
+            assert raw.recv(100).startswith(b"HTTP/1.1 400")
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=30) == 0
+        p.log.seek(0)  # type: ignore[attr-defined]
+        lines = p.log.read().decode().splitlines()  # type: ignore[attr-defined]
+    records = [json.loads(line) for line in lines]
+    assert {"logger": "uvicorn.error", "message": "Invalid HTTP request received."}.items() <= (
+        next(r for r in records if r.get("logger") == "uvicorn.error").items()
+    )

@@ -167,7 +167,10 @@ class _BatchingHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 def configure_logging(log_format: str) -> None:
-    """Access and error logs to stderr, as JSON lines or text (written in batches)."""
+    """Access and error logs to stderr, as JSON lines or text (written in batches).
+
+    The HTTP server's own warnings and errors (uvicorn's, Hypercorn's) go the same way.
+    """
     handler = _BatchingHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(_JsonFormatter())
@@ -179,6 +182,11 @@ def configure_logging(log_format: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
     root.propagate = False
+    for server in ("uvicorn", "hypercorn"):  # their warnings and errors, in the same format
+        server_log = logging.getLogger(server)
+        server_log.handlers[:] = [handler]
+        server_log.setLevel(logging.WARNING)
+        server_log.propagate = False
     for server in ("uvicorn.error", "hypercorn.error"):
         server_log = logging.getLogger(server)
         if not any(isinstance(f, _AlreadyLogged) for f in server_log.filters):

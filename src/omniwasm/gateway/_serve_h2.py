@@ -13,6 +13,7 @@ request timeout plus a little), then the process exits 0.
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +50,7 @@ async def serve_http2(app: App, host: str, port: int, settings: ServeSettings) -
     config = Config()
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.accesslog = None  # omniwasm's own access log records every request
+    config.errorlog = logging.getLogger("hypercorn.error")  # configured by configure_logging
     config.certfile, config.keyfile = settings.tls_cert, settings.tls_key
     config.graceful_timeout = (settings.timeout or DEFAULT_TIMEOUT) + GRACE + 1.0
     stop = asyncio.Event()
