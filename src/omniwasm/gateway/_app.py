@@ -31,7 +31,7 @@ from ._exchange import Hooks
 from ._kv import KV_INTERFACES, KeyValueAccess, KeyValueDatabase
 from ._manifest import AppManifest, ComponentSpec, load_app_manifest
 from ._metrics import Metrics, Rendering
-from ._routes import Router
+from ._routes import Match, Router
 from ._variables import VARIABLE_INTERFACES, ComponentVariables
 
 __all__ = ["App", "MetricsApp"]
@@ -199,6 +199,8 @@ class App:
         cid = match.target
         gateway = self.gateways[cid]
         route = match.route.text
+        if self.manifest is not None:  # a Spin-style app: Spin's request headers
+            scope = {**scope, "headers": spin_headers(scope, match)}
         status: int | None = None
         failed = False
         sent = 0
@@ -260,6 +262,57 @@ class App:
                     await gateway.aclose()  # waits for running guests: a graceful stop
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+SPIN_HEADERS = frozenset(
+    {
+        b"spin-full-url",
+        b"spin-path-info",
+        b"spin-matched-route",
+        b"spin-raw-component-route",
+        b"spin-component-route",
+        b"spin-base-path",
+        b"spin-client-addr",
+    }
+)
+"""The request headers Spin's HTTP trigger sets (plus ``spin-path-match-NAME`` per ``:NAME``)."""
+
+
+def spin_headers(scope: Scope, match: Match[str]) -> list[tuple[bytes, bytes]]:
+    """The request's headers as Spin passes them to a component.
+
+    The client's own headers, without any it sent under Spin's names, then Spin's: the full
+    URL, the path below the matched route, the route, the client address, one
+    ``spin-path-match-NAME`` per ``:NAME`` segment.
+    """
+    own = [
+        (bytes(k), bytes(v))
+        for k, v in scope.get("headers", ())
+        if bytes(k).lower() not in SPIN_HEADERS
+        and not bytes(k).lower().startswith(b"spin-path-match-")
+    ]
+    host = next((v for k, v in own if k.lower() == b"host"), None)
+    if host is None:
+        server = scope.get("server") or ("localhost", None)
+        host = (f"{server[0]}:{server[1]}" if server[1] else str(server[0])).encode("latin-1")
+    raw = scope.get("raw_path") or scope.get("path", "/").encode("utf-8")
+    query = bytes(scope.get("query_string", b""))
+    url = f"{scope.get('scheme', 'http')}://".encode() + host + bytes(raw)
+    route = match.route.text
+    added = [
+        (b"spin-full-url", url + (b"?" + query if query else b"")),
+        (b"spin-path-info", match.path_info.encode("utf-8")),
+        (b"spin-matched-route", route.encode("utf-8")),
+        (b"spin-raw-component-route", route.encode("utf-8")),
+        (b"spin-component-route", route.removesuffix("/...").encode("utf-8")),
+        (b"spin-base-path", b"/"),
+    ]
+    client = scope.get("client")
+    if client:
+        added.append((b"spin-client-addr", f"{client[0]}:{client[1]}".encode("latin-1")))
+    for name, value in match.params.items():
+        added.append((f"spin-path-match-{name}".encode("latin-1"), value.encode("utf-8")))
+    return own + added
 
 
 def _retire(gateway: Gateway) -> None:
