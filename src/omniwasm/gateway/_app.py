@@ -13,6 +13,7 @@ memory when it is built, so a reload also picks up changed files.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -191,7 +192,11 @@ class App:
             await send({"type": "websocket.close", "code": 1003})
             return
         started = time.perf_counter()
-        match = self.router.match(scope.get("path", "/"))
+        path = scope.get("path", "/")
+        if self.manifest is not None and path.startswith(WELL_KNOWN):
+            self._log(scope, None, await self._well_known(path, send), started, 0)
+            return
+        match = self.router.match(path)
         if match is None:
             await _plain(send, 404, "no route matches")
             self._log(scope, None, 404, started, 0)
@@ -230,6 +235,32 @@ class App:
                 self.metrics.trapped(route)
             self._log(scope, (route, cid), status, started, sent)
 
+    async def _well_known(self, path: str, send: Send) -> int:
+        """Spin's reserved routes: ``health`` and ``info``; anything else there is 404."""
+        if path == WELL_KNOWN + "health":
+            await _plain(send, 200, "OK")
+            return 200
+        if path == WELL_KNOWN + "info" and self.manifest is not None:
+            from .._version import __version__
+
+            info = {
+                "application": {"name": self.manifest.name, "version": self.manifest.version},
+                "runtime": {"name": "omniwasm", "version": __version__},
+                "components": sorted(self.specs),
+            }
+            body = json.dumps(info).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+            return 200
+        await _plain(send, 404, "not found")
+        return 404
+
     def _log(
         self, scope: Scope, target: tuple[str, str] | None, status: int, started: float, sent: int
     ) -> None:
@@ -263,6 +294,9 @@ class App:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
+
+WELL_KNOWN = "/.well-known/spin/"
+"""Spin's reserved routes (apps only): they take priority over every route of the app."""
 
 SPIN_HEADERS = frozenset(
     {

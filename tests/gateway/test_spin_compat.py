@@ -1,4 +1,5 @@
-"""Spin's request headers (spin-full-url, spin-path-info, ...) for the components of an app.
+"""What a Spin app sees and offers under omniwasm: Spin's request headers (spin-full-url,
+spin-path-info, ...) and the reserved ``/.well-known/spin/`` routes.
 
 ``routes.wat`` answers any request carrying ``x-show: NAME`` with the first value of header
 ``NAME`` as the guest received it, so each test reads back what the guest saw.
@@ -90,3 +91,34 @@ def test_a_single_component_gets_no_spin_headers() -> None:
     """Serving one component file (as `wasmtime serve` does) adds no Spin headers."""
     single = App(assemble(GUESTS / "routes.wat", prefix="gw-"))
     assert seen(single, "/users/7", "spin-full-url") == ""
+
+
+def _get(app: object, path: str) -> httpx.Response:
+    """GET ``path`` with ``x-show: host``: had routes.wat answered, it would be 200 + the host."""
+
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+        async with httpx.AsyncClient(transport=transport, base_url="http://example.test") as c:
+            return await c.get(path, headers={"x-show": "host"})
+
+    return asyncio.run(go())
+
+
+def test_spins_health_route_answers_ok_before_the_apps_routes(app: App) -> None:
+    """/.well-known/spin/health is 200 OK even though the app routes /... to a component."""
+    response = _get(app, "/.well-known/spin/health")
+    assert (response.status_code, response.text.strip()) == (200, "OK")
+
+
+def test_spins_info_route_describes_the_app(app: App) -> None:
+    """/.well-known/spin/info is JSON naming the application, the runtime and the components."""
+    info = _get(app, "/.well-known/spin/info").json()
+    assert info["application"]["name"] == "headers"
+    assert info["runtime"]["name"] == "omniwasm"
+    assert info["components"] == ["routes"]
+
+
+def test_other_reserved_paths_are_404_not_the_app(app: App) -> None:
+    """Anything else under /.well-known/spin/ is 404 from omniwasm, never a component's answer."""
+    response = _get(app, "/.well-known/spin/nothing")
+    assert (response.status_code, response.text.strip()) == (404, "not found")
