@@ -1,4 +1,4 @@
-"""Outgoing HTTP keeps connections alive: later requests of the process reuse them."""
+"""Outgoing HTTP: kept-alive connections reused by later requests, and self-requests."""
 
 from __future__ import annotations
 
@@ -101,3 +101,29 @@ def test_a_connection_the_server_closes_is_not_reused(upstream: Upstream) -> Non
     first, closing, after = upstream.connections()
     assert first == closing  # kept alive until the server said close
     assert after != closing
+
+
+def test_a_request_without_authority_goes_to_the_self_origin(upstream: Upstream) -> None:
+    """With a self origin and a `self` permission, a path-only request goes to that origin."""
+    req = http.OutgoingRequest(http.Fields.from_list([]))
+    req.set_method(Variant("get"))
+    req.set_scheme(Variant("HTTP"))
+    req.set_path_with_query("/own?x=1")
+    future = http.send(
+        req, allowed_hosts=["http://self"], self_origin=f"http://{upstream.authority}"
+    )
+    assert future.wait(30)
+    outer = future.get()
+    assert isinstance(outer, Ok) and isinstance(outer.value, Ok)
+    assert outer.value.value.status() == 200
+    assert [path for _, path in upstream.seen] == ["/own?x=1"]
+
+
+def test_a_request_without_authority_and_no_self_permission_is_denied(upstream: Upstream) -> None:
+    """A path-only request under a policy naming no `self` host is HTTP-request-denied."""
+    req = http.OutgoingRequest(http.Fields.from_list([]))
+    req.set_path_with_query("/own")
+    with pytest.raises(Err) as denied:
+        http.send(req, allowed_hosts=[LOCAL[0]], self_origin=f"http://{upstream.authority}")
+    assert denied.value.value.case == "HTTP-request-denied"
+    assert upstream.seen == []

@@ -66,6 +66,10 @@ class App:
         kv_path: the key-value database (default ``.omniwasm/kv.sqlite`` beside the source).
         max_body_bytes, timeout, max_concurrency, max_queue: per component, see
             :class:`Gateway`.
+        self_origin: where the app is served (``http://127.0.0.1:8080``): the target of
+            Spin's self-requests (a path with no host, or the host ``self.alt``), allowed to
+            components whose ``allowed_outbound_hosts`` name ``self`` or ``self.alt``. None:
+            such requests are refused.
 
     Raises:
         PolicyError: the manifest is invalid, a component's files cannot be read, or
@@ -86,8 +90,10 @@ class App:
         timeout: float | None = None,
         max_concurrency: int | None = None,
         max_queue: int | None = None,
+        self_origin: str | None = None,
     ) -> None:
         path = Path(source).resolve()
+        self.self_origin = self_origin
         self.runtime = runtime if runtime is not None else Runtime()
         self.metrics = Metrics()
         self._base_policy = policy
@@ -153,6 +159,7 @@ class App:
         def context(p: Policy) -> WasiContext:
             ctx = WasiContext(p, argv0=cid, filesystems=filesystems)
             ctx.variables = variables  # type: ignore[attr-defined]
+            ctx.http_self_origin = self.self_origin  # type: ignore[attr-defined]
             if kv is not None:
                 ctx.key_value = KeyValueAccess(kv, stores, known)  # type: ignore[attr-defined]
             return ctx

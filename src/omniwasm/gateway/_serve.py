@@ -79,7 +79,15 @@ class ServeSettings:
             timeout=self.timeout,
             max_concurrency=self.max_concurrency,
             max_queue=self.max_queue,
+            self_origin=self.origin,
         )
+
+    @property
+    def origin(self) -> str:
+        """Where this server answers, as a client on this machine reaches it."""
+        host, port = parse_addr(self.addr)
+        host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
+        return f"{self.scheme}://{f'[{host}]' if ':' in host else host}:{port}"
 
 
 def parse_addr(addr: str) -> tuple[str, int]:

@@ -145,6 +145,38 @@ def _target(request: OutgoingRequest) -> _Target:
     return _Target(scheme, host.strip("[]"), port, f"{scheme}://{authority}{path}")
 
 
+SELF_HOSTS = ("self", "self.alt")
+"""Spin's names for the application itself in ``allowed_outbound_hosts``."""
+
+
+def _is_self_request(request: OutgoingRequest) -> bool:
+    """A request Spin routes back to the application: no authority, or the host ``self.alt``."""
+    authority = request.authority()
+    return not authority or authority.lower().partition(":")[0] == "self.alt"
+
+
+def _self_allowed(patterns: Iterable[str]) -> bool:
+    """Whether a pattern grants self-requests (``http://self``, ``https://self.alt``, ...)."""
+    for pattern in patterns:
+        m = _PATTERN.fullmatch(pattern.strip().rstrip("/"))
+        if m is not None and m["host"].lower() in SELF_HOSTS:
+            return True
+    return False
+
+
+def _self_target(request: OutgoingRequest, origin: str) -> _Target:
+    """The application's own address, with the request's path and query."""
+    scheme, _, authority = origin.partition("://")
+    m = _HOST_PORT.fullmatch(authority)
+    if m is None:
+        raise Err(error_code("internal-error", f"bad self origin {origin!r}"))
+    host, port = m["host"], int(m["port"]) if m["port"] else _DEFAULT_PORTS[scheme]
+    path = (request.path_with_query() or "/").partition("#")[0]
+    if not path.startswith("/"):
+        path = "/" + path
+    return _Target(scheme, host.strip("[]"), port, f"{scheme}://{authority}{path}")
+
+
 # ----------------------------------------------------------------------------------- errors
 
 
@@ -316,6 +348,7 @@ def send(
     *,
     allowed_hosts: Iterable[str] = (),
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    self_origin: str | None = None,
 ) -> FutureIncomingResponse:
     """Send ``request`` on a background thread if ``allowed_hosts`` permits its target.
 
@@ -324,15 +357,24 @@ def send(
         options: timeouts (600 s each when None).
         allowed_hosts: Spin-style ``scheme://host[:port]`` patterns.
         max_response_bytes: bound on the response body.
+        self_origin: the application's own ``scheme://host:port`` when it is served: a
+            request with no authority, or to the host ``self.alt``, goes there (Spin's
+            self-requests), if a pattern names the host ``self`` or ``self.alt``.
 
     Raises:
         Err: an ``error-code``: ``HTTP-request-denied`` for a target the patterns do not
             allow, ``HTTP-request-URI-invalid``, ``HTTP-protocol-error`` (not http/https).
 
     """
-    target = _target(request)
-    if not host_allowed(allowed_hosts, target.scheme, target.host, target.port):
-        raise Err(error_code("HTTP-request-denied"))
+    allowed_hosts = tuple(allowed_hosts)
+    if self_origin is not None and _is_self_request(request):
+        if not _self_allowed(allowed_hosts):
+            raise Err(error_code("HTTP-request-denied"))
+        target = _self_target(request, self_origin)
+    else:
+        target = _target(request)
+        if not host_allowed(allowed_hosts, target.scheme, target.host, target.port):
+            raise Err(error_code("HTTP-request-denied"))
     headers = [(n.encode("latin-1"), v) for n, v in request.headers().entries()]
     body: bytes | BodyFeed | None = None
     out = request.outgoing_body
@@ -367,4 +409,5 @@ def handle(request: OutgoingRequest, options: RequestOptions | None) -> FutureIn
         options,
         allowed_hosts=ctx.policy.allowed_hosts,
         max_response_bytes=getattr(ctx, "http_max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES),
+        self_origin=getattr(ctx, "http_self_origin", None),
     )
