@@ -75,6 +75,25 @@ def test_merged_metrics_sum_workers_and_drop_dead_workers_gauge(tmp_path: Path) 
     assert "omniwasm_workers 1" in text
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_a_reused_pid_is_not_taken_for_the_worker(tmp_path: Path) -> None:
+    """A snapshot whose process start time differs from the running pid's counts as dead."""
+    import os
+
+    from omniwasm.gateway._workers import _start_time
+
+    me = os.getpid()
+    snapshot = _busy(Metrics()).snapshot()
+    (tmp_path / f"worker-{me}.json").write_text(json.dumps({**snapshot, "started": "1"}))
+    merged = MergedMetrics(tmp_path)
+    assert merged.live() == 0  # same pid, another process
+    assert "omniwasm_in_flight 0" in merged.render()
+    (tmp_path / f"worker-{me}.json").write_text(
+        json.dumps({**snapshot, "started": _start_time(me)})
+    )
+    assert merged.live() == 1
+
+
 def test_merged_metrics_skip_an_unreadable_snapshot(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -45,14 +45,28 @@ def _snapshot_path(directory: Path, pid: int) -> Path:
     return directory / f"worker-{pid}.json"
 
 
-def _alive(pid: int) -> bool:
+def _start_time(pid: int) -> str | None:
+    """When process ``pid`` started (Linux: clock ticks since boot), or None if unknown.
+
+    With the pid, it names one process even after the pid is reused.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()  # after "pid (comm)": state is field 3
+    return fields[19] if len(fields) > 19 else None  # field 22: starttime
+
+
+def _alive(pid: int, started: str | None = None) -> bool:
+    """Whether ``pid`` runs, and (``started`` known) is still the process that published."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    return started is None or _start_time(pid) in (None, started)
 
 
 class Publisher:
@@ -61,6 +75,7 @@ class Publisher:
     def __init__(self, metrics: Metrics, directory: Path) -> None:
         self.metrics = metrics
         self.path = _snapshot_path(directory, os.getpid())
+        self._started = _start_time(os.getpid())
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -78,7 +93,7 @@ class Publisher:
 
     def publish(self) -> None:
         """Write the snapshot atomically; a directory that is gone is not an error."""
-        data = json.dumps(self.metrics.snapshot())
+        data = json.dumps({**self.metrics.snapshot(), "started": self._started})
         try:
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-", suffix=".json")
         except OSError:
@@ -102,19 +117,24 @@ class MergedMetrics:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    def snapshots(self) -> Iterator[tuple[int, Metrics]]:
-        """``(pid, metrics)`` of every readable snapshot (a bad file is logged and skipped)."""
+    def snapshots(self) -> Iterator[tuple[int, bool, Metrics]]:
+        """``(pid, alive, metrics)`` of every readable snapshot (a bad file is logged, skipped).
+
+        ``alive``: the process that wrote it still runs (not merely another one with its pid).
+        """
         for pid in self._pids():
             path = _snapshot_path(self.directory, pid)
             one = Metrics()
             try:
-                one.add(json.loads(path.read_text()))
+                data = json.loads(path.read_text())
+                one.add(data)
             except FileNotFoundError:
                 continue
             except (OSError, ValueError) as exc:
                 logger.warning("skipping the metrics in %s: %s", path, exc)
                 continue
-            yield pid, one
+            started = data.get("started")
+            yield pid, _alive(pid, started if isinstance(started, str) else None), one
 
     def _pids(self) -> list[int]:
         names = (p.stem.removeprefix("worker-") for p in self.directory.glob("worker-*.json"))
@@ -122,14 +142,13 @@ class MergedMetrics:
 
     def live(self) -> int:
         """How many worker processes that published are still running."""
-        return sum(_alive(pid) for pid in self._pids())
+        return sum(alive for _, alive, _ in self.snapshots())
 
     def render(self) -> str:
         """The Prometheus text of all workers together, and how many are live."""
         total = Metrics()
         live = 0
-        for pid, one in self.snapshots():
-            alive = _alive(pid)
+        for _, alive, one in self.snapshots():
             live += alive
             total.add(one.snapshot(), in_flight=alive)
         return total.render() + (
