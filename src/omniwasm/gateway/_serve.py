@@ -34,7 +34,7 @@ from ._app import App, MetricsApp
 from ._asgi import ResponseAborted
 from ._workers import AdminThread, WorkerApp
 
-__all__ = ["ServeSettings", "app_from_env", "parse_addr", "serve"]
+__all__ = ["ServeSettings", "app_from_env", "parse_addr", "quiet_server", "serve", "watch_files"]
 
 _ENV = "OMNIWASM_SERVE_SETTINGS"
 _METRICS_ENV = "OMNIWASM_SERVE_METRICS_DIR"
@@ -228,7 +228,7 @@ def app_from_env() -> App | WorkerApp:
         served = WorkerApp(
             app,
             metrics_dir=Path(metrics_dir) if metrics_dir else None,
-            watch=_watch if settings.watch else None,
+            watch=watch_files if settings.watch else None,
         )
     gc.freeze()  # the app's long-lived objects: no more garbage-collector passes over them
     return served
@@ -251,7 +251,7 @@ def _serve_workers(uvicorn: Any, host: str, port: int, settings: ServeSettings) 
             directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="omniwasm-")))
             os.environ[_METRICS_ENV] = str(directory)
             try:
-                admin = AdminThread(uvicorn, _quiet(uvicorn), ahost, aport, directory)
+                admin = AdminThread(uvicorn, quiet_server(uvicorn), ahost, aport, directory)
             except OSError as exc:
                 raise PolicyError(f"--admin {settings.admin}: {exc.strerror or exc}") from exc
             admin.start()
@@ -382,12 +382,12 @@ async def _serve_one(uvicorn: Any, app: App, host: str, port: int, settings: Ser
     admin = admin_task = watch_task = None
     if settings.admin:
         ahost, aport = parse_addr(settings.admin)
-        admin = _quiet(uvicorn)(
+        admin = quiet_server(uvicorn)(
             uvicorn.Config(MetricsApp(app.metrics), host=ahost, port=aport, log_config=None)
         )
         admin_task = asyncio.create_task(admin.serve())
     if settings.watch:
-        watch_task = asyncio.create_task(_watch(app, lambda: server.should_exit))
+        watch_task = asyncio.create_task(watch_files(app, lambda: server.should_exit))
     logger.info("serving %s on %s://%s:%d", settings.source, settings.scheme, host, port)
     try:
         await server.serve()
@@ -432,7 +432,7 @@ def _graceful(uvicorn: Any) -> Any:
     return Server
 
 
-def _quiet(uvicorn: Any) -> Any:
+def quiet_server(uvicorn: Any) -> Any:
     """A uvicorn Server that leaves signals alone (the app server owns them)."""
 
     class Server(uvicorn.Server):  # type: ignore[misc]
@@ -443,7 +443,7 @@ def _quiet(uvicorn: Any) -> Any:
     return Server
 
 
-async def _watch(app: App, stopped: Callable[[], bool], interval: float = 0.5) -> None:
+async def watch_files(app: App, stopped: Callable[[], bool], interval: float = 0.5) -> None:
     """Reload a component whose file, or one of its ``files``, changed (every ``interval`` s).
 
     Runs until ``stopped()`` (or until cancelled). The stamps are taken on a worker thread

@@ -45,7 +45,7 @@ async def serve_http2(app: App, host: str, port: int, settings: ServeSettings) -
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
 
-    from ._serve import _quiet, _watch, logger, parse_addr
+    from ._serve import logger, parse_addr, quiet_server, watch_files
 
     config = Config()
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
@@ -64,12 +64,12 @@ async def serve_http2(app: App, host: str, port: int, settings: ServeSettings) -
         import uvicorn
 
         ahost, aport = parse_addr(settings.admin)
-        admin = _quiet(uvicorn)(
+        admin = quiet_server(uvicorn)(
             uvicorn.Config(MetricsApp(app.metrics), host=ahost, port=aport, log_config=None)
         )
         admin_task = asyncio.create_task(admin.serve())
     if settings.watch:
-        watch_task = asyncio.create_task(_watch(app, stop.is_set))
+        watch_task = asyncio.create_task(watch_files(app, stop.is_set))
     logger.info(
         "serving %s on %s://%s:%d (HTTP/1.1 and HTTP/2)",
         settings.source,
