@@ -89,3 +89,21 @@ def test_without_a_served_address_self_alt_is_an_ordinary_host(
     response = fetch_in_process(app, "http://self.alt/hello")
     assert response.status_code == 502
     assert response.text.startswith("error: DNS")  # it really tried to resolve it
+
+
+def test_the_host_header_cannot_redirect_a_self_request(
+    py_http_cwasm: Path, tmp_path: Path
+) -> None:
+    """A client's Host header does not choose where a self-request goes (Spin's CVE-2024-32980):
+    the target is the address the app is served on, whatever the incoming request claims."""
+    port = free_port()
+    source = manifest(tmp_path, py_http_cwasm, ["http://self"])
+    with serving(str(source), "--addr", f"127.0.0.1:{port}") as p:
+        wait_ready(f"http://127.0.0.1:{port}/hello", p, seconds=120)
+        response = httpx.get(
+            f"http://127.0.0.1:{port}/fetch",
+            params={"url": "http://self.alt/hello"},
+            headers={"host": f"127.0.0.1:{free_port()}"},  # nothing listens there
+            timeout=60,
+        )
+    assert (response.status_code, response.text) == (200, HELLO)
