@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from . import _types as t
+from ._linker import split_member
 from ._values import _member, camel, snake
 
 __all__ = ["Generator"]
@@ -72,15 +73,6 @@ def _qualified(interface: str) -> str:
 def _short(interface: str) -> str:
     """``blog:example/summarizer@1.0.0`` -> ``summarizer``."""
     return interface.rpartition("/")[2].partition("@")[0]
-
-
-def _split(name: str) -> tuple[str, str, str]:
-    """``[method]counter.value`` -> ``("method", "counter", "value")``; plain -> ``("", "", n)``."""
-    if name.startswith("[") and "]" in name:
-        tag, _, rest = name[1:].partition("]")
-        res, _, member = rest.partition(".")
-        return tag, res, member
-    return "", "", name
 
 
 class _Names:
@@ -181,7 +173,7 @@ class Generator:
             host = item in self.imports
             for res in item.resources:
                 r = _Res(item, res, host)
-                r.funcs = [f for f in item.funcs if _split(f.name)[1] == res]
+                r.funcs = [f for f in item.funcs if split_member(f.name)[1] == res]
                 r.obj = self.names.take(camel(res), camel(_short(item.name)) + camel(res))
                 r.cls = self.names.take(r.obj + "Class")
                 self.resources[(item.name, res)] = r
@@ -340,7 +332,7 @@ class Generator:
                 )
                 # A WIT method of the same name replaces the handle's own member (the runtime's
                 # handle class does the same).
-                wit_methods = {snake(_split(f.name)[2]) for f in r.funcs}
+                wit_methods = {snake(split_member(f.name)[2]) for f in r.funcs}
                 self.emit("")
                 for name, line in _HANDLE_MEMBERS:
                     if name not in wit_methods:
@@ -354,7 +346,7 @@ class Generator:
     def emit_members(self, r: _Res, tag: str) -> None:
         mode_in, mode_out = ("host", "arg") if r.host else ("arg", "ret")
         for sig in r.funcs:
-            kind, _, member = _split(sig.name)
+            kind, _, member = split_member(sig.name)
             if kind != tag:
                 continue
             method = "__call__" if tag == "constructor" else snake(member)
