@@ -65,6 +65,25 @@ def _payload(w: Writer, value: Any, owned: bool, c: Call) -> int:
     return _addressof(tmp)
 
 
+def _case_payload(label: str, w: Writer | None, value: Any, owned: bool, c: Call) -> int:
+    """The address of a variant or result case's payload (0 for a case without one).
+
+    Raises:
+        Bad: a payload for a case that has none, or a payload that does not fit; its path
+            starts with ``label``.
+
+    """
+    if w is None:
+        if value is not None:
+            raise Bad(label, "no payload", value)
+        return 0
+    try:
+        return _payload(w, value, owned, c)
+    except Bad as exc:
+        exc.path = f"{label}{exc.path}"
+        raise
+
+
 def _case_of(v: Any) -> tuple[Any, Any]:
     if isinstance(v, Variant):
         return v.case, v.value
@@ -90,16 +109,7 @@ def variant_writer(ty: t.VariantType, owned: bool, hooks: ResourceHooks) -> Writ
         if entry is None:
             raise Bad("", spec, v)
         name, w = entry
-        if w is None:
-            if value is not None:
-                raise Bad(f"({name.decode()})", "no payload", value)
-            ptr = 0
-        else:
-            try:
-                ptr = _payload(w, value, owned, c)
-            except Bad as exc:
-                exc.path = f"({name.decode()}){exc.path}"
-                raise
+        ptr = _case_payload(f"({name.decode()})", w, value, owned, c)
         if owned:
             _KIND_VARIANT.pack_into(buf, off, K_VARIANT, 0, 0, ptr)
             byte_vec_new(_addressof(buf) + off + 8, len(name), name)
@@ -225,16 +235,7 @@ def result_writer(ty: t.ResultType, owned: bool, hooks: ResourceHooks) -> Writer
             is_ok, w, value, label = False, err_w, v.value, "(err)"
         else:
             raise Bad("", f"{spec} (Ok(...) or Err(...))", v)
-        if w is None:
-            if value is not None:
-                raise Bad(label, "no payload", value)
-            ptr = 0
-        else:
-            try:
-                ptr = _payload(w, value, owned, c)
-            except Bad as exc:
-                exc.path = f"{label}{exc.path}"
-                raise
+        ptr = _case_payload(label, w, value, owned, c)
         _KIND_RESULT.pack_into(buf, off, K_RESULT, is_ok, ptr)
 
     return w_res
