@@ -23,7 +23,7 @@ import socket
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from ._app import App, MetricsApp
 from ._asgi import ResponseAborted
 from ._workers import AdminThread, WorkerApp
 
-__all__ = ["ServeSettings", "app_from_env", "parse_addr", "quiet_server", "serve", "watch_files"]
+__all__ = ["ServeSettings", "app_from_env", "parse_addr", "serve", "sidecars"]
 
 _ENV = "OMNIWASM_SERVE_SETTINGS"
 _METRICS_ENV = "OMNIWASM_SERVE_METRICS_DIR"
@@ -379,26 +379,39 @@ async def _serve_one(uvicorn: Any, app: App, host: str, port: int, settings: Ser
         **_tls(settings),
     )
     server = _graceful(uvicorn)(config)
-    admin = admin_task = watch_task = None
+    logger.info("serving %s on %s://%s:%d", settings.source, settings.scheme, host, port)
+    async with sidecars(app, settings, lambda: bool(server.should_exit)):
+        await server.serve()
+
+
+@contextlib.asynccontextmanager
+async def sidecars(
+    app: App, settings: ServeSettings, stopped: Callable[[], bool]
+) -> AsyncIterator[None]:
+    """Run the admin server (``--admin``) and the ``--watch`` poller beside the app server.
+
+    The poller runs until ``stopped()``; on the way out both are stopped and awaited.
+    """
+    import uvicorn
+
+    admin: Any = None
+    tasks: list[asyncio.Task[Any]] = []
     if settings.admin:
         ahost, aport = parse_addr(settings.admin)
         admin = quiet_server(uvicorn)(
             uvicorn.Config(MetricsApp(app.metrics), host=ahost, port=aport, log_config=None)
         )
-        admin_task = asyncio.create_task(admin.serve())
-    if settings.watch:
-        watch_task = asyncio.create_task(watch_files(app, lambda: server.should_exit))
-    logger.info("serving %s on %s://%s:%d", settings.source, settings.scheme, host, port)
+        tasks.append(asyncio.create_task(admin.serve()))
+    watch = asyncio.create_task(watch_files(app, stopped)) if settings.watch else None
     try:
-        await server.serve()
+        yield
     finally:
-        if watch_task is not None:
-            watch_task.cancel()
+        if watch is not None:
+            watch.cancel()
+            tasks.append(watch)
         if admin is not None:
             admin.should_exit = True
-        await asyncio.gather(
-            *(t for t in (admin_task, watch_task) if t is not None), return_exceptions=True
-        )
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _graceful(uvicorn: Any) -> Any:

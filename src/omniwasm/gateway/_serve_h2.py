@@ -15,10 +15,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .._errors import PolicyError
-from ._app import App, MetricsApp
+from ._app import App
 from ._asgi import DEFAULT_TIMEOUT, GRACE
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ async def serve_http2(app: App, host: str, port: int, settings: ServeSettings) -
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
 
-    from ._serve import logger, parse_addr, quiet_server, watch_files
+    from ._serve import logger, sidecars
 
     config = Config()
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
@@ -57,19 +57,6 @@ async def serve_http2(app: App, host: str, port: int, settings: ServeSettings) -
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    admin: Any = None
-    admin_task: asyncio.Task[Any] | None = None
-    watch_task: asyncio.Task[None] | None = None
-    if settings.admin:
-        import uvicorn
-
-        ahost, aport = parse_addr(settings.admin)
-        admin = quiet_server(uvicorn)(
-            uvicorn.Config(MetricsApp(app.metrics), host=ahost, port=aport, log_config=None)
-        )
-        admin_task = asyncio.create_task(admin.serve())
-    if settings.watch:
-        watch_task = asyncio.create_task(watch_files(app, stop.is_set))
     logger.info(
         "serving %s on %s://%s:%d (HTTP/1.1 and HTTP/2)",
         settings.source,
@@ -78,14 +65,8 @@ async def serve_http2(app: App, host: str, port: int, settings: ServeSettings) -
         port,
     )
     try:
-        await serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
+        async with sidecars(app, settings, stop.is_set):
+            await serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-        if watch_task is not None:
-            watch_task.cancel()
-        if admin is not None:
-            admin.should_exit = True
-        await asyncio.gather(
-            *(t for t in (admin_task, watch_task) if t is not None), return_exceptions=True
-        )
