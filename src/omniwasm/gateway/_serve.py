@@ -244,7 +244,6 @@ def _serve_workers(uvicorn: Any, host: str, port: int, settings: ServeSettings) 
     settings.build()
     gc.collect()
     os.environ[_ENV] = json.dumps(asdict(settings))
-    admin: AdminThread | None = None
     with contextlib.ExitStack() as stack:
         if settings.admin:
             ahost, aport = parse_addr(settings.admin)
