@@ -139,10 +139,13 @@ def _target(request: OutgoingRequest) -> _Target:
     if m is None:
         raise Err(error_code("HTTP-request-URI-invalid"))
     host, port = m["host"], int(m["port"]) if m["port"] else _DEFAULT_PORTS[scheme]
+    return _Target(scheme, host.strip("[]"), port, f"{scheme}://{authority}{_path(request)}")
+
+
+def _path(request: OutgoingRequest) -> str:
+    """The path and query to send: ``/`` when unset, without a fragment (``?q`` is ``/?q``)."""
     path = (request.path_with_query() or "/").partition("#")[0]  # a fragment is not sent
-    if path.startswith("?"):
-        path = "/" + path
-    return _Target(scheme, host.strip("[]"), port, f"{scheme}://{authority}{path}")
+    return "/" + path if path.startswith("?") else path
 
 
 SELF_HOSTS = ("self", "self.alt")
@@ -171,10 +174,7 @@ def _self_target(request: OutgoingRequest, origin: str) -> _Target:
     if m is None:
         raise Err(error_code("internal-error", f"bad self origin {origin!r}"))
     host, port = m["host"], int(m["port"]) if m["port"] else _DEFAULT_PORTS[scheme]
-    path = (request.path_with_query() or "/").partition("#")[0]
-    if not path.startswith("/"):
-        path = "/" + path
-    return _Target(scheme, host.strip("[]"), port, f"{scheme}://{authority}{path}")
+    return _Target(scheme, host.strip("[]"), port, f"{scheme}://{authority}{_path(request)}")
 
 
 # ----------------------------------------------------------------------------------- errors
