@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import signal
 import subprocess
@@ -108,14 +109,21 @@ def test_bad_addr_is_a_usage_error(hello: Path) -> None:
     assert b"HOST:PORT" in run.stderr
 
 
-def test_sigterm_finishes_the_request_in_flight(routes: Path) -> None:
-    """A request running when SIGTERM arrives still gets its answer before the server exits."""
+HYPERCORN = pytest.mark.skipif(
+    importlib.util.find_spec("hypercorn") is None, reason="--http2 needs hypercorn"
+)
+
+
+@pytest.mark.parametrize("server", [(), pytest.param(("--http2",), marks=HYPERCORN)])
+def test_sigterm_finishes_the_request_in_flight(routes: Path, server: tuple[str, ...]) -> None:
+    """A request running when SIGTERM arrives still gets its answer before the server exits
+    (under uvicorn, and under Hypercorn with --http2)."""
     import threading
 
     port, admin = free_port(), free_port()
     got: list[int] = []
     args = ("--addr", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{admin}", "--timeout", "1.5s")
-    with serving(str(routes), *args) as p:
+    with serving(str(routes), *args, *server) as p:
         wait_ready(f"http://127.0.0.1:{port}/", p)
         # /loop runs until the 1.5 s timeout stops it: the request is in flight meanwhile.
         client = threading.Thread(
