@@ -6,7 +6,6 @@ import signal
 import ssl
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -64,16 +63,9 @@ def test_http2_over_tls_is_chosen_by_alpn(routes: Path, tmp_path: Path) -> None:
     )
     with serving(str(routes), *args) as p:
         url = f"https://127.0.0.1:{port}/status/201"
-        deadline = time.monotonic() + 60
-        while True:
-            assert p.poll() is None, "the server exited"
-            try:
-                with httpx.Client(http2=True, verify=client) as session:
-                    response = session.get(url)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "the server did not come up"
-                time.sleep(0.1)
+        wait_ready(url, p, seconds=60, verify=client)
+        with httpx.Client(http2=True, verify=client) as session:
+            response = session.get(url)
     assert (response.status_code, response.http_version) == (201, "HTTP/2")
 
 

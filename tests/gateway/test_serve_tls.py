@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fixtures.serving import free_port, serving
+from fixtures.serving import free_port, serving, wait_ready
 from fixtures.wat_components import assemble
 
 pytest.importorskip("uvicorn")
@@ -41,20 +41,6 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, ssl.SSLCo
     return cert, key, client
 
 
-def _wait_https(url: str, context: ssl.SSLContext, proc: subprocess.Popen[bytes]) -> None:
-    import time
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "the server exited"
-        try:
-            httpx.get(url, verify=context, timeout=2)
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise AssertionError(f"{url} did not come up")
-
-
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_https_with_a_certificate_the_client_trusts(
     hello: Path, tls: tuple[Path, Path, ssl.SSLContext], workers: str
@@ -65,7 +51,7 @@ def test_https_with_a_certificate_the_client_trusts(
     args = ("--addr", f"127.0.0.1:{port}", "--workers", workers)
     with serving(str(hello), *args, "--tls-cert", str(cert), "--tls-key", str(key)) as p:
         url = f"https://127.0.0.1:{port}/"
-        _wait_https(url, client, p)
+        wait_ready(url, p, seconds=60, verify=client)
         response = httpx.get(url, verify=client)
         assert response.status_code == 200
         assert response.text == "hello from wasm"
