@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import omniwasm
+from fixtures.cancelling import cancelled_soon
 from omniwasm.plugins import CompiledPlugin, Plugin, PluginPool, host_fn
 
 ECHO = "test:types/echo"
@@ -107,17 +108,8 @@ def test_component_plugin_fuel_limit(types_path: Path) -> None:
 def test_cancel_stops_a_component_plugin_call_from_another_thread(types_path: Path) -> None:
     """cancel() from another thread ends a looping component call with Cancelled."""
     plugin = Plugin(types_path)
-
-    def later() -> None:
-        time.sleep(0.1)
-        while not plugin.cancel():  # on a slow machine the call may not have started yet
-            time.sleep(0.01)
-
-    thread = threading.Thread(target=later)
-    thread.start()
-    with pytest.raises(omniwasm.Cancelled):
+    with cancelled_soon(plugin.cancel), pytest.raises(omniwasm.Cancelled):
         plugin.call("spin")
-    thread.join()
     assert plugin.call("echo-s8", -1) == -1
 
 

@@ -242,20 +242,10 @@ def test_closed_plugin_refuses_calls(plugin_wasm: Build) -> None:
 
 def test_cancel_from_another_thread_stops_the_call(plugin_wasm: Build) -> None:
     """cancel() from another thread ends a looping call with Cancelled; the plugin stays usable."""
-    import threading
-    import time
+    from fixtures.cancelling import cancelled_soon
 
     plugin = Plugin(plugin_wasm("errors"))
     assert plugin.cancel() is False  # nothing running
-
-    def later() -> None:
-        time.sleep(0.1)
-        while not plugin.cancel():  # on a slow machine the call may not have started yet
-            time.sleep(0.01)
-
-    thread = threading.Thread(target=later)
-    thread.start()
-    with pytest.raises(omniwasm.Cancelled):
+    with cancelled_soon(plugin.cancel), pytest.raises(omniwasm.Cancelled):
         plugin.call("spin")
-    thread.join()
     assert plugin.call("empty") == b""
