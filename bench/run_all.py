@@ -1,7 +1,10 @@
 """Run every benchmark and rewrite BENCHMARKS.md with the results and the machine they ran on.
 
 Usage: ``.venv/bin/python bench/run_all.py`` (or ``make bench``). Each benchmark runs in its
-own process; its markdown output goes into BENCHMARKS.md verbatim.
+own process; its markdown output goes into BENCHMARKS.md verbatim, between
+``<!-- bench:SCRIPT -->`` markers. ``run_all.py --only a.py b.py`` reruns just those scripts and
+replaces their sections (or adds them), leaving the others as they were; every section carries
+the date it was measured, and the "Run" header describes the machine of the latest run.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import datetime
 import importlib.metadata
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -64,24 +68,40 @@ def machine() -> list[str]:
     ]
 
 
+def run_script(script: str) -> str | None:
+    """Run one benchmark script; return its section wrapped in markers (None if it failed)."""
+    print(f"== {script}", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / script)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    print(f"   {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout + proc.stderr)
+        return None
+    sys.stdout.write(proc.stdout + "\n")
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    body = proc.stdout.strip()
+    return f"<!-- bench:{script} -->\n{body}\n\n_Measured {stamp}._\n<!-- /bench -->"
+
+
+SECTION = re.compile(r"<!-- bench:(?P<name>[\w.]+) -->.*?<!-- /bench -->", re.S)
+
+
 def main() -> int:
-    sections = []
-    for script in SCRIPTS:
-        print(f"== {script}", file=sys.stderr, flush=True)
-        t0 = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, str(BENCH / script)],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        print(f"   {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-        if proc.returncode != 0:
-            sys.stderr.write(proc.stdout + proc.stderr)
-            return proc.returncode
-        sys.stdout.write(proc.stdout + "\n")
-        sections.append(proc.stdout.strip())
+    only = sys.argv[2:] if sys.argv[1:2] == ["--only"] else None
+    old = (ROOT / "BENCHMARKS.md").read_text() if (ROOT / "BENCHMARKS.md").exists() else ""
+    sections = {m["name"]: m.group(0) for m in SECTION.finditer(old)} if only else {}
+    for script in only or SCRIPTS:
+        section = run_script(script)
+        if section is None:
+            return 1
+        sections[script] = section
+    names = [s for s in SCRIPTS if s in sections] + [s for s in sections if s not in SCRIPTS]
 
     rel = Path(sys.executable)
     with contextlib.suppress(ValueError):
@@ -95,21 +115,21 @@ def main() -> int:
             "peers (wasmtime-py used directly, the reference `wasmtime` CLI) are measured in the "
             "same run on the same machine, so the columns compare; absolute numbers move with "
             "the machine's load (it is shared), so each figure is a median over repetitions "
-            "(timeit-style: a loop count calibrated to ~0.2 s, then N repetitions of it).",
+            "(timeit-style: a loop count calibrated to ~0.2 s, then N repetitions of it). Each "
+            "section says when it was measured (`run_all.py --only SCRIPT` refreshes one).",
             "",
             "## Run",
             "",
             *machine(),
             f"- Command: `{command}` (from the repository root)",
             "",
-            *[s + "\n" for s in sections],
+            *[sections[n] + "\n" for n in names],
             "## How to reproduce",
             "",
             "```sh",
             "make bench                      # = .venv/bin/python bench/run_all.py",
             ".venv/bin/python bench/core_call.py     # one benchmark; prints its table",
-            ".venv/bin/python bench/instantiate.py",
-            ".venv/bin/python bench/run_c.py",
+            ".venv/bin/python bench/run_all.py --only core_call.py   # refresh one section",
             "BENCH_REPEAT=11 make bench      # more repetitions (default 7, minimum sensible 5)",
             "```",
             "",
