@@ -612,3 +612,39 @@ def test_fs_error() -> None:
     assert FsError.from_os(FileNotFoundError(2, "x")).code == "no-entry"
     with pytest.raises(ValueError, match="error-code"):
         FsError("nope")
+
+
+@pytest.mark.parametrize("link", ["to_root", "absolute"])
+def test_readlink_of_an_absolute_planted_link_is_refused(
+    planted: tuple[Node[Any], Path], link: str
+) -> None:
+    """readlink-at of a host-made absolute symlink fails with not-permitted: no host path leaks."""
+    root, _ = planted
+    assert code(lambda: root.readlink_at(link)) == "not-permitted"
+    assert root.readlink_at("relative") == "../outside/secret"  # relative: as it is (wasmtime)
+
+
+@pytest.mark.parametrize(
+    ("path", "error"),
+    [
+        ("a/" * 2047 + "b", "no-entry"),
+        ("a/" * 2048, "name-too-long"),
+        ("x" * 70_000, "name-too-long"),
+    ],
+)
+def test_paths_of_path_max_bytes_or_more_are_too_long(make: Make, path: str, error: str) -> None:
+    """A path of 4096 bytes or more is name-too-long before any lookup (Linux's PATH_MAX)."""
+    root = make()
+    assert len(path.encode()) in (4095, 4096, 70_000)
+    assert code(lambda: root.stat_at(path)) == error
+    assert code(lambda: root.open_at(path, **CREATE)) == error
+
+
+@pytest.mark.parametrize(
+    ("target", "error"), [("a\0b", "invalid"), ("x/" * 2048, "name-too-long"), ("", "no-entry")]
+)
+def test_symlink_at_refuses_malformed_targets(make: Make, target: str, error: str) -> None:
+    """symlink-at refuses a target with a NUL byte, of PATH_MAX bytes or more, or empty."""
+    root = make()
+    assert code(lambda: root.symlink_at(target, "bad")) == error
+    assert code(lambda: root.stat_at("bad")) == "no-entry"

@@ -18,7 +18,11 @@ Path resolution lives here, so both backends agree on every rule:
   symlink whose target is absolute or climbs above it fail with ``not-permitted`` (the WASI
   spec's rule, and what wasmtime does); more than 40 symlinks in one resolution is ``loop``.
   Symlinks are followed here, one component at a time, so the operating system never
-  follows one for us.
+  follows one for us. A path of :data:`MAX_PATH` bytes or more is ``name-too-long``, and one
+  holding a NUL byte is ``invalid``, before any component is looked at.
+- ``readlink-at`` of a symlink whose target is absolute fails with ``not-permitted``, as in
+  wasmtime: such a target is a host path (only the host can make one), and no host path
+  reaches a guest. A relative target is returned as it is.
 - Without ``follow`` the last component is not followed (``O_NOFOLLOW``), except when the
   path ends in ``/``, which asks for a directory.
 - Permissions follow wasmtime 50: under a read-only preopen, ``open-at`` asking to create,
@@ -95,6 +99,9 @@ OPEN_FLAGS = frozenset(("create", "directory", "exclusive", "truncate"))
 ADVICE = frozenset(("normal", "sequential", "random", "will-need", "dont-need", "no-reuse"))
 MAX_SYMLINKS = 40
 MAX_NAME = 255
+MAX_PATH = 4096
+"""Paths (and symlink targets) of this many bytes or more fail with ``name-too-long``: Linux's
+``PATH_MAX``, which wasmtime's WASI meets before it looks at any component."""
 MAX_READ = 1 << 20
 """The most one ``read`` returns (a short read; a guest asking for 2**63 bytes gets this)."""
 MAX_OFFSET = 2**63 - 1

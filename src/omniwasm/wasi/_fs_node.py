@@ -22,6 +22,7 @@ from ._fs import (
     DESCRIPTOR_FLAGS,
     MAX_NAME,
     MAX_OFFSET,
+    MAX_PATH,
     MAX_READ,
     MAX_SYMLINKS,
     OPEN_FLAGS,
@@ -70,18 +71,27 @@ def _names(given: Iterable[str], known: frozenset[str], what: str) -> frozenset[
     return out
 
 
+def _check_length(path: str) -> None:
+    if len(path) >= MAX_PATH or len(path.encode("utf-8", "surrogatepass")) >= MAX_PATH:
+        raise FsError("name-too-long", f"a path of {len(path)} characters")
+
+
 def _split(path: str) -> list[str]:
     if "\0" in path:
         raise FsError("invalid", "path contains NUL")
+    _check_length(path)
     if path.startswith("/"):
         raise FsError("not-permitted", f"absolute path {path!r}")
     return path.split("/")
 
 
 def _check_link_target(target: str) -> None:
-    """Refuse an empty symlink target (an absolute one is refused by ``symlink-at``)."""
+    """Refuse an empty, NUL-holding or too long symlink target (absolute: see symlink-at)."""
     if not target:
         raise FsError("no-entry", "empty symlink target")
+    if "\0" in target:
+        raise FsError("invalid", "symlink target contains NUL")
+    _check_length(target)
 
 
 def metadata_hash(device: int, inode: int) -> tuple[int, int]:
@@ -476,9 +486,15 @@ class Node(ABC, Generic[D]):
 
     @_fs_op
     def readlink_at(self, path: str) -> str:
-        """``readlink-at``: the target of the symlink ``path`` (``invalid`` if not one)."""
+        """``readlink-at``: the target of the symlink ``path`` (``invalid`` if not one).
+
+        An absolute target is a host path: ``not-permitted``, as in wasmtime.
+        """
         with self._resolve(path, follow=False) as at:
-            return self._readlink(at.dir, at.name)
+            target = self._readlink(at.dir, at.name)
+        if target.startswith("/"):
+            raise FsError("not-permitted", "the symlink's target is absolute")
+        return target
 
     @_fs_op
     def remove_directory_at(self, path: str) -> None:
