@@ -4,7 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean system-deps
+
+# Debian packages the registry tests use: a real OCI registry (distribution 2.8), skopeo for the
+# interop tests, htpasswd for the basic-auth registry. Installed once; quiet; idempotent.
+APT_PACKAGES := docker-registry skopeo apache2-utils
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -16,10 +20,24 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -c "import pathlib, wasmtime_cli; (pathlib.Path(wasmtime_cli.__file__).parent / 'wasmtime').chmod(0o755)"
 	touch $(STAMP)
 
+system-deps:
+	@if ! command -v docker-registry >/dev/null || ! command -v skopeo >/dev/null \
+	    || ! command -v htpasswd >/dev/null; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    log=$$(mktemp); \
+	    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	        --no-install-recommends $(APT_PACKAGES); } >$$log 2>&1 \
+	      || { cat $$log; rm -f $$log; exit 1; }; \
+	    rm -f $$log; \
+	  else \
+	    echo "note: install $(APT_PACKAGES) (Debian) for the registry tests; they skip without"; \
+	  fi; \
+	fi
+
 demo: $(STAMP)
 	$(BIN)/omniwasm demo
 
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy --strict src

@@ -6,6 +6,13 @@ OmniwasmError
 ├── LinkError              .missing (every missing/mismatched import, by name and type)
 ├── PolicyError
 ├── ValueConversionError   .function .param .expected   (also a TypeError)
+├── CompositionError       (plugging components together failed; .detail is the composer's word)
+├── RegistryError          .reference
+│   ├── InvalidReference
+│   ├── ArtifactNotFound
+│   ├── AuthenticationFailed
+│   ├── DigestMismatch     .expected .actual
+│   └── LockMismatch       .locked .current
 └── ExecutionError         .frames (wasm backtrace)
     ├── Trap               .code
     ├── GuestExit          .code
@@ -27,20 +34,27 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "ArtifactNotFound",
+    "AuthenticationFailed",
     "Cancelled",
+    "CompositionError",
+    "DigestMismatch",
     "ExecutionError",
     "Frame",
     "GuestError",
     "GuestExit",
     "HostFunctionError",
     "InvalidModule",
+    "InvalidReference",
     "LimitExceeded",
     "LinkError",
+    "LockMismatch",
     "MemoryLimitExceeded",
     "MissingImport",
     "OmniwasmError",
     "OutOfFuel",
     "PolicyError",
+    "RegistryError",
     "Timeout",
     "Trap",
     "ValueConversionError",
@@ -286,3 +300,81 @@ class OutOfFuel(LimitExceeded):
 
 class MemoryLimitExceeded(LimitExceeded):
     """The guest needed more linear memory than the policy's ``max_memory`` (bytes)."""
+
+
+class CompositionError(OmniwasmError):
+    """Components could not be plugged together (a type mismatch, an unknown name, a cycle).
+
+    Args:
+        message: what failed.
+        detail: the composer's own message (``wasm-tools compose``), when it adds something.
+
+    """
+
+    def __init__(self, message: str, *, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
+class RegistryError(OmniwasmError):
+    """A registry operation failed: the network, the registry's answer, or the local store.
+
+    Args:
+        message: what happened.
+        reference: the reference being resolved, pulled or pushed (named in ``str()``).
+
+    """
+
+    def __init__(self, message: str, reference: str = "") -> None:
+        super().__init__(f"{reference}: {message}" if reference else message)
+        self.reference = reference
+
+
+class InvalidReference(RegistryError):
+    """The text is not a reference: neither ``host/repo:tag``/``@sha256:`` nor ``ns:name@ver``."""
+
+
+class ArtifactNotFound(RegistryError):
+    """The registry (or, offline, the local store) has no such repository, tag or version."""
+
+
+class AuthenticationFailed(RegistryError):
+    """The registry refused the credentials, or wants credentials that were not given."""
+
+
+class DigestMismatch(RegistryError):
+    """Content does not hash to the digest that names it: a corrupted or truncated blob.
+
+    Args:
+        message: what was being read.
+        reference: the reference.
+        expected: the digest the content should have.
+        actual: the digest it has (``""`` when the content was short).
+
+    """
+
+    def __init__(
+        self, message: str, reference: str = "", *, expected: str = "", actual: str = ""
+    ) -> None:
+        super().__init__(message, reference)
+        self.expected = expected
+        self.actual = actual
+
+
+class LockMismatch(RegistryError):
+    """A tag now points elsewhere than the lock file pinned (the tag moved).
+
+    Args:
+        message: what moved.
+        reference: the reference.
+        locked: the digest in the lock file.
+        current: the digest the registry has now.
+
+    """
+
+    def __init__(
+        self, message: str, reference: str = "", *, locked: str = "", current: str = ""
+    ) -> None:
+        super().__init__(message, reference)
+        self.locked = locked
+        self.current = current

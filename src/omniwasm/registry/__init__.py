@@ -1,0 +1,71 @@
+"""Components in OCI registries: references, a verified local store, push/pull, lock files.
+
+The layout on the wire is the Wasm OCI artifact that ``wkg oci push/pull`` uses (see
+``artifact.py``), so omniwasm, wkg, wasmtime's and Spin's tooling, ``skopeo`` and ``oras``
+read each other's pushes. The usual entry point is ``Client``::
+
+    from omniwasm.registry import Client
+
+    with Client() as client:
+        pushed = client.push("hello.wasm", "127.0.0.1:5000/demo/hello:1.0.0")
+        wasm = client.fetch("127.0.0.1:5000/demo/hello:1.0.0")   # verified bytes
+        client.fetch("acme:hello@^1.0")     # through the registry mapping (omniwasm.toml)
+
+Everything else accepts references too: ``Runtime.load("oci://host/repo:tag")``,
+``omniwasm run ns:name@1.0.0``, ``Plugin(...)``, a gateway manifest's ``source = { registry
+= ..., package = ..., version = ... }``.
+
+Needs the ``registry`` extra (``pip install 'omniwasm[registry]'``: httpx); importing this
+package does not import httpx until a registry is contacted.
+"""
+
+from .._errors import (
+    ArtifactNotFound,
+    AuthenticationFailed,
+    DigestMismatch,
+    InvalidReference,
+    LockMismatch,
+    RegistryError,
+)
+from .artifact import CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE, Artifact, build_artifact
+from .auth import Credentials
+from .client import Client, Pulled, Resolved
+from .config import Mapping, RegistryConfig, RegistrySettings
+from .distribution import OciClient
+from .lock import LockEntry, LockFile
+from .reference import PackageSpec, Reference, looks_like_reference, parse_reference
+from .semver import Version, VersionRange, max_satisfying
+from .store import Store, default_store_dir, sha256_digest
+
+__all__ = [
+    "CONFIG_MEDIA_TYPE",
+    "LAYER_MEDIA_TYPE",
+    "Artifact",
+    "ArtifactNotFound",
+    "AuthenticationFailed",
+    "Client",
+    "Credentials",
+    "DigestMismatch",
+    "InvalidReference",
+    "LockEntry",
+    "LockFile",
+    "LockMismatch",
+    "Mapping",
+    "OciClient",
+    "PackageSpec",
+    "Pulled",
+    "Reference",
+    "RegistryConfig",
+    "RegistryError",
+    "RegistrySettings",
+    "Resolved",
+    "Store",
+    "Version",
+    "VersionRange",
+    "build_artifact",
+    "default_store_dir",
+    "looks_like_reference",
+    "max_satisfying",
+    "parse_reference",
+    "sha256_digest",
+]
