@@ -10,7 +10,7 @@ import pytest
 import omniwasm
 
 PKG = Path(omniwasm.__file__).parent
-FOUNDATION = {"_convert", "_errors", "_policy", "_types", "_values"}
+FOUNDATION = {"_convert", "_deadline", "_errors", "_policy", "_types", "_values"}
 FACADE = {
     "_runtime",
     "_component",

@@ -27,12 +27,20 @@ from typing import Any
 
 from . import _engine as eng
 from . import _types as t
+from ._deadline import Deadline
 from ._engine._handles import GuestHandle
 from ._errors import OmniwasmError
 from ._linker import Linker, split_member
 from ._values import Err, Ok, camel, snake
 
-__all__ = ["ComponentExports", "ComponentFunction", "InterfaceExports", "Linker", "host_data"]
+__all__ = [
+    "ComponentExports",
+    "ComponentFunction",
+    "InterfaceExports",
+    "Linker",
+    "current_deadline",
+    "host_data",
+]
 
 
 def host_data() -> Any:
@@ -48,6 +56,19 @@ def host_data() -> Any:
 
     """
     return eng.current_state().data
+
+
+def current_deadline() -> Deadline | None:
+    """Inside a component host function: the calling store's deadline, else None.
+
+    Host code that waits (the virtual WASI host's sleeps, stdin reads and HTTP waits) waits
+    through it, so the wait ends with ``Timeout`` at the guest's deadline (or ``Cancelled``).
+    Outside a host function (a host thread) there is none.
+    """
+    try:
+        return eng.current_state().deadline
+    except OmniwasmError:
+        return None
 
 
 def _short_name(interface: str) -> str:

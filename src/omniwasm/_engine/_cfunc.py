@@ -32,9 +32,6 @@ _func_call = ctypes.CFUNCTYPE(_vp, _vp, _vp, _vp, _sz, _vp, _sz)(
     ("wasmtime_component_func_call", ffi.dll)
 )
 _post_return = ctypes.CFUNCTYPE(_vp, _vp, _vp)(("wasmtime_component_func_post_return", ffi.dll))
-_set_deadline = ctypes.PYFUNCTYPE(None, _vp, ctypes.c_uint64)(
-    ("wasmtime_context_set_epoch_deadline", ffi.dll)
-)
 _string_at = ctypes.string_at
 _thread = current_thread()
 _memset = ctypes.memset
@@ -162,33 +159,42 @@ class ExportFunc:
                 raise ValueConversionError(
                     self.label, self._names[i] + exc.path, exc.expected, short(exc.value)
                 ) from None
-            if box.deadline_ticks is not None:
-                _set_deadline(ctx, box.deadline_ticks)
-            local = _thread
-            outer = local.state
-            local.state = call.state  # the host calls of this call need not look it up
+            timed = box.deadline_ticks is not None
+            if timed:
+                box.enter()
             try:
-                err = _func_call(self._faddr, ctx, self._aaddr, self._n, self._raddr, self._nres)
+                return self._run(owner, ctx, call, buf)
             finally:
-                local.state = outer
-            if err:
-                call.finish()
-                raise owner.failure(wasm_error(err))
-            r = self._reader
-            if self._plain:
-                value = None if r is None else r(buf, self._roff, call)
+                if timed:
+                    box.leave()  # raises Timeout if the host cut a wait short at the deadline
+
+    def _run(self, owner: Any, ctx: int, call: Call, buf: Any) -> Any:
+        """The call itself, its result and ``post-return`` (arguments are written)."""
+        local = _thread
+        outer = local.state
+        local.state = call.state  # the host calls of this call need not look it up
+        try:
+            err = _func_call(self._faddr, ctx, self._aaddr, self._n, self._raddr, self._nres)
+        finally:
+            local.state = outer
+        if err:
+            call.finish()
+            raise owner.failure(wasm_error(err))
+        r = self._reader
+        if self._plain:
+            value = None if r is None else r(buf, self._roff, call)
+            err = _post_return(self._faddr, ctx)
+            call.finish()
+        else:
+            try:
+                value = r(buf, self._roff, call)  # type: ignore[misc]
+            finally:
+                # wasmtime assigns into the result slot, dropping what it holds: leave
+                # a plain `false` there, never the freed value.
+                val_delete(self._raddr)
+                _memset(self._raddr, 0, VAL)
                 err = _post_return(self._faddr, ctx)
                 call.finish()
-            else:
-                try:
-                    value = r(buf, self._roff, call)  # type: ignore[misc]
-                finally:
-                    # wasmtime assigns into the result slot, dropping what it holds: leave
-                    # a plain `false` there, never the freed value.
-                    val_delete(self._raddr)
-                    _memset(self._raddr, 0, VAL)
-                    err = _post_return(self._faddr, ctx)
-                    call.finish()
-            if err:
-                raise owner.failure(wasm_error(err))
-            return value
+        if err:
+            raise owner.failure(wasm_error(err))
+        return value

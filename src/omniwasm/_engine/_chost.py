@@ -26,6 +26,7 @@ from wasmtime import _ffi as ffi
 from wasmtime import component as wc
 
 from .. import _types as t
+from .._deadline import Deadline
 from .._errors import LimitExceeded, OmniwasmError, ValueConversionError
 from .._values import Err, Ok
 from ._artifact import Artifact
@@ -85,10 +86,14 @@ MAX_HOST_RESOURCES = 100_000
 class StoreState:
     """What the host side keeps per store: its host-resource table and a parked exception."""
 
-    def __init__(self, ctx: int, owner: Any = None, data: Any = None) -> None:
+    def __init__(
+        self, ctx: int, owner: Any = None, data: Any = None, *, deadline: Deadline | None = None
+    ) -> None:
         self.ctx = ctx
         self.data = data
         """The embedder's per-instance object (``host_data``), for host functions to find."""
+        self.deadline = deadline
+        """The store's deadline, which host functions that wait must respect."""
         self.table: dict[int, Any] = {}
         self._reps = itertools.count(1)
         self.pending: BaseException | None = None

@@ -17,6 +17,7 @@ from wasmtime import component as wcomponent
 
 from .. import _types as t
 from .._errors import (
+    Cancelled,
     ExecutionError,
     GuestExit,
     HostFunctionError,
@@ -73,7 +74,7 @@ class ComponentInstance:
         self.linked = linked
         self.guard = threading.RLock()
         if state is None:
-            state = StoreState(box.ctx, self)
+            state = StoreState(box.ctx, self, deadline=box.deadline)
         else:
             state.attach(self)
         self.state = state
@@ -110,7 +111,7 @@ class ComponentInstance:
         ``HostFunctionError``.
         """
         pending = self.state.take_pending()
-        if isinstance(pending, GuestExit | LimitExceeded):
+        if isinstance(pending, GuestExit | LimitExceeded | Cancelled):
             self.poisoned = f"{type(pending).__name__}: {pending}"
             return pending
         if isinstance(pending, KeyboardInterrupt | SystemExit):
@@ -324,14 +325,24 @@ def instantiate_component(
         raise LinkError(missing)
     box = StoreBox(artifact.native, policy, wasi=defs.wasi, argv0=argv0)
     ctx = box.ctx
-    state = StoreState(ctx, None, data)  # before instantiating: start code may call in
+    # before instantiating: start code may call in
+    state = StoreState(ctx, None, data, deadline=box.deadline)
     try:
-        box.arm_deadline()
-        raw = _INSTANCE_T()
-        err = _instantiate(linked.linker_addr, ctx, linked.component_addr, ctypes.addressof(raw))
+        box.enter()
+        try:
+            raw = _INSTANCE_T()
+            err = _instantiate(
+                linked.linker_addr, ctx, linked.component_addr, ctypes.addressof(raw)
+            )
+        finally:
+            box.leave()
         if err:
+            failure = wasm_error(err)
+            pending = state.take_pending()
+            if isinstance(pending, GuestExit | LimitExceeded | Cancelled):
+                raise pending from failure  # e.g. a host wait ran into the deadline
             with translating(policy, source=artifact.source):
-                raise wasm_error(err)
+                raise failure
     except BaseException:
         box.close()
         raise

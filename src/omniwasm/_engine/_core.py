@@ -25,6 +25,7 @@ from ._artifact import Artifact
 from ._fastcall import FastFunc
 from ._store import StoreBox
 from ._translate import translate, translating
+from ._wasip1 import shadow_poll_oneoff
 
 __all__ = ["CoreInstance", "HostImports", "describe_extern", "instantiate_core"]
 
@@ -73,11 +74,15 @@ def _uses_wasi(artifact: Artifact) -> bool:
     return bool(flag)
 
 
-def _build_linker(artifact: Artifact, imports: HostImports | None) -> wasmtime.Linker:
+def _build_linker(
+    artifact: Artifact, imports: HostImports | None, *, deadline: bool = False
+) -> wasmtime.Linker:
     linker = wasmtime.Linker(artifact.native.engine)
     module = artifact.module
     if _uses_wasi(artifact):
         linker.define_wasi()
+        if deadline:  # a timeout must reach into the host's sleeps too
+            shadow_poll_oneoff(linker)
     if imports:
         linker.allow_shadowing = True  # a Python function may replace a WASI one
         declared = {(imp.module, imp.name): imp.type for imp in module.imports}
@@ -272,9 +277,15 @@ class CoreInstance:
 
     def call_slow(self, name: str, func: wasmtime.Func, args: tuple[Any, ...]) -> Any:
         """Call through wasmtime-py's generic path (non-numeric signatures)."""
-        with self.guard, translating(self.box.policy, memory=self._memory_bytes):
-            self.box.arm_deadline()
-            return func(self.box.store, *args)
+        box = self.box
+        with self.guard, translating(box.policy, memory=self._memory_bytes):
+            if box.deadline_ticks is None:
+                return func(box.store, *args)
+            box.enter()
+            try:
+                return func(box.store, *args)
+            finally:
+                box.leave()
 
     def run_start(self) -> int:
         """Run the WASI ``_start`` export; return the guest's exit code (0 when it returns)."""
@@ -359,27 +370,32 @@ def instantiate_core(
     """
     module = artifact.module
     wasi = _uses_wasi(artifact)
+    timed = policy.timeout is not None
     if imports:
-        linker = _build_linker(artifact, imports)
+        linker = _build_linker(artifact, imports, deadline=timed)
         pre = None
     else:
+        key = "core-deadline" if timed else "core-default"
         with artifact.lock:
-            cached = artifact.prepared.get("core-default")
+            cached = artifact.prepared.get(key)
             if cached is None:
-                linker = _build_linker(artifact, None)
+                linker = _build_linker(artifact, None, deadline=timed)
                 try:
                     cached = (linker, linker.instantiate_pre(module))
                 except wasmtime.WasmtimeError:
                     cached = (linker, None)
-                artifact.prepared["core-default"] = cached
+                artifact.prepared[key] = cached
         linker, pre = cached
     box = StoreBox(artifact.native, policy, wasi=wasi, argv0=argv0)
     try:
-        box.arm_deadline()
-        if pre is None:
-            instance = linker.instantiate(box.store, module)
-        else:  # only native imports (WASI) here: no Python host function can run
-            instance = pre_instantiate(pre, box.ctx)
+        box.enter()
+        try:
+            if pre is None:
+                instance = linker.instantiate(box.store, module)
+            else:  # no Python function here raises: native WASI and the deadline's own
+                instance = pre_instantiate(pre, box.ctx)
+        finally:
+            box.leave()
     except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
         err = translate(exc, policy=policy)
         if isinstance(err, LinkError):
@@ -387,4 +403,7 @@ def instantiate_core(
             err = LinkError(missing or err.missing, detail=err.detail)
         box.close()
         raise err from exc
+    except BaseException:
+        box.close()
+        raise
     return CoreInstance(box, instance, artifact)

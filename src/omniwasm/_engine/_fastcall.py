@@ -35,9 +35,6 @@ _PROTO = ctypes.CFUNCTYPE(
     ctypes.c_void_p,
 )
 _call_unchecked = _PROTO(("wasmtime_func_call_unchecked", ffi.dll))
-_set_deadline = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint64)(
-    ("wasmtime_context_set_epoch_deadline", ffi.dll)
-)
 
 
 def signature_of(func: wasmtime.Func, store: wasmtime.Store) -> tuple[list[str], list[str]]:
@@ -139,14 +136,19 @@ class FastFunc:
             self._pack_checked(args)
         with owner.guard:
             box = owner.box
-            if box.deadline_ticks is not None:
-                _set_deadline(self._ctx, box.deadline_ticks)
-            error = _call_unchecked(
-                self._ctx, self._func_addr, self._buf_addr, self._slots, self._trap_addr
-            )
-            if error or self._trap.value:
-                raise owner.failure(self._take_failure(error))
-            out = self._results.unpack_from(self._buf, 0)
+            timed = box.deadline_ticks is not None
+            if timed:
+                box.enter()
+            try:
+                error = _call_unchecked(
+                    self._ctx, self._func_addr, self._buf_addr, self._slots, self._trap_addr
+                )
+                if error or self._trap.value:
+                    raise owner.failure(self._take_failure(error))
+                out = self._results.unpack_from(self._buf, 0)
+            finally:
+                if timed:
+                    box.leave()  # raises Timeout if the host cut a wait short at the deadline
         if len(out) == 1:
             return out[0]
         return out or None

@@ -83,8 +83,16 @@ class GuestHandle:
             any_delete(ptr)
             return
         with owner.guard:
-            err = _any_drop(owner.box.ctx, ptr)
-            any_delete(ptr)
+            box = owner.box
+            timed = box.deadline_ticks is not None
+            if timed:
+                box.enter()  # the guest's destructor runs under the deadline
+            try:
+                err = _any_drop(box.ctx, ptr)
+                any_delete(ptr)
+            finally:
+                if timed:
+                    box.leave()
         if err:
             raise owner.failure(wasm_error(err))
 

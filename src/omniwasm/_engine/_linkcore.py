@@ -41,6 +41,7 @@ from ._core import (
 from ._modscan import FuncSig, ModuleInterface, module_interface
 from ._store import StoreBox
 from ._translate import translate
+from ._wasip1 import shadow_poll_oneoff
 
 __all__ = ["CoreTemplate", "HostCall", "func_exports", "interface_of"]
 
@@ -158,6 +159,7 @@ class CoreTemplate:
         self.linker = linker = wasmtime.Linker(engine)
         if wasi:
             linker.define_wasi()
+            shadow_poll_oneoff(linker)  # plugins can be cancelled: sleeps must end with them
         linker.allow_shadowing = True
         imports = interface_of(artifact).imports
         host = host or {}
@@ -230,13 +232,15 @@ class CoreTemplate:
         """
         box = StoreBox(self.artifact.native, policy, wasi=self.wasi, argv0=argv0)
         try:
-            box.arm_deadline()
-            store = box.store
-            if self.pre is not None:
-                instance = self.pre.instantiate(store)
-                comps: list[CoreInstance] = []
-            else:
-                instance, comps = self._instantiate_linked(box)
+            box.enter()
+            try:
+                if self.pre is not None:
+                    instance = self.pre.instantiate(box.store)
+                    comps: list[CoreInstance] = []
+                else:
+                    instance, comps = self._instantiate_linked(box)
+            finally:
+                box.leave()
         except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
             box.close()
             raise translate(exc, policy=policy) from exc

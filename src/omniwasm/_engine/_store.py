@@ -17,15 +17,18 @@ import os
 import tempfile
 import time
 import weakref
+from typing import Any
 
 import wasmtime
 from wasmtime import _ffi as ffi
 
+from .._deadline import Deadline
 from .._errors import PolicyError
 from .._policy import Output, Policy, merge_env
 from ._native import NO_DEADLINE, NativeEngine, ensure_ticker, ticks_for
+from ._stdin import StdinPump, stdin_can_block
 
-__all__ = ["CANCELLED_MESSAGE", "StoreBox"]
+__all__ = ["CANCELLED_MESSAGE", "StoreBox", "box_of"]
 
 CANCELLED_MESSAGE = "omniwasm: call cancelled by the host"
 _vp = ctypes.c_void_p
@@ -42,6 +45,12 @@ _CANCELLABLE: dict[int, weakref.ref[StoreBox]] = {}
 _NO_FINALIZER = _FINALIZER()
 _U64 = ctypes.c_uint64
 _U8 = ctypes.c_uint8
+_BOXES: weakref.WeakValueDictionary[int, StoreBox] = weakref.WeakValueDictionary()
+
+
+def box_of(ctx: int) -> StoreBox | None:
+    """The live store box whose context is ``ctx`` (stores with WASI or a deadline only)."""
+    return _BOXES.get(ctx)
 
 
 def _forget(ref: weakref.ref[StoreBox]) -> None:
@@ -53,9 +62,10 @@ def _on_deadline(ctx: int | None, data: int | None, delta: int | None, kind: int
     """Every tick of a cancellable store's run: stop it when cancelled or past its timeout."""
     ref = _CANCELLABLE.get(data or 0)
     box = None if ref is None else ref()
-    if box is None or box.cancel_requested:
+    if box is None or box.deadline.cancelled:
         return int(_error_new(CANCELLED_MESSAGE.encode()) or 0)
-    if box.call_deadline is not None and time.monotonic() >= box.call_deadline:
+    at = box.deadline.at
+    if at is not None and time.monotonic() >= at:
         return int(_error_new(b"wasm trap: interrupt") or 0)
     _U64.from_address(delta or 0).value = 1
     _U8.from_address(kind or 0).value = 0  # WASMTIME_UPDATE_DEADLINE_CONTINUE
@@ -84,9 +94,12 @@ class StoreBox:
         self.policy = policy
         self.store = wasmtime.Store(native.engine)
         self._ctx = 0
-        self.cancel_requested = False
-        self.call_deadline: float | None = None
-        self.in_call = False
+        self.deadline = Deadline(policy.timeout)
+        """When the running call must end; host functions wait through it."""
+        self.cancellable = False
+        self.wasip1_helper: Any = None
+        """The helper instance deadline-aware WASI p1 functions call native ones through."""
+        self._stdin: StdinPump | None = None
         self._captures: dict[str, _Capture] = {}
         self.closed = False
         self.deadline_ticks = ticks_for(policy.timeout) if policy.timeout is not None else None
@@ -109,6 +122,8 @@ class StoreBox:
                 "use Runtime(fuel=True)"
             )
         _set_deadline(self.ctx, NO_DEADLINE)
+        if wasi or policy.timeout is not None:
+            _BOXES[self.ctx] = self
         if wasi:
             store.set_wasi(self._wasi_config(argv0))
 
@@ -133,31 +148,68 @@ class StoreBox:
         _set_deadline_callback(
             ctypes.addressof(self.store.ptr().contents), _on_deadline, key, _NO_FINALIZER
         )
+        self.cancellable = True
         self.deadline_ticks = 1
+        _BOXES[self.ctx] = self
+
+    def enter(self) -> None:
+        """A call goes into the store: start its deadline and arm the epoch for what is left.
+
+        A call nested in a host function keeps the outer call's deadline. Pair every call with
+        :meth:`leave`.
+        """
+        deadline = self.deadline
+        deadline.enter()
+        if self.cancellable:
+            _set_deadline(self.ctx, 1)  # the deadline callback looks every tick
+            return
+        left = deadline.remaining()
+        if left is not None:
+            _set_deadline(self.ctx, ticks_for(left))
+
+    def leave(self) -> None:
+        """A call leaves the store.
+
+        Raises:
+            Timeout: the outermost call ends after the host cut a wait short at the deadline
+                (the guest saw its stdin end there), whatever the guest did next.
+
+        """
+        deadline = self.deadline
+        if deadline.leave():
+            raise deadline.error("stdin")
 
     def begin_call(self) -> None:
-        """Mark the start of a call (its timeout counts from now)."""
-        timeout = self.policy.timeout
-        self.call_deadline = None if timeout is None else time.monotonic() + timeout
-        self.cancel_requested = False
-        self.in_call = True
+        """Mark the start of a call (its timeout counts from now); pair with :meth:`end_call`."""
+        self.enter()
 
     def end_call(self) -> None:
-        """Mark the end of a call: a late ``cancel`` does not reach the next one."""
-        self.in_call = False
-        self.cancel_requested = False
+        """Mark the end of a call: a late ``cancel`` does not reach the next one.
+
+        Raises:
+            Timeout: see :meth:`leave`.
+
+        """
+        self.leave()
+
+    @property
+    def call_deadline(self) -> float | None:
+        """``time.monotonic()`` at which the running call must end (None: none running)."""
+        return self.deadline.at
+
+    def arm_deadline(self) -> None:
+        """Arm only the epoch for the policy's timeout (wasm only; prefer :meth:`enter`)."""
+        if self.deadline_ticks is not None:
+            _set_deadline(self.ctx, self.deadline_ticks)
+
+    @property
+    def in_call(self) -> bool:
+        """True while a call runs in the store."""
+        return self.deadline.active
 
     def cancel(self) -> bool:
         """Ask the running call (from any thread) to stop; False when none is running."""
-        if not self.in_call:
-            return False
-        self.cancel_requested = True
-        return True
-
-    def arm_deadline(self) -> None:
-        """Start the policy's timeout for the call about to be made (a no-op without one)."""
-        if self.deadline_ticks is not None:
-            _set_deadline(self.ctx, self.deadline_ticks)
+        return self.deadline.cancel()
 
     def fuel_left(self) -> int | None:
         """Fuel remaining, or None when the engine does not meter fuel."""
@@ -173,6 +225,8 @@ class StoreBox:
         if not self.closed:
             self.closed = True
             self.store.close()
+            if self._stdin is not None:
+                self._stdin.stop()
             for capture in self._captures.values():
                 capture.freeze()
 
@@ -182,7 +236,13 @@ class StoreBox:
         config.argv = [argv0, *policy.args]
         config.env = [list(p) for p in merge_env(policy, os.environ.items())]
         stdin = policy.stdin
-        if stdin == "inherit":
+        if stdin == "inherit" and policy.timeout is not None and stdin_can_block():
+            # wasmtime's own read of an inherited stdin cannot be interrupted: feed it
+            # through a pipe this process closes at the deadline
+            pump = self._stdin = StdinPump(self.deadline)
+            config.stdin_file = pump.path
+            pump.opened()
+        elif stdin == "inherit":
             config.inherit_stdin()
         elif isinstance(stdin, bytes):
             _set_stdin_bytes(config, stdin)

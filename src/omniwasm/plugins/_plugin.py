@@ -168,7 +168,11 @@ class CompiledPlugin:
             for key, value in previous.var_items():
                 state.var_put(key, value)
         if self._init is not None:
-            guest.func(self._init)()
+            try:
+                guest.func(self._init)()  # under the policy's timeout, as every call
+            except BaseException:
+                state.close()
+                raise
         return state
 
 
