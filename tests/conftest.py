@@ -27,6 +27,7 @@ pytest_plugins = [
     "fixtures.extism_plugins",
     "fixtures.wasi_guests",
     "fixtures.gateway_guests",
+    "fixtures.nn_guests",
 ]
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -1,0 +1,298 @@
+"""ONNX Runtime sessions, cached for the process and shared by every instance.
+
+A session is built once per model and per session setting (the thread count) and then shared:
+ONNX Runtime's ``run`` is safe to call from several threads at once, and it releases the GIL.
+Named models are keyed by their path and file identity (device, inode, size, modification and
+change times), so a model replaced or rewritten on disk is loaded again on the next
+``load-by-name`` instead of being served stale; checking costs one ``stat``. Models a guest
+supplies are keyed by the sha256 of their bytes, in a small LRU.
+
+``onnxruntime`` and ``numpy`` are imported on the first load (the ``omniwasm[nn]`` extra).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from ._scan import ModelScanError, external_data
+from ._types import BY_ORT, ErrorCode, TypeInfo
+
+__all__ = ["GUEST_MODELS_KEPT", "Model", "NnFailure", "SessionCache", "numpy", "onnxruntime"]
+
+GUEST_MODELS_KEPT = 8
+"""Sessions of guest-supplied models kept for reuse (least recently used go first)."""
+
+
+class NnFailure(Exception):
+    """A wasi:nn error for the guest: an ``error-code`` and a description."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.code, self.message))
+
+
+def onnxruntime() -> Any:
+    """The ``onnxruntime`` module.
+
+    Raises:
+        NnFailure: unsupported-operation when it is not installed.
+
+    """
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise NnFailure(
+            ErrorCode.UNSUPPORTED_OPERATION,
+            f"ONNX Runtime is not installed on the host (pip install 'omniwasm[nn]'): {exc}",
+        ) from exc
+    return ort
+
+
+def numpy() -> Any:
+    """The ``numpy`` module (installed with onnxruntime)."""
+    import numpy as np
+
+    return np
+
+
+@dataclass(frozen=True, slots=True)
+class Port:
+    """One input or output of a model.
+
+    Args:
+        name: its name in the graph.
+        ort_type: ONNX Runtime's type string (``tensor(float)``, ``seq(...)``...).
+        info: the wasi:nn tensor type that carries it, None when none can.
+        shape: the declared dimensions; None (or a string) for a free one.
+
+    """
+
+    name: str
+    ort_type: str
+    info: TypeInfo | None
+    shape: tuple[int | None, ...] | None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Model:
+    """An ONNX Runtime session and what its inputs and outputs are.
+
+    Args:
+        session: the ``onnxruntime.InferenceSession``.
+        label: what the model is called in messages (its name, or the digest of guest bytes).
+        inputs: the graph inputs the caller must feed, by name.
+        outputs: the outputs a wasi:nn tensor can carry, in the graph's order.
+        omitted: outputs of other types (sequences, maps, strings, bool...), not returned.
+        raw_values: some input or output is BF16 (numpy has no such type): run with OrtValues.
+
+    """
+
+    session: Any
+    label: str
+    inputs: dict[str, Port]
+    outputs: tuple[Port, ...]
+    omitted: tuple[str, ...]
+    raw_values: bool
+
+
+def _ports(args: Any) -> list[Port]:
+    out = []
+    for arg in args:
+        shape = arg.shape
+        dims = (
+            None
+            if shape is None
+            else tuple(d if isinstance(d, int) and d >= 0 else None for d in shape)
+        )
+        out.append(Port(arg.name, arg.type, BY_ORT.get(arg.type), dims))
+    return out
+
+
+def _describe(session: Any, label: str) -> Model:
+    inputs = _ports(session.get_inputs())
+    outputs = _ports(session.get_outputs())
+    carried = tuple(p for p in outputs if p.info is not None)
+    if not carried:
+        names = ", ".join(f"{p.name} ({p.ort_type})" for p in outputs)
+        raise NnFailure(
+            ErrorCode.UNSUPPORTED_OPERATION,
+            f"model {label}: no output is a tensor wasi:nn can carry: {names}",
+        )
+    return Model(
+        session=session,
+        label=label,
+        inputs={p.name: p for p in inputs},
+        outputs=carried,
+        omitted=tuple(p.name for p in outputs if p.info is None),
+        raw_values=any(p.ort_type == "tensor(bfloat16)" for p in (*inputs, *carried)),
+    )
+
+
+_LOAD_CODES = {
+    "NotImplemented": ErrorCode.UNSUPPORTED_OPERATION,
+    "InvalidProtobuf": ErrorCode.INVALID_ENCODING,
+    "NoModel": ErrorCode.INVALID_ENCODING,
+    "InvalidGraph": ErrorCode.INVALID_ENCODING,
+    "InvalidArgument": ErrorCode.INVALID_ENCODING,
+    "Fail": ErrorCode.INVALID_ENCODING,
+    "NoSuchFile": ErrorCode.NOT_FOUND,
+}
+
+
+def load_failure(exc: BaseException, label: str) -> NnFailure:
+    """The wasi:nn error for a session ONNX Runtime could not build."""
+    code = _LOAD_CODES.get(type(exc).__name__, ErrorCode.RUNTIME_ERROR)
+    return NnFailure(code, f"model {label}: {_ort_message(exc)}")
+
+
+def _ort_message(exc: BaseException) -> str:
+    """ONNX Runtime's message without its ``[ONNXRuntimeError] : 2 : NAME :`` prefix."""
+    text = str(exc).strip()
+    if text.startswith("[ONNXRuntimeError]"):
+        text = text.split(" : ", 3)[-1]
+    return " ".join(text.split())[:2000]
+
+
+def _options(ort: Any, threads: int, *, guest: bool) -> Any:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 4  # failures reach the guest as errors, not on host stderr
+    if guest:
+        # bytes from a guest are read as ONNX only (never as an ORT flatbuffer model)
+        options.add_session_config_entry("session.load_model_format", "ONNX")
+    return options
+
+
+class SessionCache:
+    """Sessions by model file and by guest bytes, for one process (see the module docstring)."""
+
+    def __init__(self, guest_models_kept: int = GUEST_MODELS_KEPT) -> None:
+        self._lock = threading.Lock()
+        self._named: dict[tuple[str, int], tuple[tuple[int, ...], Model]] = {}
+        self._guest: OrderedDict[tuple[bytes, int], Model] = OrderedDict()
+        self._kept = guest_models_kept
+        self._building: dict[Any, threading.Lock] = {}
+        self.loads = 0
+        """Sessions built so far (a cached load does not count)."""
+
+    def _build_lock(self, key: Any) -> threading.Lock:
+        """The lock one build of ``key`` holds, so concurrent loads of a model build it once."""
+        with self._lock:
+            lock = self._building.get(key)
+            if lock is None:
+                lock = self._building[key] = threading.Lock()
+            return lock
+
+    def _built(self, key: Any) -> None:
+        with self._lock:  # later loads find the session; waiters still hold the lock object
+            self._building.pop(key, None)
+
+    def named(self, name: str, path: str, threads: int) -> Model:
+        """The session of the model file ``path`` (granted as ``name``).
+
+        Raises:
+            NnFailure: not-found (no such file), unknown (not a readable regular file), or
+                the code of ONNX Runtime's refusal.
+
+        """
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise NnFailure(
+                ErrorCode.NOT_FOUND, f"model {name!r}: its file is missing on the host"
+            ) from None
+        except OSError as exc:
+            raise NnFailure(
+                ErrorCode.UNKNOWN, f"model {name!r}: the host cannot read it ({exc.strerror})"
+            ) from None
+        if not stat.S_ISREG(st.st_mode):
+            raise NnFailure(ErrorCode.UNKNOWN, f"model {name!r}: its path is not a regular file")
+        ident = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        key = (path, threads)
+        found = self._named.get(key)
+        if found is not None and found[0] == ident:
+            return found[1]
+        with self._build_lock(key):
+            found = self._named.get(key)
+            if found is not None and found[0] == ident:
+                return found[1]
+            ort = onnxruntime()
+            try:
+                session = ort.InferenceSession(
+                    path, _options(ort, threads, guest=False), providers=["CPUExecutionProvider"]
+                )
+            except Exception as exc:  # ONNX Runtime's own error classes, mapped to codes
+                raise load_failure(exc, repr(name)) from None
+            model = _describe(session, repr(name))
+            with self._lock:
+                self._named[key] = (ident, model)
+                self.loads += 1
+            self._built(key)
+            return model
+
+    def from_bytes(self, data: bytes | memoryview, threads: int) -> Model:
+        """The session of a model a guest supplied (checked for external data first).
+
+        Raises:
+            NnFailure: security (external data), invalid-encoding (not an ONNX model), or
+                the code of ONNX Runtime's refusal.
+
+        """
+        digest = hashlib.sha256(data).digest()
+        key = (digest, threads)
+        label = f"sha256:{digest.hex()[:16]}"
+        with self._lock:
+            model = self._guest.get(key)
+            if model is not None:
+                self._guest.move_to_end(key)
+                return model
+        with self._build_lock(key):
+            with self._lock:
+                model = self._guest.get(key)
+            if model is not None:
+                return model
+            try:
+                where = external_data(data)
+            except ModelScanError as exc:
+                raise NnFailure(
+                    ErrorCode.INVALID_ENCODING, f"model {label} is not an ONNX model: {exc}"
+                ) from None
+            if where is not None:
+                raise NnFailure(
+                    ErrorCode.SECURITY,
+                    f"model {label}: a tensor keeps its data outside the model ({where}); "
+                    "a guest's model must carry all its bytes",
+                )
+            ort = onnxruntime()
+            try:
+                session = ort.InferenceSession(
+                    bytes(data),
+                    _options(ort, threads, guest=True),
+                    providers=["CPUExecutionProvider"],
+                )
+            except Exception as exc:  # ONNX Runtime's own error classes, mapped to codes
+                raise load_failure(exc, label) from None
+            model = _describe(session, label)
+            with self._lock:
+                self._guest[key] = model
+                self.loads += 1
+                while len(self._guest) > self._kept:
+                    self._guest.popitem(last=False)
+            self._built(key)
+            return model
+
+
+sessions = SessionCache()
+"""The process's session cache."""
