@@ -138,6 +138,15 @@ def _describe(session: Any, label: str) -> Model:
     )
 
 
+def _described(session: Any, label: str, default: ErrorCode) -> Model:
+    try:
+        return _describe(session, label)
+    except NnFailure:
+        raise
+    except Exception as exc:  # names or dimensions ONNX Runtime cannot decode (not UTF-8)
+        raise NnFailure(default, f"model {label}: unreadable inputs or outputs: {exc}") from None
+
+
 _LOAD_CODES = {
     "NotImplemented": ErrorCode.UNSUPPORTED_OPERATION,
     "InvalidProtobuf": ErrorCode.INVALID_ENCODING,
@@ -149,9 +158,9 @@ _LOAD_CODES = {
 }
 
 
-def load_failure(exc: BaseException, label: str) -> NnFailure:
+def load_failure(exc: BaseException, label: str, default: ErrorCode) -> NnFailure:
     """The wasi:nn error for a session ONNX Runtime could not build."""
-    code = _LOAD_CODES.get(type(exc).__name__, ErrorCode.RUNTIME_ERROR)
+    code = _LOAD_CODES.get(type(exc).__name__, default)
     return NnFailure(code, f"model {label}: {_ort_message(exc)}")
 
 
@@ -231,11 +240,14 @@ class SessionCache:
             ort = onnxruntime()
             try:
                 session = ort.InferenceSession(
-                    path, _options(ort, threads, guest=False), providers=["CPUExecutionProvider"]
+                    path,
+                    _options(ort, threads, guest=False),
+                    providers=["CPUExecutionProvider"],
+                    enable_fallback=0,  # its fallback prints to stdout, which is the guest's
                 )
             except Exception as exc:  # ONNX Runtime's own error classes, mapped to codes
-                raise load_failure(exc, repr(name)) from None
-            model = _describe(session, repr(name))
+                raise load_failure(exc, repr(name), ErrorCode.RUNTIME_ERROR) from None
+            model = _described(session, repr(name), ErrorCode.RUNTIME_ERROR)
             with self._lock:
                 self._named[key] = (ident, model)
                 self.loads += 1
@@ -281,10 +293,13 @@ class SessionCache:
                     bytes(data),
                     _options(ort, threads, guest=True),
                     providers=["CPUExecutionProvider"],
+                    enable_fallback=0,
                 )
             except Exception as exc:  # ONNX Runtime's own error classes, mapped to codes
-                raise load_failure(exc, label) from None
-            model = _describe(session, label)
+                # anything else ONNX Runtime trips over in a guest's bytes (it raises
+                # UnicodeDecodeError for names that are not UTF-8, for one) is their encoding
+                raise load_failure(exc, label, ErrorCode.INVALID_ENCODING) from None
+            model = _described(session, label, ErrorCode.INVALID_ENCODING)
             with self._lock:
                 self._guest[key] = model
                 self.loads += 1
