@@ -31,6 +31,7 @@ SCRIPTS = [
     "run_c.py",
     "gateway_serve.py",
     "gateway_profile.py",
+    "nn_compute.py",
 ]
 
 
