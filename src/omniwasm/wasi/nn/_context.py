@@ -79,6 +79,26 @@ class NnContext:
         self._open: dict[str, int] = {}
         self._lock = threading.Lock()
 
+    @classmethod
+    def from_policy(
+        cls, policy: Any, *, deadline: Callable[[], Any] | None = None, base_dir: Any = None
+    ) -> NnContext:
+        """The context a :class:`~omniwasm.Policy` describes.
+
+        Its ``models``, ``max_model_size``, ``max_inference_time`` and ``nn_threads`` fields;
+        tensors the host holds are bounded by its ``max_memory`` (4 GiB when unset).
+        """
+        max_memory = getattr(policy, "max_memory", None)
+        return cls(
+            models=dict(getattr(policy, "models", ()) or ()),
+            max_model_size=getattr(policy, "max_model_size", 0) or 0,
+            max_inference_time=getattr(policy, "max_inference_time", None),
+            threads=getattr(policy, "nn_threads", 1) or 1,
+            max_tensor_bytes=max_memory if max_memory is not None else DEFAULT_TENSOR_BYTES,
+            base_dir=base_dir,
+            deadline=deadline,
+        )
+
     def hold(self, nbytes: int, kind: str = "tensor") -> None:
         """Count one more resource of ``kind`` holding ``nbytes``.
 
