@@ -13,18 +13,30 @@ guest runs on a thread pool, and its response streams back as it writes it::
 :class:`App` serves a whole ``omniwasm.toml`` (Spin-shaped: routes, per-component policies,
 key-value stores) with metrics and access logs; ``omniwasm serve`` runs it under uvicorn.
 
-The gateway answers 413 (body too large), 500 (trap, host error, no response), 503 (queue
-full) and 504 (timeout) itself, logging failures on the ``omniwasm.gateway`` logger.
+The gateway answers 413 (body too large), 431 (too many or too large request headers), 500
+(trap, host error, no response, a status outside 200-599), 503 (queue full) and 504 (timeout)
+itself, logging failures on the ``omniwasm.gateway`` logger.
 """
 
 from ._app import App, MetricsApp
-from ._asgi import DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT, Gateway, ResponseAborted
+from ._asgi import (
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_HEADER_BYTES,
+    DEFAULT_MAX_HEADERS,
+    DEFAULT_TIMEOUT,
+    Gateway,
+    ResponseAborted,
+)
 from ._exchange import STATUS_FOR_ERROR, status_for
 from ._manifest import AppManifest, load_app_manifest
 from ._metrics import Metrics
 
 __all__ = [
+    "DEFAULT_HEADER_TIMEOUT",
     "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_HEADERS",
+    "DEFAULT_MAX_HEADER_BYTES",
     "DEFAULT_TIMEOUT",
     "STATUS_FOR_ERROR",
     "App",

@@ -27,7 +27,16 @@ from .._errors import PolicyError
 from .._policy import Policy
 from .._runtime import Runtime
 from ..wasi import WasiContext, add_to_linker
-from ._asgi import DEFAULT_MAX_BODY_BYTES, Gateway, Receive, Scope, Send
+from ._asgi import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_HEADER_BYTES,
+    DEFAULT_MAX_HEADERS,
+    Gateway,
+    Receive,
+    Scope,
+    Send,
+    header_problem,
+)
 from ._exchange import Hooks
 from ._kv import KV_INTERFACES, KeyValueAccess, KeyValueDatabase
 from ._manifest import AppManifest, ComponentSpec, load_app_manifest
@@ -66,6 +75,8 @@ class App:
         kv_path: the key-value database (default ``.omniwasm/kv.sqlite`` beside the source).
         max_body_bytes, timeout, max_concurrency, max_queue: per component, see
             :class:`Gateway`.
+        max_header_bytes, max_headers: the request header limits (431 beyond), checked
+            before routing; see :class:`Gateway` (None: no limit here).
         self_origin: where the app is served (``http://127.0.0.1:8080``): the target of
             Spin's self-requests (a path with no host, or the host ``self.alt``), allowed to
             components whose ``allowed_outbound_hosts`` name ``self`` or ``self.alt``. None:
@@ -87,6 +98,8 @@ class App:
         variables: Mapping[str, str] | None = None,
         kv_path: str | os.PathLike[str] | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        max_header_bytes: int | None = DEFAULT_MAX_HEADER_BYTES,
+        max_headers: int | None = DEFAULT_MAX_HEADERS,
         timeout: float | None = None,
         max_concurrency: int | None = None,
         max_queue: int | None = None,
@@ -97,11 +110,15 @@ class App:
         self.runtime = runtime if runtime is not None else Runtime()
         self.metrics = Metrics()
         self._base_policy = policy
+        self.max_header_bytes = max_header_bytes
+        self.max_headers = max_headers
         self._options: dict[str, Any] = {
             "max_body_bytes": max_body_bytes,
             "timeout": timeout,
             "max_concurrency": max_concurrency,
             "max_queue": max_queue,
+            "max_header_bytes": None,  # checked once, by the app, before Spin's headers are added
+            "max_headers": None,
         }
         if path.suffix == ".toml":
             self.manifest: AppManifest | None = load_app_manifest(path, variables=variables)
@@ -199,6 +216,10 @@ class App:
             await send({"type": "websocket.close", "code": 1003})
             return
         started = time.perf_counter()
+        if header_problem(scope, self.max_header_bytes, self.max_headers) is not None:
+            await _plain(send, 431, "request header fields too large")
+            self._log(scope, None, 431, started, 0)
+            return
         path = scope.get("path", "/")
         if self.manifest is not None and path.startswith(WELL_KNOWN):
             self._log(scope, None, await self._well_known(path, send), started, 0)

@@ -27,11 +27,14 @@ from .._values import Err
 from ..wasi._http_body import OUTGOING_BUFFER, BodyFeed
 from ..wasi._http_fields import error_code
 from ..wasi._http_types import IncomingRequest, OutgoingResponse, valid_authority
-from ._admission import Admission, QueueFull
+from ._admission import Admission, GuestPool, QueueFull
 from ._exchange import Exchange, Hooks, status_for
 
 __all__ = [
+    "DEFAULT_HEADER_TIMEOUT",
     "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_HEADERS",
+    "DEFAULT_MAX_HEADER_BYTES",
     "DEFAULT_TIMEOUT",
     "Gateway",
     "Message",
@@ -39,6 +42,7 @@ __all__ = [
     "ResponseAborted",
     "Scope",
     "Send",
+    "header_problem",
 ]
 
 Scope = MutableMapping[str, Any]
@@ -48,6 +52,13 @@ Send = Callable[[Message], Awaitable[None]]
 
 DEFAULT_MAX_BODY_BYTES = 10 << 20
 """Request bodies larger than this (10 MiB) are refused with 413."""
+DEFAULT_MAX_HEADER_BYTES = 64 << 10
+"""Request header sections (request line and fields) larger than this (64 KiB) get 431."""
+DEFAULT_MAX_HEADERS = 100
+"""Requests with more header fields than this get 431 (hyper's limit: ``wasmtime serve``, Spin)."""
+DEFAULT_HEADER_TIMEOUT = 10.0
+"""Seconds ``omniwasm serve`` gives a client to send a request's headers, from the connection's
+start or the end of its previous response (408 or a close beyond)."""
 DEFAULT_TIMEOUT = 30.0
 """Seconds one request's guest may run (``Policy.timeout``) before the answer is 504."""
 GRACE = 0.5
@@ -92,6 +103,24 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
+def header_problem(scope: Scope, max_bytes: int | None, max_count: int | None) -> str | None:
+    """Why the request's header section is over its limits (answer 431), or None.
+
+    The size counts the request line and every field as they arrive on the wire (name, value,
+    ``": "`` and CRLF); None turns a limit off.
+    """
+    headers = scope.get("headers") or ()
+    if max_count is not None and len(headers) > max_count:
+        return f"{len(headers)} header fields (the limit is {max_count})"
+    if max_bytes is not None:
+        target = scope.get("raw_path") or scope.get("path", "").encode("utf-8", "replace")
+        size = len(scope.get("method", "")) + len(target) + len(scope.get("query_string", b""))
+        size += 12 + sum(len(name) + len(value) + 4 for name, value in headers)
+        if size > max_bytes:
+            return f"a header section of {size} bytes (the limit is {max_bytes})"
+    return None
+
+
 async def _plain(send: Send, status: int, text: str, *extra: tuple[bytes, bytes]) -> None:
     body = text.encode() + b"\n"
     headers = [
@@ -114,21 +143,31 @@ class Gateway:
 
     Status codes the gateway answers itself: 400 malformed ``Host``; 413 a body over
     ``max_body_bytes`` (the guest is not called when ``content-length`` says so up front);
-    500 a trap, a host error, an ``error-code`` response, or a guest that never answered;
-    503 all ``max_concurrency`` slots busy and ``max_queue`` requests already waiting; 504 the
-    guest ran out of time. Failures are logged on the ``omniwasm.gateway`` logger.
+    431 more than ``max_headers`` header fields or a header section over ``max_header_bytes``;
+    500 a trap, a host error, an ``error-code`` response, a guest that never answered, or a
+    status that is not a final HTTP status (outside 200-599); 503 all ``max_concurrency``
+    slots busy and ``max_queue`` requests already waiting; 504 the guest ran out of time.
+    Failures are logged on the ``omniwasm.gateway`` logger.
+
+    A guest still stuck in a host call when its 504 goes out (``timeout`` plus half a second)
+    is let go of: its thread is replaced at once, so its slot serves the next request, and
+    its instance is closed when the call returns (it traps on its next instruction). At most
+    ``max_concurrency`` such threads may linger; beyond that a stuck guest keeps its slot.
 
     Args:
         component: the component (a path, bytes, or a :class:`~omniwasm.Compiled`).
         policy: each instance's sandbox (deny by default); the guest's limits.
         runtime: the runtime to compile and instantiate with (a new one when None).
         max_body_bytes: the largest request body accepted.
+        max_header_bytes: the largest header section accepted (None: no limit here; the
+            HTTP server has its own, see ``omniwasm serve --max-header-bytes``).
+        max_headers: the most header fields accepted (None: no limit here).
         timeout: seconds each request's guest may run; replaces ``policy.timeout`` (None:
             keep the policy's).
         max_concurrency: guests running at once (the pool's threads; default: CPU count).
         max_queue: requests that may wait for a slot (default: 8 per slot).
         executor: run guests here instead of the gateway's own thread pool (it should have
-            ``max_concurrency`` threads).
+            ``max_concurrency`` threads; a stuck guest then keeps its thread until it returns).
         hooks: per-request additions (context factory, linker, instantiation timing).
 
     Raises:
@@ -143,6 +182,8 @@ class Gateway:
         policy: Policy | None = None,
         runtime: Runtime | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        max_header_bytes: int | None = DEFAULT_MAX_HEADER_BYTES,
+        max_headers: int | None = DEFAULT_MAX_HEADERS,
         timeout: float | None = DEFAULT_TIMEOUT,
         max_concurrency: int | None = None,
         max_queue: int | None = None,
@@ -159,10 +200,12 @@ class Gateway:
             self.compiled = self.runtime.load(component, expect="component")
         self.interface = _handler_interface(self.compiled)
         self.max_body_bytes = max_body_bytes
+        self.max_header_bytes = max_header_bytes
+        self.max_headers = max_headers
         slots = max_concurrency if max_concurrency is not None else max(4, os.cpu_count() or 4)
         self._admission = Admission(slots, max_queue if max_queue is not None else 8 * slots)
         self._executor = executor
-        self._owns_executor = executor is None
+        self._guests: GuestPool | None = None
 
     # -- ASGI ----------------------------------------------------------------------------
 
@@ -187,31 +230,49 @@ class Gateway:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    def _pool(self) -> concurrent.futures.Executor:
-        if self._executor is None:
-            self._executor = concurrent.futures.ThreadPoolExecutor(
-                self._admission.slots, thread_name_prefix="omniwasm-gateway"
-            )
-        return self._executor
+    def _pool(self) -> Callable[[Callable[[], None]], object]:
+        """Where guests run: the given executor's ``submit``, or the gateway's own pool's."""
+        if self._executor is not None:
+            return self._executor.submit
+        if self._guests is None:
+            slots = self._admission.slots
+            self._guests = GuestPool(slots, spare=slots)
+        return self._guests.submit
+
+    def _let_go(self, exchange: Exchange) -> None:
+        """Free the slot of a guest stuck past its 504 (on the gateway's own pool only)."""
+        guests = self._guests
+        if guests is not None and exchange.detach(guests.replace):
+            self._admission.release()
 
     async def aclose(self) -> None:
         """Wait for running guests to finish and stop the gateway's own pool (idempotent).
 
-        A later request starts a new pool.
+        Guests the gateway let go of after their 504 are not waited for, nor any guest past
+        the time the gateway gives one (``timeout`` plus half a second). A later request
+        starts a new pool.
         """
-        if self._owns_executor and self._executor is not None:
-            pool, self._executor = self._executor, None
-            await asyncio.get_running_loop().run_in_executor(None, pool.shutdown)
+        if self._guests is not None:
+            pool, self._guests = self._guests, None
+            wait = self._shutdown_wait()
+            await asyncio.get_running_loop().run_in_executor(None, pool.shutdown, wait)
 
     def close(self) -> None:
         """Synchronous :meth:`aclose`, for use outside an event loop."""
-        if self._owns_executor and self._executor is not None:
-            pool, self._executor = self._executor, None
-            pool.shutdown()
+        if self._guests is not None:
+            pool, self._guests = self._guests, None
+            pool.shutdown(self._shutdown_wait())
+
+    def _shutdown_wait(self) -> float | None:
+        timeout = self.policy.timeout
+        return None if timeout is None else timeout + GRACE + 0.5
 
     # -- one request ---------------------------------------------------------------------
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if header_problem(scope, self.max_header_bytes, self.max_headers) is not None:
+            await _plain(send, 431, "request header fields too large")
+            return
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             await _plain(send, 413, "request body too large")
@@ -262,10 +323,10 @@ class Gateway:
                 self.policy,
                 request,
                 on_response=lambda: _wake(loop, _settle, answered),
-                on_done=lambda: self._guest_done(loop, finished),
+                on_done=lambda detached: self._guest_done(loop, finished, detached=detached),
                 hooks=self.hooks,
             )
-            self._pool().submit(exchange.run)
+            self._pool()(exchange.run)
             await self._respond(scope, send, exchange, body, finished=finished, answered=answered)
         finally:
             if body is not None:
@@ -275,9 +336,15 @@ class Gateway:
             else:
                 exchange.abandon()  # skipped if still queued; its body is no longer read
 
-    def _guest_done(self, loop: asyncio.AbstractEventLoop, finished: asyncio.Future[None]) -> None:
-        """On the guest thread, done with its request: count it out, tell the loop."""
-        self._admission.release()
+    def _guest_done(
+        self, loop: asyncio.AbstractEventLoop, finished: asyncio.Future[None], *, detached: bool
+    ) -> None:
+        """On the guest thread, done with its request: count it out, tell the loop.
+
+        A guest the loop let go of was counted out then.
+        """
+        if not detached:
+            self._admission.release()
         _wake(loop, _settle, finished)
 
     def _left(self, exchange: Exchange) -> float | None:
@@ -329,32 +396,23 @@ class Gateway:
             await _plain(send, 413, "request body too large")
             return
         response = exchange.response
-        if response is None:
-            if not finished.done():
-                body.fail(error_code("HTTP-response-timeout"))  # unblock a guest reading it
-                logger.warning("%s: the guest is stuck past its timeout: 504", where)
-                await _plain(send, 504, "the handler timed out")
-                return
-            if exchange.error is None:
-                logger.error("%s: the guest returned without setting its response", where)
-                await _plain(send, 500, "the handler did not respond")
-            else:
-                await self._failed(send, where, exchange.error)
-            return
         if not isinstance(response, OutgoingResponse):
-            code = response.value if isinstance(response, Err) else response
-            logger.error("%s: the guest answered with error-code %r", where, code)
+            await self._unanswered(send, where, exchange, body, response, finished=finished)
+            return
+        status = response.status_code()
+        if not 200 <= status <= 599:  # 1xx are not final; 600-999 are not HTTP
+            logger.error(
+                "%s: the guest answered with status %d, not a final HTTP status (200-599): 500",
+                where,
+                status,
+            )
             await _plain(send, 500, "the handler failed")
             return
         headers = [
             (name.lower().encode("latin-1"), bytes(value))
             for name, value in response.headers().entries()
         ]
-        start: Message = {
-            "type": "http.response.start",
-            "status": response.status_code(),
-            "headers": headers,
-        }
+        start: Message = {"type": "http.response.start", "status": status, "headers": headers}
         out = response.outgoing_body
         trailers = out is not None and _sends_trailers(scope, out.feed)
         if trailers:
@@ -371,6 +429,9 @@ class Gateway:
             logger.warning("%s: request body over %d bytes", where, self.max_body_bytes)
             raise ResponseAborted(f"{where}: request body over {self.max_body_bytes} bytes")
         if out.feed.error is not None:
+            left = self._left(exchange)
+            if not finished.done() and left is not None and left <= 0:
+                self._let_go(exchange)  # stuck past its time while writing its body
             exc = exchange.error if finished.done() else None
             logger.error(
                 "%s: the response body failed (%s)", where, out.feed.error.case, exc_info=exc
@@ -386,6 +447,34 @@ class Gateway:
                     "more_trailers": False,
                 }
             )
+
+    async def _unanswered(
+        self,
+        send: Send,
+        where: str,
+        exchange: Exchange,
+        body: _RequestBody,
+        response: Any,
+        *,
+        finished: asyncio.Future[None],
+    ) -> None:
+        """Answer for a guest that gave no response: stuck (504), failed, or an error-code."""
+        if response is None:
+            if not finished.done():
+                body.fail(error_code("HTTP-response-timeout"))  # unblock a guest reading it
+                self._let_go(exchange)
+                logger.warning("%s: the guest is stuck past its timeout: 504", where)
+                await _plain(send, 504, "the handler timed out")
+                return
+            if exchange.error is None:
+                logger.error("%s: the guest returned without setting its response", where)
+                await _plain(send, 500, "the handler did not respond")
+            else:
+                await self._failed(send, where, exchange.error)
+            return
+        code = response.value if isinstance(response, Err) else response
+        logger.error("%s: the guest answered with error-code %r", where, code)
+        await _plain(send, 500, "the handler failed")
 
     async def _failed(self, send: Send, where: str, exc: BaseException) -> None:
         status = status_for(exc)

@@ -7,7 +7,10 @@ thread is finished with the request (``handle`` returned or failed; the failure 
 :attr:`Exchange.error`). ``on_response`` runs when the guest sets its ``response-outparam``, but
 only once the loop has asked for it with :meth:`Exchange.announce_response`: most handlers
 finish within a millisecond, and for them the loop is woken once, not once for the headers,
-once per body chunk and once at the end. Nothing here touches asyncio.
+once per body chunk and once at the end. When the loop gives up on a guest stuck past its
+timeout it lets go of it (:meth:`Exchange.detach`): the thread is replaced, the request counted
+out at once, and the guest's instance is closed on its old thread when its host call returns
+(its deadline has passed, so it traps at its next instruction). Nothing here touches asyncio.
 """
 
 from __future__ import annotations
@@ -111,7 +114,8 @@ class Exchange:
         request: the request resource handed to the guest.
         on_response: called (from any thread) once the guest has set the outparam and the
             loop has asked for it (:meth:`announce_response`).
-        on_done: called (from the guest's thread) when :meth:`run` ends, however it ends.
+        on_done: called (from the guest's thread) when :meth:`run` ends, however it ends,
+            with whether the loop had let go of it (:meth:`detach`) by then.
 
     """
 
@@ -124,7 +128,7 @@ class Exchange:
         request: IncomingRequest,
         *,
         on_response: Callable[[], None],
-        on_done: Callable[[], None] | None = None,
+        on_done: Callable[[bool], None] | None = None,
         hooks: Hooks | None = None,
     ) -> None:
         self._hooks = hooks if hooks is not None else _NO_HOOKS
@@ -137,6 +141,10 @@ class Exchange:
         """What :meth:`run` raised, if it failed."""
         self.started: float | None = None
         """``time.monotonic()`` when a guest thread took the request (None while it waits)."""
+        self.detached = False
+        """Set when the loop let go of the guest (:meth:`detach`): its thread was replaced."""
+        self._thread: threading.Thread | None = None
+        self._ended = False
         self.abandoned = False
         """Set by the loop when nobody awaits the answer any more: a request still waiting
         for a thread is then skipped rather than run."""
@@ -159,6 +167,19 @@ class Exchange:
             body = answer.value.outgoing_body
             if body is not None:
                 body.feed.discard()
+
+    def detach(self, replace: Callable[[threading.Thread], bool]) -> bool:
+        """Let go of a guest still running past its time (from the loop, after its 504).
+
+        ``replace(thread)`` (the pool's) starts a new thread in place of the guest's. True
+        when it did: the caller counts the request out now, and ``on_done`` will say so.
+        False when the guest already ended, has not started, or the pool said no.
+        """
+        with self._lock:
+            if self._ended or self._thread is None or not replace(self._thread):
+                return False
+            self.detached = True
+            return True
 
     def announce_response(self) -> None:
         """Ask for ``on_response`` (at once if the guest has answered already)."""
@@ -189,6 +210,8 @@ class Exchange:
         ends with an error, so whoever streams it stops. A failure (the guest trapped, timed
         out or hit a limit, or the instance could not be created) is kept in :attr:`error`.
         """
+        with self._lock:
+            self._thread = threading.current_thread()
         self.started = time.monotonic()
         try:
             if not self.abandoned:
@@ -196,8 +219,11 @@ class Exchange:
         except BaseException as exc:  # reported to the loop through self.error
             self.error = exc
         finally:
+            with self._lock:
+                self._ended = True
+                detached = self.detached
             if self._on_done is not None:
-                self._on_done()
+                self._on_done(detached)
 
     def _run(self) -> None:
         hooks = self._hooks
