@@ -40,6 +40,21 @@ def serve_cmd(
     max_body: Annotated[
         str, typer.Option("--max-body", help="Largest request body (413 beyond).")
     ] = "10MiB",
+    max_header_bytes: Annotated[
+        str,
+        typer.Option("--max-header-bytes", help="Largest request header section (431 beyond)."),
+    ] = "64KiB",
+    max_headers: Annotated[
+        int,
+        typer.Option("--max-headers", min=1, help="Most request header fields (431 beyond)."),
+    ] = 100,
+    header_timeout: Annotated[
+        str,
+        typer.Option(
+            "--header-timeout",
+            help="Time a client has to send a request's headers (408 or close beyond).",
+        ),
+    ] = "10s",
     max_concurrency: Annotated[
         int | None,
         typer.Option("--max-concurrency", min=1, help="Guests running at once per component."),
@@ -95,6 +110,9 @@ def serve_cmd(
             timeout=parse_duration(timeout) if timeout is not None else None,
             max_memory=parse_size(max_memory) if max_memory is not None else None,
             max_body_bytes=parse_size(max_body),
+            max_header_bytes=parse_size(max_header_bytes),
+            max_headers=max_headers,
+            header_timeout=parse_duration(header_timeout),
             max_concurrency=max_concurrency,
             max_queue=max_queue,
             kv_path=str(kv) if kv is not None else None,

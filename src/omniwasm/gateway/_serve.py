@@ -31,7 +31,12 @@ from typing import Any
 from .._errors import PolicyError
 from .._policy import Policy
 from ._app import App, MetricsApp
-from ._asgi import ResponseAborted
+from ._asgi import (
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_MAX_HEADER_BYTES,
+    DEFAULT_MAX_HEADERS,
+    ResponseAborted,
+)
 from ._workers import AdminThread, WorkerApp
 
 __all__ = ["ServeSettings", "app_from_env", "parse_addr", "serve", "sidecars"]
@@ -53,6 +58,9 @@ class ServeSettings:
     timeout: float | None = None
     max_memory: int | None = None
     max_body_bytes: int = 10 * 1024 * 1024
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
+    max_headers: int = DEFAULT_MAX_HEADERS
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
     max_concurrency: int | None = None
     max_queue: int | None = None
     kv_path: str | None = None
@@ -76,11 +84,20 @@ class ServeSettings:
             variables=self.variables,
             kv_path=self.kv_path,
             max_body_bytes=self.max_body_bytes,
+            max_header_bytes=self.max_header_bytes,
+            max_headers=self.max_headers,
             timeout=self.timeout,
             max_concurrency=self.max_concurrency,
             max_queue=self.max_queue,
             self_origin=self.origin,
         )
+
+    @property
+    def header_limits(self) -> Any:
+        """The request-head limits of the HTTP server (a ``_protocol.HeaderLimits``)."""
+        from ._protocol import HeaderLimits
+
+        return HeaderLimits(self.max_header_bytes, self.max_headers, self.header_timeout)
 
     @property
     def origin(self) -> str:
@@ -221,6 +238,9 @@ def app_from_env() -> App | WorkerApp:
     """
     settings = ServeSettings(**json.loads(os.environ[_ENV]))
     configure_logging(settings.log_format)
+    from ._protocol import configure
+
+    configure(settings.header_limits)  # this worker's connections
     app = settings.build()
     metrics_dir = os.environ.get(_METRICS_ENV)
     served: App | WorkerApp = app
@@ -263,9 +283,12 @@ def _serve_workers(uvicorn: Any, host: str, port: int, settings: ServeSettings) 
             port,
             settings.workers,
         )
+        from ._protocol import LimitedHttpToolsProtocol
+
         uvicorn.run(
             "omniwasm.gateway._serve:app_from_env",
             factory=True,
+            http=LimitedHttpToolsProtocol,
             host=host,
             port=port,
             workers=settings.workers,
@@ -368,10 +391,14 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 async def _serve_one(uvicorn: Any, app: App, host: str, port: int, settings: ServeSettings) -> None:
+    from ._protocol import LimitedHttpToolsProtocol, configure
+
+    configure(settings.header_limits)
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
+        http=LimitedHttpToolsProtocol,
         log_config=None,
         access_log=False,
         lifespan="on",

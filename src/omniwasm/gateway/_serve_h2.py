@@ -53,6 +53,12 @@ async def serve_http2(app: App, host: str, port: int, settings: ServeSettings) -
     config.errorlog = logging.getLogger("hypercorn.error")  # configured by configure_logging
     config.certfile, config.keyfile = settings.tls_cert, settings.tls_key
     config.graceful_timeout = (settings.timeout or DEFAULT_TIMEOUT) + GRACE + 1.0
+    # Request-head limits: h11 answers 431 past its buffer; h2 refuses a larger header list.
+    # Hypercorn's idle timer runs from a connection's start (or its last response) until a
+    # request's headers are complete, so it is the header time limit too.
+    config.h11_max_incomplete_size = settings.max_header_bytes
+    config.h2_max_header_list_size = settings.max_header_bytes
+    config.keep_alive_timeout = settings.header_timeout
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
