@@ -346,3 +346,44 @@ def test_bad_limit_values_are_policy_errors(routes: Path, args: tuple[str, str])
     )
     assert run.returncode == 78, run.stderr
     assert b"Traceback" not in run.stderr
+
+
+def _h2_status(port: int, headers: list[tuple[str, str]]) -> int | str:
+    """The status of one prior-knowledge h2c GET with ``headers`` added, or how it failed."""
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        conn.initiate_connection()
+        sid = conn.get_next_available_stream_id()
+        base = [(":method", "GET"), (":path", "/status/200"), (":scheme", "http")]
+        conn.send_headers(sid, [*base, (":authority", "localhost"), *headers], end_stream=True)
+        sock.sendall(conn.data_to_send())
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return "closed"
+            for event in conn.receive_data(chunk):
+                if isinstance(event, h2.events.ResponseReceived):
+                    return int(dict(event.headers)[b":status"])
+                if isinstance(event, h2.events.StreamReset | h2.events.ConnectionTerminated):
+                    return "reset"
+            sock.sendall(conn.data_to_send())
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ([("x-a", "1")], {200}),
+        ([(f"x-{i}", "v") for i in range(150)], {431}),
+        ([("x-big", "a" * 100_000)], {431, "reset", "closed"}),
+    ],
+)
+def test_http2_requests_meet_the_same_header_limits(
+    routes: Path, tmp_path: Path, headers: list[tuple[str, str]], expected: set[int | str]
+) -> None:
+    """Over HTTP/2 (--http2, h2c) 150 fields get 431; a 100 KB field is refused, never served."""
+    for srv in _serve("hypercorn", routes, tmp_path):
+        assert _h2_status(srv.port, headers) in expected
