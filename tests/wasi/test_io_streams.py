@@ -59,10 +59,10 @@ def test_input_stream_skip_counts_bytes() -> None:
 def test_input_stream_from_chunks_skips_empty_ones() -> None:
     """An iterator source yields its chunks in order; empty chunks are not the end."""
     stream = InputStream(iter([b"ab", b"", b"cd"]))
-    assert stream.read(10) == b"ab"
-    assert stream.read(10) == b"cd"
+    assert stream.blocking_read(10) == b"ab"
+    assert stream.blocking_read(10) == b"cd"
     with pytest.raises(Err):
-        stream.read(10)
+        stream.blocking_read(10)
 
 
 def test_input_stream_subscribe_is_ready() -> None:

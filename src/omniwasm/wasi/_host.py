@@ -123,6 +123,7 @@ class WasiContext:
 
     def close(self) -> None:
         """Close the files this context opened and the preopened directories. Idempotent."""
+        self.stdin.shutdown()
         for f in self._files:
             f.close()
         self._files.clear()

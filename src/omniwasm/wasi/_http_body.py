@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 
 from .._values import Err, Ok, Variant
 from ._http_fields import Fields, HttpIoError, error_code
-from ._io import CLOSED, InputStream, OutputStream, Pollable, closed
+from ._io import CLOSED, InputStream, OutputStream, Pollable, closed, wait_for
 
 __all__ = [
     "BodyAborted",
@@ -294,7 +294,9 @@ class _BodyInput(InputStream):
         return self._feed.take(length, block=False)
 
     def blocking_read(self, length: int) -> bytes:
-        return self._feed.take(length, block=True)
+        feed = self._feed
+        wait_for(feed.wait, "wasi:io/streams.blocking-read")  # within the guest's deadline
+        return feed.take(length, block=True)
 
     def skip(self, length: int) -> int:
         return len(self.read(length))
@@ -396,16 +398,20 @@ class _BodyOutput(OutputStream):
     def check_write(self) -> int:
         return min(super().check_write(), self._body.feed.room())
 
+    def _wait_room(self) -> None:
+        """Wait (within the guest's deadline) until the reader made room."""
+        wait_for(self._body.feed.wait_room, "wasi:io/streams.blocking-write-and-flush")
+
     def blocking_write_and_flush(self, contents: bytes) -> None:
-        self._body.feed.wait_room(None)
+        self._wait_room()
         super().blocking_write_and_flush(contents)
 
     def blocking_write_zeroes_and_flush(self, length: int) -> None:
-        self._body.feed.wait_room(None)
+        self._wait_room()
         super().blocking_write_zeroes_and_flush(length)
 
     def blocking_splice(self, src: InputStream, length: int) -> int:
-        self._body.feed.wait_room(None)
+        self._wait_room()
         return super().blocking_splice(src, length)
 
     def subscribe(self) -> Pollable:

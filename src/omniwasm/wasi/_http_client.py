@@ -33,7 +33,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .._component import host_data
+from .._component import current_deadline, host_data
 from .._values import Err, Variant
 from ._http_body import OUTGOING_BUFFER, BodyAborted, BodyFeed
 from ._http_fields import Fields, error_code
@@ -349,6 +349,7 @@ def send(
     allowed_hosts: Iterable[str] = (),
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     self_origin: str | None = None,
+    max_wait: float | None = None,
 ) -> FutureIncomingResponse:
     """Send ``request`` on a background thread if ``allowed_hosts`` permits its target.
 
@@ -360,6 +361,8 @@ def send(
         self_origin: the application's own ``scheme://host:port`` when it is served: a
             request with no authority, or to the host ``self.alt``, goes there (Spin's
             self-requests), if a pattern names the host ``self`` or ``self.alt``.
+        max_wait: an upper bound on each of the three timeouts (the seconds the sending
+            guest has left), so the client thread does not outlive its guest for long.
 
     Raises:
         Err: an ``error-code``: ``HTTP-request-denied`` for a target the patterns do not
@@ -384,14 +387,15 @@ def send(
         body = b"".join(feed.chunks()) if finished else feed  # finished: send it whole
         feed.limit = OUTGOING_BUFFER  # it has a reader now: the guest's writes wait for it
     opts = options if options is not None else RequestOptions()
+    cap = float("inf") if max_wait is None else max(0.001, max_wait)
     job = _Job(
         method_name(request.method()),
         target,
         headers,
         body,
-        _seconds(opts.connect_timeout()),
-        _seconds(opts.first_byte_timeout()),
-        _seconds(opts.between_bytes_timeout()),
+        min(cap, _seconds(opts.connect_timeout())),
+        min(cap, _seconds(opts.first_byte_timeout())),
+        min(cap, _seconds(opts.between_bytes_timeout())),
         max_response_bytes,
     )
     future = FutureIncomingResponse()
@@ -402,12 +406,18 @@ def send(
 
 
 def handle(request: OutgoingRequest, options: RequestOptions | None) -> FutureIncomingResponse:
-    """``outgoing-handler.handle``: send under the instance's policy (see :func:`send`)."""
+    """``outgoing-handler.handle``: send under the instance's policy (see :func:`send`).
+
+    The guest waits for the response through pollables, which end at its deadline; the
+    client's own timeouts are capped at what the deadline leaves.
+    """
     ctx = host_data()
+    deadline = current_deadline()
     return send(
         request,
         options,
         allowed_hosts=ctx.policy.allowed_hosts,
         max_response_bytes=getattr(ctx, "http_max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES),
         self_origin=getattr(ctx, "http_self_origin", None),
+        max_wait=None if deadline is None else deadline.remaining(),
     )

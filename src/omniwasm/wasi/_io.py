@@ -16,11 +16,17 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
+import select
+import stat
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, BinaryIO
 
+from .._component import current_deadline
+from .._deadline import SLICE, sleep
 from .._values import Err, Variant
 
 __all__ = [
@@ -35,6 +41,7 @@ __all__ = [
     "closed",
     "failed",
     "poll",
+    "wait_for",
 ]
 
 WRITE_BUDGET = 1 << 20
@@ -115,18 +122,22 @@ def poll(pollables: Sequence[Pollable]) -> list[int]:
     """``wasi:io/poll.poll``: block until at least one is ready; the indices of the ready ones.
 
     Time pollables really wait (on the deterministic clock they advance it instead); event
-    pollables are waited on in slices of 5 ms.
+    pollables are waited on in slices of 5 ms. No wait outlasts the calling guest's deadline.
 
     Raises:
         ValueError: the list is empty (the WIT says that traps).
+        Timeout: the guest's deadline came first (``Cancelled``: the call was cancelled).
 
     """
     if not pollables:
         raise ValueError("poll: the list of pollables is empty")
+    deadline = current_deadline()
     while True:
         ready = [i for i, p in enumerate(pollables) if p.ready()]
         if ready:
             return ready
+        if deadline is not None:
+            deadline.check("wasi:io/poll.poll")
         deadlines = [(d, p.clock()) for p in pollables if (d := p.deadline()) is not None]
         waits_for_event = any(p.deadline() is None for p in pollables)
         if deadlines:
@@ -139,9 +150,26 @@ def poll(pollables: Sequence[Pollable]) -> list[int]:
             delay = _POLL_SLICE
         if waits_for_event:
             event = next(p for p in pollables if p.deadline() is None)
-            event.wait(min(delay, _POLL_SLICE))
+            left = None if deadline is None else deadline.remaining()
+            event.wait(max(0.0, min(delay, _POLL_SLICE, _POLL_SLICE if left is None else left)))
         else:
-            time.sleep(delay)
+            sleep(delay, deadline, "wasi:io/poll.poll")
+
+
+def wait_for(ready: Callable[[float | None], bool], where: str) -> None:
+    """Wait with ``ready(seconds)`` (True once ready) until ready, within the guest's deadline.
+
+    Outside a guest's host call (a host thread) it waits without a bound.
+
+    Raises:
+        Timeout: the calling guest's deadline came first (``Cancelled``: it was cancelled).
+
+    """
+    deadline = current_deadline()
+    if deadline is None:
+        ready(None)
+    else:
+        deadline.wait(ready, where)
 
 
 # ---------------------------------------------------------------------------- input streams
@@ -150,10 +178,14 @@ def poll(pollables: Sequence[Pollable]) -> list[int]:
 class InputStream:
     """``wasi:io/streams.input-stream`` over a byte source.
 
+    Sources that never wait (``bytes``, ``io.BytesIO``, a regular file, a list or tuple of
+    chunks) are read when the guest asks. Any other source may block (a pipe, a terminal, a
+    socket, a generator): a daemon thread reads it into a bounded buffer, so the guest's
+    ``read`` returns what has arrived, ``subscribe`` waits for more, and ``blocking-read``
+    waits no longer than the guest's deadline (``Timeout``).
+
     Args:
         source: ``bytes``, a binary file object, or an iterable of ``bytes`` chunks.
-        blocking_source: reads from ``source`` may block (a pipe, a terminal): then
-            ``read`` returns what is available and ``subscribe`` waits for data.
 
     """
 
@@ -163,14 +195,20 @@ class InputStream:
         self._eof = False
         self._file: BinaryIO | None = None
         self._chunks: Iterator[bytes] | None = None
+        self._reader: _Reader | None = None
         if source is None:
             self._eof = True
         elif isinstance(source, bytes | bytearray | memoryview):
             self._file = io.BytesIO(bytes(source))
         elif hasattr(source, "read"):
-            self._file = source  # type: ignore[assignment]
-        else:
+            if _may_block(source):
+                self._reader = _Reader(source)
+            else:
+                self._file = source  # type: ignore[assignment]
+        elif isinstance(source, list | tuple):
             self._chunks = iter(source)
+        else:
+            self._reader = _Reader(source)
 
     def _pull(self, n: int) -> bytes:
         """Up to ``n`` bytes from the backend (b"" at end of stream)."""
@@ -196,7 +234,10 @@ class InputStream:
             return out
 
     def read(self, length: int) -> bytes:
-        """``read``: up to ``length`` bytes; ``closed`` at end of stream."""
+        """``read``: up to ``length`` bytes (none yet: b""); ``closed`` at end of stream."""
+        reader = self._reader
+        if reader is not None:
+            return reader.take(length)
         if length == 0:  # a probe: closed at the end, else nothing
             with self._lock:
                 if not self._buf and not self._eof:
@@ -208,7 +249,10 @@ class InputStream:
         return self._take(length)
 
     def blocking_read(self, length: int) -> bytes:
-        """``blocking-read``: as ``read`` (the backends here deliver data when asked)."""
+        """``blocking-read``: wait (within the deadline) for data or the end, then ``read``."""
+        reader = self._reader
+        if reader is not None:
+            wait_for(reader.wait, "wasi:io/streams.blocking-read")
         return self.read(length)
 
     def skip(self, length: int) -> int:
@@ -217,14 +261,145 @@ class InputStream:
 
     def blocking_skip(self, length: int) -> int:
         """``blocking-skip``."""
-        return self.skip(length)
+        return len(self.blocking_read(length))
 
     def subscribe(self) -> Pollable:
-        """``subscribe``: ready when data (or the end) is available: always, here."""
-        return ReadyPollable()
+        """``subscribe``: ready when data (or the end) is available."""
+        reader = self._reader
+        return ReadyPollable() if reader is None else _ReaderPollable(reader)
 
     def close(self) -> None:
         """Dropped by the guest: nothing to release (the embedder owns the backend)."""
+
+    def shutdown(self) -> None:
+        """The context is done with this stream: stop its reader thread (if it has one)."""
+        if self._reader is not None:
+            self._reader.stop()
+
+
+READ_AHEAD = 1 << 20
+"""Bytes a blocking source's reader thread buffers before it waits for the guest to read."""
+
+
+def _may_block(source: Any) -> bool:
+    """Whether reading a file object may wait: anything but an in-memory or regular file."""
+    if isinstance(source, io.BytesIO):
+        return False
+    try:
+        mode = os.fstat(source.fileno()).st_mode
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return True
+    return not stat.S_ISREG(mode)
+
+
+class _Reader:
+    """A daemon thread reading a source that may block into a bounded buffer."""
+
+    def __init__(self, source: Any) -> None:
+        self._source = source
+        self._cond = threading.Condition()
+        self._buf: deque[bytes] = deque()  # chunks as the source gave them
+        self._size = 0
+        self._eof = False
+        self._error: OSError | None = None
+        self._stopped = False
+        self._fd = _fd_of(source)
+        threading.Thread(target=self._run, name="omniwasm-wasi-stdin", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            if hasattr(self._source, "read"):
+                self._read_file()
+            else:
+                for chunk in self._source:
+                    if self._stopped or not self._put(bytes(chunk)):
+                        return
+        except OSError as exc:
+            with self._cond:
+                self._error = exc
+        finally:
+            with self._cond:
+                self._eof = True
+                self._cond.notify_all()
+
+    def _read_file(self) -> None:
+        source = self._source
+        read = getattr(source, "read1", None) or source.read
+        while not self._stopped:
+            if self._fd is not None:  # wait in slices, so a stop is seen and input not stolen
+                ready, _, _ = select.select([self._fd], [], [], SLICE)
+                if not ready:
+                    continue
+            data = read(1 << 16)
+            if not data or not self._put(bytes(data)):
+                return
+
+    def _put(self, data: bytes) -> bool:
+        """Buffer ``data`` once there is room; False when stopped."""
+        with self._cond:
+            while self._size >= READ_AHEAD and not self._stopped:
+                self._cond.wait(SLICE)
+            if self._stopped:
+                return False
+            if data:
+                self._buf.append(data)
+                self._size += len(data)
+                self._cond.notify_all()
+            return True
+
+    def wait(self, seconds: float | None) -> bool:
+        """Wait up to ``seconds`` for data or the end; whether either is there."""
+        with self._cond:
+            return self._cond.wait_for(lambda: bool(self._buf) or self._eof, seconds)
+
+    def ready(self) -> bool:
+        return bool(self._buf) or self._eof
+
+    def take(self, length: int) -> bytes:
+        with self._cond:
+            if self._buf:
+                head = self._buf.popleft()
+                if len(head) > length:
+                    head, rest = head[:length], head[length:]
+                    self._buf.appendleft(rest)
+                self._size -= len(head)
+                self._cond.notify_all()
+                return head
+            if not self._eof:
+                return b""
+            error, self._error = self._error, None
+            if error is not None:
+                raise failed(f"read failed: {error.strerror or error}")
+            raise closed()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+
+
+def _fd_of(source: Any) -> int | None:
+    try:
+        fd = source.fileno()
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return None
+    return fd if isinstance(fd, int) else None
+
+
+class _ReaderPollable(Pollable):
+    """Ready when a blocking source's reader has data or reached the end."""
+
+    def __init__(self, reader: _Reader) -> None:
+        self._reader = reader
+
+    def ready(self) -> bool:
+        return self._reader.ready()
+
+    def deadline(self) -> int | None:
+        return None
+
+    def wait(self, seconds: float) -> None:
+        self._reader.wait(seconds)
 
 
 # --------------------------------------------------------------------------- output sinks
