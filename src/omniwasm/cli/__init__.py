@@ -14,6 +14,7 @@ from typing import Any
 
 import typer
 
+from .._deadline import Deadline, watch_overruns
 from .._errors import OmniwasmError, PolicyError
 from .._policy import Mount, Policy, parse_duration, parse_size
 from ._exit import exit_code_for, report
@@ -42,6 +43,29 @@ def guarded(debug: bool, fn: Callable[[], int]) -> None:
         report(exc, debug=debug)
         raise typer.Exit(exit_code_for(exc)) from None
     raise typer.Exit(code)
+
+
+OVERRUN_GRACE = 0.5
+"""Seconds past a call's deadline after which the CLI ends the process itself (exit 124)."""
+
+
+def backstop(policy: Policy) -> None:
+    """With a timeout, end the process with exit 124 if a call overruns its deadline.
+
+    Every host wait omniwasm implements ends at the deadline by itself; this covers the waits
+    it cannot interrupt (wasmtime's native WASI 0.2 clocks under ``--wasi native``, a Python
+    host function stuck in I/O, a FIFO opened in a preopened directory), so the CLI's exit
+    comes within ``OVERRUN_GRACE`` of the deadline in every case.
+    """
+    if policy.timeout is not None:
+        watch_overruns(_overrun, OVERRUN_GRACE)
+
+
+def _overrun(deadline: Deadline) -> None:
+    error = deadline.error("a host call the runtime cannot interrupt")
+    report(error)
+    sys.stderr.flush()
+    os._exit(exit_code_for(error))
 
 
 def build_policy(

@@ -13,7 +13,7 @@ import typer
 from .._errors import PolicyError, ValueConversionError
 from .._policy import Policy
 from .._runtime import Instance, Runtime
-from . import DEBUG, app, build_policy, cache_app, guarded
+from . import DEBUG, app, backstop, build_policy, cache_app, guarded
 
 __all__: list[str] = []
 
@@ -88,8 +88,9 @@ WasiOpt = Annotated[
     str,
     typer.Option(
         "--wasi",
-        help="WASI 0.2 host for components: 'native' (wasmtime's) or 'virtual' (omniwasm's "
-        "Python host: controllable streams, in-memory files, --deterministic).",
+        help="WASI 0.2 host for components: 'native' (wasmtime's), 'virtual' (omniwasm's "
+        "Python host: controllable streams, in-memory files, --deterministic, waits that end "
+        "at --timeout) or 'auto' (virtual with --timeout, else native).",
         rich_help_panel=_SANDBOX,
     ),
 ]
@@ -205,7 +206,7 @@ def run(
     policy_file: PolicyOpt = None,
     argv0: Argv0Opt = None,
     no_cache: NoCacheOpt = False,
-    wasi: WasiOpt = "native",
+    wasi: WasiOpt = "auto",
     deterministic: DeterministicOpt = False,
     seed: SeedOpt = 0,
     debug: Annotated[bool, DEBUG] = False,
@@ -230,15 +231,19 @@ def run(
             stdin=stdin,
             args=guest_args if invoke is None else [],
         )
-        if wasi not in ("native", "virtual"):
-            raise PolicyError(f"--wasi is 'native' or 'virtual', not {wasi!r}")
+        if wasi not in ("native", "virtual", "auto"):
+            raise PolicyError(f"--wasi is 'native', 'virtual' or 'auto', not {wasi!r}")
         if (deterministic or seed) and wasi != "virtual":
             raise PolicyError("--deterministic and --seed need --wasi virtual")
         policy = policy.with_(deterministic=deterministic, seed=seed)
+        backstop(policy)
         rt = Runtime(policy, cache=not no_cache)
         compiled = rt.load(file)
         name = argv0 if argv0 is not None else file.name
-        if wasi == "virtual":
+        # wasmtime's native WASI 0.2 waits cannot be interrupted from Python; the virtual
+        # host's all end at the deadline
+        timed_component = compiled.kind == "component" and policy.timeout is not None
+        if wasi == "virtual" or (wasi == "auto" and timed_component):
             return _run_virtual(rt, compiled, policy, name, invoke, guest_args)
         if invoke is None:
             return rt.run(compiled, argv0=name).exit_code

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from .._errors import PolicyError
-from . import DEBUG, app, build_policy, guarded
+from . import DEBUG, app, backstop, build_policy, guarded
 from ._commands import DirOpt, DirRoOpt, FuelOpt, MemOpt, TimeoutOpt
 
 __all__: list[str] = []
@@ -81,6 +81,7 @@ def plugin_call(
             stdin=None,
             args=[],
         )
+        backstop(policy)
         runtime = None
         if fuel is not None:
             from .._runtime import Runtime
