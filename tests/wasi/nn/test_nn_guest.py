@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -38,13 +39,14 @@ def compiled(runtime: omniwasm.Runtime, nn_app_cwasm: Path) -> Any:
 
 
 @pytest.fixture
-def guest(runtime: omniwasm.Runtime, compiled: Any) -> Iterator[Callable[[nn.NnContext], Any]]:
-    """``guest(context)``: the ``app`` exports of a fresh instance with that wasi:nn context."""
+def guest(runtime: omniwasm.Runtime, compiled: Any) -> Iterator[Callable[..., Any]]:
+    """``guest(context, policy=None)``: the ``app`` exports of a fresh instance with that
+    wasi:nn context (and policy)."""
     opened: list[omniwasm.Instance] = []
 
-    def make(context: nn.NnContext) -> Any:
+    def make(context: nn.NnContext, policy: omniwasm.Policy | None = None) -> Any:
         linker = nn.add_to_linker(omniwasm.Linker())
-        inst = runtime.instantiate(compiled, imports=linker, host_data=context)
+        inst = runtime.instantiate(compiled, policy, imports=linker, host_data=context)
         opened.append(inst)
         return inst.exports.app
 
@@ -407,3 +409,15 @@ def test_timeout_stops_the_inference(guest: Any, tmp_path: Path) -> None:
     code, data = failure(lambda: app.infer_by_name("slow", [x]))
     assert code == "timeout" and "max_inference_time" in data
     assert context.open_resources() == {} and context.held == 0
+
+
+def test_policy_timeout_stops_the_inference(guest: Any, tmp_path: Path) -> None:
+    """Without max_inference_time the policy's timeout stops ONNX Runtime's run: Timeout."""
+    path = models.save(tmp_path, "slow", models.slow(steps=4000))
+    context = nn.NnContext(models={"slow": path})
+    app = guest(context, omniwasm.Policy(timeout=0.5))
+    x = tv("x", np.full((256, 256), 1e-3, np.float32))
+    started = time.monotonic()
+    with pytest.raises(omniwasm.Timeout):
+        app.infer_by_name("slow", [x])
+    assert time.monotonic() - started < 5  # the whole run would take ~20 s

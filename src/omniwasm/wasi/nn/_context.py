@@ -34,8 +34,10 @@ class NnContext:
         max_tensor_bytes: tensor bytes (the guest's and the outputs) the host holds for this
             instance at once; past it the guest traps with ``MemoryLimitExceeded``.
         base_dir: where relative model paths start (the working directory by default).
-        deadline: returns the running call's deadline (an object with ``at`` and
-            ``cancelled``), so ``compute`` also ends at the policy's ``timeout``.
+        deadline: returns the running call's deadline (an object with ``at``,
+            ``cancelled`` and ``check()``); by default the calling store's own
+            (``omniwasm._component.current_deadline``), so ``compute`` also ends at the
+            policy's ``timeout`` or a ``cancel()``, as ``Timeout`` or ``Cancelled``.
         cache: the session cache (the process's by default).
 
     Raises:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from ..._component import Linker, host_data
+from ..._component import Linker, current_deadline, host_data
 from ..._values import Err, Ok
 from ._context import NnContext
 from ._sessions import Model, NnFailure, numpy, onnxruntime
@@ -329,7 +329,8 @@ def _compute(
     ort = onnxruntime()
     options = ort.RunOptions()
     options.log_severity_level = 4
-    deadline = context.deadline() if context.deadline is not None else None
+    # the calling store's deadline (the policy's timeout, or a cancel()) also stops the run
+    deadline = context.deadline() if context.deadline is not None else current_deadline()
     limit = context.max_inference_time
     at = None if limit is None else time.monotonic() + limit
     store_at = getattr(deadline, "at", None)
