@@ -11,7 +11,8 @@ Rows:
 * **guest, stock backend**: the componentize-py guest (``tests/fixtures/python/nn_app``)
   builds the 1 MiB tensor and computes in a loop inside the guest (``compute-loop``); the
   ``list<u8>`` crosses wasmtime's component C API, which expands it into one 32-byte value per
-  byte. ``tensor-loop`` isolates that crossing (a 1 MiB tensor built and dropped).
+  byte. ``tensor-loop`` isolates that crossing (a 1 MiB tensor built and dropped). The
+  export's own 1 MiB argument (host to guest, once per call of 3 iterations) is included.
 * **load-by-name**: the guest loads a cached model and drops the graph (``load-loop``);
   beside it, building the session (what every load would cost without the cache).
 """
