@@ -102,6 +102,13 @@ class Linker:
 
         return deco
 
+    def without_native_wasi(self) -> Linker:
+        """A copy of these definitions with ``wasi=False``, for a Python WASI host to join."""
+        copy = Linker(wasi=False)
+        with self._lock:
+            copy._members = {name: dict(members) for name, members in self._members.items()}
+        return copy
+
     def _members_for(self, interface: str) -> dict[str, Any] | None:
         found = self._members.get(interface)
         if found is None:

@@ -15,11 +15,19 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _types as t
+from .. import wasi
 from .._errors import OmniwasmError, PolicyError
+from .._linker import Linker
 from .._policy import Policy
-from .._runtime import Compiled, Instance, Runtime
+from .._runtime import Compiled, Runtime
 
-__all__ = ["ComponentState", "component_functions", "find_function", "refuse_extism_options"]
+__all__ = [
+    "ComponentState",
+    "component_functions",
+    "find_function",
+    "plugin_imports",
+    "refuse_extism_options",
+]
 
 
 def component_functions(world: t.WorldType) -> list[str]:
@@ -74,22 +82,50 @@ def refuse_extism_options(
         )
 
 
-class ComponentState:
-    """One live instance of a component plugin."""
+def plugin_imports(world: t.WorldType, imports: Linker | None) -> tuple[Linker | None, bool]:
+    """The linker a component plugin is instantiated with, and whether its WASI is virtual.
 
-    __slots__ = ("box", "instance")
+    A plugin's WASI 0.2 imports are served by the virtual WASI host (``omniwasm.wasi``): its
+    waits end at the policy's timeout and at ``cancel()``, which wasmtime's native WASI waits
+    cannot. The embedder's own definitions join it; a ``Linker(wasi=False)`` is used as given
+    (the embedder provides WASI itself, or the component needs none).
+    """
+    if imports is not None and not imports._wasi:
+        return imports, False
+    if not any(
+        isinstance(item, t.InterfaceType) and item.name.startswith("wasi:")
+        for item in world.imports
+    ):
+        return imports, False
+    if imports is None:
+        return wasi.linker(), True
+    return wasi.add_to_linker(imports.without_native_wasi()), True
+
+
+class ComponentState:
+    """One live instance of a component plugin (on the virtual WASI host when it uses WASI)."""
+
+    __slots__ = ("box", "context", "instance")
 
     def __init__(
         self,
         runtime: Runtime,
         compiled: Compiled,
         policy: Policy,
-        imports: Any,
+        imports: tuple[Linker | None, bool],
         argv0: str,
     ) -> None:
-        self.instance: Instance = runtime.instantiate(
-            compiled, policy, imports=imports, argv0=argv0
-        )
+        linker, virtual = imports
+        self.context: wasi.WasiContext | None = None
+        if virtual:
+            self.context = wasi.WasiContext(policy, argv0=argv0)
+            try:
+                self.instance = wasi.instantiate(runtime, compiled, self.context, imports=linker)
+            except BaseException:
+                self.context.close()
+                raise
+        else:
+            self.instance = runtime.instantiate(compiled, policy, imports=linker, argv0=argv0)
         self.box = self.instance._inner.box
         self.box.make_cancellable()
 
@@ -109,6 +145,8 @@ class ComponentState:
 
     def close(self) -> None:
         self.instance.close()
+        if self.context is not None:
+            self.context.close()
 
 
 def no_json(name: str) -> OmniwasmError:

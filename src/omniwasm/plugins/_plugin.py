@@ -35,6 +35,7 @@ from ._component import (
     component_functions,
     find_function,
     no_json,
+    plugin_imports,
     refuse_extism_options,
 )
 from ._hostfn import HostFunction
@@ -115,6 +116,7 @@ class CompiledPlugin:
         if compiled.kind == "component":
             refuse_extism_options(host_functions=fns, config=self.config, allowed_hosts=hosts or ())
             self._exports = dict.fromkeys(component_functions(compiled.world), "component")
+            self._linked = plugin_imports(compiled.world, imports)
             return
         if imports is not None:
             raise PolicyError(
@@ -150,7 +152,7 @@ class CompiledPlugin:
     def _new_state(self, previous: Any = None) -> Any:
         """A new instance; with ``previous``, its vars are carried over (a rebuilt store)."""
         if self.kind == "component":
-            return ComponentState(self.runtime, self.compiled, self.policy, self.imports, self.name)
+            return ComponentState(self.runtime, self.compiled, self.policy, self._linked, self.name)
         guest, (kernel,) = self._template.instantiate(self.policy, argv0=self.name)
         limit = self.manifest.max_var_bytes
         state = PluginState(
