@@ -18,10 +18,13 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 from ._errors import Cancelled, ExecutionError, Timeout
 
-__all__ = ["SLICE", "Deadline", "sleep", "watch_overruns"]
+__all__ = ["SLICE", "Deadline", "call_within", "sleep", "watch_overruns"]
+
+T = TypeVar("T")
 
 SLICE = 0.05
 """Longest single wait (seconds) between looks at a cancellation, in :meth:`Deadline.wait`."""
@@ -166,6 +169,38 @@ def sleep(seconds: float, deadline: Deadline | None, where: str = "") -> None:
         time.sleep(max(0.0, seconds))
     else:
         deadline.sleep(seconds, where)
+
+
+def call_within(deadline: Deadline | None, fn: Callable[[], T], where: str) -> T:
+    """``fn()`` on a helper thread, waited for no longer than the deadline allows.
+
+    Only for host work that never touches the store (a network request, a file read): at the
+    deadline the caller gets ``Timeout`` while the helper runs on to its own end, and its
+    result is dropped. Without a running call it is a plain ``fn()``.
+
+    Raises:
+        Timeout: the deadline came first (``Cancelled``: the call was cancelled).
+
+    """
+    if deadline is None or not deadline.active:
+        return fn()
+    done = threading.Event()
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, fn()))
+        except BaseException as exc:  # handed to the waiting caller
+            outcome.append((False, exc))
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name=f"omniwasm-{where}", daemon=True).start()
+    deadline.wait(done.wait, where)
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value  # type: ignore[no-any-return]
 
 
 class _Watch:

@@ -102,3 +102,22 @@ def test_response_headers_when_enabled(plugin_wasm: Build, server: str) -> None:
     plugin.call("fetch", _req(f"{server}/hi"))
     assert json.loads(plugin.call("headers"))["x-test"] == "yes"
     assert Plugin(plugin_wasm("http"), allowed_hosts=["127.0.0.1"]).call("headers") == b""
+
+
+def test_request_to_a_silent_server_ends_at_the_timeout(plugin_wasm: Build) -> None:
+    """http_request to a server that never answers raises Timeout at the plugin's deadline."""
+    import socket
+
+    from fixtures.bounded import bounded
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # accepts connections (the kernel does), never answers
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/"
+        plugin = Plugin(
+            plugin_wasm("http"), allowed_hosts=["127.0.0.1"], policy=omniwasm.Policy(timeout=0.5)
+        )
+        _, error, _ = bounded(lambda: plugin.call("fetch", _req(url)))
+        assert isinstance(error, omniwasm.Timeout), error
+        assert plugin.call("status") == b"0"
+        plugin.close()

@@ -123,6 +123,10 @@ def translate(
 
     """
     pending = wasmtime_func.LAST_EXCEPTION
+    if isinstance(pending, Timeout | Cancelled):
+        # a host function's wait ran into the deadline (or a cancel): that is the outcome
+        wasmtime_func.LAST_EXCEPTION = None
+        return pending
     if pending is not None:
         wasmtime_func.LAST_EXCEPTION = None
         err: OmniwasmError = HostFunctionError(

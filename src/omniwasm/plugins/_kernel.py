@@ -20,6 +20,7 @@ from importlib import resources
 from typing import Any
 
 from .. import _engine as eng
+from .._deadline import call_within
 from .._errors import GuestError, OmniwasmError, Trap
 from .._runtime import Compiled, Runtime
 from ._hostfn import CurrentPlugin, HostFunction
@@ -386,7 +387,18 @@ def _http_request(ctx: int, request: int, body: int) -> int:
     st = _state(ctx)
     req = st.take(request)
     data = st.take(body) if body else None
-    return st.write(http_request(st.http_policy, st.http, req, data))
+    # The request runs on a helper thread (it never touches the store), so the call ends at
+    # the plugin's deadline or cancel(); a request given up on leaves status 0 behind.
+    outcome = HttpState()
+    try:
+        out = call_within(
+            st.box.deadline,
+            lambda: http_request(st.http_policy, outcome, req, data),
+            "extism:host/env.http_request",
+        )
+    finally:
+        st.http.status, st.http.headers = outcome.status, outcome.headers
+    return st.write(out)
 
 
 def _http_status_code(ctx: int) -> int:
