@@ -43,7 +43,8 @@ def test_c_guest_prints_onnx_runtimes_scores(nn_c_wasm: Path, tmp_path: Path) ->
     head, _, values = out.strip().partition(":")
     assert head == "scores FP32 [1,10]"
     want = ort.InferenceSession(str(path)).run(None, {"x": x[None, :]})[0][0]
-    np.testing.assert_allclose([float(v) for v in values.split()], want, rtol=1e-6)
+    got = np.array([float(v) for v in values.split()], np.float32)  # 9 digits: exact float32
+    np.testing.assert_allclose(got, want, rtol=1e-6)
 
 
 def test_c_guest_reads_the_error_resource(nn_c_wasm: Path) -> None:
