@@ -130,3 +130,17 @@ def test_plugin_call_sleep_is_bounded_and_cancellable() -> None:
         _, error, _ = bounded(lambda: plugin.call("sleepy"))
     assert isinstance(error, Cancelled), error
     plugin.close()
+
+
+def test_a_host_function_may_end_the_call_with_timeout(rt: Runtime) -> None:
+    """Timeout raised by a Python host function is the call's outcome (not HostFunctionError)."""
+
+    def gives_up() -> None:
+        raise Timeout("the host function gave up", limit=1.0)
+
+    wat = '(module (import "env" "f" (func $f)) (func (export "g") (call $f)))'
+    with (
+        rt.instantiate(wat, imports={"env": {"f": gives_up}}) as inst,
+        pytest.raises(Timeout, match="gave up"),
+    ):
+        inst.call("g")
