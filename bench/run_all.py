@@ -32,6 +32,7 @@ SCRIPTS = [
     "gateway_serve.py",
     "gateway_profile.py",
     "nn_compute.py",
+    "timeouts.py",
 ]
 
 

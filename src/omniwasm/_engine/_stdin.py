@@ -55,7 +55,8 @@ class StdinPump:
     @property
     def path(self) -> str:
         """A path that opens the pipe's read end (for ``WasiConfig.stdin_file``)."""
-        return f"/proc/self/fd/{self._read}"
+        root = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"
+        return f"{root}/{self._read}"
 
     def opened(self) -> None:
         """Call once wasmtime has opened :attr:`path`: drops this side's copy of the read end."""
