@@ -33,6 +33,7 @@ SCRIPTS = [
     "gateway_profile.py",
     "nn_compute.py",
     "timeouts.py",
+    "registry_pull.py",
 ]
 
 

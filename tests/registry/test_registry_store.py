@@ -163,3 +163,20 @@ def test_concurrent_processes_share_one_store(tmp_path: Path) -> None:
     store = Store(tmp_path)
     assert store.verify(digests.pop())
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_copy_to_verifies_in_one_pass_and_writes_nothing_on_mismatch(tmp_path: Path) -> None:
+    """``copy_to`` writes a good blob; a damaged one leaves no output file and is removed."""
+    store = Store(tmp_path / "s")
+    data = b"w" * (2 << 20)
+    digest = store.put(data)
+    assert store.copy_to(digest, tmp_path / "out.wasm").read_bytes() == data
+    path = store.blob_path(digest)
+    path.chmod(0o644)
+    with path.open("r+b") as f:
+        f.write(b"x")
+    with pytest.raises(DigestMismatch):
+        store.copy_to(digest, tmp_path / "again.wasm")
+    assert not (tmp_path / "again.wasm").exists()
+    assert not store.has(digest)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

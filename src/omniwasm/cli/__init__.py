@@ -132,8 +132,10 @@ def main() -> None:
     """Entry point of the ``omniwasm`` console script."""
     from . import _commands  # noqa: F401  (registers the commands on `app`)
     from ._bindgen_cmd import bindgen_cmd  # noqa: F401  (registers `bindgen`)
+    from ._compose_cmd import compose  # noqa: F401  (registers `compose`, `targets`)
     from ._inspect_cmd import inspect_cmd  # noqa: F401  (registers `inspect`)
     from ._plugin_cmd import plugin_call  # noqa: F401  (registers `plugin call`)
+    from ._registry_cmd import push  # noqa: F401  (registers `push`, `pull`, `publish`, ...)
     from ._serve_cmd import serve_cmd  # noqa: F401  (registers `serve`)
 
     try:

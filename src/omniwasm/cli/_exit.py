@@ -10,15 +10,22 @@ import sys
 import traceback
 
 from .._errors import (
+    ArtifactNotFound,
+    AuthenticationFailed,
     Cancelled,
+    CompositionError,
+    DigestMismatch,
     ExecutionError,
     HostFunctionError,
     InvalidModule,
+    InvalidReference,
     LinkError,
+    LockMismatch,
     MemoryLimitExceeded,
     OmniwasmError,
     OutOfFuel,
     PolicyError,
+    RegistryError,
     Timeout,
     Trap,
     ValueConversionError,
@@ -39,6 +46,14 @@ EXIT_CODES: dict[type[BaseException], int] = {
     OutOfFuel: 133,
     Trap: 134,  # what `wasmtime run` returns for a trap
     MemoryLimitExceeded: 137,
+    # registry and composition (sysexits.h where one fits)
+    RegistryError: 69,  # EX_UNAVAILABLE: the network or the registry failed
+    InvalidReference: 64,  # EX_USAGE
+    ArtifactNotFound: 66,  # EX_NOINPUT
+    AuthenticationFailed: 77,  # EX_NOPERM
+    DigestMismatch: 65,  # EX_DATAERR
+    LockMismatch: 65,
+    CompositionError: 65,
 }
 
 

@@ -125,6 +125,9 @@ class RegistryAuth:
     def __init__(
         self, credentials: Credentials | None, reference: str, *, allow_http_realm: bool
     ) -> None:
+        from ._http import skip_httpx_cli
+
+        skip_httpx_cli()
         import httpx
 
         self._httpx = httpx

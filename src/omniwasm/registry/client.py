@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +78,7 @@ class Pulled:
     layer: Layer
     config: dict[str, Any] | None
     store: Store
+    fresh: bool = False
 
     @property
     def digest(self) -> str:
@@ -88,12 +87,17 @@ class Pulled:
         return self.reference.digest
 
     def read_bytes(self) -> bytes:
-        """The wasm bytes, hashed again against the layer digest.
+        """The wasm bytes, checked against the layer digest.
+
+        A blob this pull downloaded was hashed on its way in (``fresh``); one that was already
+        in the store is hashed again now.
 
         Raises:
             DigestMismatch: the stored blob was damaged since (it is removed).
 
         """
+        if self.fresh:
+            return self.store.blob_path(self.layer.digest).read_bytes()
         return self.store.read(self.layer.digest, reference=self.requested)
 
 
@@ -197,6 +201,9 @@ class Client:
         """The wkg registry metadata for a plain host mapping (none if the host has none)."""
         host = mapping.registry
         if host not in self._metadata:
+            from ._http import skip_httpx_cli, ssl_context
+
+            skip_httpx_cli()
             import httpx
 
             settings = self.config.settings(host)
@@ -204,7 +211,9 @@ class Client:
             scheme = settings.protocol or ("http" if plain else "https")
             found: tuple[str | None, str | None] = (None, None)
             try:
-                response = httpx.get(f"{scheme}://{host}{_WELL_KNOWN}", timeout=5.0)
+                response = httpx.get(
+                    f"{scheme}://{host}{_WELL_KNOWN}", timeout=5.0, verify=ssl_context()
+                )
                 if response.status_code == 200:
                     found = parse_metadata(response.json(), f"{host}{_WELL_KNOWN}")
             except (httpx.HTTPError, ValueError):
@@ -335,8 +344,8 @@ class Client:
             except ValueError:
                 raise RegistryError("the Wasm config is not JSON", requested) from None
             config = loaded if isinstance(loaded, dict) else None
-        self._ensure_blob(reference, parsed.layer, requested)
-        return Pulled(requested, reference, parsed.layer, config, self.store)
+        fresh = self._ensure_blob(reference, parsed.layer, requested)
+        return Pulled(requested, reference, parsed.layer, config, self.store, fresh)
 
     def _blob(
         self,
@@ -364,10 +373,11 @@ class Client:
         client.fetch_blob(ref.repository, digest, size, reference=requested)
         return self.store.read(digest, reference=requested)
 
-    def _ensure_blob(self, ref: Reference, layer: Layer, requested: str) -> None:
+    def _ensure_blob(self, ref: Reference, layer: Layer, requested: str) -> bool:
+        """Make sure the layer is stored; True if it was downloaded (and verified) now."""
         with self.store.lock(layer.digest):
             if self.store.has(layer.digest):
-                return
+                return False
             if self.offline:
                 raise ArtifactNotFound(
                     f"offline and layer {layer.digest} is not in the store", requested
@@ -375,6 +385,7 @@ class Client:
             self.registry(ref.registry).fetch_blob(
                 ref.repository, layer.digest, layer.size, reference=requested
             )
+            return True
 
     def fetch(self, ref: str | Reference | PackageSpec) -> bytes:
         """Pull ``ref`` and return the wasm bytes, verified.
@@ -394,7 +405,10 @@ class Client:
             return self.pull(ref).read_bytes()
 
     def pull_to(self, ref: str | Reference | PackageSpec, output: str | os.PathLike[str]) -> Pulled:
-        """Pull ``ref`` and write the wasm to ``output`` atomically (verified while copying).
+        """Pull ``ref`` and write the wasm to ``output`` atomically, verified.
+
+        A blob already in the store is hashed while it is copied; a damaged one is removed
+        and, online, fetched again.
 
         Raises:
             RegistryError: as ``pull`` does, or the file cannot be written.
@@ -403,19 +417,14 @@ class Client:
         pulled = self.pull(ref)
         out = Path(output)
         try:
-            self.store.verify(pulled.layer.digest, reference=pulled.requested)
+            self.store.copy_to(
+                pulled.layer.digest, out, verify=not pulled.fresh, reference=pulled.requested
+            )
         except DigestMismatch:
             if self.offline:
                 raise
             pulled = self.pull(ref)
-        src = self.store.blob_path(pulled.layer.digest)
-        try:
-            fd, tmp = tempfile.mkstemp(dir=out.parent if str(out.parent) else ".", prefix=".pull-")
-            os.close(fd)
-            shutil.copyfile(src, tmp)
-            os.replace(tmp, out)
-        except OSError as exc:
-            raise RegistryError(f"cannot write {out}: {exc.strerror}", pulled.requested) from exc
+            self.store.copy_to(pulled.layer.digest, out, verify=False, reference=pulled.requested)
         return pulled
 
     # -- push / publish / tags --------------------------------------------------------------

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ArtifactNotFound, AuthenticationFailed, DigestMismatch, RegistryError
+from ._http import skip_httpx_cli, ssl_context
 from .auth import Credentials, RegistryAuth, find_credentials
 from .reference import is_loopback
 from .store import BlobWriter, Store, sha256_digest
@@ -124,6 +125,7 @@ class OciClient:
         chunk_size: int = 8 << 20,
         monolithic_limit: int = 32 << 20,
     ) -> None:
+        skip_httpx_cli()
         import httpx
 
         self._httpx = httpx
@@ -149,6 +151,7 @@ class OciClient:
         )
         self._http = httpx.Client(
             auth=self._auth.auth(),
+            verify=ssl_context(),
             timeout=httpx.Timeout(timeout),
             follow_redirects=True,
             headers={"User-Agent": "omniwasm"},

@@ -24,6 +24,7 @@ import contextlib
 import hashlib
 import os
 import re
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -251,6 +252,57 @@ class Store:
                 actual=actual,
             )
         return path
+
+    def copy_to(
+        self, digest: str, dest: str | os.PathLike[str], *, verify: bool = True, reference: str = ""
+    ) -> Path:
+        """Write the blob to ``dest`` atomically (temp file beside it, then rename).
+
+        With ``verify`` the content is hashed as it is copied, in one pass; on a mismatch the
+        stored blob and the temp file are removed and nothing appears at ``dest``.
+
+        Raises:
+            RegistryError: no such blob, or ``dest`` cannot be written.
+            DigestMismatch: the stored blob is damaged.
+
+        """
+        src, out = self.blob_path(digest), Path(dest)
+        try:
+            fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}-")
+        except OSError as exc:
+            raise RegistryError(f"cannot write {out}: {exc.strerror}", reference) from exc
+        try:
+            with os.fdopen(fd, "wb") as dst:
+                try:
+                    reader = src.open("rb")
+                except FileNotFoundError:
+                    raise RegistryError(f"blob {digest} is not in the store", reference) from None
+                with reader:
+                    if verify:
+                        h = hashlib.sha256()
+                        while chunk := reader.read(_READ_CHUNK):
+                            h.update(chunk)
+                            dst.write(chunk)
+                        actual = "sha256:" + h.hexdigest()
+                        if actual != digest:
+                            src.unlink(missing_ok=True)
+                            raise DigestMismatch(
+                                f"stored blob {digest} is corrupted (it hashes to {actual}); "
+                                "removed it",
+                                reference,
+                                expected=digest,
+                                actual=actual,
+                            )
+                    else:
+                        shutil.copyfileobj(reader, dst, _READ_CHUNK)
+            os.replace(tmp, out)
+        except OSError as exc:
+            Path(tmp).unlink(missing_ok=True)
+            raise RegistryError(f"cannot write {out}: {exc.strerror}", reference) from exc
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return out
 
     def remove(self, digest: str) -> bool:
         """Delete a blob; return whether it was there."""
