@@ -8,17 +8,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fixtures.registry_server import (
+
+from fixtures.registry_server import (  # noqa: F401  (fixtures)
     AUTH_USERS,
     RegistryServer,
-    needs_registry,
-    unique_repo,
-    with_custom_section,
-)
-from fixtures.registry_server import (  # noqa: F401  (fixtures)
     auth_registry,
+    needs_registry,
     registry,
     registry_env,
+    unique_repo,
+    with_custom_section,
 )
 from fixtures.wat_components import assemble
 
