@@ -28,6 +28,7 @@ pytest_plugins = [
     "fixtures.wasi_guests",
     "fixtures.gateway_guests",
     "fixtures.nn_guests",
+    "fixtures.registry_server",
 ]
 
 FIXTURES = Path(__file__).parent / "fixtures"

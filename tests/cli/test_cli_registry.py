@@ -8,14 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from fixtures.registry_server import (  # noqa: F401  (fixtures)
+from fixtures.registry_server import (
     AUTH_USERS,
     RegistryServer,
-    auth_registry,
     needs_registry,
-    registry,
-    registry_env,
     unique_repo,
     with_custom_section,
 )

@@ -1,4 +1,4 @@
-"""Fixtures of the registry tests: real registries on 127.0.0.1 and isolated credentials."""
+"""Fixtures of the registry tests (the registries themselves: fixtures/registry_server.py)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from fixtures.registry_server import (  # noqa: F401  (fixtures, found by pytest by name)
-    auth_registry,
-    own_registry,
-    registry,
-    registry_env,
-    token_registry,
-)
 
 
 @pytest.fixture(scope="session")
