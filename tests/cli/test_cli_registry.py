@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from fixtures.registry_server import (
     AUTH_USERS,
     RegistryServer,
