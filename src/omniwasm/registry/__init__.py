@@ -29,7 +29,7 @@ from .._errors import (
 )
 from .artifact import CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE, Artifact, build_artifact
 from .auth import Credentials
-from .client import Client, Pulled, Resolved
+from .client import Client, Pulled, Resolved, fetch_source
 from .config import Mapping, RegistryConfig, RegistrySettings
 from .distribution import OciClient
 from .lock import LockEntry, LockFile
@@ -64,6 +64,7 @@ __all__ = [
     "VersionRange",
     "build_artifact",
     "default_store_dir",
+    "fetch_source",
     "looks_like_reference",
     "max_satisfying",
     "parse_reference",

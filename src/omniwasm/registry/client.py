@@ -188,14 +188,18 @@ class Client:
             self._clients[host] = client
         return client
 
-    def _oci_location(self, spec: PackageSpec) -> tuple[str, str]:
-        """The OCI registry and repository that hold package ``spec``."""
-        mapping = self.config.mapping_for(spec)
+    def _oci_location(self, spec: PackageSpec, registry: str | None = None) -> tuple[str, str]:
+        """The OCI registry and repository that hold package ``spec``.
+
+        ``registry`` overrides the mapping and is followed through its well-known metadata,
+        like a mapped host.
+        """
+        mapping = Mapping(registry) if registry else self.config.mapping_for(spec)
         oci_registry, prefix = mapping.oci_registry, mapping.namespace_prefix
         if not mapping.explicit and not self.offline:
             oci_registry, prefix = self._well_known(mapping)
-        registry = oci_registry or mapping.registry
-        return registry, f"{prefix or ''}{spec.namespace}/{spec.name}"
+        host = oci_registry or mapping.registry
+        return host, f"{prefix or ''}{spec.namespace}/{spec.name}"
 
     def _well_known(self, mapping: Mapping) -> tuple[str | None, str | None]:
         """The wkg registry metadata for a plain host mapping (none if the host has none)."""
@@ -232,8 +236,12 @@ class Client:
         """
         return parse_reference(text) if isinstance(text, str) else text
 
-    def resolve(self, ref: str | Reference | PackageSpec) -> Resolved:
+    def resolve(
+        self, ref: str | Reference | PackageSpec, *, registry: str | None = None
+    ) -> Resolved:
         """Resolve a reference to one manifest digest (honouring and extending the lock file).
+
+        ``registry`` overrides the mapping for a package name (a Spin-style registry source).
 
         Raises:
             InvalidReference: unparseable.
@@ -243,11 +251,16 @@ class Client:
         """
         parsed = self.parse(ref)
         requested = str(parsed)
+        if registry is not None and isinstance(parsed, PackageSpec):
+            requested = f"{parsed} from {registry}"
         entry = self.lock.get(requested) if self.lock is not None else None
         if entry is not None:
             by_digest = isinstance(parsed, Reference) and parsed.digest is not None
             return self._check_locked(requested, entry, check_tag=not by_digest)
-        target = self._package_target(parsed) if isinstance(parsed, PackageSpec) else parsed
+        if isinstance(parsed, PackageSpec):
+            target = self._package_target(parsed, registry)
+        else:
+            target = parsed
         resolved = Resolved(requested, self._pin(target, requested))
         if self.lock is not None:
             pinned = resolved.reference
@@ -272,9 +285,9 @@ class Client:
                 )
         return Resolved(requested, pinned)
 
-    def _package_target(self, spec: PackageSpec) -> Reference:
-        registry, repository = self._oci_location(spec)
-        base = Reference(registry, repository)
+    def _package_target(self, spec: PackageSpec, registry: str | None) -> Reference:
+        host, repository = self._oci_location(spec, registry)
+        base = Reference(host, repository)
         if spec.version is not None and is_version(spec.version):
             return base.with_tag(spec.version)
         tags = self._tags(base, str(spec))
@@ -313,7 +326,7 @@ class Client:
 
     # -- pull -------------------------------------------------------------------------------
 
-    def pull(self, ref: str | Reference | PackageSpec) -> Pulled:
+    def pull(self, ref: str | Reference | PackageSpec, *, registry: str | None = None) -> Pulled:
         """Resolve ``ref`` and make sure its manifest, config and wasm layer are in the store.
 
         Raises:
@@ -324,7 +337,7 @@ class Client:
             RegistryError: the network or the registry failed, or it is not a Wasm artifact.
 
         """
-        resolved = self.resolve(ref)
+        resolved = self.resolve(ref, registry=registry)
         reference, requested = resolved.reference, resolved.requested
         digest = reference.digest or ""
         manifest_bytes = self._blob(reference, digest, None, requested, manifest=True)
@@ -387,7 +400,7 @@ class Client:
             )
             return True
 
-    def fetch(self, ref: str | Reference | PackageSpec) -> bytes:
+    def fetch(self, ref: str | Reference | PackageSpec, *, registry: str | None = None) -> bytes:
         """Pull ``ref`` and return the wasm bytes, verified.
 
         A stored blob found damaged is fetched again, once, when online.
@@ -396,13 +409,13 @@ class Client:
             RegistryError: as ``pull`` does.
 
         """
-        pulled = self.pull(ref)
+        pulled = self.pull(ref, registry=registry)
         try:
             return pulled.read_bytes()
         except DigestMismatch:
             if self.offline:
                 raise
-            return self.pull(ref).read_bytes()
+            return self.pull(ref, registry=registry).read_bytes()
 
     def pull_to(self, ref: str | Reference | PackageSpec, output: str | os.PathLike[str]) -> Pulled:
         """Pull ``ref`` and write the wasm to ``output`` atomically, verified.
@@ -536,11 +549,8 @@ class Client:
         data = source if isinstance(source, bytes) else Path(source).read_bytes()
         spec = _package_of(data, package)
         annotations = {"org.opencontainers.image.version": spec.version or ""}
-        if registry is not None:
-            target = Reference(registry, f"{spec.namespace}/{spec.name}", spec.version)
-        else:
-            host, repository = self._oci_location(spec)
-            target = Reference(host, repository, spec.version)
+        host, repository = self._oci_location(spec, registry)
+        target = Reference(host, repository, spec.version)
         if isinstance(source, bytes):
             pushed = self.push(data, target, author=author, annotations=annotations)
         else:
@@ -597,3 +607,25 @@ def _package_of(data: bytes, package: str | None) -> PackageSpec:
         "with `wasm-tools metadata add --name ns:name --version X.Y.Z`",
         "<publish>",
     )
+
+
+def fetch_source(
+    text: str, *, project_dir: str | os.PathLike[str] | None = None, registry: str | None = None
+) -> bytes:
+    """The wasm bytes of a reference, resolved as the CLI resolves it.
+
+    For ``Runtime.load``, ``Plugin`` and the gateway: the project's mapping and lock file, the
+    default store.
+
+    Args:
+        text: ``oci://host/repo:tag``, ``host/repo@sha256:...`` or ``ns:name@version``.
+        project_dir: where ``omniwasm.toml`` and ``omniwasm.lock`` are (default: the working
+            directory).
+        registry: a registry host for a package name, overriding the mapping.
+
+    Raises:
+        RegistryError: as ``Client.pull`` does.
+
+    """
+    with Client.from_environment(project_dir) as client:
+        return client.fetch(text, registry=registry)
