@@ -178,3 +178,27 @@ def test_compose_and_targets(omniwasm_cli: list[str], tmp_path: Path) -> None:
     misfit = _cli(omniwasm_cli, "targets", str(out), str(wit), "--world", "lib")
     assert misfit.returncode == 1
     assert "missing export: test:compose/math@0.1.0" in misfit.stdout
+
+
+def test_targets_world_from_the_registry(
+    omniwasm_cli: list[str], registry: RegistryServer, tmp_path: Path, wasm_tools: str
+) -> None:
+    """A WIT package published to the registry is a world ``targets`` can check against."""
+    ns = "w" + _name()[1:9]
+    wit = tmp_path / "w.wit"
+    wit.write_text(
+        f"package {ns}:compose@0.1.0;\n"
+        "interface math { add: func(a: u32, b: u32) -> u32; }\n"
+        "world lib { export math; }\n"
+    )
+    pkg = tmp_path / "pkg.wasm"
+    subprocess.run([wasm_tools, "component", "wit", str(wit), "--wasm", "-o", str(pkg)], check=True)
+    env = {"OMNIWASM_NAMESPACE_REGISTRIES": f"{ns}={registry.host}"}
+    published = _cli(omniwasm_cli, "publish", str(pkg), env=env)
+    assert published.returncode == 0, published.stderr
+    assert f"published {ns}:compose@0.1.0" in published.stdout
+    adder = assemble(COMPOSE / "adder.wat")
+    checked = _cli(omniwasm_cli, "targets", str(adder), f"{ns}:compose/lib@0.1.0", env=env)
+    # adder exports test:compose/math, not this package's math: the gap is named.
+    assert checked.returncode == 1
+    assert f"missing export: {ns}:compose/math@0.1.0" in checked.stdout
