@@ -140,3 +140,33 @@ def test_token_auth_bad_password(
         pytest.raises(AuthenticationFailed, match="token service"),
     ):
         c.tags(f"{server.host}/{unique_repo()}")
+
+
+def test_https_registry_is_verified(
+    tls_registry: tuple[RegistryServer, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    hello: bytes,
+) -> None:
+    """Over HTTPS the certificate is checked: trusted through SSL_CERT_FILE it works, else not."""
+    from omniwasm.registry import RegistryError
+    from omniwasm.registry._http import ssl_context
+
+    server, ca = tls_registry
+    config = RegistryConfig.empty()
+    config.registries[server.host] = RegistrySettings(protocol="https")
+    ref = f"{server.host}/{unique_repo()}:1"
+    ssl_context.cache_clear()
+    with (
+        _client(tmp_path, "untrusted", config=config) as c,
+        pytest.raises(RegistryError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"),
+    ):
+        c.push(hello, ref)
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca))
+    ssl_context.cache_clear()
+    try:
+        with _client(tmp_path, "trusted", config=config) as c:
+            c.push(hello, ref)
+            assert c.fetch(ref) == hello
+    finally:
+        ssl_context.cache_clear()

@@ -10,9 +10,10 @@ store has seen.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -249,6 +250,10 @@ class Client:
             LockMismatch: the locked tag now points at another digest.
 
         """
+        with _naming(ref, registry):
+            return self._resolve(ref, registry=registry)
+
+    def _resolve(self, ref: str | Reference | PackageSpec, *, registry: str | None) -> Resolved:
         parsed = self.parse(ref)
         requested = str(parsed)
         if registry is not None and isinstance(parsed, PackageSpec):
@@ -337,7 +342,11 @@ class Client:
             RegistryError: the network or the registry failed, or it is not a Wasm artifact.
 
         """
-        resolved = self.resolve(ref, registry=registry)
+        with _naming(ref, registry):
+            return self._pull(ref, registry=registry)
+
+    def _pull(self, ref: str | Reference | PackageSpec, *, registry: str | None) -> Pulled:
+        resolved = self._resolve(ref, registry=registry)
         reference, requested = resolved.reference, resolved.requested
         digest = reference.digest or ""
         manifest_bytes = self._blob(reference, digest, None, requested, manifest=True)
@@ -629,3 +638,19 @@ def fetch_source(
     """
     with Client.from_environment(project_dir) as client:
         return client.fetch(text, registry=registry)
+
+
+@contextlib.contextmanager
+def _naming(ref: str | Reference | PackageSpec, registry: str | None) -> Iterator[None]:
+    """Make an error name the reference as the caller wrote it (not only the OCI one)."""
+    try:
+        yield
+    except RegistryError as exc:
+        text = ref.strip() if isinstance(ref, str) else str(ref)
+        if registry is not None:
+            text = f"{text} from {registry}"
+        if text and text not in exc.message:
+            exc.message = f"{text}: {exc.message}"
+            exc.args = (exc.message,)
+            exc.reference = text
+        raise
