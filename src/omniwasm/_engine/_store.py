@@ -240,6 +240,7 @@ class StoreBox:
             # wasmtime's own read of an inherited stdin cannot be interrupted: feed it
             # through a pipe this process closes at the deadline
             pump = self._stdin = StdinPump(self.deadline)
+            weakref.finalize(self, pump.stop)  # a store never closed must not read on
             config.stdin_file = pump.path
             pump.opened()
         elif stdin == "inherit":
