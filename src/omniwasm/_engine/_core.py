@@ -22,12 +22,13 @@ from wasmtime._extern import wrap_extern
 from .._errors import GuestExit, LinkError, MissingImport, OmniwasmError
 from .._policy import Policy
 from ._artifact import Artifact
+from ._coretypes import interface_of, python_callable
 from ._fastcall import FastFunc
 from ._store import StoreBox
 from ._translate import translate, translating
 from ._wasip1 import shadow_poll_oneoff
 
-__all__ = ["CoreInstance", "HostImports", "describe_extern", "instantiate_core"]
+__all__ = ["CoreInstance", "HostImports", "instantiate_core"]
 
 _vp = ctypes.c_void_p
 _memory_data = ctypes.CFUNCTYPE(_vp, _vp, _vp)(("wasmtime_memory_data", ffi.dll))
@@ -45,24 +46,14 @@ HostImports = Mapping[str, Mapping[str, Callable[..., Any]]]
 """Python host functions for a core module: ``{module: {name: callable}}``."""
 
 WASI_P1_MODULES = ("wasi_snapshot_preview1", "wasi_unstable")
-
-
-def describe_extern(ty: Any) -> str:
-    """Render a core import/export type the way WebAssembly text writes it."""
-    if isinstance(ty, wasmtime.FuncType):
-        params = ", ".join(str(p) for p in ty.params)
-        results = ", ".join(str(r) for r in ty.results)
-        return f"func({params}) -> ({results})"
-    if isinstance(ty, wasmtime.MemoryType):
-        hi = ty.limits.max
-        shared = " shared" if getattr(ty, "is_shared", False) else ""
-        return f"memory({ty.limits.min}{'' if hi is None else f', {hi}'}){shared}"
-    if isinstance(ty, wasmtime.TableType):
-        hi = ty.limits.max
-        return f"table({ty.limits.min}{'' if hi is None else f', {hi}'}, {ty.element})"
-    if isinstance(ty, wasmtime.GlobalType):
-        return f"global({'mut ' if ty.mutable else ''}{ty.content})"
-    return type(ty).__name__
+_PY_VALTYPES = {
+    "i32": wasmtime.ValType.i32,
+    "i64": wasmtime.ValType.i64,
+    "f32": wasmtime.ValType.f32,
+    "f64": wasmtime.ValType.f64,
+    "funcref": wasmtime.ValType.funcref,
+    "externref": wasmtime.ValType.externref,
+}
 
 
 def _uses_wasi(artifact: Artifact) -> bool:
@@ -78,24 +69,34 @@ def _build_linker(
     artifact: Artifact, imports: HostImports | None, *, deadline: bool = False
 ) -> wasmtime.Linker:
     linker = wasmtime.Linker(artifact.native.engine)
-    module = artifact.module
     if _uses_wasi(artifact):
         linker.define_wasi()
         if deadline:  # a timeout must reach into the host's sleeps too
             shadow_poll_oneoff(linker)
     if imports:
         linker.allow_shadowing = True  # a Python function may replace a WASI one
-        declared = {(imp.module, imp.name): imp.type for imp in module.imports}
+        declared = {(imp.module, imp.name): imp for imp in interface_of(artifact).import_types}
         for mod_name, funcs in imports.items():
             for name, fn in funcs.items():
-                ty = declared.get((mod_name, name))
-                if ty is None:
+                imp = declared.get((mod_name, name))
+                if imp is None:
                     continue  # the module does not import it: nothing to link
-                if not isinstance(ty, wasmtime.FuncType):
+                if imp.sig is None or imp.kind != "func":
                     raise LinkError(
-                        (MissingImport(mod_name, name, describe_extern(ty)),),
+                        (MissingImport(mod_name, name, imp.type),),
                         detail="only functions can be supplied from Python",
                     )
+                if not python_callable(imp.sig):
+                    # wasmtime-py would abort the process converting such values.
+                    raise LinkError(
+                        (MissingImport(mod_name, name, imp.type),),
+                        detail="Python host functions take and return i32, i64, f32, f64, "
+                        "funcref and externref only",
+                    )
+                params, results = imp.sig
+                ty = wasmtime.FuncType(
+                    [_PY_VALTYPES[t]() for t in params], [_PY_VALTYPES[t]() for t in results]
+                )
                 linker.define_func(mod_name, name, ty, fn)
     return linker
 
@@ -104,11 +105,11 @@ def _missing_imports(
     artifact: Artifact, linker: wasmtime.Linker, store: wasmtime.Store
 ) -> tuple[MissingImport, ...]:
     missing = []
-    for imp in artifact.module.imports:
+    for imp in interface_of(artifact).import_types:
         try:
-            linker.get(store, imp.module, imp.name or "")
+            linker.get(store, imp.module, imp.name)
         except wasmtime.WasmtimeError:
-            missing.append(MissingImport(imp.module, imp.name or "", describe_extern(imp.type)))
+            missing.append(MissingImport(imp.module, imp.name, imp.type))
     return tuple(missing)
 
 
@@ -247,7 +248,7 @@ class CoreInstance:
 
     def export_names(self) -> list[tuple[str, str]]:
         """Each export's name and its rendered type."""
-        return [(e.name, describe_extern(e.type)) for e in self.artifact.module.exports]
+        return [(e.name, e.type) for e in interface_of(self.artifact).export_types]
 
     def func(self, name: str) -> FastFunc:
         """Return a new fast-call wrapper of exported function ``name``.

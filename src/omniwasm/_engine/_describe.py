@@ -18,7 +18,7 @@ import wasmtime
 from wasmtime import component as wc
 
 from ._artifact import Artifact
-from ._core import describe_extern
+from ._coretypes import describe_native, interface_of
 
 __all__ = ["WitItem", "exports_of", "imports_of", "render_world", "world_of"]
 
@@ -165,8 +165,8 @@ def _describe_item(name: str, ty: Any, names: _Names, engine: wasmtime.Engine) -
         imports = ty.imports(engine)
         exports = ty.exports(engine)
         items = tuple(
-            WitItem(f"{i.module}.{i.name}", "import", describe_extern(i.type)) for i in imports
-        ) + tuple(WitItem(e.name, "export", describe_extern(e.type)) for e in exports)
+            WitItem(f"{i.module}.{i.name}", "import", describe_native(i.type)) for i in imports
+        ) + tuple(WitItem(e.name, "export", describe_native(e.type)) for e in exports)
         return WitItem(name, "module", "core module", items)
     if isinstance(ty, wc.ComponentType):
         return WitItem(name, "component", "component")
@@ -217,7 +217,7 @@ def imports_of(artifact: Artifact) -> list[tuple[str, str, str]]:
     Component interfaces give one row per member: ``(interface, member, WIT type)``.
     """
     if artifact.kind == "module":
-        return [(i.module, i.name or "", describe_extern(i.type)) for i in artifact.module.imports]
+        return [(i.module, i.name, i.type) for i in interface_of(artifact).import_types]
     return _rows(world_of(artifact)[0], imports=True)
 
 
@@ -228,7 +228,7 @@ def exports_of(artifact: Artifact) -> list[tuple[str, str, str]]:
     ``Instance.func`` accepts.
     """
     if artifact.kind == "module":
-        return [("", e.name, describe_extern(e.type)) for e in artifact.module.exports]
+        return [("", e.name, e.type) for e in interface_of(artifact).export_types]
     return _rows(world_of(artifact)[1], imports=False)
 
 

@@ -19,12 +19,17 @@ import wasmtime
 from wasmtime import _ffi as ffi
 
 from .._errors import OmniwasmError, ValueConversionError
+from ._coretypes import PYTHON_VALUES, interface_of
 
-__all__ = ["FastFunc", "signature_of"]
+__all__ = ["FastFunc"]
 
 _SLOT = ctypes.sizeof(ffi.wasmtime_val_raw)  # 16 bytes: the union includes v128
-_CODES = {"i32": "i", "i64": "q", "f32": "f", "f64": "d"}
-_RANGES = {"i32": (-(1 << 31), (1 << 32) - 1), "i64": (-(1 << 63), (1 << 64) - 1)}
+_CODES = {"i32": "i", "i64": "q", "f32": "f", "f64": "d", "v128": "16s"}
+_RANGES = {
+    "i32": (-(1 << 31), (1 << 32) - 1),
+    "i64": (-(1 << 63), (1 << 64) - 1),
+    "v128": (-(1 << 127), (1 << 128) - 1),
+}
 
 _PROTO = ctypes.CFUNCTYPE(
     ctypes.c_void_p,
@@ -37,22 +42,52 @@ _PROTO = ctypes.CFUNCTYPE(
 _call_unchecked = _PROTO(("wasmtime_func_call_unchecked", ffi.dll))
 
 
-def signature_of(func: wasmtime.Func, store: wasmtime.Store) -> tuple[list[str], list[str]]:
-    """Return the parameter and result type names (``i32``, ``f64``, ...) of a core function."""
-    ty = func.type(store)
-    return [str(t) for t in ty.params], [str(t) for t in ty.results]
-
-
-def _layout(types: list[str]) -> struct.Struct:
-    fmt = "<" + "".join(f"{_CODES[t]}{_SLOT - struct.calcsize(_CODES[t])}x" for t in types)
+def _layout(types: tuple[str, ...]) -> struct.Struct:
+    fmt = "<" + "".join(
+        _CODES[t] + (f"{_SLOT - struct.calcsize(_CODES[t])}x" if t != "v128" else "") for t in types
+    )
     return struct.Struct(fmt)
+
+
+def _v128_in(value: Any) -> bytes:
+    """A v128 argument: an int (two's complement, little-endian lanes) or 16 bytes."""
+    if isinstance(value, bytes | bytearray) and len(value) == 16:
+        return bytes(value)
+    lo, hi = _RANGES["v128"]
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise TypeError(value)
+    return (value % (1 << 128)).to_bytes(16, "little")
+
+
+def _prepare(artifact: Any, name: str) -> tuple[Any, ...]:
+    """A function's signature, its struct layouts, and what the call path must special-case."""
+    found = interface_of(artifact).func_exports.get(name)
+    if found is None:
+        raise OmniwasmError(f"no exported function {name!r}")
+    params, results = found
+    fast = all(t in _CODES for t in (*params, *results))
+    typed = [*((str(i), t) for i, t in enumerate(params)), *(("result", t) for t in results)]
+    unsupported = next(
+        ((where, t) for where, t in typed if t not in _CODES and t not in PYTHON_VALUES), None
+    )
+    return (
+        params,
+        results,
+        _layout(params) if fast else None,
+        _layout(results) if fast else None,
+        "v128" in params or "v128" in results,
+        unsupported,
+    )
 
 
 class FastFunc:
     """A core export bound to its instance, callable with Python numbers at FFI speed.
 
-    Only numeric signatures (``i32``, ``i64``, ``f32``, ``f64``) take the fast path; any other
-    signature falls back to wasmtime-py's generic call with the same error translation.
+    Numeric signatures (``i32``, ``i64``, ``f32``, ``f64``, ``v128``) take the fast path; a
+    ``v128`` is a Python int (its 16 bytes little-endian, returned unsigned) or 16 bytes.
+    Signatures with ``funcref``/``externref`` fall back to wasmtime-py's generic call with the
+    same error translation. Any other reference type (``anyref``, typed references...) has no
+    Python value: calling such a function raises ``ValueConversionError`` before it runs.
 
     Args:
         owner: the object that owns the store (must expose ``closed``, ``box``, ``guard``).
@@ -75,13 +110,14 @@ class FastFunc:
         "_slots",
         "_trap",
         "_trap_addr",
+        "_unsupported",
+        "_v128",
         "name",
         "params",
         "results",
     )
 
     def __init__(self, owner: Any, name: str, func: wasmtime.Func) -> None:
-        store = owner.box.store
         self._owner = owner
         self.name = name
         self._func = func
@@ -91,15 +127,8 @@ class FastFunc:
         prepared = owner.artifact.prepared
         sig = prepared.get(key)
         if sig is None:
-            params, results = signature_of(func, store)
-            fast = all(t in _CODES for t in (*params, *results))
-            sig = prepared[key] = (
-                params,
-                results,
-                _layout(params) if fast else None,
-                _layout(results) if fast else None,
-            )
-        self.params, self.results, self._args, self._results = sig
+            sig = prepared[key] = _prepare(owner.artifact, name)
+        self.params, self.results, self._args, self._results, self._v128, self._unsupported = sig
         self._nargs = len(self.params)
         self._slots = max(len(self.params), len(self.results), 1)
         self._buf = (ffi.wasmtime_val_raw * self._slots)()
@@ -129,8 +158,15 @@ class FastFunc:
             )
         packer = self._args
         if packer is None:
+            if self._unsupported is not None:
+                where, ty = self._unsupported
+                raise ValueConversionError(
+                    self.name, where, f"{ty} (no Python value converts to it)", "a Python value"
+                )
             return owner.call_slow(self.name, self._func, args)
         try:
+            if self._v128:
+                raise struct.error  # v128 arguments are converted on the checked path
             packer.pack_into(self._buf, 0, *args)
         except struct.error:
             self._pack_checked(args)
@@ -149,14 +185,25 @@ class FastFunc:
             finally:
                 if timed:
                     box.leave()  # raises Timeout if the host cut a wait short at the deadline
+        if self._v128:
+            out = tuple(
+                int.from_bytes(v, "little") if t == "v128" else v
+                for v, t in zip(out, self.results, strict=True)
+            )
         if len(out) == 1:
             return out[0]
         return out or None
 
     def _pack_checked(self, args: tuple[Any, ...]) -> None:
         """Pack with range checks; unsigned i32/i64 values are reinterpreted as signed."""
-        fixed: list[int | float] = []
+        fixed: list[int | float | bytes] = []
         for i, (value, ty) in enumerate(zip(args, self.params, strict=True)):
+            if ty == "v128":
+                try:
+                    fixed.append(_v128_in(value))
+                except TypeError:
+                    raise ValueConversionError(self.name, str(i), ty, repr(value)) from None
+                continue
             if ty in _RANGES:
                 lo, hi = _RANGES[ty]
                 if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:

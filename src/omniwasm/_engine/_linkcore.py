@@ -34,11 +34,11 @@ from ._artifact import Artifact
 from ._core import (
     WASI_P1_MODULES,
     CoreInstance,
-    describe_extern,
     instantiate_failure,
     pre_instantiate_raw,
 )
-from ._modscan import FuncSig, ModuleInterface, module_interface
+from ._coretypes import describe_import, interface_of
+from ._modscan import FuncSig
 from ._store import StoreBox
 from ._translate import translate
 from ._wasip1 import shadow_poll_oneoff
@@ -174,7 +174,7 @@ class CoreTemplate:
             for export in _export_names(art):
                 owner.setdefault((name, export), ci)
         missing = [
-            MissingImport(m, n, _describe_import(module, m, n))
+            MissingImport(m, n, describe_import(artifact, m, n))
             for m, n, _ in imports
             if not (m in WASI_P1_MODULES and wasi)
             and (m, n) not in owner
@@ -196,11 +196,7 @@ class CoreTemplate:
         params, results = sig
         if not all(t in _CODES for t in (*params, *results)):
             raise LinkError(
-                (
-                    MissingImport(
-                        module, name, _describe_import(self.artifact.module, module, name)
-                    ),
-                ),
+                (MissingImport(module, name, describe_import(self.artifact, module, name)),),
                 detail="Python host functions take and return numbers only",
             )
         ty = wasmtime.FuncType([_VALTYPES[t]() for t in params], [_VALTYPES[t]() for t in results])
@@ -285,49 +281,9 @@ class CoreTemplate:
         return wasmtime.Instance._from_raw(raw), comps
 
 
-def interface_of(artifact: Artifact) -> ModuleInterface:
-    """A core module's imports and function exports, cached on the artifact.
-
-    Read from the binary when the artifact has it (much cheaper than asking wasmtime-py for
-    every import type), else from the engine.
-    """
-    with artifact.lock:
-        found = artifact.prepared.get("core-interface")
-    if found is None:
-        found = module_interface(artifact.wasm) if artifact.wasm is not None else None
-        if found is None:
-            found = _engine_interface(artifact.module)
-        with artifact.lock:
-            artifact.prepared["core-interface"] = found
-    return found
-
-
-def _engine_interface(module: wasmtime.Module) -> ModuleInterface:
-    def sig(ty: Any) -> FuncSig | None:
-        if not isinstance(ty, wasmtime.FuncType):
-            return None
-        return tuple(map(str, ty.params)), tuple(map(str, ty.results))
-
-    imports = [(imp.module, imp.name or "", sig(imp.type)) for imp in module.imports]
-    exports = {}
-    for export in module.exports:
-        found = sig(export.type)
-        if found is not None:
-            exports[export.name] = found
-    return ModuleInterface(imports, exports)
-
-
 def func_exports(artifact: Artifact) -> dict[str, FuncSig]:
     """``{name: (param types, result types)}`` of a core module's exported functions."""
     return interface_of(artifact).func_exports
-
-
-def _describe_import(module: wasmtime.Module, mod_name: str, name: str) -> str:
-    """An import's type as messages write it (the error path: asks the engine)."""
-    for imp in module.imports:
-        if imp.module == mod_name and (imp.name or "") == name:
-            return describe_extern(imp.type)
-    return "?"
 
 
 def _export_names(artifact: Artifact) -> list[str]:

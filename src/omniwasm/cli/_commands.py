@@ -132,7 +132,7 @@ def parse_core_call(text: str, extra: list[str]) -> tuple[str, list[str]]:
 
 def _number(text: str, ty: str, func: str, index: int) -> int | float:
     try:
-        if ty in ("i32", "i64"):
+        if ty in ("i32", "i64", "v128"):
             return int(text, 0)
         return float(text)
     except ValueError:
