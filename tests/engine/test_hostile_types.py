@@ -39,6 +39,7 @@ RUNNABLE = """(module
   (func (export "simd") (param v128) (result v128) local.get 0)
   (func (export "swap") (param v128 i32) (result i32 v128) local.get 1 local.get 0)
   (func (export "gc") (param anyref) (result eqref) ref.null eq)
+  (func (export "mixed") (param v128 funcref))
   (global (export "g") (mut eqref) (ref.null eq))
   (table (export "big") i64 1 4294967297 funcref)
 )"""
@@ -158,7 +159,7 @@ def test_v128_functions_are_called_with_ints() -> None:
 
 
 def test_gc_reference_functions_raise_a_typed_error() -> None:
-    """Calling a function taking or returning a GC reference raises ValueConversionError."""
+    """A GC reference, or v128 beside a funcref, in a signature raises ValueConversionError."""
     with (
         Runtime().instantiate(RUNNABLE) as inst,
         pytest.raises(ValueConversionError, match="anyref"),

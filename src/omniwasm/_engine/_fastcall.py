@@ -67,9 +67,11 @@ def _prepare(artifact: Any, name: str) -> tuple[Any, ...]:
     params, results = found
     fast = all(t in _CODES for t in (*params, *results))
     typed = [*((str(i), t) for i, t in enumerate(params)), *(("result", t) for t in results)]
-    unsupported = next(
-        ((where, t) for where, t in typed if t not in _CODES and t not in PYTHON_VALUES), None
-    )
+    # Without the fast path, wasmtime-py converts the values, and it aborts the process on any
+    # type it does not know (v128 included), so such a signature is refused before the call.
+    unsupported = None
+    if not fast:
+        unsupported = next(((where, t) for where, t in typed if t not in PYTHON_VALUES), None)
     return (
         params,
         results,
@@ -85,9 +87,10 @@ class FastFunc:
 
     Numeric signatures (``i32``, ``i64``, ``f32``, ``f64``, ``v128``) take the fast path; a
     ``v128`` is a Python int (its 16 bytes little-endian, returned unsigned) or 16 bytes.
-    Signatures with ``funcref``/``externref`` fall back to wasmtime-py's generic call with the
-    same error translation. Any other reference type (``anyref``, typed references...) has no
-    Python value: calling such a function raises ``ValueConversionError`` before it runs.
+    Signatures of numbers and ``funcref``/``externref`` fall back to wasmtime-py's generic call
+    with the same error translation. Any other signature (``anyref``, typed references, or
+    ``v128`` beside a reference) has no Python conversion: calling such a function raises
+    ``ValueConversionError`` before it runs.
 
     Args:
         owner: the object that owns the store (must expose ``closed``, ``box``, ``guard``).
