@@ -207,3 +207,12 @@ def test_code_from_another_runtime_is_refused(c_module: Build) -> None:
     compiled = Runtime().load(c_module("hello"))
     with pytest.raises(PolicyError, match="another Runtime"):
         Runtime(fuel=True).run(compiled)
+
+
+def test_running_a_component_that_is_not_a_command_is_invalid_module() -> None:
+    """Runtime.run of a component without wasi:cli/run raises InvalidModule, as for modules."""
+    rt = Runtime()
+    with pytest.raises(InvalidModule, match="not a WASI command"):
+        rt.run("(component)")
+    with pytest.raises(InvalidModule, match="not a WASI command"):
+        rt.run("(module)")

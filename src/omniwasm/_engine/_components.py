@@ -21,6 +21,7 @@ from .._errors import (
     ExecutionError,
     GuestExit,
     HostFunctionError,
+    InvalidModule,
     LimitExceeded,
     LinkError,
     MissingImport,
@@ -192,7 +193,8 @@ class ComponentInstance:
         """Run ``wasi:cli/run``; return 0 on ``ok``, 1 on ``err``, or the code of an exit.
 
         Raises:
-            OmniwasmError: the component does not export ``wasi:cli/run``.
+            InvalidModule: the component does not export ``wasi:cli/run`` (as a core module
+                without ``_start``).
             ExecutionError: the guest trapped or hit a limit.
 
         """
@@ -205,7 +207,9 @@ class ComponentInstance:
             None,
         )
         if run_iface is None:
-            raise OmniwasmError("component does not export wasi:cli/run (not a command)")
+            raise InvalidModule(
+                "no wasi:cli/run export: not a WASI command", source=self.artifact.source
+            )
         func = self.export(run_iface, "run")
         try:
             result = func()
