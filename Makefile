@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean system-deps
+.PHONY: demo test lint bench fuzz clean system-deps
 
 # Debian packages the registry tests use: a real OCI registry (distribution 2.8), skopeo for the
 # interop tests, htpasswd for the basic-auth registry. Installed once; quiet; idempotent.
@@ -47,6 +47,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy --strict src
+
+# The long fuzz mode (FUZZING.md): 100,000 generated modules and components, two workers.
+FUZZ_INPUTS ?= 100000
+FUZZ_SEED ?= 1
+fuzz: $(STAMP)
+	$(BIN)/python tests/fuzz/fuzzing.py --inputs $(FUZZ_INPUTS) --seed $(FUZZ_SEED) --jobs 2
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
