@@ -359,9 +359,6 @@ def _no_finalizer(env: int | None) -> None:
     return None
 
 
-_POLL_TYPE: list[Any] = []
-
-
 def shadow_poll_oneoff(linker: wasmtime.Linker) -> None:
     """Define the deadline-aware ``poll_oneoff`` in ``linker`` (after ``define_wasi``).
 
@@ -369,12 +366,13 @@ def shadow_poll_oneoff(linker: wasmtime.Linker) -> None:
         wasmtime.WasmtimeError: wasmtime refused the definition.
 
     """
-    if not _POLL_TYPE:
-        i32 = wasmtime.ValType.i32
-        _POLL_TYPE.append(wasmtime.FuncType([i32(), i32(), i32(), i32()], [i32()]))
+    # A new type per definition: wasmtime binds a type to the first engine it is used with,
+    # and one shared across engines (two Runtimes with other settings) aborts the process.
+    i32 = wasmtime.ValType.i32
+    poll_type = wasmtime.FuncType([i32(), i32(), i32(), i32()], [i32()])
     linker.allow_shadowing = True
     module, name = WASI_P1.encode(), b"poll_oneoff"
-    ty = ctypes.cast(_POLL_TYPE[0].ptr(), _vp).value
+    ty = ctypes.cast(poll_type.ptr(), _vp).value
     err = _define_unchecked(
         ctypes.cast(linker.ptr(), _vp).value, module, len(module), name, len(name), ty,
         _poll_oneoff, None, _no_finalizer,
