@@ -15,6 +15,8 @@ A Spin user should feel at home: the same tables and keys mean the same things, 
 
     [component.cart]
     source = "cart.wasm"                               # relative to the manifest
+    # or, as in Spin, a registry package (pulled, verified, pinned by omniwasm.lock):
+    # source = { registry = "127.0.0.1:5000", package = "acme:cart", version = "1.2.0" }
     allowed_outbound_hosts = ["https://api.example.com"]
     environment = { MODE = "prod" }
     files = ["static/**/*", { source = "assets", destination = "/assets" }]  # read-only
@@ -29,6 +31,9 @@ A Spin user should feel at home: the same tables and keys mean the same things, 
 
     [variables]
     name = { default = "world" }
+
+    [registry]                                       # omniwasm's: the registry mapping
+    default_registry = "127.0.0.1:5000"              # (omniwasm.registry.config, wkg's keys)
 
 Unknown keys are refused with the place they appear, so a typo never silently drops a
 setting. Every component becomes a :class:`~omniwasm.Policy` (environment, read-only file
@@ -72,7 +77,8 @@ from ._variables import name_problem
 __all__ = ["AppManifest", "ComponentSpec", "HttpTrigger", "load_app_manifest"]
 
 _TOP = {"spin_manifest_version", "omniwasm_manifest_version", "application", "trigger",
-        "component", "variables"}  # fmt: skip
+        "component", "variables", "registry"}  # fmt: skip
+_REGISTRY_SOURCE = {"registry", "package", "version"}
 _APPLICATION = {"name", "version", "description", "authors", "trigger"}
 _TRIGGER = {"route", "component", "executor", "id"}
 _COMPONENT = {"source", "description", "allowed_outbound_hosts", "allowed_http_hosts",
@@ -188,7 +194,7 @@ def load_app_manifest(
     values = _variables(data.get("variables", {}), variables or {})
     base = file.parent
     components = {
-        cid: _component(cid, spec, base, values)
+        cid: _component(cid, spec, base, values, manifest=file)
         for cid, spec in _table(data.get("component", {}), "[component]").items()
     }
     triggers = _triggers(data.get("trigger", {}), components)
@@ -201,6 +207,38 @@ def load_app_manifest(
     )
     manifest.router()  # malformed or duplicated routes fail here, at load time
     return manifest
+
+
+def _source_file(source: Any, manifest: Path, where: str) -> Path:
+    """The component file: a path relative to the manifest, or a registry package.
+
+    A package (``{ registry = "host", package = "ns:name", version = "1.0.0" }``, Spin's
+    registry source; ``registry`` may be left to the ``[registry]`` mapping) is pulled into the
+    verified local store through the manifest directory's mapping and lock file.
+    """
+    if isinstance(source, Mapping):
+        table = _check_keys(source, _REGISTRY_SOURCE, f"{where}.source")
+        package, version = table.get("package"), table.get("version")
+        registry = table.get("registry")
+        if not isinstance(package, str) or not isinstance(version, str):
+            raise PolicyError(f"{where}.source needs package and version strings")
+        if registry is not None and not isinstance(registry, str):
+            raise PolicyError(f"{where}.source.registry must be a host string")
+        from ..registry import Client, RegistryConfig
+
+        # The environment's mapping, then this manifest's own [registry] table on top (it may
+        # be a spin.toml, which from_environment does not read).
+        config = RegistryConfig.from_environment(manifest.parent)
+        config.merge(RegistryConfig.from_project(manifest))
+        with Client.from_environment(manifest.parent, config=config) as client:
+            pulled = client.pull(f"{package}@{version}", registry=registry)
+            return client.store.verify(pulled.layer.digest, reference=pulled.requested)
+    if not isinstance(source, str):
+        raise PolicyError(f"{where} needs a source: a file, or a registry package table")
+    file = (manifest.parent / source).resolve()
+    if not file.is_file():
+        raise PolicyError(f"{where}: source {source!r} not found ({file})")
+    return file
 
 
 def _variables(table: Any, given: Mapping[str, str]) -> dict[str, str]:
@@ -240,17 +278,14 @@ def _triggers(table: Any, components: Mapping[str, ComponentSpec]) -> tuple[Http
     return tuple(out)
 
 
-def _component(cid: str, raw: Any, base: Path, values: Mapping[str, str]) -> ComponentSpec:
+def _component(
+    cid: str, raw: Any, base: Path, values: Mapping[str, str], *, manifest: Path
+) -> ComponentSpec:
     where = f"[component.{cid}]"
     if not _ID.match(cid):
         raise PolicyError(f"{where}: ids are lower-case kebab-case (like Spin's)")
     spec = _check_keys(raw, _COMPONENT, where)
-    source = spec.get("source")
-    if not isinstance(source, str):
-        raise PolicyError(f"{where} needs a source file (a URL or registry source: not yet)")
-    file = (base / source).resolve()
-    if not file.is_file():
-        raise PolicyError(f"{where}: source {source!r} not found ({file})")
+    file = _source_file(spec.get("source"), manifest, where)
     hosts = [*spec.get("allowed_outbound_hosts", []), *spec.get("allowed_http_hosts", [])]
     env = spec.get("environment", {})
     if not isinstance(env, Mapping):

@@ -2,6 +2,7 @@
 
 ```
 {"wasm": [{"path": "..."} | {"data": "<base64>"} | {"url": "..."}, ... (optional "hash", "name")],
+ ("url": "oci://host/repo:tag" pulls from a registry, verified, through omniwasm.registry)
  "memory": {"max_pages": N, "max_http_response_bytes": N, "max_var_bytes": N},
  "config": {"key": "value"}, "allowed_hosts": ["*.example.com"],
  "allowed_paths": {"host/dir": "/guest/dir", "ro:host/ro": "/data"}, "timeout_ms": N}
@@ -114,6 +115,11 @@ def _module_bytes(entry: Mapping[str, Any], base: Path | None) -> tuple[bytes, s
         except (binascii.Error, ValueError, TypeError) as exc:
             raise _fail("wasm[].data is not valid base64") from exc
         name = str(entry.get("name") or "")
+    elif "url" in entry and str(entry["url"]).startswith("oci://"):
+        from ..registry import fetch_source
+
+        data = fetch_source(str(entry["url"]), project_dir=base)
+        name = str(entry.get("name") or "main")
     elif "url" in entry:
         data = _fetch(entry)
         name = str(entry.get("name") or Path(str(entry["url"])).stem or "main")

@@ -59,8 +59,9 @@ class CompiledPlugin:
     """A plugin compiled once, from which many :class:`Plugin` instances are made.
 
     Args:
-        source: the module (bytes, path, WAT text) or an Extism manifest (a dict, or a path to
-            / text of its JSON).
+        source: the module (bytes, path, WAT text, or a registry reference such as
+            ``oci://host/repo:tag`` or ``ns:name@1.0.0``) or an Extism manifest (a dict, or a
+            path to / text of its JSON).
         manifest: an Extism manifest given separately (then ``source`` is ignored if None).
         policy: the sandbox (the manifest's memory/timeout/paths are applied on top).
         host_functions: user host functions (see :func:`omniwasm.plugins.host_fn`).
@@ -262,6 +263,13 @@ def _default_runtime() -> Runtime:
     return _default
 
 
+def _is_reference(text: str) -> bool:
+    """``oci://...``, ``host/repo:tag`` or ``ns:name@version`` (checked once no file matches)."""
+    from ..registry import looks_like_reference
+
+    return looks_like_reference(text)
+
+
 def _resolve(source: Any, manifest: Any) -> Manifest:
     if manifest is not None:
         return load_manifest(manifest)
@@ -274,6 +282,11 @@ def _resolve(source: Any, manifest: Any) -> Manifest:
         if text.lstrip().startswith(("(", ";;")):  # WebAssembly text
             return Manifest(wasm=text.encode(), name="main")
         path = Path(text)
+        if not path.exists() and isinstance(source, str) and _is_reference(text):
+            from ..registry import fetch_source
+
+            name = text.removeprefix("oci://").split("@")[0].rsplit("/", 1)[-1]
+            return Manifest(wasm=fetch_source(text), name=name.split(":")[-1] or "main")
         try:
             return Manifest(wasm=path.read_bytes(), name=path.stem)
         except OSError as exc:
