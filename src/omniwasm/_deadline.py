@@ -26,6 +26,8 @@ __all__ = ["SLICE", "Deadline", "call_within", "sleep", "watch_overruns"]
 
 T = TypeVar("T")
 
+_monotonic = time.monotonic
+
 SLICE = 0.05
 """Longest single wait (seconds) between looks at a cancellation, in :meth:`Deadline.wait`."""
 
@@ -55,15 +57,17 @@ class Deadline:
 
     def enter(self) -> None:
         """A call enters the store; the outermost one starts the clock."""
-        if self.depth == 0:
+        depth = self.depth
+        self.depth = depth + 1
+        if depth == 0:
             timeout = self.timeout
-            self.at = None if timeout is None else time.monotonic() + timeout
-            self.cancelled = False
+            self.at = None if timeout is None else _monotonic() + timeout
+            if self.cancelled:  # only cancel() sets the event: clear both together
+                self.cancelled = False
+                self._wake.clear()
             self.cut = False
-            self._wake.clear()
             if _watch is not None:
                 _watch.add(self)
-        self.depth += 1
 
     def leave(self) -> bool:
         """A call leaves the store; True when the outermost one ends and the host cut it short."""

@@ -159,13 +159,18 @@ class StoreBox:
         :meth:`leave`.
         """
         deadline = self.deadline
+        nested = deadline.depth > 0
         deadline.enter()
         if self.cancellable:
-            _set_deadline(self.ctx, 1)  # the deadline callback looks every tick
+            _set_deadline(self._ctx or self.ctx, 1)  # the deadline callback looks every tick
             return
-        left = deadline.remaining()
-        if left is not None:
-            _set_deadline(self.ctx, ticks_for(left))
+        if not nested:  # the whole timeout is left: its ticks were computed once
+            ticks = self.deadline_ticks
+        else:
+            left = deadline.remaining()
+            ticks = None if left is None else ticks_for(left)
+        if ticks is not None:
+            _set_deadline(self._ctx or self.ctx, ticks)
 
     def leave(self) -> None:
         """A call leaves the store.
