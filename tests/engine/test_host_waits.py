@@ -6,6 +6,8 @@ Every guest here waits for an hour; only the deadline can end it, and ``bounded`
 
 from __future__ import annotations
 
+import gc
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -144,3 +146,26 @@ def test_a_host_function_may_end_the_call_with_timeout(rt: Runtime) -> None:
         pytest.raises(Timeout, match="gave up"),
     ):
         inst.call("g")
+
+
+FD_POLL = """
+(module
+  (import "wasi_snapshot_preview1" "poll_oneoff" (func $poll (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    ;; one fd_read subscription on stdin: native WASI answers it, through the helper instance
+    (i32.store8 (i32.const 8) (i32.const 1))
+    (i32.store (i32.const 16) (i32.const 0))
+    (if (call $poll (i32.const 0) (i32.const 64) (i32.const 1) (i32.const 128))
+      (then unreachable))))
+"""
+
+
+def test_an_engine_whose_guests_used_the_poll_helper_is_freed() -> None:
+    """The helper kept for an engine does not keep the native engine (and its pool) alive."""
+    rt = Runtime(cache=False, pool_size=7)  # settings of its own: an engine of its own
+    assert rt.run(FD_POLL, Policy(timeout=5, stdin=b"x")).exit_code == 0
+    native = weakref.ref(rt._native.engine)
+    del rt
+    gc.collect()
+    assert native() is None

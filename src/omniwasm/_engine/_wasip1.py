@@ -25,6 +25,7 @@ import ctypes
 import struct
 import threading
 import time
+import weakref
 from typing import Any
 
 import wasmtime
@@ -113,29 +114,37 @@ class _Interrupted(Exception):
 
 
 class _Engines:
-    """Per native engine: a linker with only native WASI, and the helper modules."""
+    """Per native engine: a linker with only native WASI, and the helper modules.
+
+    Keyed weakly by the ``NativeEngine`` (never by ``id``: an engine collected and another
+    created at the same address would get objects of the first, and wasmtime aborts the
+    process when a linker or module is used with another engine).
+    """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.linkers: dict[int, wasmtime.Linker] = {}
-        self.helpers: dict[tuple[int, bool], wasmtime.Module] = {}
+        self.linkers: weakref.WeakKeyDictionary[Any, wasmtime.Linker] = (
+            weakref.WeakKeyDictionary()
+        )
+        self.helpers: weakref.WeakKeyDictionary[Any, dict[bool, wasmtime.Module]] = (
+            weakref.WeakKeyDictionary()
+        )
 
-    def native_linker(self, engine: wasmtime.Engine) -> int:
-        key = id(engine)
+    def native_linker(self, native: Any) -> int:
         with self.lock:
-            linker = self.linkers.get(key)
+            linker = self.linkers.get(native)
             if linker is None:
-                linker = self.linkers[key] = wasmtime.Linker(engine)
+                linker = self.linkers[native] = wasmtime.Linker(native.engine)
                 linker.define_wasi()
             return ctypes.cast(linker.ptr(), _vp).value or 0
 
-    def helper(self, engine: wasmtime.Engine, shared: bool) -> int:
-        key = (id(engine), shared)
+    def helper(self, native: Any, shared: bool) -> int:
         with self.lock:
-            module = self.helpers.get(key)
+            modules = self.helpers.setdefault(native, {})
+            module = modules.get(shared)
             if module is None:
                 text = _HELPER_WAT.format(memory=_MEMORY_KINDS[shared])
-                module = self.helpers[key] = wasmtime.Module(engine, text)
+                module = modules[shared] = wasmtime.Module(native.engine, text)
             return ctypes.cast(module.ptr(), _vp).value or 0
 
 
@@ -184,9 +193,8 @@ def _helper(box: Any, memory: _Memory) -> _Helper:
     if found is not None:
         return found
     ctx = memory.ctx
-    engine = box.native.engine
-    linker = _engines.native_linker(engine)
-    module = _engines.helper(engine, memory.shared())
+    linker = _engines.native_linker(box.native)
+    module = _engines.helper(box.native, memory.shared())
     imports = (ffi.wasmtime_extern_t * 3)()
     ctypes.memmove(ctypes.addressof(imports), ctypes.addressof(memory.extern), _EXTERN)
     for i, name in ((1, b"poll_oneoff"), (2, b"clock_time_get")):
