@@ -10,30 +10,18 @@ import pytest
 import omniwasm
 
 PKG = Path(omniwasm.__file__).parent
-FOUNDATION = {"_convert", "_deadline", "_errors", "_policy", "_types", "_values", "_wasmbin"}
-# Services: pure Python (plus optional libraries) below the engine; the façade and habitats
-# may use them (LAYOUT.md layer 1).
-SERVICES = {"registry"}
+FOUNDATION = {"_errors", "_policy", "_wit"}
 FACADE = {
     "_runtime",
     "_component",
     "_linker",
-    "_wave",
-    "_wave_lex",
     "_bindgen",
     "_bindgen_gen",
     "_inspect",
+    "_wasmbin",
 }
-HABITATS = {"cli", "plugins", "gateway", "sql", "compose", "nn", "cluster"}
-RANK = {
-    "foundation": 0,
-    "services": 0.5,
-    "engine": 1,
-    "facade": 2,
-    "wasi": 3,
-    "habitat": 4,
-    "package": 5,
-}
+HABITATS = {"cli", "plugins", "gateway", "sql", "registry", "compose", "nn", "cluster"}
+RANK = {"foundation": 0, "engine": 1, "facade": 2, "wasi": 3, "habitat": 4, "package": 5}
 
 
 def layer_of(parts: tuple[str, ...]) -> str:
@@ -41,8 +29,6 @@ def layer_of(parts: tuple[str, ...]) -> str:
     head = parts[0].removesuffix(".py")
     if head in FOUNDATION:
         return "foundation"
-    if head in SERVICES:
-        return "services"
     if head == "_engine":
         return "engine"
     if head in FACADE:

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 import omniwasm
-from omniwasm import _bindgen, _values
+from omniwasm import _bindgen
+from omniwasm._wit import values as _values
 
 SUMMARIZER_WIT = Path(__file__).parent / "fixtures" / "python" / "summarizer" / "wit"
 DOC = ("Wasm", "Wasm runs anywhere. Python embeds wasm with omniwasm. The end.", "en")

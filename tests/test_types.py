@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from omniwasm._types import (
+from omniwasm._wit.types import (
     F32,
     F64,
     S8,

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from omniwasm import ValueConversionError
-from omniwasm._convert import from_python, to_python
-from omniwasm._types import (
+from omniwasm._wit.convert import from_python, to_python
+from omniwasm._wit.types import (
     F32,
     F64,
     S8,
@@ -34,7 +34,7 @@ from omniwasm._types import (
     TupleType,
     VariantType,
 )
-from omniwasm._values import (
+from omniwasm._wit.values import (
     Err,
     Ok,
     Some,

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from omniwasm import ValueConversionError
-from omniwasm._convert import from_python
-from omniwasm._types import (
+from omniwasm._wit.convert import from_python
+from omniwasm._wit.types import (
     F32,
     F64,
     S8,
@@ -42,8 +42,8 @@ from omniwasm._types import (
     VariantType,
     WitType,
 )
-from omniwasm._values import Err, Ok, Some, Variant, enum_class, record_class
-from omniwasm._wave import WaveSyntaxError, format_value, parse_args, parse_call, parse_value
+from omniwasm._wit.values import Err, Ok, Some, Variant, enum_class, record_class
+from omniwasm._wit.wave import WaveSyntaxError, format_value, parse_args, parse_call, parse_value
 
 DOC = RecordType("document", (("title", String), ("content", String), ("language", String)))
 SIG = FuncSig("summarize", (("doc", DOC), ("max-words", U32), ("tag", OptionType(String))))

@@ -42,8 +42,8 @@ from ._errors import (
 from ._inspect import CustomSection, Inspection, Producer, Section, WorldItem, inspect
 from ._policy import Mount, Output, Policy, parse_duration, parse_size
 from ._runtime import Compiled, Export, Instance, RunResult, Runtime, Source
-from ._values import Err, Ok, Some, Variant
 from ._version import __version__
+from ._wit.values import Err, Ok, Some, Variant
 
 
 def __getattr__(name: str) -> Any:

@@ -11,9 +11,9 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from . import _types as t
 from ._linker import split_member
-from ._values import _member, camel, snake
+from ._wit import types as t
+from ._wit.values import _member, camel, snake
 
 __all__ = ["Generator"]
 

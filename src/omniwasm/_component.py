@@ -26,12 +26,12 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from . import _engine as eng
-from . import _types as t
 from ._deadline import Deadline
 from ._engine._handles import GuestHandle
 from ._errors import OmniwasmError
 from ._linker import Linker, split_member
-from ._values import Err, Ok, camel, snake
+from ._wit import types as t
+from ._wit.values import Err, Ok, camel, snake
 
 __all__ = [
     "ComponentExports",

@@ -15,10 +15,10 @@ from collections.abc import Callable
 from typing import Any
 
 from . import _engine as eng
-from . import _types as t
 from ._engine._chost import HostDefs
 from ._errors import LinkError, MissingImport
-from ._values import camel, snake
+from ._wit import types as t
+from ._wit.values import camel, snake
 
 __all__ = ["Linker", "split_member"]
 

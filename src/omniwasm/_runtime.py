@@ -18,7 +18,7 @@ from . import _engine as eng
 from ._component import ComponentExports, ComponentFunction, Linker, prepare_instance
 from ._errors import GuestExit, InvalidModule, LinkError, OmniwasmError, PolicyError
 from ._policy import Policy
-from ._types import WorldType
+from ._wit.types import WorldType
 
 __all__ = ["Compiled", "Export", "Instance", "RunResult", "Runtime", "Source"]
 

@@ -8,22 +8,12 @@ registers your own class for a type (generated bindings do this), and ``snake``/
 the name mappings every generated name follows.
 """
 
-from ._convert import from_python, to_python
-from ._types import *  # noqa: F403 - this module is the public face of _types
-from ._types import __all__ as _type_names
-from ._values import (
-    Err,
-    Ok,
-    Some,
-    Variant,
-    camel,
-    enum_class,
-    record_class,
-    snake,
-    use_class,
-)
+from ._wit.convert import from_python, to_python
+from ._wit.types import *  # noqa: F403 - this module is the public face of _types
+from ._wit.types import __all__ as _type_names
+from ._wit.values import Err, Ok, Some, Variant, camel, enum_class, record_class, snake, use_class
 
-__all__ = [  # noqa: PLE0604 - the descriptor names come from _types.__all__
+__all__ = [  # noqa: PLE0604 - the descriptor names come from _wit.types.__all__
     *_type_names,
     "Err",
     "Ok",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from omniwasm import _types as t
 from omniwasm._component import _handle_class
 from omniwasm._engine import GuestHandle
+from omniwasm._wit import types as t
 
 
 def test_wit_method_named_drop_shadows_drop_but_not_with() -> None:

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from omniwasm._engine._codec import writer
 from omniwasm._engine._cval import VAL, Bad, Call, ResourceHooks, val_delete
 from omniwasm._engine._lift import reader
-from omniwasm._types import U8, U32, ListType, RecordType, String, WitType
+from omniwasm._wit.types import U8, U32, ListType, RecordType, String, WitType
 from test_wave import same, typed_values
 
 HOOKS = ResourceHooks()

@@ -16,8 +16,8 @@ from typing import Any
 
 from wasmtime import _ffi as ffi
 
-from .. import _types as t
 from .._errors import ValueConversionError
+from .._wit import types as t
 from ._chost import current_thread
 from ._codec import writer
 from ._cval import VAL, Bad, Call, val_delete

@@ -25,10 +25,10 @@ from typing import Any
 from wasmtime import _ffi as ffi
 from wasmtime import component as wc
 
-from .. import _types as t
 from .._deadline import Deadline
 from .._errors import LimitExceeded, OmniwasmError, ValueConversionError
-from .._values import Err, Ok
+from .._wit import types as t
+from .._wit.values import Err, Ok
 from ._artifact import Artifact
 from ._codec import writer
 from ._cval import VAL, Bad, Call, ResourceHooks

@@ -29,8 +29,8 @@ import struct
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .. import _types as t
-from .. import _values as values
+from .._wit import types as t
+from .._wit import values
 from . import _codec_cases as cases
 from ._cval import (
     ENTRY,

@@ -12,9 +12,9 @@ import struct
 from collections.abc import Iterable
 from typing import Any
 
-from .. import _types as t
-from .. import _values as values
-from .._values import Err, Ok, Some, Variant
+from .._wit import types as t
+from .._wit import values
+from .._wit.values import Err, Ok, Some, Variant
 from . import _codec
 from ._cval import (
     K_ENUM,

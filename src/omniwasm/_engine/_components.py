@@ -15,7 +15,6 @@ from typing import Any
 from wasmtime import _ffi as ffi
 from wasmtime import component as wcomponent
 
-from .. import _types as t
 from .._errors import (
     Cancelled,
     ExecutionError,
@@ -28,7 +27,8 @@ from .._errors import (
     OmniwasmError,
 )
 from .._policy import Policy
-from .._values import Err
+from .._wit import types as t
+from .._wit.values import Err
 from ._artifact import Artifact
 from ._cfunc import ExportFunc, ExportPlan
 from ._chost import HostDefs, Linked, StoreState, link

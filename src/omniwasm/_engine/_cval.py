@@ -17,8 +17,8 @@ from typing import Any
 
 from wasmtime import _ffi as ffi
 
-from .. import _types as t
 from .._errors import OmniwasmError
+from .._wit import types as t
 
 __all__ = ["Bad", "Call", "Reader", "ResourceHooks", "Writer"]
 

@@ -123,9 +123,7 @@ class _Engines:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.linkers: weakref.WeakKeyDictionary[Any, wasmtime.Linker] = (
-            weakref.WeakKeyDictionary()
-        )
+        self.linkers: weakref.WeakKeyDictionary[Any, wasmtime.Linker] = weakref.WeakKeyDictionary()
         self.helpers: weakref.WeakKeyDictionary[Any, dict[bool, wasmtime.Module]] = (
             weakref.WeakKeyDictionary()
         )

@@ -15,7 +15,7 @@ from typing import Any
 import wasmtime
 from wasmtime import component as wc
 
-from .. import _types as t
+from .._wit import types as t
 from ._artifact import Artifact
 
 __all__ = ["convert_func", "world_type"]

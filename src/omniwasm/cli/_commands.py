@@ -164,7 +164,7 @@ def invoke_component(inst: Instance, call: str, extra: list[str]) -> str:
     ``call`` is ``name(args...)`` (``iface#name`` or ``iface.name`` qualify a name exported
     by several interfaces) or a bare name whose arguments come as ``extra`` WAVE texts.
     """
-    from .._wave import format_value, parse_args, parse_call
+    from .._wit.wave import format_value, parse_args, parse_call
 
     if "(" in call:
         # A WAVE call name has no '#': keep an ``iface#`` qualifier aside while parsing.

@@ -23,7 +23,7 @@ from typing import Any
 from .._errors import InvalidModule, Timeout
 from .._policy import Policy
 from .._runtime import Compiled, Runtime, Source
-from .._values import Err
+from .._wit.values import Err
 from ..wasi._http_body import OUTGOING_BUFFER, BodyFeed
 from ..wasi._http_fields import error_code
 from ..wasi._http_types import IncomingRequest, OutgoingResponse, valid_authority

@@ -23,7 +23,7 @@ from typing import Any
 from .._errors import LimitExceeded, OmniwasmError, Timeout
 from .._policy import Policy
 from .._runtime import Compiled, Runtime
-from .._values import Ok
+from .._wit.values import Ok
 from ..wasi import WasiContext, instantiate
 from ..wasi._http_types import IncomingRequest, OutgoingResponse, ResponseOutparam
 

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from .._component import host_data
-from .._values import Err, Variant
+from .._wit.values import Err, Variant
 
 __all__ = ["KV_INTERFACES", "KeyValueAccess", "KeyValueDatabase", "Store"]
 

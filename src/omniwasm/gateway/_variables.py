@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._component import host_data
-from .._values import Err, Variant
+from .._wit.values import Err, Variant
 
 __all__ = ["VARIABLE_INTERFACES", "ComponentVariables", "name_problem"]
 

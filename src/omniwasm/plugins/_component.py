@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import _types as t
 from .. import wasi
 from .._errors import OmniwasmError, PolicyError
 from .._linker import Linker
 from .._policy import Policy
 from .._runtime import Compiled, Runtime
+from .._wit import types as t
 
 __all__ = [
     "ComponentState",

@@ -11,7 +11,7 @@ from typing import Any
 
 from .._component import host_data
 from .._errors import GuestExit
-from .._values import Err, Ok
+from .._wit.values import Err, Ok
 from ._io import InputStream, OutputStream
 
 __all__ = ["CLI_INTERFACES", "TerminalInput", "TerminalOutput"]

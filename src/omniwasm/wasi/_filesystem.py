@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from .._component import host_data
 from .._errors import PolicyError
 from .._policy import Policy
-from .._values import Err, Variant
+from .._wit.values import Err, Variant
 from ._fs import ERROR_CODES, FsError
 from ._fs_host import HostDir
 from ._fs_memory import MemoryFs

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._component import current_deadline, host_data
-from .._values import Err, Variant
+from .._wit.values import Err, Variant
 from ._http_body import OUTGOING_BUFFER, BodyAborted, BodyFeed
 from ._http_fields import Fields, error_code
 from ._http_types import (

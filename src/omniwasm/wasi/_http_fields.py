@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from .._values import Err, Variant
+from .._wit.values import Err, Variant
 from ._io import IoError
 
 __all__ = [

@@ -27,7 +27,7 @@ from typing import Any, BinaryIO
 
 from .._component import current_deadline
 from .._deadline import SLICE, sleep
-from .._values import Err, Variant
+from .._wit.values import Err, Variant
 
 __all__ = [
     "CLOSED",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._values import Err
+from .._wit.values import Err
 from ._io import Pollable, ReadyPollable
 
 __all__ = ["SOCKET_INTERFACES"]

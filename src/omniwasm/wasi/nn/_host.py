@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from ..._component import Linker, current_deadline, host_data
-from ..._values import Err, Ok
+from ..._wit.values import Err, Ok
 from ._context import NnContext
 from ._sessions import Model, NnFailure, numpy, onnxruntime
 from ._types import (

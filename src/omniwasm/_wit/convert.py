@@ -1,6 +1,6 @@
 """Python values checked and normalised against WIT types: ``from_python`` and ``to_python``.
 
-Foundation layer, like :mod:`._values` (whose value classes it produces): the façade validates
+Foundation layer, like :mod:`.values` (whose value classes it produces): the façade validates
 host values with it before they cross into a guest, and WAVE formats from its canonical forms.
 """
 
@@ -13,8 +13,8 @@ import struct
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ._errors import ValueConversionError
-from ._types import (
+from .._errors import ValueConversionError
+from .types import (
     BoolType,
     BorrowType,
     CharType,
@@ -34,16 +34,7 @@ from ._types import (
     VariantType,
     WitType,
 )
-from ._values import (  # the record/enum registries are shared with _values
-    _ENUM_LOOKUP,
-    Err,
-    Ok,
-    Some,
-    Variant,
-    _field_names,
-    enum_class,
-    record_class,
-)
+from .values import _ENUM_LOOKUP, Err, Ok, Some, Variant, _field_names, enum_class, record_class
 
 __all__ = ["from_python", "to_python"]
 

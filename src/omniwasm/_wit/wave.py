@@ -2,9 +2,9 @@
 
 WAVE is the syntax ``wasmtime run --invoke`` uses: ``summarize({title: "t"}, 5)``. Parsing is
 type-directed: the WIT type decides what a token means (``none`` is an option case, ``red`` an
-enum case). Values use the Python mapping of :mod:`omniwasm._values` (records are instances of
-:func:`~omniwasm._values.record_class`, enums members of :func:`~omniwasm._values.enum_class`,
-results :class:`~omniwasm._values.Ok`/``Err`` ...); the printer accepts anything
+enum case). Values use the Python mapping of :mod:`.values` (records are instances of
+:func:`~.values.record_class`, enums members of :func:`~.values.enum_class`, results
+:class:`~.values.Ok`/``Err`` ...); the printer accepts anything
 ``from_python`` does and writes record fields under their WIT (kebab-case) names.
 
 The printer writes the canonical form: options always as ``some(x)``/``none``, results as
@@ -23,9 +23,9 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
-from ._convert import from_python
-from ._errors import ValueConversionError
-from ._types import (
+from .._errors import ValueConversionError
+from .convert import from_python
+from .types import (
     BoolType,
     BorrowType,
     CharType,
@@ -46,19 +46,11 @@ from ._types import (
     VariantType,
     WitType,
 )
-from ._values import (
-    Err,
-    Ok,
-    Some,
-    Variant,
-    enum_class,
-    record_class,
-    snake,
-)
+from .values import Err, Ok, Some, Variant, enum_class, record_class, snake
 
 __all__ = ["WaveSyntaxError", "format_value", "parse_args", "parse_call", "parse_value"]
 
-from ._wave_lex import KEYWORDS, WaveSyntaxError, _Lexer, _Tok
+from .wave_lex import KEYWORDS, WaveSyntaxError, _Lexer, _Tok
 
 
 class _Parser:

@@ -1,6 +1,6 @@
 """The WAVE lexer: tokens of the WebAssembly Value Encoding, and its syntax error.
 
-Split from :mod:`omniwasm._wave` (the type-directed parser and printer) to keep each module to
+Split from :mod:`omniwasm._wit.wave` (the type-directed parser and printer) to keep each module to
 one concept.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ._errors import ValueConversionError
+from .._errors import ValueConversionError
 
 __all__ = ["KEYWORDS", "WaveSyntaxError"]
 

@@ -1,11 +1,11 @@
 """The Python side of component-model values, and their validation against WIT types.
 
 This module is in the foundation layer (it imports only the standard library, ``_errors`` and
-``_types``): the engine layer's converter builds these Python values directly (generated
+``types``): the engine layer's converter builds these Python values directly (generated
 record classes, enum members, :class:`Variant`, :class:`Ok` ...), and the engine may import
 only from the foundation.
 
-The mapping, one WIT type at a time (``_convert.from_python`` accepts the left column's inputs and
+The mapping, one WIT type at a time (``convert.from_python`` accepts the left column's inputs and
 returns the canonical form; ``to_python`` returns the same canonical form):
 
 ==========================  ==========================================================
@@ -57,10 +57,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ._types import (
-    EnumType,
-    RecordType,
-)
+from .types import EnumType, RecordType
 
 __all__ = [
     "Err",
