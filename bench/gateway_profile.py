@@ -158,7 +158,9 @@ def phases(wasm: Path, n: int = 3000) -> tuple[dict[str, float], int]:
     prof.disable()
     stats = pstats.Stats(prof).stats  # type: ignore[attr-defined]
     calls = sum(  # HostEntry._run: one per host call
-        v[1] for (f, _, name), v in stats.items() if f.endswith("_chost.py") and name == "_run"
+        v[1]
+        for (f, _, name), v in stats.items()
+        if f.endswith("stock/imports.py") and name == "_run"
     )
     return medians, round(calls / 100)
 

@@ -10,7 +10,7 @@ import pytest
 import omniwasm
 
 PKG = Path(omniwasm.__file__).parent
-FOUNDATION = {"_errors", "_policy", "_wit"}
+FOUNDATION = {"_binary", "_errors", "_policy", "_wit"}
 FACADE = {
     "_runtime",
     "_component",
@@ -18,7 +18,6 @@ FACADE = {
     "_bindgen",
     "_bindgen_gen",
     "_inspect",
-    "_wasmbin",
 }
 HABITATS = {"cli", "plugins", "gateway", "sql", "registry", "compose", "nn", "cluster"}
 RANK = {"foundation": 0, "engine": 1, "facade": 2, "wasi": 3, "habitat": 4, "package": 5}

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import omniwasm
-from omniwasm import _wasmbin
+from omniwasm._binary import layout as _wasmbin
 from omniwasm._inspect import Inspection, inspect
 
 CORE_WAT = """

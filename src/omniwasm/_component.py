@@ -27,7 +27,7 @@ from typing import Any
 
 from . import _engine as eng
 from ._deadline import Deadline
-from ._engine._handles import GuestHandle
+from ._engine.component.stock.handles import GuestHandle
 from ._errors import OmniwasmError
 from ._linker import Linker, split_member
 from ._wit import types as t

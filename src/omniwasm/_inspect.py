@@ -12,10 +12,11 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from . import _wasmbin
-from ._engine import _describe, wasmtime_version
+from ._binary import layout as _wasmbin
+from ._binary.layout import CustomSection, Producer, Section
+from ._engine import wasmtime_version
+from ._engine.component.stock import describe as _describe
 from ._errors import InvalidModule
-from ._wasmbin import CustomSection, Producer, Section
 
 if TYPE_CHECKING:
     from ._engine import Artifact

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import _engine as eng
-from ._engine._chost import HostDefs
+from ._engine.component.stock.imports import HostDefs
 from ._errors import LinkError, MissingImport
 from ._wit import types as t
 from ._wit.values import camel, snake

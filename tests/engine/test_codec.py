@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 
-from omniwasm._engine._codec import writer
-from omniwasm._engine._cval import VAL, Bad, Call, ResourceHooks, val_delete
-from omniwasm._engine._lift import reader
+from omniwasm._engine.component.stock.val import VAL, Bad, Call, ResourceHooks, val_delete
+from omniwasm._engine.component.stock.val_read import reader
+from omniwasm._engine.component.stock.val_write import writer
 from omniwasm._wit.types import U8, U32, ListType, RecordType, String, WitType
 from test_wave import same, typed_values
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import omniwasm
-from omniwasm._engine._linkcore import CoreTemplate
+from omniwasm._engine.core.linked import CoreTemplate
 
 COMPANION = """
 (module (memory (export "memory") 1)

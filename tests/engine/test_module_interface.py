@@ -13,8 +13,8 @@ import wasmtime
 
 from conftest import build_c_module
 from fixtures.extism_plugins import build_plugin
+from omniwasm._binary.module import ModuleInterface, module_interface
 from omniwasm._engine._coretypes import _native_interface
-from omniwasm._engine._modscan import ModuleInterface, module_interface
 
 C_SOURCES = Path(__file__).parent.parent / "fixtures" / "c"
 

@@ -29,7 +29,7 @@ MIB = 1 << 20
 
 # componentize-py imports wasi:http/types@0.2.9, whose `headers` and `trailers` are aliases of
 # `fields` (`type headers = fields`); omniwasm's world description lists them as resources of
-# their own and linking fails. Remove this marker with the fix in _engine/_witconv.py.
+# their own and linking fails. Remove this marker with the fix in _engine/component/stock/types.py.
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 
 import omniwasm
 from omniwasm import Policy, Runtime, wasi
-from omniwasm._engine import _chost
+from omniwasm._engine.component.stock import imports as _chost
 
 Guest = Callable[[str], Path]
 

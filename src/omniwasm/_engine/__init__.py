@@ -3,24 +3,24 @@
 Nothing defined here appears in a public signature; the façade wraps these objects.
 """
 
-from ._artifact import Artifact, CodeMemo, Kind, load_artifact, sniff
-from ._cache import CacheInfo, CompileCache, default_cache_dir
-from ._chost import HostDefs, current_state
-from ._components import ComponentInstance, instantiate_component, missing_imports
-from ._core import CoreInstance, HostImports, instantiate_core
-from ._fastcall import FastFunc
-from ._handles import GuestHandle
-from ._linkcore import CoreTemplate, func_exports
-from ._native import (
+from .artifact import Artifact, CodeMemo, Kind, load_artifact, sniff
+from .cache import CacheInfo, CompileCache, default_cache_dir
+from .component.stock.handles import GuestHandle
+from .component.stock.imports import HostDefs, current_state
+from .component.stock.instance import ComponentInstance, instantiate_component, missing_imports
+from .component.stock.types import world_type
+from .core.fastcall import FastFunc
+from .core.instance import CoreInstance, HostImports, instantiate_core
+from .core.linked import CoreTemplate, func_exports
+from .native import (
     DEFAULT_KEEP_RESIDENT,
     EngineSettings,
     NativeEngine,
     engine_for,
     wasmtime_version,
 )
-from ._store import StoreBox
-from ._translate import translating
-from ._witconv import world_type
+from .store import StoreBox
+from .translate import translating
 
 __all__ = [
     "DEFAULT_KEEP_RESIDENT",

@@ -16,8 +16,8 @@ from typing import Any
 import wasmtime
 from wasmtime import _ffi as ffi
 
-from ._artifact import Artifact
-from ._modscan import CoreExtern, FuncSig, ModuleInterface, module_interface, render_sig
+from .._binary.module import CoreExtern, FuncSig, ModuleInterface, module_interface, render_sig
+from .artifact import Artifact
 
 __all__ = [
     "PROBE_PREFIX",

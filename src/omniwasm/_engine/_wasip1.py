@@ -33,7 +33,7 @@ from wasmtime import _ffi as ffi
 
 from .._deadline import Deadline
 from .._errors import Cancelled
-from ._store import CANCELLED_MESSAGE, box_of
+from .store import CANCELLED_MESSAGE, box_of
 
 __all__ = ["WASI_P1", "shadow_poll_oneoff"]
 

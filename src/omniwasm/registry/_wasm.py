@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .._wasmbin import BinaryError, _Reader
+from .._binary.layout import BinaryError, _Reader
 
 __all__ = ["WasmInfo", "read_info"]
 

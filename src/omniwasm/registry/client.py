@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._binary.layout import BinaryError
 from .._errors import (
     ArtifactNotFound,
     DigestMismatch,
@@ -25,7 +26,6 @@ from .._errors import (
     LockMismatch,
     RegistryError,
 )
-from .._wasmbin import BinaryError
 from ._wasm import read_info
 from .artifact import CONFIG_MEDIA_TYPE, Layer, build_artifact, parse_manifest
 from .auth import Credentials

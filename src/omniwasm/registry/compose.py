@@ -42,8 +42,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._binary.layout import BinaryError
 from .._errors import CompositionError, RegistryError
-from .._wasmbin import BinaryError
 from ._wasm import WasmInfo, read_info
 
 __all__ = [

@@ -16,9 +16,9 @@ import wasmtime
 from wasmtime import component as wcomponent
 
 from .._errors import InvalidModule
-from ._cache import CompileCache
-from ._native import NativeEngine
-from ._translate import translate
+from .cache import CompileCache
+from .native import NativeEngine
+from .translate import translate
 
 __all__ = ["Artifact", "CodeMemo", "Kind", "load_artifact", "sniff"]
 

@@ -17,8 +17,8 @@ from typing import Any
 import wasmtime
 from wasmtime import component as wc
 
-from ._artifact import Artifact
-from ._coretypes import describe_native, interface_of
+from ..._coretypes import describe_native, interface_of
+from ...artifact import Artifact
 
 __all__ = ["WitItem", "exports_of", "imports_of", "render_world", "world_of"]
 

@@ -35,7 +35,7 @@ from .._policy import Policy
 
 __all__ = ["frames_from_text", "translate", "translating"]
 
-CANCELLED_TEXT = "omniwasm: call cancelled by the host"  # = _store.CANCELLED_MESSAGE
+CANCELLED_TEXT = "omniwasm: call cancelled by the host"  # = store.CANCELLED_MESSAGE
 
 # Trap messages (wasmtime's `Trap` Display) -> stable trap-code names.
 _TRAP_TEXT = {

@@ -28,20 +28,15 @@ import wasmtime
 from wasmtime import _ffi as ffi
 from wasmtime import _func as wasmtime_func
 
-from .._errors import LinkError, MissingImport, OmniwasmError
-from .._policy import Policy
-from ._artifact import Artifact
-from ._core import (
-    WASI_P1_MODULES,
-    CoreInstance,
-    instantiate_failure,
-    pre_instantiate_raw,
-)
-from ._coretypes import describe_import, interface_of
-from ._modscan import FuncSig
-from ._store import StoreBox
-from ._translate import translate
-from ._wasip1 import shadow_poll_oneoff
+from ..._binary.module import FuncSig
+from ..._errors import LinkError, MissingImport, OmniwasmError
+from ..._policy import Policy
+from .._coretypes import describe_import, interface_of
+from .._wasip1 import shadow_poll_oneoff
+from ..artifact import Artifact
+from ..store import StoreBox
+from ..translate import translate
+from .instance import WASI_P1_MODULES, CoreInstance, instantiate_failure, pre_instantiate_raw
 
 __all__ = ["CoreTemplate", "HostCall", "func_exports", "interface_of"]
 

@@ -25,16 +25,16 @@ from typing import Any
 from wasmtime import _ffi as ffi
 from wasmtime import component as wc
 
-from .._deadline import Deadline
-from .._errors import LimitExceeded, OmniwasmError, ValueConversionError
-from .._wit import types as t
-from .._wit.values import Err, Ok
-from ._artifact import Artifact
-from ._codec import writer
-from ._cval import VAL, Bad, Call, ResourceHooks
-from ._handles import GuestHandle, any_delete, wasm_error
-from ._lift import reader
-from ._witconv import world_type
+from ...._deadline import Deadline
+from ...._errors import LimitExceeded, OmniwasmError, ValueConversionError
+from ...._wit import types as t
+from ...._wit.values import Err, Ok
+from ...artifact import Artifact
+from .handles import GuestHandle, any_delete, wasm_error
+from .types import world_type
+from .val import VAL, Bad, Call, ResourceHooks
+from .val_read import reader
+from .val_write import writer
 
 __all__ = [
     "HostDefs",

@@ -7,7 +7,7 @@ pairs; ``variant`` adds a payload pointer at 24; ``option`` is a pointer; ``resu
 ``is_ok`` byte and a pointer). Writers pack with precompiled ``struct`` formats and readers
 slice whole regions out with one ``string_at``; ``list<u8>`` moves with strided slices
 (``raw[8::32]``) instead of one conversion per byte. This module holds the writers;
-:mod:`._cval` the layout and per-call state, :mod:`._lift` the readers.
+:mod:`.val` the layout and per-call state, :mod:`.val_read` the readers.
 
 Two writing modes:
 
@@ -29,10 +29,10 @@ import struct
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .._wit import types as t
-from .._wit import values
-from . import _codec_cases as cases
-from ._cval import (
+from ...._wit import types as t
+from ...._wit import values
+from . import val_write_cases as cases
+from .val import (
     ENTRY,
     INTS,
     K_BOOL,

@@ -3,7 +3,7 @@
 A value is a 32-byte struct: the kind byte at offset 0 and the payload at offset 8
 (``string``/``list``/``record``... are ``{size, ptr}`` pairs; ``variant`` adds a payload pointer
 at 24; ``option`` is a pointer; ``result`` an ``is_ok`` byte and a pointer). The converter layer
-is built on it: :mod:`._codec` writes values, :mod:`._lift` reads them; both cache what they
+is built on it: :mod:`.val_write` writes values, :mod:`.val_read` reads them; both cache what they
 generate on the link's :class:`ResourceHooks`.
 """
 
@@ -17,8 +17,8 @@ from typing import Any
 
 from wasmtime import _ffi as ffi
 
-from .._errors import OmniwasmError
-from .._wit import types as t
+from ...._errors import OmniwasmError
+from ...._wit import types as t
 
 __all__ = ["Bad", "Call", "Reader", "ResourceHooks", "Writer"]
 
@@ -44,7 +44,7 @@ vallist_new_uninit = _fn("wasmtime_component_vallist_new_uninit", None, _vp, _sz
 valrecord_new_uninit = _fn("wasmtime_component_valrecord_new_uninit", None, _vp, _sz)
 valtuple_new_uninit = _fn("wasmtime_component_valtuple_new_uninit", None, _vp, _sz)
 valflags_new_uninit = _fn("wasmtime_component_valflags_new_uninit", None, _vp, _sz)
-# moves one val to the heap: O(1), no wasm, so it keeps the GIL (see ``_chost``)
+# moves one val to the heap: O(1), no wasm, so it keeps the GIL (see ``.imports``)
 val_new = ctypes.PYFUNCTYPE(_vp, _vp)(("wasmtime_component_val_new", _dll))
 val_delete = _fn("wasmtime_component_val_delete", None, _vp)
 
@@ -115,7 +115,7 @@ class ResourceHooks:
 class Call:
     """State of one crossing: the store context, buffers to keep alive, cleanups to run.
 
-    ``state`` is the host state of the store (``._chost.StoreState``), looked up on first
+    ``state`` is the host state of the store (``.imports.StoreState``), looked up on first
     use by the resource hooks.
     """
 

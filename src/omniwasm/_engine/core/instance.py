@@ -19,14 +19,14 @@ from wasmtime import _ffi as ffi
 from wasmtime import _func as wasmtime_func
 from wasmtime._extern import wrap_extern
 
-from .._errors import GuestExit, LinkError, MissingImport, OmniwasmError
-from .._policy import Policy
-from ._artifact import Artifact
-from ._coretypes import interface_of, python_callable
-from ._fastcall import FastFunc
-from ._store import StoreBox
-from ._translate import translate, translating
-from ._wasip1 import shadow_poll_oneoff
+from ..._errors import GuestExit, LinkError, MissingImport, OmniwasmError
+from ..._policy import Policy
+from .._coretypes import interface_of, python_callable
+from .._wasip1 import shadow_poll_oneoff
+from ..artifact import Artifact
+from ..store import StoreBox
+from ..translate import translate, translating
+from .fastcall import FastFunc
 
 __all__ = ["CoreInstance", "HostImports", "instantiate_core"]
 

@@ -16,13 +16,13 @@ from typing import Any
 
 from wasmtime import _ffi as ffi
 
-from .._errors import ValueConversionError
-from .._wit import types as t
-from ._chost import current_thread
-from ._codec import writer
-from ._cval import VAL, Bad, Call, val_delete
-from ._handles import wasm_error
-from ._lift import is_plain, reader
+from ...._errors import ValueConversionError
+from ...._wit import types as t
+from .handles import wasm_error
+from .imports import current_thread
+from .val import VAL, Bad, Call, val_delete
+from .val_read import is_plain, reader
+from .val_write import writer
 
 __all__ = ["ExportFunc", "ExportPlan"]
 

@@ -18,8 +18,8 @@ from typing import Any
 import wasmtime
 from wasmtime import _ffi as ffi
 
-from .._errors import OmniwasmError, ValueConversionError
-from ._coretypes import PYTHON_VALUES, interface_of
+from ..._errors import OmniwasmError, ValueConversionError
+from .._coretypes import PYTHON_VALUES, interface_of
 
 __all__ = ["FastFunc"]
 

@@ -1,7 +1,7 @@
 """Readers of the converter layer: a ``wasmtime_component_val_t`` to its Python value.
 
-One reader per WIT type, generated once and cached on the link's :class:`._codec.ResourceHooks`
-(see :mod:`._codec` for the layout). A reader copies whole regions out with one ``string_at``
+One reader per WIT type, generated once and cached on the link's :class:`.val_write.ResourceHooks`
+(see :mod:`.val_write` for the layout). A reader copies whole regions out with one ``string_at``
 and never takes ownership: the caller frees a returned value afterwards, and import arguments
 belong to wasmtime.
 """
@@ -12,10 +12,10 @@ import ctypes
 import struct
 from typing import Any
 
-from .._wit import types as t
-from .._wit import values
-from .._wit.values import Err, Ok, Some, Variant
-from ._cval import (
+from ...._wit import types as t
+from ...._wit import values
+from ...._wit.values import Err, Ok, Some, Variant
+from .val import (
     ENTRY,
     INTS,
     NAME,

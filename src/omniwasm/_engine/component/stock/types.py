@@ -15,8 +15,8 @@ from typing import Any
 import wasmtime
 from wasmtime import component as wc
 
-from .._wit import types as t
-from ._artifact import Artifact
+from ...._wit import types as t
+from ...artifact import Artifact
 
 __all__ = ["convert_func", "world_type"]
 

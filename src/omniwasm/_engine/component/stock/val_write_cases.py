@@ -1,7 +1,7 @@
 """Writers for the WIT sum types: ``variant``, ``enum``, ``flags``, ``option``, ``result``.
 
-Part of the converter layer (:mod:`._codec` dispatches here); the payload of a case is
-written by the element type's own writer (``_codec.writer``) into a value of its own.
+Part of the converter layer (:mod:`.val_write` dispatches here); the payload of a case is
+written by the element type's own writer (``.val_write.writer``) into a value of its own.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import struct
 from collections.abc import Iterable
 from typing import Any
 
-from .._wit import types as t
-from .._wit import values
-from .._wit.values import Err, Ok, Some, Variant
-from . import _codec
-from ._cval import (
+from ...._wit import types as t
+from ...._wit import values
+from ...._wit.values import Err, Ok, Some, Variant
+from . import val_write as _codec
+from .val import (
     K_ENUM,
     K_FLAGS,
     K_OPTION,
@@ -51,7 +51,7 @@ _EMPTY_ADDR = _addressof(_EMPTY)
 
 
 def writer(ty: t.WitType, *, owned: bool, hooks: ResourceHooks) -> Writer:
-    """The element writer of :mod:`._codec` (imported there first: no cycle at import)."""
+    """The element writer of :mod:`.val_write` (imported there first: no cycle at import)."""
     return _codec.writer(ty, owned=owned, hooks=hooks)
 
 

@@ -14,8 +14,8 @@ from typing import Any
 import wasmtime
 from wasmtime import _ffi as ffi
 
-from .._errors import OmniwasmError
-from .._wit import types as t
+from ...._errors import OmniwasmError
+from ...._wit import types as t
 
 __all__ = ["GuestHandle", "any_delete", "wasm_error"]
 

@@ -15,7 +15,7 @@ from typing import Any
 from wasmtime import _ffi as ffi
 from wasmtime import component as wcomponent
 
-from .._errors import (
+from ...._errors import (
     Cancelled,
     ExecutionError,
     GuestExit,
@@ -26,15 +26,15 @@ from .._errors import (
     MissingImport,
     OmniwasmError,
 )
-from .._policy import Policy
-from .._wit import types as t
-from .._wit.values import Err
-from ._artifact import Artifact
-from ._cfunc import ExportFunc, ExportPlan
-from ._chost import HostDefs, Linked, StoreState, link
-from ._handles import wasm_error
-from ._store import StoreBox
-from ._translate import translate, translating
+from ...._policy import Policy
+from ...._wit import types as t
+from ...._wit.values import Err
+from ...artifact import Artifact
+from ...store import StoreBox
+from ...translate import translate, translating
+from .exports import ExportFunc, ExportPlan
+from .handles import wasm_error
+from .imports import HostDefs, Linked, StoreState, link
 
 __all__ = ["ComponentInstance", "instantiate_component", "missing_imports"]
 

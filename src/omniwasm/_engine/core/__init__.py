@@ -1,0 +1,1 @@
+"""Core modules on wasmtime: instances, fast calls, and modules linked with companions."""
