@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from omniwasm._component import _handle_class
+from omniwasm._component.exports import _handle_class
 from omniwasm._engine import GuestHandle
 from omniwasm._wit import types as t
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from .. import wasi
+from .._component.linker import Linker
 from .._errors import OmniwasmError, PolicyError
-from .._linker import Linker
 from .._policy import Policy
 from .._runtime import Compiled, Runtime
 from .._wit import types as t

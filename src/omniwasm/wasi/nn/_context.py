@@ -36,7 +36,7 @@ class NnContext:
         base_dir: where relative model paths start (the working directory by default).
         deadline: returns the running call's deadline (an object with ``at``,
             ``cancelled`` and ``check()``); by default the calling store's own
-            (``omniwasm._component.current_deadline``), so ``compute`` also ends at the
+            (``omniwasm._component.exports.current_deadline``), so ``compute`` also ends at the
             policy's ``timeout`` or a ``cancel()``, as ``Timeout`` or ``Cancelled``.
         cache: the session cache (the process's by default).
 

@@ -27,10 +27,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ._bindgen_gen import Generator
-from ._errors import OmniwasmError
-from ._runtime import Runtime
-from ._wit import types as t
+from .._errors import OmniwasmError
+from .._runtime import Runtime
+from .._wit import types as t
+from .generator import Generator
 
 __all__ = ["bindgen", "component_from_wit", "generate"]
 

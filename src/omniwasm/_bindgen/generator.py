@@ -11,9 +11,9 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from ._linker import split_member
-from ._wit import types as t
-from ._wit.values import _member, camel, snake
+from .._component.linker import split_member
+from .._wit import types as t
+from .._wit.values import _member, camel, snake
 
 __all__ = ["Generator"]
 

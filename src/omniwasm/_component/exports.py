@@ -25,21 +25,20 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from . import _engine as eng
-from ._deadline import Deadline
-from ._engine.component.stock.handles import GuestHandle
-from ._errors import OmniwasmError
-from ._linker import Linker, split_member
-from ._wit import types as t
-from ._wit.values import Err, Ok, camel, snake
+from .. import _engine as eng
+from .._deadline import Deadline
+from .._errors import OmniwasmError
+from .._wit import types as t
+from .._wit.values import Err, Ok, camel, snake
+from .linker import split_member
 
 __all__ = [
     "ComponentExports",
     "ComponentFunction",
     "InterfaceExports",
-    "Linker",
     "current_deadline",
     "host_data",
+    "prepare_instance",
 ]
 
 
@@ -161,13 +160,15 @@ class ResourceClass:
         return f"<resource {self.name} of {self._interface}>"
 
 
-def _handle_class(ty: t.OwnType | t.BorrowType, methods: dict[str, t.FuncSig]) -> type[GuestHandle]:
+def _handle_class(
+    ty: t.OwnType | t.BorrowType, methods: dict[str, t.FuncSig]
+) -> type[eng.GuestHandle]:
     """A GuestHandle subclass whose attributes are the resource's methods."""
 
     def make(sig: t.FuncSig) -> Callable[..., Any]:
         cm_name = sig.name
 
-        def method(self: GuestHandle, *args: Any, raw: bool = False) -> Any:
+        def method(self: eng.GuestHandle, *args: Any, raw: bool = False) -> Any:
             func = self._owner.export(self._resource.interface, cm_name)
             return _unwrap(func(self, *args), raw)
 
@@ -181,7 +182,7 @@ def _handle_class(ty: t.OwnType | t.BorrowType, methods: dict[str, t.FuncSig]) -
     ns: dict[str, Any] = {"__slots__": ()}
     for attr, sig in methods.items():
         ns[attr] = make(sig)
-    return type(camel(ty.resource), (GuestHandle,), ns)
+    return type(camel(ty.resource), (eng.GuestHandle,), ns)
 
 
 class _HandleClasses:
@@ -195,10 +196,10 @@ class _HandleClasses:
                     tag, res, member = split_member(f.name)
                     if tag == "method":
                         self._methods.setdefault((item.name, res), {})[snake(member)] = f
-        self._classes: dict[tuple[str, str], type[GuestHandle]] = {}
+        self._classes: dict[tuple[str, str], type[eng.GuestHandle]] = {}
         self._lock = threading.Lock()
 
-    def __call__(self, ty: t.OwnType | t.BorrowType) -> type[GuestHandle]:
+    def __call__(self, ty: t.OwnType | t.BorrowType) -> type[eng.GuestHandle]:
         key = (ty.interface, ty.resource)
         cls = self._classes.get(key)
         if cls is None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
-from ._errors import PolicyError
+from .._errors import PolicyError
 
 __all__ = ["Mount", "Output", "Policy", "parse_duration", "parse_size"]
 

@@ -14,11 +14,10 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from . import _engine as eng
-from ._engine.component.stock.imports import HostDefs
-from ._errors import LinkError, MissingImport
-from ._wit import types as t
-from ._wit.values import camel, snake
+from .. import _engine as eng
+from .._errors import LinkError, MissingImport
+from .._wit import types as t
+from .._wit.values import camel, snake
 
 __all__ = ["Linker", "split_member"]
 
@@ -57,7 +56,7 @@ class Linker:
         self._wasi = wasi
         self._members: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
-        self._prepared: weakref.WeakKeyDictionary[Any, HostDefs] = weakref.WeakKeyDictionary()
+        self._prepared: weakref.WeakKeyDictionary[Any, eng.HostDefs] = weakref.WeakKeyDictionary()
 
     def define(self, name: str, impl: Any = None, /, **members: Any) -> Linker:
         """Define an interface's members (or a world-level function) in Python.
@@ -115,7 +114,7 @@ class Linker:
             found = self._members.get(interface.partition("@")[0])
         return found
 
-    def host_defs(self, artifact: Any, world: t.WorldType) -> HostDefs:
+    def host_defs(self, artifact: Any, world: t.WorldType) -> eng.HostDefs:
         """Resolve the definitions against a component's imports (cached per component).
 
         Raises:
@@ -126,7 +125,7 @@ class Linker:
             cached = self._prepared.get(artifact)
             if cached is not None:
                 return cached
-            defs = HostDefs(wasi=self._wasi)
+            defs = eng.HostDefs(wasi=self._wasi)
             problems: list[MissingImport] = []
             for item in world.imports:
                 if isinstance(item, t.FuncSig):
@@ -241,7 +240,10 @@ def _method_caller(attr: str) -> Callable[..., Any]:
 
 
 def _resolve_interface(
-    iface: t.InterfaceType, members: dict[str, Any], defs: HostDefs, problems: list[MissingImport]
+    iface: t.InterfaceType,
+    members: dict[str, Any],
+    defs: eng.HostDefs,
+    problems: list[MissingImport],
 ) -> None:
     classes: dict[str, Any] = {}
     for res in iface.resources:
