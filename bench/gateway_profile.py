@@ -112,8 +112,7 @@ def phases(wasm: Path, n: int = 3000) -> tuple[dict[str, float], int]:
     from omniwasm.gateway._asgi import _handler_interface
     from omniwasm.gateway._exchange import Exchange
     from omniwasm.wasi import WasiContext, instantiate
-    from omniwasm.wasi._http_body import BodyFeed
-    from omniwasm.wasi._http_types import IncomingRequest
+    from omniwasm.wasi.http import BodyFeed, IncomingRequest
 
     rt = Runtime()
     compiled = rt.load(wasm, expect="component")

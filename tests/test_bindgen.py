@@ -13,9 +13,9 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from omniwasm._bindgen import write as _bindgen
 
 import omniwasm
+from omniwasm._bindgen import write as _bindgen
 from omniwasm._wit import values as _values
 
 SUMMARIZER_WIT = Path(__file__).parent / "fixtures" / "python" / "summarizer" / "wit"

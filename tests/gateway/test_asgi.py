@@ -173,7 +173,7 @@ def test_response_body_streams_in_chunks(routes: Path) -> None:
 def test_slow_client_holds_the_guest_back(routes: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A guest streaming to a slow client buffers at most the body limit (+1 write) in the host."""
     from omniwasm.gateway import _asgi
-    from omniwasm.wasi._http_body import BodyFeed
+    from omniwasm.wasi.http import BodyFeed
 
     limit = 64 << 10
     monkeypatch.setattr(_asgi, "OUTGOING_BUFFER", limit)

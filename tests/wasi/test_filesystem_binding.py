@@ -14,7 +14,7 @@ import pytest
 
 from omniwasm import Err, Variant
 from omniwasm.wasi import MemoryFs
-from omniwasm.wasi._filesystem import FILESYSTEM_INTERFACES, Descriptor
+from omniwasm.wasi.fs._binding import FILESYSTEM_INTERFACES, Descriptor
 
 FOLLOW = {"symlink-follow"}
 RW = {"read", "write"}

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from omniwasm.wasi._fs import FsError, HostDir, MemoryFs, Node
+from omniwasm.wasi.fs import FsError, HostDir, MemoryFs, Node
 
 Tree = dict[str, bytes | None]
 Make = Callable[..., Node[Any]]

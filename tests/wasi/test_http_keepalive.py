@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from omniwasm import Err, Ok, Variant
-from omniwasm.wasi import _http as http
+from omniwasm.wasi import http
 
 LOCAL = ("http://127.0.0.1:*",)
 

@@ -29,7 +29,7 @@ import pytest
 
 from fixtures.wasi_guests import HTTP_PATHS, HttpOrigin
 from omniwasm import Err, Ok, Policy, RunResult, Runtime, Variant, wasi
-from omniwasm.wasi import _http as http
+from omniwasm.wasi import http
 from omniwasm.wasi._io import IoError
 
 Guest = Callable[[str], Path]

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from omniwasm import Err, Ok, Variant
-from omniwasm.wasi import _http as http
+from omniwasm.wasi import http
 
 
 def test_fields_are_a_case_insensitive_ordered_multimap() -> None:

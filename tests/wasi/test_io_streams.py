@@ -183,8 +183,8 @@ def test_poll_of_nothing_is_an_error() -> None:
 def test_filesystem_error_code_of_a_file_stream_failure() -> None:
     """A file stream's failure carries the filesystem error-code; other errors carry none."""
     from omniwasm.wasi import MemoryFs
-    from omniwasm.wasi._filesystem import FILESYSTEM_INTERFACES, Descriptor, _FileOutput
     from omniwasm.wasi._io import IoError
+    from omniwasm.wasi.fs._binding import FILESYSTEM_INTERFACES, Descriptor, _FileOutput
 
     code_of = FILESYSTEM_INTERFACES["wasi:filesystem/types"]["filesystem_error_code"]
     root = Descriptor(MemoryFs({"a.txt": b"abc"}).root())

@@ -2,7 +2,7 @@
 
 :class:`Gateway` is a plain ASGI 3 application (no framework). Per request it admits the
 request (:mod:`._admission`), turns the ASGI scope and body into an ``incoming-request`` whose
-body is a :class:`~omniwasm.wasi._http_body.BodyFeed` filled from ``receive()``, runs the guest on
+body is a :class:`~omniwasm.wasi.http._body.BodyFeed` filled from ``receive()``, runs the guest on
 a pool thread (:mod:`._exchange`) and, once the guest sets its ``response-outparam``, sends the
 status and headers and streams the body chunks as the guest writes them. This module is the only
 async code in omniwasm; everything it calls is synchronous.
@@ -24,9 +24,14 @@ from .._errors import InvalidModule, Timeout
 from .._policy import Policy
 from .._runtime import Compiled, Runtime, Source
 from .._wit.values import Err
-from ..wasi._http_body import OUTGOING_BUFFER, BodyFeed
-from ..wasi._http_fields import error_code
-from ..wasi._http_types import IncomingRequest, OutgoingResponse, valid_authority
+from ..wasi.http import (
+    OUTGOING_BUFFER,
+    BodyFeed,
+    IncomingRequest,
+    OutgoingResponse,
+    error_code,
+    valid_authority,
+)
 from ._admission import Admission, GuestPool, QueueFull
 from ._exchange import Exchange, Hooks, status_for
 

@@ -25,7 +25,7 @@ from .._policy import Policy
 from .._runtime import Compiled, Runtime
 from .._wit.values import Ok
 from ..wasi import WasiContext, instantiate
-from ..wasi._http_types import IncomingRequest, OutgoingResponse, ResponseOutparam
+from ..wasi.http import IncomingRequest, OutgoingResponse, ResponseOutparam
 
 __all__ = ["STATUS_FOR_ERROR", "Exchange", "Hooks", "status_for"]
 

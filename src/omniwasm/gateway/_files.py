@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._errors import PolicyError
-from ..wasi._fs_memory import MemoryFs
+from ..wasi import MemoryFs
 
 __all__ = ["STATE_DIR", "FileSet", "check_pattern", "exclude_regex"]
 

@@ -16,11 +16,9 @@ One linker serves every instance (:func:`linker`); each instance's state is a
 :class:`WasiContext` passed as ``host_data``. ``omniwasm run --wasi virtual`` uses it.
 """
 
-from ._fs import FsError
-from ._fs_host import HostDir
-from ._fs_memory import MemoryFs
 from ._host import WasiContext, add_to_linker, instantiate, linker, run
 from ._io import BufferSink, InputStream, LineLogger, OutputStream
+from .fs import FsError, HostDir, MemoryFs
 
 __all__ = [
     "BufferSink",

@@ -20,10 +20,10 @@ from .._policy import Policy, merge_env
 from .._runtime import Compiled, Instance, RunResult, Runtime, Source
 from ._cli import CLI_INTERFACES
 from ._clocks import Clock, Entropy
-from ._filesystem import FILESYSTEM_INTERFACES, Preopen, preopens_from
-from ._http import HTTP_INTERFACES
 from ._io import BufferSink, InputStream, IoError, OutputStream, Pollable, poll
 from ._sockets import SOCKET_INTERFACES
+from .fs import FILESYSTEM_INTERFACES, Preopen, preopens_from
+from .http import HTTP_INTERFACES
 
 __all__ = ["WasiContext", "add_to_linker", "instantiate", "linker", "run"]
 

@@ -1,15 +1,15 @@
 """Filesystem backends for ``wasi:filesystem@0.2.x``: their errors, types and rules.
 
 This module holds the vocabulary (``FsError``, ``Stat``, flags, limits); the descriptor
-semantics themselves are written once in :class:`~omniwasm.wasi._fs_node.Node`. A node is one
+semantics themselves are written once in :class:`~._node.Node`. A node is one
 open file or directory of a backend, with the operations of the WIT
 ``descriptor`` resource in Python terms: offset reads and writes (the binding builds the
 streams on them), ``stat``, ``open-at``, ``rename-at`` and the rest, failing with
 :class:`FsError` whose ``code`` is the WIT ``error-code`` name. Two backends share it:
 
-- :class:`~omniwasm.wasi._fs_host.HostDir`, a host directory reached only through directory
+- :class:`~._host.HostDir`, a host directory reached only through directory
   file descriptors (``openat``-style calls with ``O_NOFOLLOW``), never through path strings;
-- :class:`~omniwasm.wasi._fs_memory.MemoryFs`, a tree built from Python and read back after
+- :class:`~._memory.MemoryFs`, a tree built from Python and read back after
   the run.
 
 Path resolution lives here, so both backends agree on every rule:
@@ -44,21 +44,13 @@ from __future__ import annotations
 import errno
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
-
-if TYPE_CHECKING:
-    from ._fs_host import HostDir
-    from ._fs_memory import MemoryFs
-    from ._fs_node import Node
+from typing import Literal
 
 __all__ = [
     "ERROR_CODES",
     "DirEntry",
     "FsError",
-    "HostDir",
-    "MemoryFs",
     "NewTimestamp",
-    "Node",
     "OpenRequest",
     "Stat",
 ]
@@ -212,20 +204,3 @@ class OpenRequest:
     def os_write(self) -> bool:
         """Whether the backend must open the object for writing."""
         return self.writable or self.truncate
-
-
-def __getattr__(name: str) -> Any:
-    # The backends import this module, so it imports them lazily (no import cycle).
-    if name == "Node":
-        from ._fs_node import Node
-
-        return Node
-    if name == "HostDir":
-        from ._fs_host import HostDir
-
-        return HostDir
-    if name == "MemoryFs":
-        from ._fs_memory import MemoryFs
-
-        return MemoryFs
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,8 +17,8 @@ import time
 import weakref
 from typing import Any
 
-from ._fs import DirEntry, FsError, NewTimestamp, OpenRequest, Stat, split_ns, timestamp_ns
-from ._fs_node import Node
+from ._backend import DirEntry, FsError, NewTimestamp, OpenRequest, Stat, split_ns, timestamp_ns
+from ._node import Node
 
 __all__ = ["HostDir", "HostNode"]
 
@@ -82,10 +82,10 @@ class HostNode(Node[int]):
     Args:
         fd: the open descriptor (owned from now on).
         kind: its WIT ``descriptor-type``.
-        readable: see :class:`~omniwasm.wasi._fs_node.Node`.
-        writable: see :class:`~omniwasm.wasi._fs_node.Node`.
-        mutable: see :class:`~omniwasm.wasi._fs_node.Node`.
-        depth: see :class:`~omniwasm.wasi._fs_node.Node`.
+        readable: see :class:`~omniwasm.wasi.fs._node.Node`.
+        writable: see :class:`~omniwasm.wasi.fs._node.Node`.
+        mutable: see :class:`~omniwasm.wasi.fs._node.Node`.
+        depth: see :class:`~omniwasm.wasi.fs._node.Node`.
 
     """
 
@@ -259,7 +259,7 @@ class HostDir:
     Nothing is held open until :meth:`root`, which opens the directory and returns a new
     :class:`HostNode` each time; its owner closes it. Everything the guest reaches is
     beneath that directory: absolute paths, ``..`` past it and symlinks leading out of it
-    fail with ``not-permitted`` (see :mod:`omniwasm.wasi._fs`).
+    fail with ``not-permitted`` (see :mod:`omniwasm.wasi.fs._backend`).
 
     Args:
         path: the host directory.

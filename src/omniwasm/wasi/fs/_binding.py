@@ -2,7 +2,7 @@
 
 A :class:`Descriptor` is the ``descriptor`` resource handed to the guest: it wraps one open
 file or directory of a backend (a confined host directory or an in-memory tree), turns the
-backend's :class:`~omniwasm.wasi._fs.FsError` into the WIT ``error-code`` (raised as
+backend's :class:`~omniwasm.wasi.fs._backend.FsError` into the WIT ``error-code`` (raised as
 ``omniwasm.Err``), and adds what the WIT layers on top: streams over a file
 (``read-via-stream``, ``write-via-stream``, ``append-via-stream``) and the
 ``directory-entry-stream`` of ``read-directory``.
@@ -14,14 +14,14 @@ import functools
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
-from .._component import host_data
-from .._errors import PolicyError
-from .._policy import Policy
-from .._wit.values import Err, Variant
-from ._fs import ERROR_CODES, FsError
-from ._fs_host import HostDir
-from ._fs_memory import MemoryFs
-from ._io import InputStream, OutputStream, Pollable, ReadyPollable, closed, failed
+from ..._component import host_data
+from ..._errors import PolicyError
+from ..._policy import Policy
+from ..._wit.values import Err, Variant
+from .._io import InputStream, OutputStream, Pollable, ReadyPollable, closed, failed
+from ._backend import ERROR_CODES, FsError
+from ._host import HostDir
+from ._memory import MemoryFs
 
 __all__ = ["FILESYSTEM_INTERFACES", "Descriptor", "Preopen", "preopens_from"]
 

@@ -1,11 +1,12 @@
 """``wasi:http`` in Python: ``types`` and ``outgoing-handler`` for every 0.2.x version.
 
-The resources live in ``_http_fields.py`` (fields, error codes), ``_http_body.py`` (bodies and
-their byte feeds) and ``_http_types.py`` (requests, responses, futures); the client is in
-``_http_client.py`` (the policy check and the ``httpx`` background thread). This
-module names them for the linker: :data:`HTTP_INTERFACES` maps each interface to its members,
-as ``_host.py`` expects (the linker matches unversioned names, so one definition serves 0.2.0
-through 0.2.x).
+The resources live in ``_fields.py`` (fields, error codes), ``_body.py`` (bodies and their
+byte feeds) and ``_types.py`` (requests, responses, futures); the client is in ``_client.py``
+(the policy check and the ``httpx`` background thread). This package names them for the
+linker: :data:`HTTP_INTERFACES` maps each interface to its members, as ``wasi/_host.py``
+expects (the linker matches unversioned names, so one definition serves 0.2.0 through 0.2.x).
+Its names are the public face of ``wasi:http`` for the habitats (the gateway builds requests
+and responses with them).
 
 A guest's outgoing request goes out only when the instance's ``Policy.allowed_hosts`` allows
 its target (Spin-style ``scheme://host[:port]`` patterns); otherwise ``handle`` answers
@@ -16,10 +17,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._http_body import BodyFeed, FutureTrailers, IncomingBody, OutgoingBody
-from ._http_client import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT_NS, handle, host_allowed, send
-from ._http_fields import Fields, HttpIoError, error_code, http_error_code
-from ._http_types import (
+from ._body import OUTGOING_BUFFER, BodyFeed, FutureTrailers, IncomingBody, OutgoingBody
+from ._client import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT_NS, handle, host_allowed, send
+from ._fields import Fields, HttpIoError, error_code, http_error_code
+from ._types import (
     FutureIncomingResponse,
     IncomingRequest,
     IncomingResponse,
@@ -27,12 +28,14 @@ from ._http_types import (
     OutgoingResponse,
     RequestOptions,
     ResponseOutparam,
+    valid_authority,
 )
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_TIMEOUT_NS",
     "HTTP_INTERFACES",
+    "OUTGOING_BUFFER",
     "BodyFeed",
     "Fields",
     "FutureIncomingResponse",
@@ -49,6 +52,7 @@ __all__ = [
     "error_code",
     "host_allowed",
     "send",
+    "valid_authority",
 ]
 
 HTTP_INTERFACES: dict[str, dict[str, Any]] = {

@@ -4,7 +4,7 @@
 it at a guest path (``filesystems={"/": fs}`` shows the guest ``/data/a.txt``) and, after
 the run, read what the guest left with :meth:`MemoryFs.files` or :meth:`MemoryFs.read`.
 It answers every operation as the host backend does on Linux, error codes included (the
-shared rules live in :mod:`omniwasm.wasi._fs`), symlinks and hard links included.
+shared rules live in :mod:`omniwasm.wasi.fs._backend`), symlinks and hard links included.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from ._fs import DirEntry, FsError, NewTimestamp, OpenRequest, Stat, split_ns, timestamp_ns
-from ._fs_node import Node
+from ._backend import DirEntry, FsError, NewTimestamp, OpenRequest, Stat, split_ns, timestamp_ns
+from ._node import Node
 
 __all__ = ["MemoryFs", "MemoryNode"]
 
@@ -198,10 +198,10 @@ class MemoryNode(Node[_Dir]):
     Args:
         fs: the filesystem.
         inode: the object (file data is shared with every other descriptor of it).
-        readable: see :class:`~omniwasm.wasi._fs_node.Node`.
-        writable: see :class:`~omniwasm.wasi._fs_node.Node`.
-        mutable: see :class:`~omniwasm.wasi._fs_node.Node`.
-        depth: see :class:`~omniwasm.wasi._fs_node.Node`.
+        readable: see :class:`~omniwasm.wasi.fs._node.Node`.
+        writable: see :class:`~omniwasm.wasi.fs._node.Node`.
+        mutable: see :class:`~omniwasm.wasi.fs._node.Node`.
+        depth: see :class:`~omniwasm.wasi.fs._node.Node`.
 
     """
 

@@ -14,10 +14,10 @@ import threading
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from .._wit.values import Err, Ok, Variant
-from ._http_body import BodyFeed, EventPollable, IncomingBody, OutgoingBody
-from ._http_fields import Fields, error_code, valid_name, variant_case
-from ._io import Pollable
+from ..._wit.values import Err, Ok, Variant
+from .._io import Pollable
+from ._body import BodyFeed, EventPollable, IncomingBody, OutgoingBody
+from ._fields import Fields, error_code, valid_name, variant_case
 
 __all__ = [
     "FutureIncomingResponse",

@@ -4,7 +4,7 @@
 backends (``_fs_host``, ``_fs_memory``) supply a handful of primitives on a directory handle
 and one name, and everything else (rights, the component-by-component path walk that follows
 symlinks itself and never leaves the descriptor, the error codes) lives here once. The rules
-are listed in :mod:`omniwasm.wasi._fs`.
+are listed in :mod:`omniwasm.wasi.fs._backend`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, ParamSpec, TypeVar
 
-from ._fs import (
+from ._backend import (
     ADVICE,
     DESCRIPTOR_FLAGS,
     MAX_NAME,

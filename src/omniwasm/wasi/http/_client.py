@@ -33,11 +33,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .._component import current_deadline, host_data
-from .._wit.values import Err, Variant
-from ._http_body import OUTGOING_BUFFER, BodyAborted, BodyFeed
-from ._http_fields import Fields, error_code
-from ._http_types import (
+from ..._component import current_deadline, host_data
+from ..._wit.values import Err, Variant
+from ._body import OUTGOING_BUFFER, BodyAborted, BodyFeed
+from ._fields import Fields, error_code
+from ._types import (
     FutureIncomingResponse,
     IncomingResponse,
     OutgoingRequest,

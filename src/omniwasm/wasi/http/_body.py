@@ -15,9 +15,9 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 
-from .._wit.values import Err, Ok, Variant
-from ._http_fields import Fields, HttpIoError, error_code
-from ._io import CLOSED, InputStream, OutputStream, Pollable, closed, wait_for
+from ..._wit.values import Err, Ok, Variant
+from .._io import CLOSED, InputStream, OutputStream, Pollable, closed, wait_for
+from ._fields import Fields, HttpIoError, error_code
 
 __all__ = [
     "BodyAborted",

@@ -14,8 +14,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from .._wit.values import Err, Variant
-from ._io import IoError
+from ..._wit.values import Err, Variant
+from .._io import IoError
 
 __all__ = [
     "FORBIDDEN_HEADERS",
