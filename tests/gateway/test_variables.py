@@ -18,8 +18,8 @@ import omniwasm
 from fixtures.serving import free_port, serving, wait_ready
 from fixtures.wat_components import assemble
 from omniwasm.gateway._app import App
-from omniwasm.gateway._serve import ServeSettings
 from omniwasm.gateway._variables import name_problem
+from omniwasm.gateway.serve import ServeSettings
 
 GUESTS = Path(__file__).parents[1] / "fixtures" / "gateway"
 

@@ -18,7 +18,7 @@ import pytest
 from fixtures.serving import free_port, serving, wait_ready
 from fixtures.wat_components import assemble
 from omniwasm.gateway._metrics import Metrics
-from omniwasm.gateway._workers import MergedMetrics, Publisher
+from omniwasm.gateway.serve._workers import MergedMetrics, Publisher
 
 GUESTS = Path(__file__).parents[1] / "fixtures" / "gateway"
 
@@ -80,7 +80,7 @@ def test_a_reused_pid_is_not_taken_for_the_worker(tmp_path: Path) -> None:
     """A snapshot whose process start time differs from the running pid's counts as dead."""
     import os
 
-    from omniwasm.gateway._workers import _start_time
+    from omniwasm.gateway.serve._workers import _start_time
 
     me = os.getpid()
     snapshot = _busy(Metrics()).snapshot()

@@ -91,7 +91,7 @@ def serve_cmd(
     """Serve a wasi:http component (or an app of them) with a fresh instance per request."""
 
     def go() -> int:
-        from ..gateway._serve import ServeSettings, serve
+        from ..gateway.serve import ServeSettings, serve
 
         if log_format not in ("text", "json"):
             raise PolicyError(f"--log-format is text or json, not {log_format!r}")

@@ -20,7 +20,7 @@ protocol with three limits (:class:`HeaderLimits`):
 Refusals are logged at INFO on ``omniwasm.gateway`` (a 400 also as uvicorn's own warning,
 ``Invalid HTTP request received.``). The limits are process-wide
 (:func:`configure`): uvicorn builds protocols itself, in worker processes too, where
-:func:`~omniwasm.gateway._serve.app_from_env` configures them from the serve settings.
+:func:`~omniwasm.gateway.serve.app_from_env` configures them from the serve settings.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from .._component import Linker
 from .._errors import LinkError, MissingImport, OmniwasmError, PolicyError
 from .._policy import Policy
 from .._runtime import Compiled, Runtime
-from ._component import (
+from ._component_plugin import (
     ComponentState,
     component_functions,
     find_function,

@@ -28,10 +28,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._errors import PolicyError
-from .._policy import Policy
-from ._app import App, MetricsApp
-from ._asgi import (
+from ..._errors import PolicyError
+from ..._policy import Policy
+from .._app import App, MetricsApp
+from .._asgi import (
     DEFAULT_HEADER_TIMEOUT,
     DEFAULT_MAX_HEADER_BYTES,
     DEFAULT_MAX_HEADERS,
@@ -95,7 +95,7 @@ class ServeSettings:
     @property
     def header_limits(self) -> Any:
         """The request-head limits of the HTTP server (a ``_protocol.HeaderLimits``)."""
-        from ._protocol import HeaderLimits
+        from .._protocol import HeaderLimits
 
         return HeaderLimits(self.max_header_bytes, self.max_headers, self.header_timeout)
 
@@ -238,7 +238,7 @@ def app_from_env() -> App | WorkerApp:
     """
     settings = ServeSettings(**json.loads(os.environ[_ENV]))
     configure_logging(settings.log_format)
-    from ._protocol import configure
+    from .._protocol import configure
 
     configure(settings.header_limits)  # this worker's connections
     app = settings.build()
@@ -283,10 +283,10 @@ def _serve_workers(uvicorn: Any, host: str, port: int, settings: ServeSettings) 
             port,
             settings.workers,
         )
-        from ._protocol import LimitedHttpToolsProtocol
+        from .._protocol import LimitedHttpToolsProtocol
 
         uvicorn.run(
-            "omniwasm.gateway._serve:app_from_env",
+            "omniwasm.gateway.serve:app_from_env",
             factory=True,
             http=LimitedHttpToolsProtocol,
             host=host,
@@ -311,7 +311,7 @@ def serve(settings: ServeSettings) -> int:
         raise PolicyError("omniwasm serve needs uvicorn: pip install 'omniwasm[gateway]'") from exc
     host, port = parse_addr(settings.addr)
     if settings.http2:
-        from ._serve_h2 import check_http2
+        from ._http2 import check_http2
 
         check_http2()
         if settings.workers > 1:
@@ -328,7 +328,7 @@ def serve(settings: ServeSettings) -> int:
     gc.freeze()  # the app's long-lived objects: no more garbage-collector passes over them
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         if settings.http2:
-            from ._serve_h2 import serve_http2
+            from ._http2 import serve_http2
 
             runner.run(serve_http2(app, host, port, settings))
         else:
@@ -391,7 +391,7 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 async def _serve_one(uvicorn: Any, app: App, host: str, port: int, settings: ServeSettings) -> None:
-    from ._protocol import LimitedHttpToolsProtocol, configure
+    from .._protocol import LimitedHttpToolsProtocol, configure
 
     configure(settings.header_limits)
     config = uvicorn.Config(

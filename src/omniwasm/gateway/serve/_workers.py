@@ -29,9 +29,9 @@ from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
-from ._app import App, MetricsApp
-from ._asgi import Receive, Scope, Send
-from ._metrics import Metrics
+from .._app import App, MetricsApp
+from .._asgi import Receive, Scope, Send
+from .._metrics import Metrics
 
 __all__ = ["PUBLISH_SECONDS", "AdminThread", "MergedMetrics", "WorkerApp"]
 

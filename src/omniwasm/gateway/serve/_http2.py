@@ -17,12 +17,12 @@ import logging
 import signal
 from typing import TYPE_CHECKING
 
-from .._errors import PolicyError
-from ._app import App
-from ._asgi import DEFAULT_TIMEOUT, GRACE
+from ..._errors import PolicyError
+from .._app import App
+from .._asgi import DEFAULT_TIMEOUT, GRACE
 
 if TYPE_CHECKING:
-    from ._serve import ServeSettings
+    from ._run import ServeSettings
 
 __all__ = ["check_http2", "serve_http2"]
 
@@ -45,7 +45,7 @@ async def serve_http2(app: App, host: str, port: int, settings: ServeSettings) -
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
 
-    from ._serve import logger, sidecars
+    from ._run import logger, sidecars
 
     config = Config()
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
