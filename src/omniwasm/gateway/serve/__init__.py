@@ -1,5 +1,16 @@
-"""``omniwasm serve``: an :class:`~omniwasm.gateway.App` under uvicorn or Hypercorn."""
+"""``omniwasm serve``: an :class:`~omniwasm.gateway.App` under uvicorn, with admin and hot reload.
 
-from ._run import ServeSettings, app_from_env, parse_addr, serve
+One process (the default) runs the app server, the optional admin server (``/metrics``,
+``/healthz``) and the ``--watch`` poller in one event loop. ``--workers N`` starts N uvicorn
+worker processes, each building the app from the same settings (passed in an environment
+variable) and running its own ``--watch`` poller; the admin server then runs in the supervising
+process and sums the metrics the workers publish (:mod:`._workers`). The key-value database is
+shared through its SQLite file. ``--http2`` serves with Hypercorn instead (:mod:`._http2`).
+``--tls-cert``/``--tls-key`` serve HTTPS. Stopping (Ctrl-C, SIGTERM) finishes the requests in
+flight before the process exits.
+"""
+
+from ._run import app_from_env, serve
+from ._settings import ServeSettings, parse_addr
 
 __all__ = ["ServeSettings", "app_from_env", "parse_addr", "serve"]

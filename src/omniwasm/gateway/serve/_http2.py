@@ -15,14 +15,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from typing import TYPE_CHECKING
 
 from ..._errors import PolicyError
 from .._app import App
 from .._asgi import DEFAULT_TIMEOUT, GRACE
-
-if TYPE_CHECKING:
-    from ._run import ServeSettings
+from ._settings import ServeSettings, logger
+from ._sidecars import sidecars
 
 __all__ = ["check_http2", "serve_http2"]
 
@@ -44,8 +42,6 @@ async def serve_http2(app: App, host: str, port: int, settings: ServeSettings) -
     """Serve ``app`` with Hypercorn until SIGTERM or SIGINT, then finish the requests in flight."""
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
-
-    from ._run import logger, sidecars
 
     config = Config()
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
