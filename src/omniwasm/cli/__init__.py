@@ -2,141 +2,28 @@
 
 Thin by design: parse flags, build a ``Policy``, call one public function, render the result.
 Errors print one line on stderr and exit with the code of their class (``_exit.EXIT_CODES``).
+The typer app lives in ``_app``; each command is a module of its own that registers on it
+(``_run``: run and invoke, ``_compile``, ``_cache``, ``_inspect``, ``_bindgen``, ``_plugin``,
+``_serve``, ``_demo``), imported here only when the command line starts.
 """
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
-import typer
-
-from .._deadline import Deadline, watch_overruns
-from .._errors import OmniwasmError, PolicyError
-from .._policy import Mount, Policy, parse_duration, parse_size
-from ._exit import exit_code_for, report
-
-__all__ = ["app", "main"]
-
-app = typer.Typer(
-    name="omniwasm",
-    help="Run WebAssembly modules and components in a deny-by-default sandbox.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-cache_app = typer.Typer(help="Inspect or clear the compile cache.", no_args_is_help=True)
-app.add_typer(cache_app, name="cache")
-
-
-DEBUG = typer.Option("--debug", help="Show Python tracebacks and wasm backtraces on errors.")
-
-
-def guarded(debug: bool, fn: Callable[[], int]) -> None:
-    """Run ``fn`` and exit with its code; omniwasm errors become one line and their code."""
-    try:
-        code = fn()
-    except OmniwasmError as exc:
-        report(exc, debug=debug)
-        raise typer.Exit(exit_code_for(exc)) from None
-    raise typer.Exit(code)
-
-
-OVERRUN_GRACE = 0.5
-"""Seconds past a call's deadline after which the CLI ends the process itself (exit 124)."""
-
-
-def backstop(policy: Policy) -> None:
-    """With a timeout, end the process with exit 124 if a call overruns its deadline.
-
-    Every host wait omniwasm implements ends at the deadline by itself; this covers the waits
-    it cannot interrupt (wasmtime's native WASI 0.2 clocks under ``--wasi native``, a Python
-    host function stuck in I/O, a FIFO opened in a preopened directory), so the CLI's exit
-    comes within ``OVERRUN_GRACE`` of the deadline in every case.
-    """
-    if policy.timeout is not None:
-        watch_overruns(_overrun, OVERRUN_GRACE)
-
-
-def _overrun(deadline: Deadline) -> None:
-    error = deadline.error("a host call the runtime cannot interrupt")
-    report(error)
-    sys.stderr.flush()
-    os._exit(exit_code_for(error))
-
-
-def build_policy(
-    *,
-    policy_file: Path | None,
-    dirs: list[str],
-    dirs_ro: list[str],
-    env: list[str],
-    fuel: int | None,
-    timeout: str | None,
-    max_memory: str | None,
-    max_table_elements: int | None,
-    max_instances: int | None,
-    stdin: Path | None,
-    args: list[str],
-    inherit_io: bool = True,
-) -> Policy:
-    """Turn CLI flags into a ``Policy`` (flags override a ``--policy`` file).
-
-    Raises:
-        PolicyError: a flag's value is malformed.
-
-    """
-    base = Policy()
-    if policy_file is not None:
-        try:
-            text = policy_file.read_text()
-        except OSError as exc:
-            raise PolicyError(f"cannot read policy file {policy_file}: {exc.strerror}") from exc
-        base = Policy.from_json(text) if policy_file.suffix == ".json" else Policy.from_toml(text)
-    pairs = list(base.env)
-    for item in env:
-        key, sep, value = item.partition("=")
-        if not sep:
-            # `--env KEY` inherits that one variable from the host, as wasmtime does.
-            if key not in os.environ:
-                continue
-            value = os.environ[key]
-        pairs.append((key, value))
-    mounts = [*base.dirs, *(Mount.parse(d) for d in dirs)]
-    mounts += [Mount.parse(d, read_only=True) for d in dirs_ro]
-    changes: dict[str, Any] = {
-        "env": pairs,
-        "dirs": mounts,
-        "args": [*base.args, *args],
-        "stdout": "inherit" if inherit_io else base.stdout,
-        "stderr": "inherit" if inherit_io else base.stderr,
-        "stdin": stdin if stdin is not None else ("inherit" if inherit_io else base.stdin),
-    }
-    if fuel is not None:
-        changes["fuel"] = fuel
-    if timeout is not None:
-        changes["timeout"] = parse_duration(timeout)
-    if max_memory is not None:
-        changes["max_memory"] = parse_size(max_memory)
-    if max_table_elements is not None:
-        changes["max_table_elements"] = max_table_elements
-    if max_instances is not None:
-        changes["max_instances"] = max_instances
-    return base.with_(**changes)
+__all__ = ["main"]
 
 
 def main() -> None:
     """Entry point of the ``omniwasm`` console script."""
-    from . import _commands  # noqa: F401  (registers the commands on `app`)
-    from ._bindgen_cmd import bindgen_cmd  # noqa: F401  (registers `bindgen`)
-    from ._compose_cmd import compose  # noqa: F401  (registers `compose`, `targets`)
-    from ._inspect_cmd import inspect_cmd  # noqa: F401  (registers `inspect`)
-    from ._plugin_cmd import plugin_call  # noqa: F401  (registers `plugin call`)
-    from ._registry_cmd import push  # noqa: F401  (registers `push`, `pull`, `publish`, ...)
-    from ._serve_cmd import serve_cmd  # noqa: F401  (registers `serve`)
+    # Importing a command module registers its command; `omniwasm --help` lists them in
+    # this order.
+    # isort: off
+    from . import _run, _compile, _cache, _demo, _bindgen, _compose_cmd, _inspect  # noqa: F401
+    from . import _plugin, _registry_cmd, _serve  # noqa: F401
+
+    # isort: on
+    from ._app import app
 
     try:
         app()

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from . import DEBUG, app, guarded
+from ._app import DEBUG, app, guarded
 from ._registry_cmd import InsecureOpt, LockOpt, OfflineOpt, client_from_flags
 
 if TYPE_CHECKING:

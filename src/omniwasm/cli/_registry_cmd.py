@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from . import DEBUG, app, guarded
+from ._app import DEBUG, app, guarded
 
 if TYPE_CHECKING:
     from ..registry import Client

@@ -9,8 +9,18 @@ from typing import Annotated
 import typer
 
 from .._errors import PolicyError
-from . import DEBUG, app, backstop, build_policy, guarded
-from ._commands import DirOpt, DirRoOpt, FuelOpt, MemOpt, TimeoutOpt
+from ._app import (
+    DEBUG,
+    DirOpt,
+    DirRoOpt,
+    FuelOpt,
+    MemOpt,
+    TimeoutOpt,
+    app,
+    backstop,
+    build_policy,
+    guarded,
+)
 
 __all__: list[str] = []
 

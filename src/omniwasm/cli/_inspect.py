@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from .._inspect import Inspection, inspect
-from . import DEBUG, app, guarded
+from ._app import DEBUG, app, guarded
 
 __all__ = ["render_text"]
 

@@ -9,7 +9,7 @@ import typer
 
 from .._errors import PolicyError
 from .._policy import parse_duration, parse_size
-from . import DEBUG, app, guarded
+from ._app import DEBUG, app, guarded
 
 __all__: list[str] = []
 

@@ -1,8 +1,7 @@
-"""``omniwasm run / invoke / compile / cache``: flags in, one public call, output rendered."""
+"""``omniwasm run`` and ``omniwasm invoke``: run a WASI command or call one export."""
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
@@ -13,100 +12,30 @@ import typer
 from .._errors import PolicyError, ValueConversionError
 from .._policy import Policy
 from .._runtime import Instance, Runtime
-from . import DEBUG, app, backstop, build_policy, cache_app, guarded
+from ._app import (
+    DEBUG,
+    Argv0Opt,
+    DeterministicOpt,
+    DirOpt,
+    DirRoOpt,
+    EnvOpt,
+    FuelOpt,
+    InstOpt,
+    MemOpt,
+    NoCacheOpt,
+    PolicyOpt,
+    SeedOpt,
+    StdinOpt,
+    TableOpt,
+    TimeoutOpt,
+    WasiOpt,
+    app,
+    backstop,
+    build_policy,
+    guarded,
+)
 
 __all__: list[str] = []
-
-_SANDBOX = "Sandbox"
-_LIMITS = "Limits"
-
-DirOpt = Annotated[
-    list[str],
-    typer.Option(
-        "--dir",
-        help="Preopen HOST[::GUEST] for the guest (repeatable; suffix :ro for read-only).",
-        rich_help_panel=_SANDBOX,
-    ),
-]
-DirRoOpt = Annotated[
-    list[str],
-    typer.Option("--dir-ro", help="Preopen HOST[::GUEST] read-only.", rich_help_panel=_SANDBOX),
-]
-EnvOpt = Annotated[
-    list[str],
-    typer.Option(
-        "--env",
-        help="Set KEY=VALUE in the guest, or inherit KEY from this process (repeatable).",
-        rich_help_panel=_SANDBOX,
-    ),
-]
-FuelOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--fuel",
-        help="Fuel the guest may burn (about one unit per instruction).",
-        rich_help_panel=_LIMITS,
-    ),
-]
-TimeoutOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--timeout", help="Wall-clock limit, e.g. 2s, 500ms, 1m.", rich_help_panel=_LIMITS
-    ),
-]
-MemOpt = Annotated[
-    str | None,
-    typer.Option("--max-memory", help="Linear memory limit, e.g. 64MiB.", rich_help_panel=_LIMITS),
-]
-TableOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--max-table-elements", help="Elements any one table may hold.", rich_help_panel=_LIMITS
-    ),
-]
-InstOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--max-instances", help="Instances the guest's store may create.", rich_help_panel=_LIMITS
-    ),
-]
-StdinOpt = Annotated[
-    Path | None,
-    typer.Option("--stdin", help="Feed this file to the guest's stdin.", rich_help_panel=_SANDBOX),
-]
-PolicyOpt = Annotated[
-    Path | None,
-    typer.Option("--policy", help="Start from a policy file (.toml or .json); flags override it."),
-]
-Argv0Opt = Annotated[
-    str | None, typer.Option("--argv0", help="The program name the guest sees as argv[0].")
-]
-NoCacheOpt = Annotated[
-    bool, typer.Option("--no-cache", help="Neither read nor write the compile cache.")
-]
-WasiOpt = Annotated[
-    str,
-    typer.Option(
-        "--wasi",
-        help="WASI 0.2 host for components: 'native' (wasmtime's), 'virtual' (omniwasm's "
-        "Python host: controllable streams, in-memory files, --deterministic, waits that end "
-        "at --timeout) or 'auto' (virtual with --timeout, else native).",
-        rich_help_panel=_SANDBOX,
-    ),
-]
-DeterministicOpt = Annotated[
-    bool,
-    typer.Option(
-        "--deterministic",
-        help="With --wasi virtual: fixed clocks (advancing only on sleep), seeded random, "
-        "ordered directory listings: identical runs give identical output.",
-        rich_help_panel=_SANDBOX,
-    ),
-]
-SeedOpt = Annotated[
-    int,
-    typer.Option("--seed", help="The seed of --deterministic runs.", rich_help_panel=_SANDBOX),
-]
 
 _CALL_RE = re.compile(r"^\s*([^\s(]+)\s*(?:\((.*)\))?\s*$", re.DOTALL)
 
@@ -323,127 +252,3 @@ def invoke(
         policy_file=policy_file,
         debug=debug,
     )
-
-
-@app.command()
-def compile(
-    file: Annotated[Path, typer.Argument(help="A .wasm or .wat module or component.")],
-    output: Annotated[
-        Path | None,
-        typer.Option("-o", "--output", help="Where to write the .cwasm (default: FILE.cwasm)."),
-    ] = None,
-    fuel: Annotated[bool, typer.Option("--fuel", help="Compile with fuel metering.")] = False,
-    debug: Annotated[bool, DEBUG] = False,
-) -> None:
-    """Compile ahead of time to a .cwasm that `omniwasm run` loads without compiling."""
-
-    def go() -> int:
-        rt = Runtime(fuel=fuel, cache=False)
-        blob = rt.compile(file)
-        out = output if output is not None else file.with_suffix(".cwasm")
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_bytes(blob)
-        tmp.replace(out)
-        print(f"wrote {out} ({len(blob)} bytes)", file=sys.stderr)
-        return 0
-
-    guarded(debug, go)
-
-
-@cache_app.command("info")
-def cache_info(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """Show where the compile cache is and how much it holds."""
-    info = Runtime(cache=True).cache.info()
-    if as_json:
-        print(json.dumps({"path": str(info.path), "entries": info.entries, "bytes": info.size}))
-    else:
-        print(f"path:    {info.path}\nentries: {info.entries}\nsize:    {info.size} bytes")
-
-
-@cache_app.command("clear")
-def cache_clear() -> None:
-    """Delete every compiled entry in the cache."""
-    removed = Runtime(cache=True).cache.clear()
-    print(f"removed {removed} entries")
-
-
-def _asgi_get(component: bytes, rt: Runtime) -> tuple[int, dict[str, str], bytes]:
-    """One ``GET /`` through a :class:`~omniwasm.gateway.Gateway`, driven as ASGI by hand."""
-    import asyncio
-
-    from ..gateway import Gateway
-
-    gateway = Gateway(rt.load(component), runtime=rt)
-    sent: list[dict[str, Any]] = []
-    scope = {"type": "http", "method": "GET", "scheme": "http", "path": "/",
-             "raw_path": b"/", "query_string": b"", "headers": [(b"host", b"demo")]}  # fmt: skip
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: Any) -> None:
-        sent.append(dict(message))
-
-    try:
-        asyncio.run(gateway(scope, receive, send))
-    finally:
-        gateway.close()
-    start = sent[0]
-    headers = {bytes(k).decode(): bytes(v).decode() for k, v in start["headers"]}
-    body = b"".join(m.get("body", b"") for m in sent[1:])
-    return int(start["status"]), headers, body
-
-
-@app.command()
-def demo(debug: Annotated[bool, DEBUG] = False) -> None:
-    """Run the bundled examples: WASI programs, a component call, plugins, an HTTP handler."""
-    from importlib.resources import files
-
-    def go() -> int:
-        examples = files("omniwasm") / "examples"
-        rt = Runtime()
-        hello = rt.load(examples.joinpath("hello.wat").read_bytes())
-        result = rt.run(hello, argv0="hello")
-        print("1. WASI p1 program examples/hello.wat (core module, _start)")
-        print(f"   exit code {result.exit_code}, stdout: {result.stdout.decode()!r}")
-        fib = rt.load(examples.joinpath("fib.wat").read_bytes())
-        with rt.instantiate(fib) as inst:
-            value = inst.call("fib", 90)
-        print("2. Component call examples/fib.wat (fib: func(n: u32) -> u64)")
-        print(f"   fib(90) = {value}")
-        from ..plugins import Plugin, host_fn
-
-        with Plugin(examples.joinpath("count_vowels.wat").read_bytes()) as plugin:
-            outs = [plugin.call("count_vowels", text) for text in ("Hello, World!", "omniwasm")]
-        print("3. Extism plugin examples/count_vowels.wat (the total persists in a var)")
-        for out in outs:
-            print(f"   {out.decode()}")
-
-        @host_fn(name="hello_world")
-        def hello_world(name: str) -> str:
-            return f"Hello, {name}! (from a Python host function)"
-
-        with Plugin(
-            examples.joinpath("user_fn.wat").read_bytes(), host_functions=[hello_world]
-        ) as plugin:
-            out = plugin.call("hello", "plugin")
-        print("4. Extism plugin examples/user_fn.wat calling a Python host function")
-        print(f"   {out.decode()}")
-        from .. import wasi
-
-        hello_p2 = rt.load(examples.joinpath("wasi_hello.wat").read_bytes())
-        runs = [wasi.run(rt, hello_p2, Policy(deterministic=True, seed=7)) for _ in range(2)]
-        print("5. WASI 0.2 component examples/wasi_hello.wat on the virtual WASI host,")
-        print("   deterministic (seed 7): two runs, identical output")
-        for run_result in runs:
-            print(f"   {run_result.stdout.decode().rstrip()}")
-        status, headers, body = _asgi_get(examples.joinpath("http_hello.wat").read_bytes(), rt)
-        print("6. HTTP gateway: examples/http_hello.wat (a wasi:http/proxy component) answering")
-        print("   GET / as an ASGI app, in process (`omniwasm serve` serves it over HTTP)")
-        print(f"   {status} {headers.get('content-type', '')} {body.decode()!r}")
-        print(f"engine: pooling={rt.pooling}, compile cache at {rt.cache.root}")
-        return 0
-
-    guarded(debug, go)

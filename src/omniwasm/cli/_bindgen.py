@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from . import DEBUG, app, guarded
+from ._app import DEBUG, app, guarded
 
 __all__: list[str] = []
 
