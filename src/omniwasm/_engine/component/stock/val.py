@@ -20,7 +20,7 @@ from wasmtime import _ffi as ffi
 from ...._errors import OmniwasmError
 from ...._wit import types as t
 
-__all__ = ["Bad", "Call", "Reader", "ResourceHooks", "Writer"]
+__all__ = ["EMPTY_ADDR", "Bad", "Call", "Reader", "ResourceHooks", "Writer", "bytes_address"]
 
 VAL = 32
 ENTRY = 48  # record entry: wasm_name_t (16) + val (32)
@@ -148,5 +148,32 @@ INTS: dict[type[Any], tuple[int, str, int, int]] = {
     t.S64Type: (K_S64, "q", -(1 << 63), (1 << 63) - 1),
     t.U64Type: (K_U64, "Q", 0, (1 << 64) - 1),
 }
+
+
+def _bytes_offset() -> int | None:
+    """Offset of a ``bytes`` object's data from its ``id()`` (CPython), verified once."""
+    probe = b"omniwasm-probe"
+    for off in (32, 24, 40):
+        try:
+            if ctypes.string_at(id(probe) + off, len(probe)) == probe:
+                return off
+        except (OSError, ValueError):  # pragma: no cover - never on CPython
+            pass
+    return None  # pragma: no cover
+
+
+_BYTES_OFF = _bytes_offset()
+
+
+def bytes_address(data: bytes) -> int:
+    """The address of an immutable ``bytes`` object's contents (valid while it lives)."""
+    if _BYTES_OFF is not None:
+        return id(data) + _BYTES_OFF
+    return ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value or 0  # pragma: no cover
+
+
+_EMPTY = ctypes.create_string_buffer(VAL)  # a valid non-null address for empty lists and flags
+EMPTY_ADDR = ctypes.addressof(_EMPTY)
+
 
 lock = threading.Lock()

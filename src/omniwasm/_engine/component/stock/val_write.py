@@ -33,6 +33,7 @@ from ...._wit import types as t
 from ...._wit import values
 from . import val_write_cases as cases
 from .val import (
+    EMPTY_ADDR,
     ENTRY,
     INTS,
     K_BOOL,
@@ -53,6 +54,7 @@ from .val import (
     ResourceHooks,
     Writer,
     byte_vec_new,
+    bytes_address,
     lock,
     vallist_new_uninit,
     valrecord_new_uninit,
@@ -72,32 +74,6 @@ _KIND_PAIR = struct.Struct("<B7xQQ")
 _KIND_PTR = struct.Struct("<B7xQ")
 _KIND_VARIANT = struct.Struct("<B7xQQQ")
 _KIND_RESULT = struct.Struct("<B7x?7xQ")
-
-
-def _bytes_offset() -> int | None:
-    """Offset of a ``bytes`` object's data from its ``id()`` (CPython), verified once."""
-    probe = b"omniwasm-probe"
-    for off in (32, 24, 40):
-        try:
-            if _string_at(id(probe) + off, len(probe)) == probe:
-                return off
-        except (OSError, ValueError):  # pragma: no cover - never on CPython
-            pass
-    return None  # pragma: no cover
-
-
-_BYTES_OFF = _bytes_offset()
-
-
-def bytes_address(data: bytes) -> int:
-    """The address of an immutable ``bytes`` object's contents (valid while it lives)."""
-    if _BYTES_OFF is not None:
-        return id(data) + _BYTES_OFF
-    return ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value or 0  # pragma: no cover
-
-
-_EMPTY = _buffer(VAL)  # a valid non-null address for empty lists
-_EMPTY_ADDR = _addressof(_EMPTY)
 
 
 def writer(ty: t.WitType, *, owned: bool, hooks: ResourceHooks) -> Writer:
@@ -171,16 +147,20 @@ def _make_writer(ty: t.WitType, owned: bool, hooks: ResourceHooks) -> Writer:
         return _tuple_writer(ty, owned, hooks)
     if isinstance(ty, t.RecordType):
         return _record_writer(ty, owned, hooks)
-    if isinstance(ty, t.VariantType):
-        return cases.variant_writer(ty, owned, hooks)
     if isinstance(ty, t.EnumType):
         return cases.enum_writer(ty, owned)
     if isinstance(ty, t.FlagsType):
         return cases.flags_writer(ty, owned)
+
+    def sub(payload: t.WitType) -> Writer:
+        return writer(payload, owned=owned, hooks=hooks)
+
+    if isinstance(ty, t.VariantType):
+        return cases.variant_writer(ty, owned, sub)
     if isinstance(ty, t.OptionType):
-        return cases.option_writer(ty, owned, hooks)
+        return cases.option_writer(ty, owned, sub)
     if isinstance(ty, t.ResultType):
-        return cases.result_writer(ty, owned, hooks)
+        return cases.result_writer(ty, owned, sub)
     return _resource_writer(ty, owned, hooks)
 
 
@@ -206,7 +186,7 @@ def _string_writer(owned: bool) -> Writer:
     def w_str(v: Any, buf: Any, off: int, c: Call) -> None:
         b = _encode(v, "string")
         c.keep.append(b)
-        _KIND_PAIR.pack_into(buf, off, K_STRING, len(b), bytes_address(b) if b else _EMPTY_ADDR)
+        _KIND_PAIR.pack_into(buf, off, K_STRING, len(b), bytes_address(b) if b else EMPTY_ADDR)
 
     return w_str
 
@@ -268,7 +248,7 @@ def _list_writer(ty: t.ListType, owned: bool, hooks: ResourceHooks) -> Writer:
             data = _list_u8_bytes(v)
             n = len(data)
             if not n:
-                _KIND_PAIR.pack_into(buf, off, K_LIST, 0, _EMPTY_ADDR)
+                _KIND_PAIR.pack_into(buf, off, K_LIST, 0, EMPTY_ADDR)
                 return
             region = bytes(_u8_region(data))
             c.keep.append(region)
@@ -318,7 +298,7 @@ def _sequence_writer(
     def w_seq(v: Any, buf: Any, off: int, c: Call) -> None:
         items, n = items_of(v)
         if not n:
-            _KIND_PAIR.pack_into(buf, off, kind, 0, _EMPTY_ADDR)
+            _KIND_PAIR.pack_into(buf, off, kind, 0, EMPTY_ADDR)
             return
         arr = _buffer(n * VAL)
         c.keep.append(arr)

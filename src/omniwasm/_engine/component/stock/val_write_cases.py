@@ -1,7 +1,7 @@
 """Writers for the WIT sum types: ``variant``, ``enum``, ``flags``, ``option``, ``result``.
 
 Part of the converter layer (:mod:`.val_write` dispatches here); the payload of a case is
-written by the element type's own writer (``.val_write.writer``) into a value of its own.
+written by the writer of its own type (``sub``, given by :mod:`.val_write`) into a value of its own.
 """
 
 from __future__ import annotations
@@ -9,14 +9,14 @@ from __future__ import annotations
 import ctypes
 import enum
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ...._wit import types as t
 from ...._wit import values
 from ...._wit.values import Err, Ok, Some, Variant
-from . import val_write as _codec
 from .val import (
+    EMPTY_ADDR,
     K_ENUM,
     K_FLAGS,
     K_OPTION,
@@ -28,9 +28,9 @@ from .val import (
     VAL,
     Bad,
     Call,
-    ResourceHooks,
     Writer,
     byte_vec_new,
+    bytes_address,
     val_new,
     valflags_new_uninit,
 )
@@ -46,13 +46,6 @@ _KIND_RESULT = struct.Struct("<B7x?7xQ")
 _KIND_PAIR = struct.Struct("<B7xQQ")
 _memset = ctypes.memset
 _VALBUF = ctypes.c_char * VAL
-_EMPTY = _buffer(VAL)  # a valid non-null address for an empty flags list
-_EMPTY_ADDR = _addressof(_EMPTY)
-
-
-def writer(ty: t.WitType, *, owned: bool, hooks: ResourceHooks) -> Writer:
-    """The element writer of :mod:`.val_write` (imported there first: no cycle at import)."""
-    return _codec.writer(ty, owned=owned, hooks=hooks)
 
 
 def _payload(w: Writer, value: Any, owned: bool, c: Call) -> int:
@@ -95,11 +88,11 @@ def _case_of(v: Any) -> tuple[Any, Any]:
     return None, None
 
 
-def variant_writer(ty: t.VariantType, owned: bool, hooks: ResourceHooks) -> Writer:
+def variant_writer(ty: t.VariantType, owned: bool, sub: Callable[[t.WitType], Writer]) -> Writer:
     spec = str(ty)
     cases: dict[str, tuple[bytes, Writer | None]] = {}
     for name, pty in ty.cases:
-        w = None if pty is None else writer(pty, owned=owned, hooks=hooks)
+        w = None if pty is None else sub(pty)
         cases[name] = (name.encode(), w)
         cases.setdefault(values.snake(name), (name.encode(), w))
 
@@ -114,7 +107,7 @@ def variant_writer(ty: t.VariantType, owned: bool, hooks: ResourceHooks) -> Writ
             _KIND_VARIANT.pack_into(buf, off, K_VARIANT, 0, 0, ptr)
             byte_vec_new(_addressof(buf) + off + 8, len(name), name)
         else:
-            _KIND_VARIANT.pack_into(buf, off, K_VARIANT, len(name), _codec.bytes_address(name), ptr)
+            _KIND_VARIANT.pack_into(buf, off, K_VARIANT, len(name), bytes_address(name), ptr)
 
     return w_var
 
@@ -156,7 +149,7 @@ def enum_writer(ty: t.EnumType, owned: bool) -> Writer:
 
     def w_enum(v: Any, buf: Any, off: int, c: Call) -> None:
         name = lookup(v)
-        _KIND_PAIR.pack_into(buf, off, K_ENUM, len(name), _codec.bytes_address(name))
+        _KIND_PAIR.pack_into(buf, off, K_ENUM, len(name), bytes_address(name))
 
     return w_enum
 
@@ -197,19 +190,19 @@ def flags_writer(ty: t.FlagsType, owned: bool) -> Writer:
         names = chosen(v)
         k = len(names)
         if not k:
-            _KIND_PAIR.pack_into(buf, off, K_FLAGS, 0, _EMPTY_ADDR)
+            _KIND_PAIR.pack_into(buf, off, K_FLAGS, 0, EMPTY_ADDR)
             return
         arr = _buffer(k * NAME)
         c.keep.append(arr)
         for i, name in enumerate(names):
-            PAIR.pack_into(arr, i * NAME, len(name), _codec.bytes_address(name))
+            PAIR.pack_into(arr, i * NAME, len(name), bytes_address(name))
         _KIND_PAIR.pack_into(buf, off, K_FLAGS, k, _addressof(arr))
 
     return w_flags
 
 
-def option_writer(ty: t.OptionType, owned: bool, hooks: ResourceHooks) -> Writer:
-    inner = writer(ty.inner, owned=owned, hooks=hooks)
+def option_writer(ty: t.OptionType, owned: bool, sub: Callable[[t.WitType], Writer]) -> Writer:
+    inner = sub(ty.inner)
     nested = isinstance(ty.inner, t.OptionType)
 
     def w_opt(v: Any, buf: Any, off: int, c: Call) -> None:
@@ -223,10 +216,10 @@ def option_writer(ty: t.OptionType, owned: bool, hooks: ResourceHooks) -> Writer
     return w_opt
 
 
-def result_writer(ty: t.ResultType, owned: bool, hooks: ResourceHooks) -> Writer:
+def result_writer(ty: t.ResultType, owned: bool, sub: Callable[[t.WitType], Writer]) -> Writer:
     spec = str(ty)
-    ok_w = None if ty.ok is None else writer(ty.ok, owned=owned, hooks=hooks)
-    err_w = None if ty.err is None else writer(ty.err, owned=owned, hooks=hooks)
+    ok_w = None if ty.ok is None else sub(ty.ok)
+    err_w = None if ty.err is None else sub(ty.err)
 
     def w_res(v: Any, buf: Any, off: int, c: Call) -> None:
         if isinstance(v, Ok):
