@@ -12,14 +12,9 @@ where sandboxed WebAssembly runs. Start with ``Runtime``::
 from typing import Any
 
 from . import types
-from ._component import (
-    ComponentExports,
-    ComponentFunction,
-    InterfaceExports,
-    Linker,
-    host_data,
-)
-from ._engine import CacheInfo
+from ._cache import CacheInfo
+from ._compiled import Compiled, Export, Source
+from ._component import ComponentExports, ComponentFunction, InterfaceExports, Linker, host_data
 from ._errors import (
     Cancelled,
     ExecutionError,
@@ -41,7 +36,7 @@ from ._errors import (
 )
 from ._inspect import CustomSection, Inspection, Producer, Section, WorldItem, inspect
 from ._policy import Mount, Output, Policy, parse_duration, parse_size
-from ._runtime import Compiled, Export, Instance, RunResult, Runtime, Source
+from ._runtime import Instance, RunResult, Runtime
 from ._version import __version__
 from ._wit.values import Err, Ok, Some, Variant
 

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
+from . import _engine as eng
 from ._binary import layout as _wasmbin
 from ._binary.layout import CustomSection, Producer, Section
-from ._engine import wasmtime_version
+from ._compiled import Compiled, Export, Source, describe_exports, describe_imports, read_source
 from ._engine.component.stock import describe as _describe
 from ._errors import InvalidModule
-
-if TYPE_CHECKING:
-    from ._engine import Artifact
-    from ._runtime import Compiled, Export, Runtime, Source
+from ._runtime import Runtime
 
 __all__ = [
     "CustomSection",
@@ -28,24 +26,8 @@ __all__ = [
     "Producer",
     "Section",
     "WorldItem",
-    "describe_exports",
-    "describe_imports",
     "inspect",
 ]
-
-
-def describe_imports(artifact: Artifact) -> list[Export]:
-    """Every import of ``artifact`` with its type."""
-    from ._runtime import Export
-
-    return [Export(m, n, t) for m, n, t in _describe.imports_of(artifact)]
-
-
-def describe_exports(artifact: Artifact) -> list[Export]:
-    """Every export of ``artifact`` with its type."""
-    from ._runtime import Export
-
-    return [Export(m, n, t) for m, n, t in _describe.exports_of(artifact)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +97,7 @@ class Inspection:
     sections: tuple[Section, ...] = ()
     custom_sections: tuple[CustomSection, ...] = ()
     producers: tuple[Producer, ...] = ()
-    engine: str = field(default_factory=wasmtime_version)
+    engine: str = field(default_factory=eng.wasmtime_version)
 
     @property
     def precompiled(self) -> bool:
@@ -178,11 +160,9 @@ class Inspection:
 
 def _load(source: Compiled | Source, runtime: Runtime | None) -> tuple[Compiled, bool]:
     """Compile ``source``; returns it and whether the input was WebAssembly text."""
-    from ._runtime import Compiled, Runtime, _read_source
-
     if isinstance(source, Compiled):
         return source, False
-    form = _form(_read_source(source)[0])
+    form = eng.sniff(read_source(source)[0])
     rt = runtime if runtime is not None else Runtime()
     try:
         return rt.load(source), form == "text"
@@ -191,12 +171,6 @@ def _load(source: Compiled | Source, runtime: Runtime | None) -> tuple[Compiled,
             raise
         # A .cwasm compiled with fuel metering only loads into a metering engine.
         return Runtime(fuel=True).load(source), False
-
-
-def _form(data: bytes) -> str:
-    from ._engine import sniff
-
-    return sniff(data)
 
 
 def inspect(source: Compiled | Source, *, runtime: Runtime | None = None) -> Inspection:
@@ -253,9 +227,7 @@ def inspect(source: Compiled | Source, *, runtime: Runtime | None = None) -> Ins
     )
 
 
-def _precompiled_bytes(source: Compiled | Source, artifact: Artifact) -> bytes:
-    from ._runtime import Compiled, _read_source
-
+def _precompiled_bytes(source: Compiled | Source, artifact: eng.Artifact) -> bytes:
     if isinstance(source, Compiled):
         return artifact.serialize()
-    return _read_source(source)[0]
+    return read_source(source)[0]

@@ -15,104 +15,13 @@ from types import TracebackType
 from typing import Any, Literal
 
 from . import _engine as eng
+from ._cache import Cache
+from ._compiled import Compiled, Source, read_source
 from ._component import ComponentExports, ComponentFunction, Linker, prepare_instance
 from ._errors import GuestExit, InvalidModule, LinkError, OmniwasmError, PolicyError
 from ._policy import Policy
-from ._wit.types import WorldType
 
-__all__ = ["Compiled", "Export", "Instance", "RunResult", "Runtime", "Source"]
-
-Source = bytes | bytearray | memoryview | str | os.PathLike[str]
-"""A module or component: its bytes, WebAssembly text (a ``str`` starting with ``(``), or a
-path to a ``.wasm``, ``.wat`` or ``.cwasm`` file."""
-
-
-def _read_source(source: Source) -> tuple[bytes, str]:
-    if isinstance(source, bytes | bytearray | memoryview):
-        return bytes(source), "<bytes>"
-    if isinstance(source, str) and source.lstrip().startswith("("):
-        return source.encode(), "<text>"
-    path = Path(source)
-    try:
-        return path.read_bytes(), str(path)
-    except FileNotFoundError as exc:
-        raise InvalidModule("file not found", source=str(path)) from exc
-    except OSError as exc:
-        raise InvalidModule(f"cannot read file: {exc.strerror}", source=str(path)) from exc
-
-
-@dataclass(frozen=True, slots=True)
-class Export:
-    """One import or export of a compiled module or component.
-
-    Args:
-        module: the import's module or interface ("" for exports).
-        name: the item's name.
-        type: the type, rendered as WebAssembly text or WIT writes it.
-
-    """
-
-    module: str
-    name: str
-    type: str
-
-
-class Compiled:
-    """Compiled code of a module or component, ready to instantiate many times.
-
-    Obtain one from ``Runtime.load``. It is immutable and may be shared between threads.
-    """
-
-    def __init__(self, artifact: eng.Artifact) -> None:
-        self._artifact = artifact
-
-    @property
-    def kind(self) -> Literal["module", "component"]:
-        """``"module"`` for a core module, ``"component"`` for a component."""
-        return self._artifact.kind
-
-    @property
-    def source(self) -> str:
-        """Where the code came from (a path, ``<bytes>`` or ``<text>``)."""
-        return self._artifact.source
-
-    @property
-    def sha256(self) -> str | None:
-        """Hex sha256 of the original binary (None when loaded from a ``.cwasm``)."""
-        return self._artifact.sha256
-
-    @property
-    def imports(self) -> list[Export]:
-        """Everything the code imports, with types."""
-        from ._inspect import describe_imports
-
-        return describe_imports(self._artifact)
-
-    @property
-    def exports(self) -> list[Export]:
-        """Everything the code exports, with types."""
-        from ._inspect import describe_exports
-
-        return describe_exports(self._artifact)
-
-    @property
-    def world(self) -> WorldType:
-        """A component's imports and exports as WIT type descriptors.
-
-        Raises:
-            OmniwasmError: this is a core module, not a component.
-
-        """
-        if self._artifact.kind != "component":
-            raise OmniwasmError(f"{self.source} is a core module: only components have a world")
-        return eng.world_type(self._artifact)
-
-    def serialize(self) -> bytes:
-        """Return the precompiled (``.cwasm``) form, loadable by ``Runtime.load`` later."""
-        return self._artifact.serialize()
-
-    def __repr__(self) -> str:
-        return f"<Compiled {self.kind} from {self.source}>"
+__all__ = ["Instance", "RunResult", "Runtime"]
 
 
 class Instance:
@@ -345,6 +254,7 @@ class Runtime:
             self._cache = eng.CompileCache(enabled=False)
         else:
             self._cache = eng.CompileCache(Path(cache))
+        self._cache_view = Cache(self._cache)
         self._memo = eng.CodeMemo() if cache is not False else None
 
     @property
@@ -358,9 +268,9 @@ class Runtime:
         return self._native.pooling
 
     @property
-    def cache(self) -> eng.CompileCache:
+    def cache(self) -> Cache:
         """The compile cache (``info()``, ``clear()``, hit/miss counters)."""
-        return self._cache
+        return self._cache_view
 
     def load(
         self, source: Source, *, expect: Literal["module", "component"] | None = None
@@ -375,7 +285,7 @@ class Runtime:
             InvalidModule: unreadable, malformed or invalid WebAssembly, or the wrong kind.
 
         """
-        data, where = _read_source(source)
+        data, where = read_source(source)
         return Compiled(
             eng.load_artifact(
                 self._native, data, cache=self._cache, source=where, expect=expect, memo=self._memo

@@ -11,7 +11,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from .._component.linker import split_member
+from .._component import split_member
 from .._wit import types as t
 from .._wit.values import _member, camel, snake
 

@@ -4,7 +4,8 @@ Nothing defined here appears in a public signature; the façade wraps these obje
 """
 
 from .artifact import Artifact, CodeMemo, Kind, load_artifact, sniff
-from .cache import CacheInfo, CompileCache, default_cache_dir
+from .cache import CompileCache, default_cache_dir
+from .component.stock.describe import exports_of, imports_of
 from .component.stock.handles import GuestHandle
 from .component.stock.imports import HostDefs, current_state
 from .component.stock.instance import ComponentInstance, instantiate_component, missing_imports
@@ -25,7 +26,6 @@ from .translate import translating
 __all__ = [
     "DEFAULT_KEEP_RESIDENT",
     "Artifact",
-    "CacheInfo",
     "CodeMemo",
     "CompileCache",
     "ComponentInstance",
@@ -42,7 +42,9 @@ __all__ = [
     "current_state",
     "default_cache_dir",
     "engine_for",
+    "exports_of",
     "func_exports",
+    "imports_of",
     "instantiate_component",
     "instantiate_core",
     "load_artifact",

@@ -14,10 +14,9 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CacheInfo", "CompileCache", "default_cache_dir"]
+__all__ = ["CompileCache", "default_cache_dir"]
 
 MAGIC = b"OMNIWASM-CACHE-1\n"
 _DIGEST = 32
@@ -44,22 +43,6 @@ def _default_root() -> str:
     xdg = os.environ.get("XDG_CACHE_HOME")
     base = xdg if xdg else os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "omniwasm")
-
-
-@dataclass(frozen=True, slots=True)
-class CacheInfo:
-    """What the cache holds.
-
-    Args:
-        path: the cache directory.
-        entries: number of entries.
-        size: total bytes on disk.
-
-    """
-
-    path: Path
-    entries: int
-    size: int
 
 
 class CompileCache:
@@ -152,8 +135,8 @@ class CompileCache:
             # A read-only or full disk must not fail the load: the code is compiled already.
             return
 
-    def info(self) -> CacheInfo:
-        """Count the entries and bytes in the cache directory."""
+    def usage(self) -> tuple[int, int]:
+        """Count the entries and bytes in the cache directory: ``(entries, bytes)``."""
         entries = size = 0
         root = self.root
         if root.is_dir():
@@ -161,7 +144,7 @@ class CompileCache:
                 with contextlib.suppress(OSError):
                     size += p.stat().st_size
                     entries += 1
-        return CacheInfo(path=root, entries=entries, size=size)
+        return entries, size
 
     def clear(self) -> int:
         """Delete every entry (and stray temp files); return how many entries were removed."""

@@ -20,9 +20,10 @@ import urllib.parse
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from .._compiled import Compiled, Source
 from .._errors import InvalidModule, Timeout
 from .._policy import Policy
-from .._runtime import Compiled, Runtime, Source
+from .._runtime import Runtime
 from .._wit.values import Err
 from ..wasi.http import (
     OUTGOING_BUFFER,

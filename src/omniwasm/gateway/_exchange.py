@@ -20,9 +20,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .._compiled import Compiled
 from .._errors import LimitExceeded, OmniwasmError, Timeout
 from .._policy import Policy
-from .._runtime import Compiled, Runtime
+from .._runtime import Runtime
 from .._wit.values import Ok
 from ..wasi import WasiContext, instantiate
 from ..wasi.http import IncomingRequest, OutgoingResponse, ResponseOutparam

@@ -15,10 +15,11 @@ from __future__ import annotations
 from typing import Any
 
 from .. import wasi
-from .._component.linker import Linker
+from .._compiled import Compiled
+from .._component import Linker
 from .._errors import OmniwasmError, PolicyError
 from .._policy import Policy
-from .._runtime import Compiled, Runtime
+from .._runtime import Runtime
 from .._wit import types as t
 
 __all__ = [

@@ -20,9 +20,10 @@ from importlib import resources
 from typing import Any
 
 from .. import _engine as eng
+from .._compiled import Compiled
 from .._deadline import call_within
 from .._errors import GuestError, OmniwasmError, Trap
-from .._runtime import Compiled, Runtime
+from .._runtime import Runtime
 from ._hostfn import CurrentPlugin, HostFunction
 from ._http import HttpPolicy, HttpState, http_request
 

@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from .. import _engine as eng
+from .._compiled import Compiled
 from .._component import Linker
 from .._errors import LinkError, MissingImport, OmniwasmError, PolicyError
 from .._policy import Policy
-from .._runtime import Compiled, Runtime
+from .._runtime import Runtime
 from ._component_plugin import (
     ComponentState,
     component_functions,

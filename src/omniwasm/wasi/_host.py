@@ -14,10 +14,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .._compiled import Compiled, Source
 from .._component import Linker, host_data
 from .._errors import GuestExit, PolicyError
 from .._policy import Policy, merge_env
-from .._runtime import Compiled, Instance, RunResult, Runtime, Source
+from .._runtime import Instance, RunResult, Runtime
 from ._cli import CLI_INTERFACES
 from ._clocks import Clock, Entropy
 from ._io import BufferSink, InputStream, IoError, OutputStream, Pollable, poll
