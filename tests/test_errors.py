@@ -8,9 +8,12 @@ import pytest
 
 import omniwasm
 from omniwasm import (
+    Cancelled,
     ExecutionError,
     Frame,
+    GuestError,
     GuestExit,
+    HostFunctionError,
     InvalidModule,
     LimitExceeded,
     LinkError,
@@ -18,9 +21,11 @@ from omniwasm import (
     MissingImport,
     OmniwasmError,
     OutOfFuel,
+    PolicyError,
     Timeout,
     Trap,
     ValueConversionError,
+    _errors,
 )
 
 SAMPLES = [
@@ -32,13 +37,59 @@ SAMPLES = [
     Timeout("too slow", limit=1.0),
     OutOfFuel("no fuel", limit=10, used=10),
     MemoryLimitExceeded("too big", limit=65536, used=65536),
+    OmniwasmError("something failed"),
+    PolicyError("no such directory: /x"),
+    ExecutionError("stopped", frames=(Frame(0, None, None, 3), Frame(1, "g", None, 9))),
+    LimitExceeded("over a limit", limit=3, used=4),
+    Cancelled("omniwasm: call cancelled by the host"),
+    GuestError(2, "bad input", function="count_vowels"),
+    HostFunctionError("host function raised ValueError"),
 ]
+
+
+def _error_classes() -> list[type[OmniwasmError]]:
+    """Every exception class of the error tree."""
+    found = [getattr(_errors, name) for name in _errors.__all__]
+    return [c for c in found if isinstance(c, type) and issubclass(c, OmniwasmError)]
+
+
+def test_every_error_class_has_a_sample() -> None:
+    """The samples cover every class of the error tree, so each is checked below."""
+    assert {type(e) for e in SAMPLES} == set(_error_classes())
+
+
+@pytest.mark.parametrize("err", SAMPLES, ids=lambda e: type(e).__name__)
+def test_repr_shows_every_field(err: OmniwasmError) -> None:
+    """repr() shows the message and each structured field (frames by their count)."""
+    text = repr(err)
+    assert text.startswith(f"{type(err).__name__}({err.message!r}")
+    for key, value in vars(err).items():
+        if key == "frames":
+            assert (f"frames=<{len(value)} frame" in text) == bool(value)
+        elif key != "message":
+            assert f"{key}={value!r}" in text
+
+
+def test_repr_shows_the_cause() -> None:
+    """A HostFunctionError's repr names the Python exception that caused it."""
+    err = HostFunctionError("host function raised ValueError")
+    err.__cause__ = ValueError("bad number")
+    assert repr(err).endswith("cause=ValueError('bad number'))")
+
+
+def test_most_specific_class_decides() -> None:
+    """most_specific picks the nearest class of the error's MRO, else the default."""
+    table: dict[type[BaseException], int] = {OmniwasmError: 1, LimitExceeded: 2, Timeout: 3}
+    assert _errors.most_specific(table, Timeout("t"), 0) == 3
+    assert _errors.most_specific(table, OutOfFuel("f"), 0) == 2
+    assert _errors.most_specific(table, PolicyError("p"), 0) == 1
+    assert _errors.most_specific(table, ValueError("v"), 0) == 0
 
 
 def test_hierarchy_matches_design() -> None:
     """Each error sits where DESIGN.md draws it."""
     assert issubclass(ValueConversionError, TypeError)
-    for cls in (Trap, GuestExit, omniwasm.HostFunctionError, LimitExceeded):
+    for cls in (Trap, GuestExit, HostFunctionError, LimitExceeded, Cancelled, GuestError):
         assert issubclass(cls, ExecutionError)
     for cls in (Timeout, OutOfFuel, MemoryLimitExceeded):
         assert issubclass(cls, LimitExceeded)

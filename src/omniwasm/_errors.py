@@ -23,15 +23,18 @@ OmniwasmError
         ├── Timeout   ├── OutOfFuel   └── MemoryLimitExceeded
 ```
 
-Every error has a one-line ``str()``, an informative ``repr()`` and survives ``pickle`` (the
+Every error has a one-line ``str()``, a ``repr()`` that shows its fields
+(``Timeout('guest ran past 2.0s', limit=2.0, used=None)``) and survives ``pickle`` (the
 cluster habitat ships errors between processes). Core errors know nothing of exit codes or HTTP
-statuses: each habitat maps classes to its own codes.
+statuses: each habitat keeps one table from class to code and looks an error up with
+:func:`most_specific` (the CLI's exit codes, the gateway's statuses).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
     "ArtifactNotFound",
@@ -58,7 +61,28 @@ __all__ = [
     "Timeout",
     "Trap",
     "ValueConversionError",
+    "most_specific",
 ]
+
+T = TypeVar("T")
+
+
+def most_specific(table: Mapping[type[BaseException], T], exc: BaseException, default: T) -> T:
+    """The entry of ``table`` for the most specific class of ``exc`` (its method resolution order).
+
+    A subclass without an entry of its own gets its nearest ancestor's, so a new error class
+    inherits its parent's exit code or HTTP status until it is given one.
+
+    Args:
+        table: codes by exception class.
+        exc: the exception to look up.
+        default: what to return when no class of ``exc`` is in the table.
+
+    """
+    for cls in type(exc).__mro__:
+        if cls in table:
+            return table[cls]
+    return default
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +143,19 @@ class OmniwasmError(Exception):
         return self.message.splitlines()[0] if self.message else type(self).__name__
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.message!r})"
+        # The message, every structured field (``limit=2.0``), the backtrace's depth, the cause.
+        parts = [repr(self.message)]
+        frames: tuple[Any, ...] = ()
+        for key, value in self.__dict__.items():
+            if key == "frames":  # a backtrace can be thousands of frames deep
+                frames = value
+            elif key != "message" and not key.startswith("_"):
+                parts.append(f"{key}={value!r}")
+        if frames:
+            parts.append(f"frames=<{len(frames)} frame{'' if len(frames) == 1 else 's'}>")
+        if self.__cause__ is not None:
+            parts.append(f"cause={self.__cause__!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (type(self), self.__dict__.copy()))

@@ -29,6 +29,7 @@ from .._errors import (
     Timeout,
     Trap,
     ValueConversionError,
+    most_specific,
 )
 
 __all__ = ["EXIT_CODES", "exit_code_for", "report"]
@@ -59,10 +60,7 @@ EXIT_CODES: dict[type[BaseException], int] = {
 
 def exit_code_for(exc: BaseException) -> int:
     """Return the exit code of the most specific class of ``exc`` in ``EXIT_CODES``."""
-    for cls in type(exc).__mro__:
-        if cls in EXIT_CODES:
-            return EXIT_CODES[cls]
-    return 1
+    return most_specific(EXIT_CODES, exc, 1)
 
 
 def report(exc: OmniwasmError, *, debug: bool = False) -> None:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._compiled import Compiled
-from .._errors import LimitExceeded, OmniwasmError, Timeout
+from .._errors import LimitExceeded, OmniwasmError, Timeout, most_specific
 from .._policy import Policy
 from .._runtime import Runtime
 from .._wit.values import Ok
@@ -41,10 +41,7 @@ STATUS_FOR_ERROR: dict[type[BaseException], int] = {
 
 def status_for(exc: BaseException) -> int:
     """The HTTP status for a failed guest call: the entry of its nearest class in the table."""
-    for cls in type(exc).__mro__:
-        if cls in STATUS_FOR_ERROR:
-            return STATUS_FOR_ERROR[cls]
-    return 500
+    return most_specific(STATUS_FOR_ERROR, exc, 500)
 
 
 class _Signal:
