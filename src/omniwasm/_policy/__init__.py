@@ -1,5 +1,15 @@
 """The sandbox policy (``Policy``), its units, and the one matcher of allowed outbound hosts."""
 
+from .hosts import HostPattern, host_allowed
 from .policy import Mount, Output, Policy, merge_env, parse_duration, parse_size
 
-__all__ = ["Mount", "Output", "Policy", "merge_env", "parse_duration", "parse_size"]
+__all__ = [
+    "HostPattern",
+    "Mount",
+    "Output",
+    "Policy",
+    "host_allowed",
+    "merge_env",
+    "parse_duration",
+    "parse_size",
+]

@@ -179,7 +179,8 @@ class Policy:
         allowed_hosts: where outgoing HTTP requests may go (the virtual WASI host's
             ``wasi:http``): Spin-style ``scheme://host[:port]`` patterns with ``*`` wildcards
             for scheme, host and port, ``*.example.com`` for subdomains and port ranges
-            ``8000-8080``; without a port the scheme's default is meant. Empty: no HTTP.
+            ``8000-8080``; without a port the scheme's default is meant (the pattern language
+            of :mod:`omniwasm._policy.hosts`). Empty: no HTTP.
         deterministic: under the virtual WASI host (``omniwasm.wasi``), fix wall-clock and
             monotonic time (advancing only when the guest sleeps), seed every random source
             with ``seed`` and order directory listings, so two runs of the same guest on the

@@ -1,8 +1,10 @@
 """HTTP for plugins: Extism's ``http_request`` / ``http_status_code`` / ``http_headers``.
 
 A plugin asks with a JSON request ``{"url": ..., "method": "GET", "headers": {...}}`` and an
-optional body block. The URL's host must match one of the plugin's ``allowed_hosts`` globs
-(``*.example.com``); with none configured, no request is allowed at all. Requests go through
+optional body block. The URL must match one of the plugin's ``allowed_hosts``: Extism's host
+globs (``*.example.com``, any scheme and port) or ``scheme://host[:port]`` patterns, both read
+by omniwasm's one host matcher (:mod:`omniwasm._policy.hosts`); with none configured, no
+request is allowed at all. Requests go through
 ``httpx`` (imported on first use: an optional dependency, ``pip install omniwasm[plugins]``)
 and the response body is read in chunks, stopping with an error as soon as it exceeds
 ``max_http_response_bytes``.
@@ -10,13 +12,13 @@ and the response body is read in chunks, stopping with an error as soon as it ex
 
 from __future__ import annotations
 
-import fnmatch
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from .._errors import GuestError, PolicyError
+from .._policy.hosts import DEFAULT_PORTS, HostPattern
 
 __all__ = ["HttpPolicy", "HttpState", "http_request"]
 
@@ -26,7 +28,8 @@ class HttpPolicy:
     """What a plugin may do over HTTP.
 
     Args:
-        allowed_hosts: host globs a request's host must match; None allows nothing.
+        allowed_hosts: Extism host globs (``*.example.com``) or ``scheme://host[:port]``
+            patterns a request must match; None allows nothing.
         max_response_bytes: bound on one response body.
         keep_headers: record response headers for ``http_headers``.
         timeout: seconds for connecting and between bytes (None: httpx's default).
@@ -37,13 +40,25 @@ class HttpPolicy:
     max_response_bytes: int = 50 * 1024 * 1024
     keep_headers: bool = False
     timeout: float | None = 30.0
+    _patterns: tuple[HostPattern, ...] = field(init=False, repr=False, compare=False)
 
-    def allows(self, host: str) -> bool:
-        """Whether ``host`` matches an allowed glob (case-insensitive)."""
-        if self.allowed_hosts is None or not host:
+    def __post_init__(self) -> None:
+        patterns = []
+        for entry in self.allowed_hosts or ():
+            parsed = HostPattern.parse(entry) if "://" in entry else HostPattern.from_glob(entry)
+            if parsed is not None:
+                patterns.append(parsed)
+        object.__setattr__(self, "_patterns", tuple(patterns))
+
+    def allows(self, url: str) -> bool:
+        """Whether a request to ``url`` matches an allowed host (case-insensitive)."""
+        try:
+            parts = urlsplit(url)
+            scheme, host = parts.scheme.lower(), parts.hostname or ""
+            port = parts.port or DEFAULT_PORTS.get(scheme, 0)
+        except ValueError:  # a port that is not a number
             return False
-        host = host.lower()
-        return any(fnmatch.fnmatchcase(host, glob.lower()) for glob in self.allowed_hosts)
+        return bool(host) and any(p.matches(scheme, host, port) for p in self._patterns)
 
 
 @dataclass(slots=True)
@@ -67,10 +82,10 @@ def http_request(policy: HttpPolicy, state: HttpState, request: bytes, body: byt
         url = str(req["url"])
     except (ValueError, KeyError, TypeError) as exc:
         raise GuestError(1, f"invalid HTTP request: {exc}") from exc
-    host = urlsplit(url).hostname or ""
-    if not policy.allows(host):
+    if not policy.allows(url):
         state.status = 0
         state.headers = None
+        host = _host_of(url)
         raise PolicyError(f"HTTP request to {host or url!r} is not allowed for this plugin")
     import httpx
 
@@ -100,3 +115,10 @@ def http_request(policy: HttpPolicy, state: HttpState, request: bytes, body: byt
         state.status = 0
         raise GuestError(1, f"HTTP request to {url} failed: {exc}") from exc
     return b"".join(chunks)
+
+
+def _host_of(url: str) -> str:
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:
+        return ""

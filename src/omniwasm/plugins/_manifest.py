@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import fnmatch
 import hashlib
 import json
 import os
@@ -171,7 +170,6 @@ def _hosts(hosts: Any) -> tuple[str, ...] | None:
     for h in hosts:
         if any(c in h for c in "/[]") or " " in h:
             raise _fail(f"allowed_hosts: invalid host glob {h!r}")
-        fnmatch.translate(h)
     return tuple(hosts)
 
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..._policy.hosts import host_allowed
 from ._body import OUTGOING_BUFFER, BodyFeed, FutureTrailers, IncomingBody, OutgoingBody
-from ._client import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT_NS, handle, host_allowed, send
+from ._client import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT_NS, handle, send
 from ._fields import Fields, HttpIoError, error_code, http_error_code
 from ._types import (
     FutureIncomingResponse,

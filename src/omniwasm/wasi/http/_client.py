@@ -6,10 +6,9 @@ an optional dependency, ``pip install omniwasm[plugins]``). The thread resolves 
 ``future-incoming-response`` when the status and headers arrive, then streams the body into the
 response's feed chunk by chunk, so the guest reads it as it comes.
 
-Allowed hosts use the syntax of Spin's ``allowed_outbound_hosts``: ``scheme://host[:port]``,
-where the scheme, the host and the port may be ``*``, a host may start with ``*.`` (any
-subdomain), and a port may be a range ``8000-8080``; without a port, the scheme's default port
-(80, 443) is meant. No entry, no request: a denied request is answered ``HTTP-request-denied``.
+Allowed hosts are ``scheme://host[:port]`` patterns, as Spin's ``allowed_outbound_hosts``
+(the one pattern language of :mod:`omniwasm._policy.hosts`). No entry, no request: a denied
+request is answered ``HTTP-request-denied``.
 
 Timeouts (``request-options``, nanoseconds; 600 s each by default, as wasmtime): connect ->
 ``connection-timeout``; first byte of the response and between body bytes ->
@@ -34,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..._component import current_deadline, host_data
+from ..._policy.hosts import DEFAULT_PORTS, HostPattern, host_allowed
 from ..._wit.values import Err, Variant
 from ._body import OUTGOING_BUFFER, BodyAborted, BodyFeed
 from ._fields import Fields, error_code
@@ -47,7 +47,7 @@ from ._types import (
     valid_authority,
 )
 
-__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "DEFAULT_TIMEOUT_NS", "handle", "host_allowed", "send"]
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "DEFAULT_TIMEOUT_NS", "handle", "send"]
 
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 """Largest response body accepted unless the context sets ``http_max_response_bytes``."""
@@ -55,59 +55,7 @@ DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 DEFAULT_TIMEOUT_NS = 600 * 10**9
 """Connect, first-byte and between-bytes timeout when the guest gives none (wasmtime's)."""
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 _HOST_PORT = re.compile(r"(?P<host>\[[^\]]+\]|[^:\[\]]+)(?::(?P<port>\d*))?")
-_PATTERN = re.compile(r"(?P<scheme>[^:/]+)://(?P<host>\[[^\]]*\]|[^:/]*)(?::(?P<port>[^/]*))?/?")
-
-
-# ------------------------------------------------------------------------- allowed hosts
-
-
-def _port_matches(spec: str | None, scheme: str, port: int) -> bool:
-    if spec is None or spec == "":
-        return _DEFAULT_PORTS.get(scheme) == port
-    if spec == "*":
-        return True
-    low, sep, high = spec.partition("-")
-    try:
-        if sep:
-            return int(low) <= port <= int(high)
-        return int(spec) == port
-    except ValueError:
-        return False
-
-
-def _host_matches(pattern: str, host: str) -> bool:
-    pattern, host = pattern.lower().strip("[]"), host.lower().strip("[]")
-    if pattern == "*":
-        return True
-    if pattern.startswith("*."):
-        return host.endswith(pattern[1:]) and len(host) > len(pattern) - 1
-    return pattern == host
-
-
-def host_allowed(patterns: Iterable[str], scheme: str, host: str, port: int) -> bool:
-    """Whether a request to ``scheme://host:port`` matches one of the allowed ``patterns``.
-
-    Args:
-        patterns: Spin-style ``scheme://host[:port]`` entries (see the module docstring);
-            malformed entries match nothing.
-        scheme: ``http`` or ``https``.
-        host: the host name or IP address (IPv6 with or without brackets).
-        port: the port the request goes to.
-
-    """
-    scheme = scheme.lower()
-    for pattern in patterns:
-        m = _PATTERN.fullmatch(pattern.strip())
-        if m is None:
-            continue
-        want = m["scheme"].lower()
-        if want not in ("*", scheme) or not _host_matches(m["host"], host):
-            continue
-        if _port_matches(m["port"], scheme, port):
-            return True
-    return False
 
 
 # --------------------------------------------------------------------------------- targets
@@ -130,7 +78,7 @@ def _target(request: OutgoingRequest) -> _Target:
 
     """
     scheme = scheme_name(request.scheme()) or "https"  # wasmtime's default too
-    if scheme not in _DEFAULT_PORTS:
+    if scheme not in DEFAULT_PORTS:
         raise Err(error_code("HTTP-protocol-error"))
     authority = request.authority()
     if not authority or "@" in authority or not valid_authority(authority):
@@ -138,7 +86,7 @@ def _target(request: OutgoingRequest) -> _Target:
     m = _HOST_PORT.fullmatch(authority)
     if m is None:
         raise Err(error_code("HTTP-request-URI-invalid"))
-    host, port = m["host"], int(m["port"]) if m["port"] else _DEFAULT_PORTS[scheme]
+    host, port = m["host"], int(m["port"]) if m["port"] else DEFAULT_PORTS[scheme]
     return _Target(scheme, host.strip("[]"), port, f"{scheme}://{authority}{_path(request)}")
 
 
@@ -161,8 +109,8 @@ def _is_self_request(request: OutgoingRequest) -> bool:
 def _self_allowed(patterns: Iterable[str]) -> bool:
     """Whether a pattern grants self-requests (``http://self``, ``https://self.alt``, ...)."""
     for pattern in patterns:
-        m = _PATTERN.fullmatch(pattern.strip().rstrip("/"))
-        if m is not None and m["host"].lower() in SELF_HOSTS:
+        parsed = HostPattern.parse(pattern)
+        if parsed is not None and parsed.host in SELF_HOSTS:
             return True
     return False
 
@@ -173,7 +121,7 @@ def _self_target(request: OutgoingRequest, origin: str) -> _Target:
     m = _HOST_PORT.fullmatch(authority)
     if m is None:
         raise Err(error_code("internal-error", f"bad self origin {origin!r}"))
-    host, port = m["host"], int(m["port"]) if m["port"] else _DEFAULT_PORTS[scheme]
+    host, port = m["host"], int(m["port"]) if m["port"] else DEFAULT_PORTS[scheme]
     return _Target(scheme, host.strip("[]"), port, f"{scheme}://{authority}{_path(request)}")
 
 
