@@ -606,3 +606,17 @@ def test_world_aliases_plain_instances_and_world_functions() -> None:
     assert "    record rec { a: u32 }\n" in wit
     assert ("", "tick", "func(n: u64)") in {(e.module, e.name, e.type) for e in info.imports}
     assert info.exports == ()
+
+
+def test_inspect_and_world_name_resources_alike() -> None:
+    """inspect names a resource as Compiled.world does, even where its interface hides it."""
+    examples = Path(omniwasm.__file__).parent / "examples"
+    compiled = omniwasm.Runtime(cache=False).load(examples / "http_hello.wat")
+    handler = next(
+        i for i in compiled.world.exports if i.name.startswith("wasi:http/incoming-handler")
+    )
+    sig = handler.func("handle")
+    names = [str(ty).removeprefix("own<").removesuffix(">") for _, ty in sig.params]
+    rows = {e.name: e.type for e in inspect(compiled).exports}
+    assert names == ["incoming-request", "response-outparam"]
+    assert rows[f"{handler.name}#handle"] == f"func(request: {names[0]}, response-out: {names[1]})"

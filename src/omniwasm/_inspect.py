@@ -16,9 +16,9 @@ from . import _engine as eng
 from ._binary import layout as _wasmbin
 from ._binary.layout import CustomSection, Producer, Section
 from ._compiled import Compiled, Export, Source, describe_exports, describe_imports, read_source
-from ._engine.component.stock import describe as _describe
 from ._errors import InvalidModule
 from ._runtime import Runtime
+from ._wit.world import WorldItem, render_world
 
 __all__ = [
     "CustomSection",
@@ -28,40 +28,6 @@ __all__ = [
     "WorldItem",
     "inspect",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class WorldItem:
-    """One import or export of a component's world, rendered in WIT.
-
-    Args:
-        name: ``my:pkg/iface``, a function's or a type's name.
-        kind: ``interface``, ``func``, ``type``, ``resource``, ``module`` or ``component``.
-        type: a function's WIT signature, a type's definition (``record { a: u32 }``), or the
-            kind again for interfaces and resources.
-        items: the members of an interface.
-
-    """
-
-    name: str
-    kind: str
-    type: str
-    items: tuple[WorldItem, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (``items`` only for interfaces and modules)."""
-        out: dict[str, Any] = {"name": self.name, "kind": self.kind, "type": self.type}
-        if self.items or self.kind in ("interface", "module"):
-            out["items"] = [i.to_dict() for i in self.items]
-        return out
-
-
-def _world_item(item: _describe.WitItem) -> WorldItem:
-    return WorldItem(item.name, item.kind, item.type, tuple(_world_item(i) for i in item.items))
-
-
-def _to_wit(item: WorldItem) -> _describe.WitItem:
-    return _describe.WitItem(item.name, item.kind, item.type, tuple(_to_wit(i) for i in item.items))
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +75,7 @@ class Inspection:
         """A component's world as WIT text (None for core modules)."""
         if self.kind != "component":
             return None
-        return _describe.render_world(
-            [_to_wit(i) for i in self.world_imports], [_to_wit(i) for i in self.world_exports]
-        )
+        return render_world(self.world_imports, self.world_exports)
 
     def producer_fields(self, where: str = "") -> dict[str, list[tuple[str, str]]]:
         """``{"language": [("C11", "")], "processed-by": [("clang", "19.1")], ...}``.
@@ -193,9 +157,7 @@ def inspect(source: Compiled | Source, *, runtime: Runtime | None = None) -> Ins
     world_imports: tuple[WorldItem, ...] = ()
     world_exports: tuple[WorldItem, ...] = ()
     if artifact.kind == "component":
-        wi, we = _describe.world_of(artifact)
-        world_imports = tuple(_world_item(i) for i in wi)
-        world_exports = tuple(_world_item(i) for i in we)
+        world_imports, world_exports = eng.world_items(artifact)
     common: dict[str, Any] = {
         "source": compiled.source,
         "kind": artifact.kind,

@@ -5,14 +5,14 @@ Nothing defined here appears in a public signature; the façade wraps these obje
 
 from .artifact import Artifact, CodeMemo, Kind, load_artifact, sniff
 from .cache import CompileCache, default_cache_dir
-from .component.stock.describe import exports_of, imports_of
 from .component.stock.handles import GuestHandle
 from .component.stock.imports import HostDefs, current_state
 from .component.stock.instance import ComponentInstance, instantiate_component, missing_imports
-from .component.stock.types import world_type
+from .component.stock.types import world_items, world_type
 from .core.fastcall import FastFunc
 from .core.instance import CoreInstance, HostImports, instantiate_core
 from .core.linked import CoreTemplate, func_exports
+from .describe import exports_of, imports_of
 from .native import (
     DEFAULT_KEEP_RESIDENT,
     EngineSettings,
@@ -52,5 +52,6 @@ __all__ = [
     "sniff",
     "translating",
     "wasmtime_version",
+    "world_items",
     "world_type",
 ]

@@ -1,24 +1,33 @@
-"""Convert wasmtime's component types into omniwasm's pure-Python WIT descriptors.
+"""The one walk over wasmtime's component types: WIT descriptors and the world's items.
 
 wasmtime's types are structural: a record knows its fields but not its name. Names come from
 the type exports of the enclosing instance (wit-component exports every named type an
 interface uses, ``use``-d ones included), matched by wasmtime's type equality, then from the
 world's own type exports. A named type nobody exports gets a synthetic name from where it is
-used (``summarize-result``), so generated classes are still stable.
+used (``summarize-result``), so generated classes are still stable; rendered as WIT for
+``inspect`` it is written out in full instead (``record { a: u32 }``), since no such name exists.
+
+A component's world is walked once into members (functions, types, resources, interfaces,
+nested modules and components) holding omniwasm's descriptors. Two views are read off them:
+:func:`world_type` (the :class:`~omniwasm.types.WorldType` that calls and host imports are
+planned with) and :func:`world_items` (the world rendered in WIT, what ``inspect`` shows).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import wasmtime
 from wasmtime import component as wc
 
 from ...._wit import types as t
+from ...._wit.world import WorldItem, render_definition, render_func
+from ..._coretypes import describe_native
 from ...artifact import Artifact
 
-__all__ = ["convert_func", "world_type"]
+__all__ = ["world_items", "world_type"]
 
 _PRIMS: dict[type[Any], t.WitType] = {
     wc.Bool: t.Bool,
@@ -35,8 +44,11 @@ _PRIMS: dict[type[Any], t.WitType] = {
     wc.Char: t.Char,
     wc.String: t.String,
 }
+# Component-model async types: the engine is configured without that feature, so it refuses
+# any component using them when loading it; they are named here so the walk says so clearly.
+_ASYNC = {wc.ErrorContext: "error-context", wc.FutureType: "future", wc.StreamType: "stream"}
 _NAMED = (wc.RecordType, wc.VariantType, wc.EnumType, wc.FlagsType, wc.ResourceType)
-_INSTANCES = (wc.ComponentInstanceType, wc.ModuleType, wc.ComponentType)
+_NOMINAL = (t.RecordType, t.VariantType, t.EnumType, t.FlagsType)
 
 
 def _equal(a: Any, b: Any) -> bool:
@@ -64,6 +76,8 @@ class _Scope:
 
 
 class _Converter:
+    """wasmtime value and function types to descriptors, naming types from a scope."""
+
     def __init__(self, scope: _Scope, owners: Sequence[tuple[str, str, Any]] = ()) -> None:
         self.scope = scope
         self.owners = owners
@@ -114,7 +128,8 @@ class _Converter:
             return t.OwnType(*self.resource(ty.ty))
         if isinstance(ty, wc.BorrowType):
             return t.BorrowType(*self.resource(ty.ty))
-        raise TypeError(f"{type(ty).__name__} values are not supported by omniwasm yet")
+        word = _ASYNC.get(type(ty), type(ty).__name__)
+        raise TypeError(f"{word} values are not supported by omniwasm yet")
 
     def func(self, name: str, fn: Any) -> t.FuncSig:
         hint = name.rpartition("]")[2].replace(".", "-")
@@ -123,9 +138,44 @@ class _Converter:
         return t.FuncSig(name, params, None if result is None else self.val(result, hint))
 
 
-def convert_func(name: str, fn: Any, scope: _Scope | None = None) -> t.FuncSig:
-    """Convert one wasmtime ``FuncType`` to a :class:`FuncSig` (anonymous scope by default)."""
-    return _Converter(scope or _Scope("", ())).func(name, fn)
+@dataclass(frozen=True, slots=True)
+class _Member:
+    """One item of a world or an interface, as the walk found it.
+
+    ``kind`` is ``func`` (``sig``), ``type`` (``type``), ``resource`` (``resource``: the
+    resource's own name and interface; another name for a resource defined elsewhere when
+    they differ from this member's), ``interface`` (``members``), ``module`` (``members``: its
+    imports and exports, each with ``text``) or ``component``.
+    """
+
+    name: str
+    kind: str
+    sig: t.FuncSig | None = None
+    type: t.WitType | None = None
+    resource: tuple[str, str] | None = None
+    members: tuple[_Member, ...] = ()
+    text: str = ""
+
+
+def _member(name: str, ty: Any, conv: _Converter, engine: wasmtime.Engine) -> _Member:
+    if isinstance(ty, wc.FuncType):
+        return _Member(name, "func", sig=conv.func(name, ty))
+    if isinstance(ty, wc.ResourceType):
+        return _Member(name, "resource", resource=conv.resource(ty))
+    if isinstance(ty, wc.ComponentInstanceType):
+        members = {n: ext.ty for n, ext in ty.exports(engine).items()}
+        return _interface(name, members, conv.scope, conv.owners, engine)
+    if isinstance(ty, wc.ModuleType):
+        items = tuple(
+            _Member(f"{i.module}.{i.name}", "import", text=describe_native(i.type))
+            for i in ty.imports(engine)
+        ) + tuple(
+            _Member(e.name, "export", text=describe_native(e.type)) for e in ty.exports(engine)
+        )
+        return _Member(name, "module", members=items)
+    if isinstance(ty, wc.ComponentType):
+        return _Member(name, "component")
+    return _Member(name, "type", type=conv.val(ty, name))
 
 
 def _interface(
@@ -133,68 +183,82 @@ def _interface(
     members: dict[str, Any],
     outer: _Scope,
     owners: Sequence[tuple[str, str, Any]],
-) -> t.InterfaceType:
-    scope = _Scope(name, list(members.items()), outer)
-    conv = _Converter(scope, owners)
-    funcs: list[t.FuncSig] = []
-    types: list[t.WitType] = []
-    resources: list[str] = []
-    for member, mty in members.items():
-        if isinstance(mty, wc.FuncType):
-            funcs.append(conv.func(member, mty))
-        elif isinstance(mty, wc.ResourceType) and conv.resource(mty) == (member, name):
-            # Defined here under this name: `type headers = fields` is another name for an
-            # existing resource, not a resource of its own.
-            resources.append(member)
-        elif isinstance(mty, wc.RecordType | wc.VariantType | wc.EnumType | wc.FlagsType):
-            types.append(conv.val(mty, member))
-    return t.InterfaceType(name, tuple(funcs), tuple(types), tuple(resources))
+    engine: wasmtime.Engine,
+) -> _Member:
+    conv = _Converter(_Scope(name, list(members.items()), outer), owners)
+    found = tuple(_member(n, ty, conv, engine) for n, ty in members.items())
+    return _Member(name, "interface", members=found)
 
 
-def _members(items: dict[str, Any], engine: wasmtime.Engine) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, ext in items.items():
-        ty = ext.ty
-        if isinstance(ty, wc.ComponentInstanceType):
-            out[name] = (ty, {n: e.ty for n, e in ty.exports(engine).items()})
-        else:
-            out[name] = ty
-    return out
+def _defines(member: _Member, interface: str) -> bool:
+    """A resource defined here under this name (not another name for one of elsewhere)."""
+    return member.kind == "resource" and member.resource == (member.name, interface)
 
 
-def _owners(*sides: dict[str, Any]) -> list[tuple[str, str, Any]]:
+def _owners(*sides: dict[str, Any], engine: wasmtime.Engine) -> list[tuple[str, str, Any]]:
     """Every resource with the interface that defines it (imports first, then exports).
 
     A resource is defined where it appears first; interfaces that ``use`` it alias it.
     """
     found: list[tuple[str, str, Any]] = []
     for side in sides:
-        for iface, item in side.items():
-            if isinstance(item, tuple):
-                for name, ty in item[1].items():
-                    if isinstance(ty, wc.ResourceType) and not any(
-                        _equal(ty, seen) for _, _, seen in found
-                    ):
-                        found.append((iface, name, ty))
+        for iface, ext in side.items():
+            if not isinstance(ext.ty, wc.ComponentInstanceType):
+                continue
+            for name, item in ext.ty.exports(engine).items():
+                ty = item.ty
+                if isinstance(ty, wc.ResourceType) and not any(
+                    _equal(ty, seen) for _, _, seen in found
+                ):
+                    found.append((iface, name, ty))
     return found
 
 
 def _side(
-    members: dict[str, Any], owners: Sequence[tuple[str, str, Any]]
+    items: dict[str, Any], owners: Sequence[tuple[str, str, Any]], engine: wasmtime.Engine
+) -> tuple[_Member, ...]:
+    members = {n: ext.ty for n, ext in items.items()}
+    conv = _Converter(_Scope("", list(members.items())), owners)
+    return tuple(_member(n, ty, conv, engine) for n, ty in members.items())
+
+
+def _walk(artifact: Artifact) -> tuple[tuple[_Member, ...], tuple[_Member, ...]]:
+    """The ``(imports, exports)`` of a compiled component's world, walked once (cached)."""
+    cached = artifact.prepared.get("component-walk")
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    engine = artifact.native.engine
+    ctype = artifact.component.type
+    imports, exports = ctype.imports(engine), ctype.exports(engine)
+    owners = _owners(imports, exports, engine=engine)
+    walked = _side(imports, owners, engine), _side(exports, owners, engine)
+    with artifact.lock:
+        artifact.prepared["component-walk"] = walked
+    return walked
+
+
+# --- the descriptors ---------------------------------------------------------------------------
+
+
+def _typed(
+    members: tuple[_Member, ...],
 ) -> tuple[list[t.InterfaceType | t.FuncSig], list[t.WitType]]:
-    flat = {n: (m[0] if isinstance(m, tuple) else m) for n, m in members.items()}
-    scope = _Scope("", list(flat.items()))
-    conv = _Converter(scope, owners)
     out: list[t.InterfaceType | t.FuncSig] = []
     types: list[t.WitType] = []
-    for name, item in members.items():
-        ty = flat[name]
-        if isinstance(item, tuple):
-            out.append(_interface(name, item[1], scope, owners))
-        elif isinstance(ty, wc.FuncType):
-            out.append(conv.func(name, ty))
-        elif isinstance(ty, wc.RecordType | wc.VariantType | wc.EnumType | wc.FlagsType):
-            types.append(conv.val(ty, name))
+    for m in members:
+        if m.kind == "interface":
+            out.append(
+                t.InterfaceType(
+                    m.name,
+                    tuple(i.sig for i in m.members if i.sig is not None),
+                    tuple(i.type for i in m.members if isinstance(i.type, _NOMINAL)),
+                    tuple(i.name for i in m.members if _defines(i, m.name)),
+                )
+            )
+        elif m.sig is not None:
+            out.append(m.sig)
+        elif isinstance(m.type, _NOMINAL):
+            types.append(m.type)
     return out, types
 
 
@@ -203,14 +267,63 @@ def world_type(artifact: Artifact) -> t.WorldType:
     cached = artifact.prepared.get("world-type")
     if isinstance(cached, t.WorldType):
         return cached
-    engine = artifact.native.engine
-    ctype = artifact.component.type
-    imp = _members(ctype.imports(engine), engine)
-    exp = _members(ctype.exports(engine), engine)
-    owners = _owners(imp, exp)
-    imports, itypes = _side(imp, owners)
-    exports, etypes = _side(exp, owners)
+    imp, exp = _walk(artifact)
+    imports, itypes = _typed(imp)
+    exports, etypes = _typed(exp)
     world = t.WorldType(tuple(imports), tuple(exports), tuple(itypes + etypes))
     with artifact.lock:
         artifact.prepared["world-type"] = world
     return world
+
+
+# --- the world in WIT --------------------------------------------------------------------------
+
+
+class _Names:
+    """What named types and resources are called at one level: its own exports, then outer."""
+
+    def __init__(self, members: tuple[_Member, ...], outer: _Names | None = None) -> None:
+        self.types = [m.type for m in members if isinstance(m.type, _NOMINAL)]
+        self.resources: dict[tuple[str, str], str] = {}
+        for m in members:
+            if m.resource is not None:
+                self.resources.setdefault(m.resource, m.name)
+        self.outer = outer
+
+    def __call__(self, ty: t.WitType) -> str | None:
+        if isinstance(ty, _NOMINAL):
+            if ty in self.types:
+                return ty.name
+        elif isinstance(ty, t.OwnType | t.BorrowType):
+            found = self.resources.get((ty.resource, ty.interface))
+            if found is not None:
+                return found
+        return self.outer(ty) if self.outer is not None else None
+
+
+def _items(members: tuple[_Member, ...], outer: _Names | None) -> tuple[WorldItem, ...]:
+    """Render members, naming types and resources as this level (or an outer one) calls them."""
+    in_scope = _Names(members, outer)
+
+    out = []
+    for m in members:
+        if m.kind == "func":
+            assert m.sig is not None
+            out.append(WorldItem(m.name, "func", render_func(m.sig, in_scope)))
+        elif m.kind == "type":
+            assert m.type is not None
+            out.append(WorldItem(m.name, "type", render_definition(m.type, in_scope)))
+        elif m.kind == "interface":
+            out.append(WorldItem(m.name, "interface", "interface", _items(m.members, in_scope)))
+        elif m.kind == "module":
+            items = tuple(WorldItem(i.name, i.kind, i.text) for i in m.members)
+            out.append(WorldItem(m.name, "module", "core module", items))
+        else:  # resource, component
+            out.append(WorldItem(m.name, m.kind, m.kind))
+    return tuple(out)
+
+
+def world_items(artifact: Artifact) -> tuple[tuple[WorldItem, ...], tuple[WorldItem, ...]]:
+    """The ``(imports, exports)`` of a compiled component's world, rendered in WIT."""
+    imp, exp = _walk(artifact)
+    return _items(imp, None), _items(exp, None)

@@ -1,0 +1,52 @@
+"""What compiled code imports and exports, each with its type rendered as text.
+
+Core types render as WebAssembly text writes them (``func(i32, i32) -> (i32)``); component
+types render in WIT (``func(doc: document, max-words: u32) -> result<summary, string>``), from
+the one walk over the component's types (:mod:`.component.stock.types`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .._wit.world import WorldItem
+from ._coretypes import interface_of
+from .artifact import Artifact
+from .component.stock.types import world_items
+
+__all__ = ["exports_of", "imports_of"]
+
+
+def _rows(items: Sequence[WorldItem], *, imports: bool) -> list[tuple[str, str, str]]:
+    rows: list[tuple[str, str, str]] = []
+    for item in items:
+        if item.kind != "interface":
+            rows.append(("", item.name, item.type))
+            continue
+        for member in item.items:
+            if imports:
+                rows.append((item.name, member.name, member.type))
+            else:
+                rows.append(("", f"{item.name}#{member.name}", member.type))
+    return rows
+
+
+def imports_of(artifact: Artifact) -> list[tuple[str, str, str]]:
+    """Return ``(module, name, type)`` for each import.
+
+    Component interfaces give one row per member: ``(interface, member, WIT type)``.
+    """
+    if artifact.kind == "module":
+        return [(i.module, i.name, i.type) for i in interface_of(artifact).import_types]
+    return _rows(world_items(artifact)[0], imports=True)
+
+
+def exports_of(artifact: Artifact) -> list[tuple[str, str, str]]:
+    """Return ``("", name, type)`` for each export.
+
+    Members of an exported component interface are named ``interface#member``, the form
+    ``Instance.func`` accepts.
+    """
+    if artifact.kind == "module":
+        return [("", e.name, e.type) for e in interface_of(artifact).export_types]
+    return _rows(world_items(artifact)[1], imports=False)
