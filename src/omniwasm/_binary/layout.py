@@ -1,4 +1,4 @@
-"""Read the section layout of a WebAssembly binary without an engine: pure Python.
+"""The section layout of a WebAssembly binary, for ``inspect``: pure Python, no engine.
 
 Walks the sections of a core module or a component (LEB128 sizes), names them, lists the custom
 sections (recursing into the core modules and components nested in a component), and parses the
@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 
+from .reader import BinaryError, Reader, header, sections
+
 __all__ = [
     "BinaryError",
     "CustomSection",
@@ -19,10 +21,6 @@ __all__ = [
     "parse_producers",
     "read_layout",
 ]
-
-_MAGIC = b"\0asm"
-_MODULE_VERSION = b"\x01\x00\x00\x00"
-_COMPONENT_VERSION = b"\x0d\x00\x01\x00"
 
 _MODULE_SECTIONS = {
     0: "custom",
@@ -57,10 +55,6 @@ _COMPONENT_SECTIONS = {
 }
 _CORE_MODULE_SECTION = 1
 _COMPONENT_SECTION = 4
-
-
-class BinaryError(ValueError):
-    """The bytes are not a well-formed WebAssembly binary (truncated, bad LEB128, bad UTF-8)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,49 +100,6 @@ class Layout:
     producers: list[Producer] = field(default_factory=list)
 
 
-class _Reader:
-    def __init__(self, data: bytes | memoryview, pos: int = 0, end: int | None = None) -> None:
-        self.data = memoryview(data)
-        self.pos = pos
-        self.end = len(self.data) if end is None else end
-
-    def done(self) -> bool:
-        return self.pos >= self.end
-
-    def byte(self) -> int:
-        if self.pos >= self.end:
-            raise BinaryError(f"unexpected end of data at offset {self.pos}")
-        b = self.data[self.pos]
-        self.pos += 1
-        return b
-
-    def u32(self) -> int:
-        result = shift = 0
-        for _ in range(5):
-            b = self.byte()
-            result |= (b & 0x7F) << shift
-            if not b & 0x80:
-                if result > 0xFFFF_FFFF:
-                    raise BinaryError(f"LEB128 value out of range at offset {self.pos}")
-                return result
-            shift += 7
-        raise BinaryError(f"LEB128 value too long at offset {self.pos}")
-
-    def take(self, n: int) -> memoryview:
-        if n > self.end - self.pos:
-            raise BinaryError(f"section of {n} bytes runs past the end at offset {self.pos}")
-        chunk = self.data[self.pos : self.pos + n]
-        self.pos += n
-        return chunk
-
-    def name(self) -> str:
-        raw = bytes(self.take(self.u32()))
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise BinaryError(f"name is not UTF-8 at offset {self.pos}") from exc
-
-
 def parse_producers(payload: bytes | memoryview, where: str = "") -> list[Producer]:
     """Parse the payload of a ``producers`` custom section.
 
@@ -156,7 +107,7 @@ def parse_producers(payload: bytes | memoryview, where: str = "") -> list[Produc
         BinaryError: the payload is malformed.
 
     """
-    r = _Reader(payload)
+    r = Reader(payload)
     out: list[Producer] = []
     for _ in range(r.u32()):
         fld = r.name()
@@ -168,31 +119,16 @@ def parse_producers(payload: bytes | memoryview, where: str = "") -> list[Produc
     return out
 
 
-def _header(data: memoryview) -> str:
-    if bytes(data[:4]) != _MAGIC:
-        raise BinaryError("missing the \\0asm magic number")
-    version = bytes(data[4:8])
-    if version == _MODULE_VERSION:
-        return "module"
-    if version == _COMPONENT_VERSION:
-        return "component"
-    raise BinaryError(f"unknown binary version {version.hex()}")
-
-
 def _walk(data: memoryview, where: str, layout: Layout, *, top: bool) -> None:
-    kind = _header(data)
+    kind = header(data)
     names = _MODULE_SECTIONS if kind == "module" else _COMPONENT_SECTIONS
-    r = _Reader(data, 8)
     counts = {"module": 0, "component": 0}
-    while not r.done():
-        sid = r.byte()
-        size = r.u32()
-        payload = r.take(size)
+    for sid, r in sections(data):
+        size = r.end - r.pos
         label = names.get(sid, f"unknown({sid})")
         if sid == 0:
-            pr = _Reader(payload)
-            cname = pr.name()
-            body = payload[pr.pos :]
+            cname = r.name()
+            body = data[r.pos : r.end]
             layout.custom_sections.append(CustomSection(cname, len(body), where))
             label = f"custom:{cname}"
             if cname == "producers":
@@ -203,7 +139,7 @@ def _walk(data: memoryview, where: str, layout: Layout, *, top: bool) -> None:
             nested = "module" if sid == _CORE_MODULE_SECTION else "component"
             path = f"{nested} {counts[nested]}"
             counts[nested] += 1
-            _walk(payload, f"{where}/{path}" if where else path, layout, top=False)
+            _walk(data[r.pos : r.end], f"{where}/{path}" if where else path, layout, top=False)
         if top:
             layout.sections.append(Section(sid, label, size))
 
@@ -216,6 +152,6 @@ def read_layout(data: bytes) -> Layout:
 
     """
     view = memoryview(data)
-    layout = Layout(kind=_header(view), size=len(data))
+    layout = Layout(kind=header(view), size=len(data))
     _walk(view, "", layout, top=True)
     return layout

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .reader import MAGIC, MODULE_VERSION, BinaryError, Reader
+
 __all__ = [
     "CoreExtern",
     "FuncSig",
@@ -26,9 +28,6 @@ __all__ = [
     "module_interface",
     "render_sig",
 ]
-
-_MAGIC = b"\0asm"
-_MODULE_VERSION = b"\x01\x00\x00\x00"
 
 FuncSig = tuple[tuple[str, ...], tuple[str, ...]]
 """A function's parameter and result types as WebAssembly text writes them."""
@@ -118,19 +117,17 @@ def module_interface(data: bytes | bytearray | memoryview) -> ModuleInterface | 
     """
     try:
         return _Scan(bytes(data)).run()
-    except (_Malformed, IndexError, KeyError, UnicodeDecodeError, ValueError):
+    except (_Malformed, BinaryError, IndexError, KeyError, ValueError):
         return None
 
 
-class _Scan:
+class _Scan(Reader):
     """The sections the interface needs; ``pos`` moves through ``data``."""
 
     def __init__(self, data: bytes) -> None:
-        if data[:4] != _MAGIC or data[4:8] != _MODULE_VERSION:
+        if data[:4] != MAGIC or data[4:8] != MODULE_VERSION:
             raise _Malformed
-        self.data = data
-        self.end = len(data)
-        self.pos = 8
+        super().__init__(data, 8)
         self.types: list[tuple[str, FuncSig | None]] = []  # (kind, signature of a func type)
         self.funcs: list[int] = []  # the type index of every function, imported ones first
         self.tables: list[str] = []
@@ -152,7 +149,7 @@ class _Scan:
             7: self.export_section,
             13: self.tag_section,
         }
-        while self.pos < self.end:
+        while not self.done():
             sid = self.byte()
             size = self.u32()
             stop = self.pos + size
@@ -175,51 +172,6 @@ class _Scan:
             tuple(self.exports),
             tuple(self.memories),
         )
-
-    # --- primitives --------------------------------------------------------------------------
-
-    def byte(self) -> int:
-        b = self.data[self.pos]
-        self.pos += 1
-        return b
-
-    def u32(self) -> int:
-        value = self.uleb(5)
-        if value > 0xFFFF_FFFF:
-            raise _Malformed
-        return value
-
-    def uleb(self, max_bytes: int = 10) -> int:
-        data = self.data
-        result = shift = 0
-        for _ in range(max_bytes):
-            b = data[self.pos]
-            self.pos += 1
-            result |= (b & 0x7F) << shift
-            if b < 0x80:
-                return result
-            shift += 7
-        raise _Malformed
-
-    def sleb(self, max_bytes: int) -> int:
-        data = self.data
-        result = shift = 0
-        for _ in range(max_bytes):
-            b = data[self.pos]
-            self.pos += 1
-            result |= (b & 0x7F) << shift
-            shift += 7
-            if b < 0x80:
-                return result - (1 << shift) if b & 0x40 else result
-        raise _Malformed
-
-    def name(self) -> str:
-        n = self.u32()
-        start = self.pos
-        self.pos += n
-        if self.pos > self.end:
-            raise _Malformed
-        return self.data[start : self.pos].decode("utf-8")
 
     # --- types -------------------------------------------------------------------------------
 

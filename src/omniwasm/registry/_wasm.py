@@ -17,13 +17,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .._binary.layout import BinaryError, _Reader
+from .._binary.reader import BinaryError, Reader, header
 
 __all__ = ["WasmInfo", "read_info"]
 
-_MAGIC = b"\0asm"
-_COMPONENT_LAYER = b"\x0d\x00\x01\x00"
-_MODULE_VERSION = b"\x01\x00\x00\x00"
 _CUSTOM, _CORE_MODULE, _CORE_INSTANCE, _TYPE, _CANON, _IMPORT, _EXPORT = 0, 1, 2, 7, 8, 10, 11
 _SORT_TYPE = 0x03
 _LABEL = rb"[a-z][a-z0-9]*(?:-[a-z0-9]+)*"
@@ -51,7 +48,7 @@ class WasmInfo:
     wit_package: str | None = None
 
 
-def _extern_name(r: _Reader) -> str:
+def _extern_name(r: Reader) -> str:
     tag = r.byte()
     name = r.name()
     if tag == 0x01:
@@ -66,14 +63,7 @@ def _extern_name(r: _Reader) -> str:
     return name
 
 
-def _skip_leb(r: _Reader) -> None:
-    for _ in range(5):
-        if not r.byte() & 0x80:
-            return
-    raise BinaryError(f"LEB128 value too long at offset {r.pos}")
-
-
-def _skip_extern_desc(r: _Reader) -> None:
+def _skip_extern_desc(r: Reader) -> None:
     kind = r.byte()
     if kind == 0x00:
         if r.byte() != 0x11:
@@ -85,7 +75,7 @@ def _skip_extern_desc(r: _Reader) -> None:
         if r.byte() == 0x00:
             r.u32()
         else:
-            _skip_leb(r)
+            r.uleb(5)
     elif kind == 0x03:  # type bound: eq index, or sub resource
         if r.byte() == 0x00:
             r.u32()
@@ -93,7 +83,7 @@ def _skip_extern_desc(r: _Reader) -> None:
         raise BinaryError(f"unknown extern descriptor 0x{kind:02x} at offset {r.pos}")
 
 
-def _exports(r: _Reader) -> list[tuple[str, int]]:
+def _exports(r: Reader) -> list[tuple[str, int]]:
     out = []
     for _ in range(r.u32()):
         name = _extern_name(r)
@@ -133,35 +123,27 @@ def read_info(data: bytes) -> WasmInfo:
         BinaryError: not a wasm binary, or a section it reads is malformed.
 
     """
-    if len(data) < 8 or data[:4] != _MAGIC:
-        raise BinaryError("not a WebAssembly binary (bad magic)")
-    header = data[4:8]
-    if header == _MODULE_VERSION:
-        kind = "module"
-    elif header == _COMPONENT_LAYER:
-        kind = "component"
-    else:
-        raise BinaryError(f"unknown WebAssembly version/layer {header.hex()}")
+    kind = header(data)
     info = WasmInfo(kind)
-    r = _Reader(data, 8)
+    r = Reader(data, 8)
     types: list[bytes] = []
     exports: list[tuple[str, int]] = []
     code = False
     while not r.done():
         section = r.byte()
         payload = r.take(r.u32())
-        s = _Reader(payload)
+        s = Reader(payload)
         if section == _CUSTOM:
             name = s.name()
             rest = bytes(s.take(s.end - s.pos))
             if name == "version":
                 info.version = rest.decode("utf-8", "replace").strip() or None
             elif name == "component-name" and kind == "component":
-                sub = _Reader(rest)
+                sub = Reader(rest)
                 while not sub.done():
                     sub_id, body = sub.byte(), sub.take(sub.u32())
                     if sub_id == 0x00:
-                        info.name = _Reader(body).name()
+                        info.name = Reader(body).name()
         elif kind != "component":
             continue
         elif section == _IMPORT:
