@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 import omniwasm
-from omniwasm._binary import layout as _wasmbin
 from omniwasm._inspect import Inspection, inspect
 
 CORE_WAT = """
@@ -525,60 +524,6 @@ def test_invalid_input_raises_invalid_module() -> None:
     """Bytes that are not WebAssembly raise InvalidModule."""
     with pytest.raises(omniwasm.InvalidModule):
         inspect(b"\0asm\x01\x00\x00\x00\x05")
-
-
-def _leb(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _name(s: str) -> bytes:
-    return _leb(len(s.encode())) + s.encode()
-
-
-def test_wasmbin_parses_producers_payload() -> None:
-    """The producers payload decodes into (field, name, version) entries in order."""
-    payload = (
-        _leb(2)
-        + _name("language")
-        + _leb(1)
-        + _name("C11")
-        + _name("")
-        + _name("processed-by")
-        + _leb(2)
-        + _name("clang")
-        + _name("19.1.0")
-        + _name("zig")
-        + _name("0.14")
-    )
-    got = [(p.field, p.name, p.version) for p in _wasmbin.parse_producers(payload)]
-    assert got == [
-        ("language", "C11", ""),
-        ("processed-by", "clang", "19.1.0"),
-        ("processed-by", "zig", "0.14"),
-    ]
-
-
-def test_wasmbin_multibyte_leb_section_sizes() -> None:
-    """Sections larger than 127 bytes (multi-byte LEB128 sizes) are measured correctly."""
-    body = _name("big") + b"x" * 300
-    module = b"\0asm\x01\x00\x00\x00" + b"\x00" + _leb(len(body)) + body
-    layout = _wasmbin.read_layout(module)
-    assert layout.kind == "module"
-    assert [(c.name, c.size) for c in layout.custom_sections] == [("big", 300)]
-
-
-def test_wasmbin_rejects_truncated_binaries() -> None:
-    """A section that runs past the end of the data raises BinaryError."""
-    with pytest.raises(_wasmbin.BinaryError):
-        _wasmbin.read_layout(b"\0asm\x01\x00\x00\x00\x00\x10abc")
-    with pytest.raises(_wasmbin.BinaryError):
-        _wasmbin.read_layout(b"not wasm")
 
 
 IMPORTS_ONLY_WAT = """

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 
+from fixtures.wit_values import same, typed_values
 from omniwasm._engine.component.stock.val import VAL, Bad, Call, ResourceHooks, val_delete
 from omniwasm._engine.component.stock.val_read import reader
 from omniwasm._engine.component.stock.val_write import writer
 from omniwasm._wit.types import U8, U32, ListType, RecordType, String, WitType
-from test_wave import same, typed_values
 
 HOOKS = ResourceHooks()
 

@@ -18,7 +18,7 @@ from fixtures.wat_components import assemble
 pytest.importorskip("hypercorn")
 pytest.importorskip("uvicorn")
 
-GUESTS = Path(__file__).parents[1] / "fixtures" / "gateway"
+GUESTS = Path(__file__).parents[2] / "fixtures" / "gateway"
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from fixtures.extism_plugins import build_plugin
 from omniwasm._binary.module import ModuleInterface, module_interface
 from omniwasm._engine._coretypes import _native_interface
 
-C_SOURCES = Path(__file__).parent.parent / "fixtures" / "c"
+C_SOURCES = Path(__file__).parents[1] / "fixtures" / "c"
 
 EVERY_IMPORT_KIND = """(module
   (import "a" "f" (func (param i32 i64 f32 f64) (result i64)))

@@ -20,7 +20,7 @@ from fixtures.wat_components import assemble
 from omniwasm.gateway._metrics import Metrics
 from omniwasm.gateway.serve._workers import MergedMetrics, Publisher
 
-GUESTS = Path(__file__).parents[1] / "fixtures" / "gateway"
+GUESTS = Path(__file__).parents[2] / "fixtures" / "gateway"
 
 
 def _busy(metrics: Metrics) -> Metrics:

@@ -18,7 +18,7 @@ import omniwasm
 from omniwasm._bindgen import write as _bindgen
 from omniwasm._wit import values as _values
 
-SUMMARIZER_WIT = Path(__file__).parent / "fixtures" / "python" / "summarizer" / "wit"
+SUMMARIZER_WIT = Path(__file__).parents[1] / "fixtures" / "python" / "summarizer" / "wit"
 DOC = ("Wasm", "Wasm runs anywhere. Python embeds wasm with omniwasm. The end.", "en")
 
 

@@ -15,7 +15,7 @@ from fixtures.serving import free_port, serving, wait_ready
 from fixtures.wat_components import assemble
 
 pytest.importorskip("uvicorn")
-GUESTS = Path(__file__).parents[1] / "fixtures" / "gateway"
+GUESTS = Path(__file__).parents[2] / "fixtures" / "gateway"
 IGNORED_HEADERS = {"date", "server", "content-length", "transfer-encoding", "connection"}
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import enum
 import math
 import pickle
 from typing import Any
@@ -13,17 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fixtures.wit_values import same, typed_values, wit_types
 from omniwasm import ValueConversionError
 from omniwasm._wit.convert import from_python
 from omniwasm._wit.types import (
     F32,
     F64,
     S8,
-    S16,
-    S32,
-    S64,
     U8,
-    U16,
     U32,
     U64,
     Bool,
@@ -32,7 +27,6 @@ from omniwasm._wit.types import (
     EnumType,
     FlagsType,
     FuncSig,
-    IntType,
     ListType,
     OptionType,
     RecordType,
@@ -351,117 +345,6 @@ def test_parse_args_errors_name_the_parameter() -> None:
 
 
 # --- round trips ---------------------------------------------------------------------------
-
-LABELS = ["a", "b-c", "ok", "none", "true", "key-points", "x1", "err", "some", "nan"]
-SCALARS: list[WitType] = [Bool, S8, S16, S32, S64, U8, U16, U32, U64, F32, F64, Char, String]
-
-
-def _names(draw: Any, n_min: int = 1) -> tuple[str, ...]:
-    return tuple(draw(st.lists(st.sampled_from(LABELS), min_size=n_min, max_size=4, unique=True)))
-
-
-@st.composite
-def wit_types(draw: Any, depth: int = 3) -> WitType:
-    """Generate a WIT type of bounded depth."""
-    if depth == 0:
-        return draw(st.sampled_from(SCALARS))
-    sub = wit_types(depth - 1)
-    kind = draw(st.integers(0, 10))
-    if kind == 0:
-        return ListType(draw(sub))
-    if kind == 1:
-        return TupleType(tuple(draw(st.lists(sub, min_size=1, max_size=3))))
-    if kind == 2:
-        names = _names(draw)
-        return RecordType("rec", tuple((n, draw(sub)) for n in names))
-    if kind == 3:
-        names = _names(draw)
-        return VariantType("var", tuple((n, draw(st.none() | sub)) for n in names))
-    if kind == 4:
-        return EnumType("en", _names(draw))
-    if kind == 5:
-        return FlagsType("fl", _names(draw))
-    if kind == 6:
-        return OptionType(draw(sub))
-    if kind == 7:
-        return ResultType(draw(st.none() | sub), draw(st.none() | sub))
-    return draw(st.sampled_from(SCALARS))
-
-
-def values_of(ty: WitType) -> st.SearchStrategy[Any]:
-    """Generate canonical Python values of a WIT type."""
-    text = st.characters(exclude_categories=["Cs"])
-    if ty is Bool:
-        return st.booleans()
-    if isinstance(ty, IntType):
-        return st.integers(ty.min, ty.max)
-    if ty is F32:
-        return st.floats(width=32)
-    if ty is F64:
-        return st.floats()
-    if ty is Char:
-        return text
-    if ty is String:
-        return st.text(text, max_size=8)
-    if isinstance(ty, ListType):
-        if ty.elem is U8:
-            return st.binary(max_size=8)
-        return st.lists(values_of(ty.elem), max_size=3)
-    if isinstance(ty, TupleType):
-        return st.tuples(*map(values_of, ty.items))
-    if isinstance(ty, RecordType):
-        cls = record_class(ty)
-        return st.tuples(*(values_of(t) for _, t in ty.fields)).map(lambda vs: cls(*vs))
-    if isinstance(ty, VariantType):
-        return st.one_of(
-            [
-                st.just(Variant(n)) if t is None else values_of(t).map(lambda v, n=n: Variant(n, v))
-                for n, t in ty.cases
-            ]
-        )
-    if isinstance(ty, EnumType):
-        return st.sampled_from(list(enum_class(ty)))
-    if isinstance(ty, FlagsType):
-        return st.frozensets(st.sampled_from(ty.names))
-    if isinstance(ty, OptionType):
-        inner = values_of(ty.inner)
-        if isinstance(ty.inner, OptionType):
-            inner = inner.map(Some)
-        return st.none() | inner
-    if isinstance(ty, ResultType):
-        ok = st.just(Ok()) if ty.ok is None else values_of(ty.ok).map(Ok)
-        err = st.just(Err()) if ty.err is None else values_of(ty.err).map(Err)
-        return ok | err
-    raise AssertionError(ty)
-
-
-def same(a: Any, b: Any) -> bool:
-    """Structural equality where nan equals nan and 0.0 differs from -0.0."""
-    if isinstance(a, float) and isinstance(b, float):
-        if math.isnan(a) or math.isnan(b):
-            return math.isnan(a) and math.isnan(b)
-        return a == b and math.copysign(1, a) == math.copysign(1, b)
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, list | tuple):
-        return len(a) == len(b) and all(map(same, a, b))
-    if isinstance(a, Variant):
-        return a.case == b.case and same(a.value, b.value)
-    if isinstance(a, Some | Ok | Err):
-        return same(a.value, b.value)
-    if dataclasses.is_dataclass(a):  # a generated record class
-        names = [f.name for f in dataclasses.fields(a)]
-        return all(same(getattr(a, n), getattr(b, n)) for n in names)
-    if isinstance(a, enum.Enum):
-        return a is b
-    return bool(a == b)
-
-
-@st.composite
-def typed_values(draw: Any) -> tuple[WitType, Any]:
-    """Generate a WIT type and a value of it."""
-    ty = draw(wit_types())
-    return ty, draw(values_of(ty))
 
 
 @settings(max_examples=300, deadline=None)

@@ -16,7 +16,7 @@ from fixtures.wat_components import assemble
 pytest.importorskip("uvicorn")
 trustme = pytest.importorskip("trustme")
 
-GUESTS = Path(__file__).parents[1] / "fixtures" / "gateway"
+GUESTS = Path(__file__).parents[2] / "fixtures" / "gateway"
 
 
 @pytest.fixture(scope="module")
