@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 
-from fixtures.wit_values import same, typed_values
+from fixtures.wit_values import loose_typed_values, same, typed_values
+from omniwasm import ValueConversionError
 from omniwasm._engine.component.stock.val import VAL, Bad, Call, ResourceHooks, val_delete
 from omniwasm._engine.component.stock.val_read import reader
 from omniwasm._engine.component.stock.val_write import writer
+from omniwasm._wit.convert import from_python
 from omniwasm._wit.types import U8, U32, ListType, RecordType, String, WitType
 
 HOOKS = ResourceHooks()
@@ -66,3 +68,33 @@ def test_bad_nested_value_reports_its_path() -> None:
             [{"x": 1, "label": "a"}, {"x": -1, "label": "b"}], buf, 0, call
         )
     assert (info.value.path, info.value.expected) == ("[1].x", "u32")
+
+
+def _writes(ty: WitType, value: Any, *, owned: bool) -> bool:
+    """Whether the codec's writer accepts ``value`` as ``ty``."""
+    call = Call(0, HOOKS)
+    buf = ctypes.create_string_buffer(VAL)
+    try:
+        writer(ty, owned=owned, hooks=HOOKS)(value, buf, 0, call)
+    except Bad:
+        return False
+    finally:
+        if owned:  # a half-written owned value is still a valid one to free
+            val_delete(ctypes.addressof(buf))
+        call.finish()
+    return True
+
+
+@settings(max_examples=1000, deadline=None)
+@given(loose_typed_values())
+def test_from_python_and_the_writers_agree(tv: tuple[WitType, Any]) -> None:
+    """from_python and the codec's writers accept and refuse the same values, for any type."""
+    ty, value = tv
+    try:
+        from_python(value, ty)
+    except ValueConversionError:
+        accepted = False
+    else:
+        accepted = True
+    assert _writes(ty, value, owned=False) is accepted, (str(ty), value)
+    assert _writes(ty, value, owned=True) is accepted, (str(ty), value)

@@ -34,7 +34,17 @@ from .types import (
     VariantType,
     WitType,
 )
-from .values import _ENUM_LOOKUP, Err, Ok, Some, Variant, _field_names, enum_class, record_class
+from .values import (
+    _ENUM_LOOKUP,
+    Err,
+    Ok,
+    Some,
+    Variant,
+    _field_names,
+    enum_class,
+    record_class,
+    snake,
+)
 
 __all__ = ["from_python", "to_python"]
 
@@ -139,10 +149,11 @@ def _convert(value: Any, ty: WitType, fn: str, param: str) -> Any:  # noqa: PLR0
     if isinstance(ty, EnumType):
         return _convert_enum(value, ty, fn, param)
     if isinstance(ty, FlagsType):
-        if isinstance(value, str) or not isinstance(value, Iterable):
+        if isinstance(value, str | bytes) or not isinstance(value, Iterable):
             raise _fail(value, ty, fn, param)
-        names = frozenset(value)
-        if not all(isinstance(n, str) and n in ty.names for n in names):
+        known = {**{n: n for n in ty.names}, **{snake(n): n for n in ty.names}}
+        names = frozenset(known.get(n) if isinstance(n, str) else None for n in value)
+        if None in names:
             raise _fail(value, ty, fn, param)
         return names
     if isinstance(ty, OptionType):
@@ -238,7 +249,11 @@ def _convert_variant(value: Any, ty: VariantType, fn: str, param: str) -> Varian
         case, payload = value.tag, value.payload
     else:
         raise _fail(value, ty, fn, param)
-    for name, pty in ty.cases:
-        if name == case:
-            return Variant(name, _convert_opt(payload, pty, fn, f"{param}({name})"))
+    # The case's WIT name, else its snake_case name (as the engine's converters accept it).
+    found = next((c for c in ty.cases if c[0] == case), None)
+    if found is None:
+        found = next((c for c in ty.cases if snake(c[0]) == case), None)
+    if found is not None:
+        name, pty = found
+        return Variant(name, _convert_opt(payload, pty, fn, f"{param}({name})"))
     raise _fail(value, ty, fn, param)

@@ -25,11 +25,13 @@ WIT                         Python
                             any class, a mapping (kebab or snake keys) or any object with the
                             attributes. Omitted option fields are None
 ``variant``                 :class:`Variant` ``(case, value)``; ``value`` is None without payload
+                            (accepts the case name kebab or snake)
 ``enum``                    a member of :func:`enum_class` ``(ty)``, an ``enum.Enum`` generated
                             per type (``blue-ish`` is ``BLUE_ISH = "blue-ish"``); accepts the
                             case name (kebab or snake) or member name as a ``str``, or any
                             ``enum.Enum`` member whose value or lower-cased name is a case
-``flags``                   ``frozenset[str]`` (accepts any iterable of flag names)
+``flags``                   ``frozenset[str]`` (accepts any iterable of flag names, kebab or
+                            snake, but not a ``str`` or ``bytes``)
 ``option<T>``               ``None`` or the value of ``T``
 ``option<option<T>>``       ``None`` for the outer ``none``; :class:`Some` ``(x)`` for
                             ``some(x)``, where ``x`` is itself ``None`` or a value of ``T``.

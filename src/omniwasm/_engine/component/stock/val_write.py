@@ -213,6 +213,9 @@ def _list_u8_bytes(v: Any) -> bytes:
     if isinstance(v, bytes | bytearray | memoryview):
         return bytes(v)
     if isinstance(v, list | tuple):
+        # ints only, as from_python: bytes() would also take True and __index__ objects
+        if not all(type(x) is int or (isinstance(x, int) and type(x) is not bool) for x in v):
+            raise Bad("", "list<u8>", v)
         try:
             return bytes(v)
         except (ValueError, TypeError):
