@@ -1,8 +1,8 @@
 """WASI 0.2 command guests (``tests/fixtures/wasi/``) behave as the WASI spec and native say.
 
-Every test runs under each WASI host in ``MODES`` through ``run_guest``: today only
-``"native"`` (wasmtime's WASI, through ``Runtime.run``); the Python "virtual" host joins the list
-later and must give the same stdout and exit codes. Where the reference ``wasmtime`` CLI is
+Every test runs under each WASI host in ``MODES`` through ``run_guest``: ``"native"``
+(wasmtime's WASI, through ``Runtime.run``) and ``"virtual"`` (omniwasm's Python WASI host),
+which must give the same stdout and exit codes. Where the reference ``wasmtime`` CLI is
 installed, the deterministic guests (cli, fs, sockets_denied, http_get) are also compared with
 ``wasmtime run``.
 
@@ -16,8 +16,8 @@ Recorded native behaviour (wasmtime 50 through omniwasm, default deny policy):
   symlink whose target is ``../secret.txt`` but cannot open through it;
 - exit codes: a 0.2 command only reports success or failure, so ``exit(7)`` gives 1;
 - HTTP: native WASI links no ``wasi:http``, so the ``http_get`` guest fails with ``LinkError``
-  and the HTTP tests skip under ``"native"``; their expected outputs are checked against
-  ``wasmtime run -S http`` and a real server on 127.0.0.1 instead.
+  and the HTTP tests run under the hosts that have it (``HTTP_MODES``); their expected outputs
+  are checked against ``wasmtime run -S http`` and a real server on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from fixtures.wasi_guests import HTTP_PATHS, FsLayout, HttpOrigin
 from omniwasm import LinkError, Policy, RunResult, Runtime, wasi
 
 MODES = ["native", "virtual"]
-VIRTUAL_HTTP = "wasi:http/types" in wasi._host._INTERFACES  # the virtual host's wasi:http
+HTTP_MODES = ["virtual"]  # native WASI links no wasi:http (test_http_is_not_linked_by_native_wasi)
 
 Guest = Callable[[str], Path]
 Layout = Callable[[str], FsLayout]
@@ -465,19 +465,17 @@ def test_http_is_not_linked_by_native_wasi(wasi_guest: Guest) -> None:
         run_guest("native", wasi_guest("http_get"), Policy(args=["127.0.0.1:9", "/"]))
 
 
+@pytest.mark.parametrize("mode", HTTP_MODES)
 @pytest.mark.parametrize("case", HTTP_CASE_NAMES)
 def test_http_get(mode: str, wasi_guest: Guest, http_origin: HttpOrigin, case: str) -> None:
     """An allowed GET to a real server on 127.0.0.1 prints what `wasmtime run -S http` prints."""
-    if mode == "native":
-        pytest.skip("omniwasm's native WASI has no wasi:http (test_http_is_not_linked_...)")
-    if not VIRTUAL_HTTP:
-        pytest.skip("the virtual host has no wasi:http yet")
     args, expected = _http_cases(http_origin)[case]
     result = run_guest(mode, wasi_guest("http_get"), _allow(args))
     assert result.stdout == expected
     assert result.exit_code == 0
 
 
+@pytest.mark.parametrize("mode", HTTP_MODES)
 @pytest.mark.parametrize(
     "allowed",
     [(), ("http://example.com",), ("https://127.0.0.1:*",)],
@@ -487,10 +485,6 @@ def test_http_denied(
     mode: str, wasi_guest: Guest, http_origin: HttpOrigin, allowed: tuple[str, ...]
 ) -> None:
     """A request to a host the policy does not allow is answered with HTTP-request-denied."""
-    if mode == "native":
-        pytest.skip("omniwasm's native WASI has no wasi:http (test_http_is_not_linked_...)")
-    if not VIRTUAL_HTTP:
-        pytest.skip("the virtual host has no wasi:http yet")
     policy = Policy(args=[http_origin.authority, "/hello"], network=True, allowed_hosts=allowed)
     result = run_guest(mode, wasi_guest("http_get"), policy)
     assert result.stdout == b"handle: error HTTP-request-denied\n"
@@ -509,12 +503,9 @@ def test_http_expectations_match_wasmtime_run(
     assert ref.returncode == 0, ref.stderr
 
 
+@pytest.mark.parametrize("mode", HTTP_MODES)
 def test_http_usage_without_arguments_fails(mode: str, wasi_guest: Guest) -> None:
     """Without arguments the guest prints its usage and run returns err (exit code 1)."""
-    if mode == "native":
-        pytest.skip("omniwasm's native WASI has no wasi:http (test_http_is_not_linked_...)")
-    if not VIRTUAL_HTTP:
-        pytest.skip("the virtual host has no wasi:http yet")
     result = run_guest(mode, wasi_guest("http_get"))
     assert result.stdout == b"usage: http_get AUTHORITY PATH [SCHEME [TIMEOUT]]\n"
     assert result.exit_code == 1
