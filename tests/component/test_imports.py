@@ -497,8 +497,10 @@ def test_wrong_return_type_is_a_conversion_error_naming_the_function(
     returned: Any,
     expected: str,
 ) -> None:
-    """A host function returning the wrong type raises HostFunctionError from a
-    ValueConversionError that names the host function, the return value and the WIT type."""
+    """A wrong return type is a HostFunctionError from a ValueConversionError naming it.
+
+    The conversion error names the host function, the value returned and the WIT type.
+    """
     inst = _instance(code, host.linker(**{f"echo-{kind}": lambda *_a: returned}))
     arg = {"point": {"x": 0, "y": 0, "label-text": ""}, "color": "red", "string": "s"}
     default: Any = {"list-u32": [], "char": "c", "bool": True}.get(kind, 0)

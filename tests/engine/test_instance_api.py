@@ -24,6 +24,7 @@ WAT = """
 
 @pytest.fixture
 def inst() -> omniwasm.Instance:
+    """An instance of WAT whose ``scale`` import multiplies by 10."""
     rt = Runtime()
     return rt.instantiate(rt.load(WAT), imports={"env": {"scale": lambda x: x * 10}})
 

@@ -324,8 +324,10 @@ def test_infinite_loop_is_504_within_the_timeout(routes: Path) -> None:
 def test_guest_blocked_on_a_stalled_body_times_out_and_frees_its_slot(
     routes: Path, path: str
 ) -> None:
-    """A guest waiting for a body that never comes is cut off (504, or an aborted response if it
-    had answered) and its thread ends, so its slot serves the next request."""
+    """A guest waiting for a body that never comes is cut off and its slot serves the next one.
+
+    It gets a 504, or an aborted response if it had answered, and its thread ends.
+    """
 
     async def go() -> Recorder:
         app = Gateway(routes, timeout=0.2, max_concurrency=1, max_queue=0)

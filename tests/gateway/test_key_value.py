@@ -16,6 +16,7 @@ from omniwasm.gateway._kv import KeyValueAccess, KeyValueDatabase, Store
 
 
 def case_of(info: pytest.ExceptionInfo[Err]) -> str:
+    """The case name of the key-value error a call raised."""
     value = info.value.value
     assert isinstance(value, Variant)
     return value.case

@@ -34,6 +34,8 @@ def manifest(where: Path, cwasm: Path, outbound: list[str]) -> Path:
 
 
 def fetch_in_process(app: App, url: str) -> httpx.Response:
+    """GET ``url`` from ``app`` in process, through httpx's ASGI transport."""
+
     async def go() -> httpx.Response:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://app.test") as c:
@@ -94,8 +96,10 @@ def test_without_a_served_address_self_alt_is_an_ordinary_host(
 def test_the_host_header_cannot_redirect_a_self_request(
     py_http_cwasm: Path, tmp_path: Path
 ) -> None:
-    """A client's Host header does not choose where a self-request goes (Spin's CVE-2024-32980):
-    the target is the address the app is served on, whatever the incoming request claims."""
+    """A client's Host header does not choose where a self-request goes (Spin's CVE-2024-32980).
+
+    The target is the address the app is served on, whatever the incoming request claims.
+    """
     port = free_port()
     source = manifest(tmp_path, py_http_cwasm, ["http://self"])
     with serving(str(source), "--addr", f"127.0.0.1:{port}") as p:

@@ -1,5 +1,7 @@
-"""What a Spin app sees and offers under omniwasm: Spin's request headers (spin-full-url,
-spin-path-info, ...) and the reserved ``/.well-known/spin/`` routes.
+"""What a Spin app sees and offers under omniwasm: Spin's headers and reserved routes.
+
+Spin's request headers are ``spin-full-url``, ``spin-path-info`` ...; the reserved routes live
+under ``/.well-known/spin/``.
 
 ``routes.wat`` answers any request carrying ``x-show: NAME`` with the first value of header
 ``NAME`` as the guest received it, so each test reads back what the guest saw.

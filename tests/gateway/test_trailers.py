@@ -1,5 +1,7 @@
-"""Response trailers: sent through the ASGI ``http.response.trailers`` extension when the
-server offers it (Hypercorn over HTTP/2 here), left out otherwise (uvicorn)."""
+"""Response trailers: sent when the server offers ASGI's trailers extension, else left out.
+
+Hypercorn over HTTP/2 offers ``http.response.trailers`` here; uvicorn does not.
+"""
 
 from __future__ import annotations
 
@@ -62,8 +64,10 @@ def _body(sent: list[dict[str, Any]]) -> bytes:
 
 @pytest.fixture
 def finished_first(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The gateway waits for the guest to end before starting the response (however slow the
-    machine), so the trailers are known when the response starts."""
+    """The gateway waits for the guest to end before it starts the response, however slow.
+
+    So the trailers are known when the response starts.
+    """
     from omniwasm.gateway import _asgi
 
     monkeypatch.setattr(_asgi, "EARLY", 60.0)

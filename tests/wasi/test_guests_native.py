@@ -162,7 +162,8 @@ def test_random_bytes(mode: str, wasi_guest: Guest, count: int) -> None:
     """getentropy and arc4random return the number of bytes asked for, and they differ.
 
     Distinctness is asserted from 16 bytes up: two random single bytes are equal
-    one time in 256, which made the count=1 case fail now and then in CI."""
+    one time in 256, which made the count=1 case fail now and then in CI.
+    """
     result = run_guest(mode, wasi_guest("random"), Policy(args=[str(count)]))
     assert result.exit_code == 0
     values = _keyed(result.stdout)

@@ -1,6 +1,7 @@
-"""The virtual WASI host: C command components (built with zig + the p1->0.2 adapter) run on
-omniwasm's Python WASI 0.2 and behave as under wasmtime's native WASI, with streams the embedder
-controls.
+"""The virtual WASI host: C command components behave as under wasmtime's native WASI.
+
+The components are built with zig and the p1->0.2 adapter; they run on omniwasm's Python WASI
+0.2, with streams the embedder controls.
 """
 
 from __future__ import annotations

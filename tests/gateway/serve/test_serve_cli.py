@@ -116,8 +116,7 @@ HYPERCORN = pytest.mark.skipif(
 
 @pytest.mark.parametrize("server", [(), pytest.param(("--http2",), marks=HYPERCORN)])
 def test_sigterm_finishes_the_request_in_flight(routes: Path, server: tuple[str, ...]) -> None:
-    """A request running when SIGTERM arrives still gets its answer before the server exits
-    (under uvicorn, and under Hypercorn with --http2)."""
+    """A request running at SIGTERM gets its answer before the server exits (uvicorn, Hypercorn)."""
     import threading
 
     port, admin = free_port(), free_port()

@@ -1,5 +1,4 @@
-"""`omniwasm serve` on 127.0.0.1: a bounded load with flat memory, and the same answers as the
-reference `wasmtime serve` for the same component."""
+"""`omniwasm serve` on 127.0.0.1: bounded load with flat memory, answers as `wasmtime serve`."""
 
 from __future__ import annotations
 

@@ -33,6 +33,7 @@ def root(fs: MemoryFs) -> Descriptor:
 
 
 def err_code(fn: Any) -> Any:
+    """The error-code case ``fn()`` fails with."""
     with pytest.raises(Err) as info:
         fn()
     return info.value.value

@@ -65,6 +65,7 @@ def code(fn: Callable[[], object]) -> str:
 
 
 def read_all(root: Node[Any], path: str) -> bytes:
+    """The whole content of the file at ``path`` under ``root``."""
     with root.open_at(path, flags={"read"}) as f:
         return f.read(1 << 20, 0)[0]
 

@@ -153,7 +153,7 @@ class _QuietServer(ThreadingHTTPServer):
 
 @pytest.fixture(scope="module")
 def edge() -> Iterator[Edge]:
-    """This module's real server on 127.0.0.1 (a daemon thread), released at the end."""
+    """A real server on 127.0.0.1 for this module (a daemon thread), released at the end."""
     state: dict[str, Any] = {}
     server = _QuietServer(("127.0.0.1", 0), _edge_handler(state))
     server.daemon_threads = True
