@@ -137,6 +137,7 @@ def step(log: list[str], name: str, fn: Any) -> Any:
 
 
 def core(rt: Runtime, data: bytes, log: list[str], policy: Policy) -> None:
+    """Feed one input to the core-module entry points, logging each step."""
     code = step(log, "load", lambda: rt.load(data))
     if code is None:
         return
@@ -158,6 +159,7 @@ def core(rt: Runtime, data: bytes, log: list[str], policy: Policy) -> None:
 
 
 def plugin(rt: Runtime, data: bytes, log: list[str], policy: Policy) -> None:
+    """Feed one input to the plugin entry points, logging each step."""
     from omniwasm.plugins import Plugin
 
     wasi = len(data) % 2 == 0
@@ -172,6 +174,7 @@ def plugin(rt: Runtime, data: bytes, log: list[str], policy: Policy) -> None:
 
 
 def component(rt: Runtime, data: bytes, log: list[str], policy: Policy) -> None:
+    """Feed one input to the component entry points, logging each step."""
     code = step(log, "load", lambda: rt.load(data))
     if code is None:
         return
@@ -200,6 +203,7 @@ def component(rt: Runtime, data: bytes, log: list[str], policy: Policy) -> None:
 
 
 def main() -> None:
+    """Run every input of the folder named by argv[1] through every entry point."""
     folder = Path(sys.argv[1])
     # A private compile cache: each input compiles once for all its steps (and the plugin).
     cache = Path(tempfile.mkdtemp(prefix="omniwasm-fuzz-cache-"))

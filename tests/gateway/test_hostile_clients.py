@@ -295,9 +295,12 @@ def test_a_final_guest_status_passes_through(server: Server, status: int) -> Non
 def test_guests_asleep_in_a_host_call_do_not_hold_their_slots(
     kind: str, routes: Path, tmp_path: Path
 ) -> None:
-    """Six /sleep requests (60 s in a host call) get 504 at the 1 s timeout, an unrelated
-    request sent meanwhile is answered long before any sleep would end, and SIGTERM stops the
-    server without waiting for the sleepers."""
+    """Requests sleeping in a host call get 504 at the timeout and never hold up the server.
+
+    Six /sleep requests (60 s in a host call) get 504 at the 1 s timeout, an unrelated request
+    sent meanwhile is answered long before any sleep would end, and SIGTERM stops the server
+    without waiting for the sleepers.
+    """
     for srv in _serve(kind, routes, tmp_path, "--max-concurrency", "4"):
         base = f"http://127.0.0.1:{srv.port}"
         results: dict[str, list[int]] = {"sleep": [], "other": []}

@@ -1,5 +1,7 @@
-"""The C guest (``tests/fixtures/nn/nn_c.c``): a WASI command whose wasi:nn canonical ABI is
-written by hand, run on the virtual WASI host with wasi:nn added to its linker."""
+"""The C guest (``tests/fixtures/nn/nn_c.c``): wasi:nn's canonical ABI written by hand.
+
+It is a WASI command, run on the virtual WASI host with wasi:nn added to its linker.
+"""
 
 from __future__ import annotations
 

@@ -40,8 +40,7 @@ def compiled(runtime: omniwasm.Runtime, nn_app_cwasm: Path) -> Any:
 
 @pytest.fixture
 def guest(runtime: omniwasm.Runtime, compiled: Any) -> Iterator[Callable[..., Any]]:
-    """``guest(context, policy=None)``: the ``app`` exports of a fresh instance with that
-    wasi:nn context (and policy)."""
+    """``guest(context, policy=None)``: the ``app`` exports of a fresh instance with them."""
     opened: list[omniwasm.Instance] = []
 
     def make(context: nn.NnContext, policy: omniwasm.Policy | None = None) -> Any:
@@ -178,8 +177,10 @@ def test_model_from_guest_bytes_equals_by_name(guest: Any, tmp_path: Path) -> No
 
 
 def test_real_model_from_a_package(guest: Any) -> None:
-    """magika's content-type model, fed magika's features by the guest, labels Python source
-    as python with ONNX Runtime's own scores."""
+    """magika's model, fed its features by the guest, labels Python source as python.
+
+    The scores are ONNX Runtime's own.
+    """
     path = models.magika_model()
     content = Path(omniwasm.__file__).read_bytes()
     features = models.magika_features(content)

@@ -1,5 +1,8 @@
-"""Models a guest supplies are hostile input: external data is found wherever it hides, and
-malformed bytes end in a wasi:nn error, never a crash."""
+"""Models a guest supplies are hostile input: external data is found, bad bytes are errors.
+
+External data is found wherever it hides, and malformed bytes end in a wasi:nn error, never a
+crash.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +17,7 @@ from omniwasm.wasi.nn._scan import MAX_DEPTH, ModelScanError, external_data
 
 @pytest.mark.parametrize("where", ["initializer", "constant", "subgraph", "sparse"])
 def test_scan_finds_external_data(where: str) -> None:
-    """A tensor with data_location EXTERNAL is found in initializers, attributes, subgraphs
-    and sparse initializers."""
+    """A tensor with data_location EXTERNAL is found wherever it is (``where``)."""
     assert external_data(models.external_initializer(where)) is not None
 
 
