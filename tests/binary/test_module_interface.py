@@ -14,7 +14,7 @@ import wasmtime
 from conftest import build_c_module
 from fixtures.extism_plugins import build_plugin
 from omniwasm._binary.module import ModuleInterface, module_interface
-from omniwasm._engine._coretypes import _native_interface
+from omniwasm._engine.core.types import _native_interface
 
 C_SOURCES = Path(__file__).parents[1] / "fixtures" / "c"
 

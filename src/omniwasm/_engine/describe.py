@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .._wit.world import WorldItem
-from ._coretypes import interface_of
 from .artifact import Artifact
 from .component.stock.types import world_items
+from .core.types import interface_of
 
 __all__ = ["exports_of", "imports_of"]
 

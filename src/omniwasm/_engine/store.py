@@ -25,8 +25,8 @@ from wasmtime import _ffi as ffi
 from .._deadline import Deadline
 from .._errors import PolicyError
 from .._policy import Output, Policy, merge_env
-from ._stdin import StdinPump, stdin_can_block
 from .native import NO_DEADLINE, NativeEngine, ensure_ticker, ticks_for
+from .stdin import StdinPump, stdin_can_block
 
 __all__ = ["CANCELLED_MESSAGE", "StoreBox", "box_of"]
 

@@ -19,7 +19,7 @@ import wasmtime
 from wasmtime import _ffi as ffi
 
 from ..._errors import OmniwasmError, ValueConversionError
-from .._coretypes import PYTHON_VALUES, interface_of
+from .types import PYTHON_VALUES, interface_of
 
 __all__ = ["FastFunc"]
 

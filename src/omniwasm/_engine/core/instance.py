@@ -21,12 +21,12 @@ from wasmtime._extern import wrap_extern
 
 from ..._errors import GuestExit, LinkError, MissingImport, OmniwasmError
 from ..._policy import Policy
-from .._coretypes import interface_of, python_callable
-from .._wasip1 import shadow_poll_oneoff
 from ..artifact import Artifact
 from ..store import StoreBox
 from ..translate import translate, translating
 from .fastcall import FastFunc
+from .types import interface_of, python_callable
+from .wasip1 import shadow_poll_oneoff
 
 __all__ = ["CoreInstance", "HostImports", "instantiate_core"]
 

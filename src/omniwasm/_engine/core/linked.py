@@ -31,12 +31,12 @@ from wasmtime import _func as wasmtime_func
 from ..._binary.module import FuncSig
 from ..._errors import LinkError, MissingImport, OmniwasmError
 from ..._policy import Policy
-from .._coretypes import describe_import, interface_of
-from .._wasip1 import shadow_poll_oneoff
 from ..artifact import Artifact
 from ..store import StoreBox
 from ..translate import translate
 from .instance import WASI_P1_MODULES, CoreInstance, instantiate_failure, pre_instantiate_raw
+from .types import describe_import, interface_of
+from .wasip1 import shadow_poll_oneoff
 
 __all__ = ["CoreTemplate", "HostCall", "func_exports", "interface_of"]
 

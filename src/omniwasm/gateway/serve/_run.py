@@ -38,7 +38,7 @@ def app_from_env() -> App | WorkerApp:
     """
     settings = ServeSettings(**json.loads(os.environ[_ENV]))
     configure_logging(settings.log_format)
-    from .._protocol import configure
+    from ._protocol import configure
 
     configure(settings.header_limits)  # this worker's connections
     app = settings.build()
@@ -83,7 +83,7 @@ def _serve_workers(uvicorn: Any, host: str, port: int, settings: ServeSettings) 
             port,
             settings.workers,
         )
-        from .._protocol import LimitedHttpToolsProtocol
+        from ._protocol import LimitedHttpToolsProtocol
 
         uvicorn.run(
             "omniwasm.gateway.serve:app_from_env",
@@ -187,7 +187,7 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 async def _serve_one(uvicorn: Any, app: App, host: str, port: int, settings: ServeSettings) -> None:
-    from .._protocol import LimitedHttpToolsProtocol, configure
+    from ._protocol import LimitedHttpToolsProtocol, configure
 
     configure(settings.header_limits)
     config = uvicorn.Config(

@@ -64,8 +64,8 @@ class ServeSettings:
 
     @property
     def header_limits(self) -> Any:
-        """The request-head limits of the HTTP server (a ``_protocol.HeaderLimits``)."""
-        from .._protocol import HeaderLimits
+        """The request-head limits of the HTTP server (a ``serve._protocol.HeaderLimits``)."""
+        from ._protocol import HeaderLimits
 
         return HeaderLimits(self.max_header_bytes, self.max_headers, self.header_timeout)
 

@@ -24,8 +24,8 @@ from wasmtime import component as wc
 
 from ...._wit import types as t
 from ...._wit.world import WorldItem, render_definition, render_func
-from ..._coretypes import describe_native
 from ...artifact import Artifact
+from ...core.types import describe_native
 
 __all__ = ["world_items", "world_type"]
 

@@ -1,9 +1,9 @@
 """Core import/export types for the whole engine, never through a native call that can abort.
 
-A module's types come from its binary (:mod:`._modscan`). A precompiled ``.cwasm`` has no
-binary left, and a component's core-module import has only the engine's type objects; for
-those, types are read with ``wasmtime_valtype_new``, which describes every value type, never
-with ``wasm_valtype_kind`` (aborts on ``v128`` and typed references) or
+A module's types come from its binary (:mod:`omniwasm._binary.module`). A precompiled
+``.cwasm`` has no binary left, and a component's core-module import has only the engine's type
+objects; for those, types are read with ``wasmtime_valtype_new``, which describes every value
+type, never with ``wasm_valtype_kind`` (aborts on ``v128`` and typed references) or
 ``wasm_tabletype_limits`` (panics on a 64-bit table larger than 2^32: such tables are shown
 without their limits).
 """
@@ -16,8 +16,8 @@ from typing import Any
 import wasmtime
 from wasmtime import _ffi as ffi
 
-from .._binary.module import CoreExtern, FuncSig, ModuleInterface, module_interface, render_sig
-from .artifact import Artifact
+from ..._binary.module import CoreExtern, FuncSig, ModuleInterface, module_interface, render_sig
+from ..artifact import Artifact
 
 __all__ = [
     "PROBE_PREFIX",

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ._app import DEBUG, app, guarded
-from ._registry_cmd import InsecureOpt, LockOpt, OfflineOpt, client_from_flags
+from ._registry import InsecureOpt, LockOpt, OfflineOpt, client_from_flags
 
 if TYPE_CHECKING:
     from ..registry import Client

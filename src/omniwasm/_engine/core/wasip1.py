@@ -31,9 +31,9 @@ from typing import Any
 import wasmtime
 from wasmtime import _ffi as ffi
 
-from .._deadline import Deadline
-from .._errors import Cancelled
-from .store import CANCELLED_MESSAGE, box_of
+from ..._deadline import Deadline
+from ..._errors import Cancelled
+from ..store import CANCELLED_MESSAGE, box_of
 
 __all__ = ["WASI_P1", "shadow_poll_oneoff"]
 
