@@ -13,6 +13,7 @@ from .core.fastcall import FastFunc
 from .core.instance import CoreInstance, HostImports, instantiate_core
 from .core.linked import CoreTemplate, func_exports
 from .describe import exports_of, imports_of
+from .memory import LinearMemory
 from .native import (
     DEFAULT_KEEP_RESIDENT,
     EngineSettings,
@@ -37,6 +38,7 @@ __all__ = [
     "HostDefs",
     "HostImports",
     "Kind",
+    "LinearMemory",
     "NativeEngine",
     "StoreBox",
     "current_state",

@@ -18,6 +18,7 @@ from .. import wasi
 from .._compiled import Compiled
 from .._component import Linker
 from .._errors import OmniwasmError, PolicyError
+from .._linked import poisoned, store_calls
 from .._policy import Policy
 from .._runtime import Runtime
 from .._wit import types as t
@@ -106,7 +107,7 @@ def plugin_imports(world: t.WorldType, imports: Linker | None) -> tuple[Linker |
 class ComponentState:
     """One live instance of a component plugin (on the virtual WASI host when it uses WASI)."""
 
-    __slots__ = ("box", "context", "instance")
+    __slots__ = ("calls", "context", "instance")
 
     def __init__(
         self,
@@ -127,22 +128,22 @@ class ComponentState:
                 raise
         else:
             self.instance = runtime.instantiate(compiled, policy, imports=linker, argv0=argv0)
-        self.box = self.instance._inner.box
-        self.box.make_cancellable()
+        self.calls = store_calls(self.instance)
+        self.calls.make_cancellable()
 
     @property
     def poisoned(self) -> bool:
         """True when a trap (or limit) left the instance unusable."""
-        return bool(getattr(self.instance._inner, "poisoned", None))
+        return poisoned(self.instance)
 
     def call(self, name: str, args: tuple[Any, ...]) -> Any:
-        box = self.box
+        calls = self.calls
         func = self.instance.func(name)
-        box.begin_call()
+        calls.begin()
         try:
             return func(*args)
         finally:
-            box.end_call()
+            calls.end()
 
     def close(self) -> None:
         self.instance.close()

@@ -3,13 +3,13 @@
 ``kernel.wat`` (the allocator, input/output/error registers and the var store, with its own
 linear memory) is compiled once per engine and instantiated as a companion of each plugin
 module. :class:`PluginState` reads and writes kernel blocks straight from that memory (the
-layout is ours: see the kernel's header comment) and holds the per-instance settings; the
-``extism:host/env`` functions that need the host (config, HTTP, logs) find it by store.
+layout is ours: see the kernel's header comment) through the engine's bounds-checked
+``LinearMemory``, and holds the per-instance settings; the ``extism:host/env`` functions that
+need the host (config, HTTP, logs) find it by store.
 """
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import logging
 import struct
@@ -19,10 +19,10 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from importlib import resources
 from typing import Any
 
-from .. import _engine as eng
 from .._compiled import Compiled
 from .._deadline import call_within
 from .._errors import GuestError, OmniwasmError, Trap
+from .._linked import LinkedInstance
 from .._runtime import Runtime
 from ._hostfn import CurrentPlugin, HostFunction
 from ._http import HttpPolicy, HttpState, http_request
@@ -58,9 +58,7 @@ KERNEL_VAR_LIMIT = 1 << 20  # kernel.wat's own default max_var_bytes
 PRIVATE_PREFIX = "omniwasm_"  # kernel exports for the host only: a plugin may not import them
 _FIRST_HANDLE = 77
 _FREE = 2
-_string_at = ctypes.string_at
-_memmove = ctypes.memmove
-_memset = ctypes.memset
+_ZEROS = memoryview(bytes(_PAGE))
 _KERNEL_FUNCS = {
     "_begin": "omniwasm_begin",
     "_alloc": "alloc",
@@ -75,18 +73,17 @@ _KERNEL_FUNCS = {
     "_var_bounds": "omniwasm_vars",
     "_var_limit": "omniwasm_var_limit",
 }
-_kernels: dict[int, Compiled] = {}
+_kernels: weakref.WeakKeyDictionary[Runtime, Compiled] = weakref.WeakKeyDictionary()
 _kernel_lock = threading.Lock()
 
 
 def kernel_for(runtime: Runtime) -> Compiled:
-    """The kernel module compiled for ``runtime``'s engine (once per engine)."""
-    key = id(runtime._native)
+    """The kernel module compiled for ``runtime`` (once per runtime, then from its caches)."""
     with _kernel_lock:
-        found = _kernels.get(key)
+        found = _kernels.get(runtime)
         if found is None:
             text = resources.files("omniwasm.plugins").joinpath("kernel.wat").read_text()
-            found = _kernels[key] = runtime.load(text)
+            found = _kernels[runtime] = runtime.load(text)
     return found
 
 
@@ -105,8 +102,8 @@ class PluginState(CurrentPlugin):
 
     def __init__(
         self,
-        guest: eng.CoreInstance,
-        kernel: eng.CoreInstance,
+        guest: LinkedInstance,
+        kernel: LinkedInstance,
         *,
         config: Mapping[str, str],
         max_var_bytes: int,
@@ -114,24 +111,14 @@ class PluginState(CurrentPlugin):
     ) -> None:
         self.guest = guest
         self.kernel = kernel
-        self.box = guest.box
+        self.calls = guest.calls
+        self.memory = kernel.memory()
         self.config = config
         self.max_var_bytes = max_var_bytes
         self.logger = logger
         self.http = HttpState()
         self.http_policy = HttpPolicy()
-        self._span: tuple[int, int] | None = None
-        self._base = kernel.memory_base()
-        self._page_base = 0
-        self._page = memoryview(b"")
-        _STATES[guest.box.ctx] = self
-
-    def span(self) -> tuple[int, int]:
-        """The kernel memory's (base, size), read once until something may have grown it."""
-        span = self._span
-        if span is None:
-            span = self._span = self.kernel.memory_span()
-        return span
+        _STATES[guest.store_id] = self
 
     @functools.cached_property
     def vars(self) -> MutableMapping[str, bytes]:  # type: ignore[override]
@@ -150,36 +137,37 @@ class PluginState(CurrentPlugin):
     # CurrentPlugin: kernel memory helpers for host functions. Blocks are read and released
     # straight from the kernel's memory (its layout is ours: kernel.wat), which saves two
     # calls into the kernel per handle; every access is bounds-checked against the memory.
-    def _block(self, handle: int) -> tuple[int, int, int]:
-        """``(base, data length, size of memory)`` for an active block, else length 0."""
-        base, size = self.span()
+    def _block(self, handle: int) -> tuple[memoryview, int]:
+        """The kernel memory now, and the data length of the active block at ``handle`` (or 0).
+
+        The view is valid until the kernel or the guest runs again.
+        """
+        view = self.memory.view()
+        size = len(view)
         if handle < _FIRST_HANDLE or handle > size:
-            return base, 0, size
-        status, _, used = _HEADER.unpack(_string_at(base + handle - _HEADER.size, _HEADER.size))
+            return view, 0
+        status, _, used = _HEADER.unpack_from(view, handle - _HEADER.size)
         if status != 1 or handle + used > size:
-            return base, 0, size
-        return base, used, size
+            return view, 0
+        return view, used
 
     def read(self, handle: int) -> bytes:
         if not handle:
             return b""
-        base, used, _ = self._block(handle)
-        return _string_at(base + handle, used) if used else b""
+        view, used = self._block(handle)
+        return bytes(view[handle : handle + used]) if used else b""
 
     def write(self, data: bytes | bytearray | memoryview | str) -> int:
         raw = data.encode() if isinstance(data, str) else bytes(data)
         handle = int(self._alloc(len(raw)))
-        self._span = None  # alloc may have grown the memory
         if not handle:
             if raw:
                 raise OmniwasmError(f"plugin kernel could not allocate {len(raw)} bytes")
             return 0
-        base, _ = self.span()
-        _memmove(base + handle, raw, len(raw))
+        self.memory.write(handle, raw)
         return handle
 
     def alloc(self, size: int) -> int:
-        self._span = None
         return int(self._alloc(size))
 
     def free(self, handle: int) -> None:
@@ -190,14 +178,14 @@ class PluginState(CurrentPlugin):
         """Read a handle the guest passed to the host, then free it (handles are consumed)."""
         if not handle:
             return b""
-        base, used, _ = self._block(handle)
+        view, used = self._block(handle)
         if not used:
             self.free(handle)  # let the kernel decide what an odd handle is
             return b""
-        data = _string_at(base + handle, used)
-        _memset(base + handle - _HEADER.size, _FREE, 1)  # what the kernel's free does
-        if _U64.unpack(_string_at(base + _INPUT_OFFSET, 8))[0] == handle:
-            _memset(base + _INPUT_LENGTH, 0, 8)
+        data = bytes(view[handle : handle + used])
+        view[handle - _HEADER.size] = _FREE  # what the kernel's free does
+        if _U64.unpack_from(view, _INPUT_OFFSET)[0] == handle:
+            _U64.pack_into(view, _INPUT_LENGTH, 0)
         return data
 
     def close(self) -> None:
@@ -205,34 +193,27 @@ class PluginState(CurrentPlugin):
         self.guest.close()
 
     def call(self, name: str, func: Any, data: bytes) -> bytes:
-        box = self.box
-        box.begin_call()
+        calls = self.calls
+        calls.begin()
         try:
             return self._call(name, func, data)
         finally:
-            box.end_call()
-
-    def _first_page(self) -> tuple[memoryview, int]:
-        """A writable view of the kernel memory's first page, and the memory's base address.
-
-        The view is rebuilt whenever the base has moved; use it before any guest code runs.
-        """
-        base = self._base() or 0
-        if base != self._page_base:
-            self._page = memoryview((ctypes.c_char * _PAGE).from_address(base)).cast("B")
-            self._page_base = base
-        return self._page, base
+            calls.end()
 
     def _call(self, name: str, func: Any, data: bytes) -> bytes:
         n = len(data)
-        page, base = self._first_page()
+        memory = self.memory
+        page = memory.head(_PAGE)  # the kernel memory never has less; taken again after guest code
         position, length = _POS_LEN.unpack_from(page, _POSITION)
         first = _BLOCKS + _HEADER.size
         if first + n <= _PAGE and _HEADER.size + n <= length:
             # What the kernel's omniwasm_begin does, without entering it: reset (zero the old
             # blocks, clear the fault byte and the registers), then the input as block one.
             if position:
-                _memset(base + _BLOCKS, 0, position)
+                if _BLOCKS + position <= _PAGE:
+                    page[_BLOCKS : _BLOCKS + position] = _ZEROS[:position]
+                else:
+                    memory.fill(_BLOCKS, 0, position)
             page[_FAULT] = 0
             if n:
                 _ROOT.pack_into(page, _POSITION, _HEADER.size + n, length, 0, first, n, 0, 0)
@@ -245,8 +226,7 @@ class PluginState(CurrentPlugin):
             if n:
                 if not handle:
                     raise OmniwasmError(f"plugin kernel could not allocate {n} bytes of input")
-                _memmove((self._base() or 0) + handle, data, n)
-        self._span = None
+                memory.write(handle, data)
         try:
             rc = func()
         except Trap as exc:
@@ -254,7 +234,7 @@ class PluginState(CurrentPlugin):
             if failed is None:
                 raise
             raise failed from exc
-        page, base = self._first_page()
+        page = memory.head(_PAGE)
         err, _, _, out, out_len = _REGISTERS.unpack_from(page, _ERROR)
         if rc:
             raise GuestError(int(rc), self.read(err).decode("utf-8", "replace"), function=name)
@@ -262,16 +242,15 @@ class PluginState(CurrentPlugin):
             return b""
         if out + out_len <= _PAGE:
             return bytes(page[out : out + out_len])
-        return _string_at(base + out, out_len)  # the kernel keeps the output in its memory
+        return memory.read(out, out_len)  # the kernel keeps the output in its memory
 
     def _kernel_failure(self, exc: Trap, name: str) -> GuestError | None:
         """The error a kernel trap stands for (it failed a var call), or None for a real trap."""
-        self._span = None
-        base, _ = self.span()
-        if _string_at(base + _FAULT, 1) == b"\0":
+        memory = self.memory
+        if memory.read(_FAULT, 1) == b"\0":
             return None
-        _memset(base + _FAULT, 0, 1)
-        err = _U64.unpack(_string_at(base + _ERROR, 8))[0]
+        memory.fill(_FAULT, 0, 1)
+        err = _U64.unpack(memory.read(_ERROR, 8))[0]
         message = self.read(err).decode("utf-8", "replace") or "the plugin kernel failed"
         return GuestError(1, message, function=name, frames=exc.frames)
 
@@ -280,17 +259,16 @@ class PluginState(CurrentPlugin):
     def var_items(self) -> list[tuple[bytes, bytes]]:
         """Every var as raw ``(key, value)`` bytes, in store order."""
         start, end = self._var_bounds()
-        self._span = None
-        base, size = self.span()
-        end = min(int(end), size)
+        memory = self.memory
+        end = min(int(end), memory.size())
         items = []
         at = int(start)
         while at + _VAR_ENTRY.size <= end:
-            klen, vlen = _VAR_ENTRY.unpack(_string_at(base + at, _VAR_ENTRY.size))
+            klen, vlen = _VAR_ENTRY.unpack(memory.read(at, _VAR_ENTRY.size))
             stop = at + _VAR_ENTRY.size + klen + vlen
             if stop > end:
                 break
-            raw = _string_at(base + at + _VAR_ENTRY.size, klen + vlen)
+            raw = memory.read(at + _VAR_ENTRY.size, klen + vlen)
             items.append((raw[:klen], raw[klen:]))
             at = stop
         return items
@@ -311,8 +289,6 @@ class PluginState(CurrentPlugin):
             if failed is None:
                 raise
             raise failed from exc
-        finally:
-            self._span = None
 
 
 class _KernelVars(MutableMapping[str, bytes]):
@@ -362,7 +338,6 @@ def _state(ctx: int) -> PluginState:
     state = _STATES.get(ctx)
     if state is None:
         raise OmniwasmError("plugin host call from an unknown store")
-    state._span = None  # the guest ran since the last look: its kernel calls may have grown it
     return state
 
 
@@ -393,7 +368,7 @@ def _http_request(ctx: int, request: int, body: int) -> int:
     outcome = HttpState()
     try:
         out = call_within(
-            st.box.deadline,
+            st.calls.deadline,
             lambda: http_request(st.http_policy, outcome, req, data),
             "extism:host/env.http_request",
         )

@@ -25,10 +25,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .. import _engine as eng
 from .._compiled import Compiled
 from .._component import Linker
 from .._errors import LinkError, MissingImport, OmniwasmError, PolicyError
+from .._linked import LinkedModule, func_exports, prepared
 from .._policy import Policy
 from .._runtime import Runtime
 from ._component_plugin import (
@@ -165,7 +165,7 @@ class CompiledPlugin:
             logger=self.logger,
         )
         state.http_policy = self.http_policy
-        guest.box.make_cancellable()
+        guest.calls.make_cancellable()
         if limit != KERNEL_VAR_LIMIT:
             state._var_limit(min(limit, 2**63 - 1))
         if previous is not None:
@@ -207,7 +207,7 @@ def _load(runtime: Runtime, wasm: bytes) -> Compiled:
 
 def _prepare(
     compiled: Compiled, fns: tuple[HostFunction, ...], wasi: bool, runtime: Runtime
-) -> tuple[eng.CoreTemplate, dict[str, str], str | None]:
+) -> tuple[LinkedModule, dict[str, str], str | None]:
     """Link a plugin module once per (module, host functions, WASI) and keep it on the code.
 
     ``Plugin(bytes)`` with a warm compile cache then costs one load and one instance.
@@ -217,33 +217,26 @@ def _prepare(
             host does not provide.
 
     """
-    artifact = compiled._artifact
-    key = ("plugin-template", wasi, fns)
-    with artifact.lock:
-        found = artifact.prepared.get(key)
-    if found is not None:
-        return found  # type: ignore[no-any-return]
-    host: dict[str, dict[str, Any]] = {ENV: dict(ENV_FUNCS)}
-    for fn in fns:
-        host.setdefault(fn.namespace, {})[fn.name] = user_call(fn)
-    kernel = kernel_for(runtime)
-    template = eng.CoreTemplate(
-        artifact, host=host, companions=[(ENV, kernel._artifact)], wasi=wasi
-    )
-    private = [
-        (m, n) for m, n in template.import_names if m == ENV and n.startswith(PRIVATE_PREFIX)
-    ]
-    if private:
-        raise LinkError(
-            tuple(MissingImport(m, n, "func") for m, n in private),
-            detail="omniwasm's own kernel functions are not part of the Extism ABI",
-        )
-    funcs = eng.func_exports(artifact)
-    init = next((n for n in INIT_EXPORTS if n in funcs), None)
-    found = (template, _callable_exports(funcs), init)
-    with artifact.lock:
-        artifact.prepared[key] = found
-    return found
+
+    def make() -> tuple[LinkedModule, dict[str, str], str | None]:
+        host: dict[str, dict[str, Any]] = {ENV: dict(ENV_FUNCS)}
+        for fn in fns:
+            host.setdefault(fn.namespace, {})[fn.name] = user_call(fn)
+        kernel = kernel_for(runtime)
+        module = LinkedModule(compiled, host=host, companions=[(ENV, kernel)], wasi=wasi)
+        private = [
+            (m, n) for m, n in module.import_names if m == ENV and n.startswith(PRIVATE_PREFIX)
+        ]
+        if private:
+            raise LinkError(
+                tuple(MissingImport(m, n, "func") for m, n in private),
+                detail="omniwasm's own kernel functions are not part of the Extism ABI",
+            )
+        funcs = func_exports(compiled)
+        init = next((n for n in INIT_EXPORTS if n in funcs), None)
+        return module, _callable_exports(funcs), init
+
+    return prepared(compiled, ("plugin-template", wasi, fns), make)
 
 
 def _callable_exports(funcs: dict[str, tuple[tuple[str, ...], tuple[str, ...]]]) -> dict[str, str]:
@@ -410,7 +403,7 @@ class Plugin:
 
         """
         state = self._state
-        return False if state is None else bool(state.box.cancel())
+        return False if state is None else bool(state.calls.cancel())
 
     def call_json(self, name: str, value: Any = None) -> Any:
         """Call with ``value`` encoded as JSON and decode the output as JSON (Extism plugins).

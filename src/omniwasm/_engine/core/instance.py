@@ -9,7 +9,6 @@ from the module's own import declarations.
 from __future__ import annotations
 
 import ctypes
-import functools
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -22,6 +21,7 @@ from wasmtime._extern import wrap_extern
 from ..._errors import GuestExit, LinkError, MissingImport, OmniwasmError
 from ..._policy import Policy
 from ..artifact import Artifact
+from ..memory import LinearMemory
 from ..store import StoreBox
 from ..translate import translate, translating
 from .fastcall import FastFunc
@@ -31,8 +31,6 @@ from .wasip1 import shadow_poll_oneoff
 __all__ = ["CoreInstance", "HostImports", "instantiate_core"]
 
 _vp = ctypes.c_void_p
-_memory_data = ctypes.CFUNCTYPE(_vp, _vp, _vp)(("wasmtime_memory_data", ffi.dll))
-_memory_size = ctypes.CFUNCTYPE(ctypes.c_size_t, _vp, _vp)(("wasmtime_memory_data_size", ffi.dll))
 _export_get = ctypes.CFUNCTYPE(ctypes.c_bool, _vp, _vp, ctypes.c_char_p, ctypes.c_size_t, _vp)(
     ("wasmtime_instance_export_get", ffi.dll)
 )
@@ -161,69 +159,16 @@ class CoreInstance:
             mem = self._memories[name] = ctypes.addressof(item) + _EXTERN_OF, item
         return mem[0]
 
-    def memory_span(self, name: str = "memory") -> tuple[int, int]:
-        """``(base address, size)`` of an exported linear memory, valid until the next call.
-
-        For host functions that move bytes in and out directly: the base moves when memory
-        grows, so read it again after anything that may have run guest code.
+    def memory(self, name: str = "memory") -> LinearMemory:
+        """An exported linear memory, read and written by offset (:class:`LinearMemory`).
 
         Raises:
             OmniwasmError: no such memory, or the store is closed.
 
         """
-        mem = self._memory(name)
         if self.box.closed:
             raise OmniwasmError(f"memory {name!r}: the instance is closed")
-        ctx = self.box.ctx
-        return (_memory_data(ctx, mem) or 0), _memory_size(ctx, mem)
-
-    def memory_base(self, name: str = "memory") -> Callable[[], int | None]:
-        """A function returning an exported memory's current base address, for hot paths.
-
-        Cheaper than :meth:`memory_span` (one native call, no checks): the caller must know
-        the store is open and read the address again after anything that may have run guest
-        code (the base moves when memory grows, unless the engine reserved it up front).
-
-        Raises:
-            OmniwasmError: no such memory, or the store is closed.
-
-        """
-        return functools.partial(_memory_data, self.box.ctx, self._memory(name))
-
-    def read_memory(self, offset: int, length: int, name: str = "memory") -> bytes:
-        """Copy ``length`` bytes at ``offset`` out of an exported linear memory.
-
-        Raises:
-            OmniwasmError: no such memory, the range is out of bounds, or the store is closed.
-
-        """
-        mem = self._memory(name)
-        ctx = self.box.ctx
-        if self.box.closed:
-            raise OmniwasmError(f"memory {name!r}: the instance is closed")
-        if offset < 0 or length < 0 or offset + length > _memory_size(ctx, mem):
-            raise OmniwasmError(f"memory {name!r}: {offset}+{length} is out of bounds")
-        return ctypes.string_at((_memory_data(ctx, mem) or 0) + offset, length)
-
-    def write_memory(
-        self, offset: int, data: bytes | bytearray | memoryview, name: str = "memory"
-    ) -> None:
-        """Copy ``data`` into an exported linear memory at ``offset``.
-
-        Raises:
-            OmniwasmError: no such memory, the range is out of bounds, or the store is closed.
-
-        """
-        mem = self._memory(name)
-        ctx = self.box.ctx
-        if self.box.closed:
-            raise OmniwasmError(f"memory {name!r}: the instance is closed")
-        n = len(data)
-        if offset < 0 or offset + n > _memory_size(ctx, mem):
-            raise OmniwasmError(f"memory {name!r}: {offset}+{n} is out of bounds")
-        if n:
-            src = data if isinstance(data, bytes) else bytes(data)
-            ctypes.memmove((_memory_data(ctx, mem) or 0) + offset, src, n)
+        return LinearMemory(self.box, self._memory(name), name)
 
     def export(self, name: str) -> Any:
         """The export ``name`` (a wasmtime extern) or None, looked up by name in one call.
