@@ -28,6 +28,7 @@ PLACES: dict[str, str] = {
     "types.py": "api",
     # 0 foundation: pure Python, standard library only
     "_version.py": "foundation",
+    "_deadline.py": "foundation",
     "_errors.py": "foundation",
     "_policy": "foundation",
     "_wit": "foundation",
