@@ -1,7 +1,7 @@
 """Describe compiled code: kind, size, hash, imports and exports with types, custom sections.
 
 ``inspect(source)`` is what ``omniwasm inspect`` prints: the engine reports the types (WIT for
-components), and a pure-Python walk over the binary (``_wasmbin``) reports the sections and the
+components), and a pure-Python walk over the binary (``_binary``) reports the sections and the
 ``producers`` metadata. A precompiled ``.cwasm`` has no WebAssembly bytes left to walk, so only
 what the engine reports is shown.
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from . import _engine as eng
-from ._binary import layout as _wasmbin
+from ._binary import layout as binary_layout
 from ._binary.layout import CustomSection, Producer, Section
 from ._compiled import Compiled, Export, Source, describe_exports, describe_imports, read_source
 from ._errors import InvalidModule
@@ -175,8 +175,8 @@ def inspect(source: Compiled | Source, *, runtime: Runtime | None = None) -> Ins
             **common,
         )
     try:
-        layout = _wasmbin.read_layout(wasm)
-    except _wasmbin.BinaryError as exc:
+        layout = binary_layout.read_layout(wasm)
+    except binary_layout.BinaryError as exc:
         raise InvalidModule(str(exc), source=compiled.source) from exc
     return Inspection(
         format="text" if is_text else "binary",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from omniwasm._binary import layout as _wasmbin
+from omniwasm._binary.layout import BinaryError, parse_producers, read_layout
 
 
 def _leb(n: int) -> bytes:
@@ -36,7 +36,7 @@ def test_wasmbin_parses_producers_payload() -> None:
         + _name("zig")
         + _name("0.14")
     )
-    got = [(p.field, p.name, p.version) for p in _wasmbin.parse_producers(payload)]
+    got = [(p.field, p.name, p.version) for p in parse_producers(payload)]
     assert got == [
         ("language", "C11", ""),
         ("processed-by", "clang", "19.1.0"),
@@ -48,14 +48,14 @@ def test_wasmbin_multibyte_leb_section_sizes() -> None:
     """Sections larger than 127 bytes (multi-byte LEB128 sizes) are measured correctly."""
     body = _name("big") + b"x" * 300
     module = b"\0asm\x01\x00\x00\x00" + b"\x00" + _leb(len(body)) + body
-    layout = _wasmbin.read_layout(module)
+    layout = read_layout(module)
     assert layout.kind == "module"
     assert [(c.name, c.size) for c in layout.custom_sections] == [("big", 300)]
 
 
 def test_wasmbin_rejects_truncated_binaries() -> None:
     """A section that runs past the end of the data raises BinaryError."""
-    with pytest.raises(_wasmbin.BinaryError):
-        _wasmbin.read_layout(b"\0asm\x01\x00\x00\x00\x00\x10abc")
-    with pytest.raises(_wasmbin.BinaryError):
-        _wasmbin.read_layout(b"not wasm")
+    with pytest.raises(BinaryError):
+        read_layout(b"\0asm\x01\x00\x00\x00\x00\x10abc")
+    with pytest.raises(BinaryError):
+        read_layout(b"not wasm")

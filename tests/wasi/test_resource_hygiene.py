@@ -15,7 +15,7 @@ import pytest
 
 import omniwasm
 from omniwasm import Policy, Runtime, wasi
-from omniwasm._engine.component.stock import imports as _chost
+from omniwasm._engine.component.stock import imports
 
 Guest = Callable[[str], Path]
 
@@ -42,15 +42,15 @@ def test_leaking_guest_hits_the_host_resource_limit(rt: Runtime, wasi_guest: Gue
     with wasi.instantiate(rt, wasi_guest("handles"), ctx) as inst:
         inst.call("hold", 1000)  # holding some handles is fine
         with pytest.raises(omniwasm.LimitExceeded, match="leaking handles") as info:
-            inst.call("hold", _chost.MAX_HOST_RESOURCES)
-    assert info.value.limit == _chost.MAX_HOST_RESOURCES
+            inst.call("hold", imports.MAX_HOST_RESOURCES)
+    assert info.value.limit == imports.MAX_HOST_RESOURCES
 
 
 def test_many_runs_leave_no_growth_in_the_resource_tables(rt: Runtime, wasi_guest: Guest) -> None:
     """10,000 instances that each make and drop a stream leave no host state behind."""
     code = rt.load(wasi_guest("handles"))
     gc.collect()
-    stores_before = len(_chost._STORES)
+    stores_before = len(imports._STORES)
 
     def burst(n: int) -> None:
         for _ in range(n):
@@ -66,5 +66,5 @@ def test_many_runs_leave_no_growth_in_the_resource_tables(rt: Runtime, wasi_gues
     burst(8000)
     gc.collect()
     grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before
-    assert len(_chost._STORES) == stores_before
+    assert len(imports._STORES) == stores_before
     assert grown_kib < 32 * 1024  # generous: a leak of a few KiB per run would show as 40+ MiB

@@ -1,7 +1,7 @@
 """The descriptor semantics shared by both filesystem backends: path walk, checks, ``Node``.
 
 :class:`Node` is one open file or directory with the operations of the WIT ``descriptor``;
-backends (``_fs_host``, ``_fs_memory``) supply a handful of primitives on a directory handle
+backends (``_host``, ``_memory``) supply a handful of primitives on a directory handle
 and one name, and everything else (rights, the component-by-component path walk that follows
 symlinks itself and never leaves the descriptor, the error codes) lives here once. The rules
 are listed in :mod:`omniwasm.wasi.fs._backend`.

@@ -4,7 +4,7 @@ The resources here are plain Python objects; the linker registers them under the
 (``HTTP_INTERFACES`` in ``_http.py``). Values follow omniwasm's mapping: ``method`` and
 ``scheme`` are :class:`~omniwasm.Variant` values, a failing ``result`` raises
 :class:`~omniwasm.Err`. Incoming requests and outgoing responses are built and read by the
-embedder (the HTTP gateway); outgoing requests by the guest, sent by ``_http_client.py``.
+embedder (the HTTP gateway); outgoing requests by the guest, sent by ``_client.py``.
 """
 
 from __future__ import annotations

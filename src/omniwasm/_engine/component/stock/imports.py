@@ -410,7 +410,7 @@ class _Local(threading.local):
     """The context of the store whose host function runs on this thread (0: none)."""
     state: StoreState | None = None
     """The host state of the store whose export call runs on this thread (set by
-    ``._cfunc.ExportFunc``), so its host calls skip the lookup; trusted only when its
+    ``.exports.ExportFunc``), so its host calls skip the lookup; trusted only when its
     ``ctx`` is the calling store's."""
 
 
@@ -433,7 +433,7 @@ class Linked:
     world: t.WorldType
     artifact: Artifact
     plans: dict[tuple[str, str], Any] = field(default_factory=dict)
-    """Export plans (``._cfunc.ExportPlan``) by ``(interface, name)``, built on first use."""
+    """Export plans (``.exports.ExportPlan``) by ``(interface, name)``, built on first use."""
     missing: tuple[Any, ...] | None = None
     """The imports the definitions leave undefined (``MissingImport``), once checked."""
     linker_addr: int = field(init=False)

@@ -1,9 +1,9 @@
 """Instantiating components (native WASI 0.2 + Python host imports) and finding exports.
 
-A component is linked once per set of host definitions (:func:`._chost.link`), checked
+A component is linked once per set of host definitions (:func:`.imports.link`), checked
 against everything it imports before anything runs, then instantiated in a fresh store per
-instance. Exported functions are planned once per link (:class:`._cfunc.ExportPlan`) and bound
-to each instance as :class:`._cfunc.ExportFunc` objects, cached per instance.
+instance. Exported functions are planned once per link (:class:`.exports.ExportPlan`) and bound
+to each instance as :class:`.exports.ExportFunc` objects, cached per instance.
 """
 
 from __future__ import annotations
