@@ -90,14 +90,7 @@ class Reader:
             BinaryError: truncated or too long.
 
         """
-        result = shift = 0
-        for _ in range(max_bytes):
-            b = self.byte()
-            result |= (b & 0x7F) << shift
-            if b < 0x80:
-                return result
-            shift += 7
-        raise BinaryError(f"LEB128 value too long at offset {self.pos}")
+        return self._leb(max_bytes, signed=False)
 
     def sleb(self, max_bytes: int) -> int:
         """A signed LEB128 integer of at most ``max_bytes`` bytes (5 for an s33, 10 for an s64).
@@ -106,13 +99,16 @@ class Reader:
             BinaryError: truncated or too long.
 
         """
+        return self._leb(max_bytes, signed=True)
+
+    def _leb(self, max_bytes: int, *, signed: bool) -> int:
         result = shift = 0
         for _ in range(max_bytes):
             b = self.byte()
             result |= (b & 0x7F) << shift
             shift += 7
             if b < 0x80:
-                return result - (1 << shift) if b & 0x40 else result
+                return result - (1 << shift) if signed and b & 0x40 else result
         raise BinaryError(f"LEB128 value too long at offset {self.pos}")
 
     def take(self, n: int) -> bytes | memoryview:
