@@ -44,6 +44,15 @@ SAMPLES = [
     Cancelled("omniwasm: call cancelled by the host"),
     GuestError(2, "bad input", function="count_vowels"),
     HostFunctionError("host function raised ValueError"),
+    _errors.CompositionError("cannot plug app into math", detail="no export math"),
+    _errors.RegistryError("registry answered 500", "example.com/app:1"),
+    _errors.InvalidReference("not a reference: ':'", ":"),
+    _errors.ArtifactNotFound("no tag 2 in example.com/app", "example.com/app:2"),
+    _errors.AuthenticationFailed("credentials refused", "example.com/app:1"),
+    _errors.DigestMismatch(
+        "blob does not match", "example.com/app:1", expected="sha256:aa", actual="sha256:bb"
+    ),
+    _errors.LockMismatch("tag moved", "example.com/app:1", locked="sha256:aa", current="sha256:bb"),
 ]
 
 
