@@ -204,5 +204,11 @@ class _Ticker:
     def _run() -> None:
         while True:
             time.sleep(TICK_SECONDS)
-            for native in list(_ENGINES.values()):
-                native.engine.increment_epoch()
+            _Ticker._tick()
+
+    @staticmethod
+    def _tick() -> None:
+        # A frame of its own: no engine stays referenced from the loop while the thread sleeps
+        # (the last one ticked would live up to a tick longer than its last user).
+        for native in list(_ENGINES.values()):
+            native.engine.increment_epoch()
