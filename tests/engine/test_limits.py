@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import wasmtime
 
 from omniwasm import (
     ExecutionError,
@@ -17,6 +18,7 @@ from omniwasm import (
     PolicyError,
     Runtime,
     Timeout,
+    Trap,
 )
 
 Build = Callable[[str], Path]
@@ -156,3 +158,85 @@ def test_fuel_policy_needs_metered_runtime(c_module: Build) -> None:
     with pytest.raises(PolicyError, match="fuel"):
         rt.run(c_module("hello"), Policy(fuel=1000))
     assert rt.run(c_module("hello")).exit_code == 0
+
+
+HIDDEN_GROW = """
+(module
+  (memory {memory})
+  (func $grow (param {it}) (result {it}) local.get 0 memory.grow)
+  (func (export "_start") ({it}.const {pages}) call $grow drop unreachable))
+"""
+
+
+def _hidden(pages: int, memory: str = "1", it: str = "i32") -> str:
+    return HIDDEN_GROW.format(pages=pages, memory=memory, it=it)
+
+
+@pytest.mark.parametrize(("memory", "it"), [("1", "i32"), ("i64 1", "i64")])
+def test_refused_growth_of_an_unexported_memory_is_memory_limit_exceeded(
+    rt_cycle: Runtime, memory: str, it: str
+) -> None:
+    """A trap after the limiter refused an unexported memory's growth is MemoryLimitExceeded."""
+    with pytest.raises(MemoryLimitExceeded) as info:
+        rt_cycle.run(_hidden(4096, memory, it), Policy(max_memory="8MiB"))
+    assert info.value.limit == 8 << 20
+    assert info.value.used == 65536
+    assert "asked for 268500992 bytes" in str(info.value)
+
+
+def test_refused_growth_of_a_second_memory_is_memory_limit_exceeded() -> None:
+    """With several memories, the refused one is found even when another is exported."""
+    wat = """(module
+      (memory (export "memory") 1)
+      (memory $hidden 1)
+      (func (export "_start")
+        (if (i32.eq (memory.grow $hidden (i32.const 4096)) (i32.const -1))
+          (then unreachable))))"""
+    with pytest.raises(MemoryLimitExceeded):
+        Runtime(pooling=False).run(wat, Policy(max_memory="8MiB"))
+
+
+def test_growth_refused_by_the_module_own_maximum_stays_a_trap(rt_cycle: Runtime) -> None:
+    """A refusal under the policy's limit (the memory's declared maximum) leaves a Trap."""
+    with pytest.raises(Trap) as info:
+        rt_cycle.run(_hidden(4, memory="1 2"), Policy(max_memory="8MiB"))
+    assert not isinstance(info.value, MemoryLimitExceeded)
+    assert info.value.code == "unreachable"
+
+
+def test_a_trap_without_refused_growth_is_a_trap(rt_cycle: Runtime) -> None:
+    """A guest whose growth succeeded and then traps is a Trap, near its limit or not."""
+    with pytest.raises(Trap) as info:
+        rt_cycle.run(_hidden(100), Policy(max_memory="8MiB"))
+    assert not isinstance(info.value, MemoryLimitExceeded)
+
+
+def test_backtrace_offsets_point_into_the_module_as_given(rt_cycle: Runtime) -> None:
+    """Frames of a probed module carry the original binary's offsets (what wasmtime reports)."""
+    wasm = wasmtime.wat2wasm(_hidden(4096))
+    store = wasmtime.Store(wasmtime.Engine())
+    start = wasmtime.Instance(store, wasmtime.Module(store.engine, wasm), []).exports(store)
+    with pytest.raises(wasmtime.Trap) as native:
+        start["_start"](store)
+    with pytest.raises(Trap) as mine:
+        rt_cycle.run(wasm)
+    assert [f.module_offset for f in mine.value.frames] == [
+        f.module_offset for f in native.value.frames
+    ]
+
+
+def test_cli_unexported_memory_past_max_memory_exits_137(
+    omniwasm_cli: list[str], tmp_path: Path
+) -> None:
+    """omniwasm run --max-memory on a module growing an unexported memory exits 137."""
+    path = tmp_path / "grow.wasm"
+    path.write_bytes(wasmtime.wat2wasm(_hidden(4096)))
+    proc = subprocess.run(
+        [*omniwasm_cli, "run", "--max-memory", "8MiB", str(path)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 137, proc.stderr
+    assert proc.stderr.startswith("omniwasm: error: MemoryLimitExceeded: ")

@@ -122,6 +122,16 @@ def host_imports(code: omniwasm.Compiled) -> dict[str, dict[str, Any]]:
     return out
 
 
+def probe_outcome(data: bytes) -> str:
+    """Whether the grow probe followed this valid module (it must never give up on one)."""
+    from omniwasm._engine.core import growprobe as _growprobe
+
+    try:
+        return "probe:rewritten" if _growprobe._instrument(data) else "probe:unchanged"
+    except _growprobe._Unknown:
+        return "probe:gave-up"
+
+
 def step(log: list[str], name: str, fn: Any) -> Any:
     """Run one step; a typed error is an outcome, anything else propagates.
 
@@ -142,6 +152,7 @@ def core(rt: Runtime, data: bytes, log: list[str], policy: Policy) -> None:
     if code is None:
         return
     step(log, "inspect", lambda: omniwasm.inspect(code).to_dict())
+    log.append(probe_outcome(data))
     exports = step(log, "exports", lambda: code.exports)
     imports = step(log, "imports", lambda: host_imports(code))
     inst = step(log, "instantiate", lambda: rt.instantiate(code, policy, imports=imports))

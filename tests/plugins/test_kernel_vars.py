@@ -65,9 +65,11 @@ def store_bytes(k: Any) -> int:
     return int(end - start)
 
 
-def fails_with(k: Any, message: str, call: Any, *args: int) -> None:
-    """``call(*args)`` traps, leaving ``message`` as the kernel's error."""
-    with pytest.raises(omniwasm.Trap):
+def fails_with(
+    k: Any, message: str, call: Any, *args: int, error: type[Exception] = omniwasm.Trap
+) -> None:
+    """``call(*args)`` traps (``error``), leaving ``message`` as the kernel's error."""
+    with pytest.raises(error):
         call(*args)
     assert read(k, k.error_get()) == message.encode()
 
@@ -250,14 +252,14 @@ def test_plugin_stores_cannot_reach_the_store(k: Any) -> None:
 
 
 def test_store_growth_respects_the_memory_limit(runtime: omniwasm.Runtime) -> None:
-    """A value the policy's memory limit cannot hold fails as a full store."""
+    """A value the memory limit cannot hold fails as a full store, reported as the limit."""
     policy = omniwasm.Policy(max_memory="1MiB")
     with runtime.instantiate(runtime.load(KERNEL), policy) as inst:
         k = inst.exports
         k.omniwasm_var_limit(1 << 30)
         value = put(k, b"1")
         big = k.alloc(600 * 1024)  # storing it too would take the memory past 1 MiB
-        fails_with(k, FULL, k.var_set, put(k, b"a"), big)
+        fails_with(k, FULL, k.var_set, put(k, b"a"), big, error=omniwasm.MemoryLimitExceeded)
         assert get_var(k, b"a") is None
         k.var_set(put(k, b"a"), value)
         assert get_var(k, b"a") == b"1"

@@ -21,13 +21,18 @@ from dataclasses import dataclass
 from .reader import MAGIC, MODULE_VERSION, BinaryError, Reader
 
 __all__ = [
+    "PROBE_PREFIX",
     "CoreExtern",
     "FuncSig",
     "MemoryInfo",
     "ModuleInterface",
     "module_interface",
     "render_sig",
+    "scan_module",
 ]
+
+PROBE_PREFIX = "\0omniwasm:"
+"""Exports omniwasm adds to a module for itself (``_engine.core.growprobe``): never shown."""
 
 FuncSig = tuple[tuple[str, ...], tuple[str, ...]]
 """A function's parameter and result types as WebAssembly text writes them."""
@@ -121,8 +126,22 @@ def module_interface(data: bytes | bytearray | memoryview) -> ModuleInterface | 
         return None
 
 
+def scan_module(data: bytes) -> _Scan | None:
+    """The scanner after reading a module's header sections (its index spaces), or None."""
+    try:
+        scan = _Scan(bytes(data))
+        scan.run()
+    except (_Malformed, BinaryError, IndexError, KeyError, ValueError):
+        return None
+    return scan
+
+
 class _Scan(Reader):
-    """The sections the interface needs; ``pos`` moves through ``data``."""
+    """The sections the interface needs; ``pos`` moves through ``data``.
+
+    After :meth:`run`: ``types`` (every type, rec groups flattened), ``funcs`` (each function's
+    type index, imported first), ``globals`` and ``memories`` are the module's index spaces.
+    """
 
     def __init__(self, data: bytes) -> None:
         if data[:4] != MAGIC or data[4:8] != MODULE_VERSION:

@@ -17,6 +17,7 @@ from wasmtime import component as wcomponent
 
 from .._errors import InvalidModule
 from .cache import CompileCache
+from .core.growprobe import instrument
 from .native import NativeEngine
 from .translate import translate
 
@@ -28,6 +29,7 @@ _MAGIC = b"\0asm"
 _MODULE_VERSION = b"\x01\x00\x00\x00"
 _COMPONENT_VERSION = b"\x0d\x00\x01\x00"
 _ELF = b"\x7fELF"
+_PROBED = "+growprobe1"
 
 
 def sniff(data: bytes) -> Literal["module", "component", "precompiled", "text", "unknown"]:
@@ -233,7 +235,10 @@ def _load_binary(
     *,
     memo: CodeMemo | None,
 ) -> Artifact:
-    key = cache.key(kind, wasm, native.fingerprint)
+    # Core modules are compiled with their memory.grow probed (see core/growprobe): their cache
+    # entries are keyed apart from code compiled without the probe.
+    fingerprint = native.fingerprint + (_PROBED if kind == "module" else "")
+    key = cache.key(kind, wasm, fingerprint)
     code = memo.recall(key) if memo is not None else None
     if code is not None:
         return Artifact(native, kind, code, wasm, source)
@@ -244,7 +249,14 @@ def _load_binary(
         except wasmtime.WasmtimeError:
             cache.reject(key)
     if code is None:
-        code = _compile(native, kind, wasm, source)
+        probe = instrument(wasm) if kind == "module" else None
+        if probe is not None:
+            try:
+                code = wasmtime.Module(native.engine, probe.wasm)
+            except wasmtime.WasmtimeError:
+                code = None  # never expected: the original's own error is the one to report
+        if code is None:
+            code = _compile(native, kind, wasm, source)
         cache.put(key, bytes(code.serialize()))
     if memo is not None:
         memo.remember(key, code)

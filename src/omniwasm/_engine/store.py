@@ -101,6 +101,8 @@ class StoreBox:
         """The helper instance deadline-aware WASI p1 functions call native ones through."""
         self._stdin: StdinPump | None = None
         self._captures: dict[str, _Capture] = {}
+        self.instances: list[Any] = []
+        """The ``wasmtime_instance_t`` of every core instance in this store (grow probes)."""
         self.closed = False
         self.deadline_ticks = ticks_for(policy.timeout) if policy.timeout is not None else None
         store = self.store

@@ -62,9 +62,13 @@ _POOL_RE = re.compile(r"maximum concurrent limit of (\d+) for (.+?) reached")
 _RESOURCE_RE = re.compile(r"resource limit exceeded: (.+)")
 _MEMORY_LIMIT_RE = re.compile(r"memory minimum size of (\d+) pages exceeds memory limits")
 _WASM_PAGE = 65536
+_SATURATED = (1 << 64) - 1  # what the grow probe records for a request past 2^40 pages
 
 MemoryProbe = Callable[[], int]
 """Returns the bytes of linear memory a store holds now (used to classify failures)."""
+RefusalProbe = Callable[[], "tuple[int, int] | None"]
+"""Returns the largest memory growth the store's limiter refused: ``(asked, held)`` bytes,
+``(0, 0)`` when none; None when the store's modules carry no grow probe."""
 
 
 def frames_from_text(text: str) -> tuple[Frame, ...]:
@@ -111,6 +115,7 @@ def translate(
     *,
     policy: Policy | None = None,
     memory: MemoryProbe | None = None,
+    refusal: RefusalProbe | None = None,
     source: str = "<bytes>",
 ) -> OmniwasmError:
     """Return the omniwasm error for a wasmtime exception.
@@ -119,6 +124,7 @@ def translate(
         exc: what wasmtime raised.
         policy: the policy the store enforced (to classify limit failures).
         memory: reports the store's current linear memory (to classify growth failures).
+        refusal: reports the growth the store's limiter refused (the grow probe).
         source: where the module came from, for InvalidModule messages.
 
     """
@@ -154,7 +160,7 @@ def translate(
         limit = policy.fuel if policy else None
         return OutOfFuel(f"guest used all {limit} fuel", limit=limit, used=limit, frames=frames)
     if code is not None:
-        return _trap_or_memory(text, code, frames, policy, memory)
+        return _trap_or_memory(text, code, frames, policy, memory=memory, refusal=refusal)
     if m := _MEMORY_LIMIT_RE.search(text):
         needed = int(m.group(1)) * _WASM_PAGE
         limit = policy.max_memory if policy else None
@@ -192,22 +198,41 @@ def _trap_or_memory(
     code: str,
     frames: tuple[Frame, ...],
     policy: Policy | None,
+    *,
     memory: MemoryProbe | None,
+    refusal: RefusalProbe | None,
 ) -> OmniwasmError:
-    """A trap, unless the guest was at its memory limit: then the limit is the real cause.
+    """A trap, unless the store's limiter refused the guest memory: then the limit is the cause.
 
     wasmtime's limiter makes ``memory.grow`` return -1 instead of trapping, and guests react by
-    trapping (abort, unreachable). A trap while the store's memory is within one eighth of the
-    limit (at least one page) is reported as MemoryLimitExceeded, carrying the trap as detail.
+    trapping (abort, unreachable, an access past the end). Probed modules (``core.growprobe``)
+    record every refusal: a trap after a refused request larger than ``max_memory`` is
+    MemoryLimitExceeded, carrying the trap as detail. Without a probe (a ``.cwasm`` compiled
+    before it), a trap while the exported memories are within one eighth of the limit is.
     """
     message = f"wasm trap: {_cause(text).removeprefix('wasm trap: ')}"
-    if policy is not None and policy.max_memory is not None and memory is not None:
-        used = memory()
-        headroom = max(_WASM_PAGE, policy.max_memory // 8)
-        if used + headroom > policy.max_memory:
+    limit = policy.max_memory if policy is not None else None
+    if limit is None:
+        return Trap(message, code=code, frames=frames)
+    seen = refusal() if refusal is not None else None
+    if seen is not None:
+        asked, held = seen
+        if asked > limit:
+            wanted = "more than 2^40 pages" if asked >= _SATURATED else f"{asked} bytes"
             return MemoryLimitExceeded(
-                f"guest hit its memory limit of {policy.max_memory} bytes ({message})",
-                limit=policy.max_memory,
+                f"guest asked for {wanted} of memory, policy allows {limit} ({message})",
+                limit=limit,
+                used=held,
+                frames=frames,
+            )
+        return Trap(message, code=code, frames=frames)
+    if memory is not None:
+        used = memory()
+        headroom = max(_WASM_PAGE, limit // 8)
+        if used + headroom > limit:
+            return MemoryLimitExceeded(
+                f"guest hit its memory limit of {limit} bytes ({message})",
+                limit=limit,
                 used=used,
                 frames=frames,
             )
@@ -219,6 +244,7 @@ def translating(
     policy: Policy | None = None,
     *,
     memory: MemoryProbe | None = None,
+    refusal: RefusalProbe | None = None,
     source: str = "<bytes>",
 ) -> Iterator[None]:
     """Run a block that calls wasmtime; re-raise its errors as omniwasm errors."""
@@ -230,4 +256,4 @@ def translating(
             # Ctrl-C or sys.exit() inside a host function: the program wants out.
             wasmtime_func.LAST_EXCEPTION = None
             raise pending from exc
-        raise translate(exc, policy=policy, memory=memory, source=source) from exc
+        raise translate(exc, policy=policy, memory=memory, refusal=refusal, source=source) from exc

@@ -9,6 +9,7 @@ from the module's own import declarations.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -18,12 +19,13 @@ from wasmtime import _ffi as ffi
 from wasmtime import _func as wasmtime_func
 from wasmtime._extern import wrap_extern
 
-from ..._errors import GuestExit, LinkError, MissingImport, OmniwasmError
+from ..._errors import ExecutionError, GuestExit, LinkError, MissingImport, OmniwasmError
 from ..._policy import Policy
 from ..artifact import Artifact
 from ..memory import LinearMemory
 from ..store import StoreBox
 from ..translate import translate, translating
+from . import growprobe
 from .fastcall import FastFunc
 from .types import interface_of, python_callable
 from .wasip1 import shadow_poll_oneoff
@@ -128,6 +130,7 @@ class CoreInstance:
         self.box = box
         self.instance = instance
         self.artifact = artifact
+        box.instances.append(instance._instance)
         self.guard = threading.RLock()  # re-entrant: a host import may call back in
         self._export_items: Any = None
         self._memories: dict[str, Any] = {}
@@ -219,19 +222,28 @@ class CoreInstance:
         if isinstance(pending, KeyboardInterrupt | SystemExit):
             wasmtime_func.LAST_EXCEPTION = None
             return pending
-        return translate(exc, policy=self.box.policy, memory=self._memory_bytes)
+        err = translate(
+            exc, policy=self.box.policy, memory=self._memory_bytes, refusal=self._refusal
+        )
+        return self._original_offsets(err)
 
     def call_slow(self, name: str, func: wasmtime.Func, args: tuple[Any, ...]) -> Any:
         """Call through wasmtime-py's generic path (non-numeric signatures)."""
         box = self.box
-        with self.guard, translating(box.policy, memory=self._memory_bytes):
-            if box.deadline_ticks is None:
-                return func(box.store, *args)
-            box.enter()
-            try:
-                return func(box.store, *args)
-            finally:
-                box.leave()
+        try:
+            with (
+                self.guard,
+                translating(box.policy, memory=self._memory_bytes, refusal=self._refusal),
+            ):
+                if box.deadline_ticks is None:
+                    return func(box.store, *args)
+                box.enter()
+                try:
+                    return func(box.store, *args)
+                finally:
+                    box.leave()
+        except ExecutionError as exc:
+            raise self._original_offsets(exc) from exc.__cause__
 
     def run_start(self) -> int:
         """Run the WASI ``_start`` export; return the guest's exit code (0 when it returns)."""
@@ -241,6 +253,34 @@ class CoreInstance:
         except GuestExit as exit_:
             return exit_.code
         return 0
+
+    def _refusal(self) -> tuple[int, int] | None:
+        """The largest growth the store's limiter refused its probed instances.
+
+        ``(bytes asked for, bytes held)``, ``(0, 0)`` when nothing was refused, None when no
+        instance of the store carries the grow probe (then only exported memories can tell).
+        """
+        if self.box.closed:
+            return None
+        ctx = self.box.ctx
+        found: tuple[int, int] | None = None
+        for raw in self.box.instances:
+            seen = growprobe.refused(ctx, raw)
+            if seen is not None and (found is None or seen[0] > found[0]):
+                found = seen
+        return found
+
+    def _original_offsets(self, err: BaseException) -> BaseException:
+        """Backtrace offsets into the module as given, not as probed (one-instance stores)."""
+        if not isinstance(err, ExecutionError) or not err.frames or len(self.box.instances) != 1:
+            return err
+        offsets = _offset_map(self.artifact)
+        if offsets is not None:
+            err.frames = tuple(
+                dataclasses.replace(f, module_offset=offsets.original(f.module_offset))
+                for f in err.frames
+            )
+        return err
 
     def _memory_bytes(self) -> int:
         if self.box.closed:
@@ -264,6 +304,16 @@ class CoreInstance:
             raise OmniwasmError("cannot close an instance from inside one of its own calls")
         with self.guard:
             self.box.close()
+
+
+def _offset_map(artifact: Artifact) -> growprobe.OffsetMap | None:
+    """How the probed binary's offsets map to the original (computed on the first trap)."""
+    with artifact.lock:
+        if "grow-offsets" not in artifact.prepared:
+            probe = growprobe.instrument(artifact.wasm) if artifact.wasm is not None else None
+            artifact.prepared["grow-offsets"] = None if probe is None else probe.offsets
+        found: growprobe.OffsetMap | None = artifact.prepared["grow-offsets"]
+    return found
 
 
 def pre_instantiate(pre: wasmtime.InstancePre, ctx: int) -> wasmtime.Instance:

@@ -35,7 +35,7 @@ from ..artifact import Artifact
 from ..store import StoreBox
 from ..translate import translate
 from .instance import WASI_P1_MODULES, CoreInstance, instantiate_failure, pre_instantiate_raw
-from .types import describe_import, interface_of
+from .types import PROBE_PREFIX, describe_import, interface_of
 from .wasip1 import shadow_poll_oneoff
 
 __all__ = ["CoreTemplate", "HostCall", "func_exports", "interface_of"]
@@ -287,7 +287,7 @@ def _export_names(artifact: Artifact) -> list[str]:
         names = artifact.prepared.get("core-export-names")
         if names is None:
             names = artifact.prepared["core-export-names"] = [
-                e.name for e in artifact.module.exports
+                e.name for e in artifact.module.exports if not e.name.startswith(PROBE_PREFIX)
             ]
     return names
 

@@ -16,7 +16,14 @@ from typing import Any
 import wasmtime
 from wasmtime import _ffi as ffi
 
-from ..._binary.module import CoreExtern, FuncSig, ModuleInterface, module_interface, render_sig
+from ..._binary.module import (
+    PROBE_PREFIX,
+    CoreExtern,
+    FuncSig,
+    ModuleInterface,
+    module_interface,
+    render_sig,
+)
 from ..artifact import Artifact
 
 __all__ = [
@@ -30,9 +37,6 @@ __all__ = [
 
 PYTHON_VALUES = frozenset({"i32", "i64", "f32", "f64", "funcref", "externref"})
 """Value types wasmtime-py converts to and from Python (its generic call and host functions)."""
-
-PROBE_PREFIX = "\0omniwasm:"
-"""Exports omniwasm adds to a module for itself (see ``_growprobe``): never shown."""
 
 
 class _HeapType(ctypes.Structure):
