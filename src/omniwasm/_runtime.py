@@ -88,6 +88,11 @@ class Instance:
         return self._inner.box.captured("stderr")
 
     @property
+    def truncated(self) -> tuple[str, ...]:
+        """The captured streams cut at ``Policy.max_output`` bytes so far, e.g. ``("stdout",)``."""
+        return self._inner.box.truncated()
+
+    @property
     def fuel_left(self) -> int | None:
         """Fuel remaining in this instance's store (None without fuel metering)."""
         return self._inner.box.fuel_left()
@@ -192,12 +197,15 @@ class RunResult:
         exit_code: 0 for success; the guest's exit status otherwise.
         stdout: captured stdout (empty unless the policy captures it).
         stderr: captured stderr (empty unless the policy captures it).
+        truncated: the captured streams cut at ``Policy.max_output`` bytes (the guest's
+            writes past it failed), e.g. ``("stdout",)``.
 
     """
 
     exit_code: int
     stdout: bytes
     stderr: bytes
+    truncated: tuple[str, ...] = ()
 
     def check(self) -> RunResult:
         """Return self if the exit code is 0.
@@ -372,7 +380,7 @@ class Runtime:
                 exit_code = inner.run_start()
             else:
                 exit_code = inner.run_command()
-            return RunResult(exit_code, inst.stdout, inst.stderr)
+            return RunResult(exit_code, inst.stdout, inst.stderr, inst.truncated)
 
     def compile(self, source: Source) -> bytes:
         """Compile ahead of time; returns ``.cwasm`` bytes that ``load`` accepts.

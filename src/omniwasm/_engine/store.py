@@ -4,17 +4,14 @@ Every store gets the policy's limits through wasmtime's store limiter, its fuel 
 engine meters fuel), an epoch deadline (none, or the policy's timeout), and, when the guest
 uses WASI, a native WASI context built from the policy's capabilities.
 
-Captured stdout and stderr go to anonymous in-memory files (``memfd``) owned by this store, so
-concurrent guests never mix their output. Files, not Python callbacks: wasmtime's WASI writes
-from its own tokio threads, and a Python callback entered from one of those threads while the
-interpreter shuts down aborts the thread with a Rust panic.
+Captured stdout and stderr go to pipes owned by this store (:mod:`.output`), so concurrent
+guests never mix their output and each stream keeps at most ``Policy.max_output`` bytes.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
-import tempfile
 import time
 import weakref
 from typing import Any
@@ -26,6 +23,7 @@ from .._deadline import Deadline
 from .._errors import PolicyError
 from .._policy import Output, Policy, merge_env
 from .native import NO_DEADLINE, NativeEngine, ensure_ticker, ticks_for
+from .output import OutputCapture
 from .stdin import StdinPump, stdin_can_block
 
 __all__ = ["CANCELLED_MESSAGE", "StoreBox", "box_of"]
@@ -100,7 +98,7 @@ class StoreBox:
         self.wasip1_helper: Any = None
         """The helper instance deadline-aware WASI p1 functions call native ones through."""
         self._stdin: StdinPump | None = None
-        self._captures: dict[str, _Capture] = {}
+        self._captures: dict[str, OutputCapture] = {}
         self.instances: list[Any] = []
         """The ``wasmtime_instance_t`` of every core instance in this store (grow probes)."""
         self.closed = False
@@ -227,6 +225,10 @@ class StoreBox:
         capture = self._captures.get(name)
         return capture.read() if capture is not None else b""
 
+    def truncated(self) -> tuple[str, ...]:
+        """The captured streams the guest wrote more than ``Policy.max_output`` bytes to."""
+        return tuple(n for n, c in self._captures.items() if c.truncated)
+
     def close(self) -> None:
         """Release the native store (captured output stays readable); idempotent."""
         if not self.closed:
@@ -274,7 +276,7 @@ class StoreBox:
             getattr(config, f"inherit_{name}")()
             return
         if out == "capture":
-            capture = self._captures[name] = _Capture(name)
+            capture = self._captures[name] = OutputCapture(name, self.policy.max_output)
             path = capture.path
         elif out == "discard":
             path = os.devnull
@@ -284,37 +286,8 @@ class StoreBox:
             setattr(config, f"{name}_file", path)
         except wasmtime.WasmtimeError as exc:
             raise PolicyError(f"cannot open {name} file {out}: {exc}") from exc
-
-
-class _Capture:
-    """An anonymous file that collects one output stream of one store."""
-
-    def __init__(self, name: str) -> None:
-        if hasattr(os, "memfd_create"):
-            self.fd = os.memfd_create(f"omniwasm-{name}", os.MFD_CLOEXEC)
-        else:  # no memfd: an unlinked temporary file works the same through /dev/fd
-            with tempfile.TemporaryFile() as f:
-                self.fd = os.dup(f.fileno())
-        self.path = (
-            f"/proc/self/fd/{self.fd}" if os.path.isdir("/proc/self/fd") else f"/dev/fd/{self.fd}"
-        )
-        self.frozen: bytes | None = None
-
-    def read(self) -> bytes:
-        if self.frozen is not None:
-            return self.frozen
-        size = os.fstat(self.fd).st_size
-        return os.pread(self.fd, size, 0) if size else b""
-
-    def freeze(self) -> None:
-        """Keep the contents in memory and release the file."""
-        if self.frozen is None:
-            self.frozen = self.read()
-            os.close(self.fd)
-
-    def __del__(self) -> None:
-        if self.frozen is None:
-            os.close(self.fd)
+        if out == "capture":
+            self._captures[name].opened()
 
 
 def _or_neg(value: int | None) -> int:

@@ -1,9 +1,18 @@
 """The sandbox policy (``Policy``), its units, and the one matcher of allowed outbound hosts."""
 
 from .hosts import HostPattern, host_allowed
-from .policy import Mount, Output, Policy, merge_env, parse_duration, parse_size
+from .policy import (
+    DEFAULT_MAX_OUTPUT,
+    Mount,
+    Output,
+    Policy,
+    merge_env,
+    parse_duration,
+    parse_size,
+)
 
 __all__ = [
+    "DEFAULT_MAX_OUTPUT",
     "HostPattern",
     "Mount",
     "Output",

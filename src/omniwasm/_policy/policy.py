@@ -21,7 +21,7 @@ from typing import Any, Literal, TypeAlias
 
 from .._errors import PolicyError
 
-__all__ = ["Mount", "Output", "Policy", "parse_duration", "parse_size"]
+__all__ = ["DEFAULT_MAX_OUTPUT", "Mount", "Output", "Policy", "parse_duration", "parse_size"]
 
 Output: TypeAlias = Literal["capture", "inherit", "discard"] | Path
 """Where a guest's stdout/stderr go: captured, the host's stream, nowhere, or a file."""
@@ -154,6 +154,10 @@ def _freeze_output(value: Any, name: str) -> Output:
     raise PolicyError(f"{name} must be one of {_OUTPUT_WORDS} or a Path, got {value!r}")
 
 
+DEFAULT_MAX_OUTPUT = 16 << 20
+"""``Policy.max_output`` unless set: 16 MiB per captured stream."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Policy:
     """What a guest may use, and how much. Deny by default.
@@ -168,6 +172,10 @@ class Policy:
         timeout: wall-clock seconds each call (or run) may take, enforced by epoch interruption.
         max_table_elements: elements any one table may hold.
         max_instances: instances the store may create.
+        max_output: bytes kept of each captured output stream (a guest's captured stdout and
+            stderr, a plugin's output and logs, a served guest's logs per request): 16 MiB by
+            default, None (``"unlimited"`` in files) for no limit. Past it the guest's writes
+            fail (a closed stream) and the result says the stream was truncated.
         args: the guest's argv after the program name (``argv[0]`` is set by the runner).
         env: environment variables, as explicit pairs (a mapping or ``"K=V"`` strings work too).
         inherit_env: give the guest the host's whole environment (off by default).
@@ -197,6 +205,7 @@ class Policy:
     timeout: float | None = None
     max_table_elements: int | None = None
     max_instances: int | None = None
+    max_output: int | None = DEFAULT_MAX_OUTPUT
     args: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
     inherit_env: bool = False
@@ -215,6 +224,10 @@ class Policy:
             setter(self, "max_memory", parse_size(self.max_memory))
         if self.timeout is not None:
             setter(self, "timeout", parse_duration(self.timeout))
+        if self.max_output == "unlimited":  # type: ignore[comparison-overlap]
+            setter(self, "max_output", None)  # how to_dict writes None (TOML has no null)
+        elif self.max_output is not None:
+            setter(self, "max_output", parse_size(self.max_output))
         for name in ("fuel", "max_table_elements", "max_instances"):
             value = getattr(self, name)
             if value is not None and (
@@ -279,6 +292,8 @@ class Policy:
                     value = {"path": str(value)}
             elif f.name in ("stdout", "stderr") and isinstance(value, Path):
                 value = f"file:{value}"
+            elif f.name == "max_output" and value is None:
+                value = "unlimited"
             out[f.name] = value
         return out
 

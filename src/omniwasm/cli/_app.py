@@ -84,6 +84,15 @@ MemOpt = Annotated[
     str | None,
     typer.Option("--max-memory", help="Linear memory limit, e.g. 64MiB.", rich_help_panel=_LIMITS),
 ]
+OutputOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--max-output",
+        help="Bytes kept of each captured output stream (plugin output and logs, captured "
+        "stdout/stderr), e.g. 1MiB, or 'unlimited'. Default 16MiB.",
+        rich_help_panel=_LIMITS,
+    ),
+]
 TableOpt = Annotated[
     int | None,
     typer.Option(
@@ -168,6 +177,16 @@ def _overrun(deadline: Deadline) -> None:
     os._exit(exit_code_for(error))
 
 
+def parse_output_limit(text: str) -> int | None:
+    """``--max-output``: a size, or ``unlimited`` (None).
+
+    Raises:
+        PolicyError: neither.
+
+    """
+    return None if text.strip().lower() == "unlimited" else parse_size(text)
+
+
 def build_policy(
     *,
     policy_file: Path | None,
@@ -182,6 +201,7 @@ def build_policy(
     stdin: Path | None,
     args: list[str],
     inherit_io: bool = True,
+    max_output: str | None = None,
 ) -> Policy:
     """Turn CLI flags into a ``Policy`` (flags override a ``--policy`` file).
 
@@ -221,6 +241,8 @@ def build_policy(
         changes["timeout"] = parse_duration(timeout)
     if max_memory is not None:
         changes["max_memory"] = parse_size(max_memory)
+    if max_output is not None:
+        changes["max_output"] = parse_output_limit(max_output)
     if max_table_elements is not None:
         changes["max_table_elements"] = max_table_elements
     if max_instances is not None:

@@ -15,6 +15,7 @@ from ._app import (
     DirRoOpt,
     FuelOpt,
     MemOpt,
+    OutputOpt,
     TimeoutOpt,
     app,
     backstop,
@@ -53,6 +54,7 @@ def plugin_call(
     fuel: FuelOpt = None,
     timeout: TimeoutOpt = None,
     max_memory: MemOpt = None,
+    max_output: OutputOpt = None,
     debug: Annotated[bool, DEBUG] = False,
 ) -> None:
     """Call FUNC with the input and write its output bytes to stdout.
@@ -86,6 +88,7 @@ def plugin_call(
             fuel=fuel,
             timeout=timeout,
             max_memory=max_memory,
+            max_output=max_output,
             max_table_elements=None,
             max_instances=None,
             stdin=None,

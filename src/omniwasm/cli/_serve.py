@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from .._errors import PolicyError
-from .._policy import parse_duration, parse_size
-from ._app import DEBUG, app, guarded
+from .._policy import DEFAULT_MAX_OUTPUT, parse_duration, parse_size
+from ._app import DEBUG, app, guarded, parse_output_limit
 
 __all__: list[str] = []
 
@@ -36,6 +36,14 @@ def serve_cmd(
     ] = None,
     max_memory: Annotated[
         str | None, typer.Option("--max-memory", help="Per-request memory limit, e.g. 64MiB.")
+    ] = None,
+    max_output: Annotated[
+        str | None,
+        typer.Option(
+            "--max-output",
+            help="Bytes kept of each guest output stream per request (default 16MiB), or "
+            "'unlimited'.",
+        ),
     ] = None,
     max_body: Annotated[
         str, typer.Option("--max-body", help="Largest request body (413 beyond).")
@@ -109,6 +117,9 @@ def serve_cmd(
             watch=watch,
             timeout=parse_duration(timeout) if timeout is not None else None,
             max_memory=parse_size(max_memory) if max_memory is not None else None,
+            max_output=(
+                parse_output_limit(max_output) if max_output is not None else DEFAULT_MAX_OUTPUT
+            ),
             max_body_bytes=parse_size(max_body),
             max_header_bytes=parse_size(max_header_bytes),
             max_headers=max_headers,

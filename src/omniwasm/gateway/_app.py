@@ -24,7 +24,7 @@ from typing import Any
 
 from .._component import Linker
 from .._errors import PolicyError
-from .._policy import Policy
+from .._policy import DEFAULT_MAX_OUTPUT, Policy
 from .._runtime import Runtime
 from ..wasi import WasiContext, add_to_linker
 from ._asgi import (
@@ -155,6 +155,8 @@ class App:
             for name in ("max_memory", "timeout", "fuel")
             if getattr(policy, name) is None and getattr(base, name) is not None
         }
+        if policy.max_output == DEFAULT_MAX_OUTPUT != base.max_output:
+            defaults["max_output"] = base.max_output  # the manifest left it: serve's flag
         return policy.with_(**defaults) if defaults else policy
 
     def _gateway(self, cid: str) -> Gateway:

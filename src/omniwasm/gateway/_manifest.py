@@ -28,6 +28,7 @@ A Spin user should feel at home: the same tables and keys mean the same things, 
     memory = "64MiB"
     timeout = "2s"
     fuel = 100000000
+    output = "1MiB"                                  # kept of each guest output stream
 
     [variables]
     name = { default = "world" }
@@ -84,7 +85,7 @@ _TRIGGER = {"route", "component", "executor", "id"}
 _COMPONENT = {"source", "description", "allowed_outbound_hosts", "allowed_http_hosts",
               "environment", "files", "exclude_files", "key_value_stores", "variables",
               "build", "limits", "dependencies_inherit_configuration"}  # fmt: skip
-_LIMITS = {"memory", "timeout", "fuel"}
+_LIMITS = {"memory", "timeout", "fuel", "output"}
 _VARIABLE = {"default", "required", "secret"}
 _ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
@@ -300,6 +301,7 @@ def _component(
             max_memory=parse_size(limits["memory"]) if "memory" in limits else None,
             timeout=parse_duration(limits["timeout"]) if "timeout" in limits else None,
             fuel=limits.get("fuel"),
+            **({"max_output": limits["output"]} if "output" in limits else {}),
         )
     except PolicyError as exc:
         raise PolicyError(f"{where}: {exc}") from exc

@@ -21,7 +21,7 @@ from typing import Any
 
 from .._compiled import Compiled
 from .._deadline import call_within
-from .._errors import GuestError, OmniwasmError, Trap
+from .._errors import GuestError, LimitExceeded, OmniwasmError, Trap
 from .._linked import LinkedInstance
 from .._runtime import Runtime
 from ._hostfn import CurrentPlugin, HostFunction
@@ -108,6 +108,7 @@ class PluginState(CurrentPlugin):
         config: Mapping[str, str],
         max_var_bytes: int,
         logger: logging.Logger,
+        max_output: int | None = None,
     ) -> None:
         self.guest = guest
         self.kernel = kernel
@@ -116,6 +117,9 @@ class PluginState(CurrentPlugin):
         self.config = config
         self.max_var_bytes = max_var_bytes
         self.logger = logger
+        self.max_output = max_output
+        """Bytes a call may return, and log (``Policy.max_output``; None: no limit)."""
+        self.logged = 0  # bytes logged by the running call
         self.http = HttpState()
         self.http_policy = HttpPolicy()
         _STATES[guest.store_id] = self
@@ -195,6 +199,7 @@ class PluginState(CurrentPlugin):
     def call(self, name: str, func: Any, data: bytes) -> bytes:
         calls = self.calls
         calls.begin()
+        self.logged = 0
         try:
             return self._call(name, func, data)
         finally:
@@ -240,6 +245,14 @@ class PluginState(CurrentPlugin):
             raise GuestError(int(rc), self.read(err).decode("utf-8", "replace"), function=name)
         if not out_len:
             return b""
+        limit = self.max_output
+        if limit is not None and out_len > limit:
+            raise LimitExceeded(
+                f"{name}: the plugin's output of {out_len} bytes is larger than max_output "
+                f"({limit} bytes)",
+                limit=limit,
+                used=out_len,
+            )
         if out + out_len <= _PAGE:
             return bytes(page[out : out + out_len])
         return memory.read(out, out_len)  # the kernel keeps the output in its memory
@@ -350,7 +363,17 @@ def _config_get(ctx: int, key: int) -> int:
 def _logger(level: int) -> Any:
     def log(ctx: int, handle: int) -> None:
         st = _state(ctx)
-        st.logger.log(level, "%s", st.take(handle).decode("utf-8", "replace"))
+        message = st.take(handle)
+        limit, logged = st.max_output, st.logged
+        st.logged = logged + len(message)
+        if limit is not None and st.logged > limit:
+            if logged <= limit:  # said once per call, then the call's logs are dropped
+                st.logger.warning(
+                    "plugin logs past max_output (%d bytes) in this call: the rest is dropped",
+                    limit,
+                )
+            return
+        st.logger.log(level, "%s", message.decode("utf-8", "replace"))
 
     return log
 

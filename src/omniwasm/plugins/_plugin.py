@@ -163,6 +163,7 @@ class CompiledPlugin:
             config=self.config,
             max_var_bytes=limit,
             logger=self.logger,
+            max_output=self.policy.max_output,
         )
         state.http_policy = self.http_policy
         guest.calls.make_cancellable()
@@ -349,6 +350,8 @@ class Plugin:
             GuestError: an Extism function returned a non-zero status (``.error`` has the
                 message it set).
             OmniwasmError: no such function, wrong arguments, or the plugin is closed.
+            LimitExceeded: the output is larger than ``Policy.max_output`` (logs past it in
+                one call are dropped, with one warning).
             ExecutionError: a trap, timeout, fuel or memory limit, or a host function raised;
                 the plugin stays usable for the next call.
             Cancelled: another thread called :meth:`cancel`.

@@ -96,7 +96,7 @@ class WasiContext:
         target = configured if isinstance(given, str) and given == "policy" else given
         if isinstance(target, str):
             if target == "capture":
-                buf = BufferSink()
+                buf = BufferSink(self.policy.max_output)
                 return buf, buf
             if target == "inherit":
                 return getattr(sys, name).buffer, None
@@ -121,6 +121,12 @@ class WasiContext:
     def stderr_bytes(self) -> bytes:
         """What the guest wrote to stderr (when captured)."""
         return self._stderr_buffer.getvalue() if self._stderr_buffer is not None else b""
+
+    @property
+    def truncated(self) -> tuple[str, ...]:
+        """The captured streams cut at ``Policy.max_output`` bytes, e.g. ``("stdout",)``."""
+        sinks = (("stdout", self._stdout_buffer), ("stderr", self._stderr_buffer))
+        return tuple(name for name, sink in sinks if sink is not None and sink.truncated)
 
     def close(self) -> None:
         """Close the files this context opened and the preopened directories. Idempotent."""
@@ -256,6 +262,6 @@ def run(
                 exit_code = inst._inner.run_command()  # type: ignore[union-attr]
             except GuestExit as exc:
                 exit_code = exc.code
-        return RunResult(exit_code, context.stdout_bytes, context.stderr_bytes)
+        return RunResult(exit_code, context.stdout_bytes, context.stderr_bytes, context.truncated)
     finally:
         context.close()

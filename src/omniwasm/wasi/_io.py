@@ -406,15 +406,34 @@ class _ReaderPollable(Pollable):
 
 
 class BufferSink:
-    """Collects everything written, for the embedder to read after (or during) the run."""
+    """Collects what is written, for the embedder to read after (or during) the run.
 
-    def __init__(self) -> None:
+    Args:
+        limit: bytes to keep (None: all). A write past it keeps what fits, sets
+            :attr:`truncated` and raises ``BrokenPipeError``: the guest's stream is closed.
+
+    """
+
+    def __init__(self, limit: int | None = None) -> None:
         self._parts: list[bytes] = []
         self._lock = threading.Lock()
+        self.limit = limit
+        self.size = 0
+        self.truncated = False
+        """True once a write went past ``limit``."""
 
     def write(self, data: bytes) -> None:
         with self._lock:
+            if self.truncated:
+                raise BrokenPipeError("output limit reached")
+            limit = self.limit
+            if limit is not None and self.size + len(data) > limit:
+                self._parts.append(bytes(data[: limit - self.size]))
+                self.size = limit
+                self.truncated = True
+                raise BrokenPipeError(f"output limit of {limit} bytes reached")
             self._parts.append(bytes(data))
+            self.size += len(data)
 
     def getvalue(self) -> bytes:
         """Everything written so far."""
@@ -486,6 +505,9 @@ class OutputStream:
         if contents:
             try:
                 self._write(bytes(contents))
+            except BrokenPipeError:
+                self._closed = True  # nothing reads on (an output limit was reached)
+                raise closed() from None
             except OSError as exc:
                 raise failed(f"write failed: {exc.strerror or exc}") from None
 

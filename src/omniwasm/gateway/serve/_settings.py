@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..._errors import PolicyError
-from ..._policy import Policy
+from ..._policy import DEFAULT_MAX_OUTPUT, Policy
 from .._app import App
 from .._asgi import DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_HEADERS
 
@@ -27,6 +27,7 @@ class ServeSettings:
     watch: bool = False
     timeout: float | None = None
     max_memory: int | None = None
+    max_output: int | None = DEFAULT_MAX_OUTPUT
     max_body_bytes: int = 10 * 1024 * 1024
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
     max_headers: int = DEFAULT_MAX_HEADERS
@@ -47,7 +48,9 @@ class ServeSettings:
 
     def build(self) -> App:
         """The App these settings describe."""
-        policy = Policy(max_memory=self.max_memory, timeout=self.timeout)
+        policy = Policy(
+            max_memory=self.max_memory, timeout=self.timeout, max_output=self.max_output
+        )
         return App(
             self.source,
             policy=policy,
