@@ -39,8 +39,8 @@ def test_native_wasi_output_past_the_limit_is_cut_and_the_guest_sees_it(
     assert result.stdout == b"x" * LIMIT
     assert result.truncated == ("stdout",)
     assert result.exit_code != 0  # 3 from a module; a component's run can only fail (1)
-    # the pipe may have taken one more block (its 64 KiB) before the limit closed it
-    assert re.match(rb"write failed after 1[67] blocks", result.stderr), result.stderr
+    # the pipe takes up to two more blocks (its 64 KiB, and a short write) before it closes
+    assert re.match(rb"write failed after 1[678] blocks", result.stderr), result.stderr
 
 
 def test_virtual_wasi_output_past_the_limit_is_cut(c_component: Build) -> None:

@@ -7,8 +7,9 @@ seconds). So the path is a pipe's write end, and one daemon thread for the whole
 (epoll) moves what arrives into each capture's buffer, up to ``Policy.max_output`` bytes. Past
 the limit the capture keeps exactly ``limit`` bytes, notes it was truncated and closes the read
 end: the guest's next write fails with a broken pipe (WASI ``pipe`` errno), the guest sees a
-closed stream, and nothing more is stored. A guest writing faster than the thread drains
-waits on the pipe, as it would on a terminal.
+closed stream, and nothing more is stored. The guest's writes may run past the limit by what
+the pipe holds (64 KiB, plus one short write) before they fail; nothing past it is kept. A
+guest writing faster than the thread drains waits on the pipe, as it would on a terminal.
 """
 
 from __future__ import annotations
