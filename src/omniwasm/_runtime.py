@@ -18,6 +18,7 @@ from . import _engine as eng
 from ._cache import Cache
 from ._compiled import Compiled, Source, read_source
 from ._component import ComponentExports, ComponentFunction, Linker, prepare_instance
+from ._engine._slotcall import set_fuel
 from ._errors import GuestExit, InvalidModule, LinkError, OmniwasmError, PolicyError
 from ._policy import Policy
 
@@ -96,6 +97,22 @@ class Instance:
     def fuel_left(self) -> int | None:
         """Fuel remaining in this instance's store (None without fuel metering)."""
         return self._inner.box.fuel_left()
+
+    def refuel(self, fuel: int | None = None) -> None:
+        """Set the fuel left in this instance's store to ``fuel`` (the policy's when None).
+
+        Habitats that reuse one instance for many calls (SQL functions: a row or a batch per
+        call) give each call the policy's budget this way.
+
+        Raises:
+            OmniwasmError: the runtime does not meter fuel, no amount is known (None here and
+                in the policy), or the instance is closed.
+
+        """
+        amount = fuel if fuel is not None else self.policy.fuel
+        if amount is None:
+            raise OmniwasmError("refuel: no amount given and the policy sets no fuel")
+        set_fuel(self._inner.box, amount)
 
     @property
     def closed(self) -> bool:

@@ -1,0 +1,230 @@
+"""The batch ABI: one call into a core export per batch of rows, columns in Arrow's layout.
+
+A ``batch`` function (declared in the ``omniwasm:signatures`` section, see ``_coreabi``) has
+the core type ``(desc: i32) -> i32``. For each batch the host copies every input buffer into
+the guest's scratch area (``omniwasm_scratch``) with one copy per buffer, writes a descriptor,
+calls the function once and copies the result buffers out, again one copy per buffer. The
+buffers are Arrow's physical layout, so a host holding Arrow arrays (DuckDB, Ray) moves them
+without converting a single value:
+
+- fixed width (``s8`` .. ``u64``, ``f32``, ``f64``): ``length`` little-endian values;
+  ``bool`` is bit-packed, least significant bit first;
+- ``string`` (UTF-8) and ``list<u8>``: ``length + 1`` ``i32`` offsets into a data buffer;
+- validity: a bitmap, least significant bit first, 1 = valid; address 0 = no nulls.
+
+Descriptor at ``desc`` (every field a little-endian ``u32``)::
+
+    +0  rows       +4  nargs      +8  version (1)     +12  0
+    +16 + 24*i     argument i: length, null_count, validity, values, data, data_len
+    +16 + 24*nargs the result: the guest fills validity, values, data, data_len
+
+For the result, ``values`` is the value buffer (the offsets for ``string`` / ``list<u8>``),
+``validity`` 0 means no nulls, and the memory stays the guest's: it must stay valid until the
+next call. A non-zero return status fails the batch; the guest may then point the result's
+``data``/``data_len`` at a UTF-8 message.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from . import _types as t
+from ._coreabi import SCALARS, CoreSignature, Scratch
+from ._engine._linmem import LinearMemory
+from ._engine._slotcall import SlotCall
+from ._errors import GuestError, OmniwasmError, Trap, ValueConversionError
+
+if TYPE_CHECKING:
+    from ._runtime import Instance
+
+__all__ = ["VERSION", "BatchFunction", "Column", "width_of"]
+
+VERSION = 1
+"""The descriptor version the host writes at ``desc + 8``."""
+
+_HEADER = struct.Struct("<4I")
+_COLUMN = struct.Struct("<6I")
+_WIDTHS = {"s8": 1, "u8": 1, "s16": 2, "u16": 2, "s32": 4, "u32": 4, "f32": 4}
+_WIDTHS |= {"s64": 8, "u64": 8, "f64": 8}
+_MESSAGE_LIMIT = 1000
+
+
+def width_of(ty: t.WitType) -> int:
+    """Bytes per value of a fixed-width type; 0 for ``bool`` (bits); -1 for variable width."""
+    name = str(ty)
+    if name == "bool":
+        return 0
+    if ty in (t.String, SCALARS["list<u8>"]):
+        return -1
+    return _WIDTHS[name]
+
+
+class Column(NamedTuple):
+    """One column of a batch, as Arrow buffers (any objects supporting the buffer protocol).
+
+    Args:
+        length: rows.
+        values: fixed-width values, or ``length + 1`` ``i32`` offsets for variable width.
+        validity: the validity bitmap, or None when no value is null.
+        data: the bytes of a variable-width column.
+        null_count: how many values are null.
+
+    """
+
+    length: int
+    values: Any
+    validity: Any = None
+    data: Any = None
+    null_count: int = 0
+
+
+def _bytes(buf: Any) -> memoryview | None:
+    return None if buf is None else memoryview(buf).cast("B")
+
+
+def _align(n: int) -> int:
+    return (n + 7) & ~7
+
+
+class BatchFunction:
+    """A ``batch`` export of a core instance, called once per batch.
+
+    Args:
+        instance: a core instance exporting ``memory``, ``omniwasm_scratch`` and the function.
+        sig: the function's signature (``batch`` must be True).
+        fuel_per_call: fuel each batch starts with (None: the store's fuel runs down).
+
+    Raises:
+        OmniwasmError: the instance does not export what the ABI needs.
+
+    """
+
+    def __init__(
+        self, instance: Instance, sig: CoreSignature, *, fuel_per_call: int | None = None
+    ) -> None:
+        if not sig.batch:
+            raise OmniwasmError(f"{sig.name} is not a batch function")
+        inner = instance._inner
+        self.sig = sig
+        call = SlotCall(inner, sig.name, fuel_per_call=fuel_per_call)  # type: ignore[arg-type]
+        self._run = call.run
+        self._word = call.slots.cast("I")
+        self._memory = LinearMemory(inner)  # type: ignore[arg-type]
+        self._view = self._memory.view
+        self._scratch = Scratch(instance, self._memory)
+        self._nargs = len(sig.params)
+        self._head = 16 + _COLUMN.size * (self._nargs + 1)
+        self._result_width = width_of(sig.result)
+
+    def __call__(
+        self,
+        columns: Sequence[Column],
+        length: int,
+        allocate: Callable[[int], Any] = bytearray,
+    ) -> Column:
+        """Run the function over ``columns`` (each ``length`` rows long).
+
+        Result buffers come from ``allocate(nbytes)`` (a writable buffer; ``bytearray`` by
+        default, ``pyarrow.allocate_buffer`` to hand them to ``Array.from_buffers``). The
+        offsets of a variable-width result are copied as the guest wrote them: check them
+        before reading through them (pyarrow: ``validate(full=True)``).
+
+        Raises:
+            ValueConversionError: wrong number of columns, or a column of another length.
+            GuestError: the guest returned a non-zero status.
+            Trap: the guest trapped, or described a result outside its memory.
+            LimitExceeded: the batch hit a policy limit (a subclass says which).
+
+        """
+        sig = self.sig
+        if len(columns) != self._nargs:
+            raise ValueConversionError(
+                sig.name, "*", f"{self._nargs} column(s)", f"{len(columns)} column(s)"
+            )
+        staged = []
+        total = head = self._head
+        for col in columns:
+            if col.length != length:
+                raise ValueConversionError(
+                    sig.name, "*", f"{length} rows", f"a column of {col.length} rows"
+                )
+            bufs = (_bytes(col.validity), _bytes(col.values), _bytes(col.data))
+            staged.append((bufs, col.null_count))
+            total += sum(_align(len(b)) for b in bufs if b is not None)
+        base = self._scratch.reserve(total)
+        mem = self._view()
+        _HEADER.pack_into(mem, base, length, len(columns), VERSION, 0)
+        at = base + head
+        desc = base + 16
+        for bufs, nulls in staged:
+            addrs = [0, 0, 0]
+            for k, buf in enumerate(bufs):
+                if buf is not None:
+                    n = len(buf)
+                    mem[at : at + n] = buf
+                    addrs[k] = at
+                    at += _align(n)
+            data = bufs[2]
+            _COLUMN.pack_into(mem, desc, length, nulls, *addrs, 0 if data is None else len(data))
+            desc += _COLUMN.size
+        _COLUMN.pack_into(mem, desc, length, 0, 0, 0, 0, 0)
+        self._word[0] = base
+        self._run()
+        status = self._word[0]
+        mem = self._view()  # the call may have grown (and moved) the memory
+        _, _, validity, values, data, data_len = _COLUMN.unpack_from(mem, desc)
+        if status:
+            raise GuestError(status, self._message(mem, data, data_len), function=sig.name)
+        width = self._result_width
+        bitmap = (length + 7) // 8
+        out_validity = (
+            _take(mem, validity, bitmap, allocate, name=sig.name, what="validity")
+            if validity
+            else None
+        )
+        nulls = _count_nulls(out_validity, length) if out_validity is not None else 0
+        if width >= 0:
+            nvals = bitmap if width == 0 else width * length
+            out = _take(mem, values, nvals, allocate, name=sig.name, what="values")
+            return Column(length, out, out_validity, None, nulls)
+        offsets = _take(mem, values, 4 * (length + 1), allocate, name=sig.name, what="offsets")
+        out_data = _take(mem, data, data_len, allocate, name=sig.name, what="data")
+        return Column(length, offsets, out_validity, out_data, nulls)
+
+    def _message(self, mem: memoryview, data: int, size: int) -> str:
+        size = min(size, _MESSAGE_LIMIT)
+        if not data or data + size > len(mem):
+            return ""
+        return bytes(mem[data : data + size]).decode("utf-8", "replace")
+
+
+def _take(
+    mem: memoryview,
+    address: int,
+    n: int,
+    allocate: Callable[[int], Any],
+    *,
+    name: str,
+    what: str,
+) -> Any:
+    """Copy ``n`` bytes at ``address`` out of guest memory into ``allocate(n)``."""
+    if address + n > len(mem):
+        raise Trap(
+            f"{name} described its result {what} at {address}+{n}, outside memory "
+            f"({len(mem)} bytes)"
+        )
+    buf = allocate(n)
+    if n:
+        memoryview(buf).cast("B")[:n] = mem[address : address + n]
+    return buf
+
+
+def _count_nulls(bitmap: Any, length: int) -> int:
+    view = memoryview(bitmap).cast("B")
+    full, rest = divmod(length, 8)
+    valid = int.from_bytes(view[:full], "little").bit_count()
+    if rest:
+        valid += (view[full] & ((1 << rest) - 1)).bit_count()
+    return length - valid

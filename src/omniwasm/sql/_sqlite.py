@@ -1,0 +1,154 @@
+"""SQL functions in SQLite (the standard library's ``sqlite3``): scalars and aggregates.
+
+SQLite calls a function once per row, so every plan is called row by row (a batch plan gets
+one-row batches). A failed call raises the omniwasm error inside SQLite's callback; CPython's
+``sqlite3`` then fails the statement with its fixed text "user-defined function raised
+exception" and drops the exception, so the error with its context is kept on the
+registration (``Registration.last_error``, ``omniwasm.sql.last_error(con)``) and
+``omniwasm.sql.execute`` re-raises it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from omniwasm import Err, Instance, Ok, OmniwasmError
+from omniwasm.types import OptionType
+
+from ._calls import row_caller
+from ._plan import Plan
+from ._pool import Pool, describe_args, guest_err
+from ._sqltypes import from_sqlite, to_sqlite
+
+__all__ = ["register_sqlite"]
+
+
+def register_sqlite(con: sqlite3.Connection, plans: list[Plan], pool: Pool) -> None:
+    """Create every plan's function on ``con``."""
+    for plan in plans:
+        if plan.kind == "aggregate":
+            con.create_aggregate(plan.name, len(plan.params), _aggregate_class(plan, pool))
+        else:
+            con.create_function(
+                plan.name, len(plan.params), _scalar(plan, pool), deterministic=plan.deterministic
+            )
+
+
+def _numeric_core(plan: Plan) -> bool:
+    """A core scalar whose values need no conversion on the way (the per-row fast path)."""
+    return (
+        plan.core is not None
+        and plan.kind == "scalar"
+        and len(plan.params) == 1
+        and str(plan.params[0][1]) in ("s32", "s64", "f32", "f64")
+        and str(plan.result) in ("s32", "s64", "f32", "f64")
+    )
+
+
+def _scalar(plan: Plan, pool: Pool) -> Callable[..., Any]:
+    fuel = pool.policy.fuel
+    slot = pool.slot(lambda inst: row_caller(plan, inst, fuel))
+    values, ident = slot.values, threading.get_ident
+    name = plan.name
+    pnames = [n for n, _ in plan.params]
+
+    if _numeric_core(plan):
+
+        def fast(a: Any) -> Any:
+            if a is None:
+                return None
+            try:
+                fn = values.get(ident()) or pool.bound(slot)
+                return fn(a)
+            except OmniwasmError as exc:
+                raise pool.fail(exc, name, describe_args(pnames, (a,))) from exc
+
+        return fast
+
+    ptypes = [ty for _, ty in plan.params]
+    strict = [not isinstance(ty, OptionType) for ty in ptypes]
+    result = plan.result
+
+    def udf(*args: Any) -> Any:
+        for a, s in zip(args, strict, strict=True):
+            if a is None and s:
+                return None
+        try:
+            values = [
+                from_sqlite(a, ty, name, n) for a, ty, n in zip(args, ptypes, pnames, strict=True)
+            ]
+            return to_sqlite(pool.bound(slot)(*values), result, name)
+        except OmniwasmError as exc:
+            raise pool.fail(exc, name, describe_args(pnames, args)) from exc
+
+    return udf
+
+
+def _aggregate_class(plan: Plan, pool: Pool) -> type:
+    agg = plan.aggregate
+    assert agg is not None
+    fuel = pool.policy.fuel
+    name = plan.name
+    pnames = [n for n, _ in plan.params]
+    ptypes = [ty for _, ty in plan.params]
+    strict = [not isinstance(ty, OptionType) for ty in ptypes]
+
+    def bind(inst: Instance) -> tuple[Any, ...]:
+        return inst, inst.func(agg.constructor), inst.func(agg.step), inst.func(agg.finalize)
+
+    slot = pool.slot(bind)
+
+    def call(fn: Callable[..., Any], inst: Instance, *args: Any) -> Any:
+        if fuel is not None:
+            inst.refuel(fuel)
+        value = fn(*args, raw=True)
+        if isinstance(value, Err):
+            raise guest_err(value.value, name)
+        return value.value if isinstance(value, Ok) else value
+
+    class Aggregate:
+        """One group's state: a guest resource made on the group's first row."""
+
+        def __init__(self) -> None:
+            self.handle: Any = None
+            self.rows = 0
+
+        def _handle(self) -> tuple[Any, tuple[Any, ...]]:
+            bound = pool.bound(slot)
+            if self.handle is None:
+                inst, ctor = bound[0], bound[1]
+                self.handle = call(ctor, inst)
+            return self.handle, bound
+
+        def step(self, *args: Any) -> None:
+            if any(a is None and s for a, s in zip(args, strict, strict=True)):
+                return  # SQL aggregates skip NULLs
+            try:
+                handle, bound = self._handle()
+                values = [
+                    from_sqlite(a, t, name, n) for a, t, n in zip(args, ptypes, pnames, strict=True)
+                ]
+                call(bound[2], bound[0], handle, *values)
+                self.rows += 1
+            except OmniwasmError as exc:
+                raise pool.fail(
+                    exc, name, f"row {self.rows + 1}: " + describe_args(pnames, args)
+                ) from exc
+
+        def finalize(self) -> Any:
+            try:
+                handle, bound = self._handle()
+                try:
+                    value = call(bound[3], bound[0], handle)
+                finally:
+                    self.handle = None
+                    handle.drop()
+                return to_sqlite(value, plan.result, name)
+            except OmniwasmError as exc:
+                raise pool.fail(exc, name, f"finalize after {self.rows} rows") from exc
+
+    Aggregate.__name__ = Aggregate.__qualname__ = f"Aggregate_{name}"
+    return Aggregate
