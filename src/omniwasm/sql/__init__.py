@@ -15,7 +15,7 @@ call fails its statement, names the function, the row and the cause, and leaves 
 connection usable. Needs the ``sql`` extra for DuckDB (``pip install 'omniwasm[sql]'``).
 """
 
-from ._query import QueryResult, connect, execute, query
+from ._query import QueryResult, UdfSpec, connect, enable_loading, execute, parse_udf, query
 from ._register import DEFAULT_POLICY, Registration, SqlFunction, last_error, register
 
 __all__ = [
@@ -23,9 +23,12 @@ __all__ = [
     "QueryResult",
     "Registration",
     "SqlFunction",
+    "UdfSpec",
     "connect",
+    "enable_loading",
     "execute",
     "last_error",
+    "parse_udf",
     "query",
     "register",
 ]

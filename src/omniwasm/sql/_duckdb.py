@@ -97,8 +97,8 @@ def _create(con: duckdb.DuckDBPyConnection, plan: Plan, pool: Pool) -> None:
 
 def _plain(ty: WitType) -> bool:
     """Values ``to_pylist`` gives that the façade takes as they are."""
-    if isinstance(ty, OptionType):
-        return _plain(ty.inner)
+    if isinstance(ty, OptionType):  # option<option<T>> comes back as Some(...): not plain
+        return not isinstance(ty.inner, OptionType) and _plain(ty.inner)
     return isinstance(ty, BoolType | IntType | F32Type | F64Type | StringType) or is_blob(ty)
 
 
