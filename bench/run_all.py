@@ -34,6 +34,7 @@ SCRIPTS = [
     "nn_compute.py",
     "timeouts.py",
     "registry_pull.py",
+    "sql_udfs.py",
 ]
 
 

@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 import omniwasm
-import omniwasm.sql as sql
+from omniwasm import sql
 
 
 @pytest.fixture
@@ -168,7 +168,7 @@ def test_aggregates_are_skipped_in_duckdb(con: duckdb.DuckDBPyConnection, udfs_w
 
 def test_builtin_names_are_refused_whole(con: duckdb.DuckDBPyConnection, types_wasm: Path) -> None:
     """A clash with a DuckDB built-in fails the registration and leaves none of its functions."""
-    with pytest.raises(omniwasm.OmniwasmError, match="'add'.*names="):
+    with pytest.raises(omniwasm.OmniwasmError, match=r"'add'.*names="):
         sql.register(con, types_wasm)
     with pytest.raises(duckdb.Error, match="echo_s8"):
         rows(con, "SELECT echo_s8(1::TINYINT)")
@@ -212,5 +212,5 @@ def test_summarizer_on_a_text_column(summarizer_cwasm: Path) -> None:
         ("Cats purr. Dogs...", ["Cats purr", "Cats sleep a lot"], 8),
         ("It rains. Rain...", ["It rains", "Rain is wet"], 5),
     ]
-    with pytest.raises(duckdb.Error, match="GuestError: .*summary_of.*empty document"):
+    with pytest.raises(duckdb.Error, match=r"GuestError: .*summary_of.*empty document"):
         rows(con, "SELECT summary_of({'title': 't', 'content': ' ', 'language': 'en'}, 3)")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import omniwasm
-import omniwasm.sql as sql
+from omniwasm import sql
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ def test_execute_raises_the_omniwasm_error(con: sqlite3.Connection, udfs_wasm: P
 def test_err_result_is_a_guest_error(con: sqlite3.Connection, udfs_wasm: Path) -> None:
     """``err(..)`` from a ``result`` fails the statement as GuestError carrying the payload."""
     sql.register(con, udfs_wasm)
-    with pytest.raises(omniwasm.GuestError, match="checked_div.*err: division by zero"):
+    with pytest.raises(omniwasm.GuestError, match=r"checked_div.*err: division by zero"):
         sql.execute(con, "SELECT checked_div(1, 0)")
 
 
@@ -214,5 +214,5 @@ def test_c_functions(con: sqlite3.Connection, c_udf: Path) -> None:
 def test_wrong_argument_type_names_the_parameter(con: sqlite3.Connection, udfs_wasm: Path) -> None:
     """A value that does not fit the parameter's type fails as ValueConversionError."""
     sql.register(con, udfs_wasm)
-    with pytest.raises(omniwasm.ValueConversionError, match="plus_one.*x"):
+    with pytest.raises(omniwasm.ValueConversionError, match=r"plus_one.*x"):
         sql.execute(con, "SELECT plus_one('seven')")

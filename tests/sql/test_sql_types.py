@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 import omniwasm
-import omniwasm.sql as sql
+from omniwasm import sql
 
 # (function, argument, result): SQLite arguments are bound as parameters.
 SQLITE_CASES: list[tuple[str, Any, Any]] = [
@@ -160,7 +160,7 @@ def test_err_result_fails_in_both(
     """``err`` from a ``result`` fails the statement in SQLite and in DuckDB."""
     with pytest.raises(omniwasm.GuestError, match="err: bad"):
         sql.execute(lite, "SELECT echo_result_string_string(?)", ('{"err": "bad"}',))
-    with pytest.raises(duckdb.Error, match="GuestError: .*err: bad"):
+    with pytest.raises(duckdb.Error, match=r"GuestError: .*err: bad"):
         duck.sql("""SELECT echo_result_string_string('{"err": "bad"}')""").fetchall()
 
 

@@ -35,7 +35,8 @@
   (func (export "twice-plus-one") (param $x i64) (result i64)
     (i64.add (i64.mul (local.get $x) (i64.const 2)) (i64.const 1)))
 
-  ;; batch: x * 2 + 1 over a column of s64, in place in the argument's value buffer.
+  ;; batch: x * 2 + 1 over a column of s64, in place in the argument's value buffer, two
+  ;; values at a time (SIMD), the odd one last.
   ;; Descriptor: rows @0; argument 0 at @16 (its values pointer @28); the result at @40.
   (func (export "times2") (param $desc i32) (result i32)
     (local $p i32) (local $end i32)
@@ -43,27 +44,43 @@
     (local.set $end
       (i32.add (local.get $p) (i32.shl (i32.load (local.get $desc)) (i32.const 3))))
     (block $done (loop $next
-      (br_if $done (i32.ge_u (local.get $p) (local.get $end)))
-      (i64.store (local.get $p)
-        (i64.add (i64.shl (i64.load (local.get $p)) (i64.const 1)) (i64.const 1)))
-      (local.set $p (i32.add (local.get $p) (i32.const 8)))
+      (br_if $done (i32.gt_u (i32.add (local.get $p) (i32.const 16)) (local.get $end)))
+      (v128.store (local.get $p)
+        (i64x2.add (i64x2.shl (v128.load (local.get $p)) (i32.const 1))
+                   (v128.const i64x2 1 1)))
+      (local.set $p (i32.add (local.get $p) (i32.const 16)))
       (br $next)))
+    (if (i32.lt_u (local.get $p) (local.get $end))
+      (then
+        (i64.store (local.get $p)
+          (i64.add (i64.shl (i64.load (local.get $p)) (i64.const 1)) (i64.const 1)))))
     ;; result: validity 0 (no nulls), values = the argument's values
     (i32.store offset=48 (local.get $desc) (i32.const 0))
     (i32.store offset=52 (local.get $desc) (i32.load offset=28 (local.get $desc)))
     (i32.const 0))
 
-  ;; ASCII upper case of `len` bytes at `ptr`, in place
+  ;; ASCII upper case of `len` bytes at `ptr`, in place: 16 bytes at a time (SIMD: the bytes
+  ;; in 'a'..'z' lose 0x20), then the tail byte by byte.
   (func $upper (param $ptr i32) (param $len i32)
-    (local $end i32) (local $c i32)
+    (local $end i32) (local $v v128) (local $c i32)
     (local.set $end (i32.add (local.get $ptr) (local.get $len)))
     (block $done (loop $next
-      (br_if $done (i32.ge_u (local.get $ptr) (local.get $end)))
+      (br_if $done (i32.gt_u (i32.add (local.get $ptr) (i32.const 16)) (local.get $end)))
+      (local.set $v (v128.load (local.get $ptr)))
+      (v128.store (local.get $ptr)
+        (i8x16.sub (local.get $v)
+          (v128.and (i8x16.splat (i32.const 32))
+            (v128.and (i8x16.gt_u (local.get $v) (i8x16.splat (i32.const 96)))
+                      (i8x16.lt_u (local.get $v) (i8x16.splat (i32.const 123)))))))
+      (local.set $ptr (i32.add (local.get $ptr) (i32.const 16)))
+      (br $next)))
+    (block $tail-done (loop $tail
+      (br_if $tail-done (i32.ge_u (local.get $ptr) (local.get $end)))
       (local.set $c (i32.load8_u (local.get $ptr)))
       (if (i32.lt_u (i32.sub (local.get $c) (i32.const 97)) (i32.const 26))
         (then (i32.store8 (local.get $ptr) (i32.sub (local.get $c) (i32.const 32)))))
       (local.set $ptr (i32.add (local.get $ptr) (i32.const 1)))
-      (br $next))))
+      (br $tail))))
 
   ;; batch: upper case of a string column: the offsets stay, the data is rewritten in place.
   ;; Argument 0: values (offsets) @28, data @32, data_len @36. Result @40.
