@@ -58,6 +58,8 @@ __all__ = [
     "parse_signatures",
     "row_function",
     "short_repr",
+    "unary_function",
+    "unary_types",
 ]
 
 SIGNATURES_SECTION = "omniwasm:signatures"
@@ -320,6 +322,8 @@ def row_function(
         OmniwasmError: no such export, or strings without ``omniwasm_scratch``.
 
     """
+    if unary_types(sig):
+        return unary_function(instance, sig, fuel_per_call=fuel_per_call)
     inner = instance._inner
     slot_call = SlotCall(inner, sig.name, fuel_per_call=fuel_per_call)  # type: ignore[arg-type]
     slots, call = slot_call.slots, slot_call.run
@@ -330,23 +334,6 @@ def row_function(
         assert memory is not None
         return _with_bytes(slot_call, sig, memory, Scratch(instance, memory), read)
     writers = [_writer(slots, i, ty, sig.name, n) for i, (n, ty) in enumerate(sig.params)]
-    wide = all(str(ty) not in _NARROW for _, ty in sig.params)
-    result = sig.result
-    if wide and len(sig.params) == 1 and result not in _BYTES and result is not t.Bool:
-        # The per-row hot path (a SQLite scalar UDF): one frame, the view checks the value.
-        pv = _typed(slots, str(sig.params[0][1]))
-        rv = _typed(slots, str(result))
-        write0 = writers[0]
-
-        def one(a: Any) -> Any:
-            try:
-                pv[0] = a
-            except _BAD_VALUE:
-                write0(a)  # raises the ValueConversionError
-            call()
-            return rv[0]
-
-        return one
 
     def many(*args: Any) -> Any:
         if len(args) != len(writers):
@@ -357,6 +344,51 @@ def row_function(
         return read()
 
     return many
+
+
+def unary_types(sig: CoreSignature) -> bool:
+    """Whether ``sig`` takes the one-frame path: one wide number in, one out."""
+    wide = ("s32", "u32", "s64", "u64", "f32", "f64")
+    return len(sig.params) == 1 and str(sig.params[0][1]) in wide and str(sig.result) in wide
+
+
+def unary_function(
+    instance: Instance,
+    sig: CoreSignature,
+    *,
+    fuel_per_call: int | None = None,
+    nulls: bool = False,
+    failure: Callable[[BaseException, Any], BaseException] | None = None,
+    fallback: Callable[[Any], Any] | None = None,
+) -> Callable[[Any], Any]:
+    """A one-number export as a one-frame Python function (for a row-at-a-time caller).
+
+    ``nulls``: None in, None out without a call. ``failure(exc, value)`` makes the exception
+    raised for a failed call (and ``ValueConversionError`` for a value that does not fit)
+    from the translated one; ``fallback(value)`` is called instead of the guest from a thread
+    that does not own the instance or after it was closed (without one, that raises).
+
+    Raises:
+        OmniwasmError: no such export, or ``sig`` is not ``unary_types``.
+
+    """
+    if not unary_types(sig):
+        raise OmniwasmError(f"{sig}: not one number in and one out")
+    slot_call = SlotCall(instance._inner, sig.name, fuel_per_call=fuel_per_call)  # type: ignore[arg-type]
+    pname, pty = sig.params[0]
+
+    def bad(value: Any) -> BaseException:
+        err = ValueConversionError(sig.name, pname, str(pty), short_repr(value))
+        return err if failure is None else failure(err, value)
+
+    return slot_call.unary(
+        _VIEWS[str(pty)],
+        _VIEWS[str(sig.result)],
+        bad_value=bad,
+        nulls=nulls,
+        failure=failure,
+        fallback=fallback,
+    )
 
 
 def _with_bytes(

@@ -181,7 +181,7 @@ def register(
     if dialect == "duckdb":
         plans, skipped = _without_aggregates(plans, skipped, functions is not None)
     pool = Pool(runtime, compiled, policy)
-    pool.instance().close()  # link and start one now: fail at register time, not mid-query
+    pool.instance()  # link and start one now: fail at register time, not mid-query
     if dialect == "sqlite":
         from ._sqlite import register_sqlite
 

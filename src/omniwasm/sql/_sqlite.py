@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from omniwasm import Err, Instance, Ok, OmniwasmError
+from omniwasm._coreabi import unary_function, unary_types
 from omniwasm.types import OptionType
 
 from ._calls import row_caller
@@ -38,13 +39,12 @@ def register_sqlite(con: sqlite3.Connection, plans: list[Plan], pool: Pool) -> N
 
 
 def _numeric_core(plan: Plan) -> bool:
-    """A core scalar whose values need no conversion on the way (the per-row fast path)."""
+    """A core scalar of one number to one SQLite can pass as is (the per-row fast path)."""
     return (
         plan.core is not None
         and plan.kind == "scalar"
-        and len(plan.params) == 1
-        and str(plan.params[0][1]) in ("s32", "s64", "f32", "f64")
-        and str(plan.result) in ("s32", "s64", "f32", "f64")
+        and unary_types(plan.core)
+        and str(plan.result) != "u64"  # may exceed SQLite's INTEGER: checked on the slow path
     )
 
 
@@ -56,8 +56,9 @@ def _scalar(plan: Plan, pool: Pool) -> Callable[..., Any]:
     pnames = [n for n, _ in plan.params]
 
     if _numeric_core(plan):
+        assert plan.core is not None
 
-        def fast(a: Any) -> Any:
+        def any_thread(a: Any) -> Any:
             if a is None:
                 return None
             try:
@@ -66,7 +67,21 @@ def _scalar(plan: Plan, pool: Pool) -> Callable[..., Any]:
             except OmniwasmError as exc:
                 raise pool.fail(exc, name, describe_args(pnames, (a,))) from exc
 
-        return fast
+        def failure(exc: BaseException, a: Any) -> BaseException:
+            if not isinstance(exc, OmniwasmError):
+                return exc
+            return pool.fail(exc, name, describe_args(pnames, (a,)))
+
+        # The registering thread calls straight into its instance (one Python frame a row);
+        # other threads, and this one after a failure replaced the instance, take any_thread.
+        return unary_function(
+            pool.instance(),
+            plan.core,
+            fuel_per_call=fuel,
+            nulls=True,
+            failure=failure,
+            fallback=any_thread,
+        )
 
     ptypes = [ty for _, ty in plan.params]
     strict = [not isinstance(ty, OptionType) for ty in ptypes]
