@@ -214,3 +214,18 @@ def test_summarizer_on_a_text_column(summarizer_cwasm: Path) -> None:
     ]
     with pytest.raises(duckdb.Error, match=r"GuestError: .*summary_of.*empty document"):
         rows(con, "SELECT summary_of({'title': 't', 'content': ' ', 'language': 'en'}, 3)")
+
+
+def test_relation_from_a_list_of_records(con: duckdb.DuckDBPyConnection, types_wasm: Path) -> None:
+    """An export returning ``list<record>`` becomes a DuckDB relation, one column per field."""
+    points = [{"x": 1, "y": 2, "label_text": "a"}, {"x": 3, "y": 4, "label_text": "b"}]
+    rel = sql.relation(con, types_wasm, "echo-list-point", points)
+    assert rel.columns == ["x", "y", "label_text"]
+    rel.create_view("pts")
+    assert rows(con, "SELECT sum(x), string_agg(label_text, '') FROM pts") == [(4, "ab")]
+
+
+def test_relation_needs_records(con: duckdb.DuckDBPyConnection, types_wasm: Path) -> None:
+    """An export with another result type is refused as a relation."""
+    with pytest.raises(omniwasm.PolicyError, match="not list<record>"):
+        sql.relation(con, types_wasm, "echo-s64", 1)

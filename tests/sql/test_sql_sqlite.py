@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -216,3 +217,33 @@ def test_wrong_argument_type_names_the_parameter(con: sqlite3.Connection, udfs_w
     sql.register(con, udfs_wasm)
     with pytest.raises(omniwasm.ValueConversionError, match=r"plus_one.*x"):
         sql.execute(con, "SELECT plus_one('seven')")
+
+
+COUNTER = """(module (global $n (mut i64) (i64.const 0))
+  (func (export "count") (param i64) (result i64)
+    (global.set $n (i64.add (global.get $n) (i64.const 1)))
+    (i64.div_s (global.get $n) (local.get 0))))"""
+
+
+def test_core_fast_path_after_a_failure() -> None:
+    """The one-frame core path records a trap, then goes on in a fresh instance."""
+    con = sqlite3.connect(":memory:")
+    sql.register(con, COUNTER)
+    assert [one(con, "SELECT count(1)") for _ in range(2)] == [1, 2]
+    with pytest.raises(omniwasm.Trap, match=r"count\(p0=0\)"):
+        sql.execute(con, "SELECT count(0)")
+    assert [one(con, "SELECT count(1)") for _ in range(2)] == [1, 2]
+    assert one(con, "SELECT count(NULL)") is None
+
+
+def test_core_fast_path_from_other_threads() -> None:
+    """A connection shared across threads gives each thread its own instance."""
+    con = sqlite3.connect(":memory:", check_same_thread=False)
+    sql.register(con, COUNTER)
+    assert one(con, "SELECT count(1)") == 1
+    seen: list[object] = []
+    worker = threading.Thread(target=lambda: seen.append(one(con, "SELECT count(1)")))
+    worker.start()
+    worker.join()
+    assert seen == [1]  # a new instance: its counter starts over
+    assert one(con, "SELECT count(1)") == 2

@@ -15,7 +15,16 @@ call fails its statement, names the function, the row and the cause, and leaves 
 connection usable. Needs the ``sql`` extra for DuckDB (``pip install 'omniwasm[sql]'``).
 """
 
-from ._query import QueryResult, UdfSpec, connect, enable_loading, execute, parse_udf, query
+from ._query import (
+    QueryResult,
+    UdfSpec,
+    connect,
+    enable_loading,
+    execute,
+    parse_udf,
+    query,
+    relation,
+)
 from ._register import DEFAULT_POLICY, Registration, SqlFunction, last_error, register
 
 __all__ = [
@@ -31,4 +40,5 @@ __all__ = [
     "parse_udf",
     "query",
     "register",
+    "relation",
 ]

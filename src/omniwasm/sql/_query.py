@@ -22,7 +22,16 @@ from omniwasm import OmniwasmError, Policy, PolicyError
 
 from ._register import _POOLS, dialect_of, last_error, register
 
-__all__ = ["QueryResult", "UdfSpec", "connect", "enable_loading", "execute", "parse_udf", "query"]
+__all__ = [
+    "QueryResult",
+    "UdfSpec",
+    "connect",
+    "enable_loading",
+    "execute",
+    "parse_udf",
+    "query",
+    "relation",
+]
 
 _SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 _DATA_SUFFIXES = {".parquet": "read_parquet", ".csv": "read_csv_auto", ".tsv": "read_csv_auto"}
@@ -271,3 +280,60 @@ def enable_loading(
     con.create_function(
         "omniwasm_register", omniwasm_register, ["VARCHAR"], "VARCHAR", side_effects=True
     )
+
+
+def relation(
+    con: Any,
+    source: Any,
+    function: str,
+    *args: Any,
+    policy: Policy | None = None,
+) -> Any:
+    """Call a component export that returns ``list<record>`` and give its rows to DuckDB.
+
+    DuckDB's Python API has no user table functions; this is the nearest thing: the
+    function runs once (in a fresh instance under ``policy``) and its records become a
+    relation over an Arrow table, one column per field (snake_case), which can be queried,
+    joined or kept as a view (``rel.create_view("name")``).
+
+    Args:
+        con: a DuckDB connection.
+        source: the component (anything ``register`` takes).
+        function: the export (``func`` or ``iface#func``).
+        args: its arguments, as Python values.
+        policy: the sandbox (``DEFAULT_POLICY`` when None).
+
+    Raises:
+        PolicyError: ``con`` is not DuckDB, or the export does not return ``list<record>``.
+        OmniwasmError: the code cannot be loaded, or the call failed.
+
+    """
+    import pyarrow as pa
+
+    from omniwasm import Compiled, Err, Ok
+    from omniwasm.types import ListType, RecordType, ResultType
+
+    from ._register import DEFAULT_POLICY, _runtime
+    from ._sqltypes import arrow_type, to_duck
+
+    if dialect_of(con) != "duckdb":
+        raise PolicyError("relation() needs DuckDB (SQLite's Python API has no table functions)")
+    policy = policy if policy is not None else DEFAULT_POLICY
+    rt = _runtime(policy)
+    compiled = source if isinstance(source, Compiled) else rt.load(source)
+    with rt.instantiate(compiled, policy) as inst:
+        fn = inst.func(function)
+        result = fn.sig.result
+        if isinstance(result, ResultType):
+            result = result.ok
+        if not (isinstance(result, ListType) and isinstance(result.elem, RecordType)):
+            raise PolicyError(f"{function} returns {fn.sig.result}, not list<record>")
+        value = fn(*args, raw=True)
+        if isinstance(value, Err):
+            from ._pool import guest_err
+
+            raise guest_err(value.value, function)
+        rows = value.value if isinstance(value, Ok) else value
+        schema = pa.schema(arrow_type(result.elem))  # type: ignore[arg-type]
+        table = pa.Table.from_pylist([to_duck(r, result.elem) for r in rows], schema=schema)
+    return con.from_arrow(table)
