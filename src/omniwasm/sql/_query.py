@@ -323,17 +323,20 @@ def relation(
     compiled = source if isinstance(source, Compiled) else rt.load(source)
     with rt.instantiate(compiled, policy) as inst:
         fn = inst.func(function)
-        result = fn.sig.result
+        sig = getattr(fn, "sig", None)  # a component function's WIT signature
+        if sig is None:
+            raise PolicyError(f"{function} is not a component function")
+        result = sig.result
         if isinstance(result, ResultType):
             result = result.ok
         if not (isinstance(result, ListType) and isinstance(result.elem, RecordType)):
-            raise PolicyError(f"{function} returns {fn.sig.result}, not list<record>")
+            raise PolicyError(f"{function} returns {sig.result}, not list<record>")
         value = fn(*args, raw=True)
         if isinstance(value, Err):
             from ._pool import guest_err
 
             raise guest_err(value.value, function)
         rows = value.value if isinstance(value, Ok) else value
-        schema = pa.schema(arrow_type(result.elem))  # type: ignore[arg-type]
+        schema = pa.schema(arrow_type(result.elem))
         table = pa.Table.from_pylist([to_duck(r, result.elem) for r in rows], schema=schema)
     return con.from_arrow(table)
