@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
 from . import _types as t
 from ._coreabi import SCALARS, CoreSignature, Scratch
@@ -80,14 +80,6 @@ class Column(NamedTuple):
     null_count: int = 0
 
 
-def _bytes(buf: Any) -> memoryview | None:
-    return None if buf is None else memoryview(buf).cast("B")
-
-
-def _align(n: int) -> int:
-    return (n + 7) & ~7
-
-
 class BatchFunction:
     """A ``batch`` export of a core instance, called once per batch.
 
@@ -116,6 +108,7 @@ class BatchFunction:
         self._scratch = Scratch(instance, self._memory)
         self._nargs = len(sig.params)
         self._head = 16 + _COLUMN.size * (self._nargs + 1)
+        self._args_struct = struct.Struct(f"<{4 + 6 * self._nargs}I")  # header and arguments
         self._result_width = width_of(sig.result)
 
     def __call__(
@@ -138,59 +131,98 @@ class BatchFunction:
             LimitExceeded: the batch hit a policy limit (a subclass says which).
 
         """
-        sig = self.sig
-        if len(columns) != self._nargs:
+        nargs = self._nargs
+        if len(columns) != nargs:
             raise ValueConversionError(
-                sig.name, "*", f"{self._nargs} column(s)", f"{len(columns)} column(s)"
+                self.sig.name, "*", f"{nargs} column(s)", f"{len(columns)} column(s)"
             )
-        staged = []
-        total = head = self._head
+        # Stage every buffer as a byte view and lay them out after the descriptor.
+        staged: list[tuple[memoryview | None, memoryview, memoryview | None]] = []
+        fields: list[int] = [length, nargs, VERSION, 0]
+        at = self._head
         for col in columns:
             if col.length != length:
                 raise ValueConversionError(
-                    sig.name, "*", f"{length} rows", f"a column of {col.length} rows"
+                    self.sig.name, "*", f"{length} rows", f"a column of {col.length} rows"
                 )
-            bufs = (_bytes(col.validity), _bytes(col.values), _bytes(col.data))
-            staged.append((bufs, col.null_count))
-            total += sum(_align(len(b)) for b in bufs if b is not None)
-        base = self._scratch.reserve(total)
+            validity = None if col.validity is None else memoryview(col.validity).cast("B")
+            values = memoryview(col.values).cast("B")
+            data = None if col.data is None else memoryview(col.data).cast("B")
+            staged.append((validity, values, data))
+            fields += (length, col.null_count)
+            for buf in (validity, values, data):
+                if buf is None:
+                    fields.append(0)
+                else:
+                    fields.append(at)  # relative to the area's base until it is known
+                    at += (len(buf) + 7) & ~7
+            fields.append(0 if data is None else len(data))
+        scratch = self._scratch
+        base = scratch.address if at <= scratch.capacity else scratch.reserve(at)
+        for i in range(4 + 2, len(fields), 6):  # make the buffer addresses absolute
+            for k in (i, i + 1, i + 2):
+                if fields[k]:
+                    fields[k] += base
         mem = self._view()
-        _HEADER.pack_into(mem, base, length, len(columns), VERSION, 0)
-        at = base + head
-        desc = base + 16
-        for bufs, nulls in staged:
-            addrs = [0, 0, 0]
-            for k, buf in enumerate(bufs):
-                if buf is not None:
-                    n = len(buf)
-                    mem[at : at + n] = buf
-                    addrs[k] = at
-                    at += _align(n)
-            data = bufs[2]
-            _COLUMN.pack_into(mem, desc, length, nulls, *addrs, 0 if data is None else len(data))
-            desc += _COLUMN.size
-        _COLUMN.pack_into(mem, desc, length, 0, 0, 0, 0, 0)
+        self._args_struct.pack_into(mem, base, *fields)
+        for (validity, values, data), i in zip(staged, range(4 + 2, len(fields), 6), strict=True):
+            if validity is not None:
+                mem[fields[i] : fields[i] + len(validity)] = validity
+            mem[fields[i + 1] : fields[i + 1] + len(values)] = values
+            if data is not None:
+                mem[fields[i + 2] : fields[i + 2] + len(data)] = data
+        out_at = base + self._head - _COLUMN.size
+        _COLUMN.pack_into(mem, out_at, length, 0, 0, 0, 0, 0)
         self._word[0] = base
         self._run()
         status = self._word[0]
         mem = self._view()  # the call may have grown (and moved) the memory
-        _, _, validity, values, data, data_len = _COLUMN.unpack_from(mem, desc)
+        _, _, validity_at, values_at, data_at, data_len = _COLUMN.unpack_from(mem, out_at)
         if status:
-            raise GuestError(status, self._message(mem, data, data_len), function=sig.name)
+            message = self._message(mem, data_at, data_len)
+            raise GuestError(status, message, function=self.sig.name)
+        width = self._result_width
+        if width > 0 and not validity_at:  # the common case: fixed width, no nulls
+            n = width * length
+            if values_at + n > len(mem):
+                _outside(self.sig.name, "values", values_at, n, len(mem))
+            out = allocate(n)
+            memoryview(out).cast("B")[:n] = mem[values_at : values_at + n]
+            return Column(length, out)
+        return self._result(
+            mem,
+            length,
+            validity=validity_at,
+            values=values_at,
+            data=data_at,
+            data_len=data_len,
+            allocate=allocate,
+        )
+
+    def _result(
+        self,
+        mem: memoryview,
+        length: int,
+        *,
+        validity: int,
+        values: int,
+        data: int,
+        data_len: int,
+        allocate: Callable[[int], Any],
+    ) -> Column:
+        name = self.sig.name
         width = self._result_width
         bitmap = (length + 7) // 8
         out_validity = (
-            _take(mem, validity, bitmap, allocate, name=sig.name, what="validity")
-            if validity
-            else None
+            _take(mem, validity, bitmap, allocate, name=name, what="validity") if validity else None
         )
         nulls = _count_nulls(out_validity, length) if out_validity is not None else 0
         if width >= 0:
             nvals = bitmap if width == 0 else width * length
-            out = _take(mem, values, nvals, allocate, name=sig.name, what="values")
+            out = _take(mem, values, nvals, allocate, name=name, what="values")
             return Column(length, out, out_validity, None, nulls)
-        offsets = _take(mem, values, 4 * (length + 1), allocate, name=sig.name, what="offsets")
-        out_data = _take(mem, data, data_len, allocate, name=sig.name, what="data")
+        offsets = _take(mem, values, 4 * (length + 1), allocate, name=name, what="offsets")
+        out_data = _take(mem, data, data_len, allocate, name=name, what="data")
         return Column(length, offsets, out_validity, out_data, nulls)
 
     def _message(self, mem: memoryview, data: int, size: int) -> str:
@@ -211,14 +243,17 @@ def _take(
 ) -> Any:
     """Copy ``n`` bytes at ``address`` out of guest memory into ``allocate(n)``."""
     if address + n > len(mem):
-        raise Trap(
-            f"{name} described its result {what} at {address}+{n}, outside memory "
-            f"({len(mem)} bytes)"
-        )
+        _outside(name, what, address, n, len(mem))
     buf = allocate(n)
     if n:
         memoryview(buf).cast("B")[:n] = mem[address : address + n]
     return buf
+
+
+def _outside(name: str, what: str, address: int, n: int, size: int) -> NoReturn:
+    raise Trap(
+        f"{name} described its result {what} at {address}+{n}, outside memory ({size} bytes)"
+    )
 
 
 def _count_nulls(bitmap: Any, length: int) -> int:
