@@ -247,3 +247,19 @@ def test_core_fast_path_from_other_threads() -> None:
     worker.join()
     assert seen == [1]  # a new instance: its counter starts over
     assert one(con, "SELECT count(1)") == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("dbl=k.wasm:times2", ("k.wasm", "dbl", "times2")),
+        ("k.wasm", ("k.wasm", None, None)),
+        ("k.wasm:upper-ascii", ("k.wasm", None, "upper-ascii")),
+        ("acme:udfs@1.0.0", ("acme:udfs@1.0.0", None, None)),
+        ("f=acme:udfs@1.0.0:gcd", ("acme:udfs@1.0.0", "f", "gcd")),
+    ],
+)
+def test_udf_specs(text: str, want: tuple[str, str | None, str | None]) -> None:
+    """``NAME=FILE[:FUNCTION]`` splits on '=' and on the last ':' before a bare identifier."""
+    spec = sql.parse_udf(text)
+    assert (spec.path, spec.name, spec.function) == want

@@ -83,7 +83,9 @@ def parse_udf(text: str) -> UdfSpec:
         name = name.strip()
     path, function = text, None
     head, sep, tail = text.rpartition(":")
-    if sep and head and tail and "/" not in tail and "\\" not in tail:
+    # FILE:FUNCTION, unless the whole text names an existing file (a name may hold ':', as
+    # registry references do: only a bare identifier after the last ':' is a function)
+    if sep and head and re.fullmatch(r"[A-Za-z_][\w-]*", tail) and not Path(text).exists():
         path, function = head, tail
     if not path:
         raise PolicyError("--udf: the path is empty")
