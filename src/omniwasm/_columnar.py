@@ -46,6 +46,7 @@ VERSION = 1
 
 _HEADER = struct.Struct("<4I")
 _COLUMN = struct.Struct("<6I")
+_RESULT = struct.Struct("<4I")  # the result's validity, values, data, data_len
 _WIDTHS = {"s8": 1, "u8": 1, "s16": 2, "u16": 2, "s32": 4, "u32": 4, "f32": 4}
 _WIDTHS |= {"s64": 8, "u64": 8, "f64": 8}
 _MESSAGE_LIMIT = 1000
@@ -109,7 +110,12 @@ class BatchFunction:
         self._nargs = len(sig.params)
         self._head = 16 + _COLUMN.size * (self._nargs + 1)
         self._args_struct = struct.Struct(f"<{4 + 6 * self._nargs}I")  # header and arguments
+        self._widths = [width_of(ty) for _, ty in sig.params]
         self._result_width = width_of(sig.result)
+        self._fixed = all(w > 0 for w in self._widths) and self._result_width > 0
+        # call_fixed's layout for the last (length, scratch address): the descriptor as bytes
+        # and where each argument's values go.
+        self._layout: tuple[int, int, bytes, list[tuple[int, int]]] | None = None
 
     def __call__(
         self,
@@ -224,6 +230,85 @@ class BatchFunction:
         offsets = _take(mem, values, 4 * (length + 1), allocate, name=name, what="offsets")
         out_data = _take(mem, data, data_len, allocate, name=name, what="data")
         return Column(length, offsets, out_validity, out_data, nulls)
+
+    def call_fixed(
+        self, values: Sequence[Any], length: int, allocate: Callable[[int], Any] = bytearray
+    ) -> tuple[Any, Any, int]:
+        """The common case on a short path: fixed-width columns without nulls.
+
+        Args:
+            values: each argument's value buffer (``length`` values, little-endian).
+            length: rows.
+            allocate: as for ``__call__``.
+
+        Returns:
+            The result's value buffer, its validity bitmap (None: no nulls) and null count.
+
+        Raises:
+            OmniwasmError: the function's types are not all fixed width (use ``__call__``).
+            ValueConversionError: wrong number of buffers, or one too short.
+            GuestError: the guest returned a non-zero status.
+            Trap: the guest trapped, or described a result outside its memory.
+            LimitExceeded: the batch hit a policy limit (a subclass says which).
+
+        """
+        if not self._fixed:
+            raise OmniwasmError(f"{self.sig}: call_fixed needs fixed-width types only")
+        if len(values) != self._nargs:
+            raise ValueConversionError(
+                self.sig.name, "*", f"{self._nargs} column(s)", f"{len(values)} column(s)"
+            )
+        scratch = self._scratch
+        layout = self._layout
+        if layout is None or layout[0] != length or layout[1] != scratch.address:
+            layout = self._plan_fixed(length)
+        _, base, desc, places = layout
+        mem = self._view()
+        mem[base : base + len(desc)] = desc
+        for (at, n), buf in zip(places, values, strict=True):
+            view = memoryview(buf).cast("B")
+            if len(view) < n:
+                raise ValueConversionError(
+                    self.sig.name, "*", f"{n} bytes of values", f"{len(view)} bytes"
+                )
+            mem[at : at + n] = view[:n] if len(view) != n else view
+        word = self._word
+        word[0] = base
+        self._run()
+        status = word[0]
+        mem = self._view()
+        out_at = base + self._head - _COLUMN.size
+        validity_at, values_at, data_at, data_len = _RESULT.unpack_from(mem, out_at + 8)
+        if status:
+            message = self._message(mem, data_at, data_len)
+            raise GuestError(status, message, function=self.sig.name)
+        n = self._result_width * length
+        if values_at + n > len(mem):
+            _outside(self.sig.name, "values", values_at, n, len(mem))
+        out = allocate(n)
+        memoryview(out).cast("B")[:n] = mem[values_at : values_at + n]
+        if not validity_at:
+            return out, None, 0
+        validity = _take(
+            mem, validity_at, (length + 7) // 8, allocate, name=self.sig.name, what="validity"
+        )
+        return out, validity, _count_nulls(validity, length)
+
+    def _plan_fixed(self, length: int) -> tuple[int, int, bytes, list[tuple[int, int]]]:
+        sizes = [w * length for w in self._widths]
+        total = self._head + sum((n + 7) & ~7 for n in sizes)
+        scratch = self._scratch
+        base = scratch.address if total <= scratch.capacity else scratch.reserve(total)
+        fields = [length, self._nargs, VERSION, 0]
+        places = []
+        at = base + self._head
+        for n in sizes:
+            fields += (length, 0, 0, at, 0, 0)
+            places.append((at, n))
+            at += (n + 7) & ~7
+        desc = self._args_struct.pack(*fields) + _COLUMN.pack(length, 0, 0, 0, 0, 0)
+        self._layout = (length, base, desc, places)
+        return self._layout
 
     def _message(self, mem: memoryview, data: int, size: int) -> str:
         size = min(size, _MESSAGE_LIMIT)

@@ -74,8 +74,11 @@ class LinearMemory:
             if box.closed or ident() != owner:
                 why = "the instance is closed" if box.closed else "used from another thread"
                 raise OmniwasmError(f"memory {name!r}: {why}")
-            base, size = _memory_data(ctx, mem) or 0, _memory_size(ctx, mem)
-            if base != key[0] or size != key[1]:
+            # A memory moves only when it grows, so an unchanged size means an unchanged base:
+            # one native call in the common case.
+            size = _memory_size(ctx, mem)
+            if size != key[1]:
+                base = _memory_data(ctx, mem) or 0
                 key[0], key[1] = base, size
                 current[0] = (
                     memoryview((ctypes.c_char * size).from_address(base)).cast("B")

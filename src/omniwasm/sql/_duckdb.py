@@ -122,40 +122,44 @@ def _core_batch(plan: Plan, pool: Pool) -> Callable[..., Any]:
     casts = [arrow_type(ty) if width_of(ty) < 0 else None for _, ty in plan.params]
     allocate, from_buffers = pa.allocate_buffer, pa.Array.from_buffers
 
+    fixed = all(c is None for c in casts) and not variable
+
     def udf(*cols: Any) -> Any:
+        arrays = [_array(c) for c in cols]
+        n = len(arrays[0])
+        try:
+            fn = values.get(ident()) or pool.bound(slot)
+            if fixed and not any(a.null_count for a in arrays):
+                out, validity, nulls = fn.call_fixed([a.buffers()[1] for a in arrays], n, allocate)
+                return from_buffers(rtype, n, [validity, out], null_count=nulls)
+            return _general(fn, arrays, n)
+        except OmniwasmError as exc:
+            raise pool.fail(exc, name, f"a batch of {n} rows") from exc
+
+    def _general(fn: Any, arrays: list[Any], n: int) -> Any:
         columns = []
-        arrays = []
-        n = 0
-        for col, cast in zip(cols, casts, strict=True):
-            arr = _array(col)
-            arrays.append(arr)
-            if cast is not None and arr.type != cast:
-                arr = arr.cast(cast)
-            bufs = arr.buffers()
-            nulls = arr.null_count
-            n = len(arr)
+        for i, cast in enumerate(casts):
+            if cast is not None and arrays[i].type != cast:
+                arrays[i] = arrays[i].cast(cast)  # string_view / large_string
+            bufs = arrays[i].buffers()
+            nulls = arrays[i].null_count
             columns.append(
                 Column(n, bufs[1], bufs[0] if nulls else None, bufs[2] if cast else None, nulls)
             )
-        try:
-            out = (values.get(ident()) or pool.bound(slot))(columns, n, allocate)
-            bufs = [out.validity, out.values, out.data] if variable else [out.validity, out.values]
-            result = from_buffers(rtype, n, bufs, null_count=out.null_count)
-            if variable:
-                try:
-                    result.validate(full=True)
-                except pa.ArrowInvalid as exc:
-                    raise Trap(f"{plan.core} returned a malformed column: {exc}") from None
-            if any(c.null_count for c in columns):  # NULL in, NULL out
-                valid = (
-                    pc.and_(*[pc.is_valid(a) for a in arrays])
-                    if len(arrays) > 1
-                    else pc.is_valid(arrays[0])
-                )
-                result = pc.if_else(valid, result, pa.nulls(n, rtype))
-            return result
-        except OmniwasmError as exc:
-            raise pool.fail(exc, name, f"a batch of {n} rows") from exc
+        out = fn(columns, n, allocate)
+        bufs = [out.validity, out.values, out.data] if variable else [out.validity, out.values]
+        result = from_buffers(rtype, n, bufs, null_count=out.null_count)
+        if variable:
+            try:
+                result.validate(full=True)
+            except pa.ArrowInvalid as exc:
+                raise Trap(f"{plan.core} returned a malformed column: {exc}") from None
+        if any(c.null_count for c in columns):  # NULL in, NULL out
+            valid = pc.is_valid(arrays[0])
+            for a in arrays[1:]:
+                valid = pc.and_(valid, pc.is_valid(a))
+            result = pc.if_else(valid, result, pa.nulls(n, rtype))
+        return result
 
     return udf
 
