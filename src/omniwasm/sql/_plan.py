@@ -286,7 +286,7 @@ def _component_func(
     ):
         as_batch = False
     if as_batch:
-        params = tuple((n, ty.elem) for n, ty in fn.params)  # type: ignore[union-attr]
+        params = tuple((types.snake(n), ty.elem) for n, ty in fn.params)  # type: ignore[union-attr]
         plans.append(
             Plan(
                 _sql_name(short),
@@ -305,7 +305,7 @@ def _component_func(
             _sql_name(short),
             export,
             "scalar",
-            fn.params,
+            tuple((types.snake(n), ty) for n, ty in fn.params),
             result,
             fallible,
             deterministic,
@@ -337,7 +337,7 @@ def _aggregate(
     fallible = isinstance(result, ResultType)
     if isinstance(result, ResultType):
         result = result.ok
-    params = step.params[1:]
+    params = tuple((types.snake(n), ty) for n, ty in step.params[1:])
     if result is None or not supported(result) or not all(supported(t) for _, t in params):
         skipped[export] = "its step parameters or finalize result have no SQL type"
         return
