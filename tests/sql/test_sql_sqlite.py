@@ -263,3 +263,11 @@ def test_udf_specs(text: str, want: tuple[str, str | None, str | None]) -> None:
     """``NAME=FILE[:FUNCTION]`` splits on '=' and on the last ':' before a bare identifier."""
     spec = sql.parse_udf(text)
     assert (spec.path, spec.name, spec.function) == want
+
+
+def test_batch_function_row_values_must_fit(con: sqlite3.Connection, kernels_wat: Path) -> None:
+    """A core batch function called per row refuses a value of the wrong type."""
+    sql.register(con, kernels_wat, functions=["times2"])
+    with pytest.raises(omniwasm.ValueConversionError, match=r"times2.*s64"):
+        sql.execute(con, "SELECT times2('x')")
+    assert one(con, "SELECT times2(1)") == 3

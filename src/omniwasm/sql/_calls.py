@@ -11,9 +11,9 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from omniwasm import Err, Instance, Ok, types
+from omniwasm import Err, Instance, Ok, Trap, ValueConversionError, types
 from omniwasm._columnar import BatchFunction, Column, width_of
-from omniwasm._coreabi import row_function
+from omniwasm._coreabi import row_function, short_repr
 
 from ._plan import Plan
 from ._pool import guest_err
@@ -77,14 +77,19 @@ def _core_batch_row(plan: Plan, fn: BatchFunction) -> Callable[..., Any]:
 
     def one_row(*args: Any) -> Any:
         cols = []
-        for (name, width), value in zip(kinds, args, strict=True):
-            if width < 0:
-                data = value.encode() if isinstance(value, str) else bytes(value)
-                cols.append(Column(1, struct.pack("<2i", 0, len(data)), data=data))
-            elif width == 0:
-                cols.append(Column(1, bytes([1 if value else 0])))
-            else:
-                cols.append(Column(1, struct.pack("<" + _PACK[name], value)))
+        for (name, width), value, (pname, _) in zip(kinds, args, plan.params, strict=True):
+            try:
+                if width < 0:
+                    data = value.encode() if isinstance(value, str) else bytes(value)
+                    cols.append(Column(1, struct.pack("<2i", 0, len(data)), data=data))
+                elif width == 0:
+                    if not isinstance(value, int):
+                        raise TypeError
+                    cols.append(Column(1, bytes([1 if value else 0])))
+                else:
+                    cols.append(Column(1, struct.pack("<" + _PACK[name], value)))
+            except (TypeError, ValueError, OverflowError, struct.error, UnicodeEncodeError):
+                raise ValueConversionError(plan.name, pname, name, short_repr(value)) from None
         out = fn(cols, 1)
         if out.validity is not None and not memoryview(out.validity).cast("B")[0] & 1:
             return None
@@ -93,9 +98,14 @@ def _core_batch_row(plan: Plan, fn: BatchFunction) -> Callable[..., Any]:
             start, end = struct.unpack_from("<2i", values)
             data = bytes(out.data)
             if not 0 <= start <= end <= len(data):
-                raise guest_err(f"result offsets {start}..{end} outside its data", plan.name)
+                raise Trap(f"{plan.name}: result offsets {start}..{end} outside its data")
             raw = data[start:end]
-            return raw.decode() if plan.result is types.String else raw
+            if plan.result is not types.String:
+                return raw
+            try:
+                return raw.decode()
+            except UnicodeDecodeError:
+                raise Trap(f"{plan.name} returned a string that is not UTF-8") from None
         if rwidth == 0:
             return bool(values[0] & 1)
         return struct.unpack_from("<" + _PACK[rname], values)[0]
