@@ -229,3 +229,15 @@ def test_relation_needs_records(con: duckdb.DuckDBPyConnection, types_wasm: Path
     """An export with another result type is refused as a relation."""
     with pytest.raises(omniwasm.PolicyError, match="not list<record>"):
         sql.relation(con, types_wasm, "echo-s64", 1)
+
+
+def test_query_opens_csv_and_duckdb_files(tmp_path: Path, kernels_wat: Path) -> None:
+    """``query`` opens a CSV file as the view ``data`` and a .duckdb file as a database."""
+    csv_file = tmp_path / "nums.csv"
+    csv_file.write_text("n\n1\n2\n")
+    got = sql.query(csv_file, "SELECT sum(times2(n)) FROM nums", udfs=[f"{kernels_wat}:times2"])
+    assert got.rows == [(8,)] and got.columns == ("sum(times2(n))",)
+    db = tmp_path / "x.duckdb"
+    duckdb.connect(str(db)).execute("CREATE TABLE t AS SELECT 20::BIGINT AS v").close()
+    got = sql.query(db, "SELECT twice_plus_one(v) AS w FROM t", udfs=[str(kernels_wat)])
+    assert got.rows == [(41,)] and got.columns == ("w",)
