@@ -271,3 +271,13 @@ def test_batch_function_row_values_must_fit(con: sqlite3.Connection, kernels_wat
     with pytest.raises(omniwasm.ValueConversionError, match=r"times2.*s64"):
         sql.execute(con, "SELECT times2('x')")
     assert one(con, "SELECT times2(1)") == 3
+
+
+def test_importing_sql_leaves_duckdb_and_pyarrow_out() -> None:
+    """``import omniwasm.sql`` (enough for SQLite) imports neither DuckDB nor pyarrow."""
+    import subprocess
+    import sys
+
+    code = "import omniwasm.sql, sys; print(sorted(m for m in ('duckdb', 'pyarrow', 'numpy') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
