@@ -31,6 +31,7 @@ SCALE = float(os.environ.get("BENCH_SQL_SCALE", "1"))  # < 1 for a quick look
 N_INT = int(10_000_000 * SCALE)
 N_STR = int(1_000_000 * SCALE)
 N_LITE = int(1_000_000 * SCALE)
+N_SLOW = int(200_000 * SCALE)  # functions that run a Python step per row
 
 
 def udfs_component() -> Path:
@@ -57,9 +58,11 @@ def mrows(n: int, seconds: float) -> str:
     return f"{n / seconds / 1e6:.1f}"
 
 
-def duck_int(threads: int, component: Path) -> dict[str, tuple[float, object]]:
+def duck_int(threads: int, component: Path) -> dict[str, tuple[float, int, object]]:
+    """Seconds, rows and result of ``sum(f(x))`` for each function (slow ones on fewer rows)."""
     con = duckdb.connect(config={"threads": threads})
     con.execute(f"CREATE TABLE t AS SELECT i::BIGINT AS x FROM range({N_INT}) t(i)")
+    con.execute(f"CREATE TABLE small AS SELECT * FROM t LIMIT {N_SLOW}")
     sql.register(con, KERNELS)
     sql.register(con, component, functions=["double-all", "plus-one"])
     con.create_function("passthrough", lambda x: x, ["BIGINT"], "BIGINT", type="arrow")
@@ -67,19 +70,31 @@ def duck_int(threads: int, component: Path) -> dict[str, tuple[float, object]]:
         "arrow_calc", lambda x: pc.add(pc.multiply(x, 2), 1), ["BIGINT"], "BIGINT", type="arrow"
     )
     con.create_function("py_row", lambda x: x * 2 + 1, ["BIGINT"], "BIGINT")
-    q = lambda expr: lambda: con.execute(f"SELECT sum({expr}) FROM t").fetchall()  # noqa: E731
+
+    def q(expr: str, table: str = "t") -> Callable[[], object]:
+        return lambda: con.execute(f"SELECT sum({expr}) FROM {table}").fetchall()
+
+    def fast(expr: str) -> tuple[float, int, object]:
+        seconds, value = timed(q(expr))
+        return seconds, N_INT, value
+
+    def slow(expr: str) -> tuple[float, int, object]:
+        seconds, value = timed(q(expr, "small"), 3)
+        return seconds, N_SLOW, value
+
     out = {
-        "wasm core batch `times2(x)`": timed(q("times2(x)")),
-        "wasm component `double_all(x)` (list<s64>)": timed(q("double_all(x)"), 3),
-        "Arrow passthrough UDF `x` (floor)": timed(q("passthrough(x)")),
-        "pyarrow compute UDF": timed(q("arrow_calc(x)")),
-        "DuckDB SQL `x*2+1` (no UDF)": timed(q("x * 2 + 1")),
+        "wasm core batch `times2(x)`": fast("times2(x)"),
+        "Arrow passthrough UDF `x` (floor)": fast("passthrough(x)"),
+        "DuckDB SQL `x*2+1` (no UDF)": fast("x * 2 + 1"),
+        "wasm component `double_all(x)` (list<s64>, stock backend)": slow("double_all(x)"),
+        "pyarrow compute UDF `add(multiply(x, 2), 1)`": slow("arrow_calc(x)"),
     }
     if threads == 1:
-        out["row-at-a-time Python UDF"] = timed(q("py_row(x)"), 3)
-        out["wasm core scalar `twice_plus_one(x)` (a call per row)"] = timed(
-            q("twice_plus_one(x)"), 3
+        out["row-at-a-time Python UDF"] = fast("py_row(x)")
+        out["wasm core scalar `twice_plus_one(x)` (a guest call per row)"] = slow(
+            "twice_plus_one(x)"
         )
+        out["wasm component scalar `plus_one(x)` (a guest call per row)"] = slow("plus_one(x)")
     con.close()
     return out
 
@@ -169,62 +184,75 @@ def sqlite_rows(component: Path) -> dict[str, tuple[float, object]]:
     return out
 
 
+def same_answers(group: dict[str, tuple[float, int, object]]) -> None:
+    """Every function computed the same answer over the same rows (a check, not a timing)."""
+    answers: dict[int, set[str]] = {}
+    for name, (_, rows, value) in group.items():
+        if "plus_one" not in name and "passthrough" not in name:
+            answers.setdefault(rows, set()).add(str(value))
+    assert all(len(v) == 1 for v in answers.values()), answers
+
+
+def rate(entry: tuple[float, int, object]) -> float:
+    return entry[1] / entry[0]
+
+
 def main() -> None:
     component = udfs_component()
     one = duck_int(1, component)
     two = duck_int(2, component)
     upper = duck_upper(component)
     lite = sqlite_rows(component)
-    for group in (one, two, upper):
-        expected = {
-            str(v) for k, (_, v) in group.items() if "plus_one" not in k and "passthrough" not in k
-        }
-        assert len(expected) == 1, expected  # every function computed the same answer
+    for group in (one, two):
+        same_answers(group)
+    same_answers({k: (s, N_STR, v) for k, (s, v) in upper.items()})
 
     print(
-        f"### DuckDB: `x*2+1` over {N_INT // 10**6}M BIGINT rows (M rows/s; median of "
-        f"{REPEAT} queries, 3 for the slow ones; DuckDB {duckdb.__version__}, pyarrow "
-        f"{pa.__version__}, 2048-row vectors)\n"
+        f"### DuckDB: `x*2+1` over {N_INT / 1e6:g}M BIGINT rows (M rows/s; median of {REPEAT} "
+        f"queries, 3 for the ones marked *, which run on {N_SLOW / 1e6:g}M rows; DuckDB "
+        f"{duckdb.__version__}, pyarrow {pa.__version__}, 2048-row vectors)\n"
     )
-    rows = [
-        [name, mrows(N_INT, one[name][0]), mrows(N_INT, two[name][0]) if name in two else "-"]
-        for name in one
-    ]
+    rows = []
+    for name, entry in one.items():
+        mark = " *" if entry[1] == N_SLOW else ""
+        other = f"{rate(two[name]) / 1e6:.1f}" if name in two else "-"
+        rows.append([name + mark, f"{rate(entry) / 1e6:.1f}", other])
     print(table(["function", "threads=1", "threads=2"], rows))
-    wasm = N_INT / one["wasm core batch `times2(x)`"][0]
-    floor = N_INT / one["Arrow passthrough UDF `x` (floor)"][0]
-    py_row = N_INT / one["row-at-a-time Python UDF"][0]
-    wasm2 = N_INT / two["wasm core batch `times2(x)`"][0]
+    wasm = rate(one["wasm core batch `times2(x)`"])
+    floor = rate(one["Arrow passthrough UDF `x` (floor)"])
+    py_row = rate(one["row-at-a-time Python UDF"])
+    wasm2 = rate(two["wasm core batch `times2(x)`"])
     print()
     print(
-        f"- Target wasm >= 0.8x the Arrow passthrough floor: "
+        "- Target wasm >= 0.8x the Arrow passthrough floor: "
         f"{'**met**' if wasm >= 0.8 * floor else '**NOT met**'} ({wasm / floor:.2f}x)."
     )
     print(
-        f"- Target wasm >= 4x the row-at-a-time Python UDF: "
+        "- Target wasm >= 4x the row-at-a-time Python UDF: "
         f"{'**met**' if wasm >= 4 * py_row else '**NOT met**'} ({wasm / py_row:.1f}x)."
     )
     print(
-        f"- Target threads=2 not slower than threads=1: "
-        f"{'**met**' if wasm2 >= wasm else '**NOT met**'} ({wasm2 / wasm:.2f}x)."
+        "- Target threads=2 not slower than threads=1: "
+        f"{'**met**' if wasm2 >= wasm else '**NOT met**'} ({wasm2 / wasm:.2f}x; the "
+        f"passthrough floor: {rate(two['Arrow passthrough UDF `x` (floor)']) / floor:.2f}x)."
     )
 
     print(
-        f"\n### DuckDB: ASCII upper case of {N_STR // 10**6}M 20-byte strings "
-        f"(M rows/s, threads=1)\n"
+        f"\n### DuckDB: ASCII upper case of {N_STR / 1e6:g}M 20-byte strings "
+        "(M rows/s, threads=1)\n"
     )
     print(table(["function", "M rows/s"], [[k, mrows(N_STR, s)] for k, (s, _) in upper.items()]))
     up = N_STR / upper["wasm core batch `upper_ascii(v)`"][0]
     pa_up = N_STR / upper["pyarrow `utf8_upper` UDF"][0]
     print(
-        f"\n- Target wasm >= pyarrow's `utf8_upper` UDF: "
+        "\n- Target wasm >= pyarrow's `utf8_upper` UDF: "
         f"{'**met**' if up >= pa_up else '**NOT met**'} ({up / pa_up:.2f}x)."
     )
 
     base = lite["SQL `x*2+1` (no UDF)"][0]
     print(
-        f"\n### SQLite: a scalar function over {N_LITE // 10**6}M rows (µs per row: the "
-        f"query's time / rows, and over the query without a function)\n"
+        f"\n### SQLite: a scalar function over {N_LITE / 1e6:g}M rows (µs per row: the "
+        "query's time / rows, and over the same query without a function)\n"
     )
     rows = [
         [k, f"{s / N_LITE * 1e6:.2f}", f"{(s - base) / N_LITE * 1e6:.2f}"]
@@ -236,9 +264,9 @@ def main() -> None:
         f"\n- Target <= 1 µs per row: {'**met**' if per <= 1.0 else '**NOT met**'} ({per:.2f} µs)."
     )
     print(
-        f"\nComponent functions go through wasmtime's component C API today (each list "
-        f"element a 32-byte value); omniwasm's own component runtime (#15) is not in this "
-        f"tree yet. Load average at the end: {os.getloadavg()[0]:.2f}."
+        "\nComponent functions go through wasmtime's component C API (each list element a "
+        "32-byte value, converted in Python). Load average at the end: "
+        f"{os.getloadavg()[0]:.2f}."
     )
 
 
