@@ -43,6 +43,7 @@ PLACES: dict[str, str] = {
     "_runtime.py": "facade",
     "_linked.py": "facade",
     "_inspect.py": "facade",
+    "_coreabi.py": "facade",
     "_columnar.py": "facade",
     "_component": "facade",
     "_bindgen": "facade",

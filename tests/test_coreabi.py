@@ -25,11 +25,13 @@ SCRATCH = """
 
 
 def module(body: str, signatures: str = "") -> str:
+    """A core module with a scratch area, ``body`` and a signatures section."""
     custom = f'(@custom "omniwasm:signatures" "{signatures}")' if signatures else ""
     return f"(module {custom} {SCRATCH} {body})"
 
 
 def load(text: str) -> tuple[omniwasm.Instance, dict[str, CoreSignature]]:
+    """An instance of ``text`` and its exports' signatures."""
     rt = omniwasm.Runtime()
     compiled = rt.load(text)
     return rt.instantiate(compiled), core_signatures(compiled)

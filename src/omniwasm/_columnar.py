@@ -30,11 +30,10 @@ import struct
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
-from . import _types as t
+from . import _engine as eng
 from ._coreabi import SCALARS, CoreSignature, Scratch
-from ._engine._linmem import LinearMemory
-from ._engine._slotcall import SlotCall
 from ._errors import GuestError, OmniwasmError, Trap, ValueConversionError
+from ._wit import types as t
 
 if TYPE_CHECKING:
     from ._runtime import Instance
@@ -101,10 +100,10 @@ class BatchFunction:
             raise OmniwasmError(f"{sig.name} is not a batch function")
         inner = instance._inner
         self.sig = sig
-        call = SlotCall(inner, sig.name, fuel_per_call=fuel_per_call)  # type: ignore[arg-type]
+        call = eng.SlotCall(inner, sig.name, fuel_per_call=fuel_per_call)  # type: ignore[arg-type]
         self._run = call.run
         self._word = call.slots.cast("I")
-        self._memory = LinearMemory(inner)  # type: ignore[arg-type]
+        self._memory = inner.memory()  # type: ignore[union-attr]
         self._view = self._memory.view
         self._scratch = Scratch(instance, self._memory)
         self._nargs = len(sig.params)

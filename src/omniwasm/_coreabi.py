@@ -39,14 +39,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import _types as t
-from ._engine._linmem import LinearMemory
-from ._engine._slotcall import SLOT, SlotCall
+from . import _engine as eng
+from ._binary.reader import BinaryError, header, sections
 from ._errors import InvalidModule, OmniwasmError, Trap, ValueConversionError
-from ._wasmbin import BinaryError, _header, _Reader
+from ._wit import types as t
 
 if TYPE_CHECKING:
-    from ._runtime import Compiled, Instance
+    from ._compiled import Compiled
+    from ._runtime import Instance
 
 __all__ = [
     "SCRATCH_EXPORT",
@@ -152,17 +152,11 @@ def parse_signatures(text: str) -> list[CoreSignature]:
 
 def _custom_sections(wasm: bytes, name: str) -> list[bytes]:
     """The payloads of the top-level custom sections called ``name``."""
-    data = memoryview(wasm)
-    _header(data)
-    r = _Reader(data, 8)
+    header(wasm)
     found: list[bytes] = []
-    while not r.done():
-        sid = r.byte()
-        payload = r.take(r.u32())
-        if sid == 0:
-            pr = _Reader(payload)
-            if pr.name() == name:
-                found.append(bytes(payload[pr.pos :]))
+    for sid, r in sections(wasm):
+        if sid == 0 and r.name() == name:
+            found.append(bytes(r.take(r.end - r.pos)))
     return found
 
 
@@ -264,9 +258,9 @@ class Scratch:
 
     """
 
-    def __init__(self, instance: Instance, memory: LinearMemory) -> None:
+    def __init__(self, instance: Instance, memory: eng.LinearMemory) -> None:
         try:
-            self._call = SlotCall(instance._inner, SCRATCH_EXPORT)  # type: ignore[arg-type]
+            self._call = eng.SlotCall(instance._inner, SCRATCH_EXPORT)  # type: ignore[arg-type]
         except OmniwasmError as exc:
             raise OmniwasmError(
                 f"strings and batches need the guest to export {SCRATCH_EXPORT}(size: i32) -> i32"
@@ -325,10 +319,10 @@ def row_function(
     if unary_types(sig):
         return unary_function(instance, sig, fuel_per_call=fuel_per_call)
     inner = instance._inner
-    slot_call = SlotCall(inner, sig.name, fuel_per_call=fuel_per_call)  # type: ignore[arg-type]
+    slot_call = eng.SlotCall(inner, sig.name, fuel_per_call=fuel_per_call)  # type: ignore[arg-type]
     slots, call = slot_call.slots, slot_call.run
     has_bytes = any(ty in _BYTES for _, ty in sig.params)
-    memory = LinearMemory(inner) if has_bytes or sig.result in _BYTES else None  # type: ignore[arg-type]
+    memory = inner.memory() if has_bytes or sig.result in _BYTES else None  # type: ignore[union-attr]
     read = _reader(slots, sig, memory)
     if has_bytes:
         assert memory is not None
@@ -374,7 +368,7 @@ def unary_function(
     """
     if not unary_types(sig):
         raise OmniwasmError(f"{sig}: not one number in and one out")
-    slot_call = SlotCall(instance._inner, sig.name, fuel_per_call=fuel_per_call)  # type: ignore[arg-type]
+    slot_call = eng.SlotCall(instance._inner, sig.name, fuel_per_call=fuel_per_call)  # type: ignore[arg-type]
     pname, pty = sig.params[0]
 
     def bad(value: Any) -> BaseException:
@@ -392,9 +386,9 @@ def unary_function(
 
 
 def _with_bytes(
-    call: SlotCall,
+    call: eng.SlotCall,
     sig: CoreSignature,
-    memory: LinearMemory,
+    memory: eng.LinearMemory,
     scratch: Scratch,
     read: Callable[[], Any],
 ) -> Callable[..., Any]:
@@ -409,7 +403,7 @@ def _with_bytes(
         else:
             plan.append((slot, False, _writer(call.slots, slot, ty, sig.name, pname), pname, ty))
             slot += 1
-    step = SLOT // 4
+    step = eng.SLOT // 4
 
     def with_bytes(*args: Any) -> Any:
         if len(args) != len(plan):
@@ -436,7 +430,7 @@ def _with_bytes(
 
 
 def _reader(
-    slots: memoryview, sig: CoreSignature, memory: LinearMemory | None
+    slots: memoryview, sig: CoreSignature, memory: eng.LinearMemory | None
 ) -> Callable[[], Any]:
     """A function that reads the result from slot 0 after a call."""
     result = sig.result
@@ -493,7 +487,7 @@ def _writer(
     if name in _NARROW:
         lo, hi = (0, 1) if ty is t.Bool else (ty.min, ty.max)  # type: ignore[union-attr]
         word = slots.cast("i")
-        index = slot * SLOT // 4
+        index = slot * eng.SLOT // 4
 
         def narrow(value: Any) -> None:
             if type(value) is bool:
@@ -504,7 +498,7 @@ def _writer(
 
         return narrow
     view = _typed(slots, name)
-    index = slot * SLOT // view.itemsize
+    index = slot * eng.SLOT // view.itemsize
 
     def store(value: Any) -> None:
         try:

@@ -18,7 +18,6 @@ from . import _engine as eng
 from ._cache import Cache
 from ._compiled import Compiled, Source, read_source
 from ._component import ComponentExports, ComponentFunction, Linker, prepare_instance
-from ._engine._slotcall import set_fuel
 from ._errors import GuestExit, InvalidModule, LinkError, OmniwasmError, PolicyError
 from ._policy import Policy
 
@@ -112,7 +111,7 @@ class Instance:
         amount = fuel if fuel is not None else self.policy.fuel
         if amount is None:
             raise OmniwasmError("refuel: no amount given and the policy sets no fuel")
-        set_fuel(self._inner.box, amount)
+        eng.set_fuel(self._inner.box, amount)
 
     @property
     def closed(self) -> bool:

@@ -52,6 +52,5 @@ def kernels_wat() -> Path:
 
 @pytest.fixture(scope="session")
 def c_udf() -> Path:
-    """tests/fixtures/c/sql_udf.c built with zig: scalar ``euclid``, batch ``clamp`` and
-    ``word-count``."""
+    """tests/fixtures/c/sql_udf.c built with zig (scalar euclid, batch clamp, word-count)."""
     return build_c_udf(FIXTURES / "c" / "sql_udf.c")

@@ -22,6 +22,7 @@ def con() -> duckdb.DuckDBPyConnection:
 
 
 def rows(con: duckdb.DuckDBPyConnection, query: str) -> list[tuple[Any, ...]]:
+    """All rows of ``query``."""
     return con.execute(query).fetchall()
 
 
@@ -89,8 +90,10 @@ def test_c_batch_functions(con: duckdb.DuckDBPyConnection, c_udf: Path) -> None:
 def test_failures_fail_their_statement_only(
     con: duckdb.DuckDBPyConnection, udfs_wasm: Path, query: str, error: str
 ) -> None:
-    """A trap, err, loop or memory bomb fails its statement with the omniwasm error class,
-    the function and the row; the connection keeps working."""
+    """A trap, err, loop or memory bomb fails its statement, naming class, function and row.
+
+    The connection keeps working.
+    """
     sql.register(con, udfs_wasm, policy=omniwasm.Policy(timeout=0.3, max_memory=4 << 20))
     with pytest.raises(duckdb.Error, match=error):
         rows(con, query)

@@ -22,6 +22,7 @@ def con() -> sqlite3.Connection:
 
 
 def one(con: sqlite3.Connection, query: str, *params: object) -> object:
+    """The first column of the first row of ``query``."""
     return con.execute(query, params).fetchone()[0]
 
 
@@ -129,8 +130,10 @@ def test_fuel_is_given_to_each_call(con: sqlite3.Connection, udfs_wasm: Path) ->
 
 
 def test_aggregate_from_a_resource(con: sqlite3.Connection, udfs_wasm: Path) -> None:
-    """A resource with step/finalize is an aggregate; NULLs are skipped, groups kept apart,
-    and no rows at all give NULL (as SQL's SUM does; CPython calls nothing then)."""
+    """A resource with step/finalize is an aggregate: NULLs skipped, groups kept apart.
+
+    No rows at all give NULL (as SQL's SUM does; CPython calls nothing then).
+    """
     sql.register(con, udfs_wasm)
     con.execute("CREATE TABLE t(g, x)")
     rows = [("a", 1), ("a", 2), ("a", None), ("b", 10), ("b", 20)]
@@ -159,8 +162,10 @@ def test_a_failed_call_starts_a_fresh_instance(con: sqlite3.Connection, udfs_was
 
 
 def test_deterministic_functions_may_index(con: sqlite3.Connection, udfs_wasm: Path) -> None:
-    """Deterministic functions (no clock or random import) are allowed in index expressions;
-    ``deterministic=False`` ones are not."""
+    """Deterministic functions (no clock or random import) may be in index expressions.
+
+    ``deterministic=False`` ones may not.
+    """
     con.execute("CREATE TABLE t(x)")
     sql.register(con, udfs_wasm, functions=["plus-one"])
     con.execute("CREATE INDEX by_next ON t(plus_one(x))")

@@ -12,6 +12,7 @@ from .component.stock.types import world_items, world_type
 from .core.fastcall import FastFunc
 from .core.instance import CoreInstance, HostImports, instantiate_core
 from .core.linked import CoreTemplate, func_exports
+from .core.slotcall import SLOT, SlotCall, set_fuel
 from .describe import exports_of, imports_of
 from .memory import LinearMemory
 from .native import (
@@ -26,6 +27,7 @@ from .translate import translating
 
 __all__ = [
     "DEFAULT_KEEP_RESIDENT",
+    "SLOT",
     "Artifact",
     "CodeMemo",
     "CompileCache",
@@ -40,6 +42,7 @@ __all__ = [
     "Kind",
     "LinearMemory",
     "NativeEngine",
+    "SlotCall",
     "StoreBox",
     "current_state",
     "default_cache_dir",
@@ -51,6 +54,7 @@ __all__ = [
     "instantiate_core",
     "load_artifact",
     "missing_imports",
+    "set_fuel",
     "sniff",
     "translating",
     "wasmtime_version",

@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 __all__ = ["LinearMemory"]
 
 _vp = ctypes.c_void_p
-_memory_data = ctypes.CFUNCTYPE(_vp, _vp, _vp)(("wasmtime_memory_data", ffi.dll))
-_memory_size = ctypes.CFUNCTYPE(ctypes.c_size_t, _vp, _vp)(("wasmtime_memory_data_size", ffi.dll))
+# PYFUNCTYPE: both getters return at once, so keeping the GIL is cheaper than releasing it.
+_memory_data = ctypes.PYFUNCTYPE(_vp, _vp, _vp)(("wasmtime_memory_data", ffi.dll))
+_memory_size = ctypes.PYFUNCTYPE(ctypes.c_size_t, _vp, _vp)(("wasmtime_memory_data_size", ffi.dll))
 _string_at = ctypes.string_at
 _memmove = ctypes.memmove
 _memset = ctypes.memset
@@ -133,14 +134,22 @@ class LinearMemory:
 
         Like :meth:`head`, it is valid only until guest code runs again or the store closes.
         Slicing a ``memoryview`` clamps silently: check offsets against ``len(view)`` first.
+        A memory moves only when it grows, so while its size is unchanged one native call
+        (the size) revalidates the view: the batch ABI takes a view twice per batch.
 
         Raises:
             OmniwasmError: the store is closed.
 
         """
-        base = self._base()
+        if self._box.closed:
+            raise OmniwasmError(f"memory {self.name!r}: the instance is closed")
         size = int(_memory_size(self._ctx, self._handle))
-        if base != self._view_base or len(self._view) != size:
-            self._view = memoryview((ctypes.c_char * size).from_address(base)).cast("B")
+        if size != len(self._view) or not self._view_base:
+            base = _memory_data(self._ctx, self._handle) or 0
+            self._view = (
+                memoryview((ctypes.c_char * size).from_address(base)).cast("B")
+                if size and base
+                else memoryview(b"")
+            )
             self._view_base = base
         return self._view

@@ -21,7 +21,7 @@ def main() -> None:
     # this order.
     # isort: off
     from . import _run, _compile, _cache, _demo, _bindgen, _compose, _inspect  # noqa: F401
-    from . import _plugin, _registry, _serve, _sql_cmd  # noqa: F401
+    from . import _plugin, _registry, _serve, _sql  # noqa: F401
 
     # isort: on
     from ._app import app

@@ -11,10 +11,12 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from omniwasm import Err, Instance, Ok, Trap, ValueConversionError, types
-from omniwasm._columnar import BatchFunction, Column, width_of
-from omniwasm._coreabi import row_function, short_repr
-
+from .._columnar import BatchFunction, Column, width_of
+from .._coreabi import row_function, short_repr
+from .._errors import Trap, ValueConversionError
+from .._runtime import Instance
+from .._wit.types import String
+from .._wit.values import Err, Ok
 from ._plan import Plan
 from ._pool import guest_err
 
@@ -100,7 +102,7 @@ def _core_batch_row(plan: Plan, fn: BatchFunction) -> Callable[..., Any]:
             if not 0 <= start <= end <= len(data):
                 raise Trap(f"{plan.name}: result offsets {start}..{end} outside its data")
             raw = data[start:end]
-            if plan.result is not types.String:
+            if plan.result is not String:
                 return raw
             try:
                 return raw.decode()

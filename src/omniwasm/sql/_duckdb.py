@@ -27,9 +27,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from omniwasm import OmniwasmError, Trap
-from omniwasm._columnar import Column, width_of
-from omniwasm.types import (
+from .._columnar import Column, width_of
+from .._errors import OmniwasmError, Trap
+from .._wit.types import (
     BoolType,
     F32Type,
     F64Type,
@@ -38,7 +38,6 @@ from omniwasm.types import (
     StringType,
     WitType,
 )
-
 from ._calls import batch_caller, row_caller
 from ._plan import Plan
 from ._pool import Pool, describe_args, guest_err

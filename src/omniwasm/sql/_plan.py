@@ -19,9 +19,10 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from omniwasm import Compiled, InvalidModule, types
-from omniwasm._coreabi import CoreSignature, check_lowering, core_signatures, parse_signatures
-from omniwasm.types import (
+from .._compiled import Compiled
+from .._coreabi import CoreSignature, check_lowering, core_signatures, parse_signatures
+from .._errors import InvalidModule
+from .._wit.types import (
     BorrowType,
     FuncSig,
     InterfaceType,
@@ -31,7 +32,7 @@ from omniwasm.types import (
     ResultType,
     WitType,
 )
-
+from .._wit.values import snake
 from ._sqltypes import is_blob, supported
 
 __all__ = ["Aggregate", "Plan", "plan_functions"]
@@ -93,7 +94,7 @@ class Plan:
 
 
 def _sql_name(name: str) -> str:
-    return types.snake(name).rstrip("_") or name
+    return snake(name).rstrip("_") or name
 
 
 def plan_functions(
@@ -286,7 +287,7 @@ def _component_func(
     ):
         as_batch = False
     if as_batch:
-        params = tuple((types.snake(n), ty.elem) for n, ty in fn.params)  # type: ignore[union-attr]
+        params = tuple((snake(n), ty.elem) for n, ty in fn.params)  # type: ignore[union-attr]
         plans.append(
             Plan(
                 _sql_name(short),
@@ -305,7 +306,7 @@ def _component_func(
             _sql_name(short),
             export,
             "scalar",
-            tuple((types.snake(n), ty) for n, ty in fn.params),
+            tuple((snake(n), ty) for n, ty in fn.params),
             result,
             fallible,
             deterministic,
@@ -337,7 +338,7 @@ def _aggregate(
     fallible = isinstance(result, ResultType)
     if isinstance(result, ResultType):
         result = result.ok
-    params = tuple((types.snake(n), ty) for n, ty in step.params[1:])
+    params = tuple((snake(n), ty) for n, ty in step.params[1:])
     if result is None or not supported(result) or not all(supported(t) for _, t in params):
         skipped[export] = "its step parameters or finalize result have no SQL type"
         return

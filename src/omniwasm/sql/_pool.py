@@ -16,16 +16,11 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from omniwasm import (
-    Compiled,
-    ExecutionError,
-    GuestError,
-    Instance,
-    OmniwasmError,
-    Policy,
-    Runtime,
-)
-from omniwasm._coreabi import short_repr
+from .._compiled import Compiled
+from .._coreabi import short_repr
+from .._errors import ExecutionError, GuestError, OmniwasmError
+from .._policy import Policy
+from .._runtime import Instance, Runtime
 
 __all__ = ["Pool", "Slot", "contextualise"]
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from omniwasm import OmniwasmError, Policy, PolicyError
-
+from .._errors import OmniwasmError, PolicyError
+from .._policy import Policy
 from ._register import _POOLS, dialect_of, last_error, register
 
 __all__ = [
@@ -312,9 +312,9 @@ def relation(
     """
     import pyarrow as pa
 
-    from omniwasm import Compiled, Err, Ok
-    from omniwasm.types import ListType, RecordType, ResultType
-
+    from .._compiled import Compiled
+    from .._wit.types import ListType, RecordType, ResultType
+    from .._wit.values import Err, Ok
     from ._register import DEFAULT_POLICY, _runtime
     from ._sqltypes import arrow_type, to_duck
 

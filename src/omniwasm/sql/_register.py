@@ -9,8 +9,10 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from omniwasm import Compiled, OmniwasmError, Policy, PolicyError, Runtime, Source
-
+from .._compiled import Compiled, Source
+from .._errors import OmniwasmError, PolicyError
+from .._policy import Policy
+from .._runtime import Runtime
 from ._plan import Plan, plan_functions
 from ._pool import Pool
 from ._sqltypes import duck_type, sqlite_type

@@ -15,10 +15,11 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from omniwasm import Err, Instance, Ok, OmniwasmError
-from omniwasm._coreabi import unary_function, unary_types
-from omniwasm.types import OptionType
-
+from .._coreabi import unary_function, unary_types
+from .._errors import OmniwasmError
+from .._runtime import Instance
+from .._wit.types import OptionType
+from .._wit.values import Err, Ok
 from ._calls import row_caller
 from ._plan import Plan
 from ._pool import Pool, describe_args, guest_err

@@ -31,8 +31,8 @@ import json
 import math
 from typing import Any
 
-from omniwasm import ValueConversionError, types
-from omniwasm.types import (
+from .._errors import ValueConversionError
+from .._wit.types import (
     BoolType,
     CharType,
     EnumType,
@@ -50,6 +50,7 @@ from omniwasm.types import (
     VariantType,
     WitType,
 )
+from .._wit.values import Err, Ok, Some, Variant, snake
 
 __all__ = [
     "arrow_type",
@@ -141,7 +142,7 @@ def duck_type(ty: WitType) -> str:
     if isinstance(ty, FlagsType):
         return "VARCHAR[]"
     if isinstance(ty, RecordType):
-        fields = ", ".join(f'"{types.snake(n)}" {duck_type(f)}' for n, f in ty.fields)
+        fields = ", ".join(f'"{snake(n)}" {duck_type(f)}' for n, f in ty.fields)
         return f"STRUCT({fields})"
     return "VARCHAR"
 
@@ -167,7 +168,7 @@ def arrow_type(ty: WitType) -> Any:
     if isinstance(ty, FlagsType):
         return pa.list_(pa.string())
     if isinstance(ty, RecordType):
-        return pa.struct([(types.snake(n), arrow_type(f)) for n, f in ty.fields])
+        return pa.struct([(snake(n), arrow_type(f)) for n, f in ty.fields])
     return pa.string()
 
 
@@ -179,7 +180,7 @@ def to_json(value: Any, ty: WitType) -> Any:
     if isinstance(ty, OptionType):
         if value is None:
             return None
-        return to_json(value.value if isinstance(value, types.Some) else value, ty.inner)
+        return to_json(value.value if isinstance(value, Some) else value, ty.inner)
     if isinstance(ty, F32Type | F64Type):
         return value if math.isfinite(value) else None
     if is_blob(ty):
@@ -189,7 +190,7 @@ def to_json(value: Any, ty: WitType) -> Any:
     if isinstance(ty, TupleType):
         return [to_json(v, i) for v, i in zip(value, ty.items, strict=True)]
     if isinstance(ty, RecordType):
-        return {types.snake(n): to_json(getattr(value, types.snake(n)), f) for n, f in ty.fields}
+        return {snake(n): to_json(getattr(value, snake(n)), f) for n, f in ty.fields}
     if isinstance(ty, EnumType):
         return _case(value)
     if isinstance(ty, FlagsType):
@@ -198,9 +199,9 @@ def to_json(value: Any, ty: WitType) -> Any:
         payload = dict(ty.cases)[value.case]
         return value.case if payload is None else {value.case: to_json(value.value, payload)}
     if isinstance(ty, ResultType):
-        if isinstance(value, types.Err):
+        if isinstance(value, Err):
             return {"err": None if ty.err is None else to_json(value.value, ty.err)}
-        inner = value.value if isinstance(value, types.Ok) else value
+        inner = value.value if isinstance(value, Ok) else value
         return {"ok": None if ty.ok is None else to_json(inner, ty.ok)}
     return value
 
@@ -230,27 +231,25 @@ def from_json(data: Any, ty: WitType, function: str, param: str) -> Any:
             raise _bad(data, ty, function, param)
         out = {}
         for n, f in ty.fields:
-            key = types.snake(n)
+            key = snake(n)
             raw = data.get(key, data.get(n))
             out[key] = from_json(raw, f, function, f"{param}.{key}")
         return out
     if isinstance(ty, VariantType):
         if isinstance(data, str):
-            return types.Variant(data)
+            return Variant(data)
         if isinstance(data, dict) and len(data) == 1:
             (case, payload), cases = next(iter(data.items())), dict(ty.cases)
             pty = cases.get(case)
             sub = f"{param}({case})"
-            return types.Variant(
-                case, None if pty is None else from_json(payload, pty, function, sub)
-            )
+            return Variant(case, None if pty is None else from_json(payload, pty, function, sub))
         raise _bad(data, ty, function, param)
     if isinstance(ty, ResultType):
         if isinstance(data, dict) and len(data) == 1 and ("ok" in data or "err" in data):
             side = "ok" if "ok" in data else "err"
             pty = ty.ok if side == "ok" else ty.err
             value = None if pty is None else from_json(data[side], pty, function, param)
-            return types.Ok(value) if side == "ok" else types.Err(value)
+            return Ok(value) if side == "ok" else Err(value)
         raise _bad(data, ty, function, param)
     if is_blob(ty):
         if isinstance(data, list):
@@ -320,9 +319,7 @@ def to_sqlite(value: Any, ty: WitType, function: str) -> Any:
     if value is None:
         return None
     if isinstance(ty, OptionType):
-        return to_sqlite(
-            value.value if isinstance(value, types.Some) else value, ty.inner, function
-        )
+        return to_sqlite(value.value if isinstance(value, Some) else value, ty.inner, function)
     if isinstance(ty, BoolType):
         return int(value)
     if isinstance(ty, IntType):
@@ -363,10 +360,7 @@ def from_duck(value: Any, ty: WitType, function: str, param: str) -> Any:
     if isinstance(ty, ListType) and not is_blob(ty):
         return [from_duck(v, ty.elem, function, f"{param}[{i}]") for i, v in enumerate(value)]
     if isinstance(ty, RecordType):
-        return {
-            types.snake(n): from_duck(value.get(types.snake(n)), f, function, param)
-            for n, f in ty.fields
-        }
+        return {snake(n): from_duck(value.get(snake(n)), f, function, param) for n, f in ty.fields}
     return value
 
 
@@ -375,7 +369,7 @@ def to_duck(value: Any, ty: WitType) -> Any:
     if value is None:
         return None
     if isinstance(ty, OptionType):
-        return to_duck(value.value if isinstance(value, types.Some) else value, ty.inner)
+        return to_duck(value.value if isinstance(value, Some) else value, ty.inner)
     if _json_typed(ty):
         return json.dumps(to_json(value, ty), ensure_ascii=False)
     if is_blob(ty):
@@ -383,7 +377,7 @@ def to_duck(value: Any, ty: WitType) -> Any:
     if isinstance(ty, ListType):
         return [to_duck(v, ty.elem) for v in value]
     if isinstance(ty, RecordType):
-        return {types.snake(n): to_duck(getattr(value, types.snake(n)), f) for n, f in ty.fields}
+        return {snake(n): to_duck(getattr(value, snake(n)), f) for n, f in ty.fields}
     if isinstance(ty, EnumType):
         return _case(value)
     if isinstance(ty, FlagsType):

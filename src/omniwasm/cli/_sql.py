@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from .._errors import OmniwasmError
-from . import DEBUG, app, build_policy, guarded
+from ._app import DEBUG, app, build_policy, guarded
 
 __all__ = ["render", "sql_cmd"]
 

@@ -28,10 +28,10 @@ from typing import Any
 import wasmtime
 from wasmtime import _ffi as ffi
 
-from .._errors import OmniwasmError
-from ._core import CoreInstance, instantiate_failure
-from ._fastcall import signature_of
-from ._store import StoreBox
+from ..._errors import OmniwasmError
+from ..store import StoreBox
+from .instance import CoreInstance, instantiate_failure
+from .types import interface_of
 
 __all__ = ["SLOT", "SlotCall", "set_fuel"]
 
@@ -121,7 +121,10 @@ class SlotCall:
         if not isinstance(item, wasmtime.Func):
             raise OmniwasmError(f"no exported function {name!r}")
         box = inner.box
-        params, results = signature_of(item, box.store)
+        found = interface_of(inner.artifact).func_exports.get(name)
+        if found is None:
+            raise OmniwasmError(f"no exported function {name!r}")
+        params, results = found
         if not set(params) | set(results) <= _NUMERIC:
             raise OmniwasmError(f"{name}: only numeric parameters and results take the slot path")
         self._inner = inner
