@@ -107,7 +107,6 @@ class App:
     ) -> None:
         path = Path(source).resolve()
         self.self_origin = self_origin
-        self.runtime = runtime if runtime is not None else Runtime()
         self.metrics = Metrics()
         self._base_policy = policy
         self.max_header_bytes = max_header_bytes
@@ -136,6 +135,15 @@ class App:
             specs = {"app": ComponentSpec("app", path, policy or Policy())}
             routes = [("/...", "app")]
         self.specs = specs
+        # One engine for every component: it meters fuel when any component's policy sets fuel
+        # (a Runtime without metering refuses such a policy on every request).
+        metered = any(self._policy(spec).fuel is not None for spec in specs.values())
+        self.runtime = runtime if runtime is not None else Runtime(fuel=metered)
+        if metered and not self.runtime.fuel:
+            raise PolicyError(
+                "a component's policy sets fuel but the given Runtime does not meter fuel "
+                "(create it with Runtime(fuel=True))"
+            )
         known = {label for spec in specs.values() for label in spec.key_value_stores}
         self._kv_known = frozenset(known)
         db_path = kv_path if kv_path is not None else path.parent / ".omniwasm" / "kv.sqlite"
