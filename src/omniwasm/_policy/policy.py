@@ -12,6 +12,7 @@ import base64
 import dataclasses
 import json
 import math
+import os
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -132,6 +133,30 @@ def _freeze_env(env: Any) -> tuple[tuple[str, str], ...]:
     return tuple(dict(pairs).items())
 
 
+def _freeze_models(models: Any) -> tuple[tuple[str, str], ...]:
+    if isinstance(models, str):
+        raise PolicyError("models must be a mapping {name: path} or NAME=PATH strings")
+    items = models.items() if isinstance(models, Mapping) else models
+    pairs: dict[str, str] = {}
+    for item in items:
+        if isinstance(item, str):
+            name, sep, path = item.partition("=")
+            if not sep:
+                raise PolicyError(f"a model needs NAME=PATH: {item!r}")
+        else:
+            name, path = item
+        if not isinstance(name, str) or not name:
+            raise PolicyError(f"a model name must be a non-empty string, got {name!r}")
+        if isinstance(path, os.PathLike):
+            path = os.fspath(path)
+        if not isinstance(path, str) or not path:
+            raise PolicyError(f"model {name!r} needs a file path, got {path!r}")
+        if name in pairs:
+            raise PolicyError(f"model {name!r} is named twice")
+        pairs[name] = path
+    return tuple(sorted(pairs.items()))  # a grant is a set: equal whatever order it came in
+
+
 def _freeze_mount(m: Any) -> Mount:
     if isinstance(m, Mount):
         return m
@@ -196,6 +221,15 @@ class Policy:
             with ``seed`` and order directory listings, so two runs of the same guest on the
             same input produce byte-identical output.
         seed: the seed of the deterministic random sources (0..2**64-1).
+        models: the ONNX models a ``wasi:nn`` guest may ``load-by-name``: ``{name: path}``
+            (a mapping, pairs, or ``"NAME=PATH"`` strings; relative paths start at the
+            working directory). Nothing else is reachable by name. Empty: none.
+        max_model_size: the largest model (bytes) a ``wasi:nn`` guest may hand to ``load``
+            from its own memory; 0 (the default) refuses every one (error ``security``).
+        max_inference_time: seconds one ``wasi:nn`` ``compute`` may take; past it ONNX
+            Runtime's run is stopped and the guest gets the error ``timeout``. None: only
+            ``timeout`` bounds it.
+        nn_threads: ONNX Runtime's intra-op threads for this guest's ``wasi:nn`` sessions.
 
     Raises:
         PolicyError: a field has a value of the wrong kind or range.
@@ -219,6 +253,10 @@ class Policy:
     allowed_hosts: tuple[str, ...] = field(default=())
     deterministic: bool = False
     seed: int = 0
+    models: tuple[tuple[str, str], ...] = ()
+    max_model_size: int = 0
+    max_inference_time: float | None = None
+    nn_threads: int = 1
 
     def __post_init__(self) -> None:
         setter = object.__setattr__
@@ -258,6 +296,16 @@ class Policy:
             or not 0 <= self.seed < 2**64
         ):
             raise PolicyError(f"seed must be an int in 0..2**64-1, got {self.seed!r}")
+        setter(self, "models", _freeze_models(self.models))
+        setter(self, "max_model_size", parse_size(self.max_model_size))
+        if self.max_inference_time is not None:
+            setter(self, "max_inference_time", parse_duration(self.max_inference_time))
+        if (
+            not isinstance(self.nn_threads, int)
+            or isinstance(self.nn_threads, bool)
+            or self.nn_threads < 1
+        ):
+            raise PolicyError(f"nn_threads must be an int of at least 1, got {self.nn_threads!r}")
 
     def with_(self, **changes: Any) -> Policy:
         """Return a copy with some fields replaced (validated like the constructor).
@@ -281,7 +329,7 @@ class Policy:
             value = getattr(self, f.name)
             if value == getattr(default, f.name):
                 continue
-            if f.name == "env":
+            if f.name in ("env", "models"):
                 value = dict(value)
             elif f.name == "dirs":
                 value = [dataclasses.asdict(m) for m in value]

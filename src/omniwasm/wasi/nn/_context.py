@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..._errors import MemoryLimitExceeded, PolicyError
+from ..._policy import Policy
 from ._sessions import SessionCache, sessions
 
 __all__ = ["DEFAULT_TENSOR_BYTES", "NnContext"]
@@ -83,20 +84,30 @@ class NnContext:
 
     @classmethod
     def from_policy(
-        cls, policy: Any, *, deadline: Callable[[], Any] | None = None, base_dir: Any = None
+        cls,
+        policy: Policy,
+        *,
+        deadline: Callable[[], Any] | None = None,
+        base_dir: str | os.PathLike[str] | None = None,
     ) -> NnContext:
         """The context a :class:`~omniwasm.Policy` describes.
 
-        Its ``models``, ``max_model_size``, ``max_inference_time`` and ``nn_threads`` fields;
-        tensors the host holds are bounded by its ``max_memory`` (4 GiB when unset).
+        Its ``models``, ``max_model_size``, ``max_inference_time`` and ``nn_threads``; the
+        bytes the host holds for the guest are bounded by its ``max_memory`` (4 GiB when
+        unset), counted apart from the guest's linear memory (see :meth:`hold`).
+
+        Raises:
+            PolicyError: a value of the wrong kind or range.
+
         """
-        max_memory = getattr(policy, "max_memory", None)
         return cls(
-            models=dict(getattr(policy, "models", ()) or ()),
-            max_model_size=getattr(policy, "max_model_size", 0) or 0,
-            max_inference_time=getattr(policy, "max_inference_time", None),
-            threads=getattr(policy, "nn_threads", 1) or 1,
-            max_tensor_bytes=max_memory if max_memory is not None else DEFAULT_TENSOR_BYTES,
+            models=dict(policy.models),
+            max_model_size=policy.max_model_size,
+            max_inference_time=policy.max_inference_time,
+            threads=policy.nn_threads,
+            max_tensor_bytes=(
+                policy.max_memory if policy.max_memory is not None else DEFAULT_TENSOR_BYTES
+            ),
             base_dir=base_dir,
             deadline=deadline,
         )
