@@ -36,6 +36,11 @@ FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "allowed_hosts": st.lists(st.text(), max_size=3),
     "deterministic": st.booleans(),
     "seed": st.integers(min_value=0, max_value=2**64 - 1),
+    "models": st.dictionaries(_NAME, st.text(min_size=1), max_size=3),
+    "max_model_size": st.integers(min_value=0, max_value=2**63 - 1),
+    "max_inference_time": st.none()
+    | st.floats(min_value=0, exclude_min=True, allow_nan=False, allow_infinity=False),
+    "nn_threads": st.integers(min_value=1, max_value=2**16),
 }
 
 policies = st.fixed_dictionaries(FIELDS).map(lambda kw: Policy(**kw))
