@@ -376,11 +376,20 @@ class Runtime:
         return Instance(inner, policy)
 
     def run(
-        self, compiled: Compiled | Source, policy: Policy | None = None, *, argv0: str | None = None
+        self,
+        compiled: Compiled | Source,
+        policy: Policy | None = None,
+        *,
+        argv0: str | None = None,
+        imports: Linker | eng.HostImports | None = None,
+        host_data: Any = None,
     ) -> RunResult:
         """Run a WASI command: a p1 module's ``_start`` or a component's ``wasi:cli/run``.
 
-        A guest exit (any code) returns a ``RunResult``; traps and limits raise.
+        A guest exit (any code) returns a ``RunResult``; traps and limits raise. WASI comes
+        from the engine's native implementation; ``imports`` adds the command's other imports
+        (as for :meth:`instantiate`), e.g. ``wasi:nn`` from
+        ``omniwasm.wasi.nn.linker(policy)``.
 
         Raises:
             InvalidModule: not a command (no ``_start`` / ``wasi:cli/run`` export).
@@ -388,7 +397,9 @@ class Runtime:
 
         """
         code = self._compiled(compiled)
-        with self.instantiate(code, policy, argv0=argv0) as inst:
+        with self.instantiate(
+            code, policy, argv0=argv0, imports=imports, host_data=host_data
+        ) as inst:
             inner = inst._inner
             if isinstance(inner, eng.CoreInstance):
                 if not any(n == "_start" for n, _ in inner.export_names()):

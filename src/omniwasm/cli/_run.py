@@ -140,6 +140,14 @@ def run(
     wasi: WasiOpt = "auto",
     deterministic: DeterministicOpt = False,
     seed: SeedOpt = 0,
+    nn_models: Annotated[
+        list[str],
+        typer.Option(
+            "--nn-model",
+            metavar="NAME=PATH",
+            help="Grant an ONNX model to the guest's wasi:nn load-by-name (repeatable).",
+        ),
+    ] = [],  # noqa: B006
     debug: Annotated[bool, DEBUG] = False,
 ) -> None:
     """Run a WASI command (p1 module or p2 component), or call one export with --invoke.
@@ -168,6 +176,8 @@ def run(
         if (deterministic or seed) and wasi != "virtual":
             raise PolicyError("--deterministic and --seed need --wasi virtual")
         policy = policy.with_(deterministic=deterministic, seed=seed)
+        if nn_models:  # added to the policy file's models (a name given twice is an error)
+            policy = policy.with_(models=[*policy.models, *_granted(nn_models)])
         backstop(policy)
         rt = Runtime(policy, cache=not no_cache)
         compiled = rt.load(file)
@@ -177,9 +187,10 @@ def run(
         timed_component = compiled.kind == "component" and policy.timeout is not None
         if wasi == "virtual" or (wasi == "auto" and timed_component):
             return _run_virtual(rt, compiled, policy, name, invoke, guest_args)
+        imports = _nn_imports(compiled, policy)
         if invoke is None:
-            return rt.run(compiled, argv0=name).exit_code
-        with rt.instantiate(compiled, argv0=name) as inst:
+            return rt.run(compiled, argv0=name, imports=imports).exit_code
+        with rt.instantiate(compiled, argv0=name, imports=imports) as inst:
             if compiled.kind == "component":
                 print(invoke_component(inst, invoke, guest_args))
                 sys.stdout.flush()
@@ -192,6 +203,33 @@ def run(
         return 0
 
     guarded(debug, go)
+
+
+def _granted(specs: list[str]) -> list[tuple[str, str]]:
+    """``--nn-model NAME=PATH`` values as (name, absolute path) pairs.
+
+    Raises:
+        PolicyError: a value is not NAME=PATH.
+
+    """
+    pairs = []
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise PolicyError(f"--nn-model needs NAME=PATH, got {spec!r}")
+        pairs.append((name, str(Path(path).absolute())))
+    return pairs
+
+
+def _nn_imports(compiled: Any, policy: Policy) -> Any:
+    """wasi:nn for a component on native WASI that imports it, else None."""
+    if compiled.kind != "component" or not any(
+        e.module.startswith("wasi:nn/") for e in compiled.imports
+    ):
+        return None
+    from ..wasi import nn
+
+    return nn.linker(policy)
 
 
 def _run_virtual(

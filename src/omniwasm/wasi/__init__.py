@@ -2,8 +2,9 @@
 
 wasmtime's native WASI is fast but closed: Python cannot create or read its streams. This host
 implements every WASI 0.2 interface a component imports (``wasi:io``, ``wasi:clocks``,
-``wasi:random``, ``wasi:cli``, ``wasi:filesystem``, ``wasi:sockets``) in Python on omniwasm's
-host-import layer, so the embedder controls every byte::
+``wasi:random``, ``wasi:cli``, ``wasi:filesystem``, ``wasi:sockets``, ``wasi:http``, and
+``wasi:nn`` on ONNX Runtime: :mod:`omniwasm.wasi.nn`) in Python on omniwasm's host-import
+layer, so the embedder controls every byte::
 
     from omniwasm import Policy, Runtime, wasi
 

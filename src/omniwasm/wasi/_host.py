@@ -25,6 +25,8 @@ from ._io import BufferSink, InputStream, IoError, OutputStream, Pollable, poll
 from ._sockets import SOCKET_INTERFACES
 from .fs import FILESYSTEM_INTERFACES, Preopen, preopens_from
 from .http import HTTP_INTERFACES
+from .nn import NnContext
+from .nn import add_to_linker as add_nn_to_linker
 
 __all__ = ["WasiContext", "add_to_linker", "instantiate", "linker", "run"]
 
@@ -47,6 +49,9 @@ class WasiContext:
         stderr: as ``stdout``.
         filesystems: extra preopens ``{guest path: backend}`` such as
             ``{"/data": MemoryFs({...})}``, after the policy's ``dirs``.
+        nn: the guest's ``wasi:nn`` (:class:`omniwasm.wasi.nn.NnContext`); by default the one
+            the policy describes (its ``models``, ``max_model_size``, ``max_inference_time``,
+            ``nn_threads`` and ``max_memory``), built when the guest first uses ``wasi:nn``.
 
     Raises:
         PolicyError: a preopened directory or stdin file cannot be opened.
@@ -62,9 +67,11 @@ class WasiContext:
         stdout: Any = "policy",
         stderr: Any = "policy",
         filesystems: Mapping[str, Any] | None = None,
+        nn: NnContext | None = None,
     ) -> None:
         policy = policy if policy is not None else Policy()
         self.policy = policy
+        self._nn = nn
         self.args = [argv0, *policy.args]
         self.env = merge_env(policy, os.environ.items())
         self.cwd: str | None = None
@@ -111,6 +118,13 @@ class WasiContext:
             self._files.append(f)
             return f, None
         return target, None
+
+    @property
+    def nn(self) -> NnContext:
+        """The guest's ``wasi:nn``: its granted models, limits and the tensors held for it."""
+        if self._nn is None:
+            self._nn = NnContext.from_policy(self.policy)
+        return self._nn
 
     @property
     def stdout_bytes(self) -> bytes:
@@ -181,6 +195,9 @@ _INTERFACES: dict[str, dict[str, Any]] = {
 def add_to_linker(target: Linker) -> Linker:
     """Define every WASI 0.2 interface of the virtual host in ``target`` (any 0.2.x version).
 
+    ``wasi:nn`` (``@0.2.0-rc-2024-10-28``) is defined too, each instance's from its
+    :attr:`WasiContext.nn`.
+
     ``target`` must not use native WASI (``Linker(wasi=False)``): wasmtime's WASI resources
     cannot mix with Python ones.
 
@@ -192,7 +209,7 @@ def add_to_linker(target: Linker) -> Linker:
         raise PolicyError("the virtual WASI host needs Linker(wasi=False)")
     for name, members in _INTERFACES.items():
         target.define(name, **members)
-    return target
+    return add_nn_to_linker(target)
 
 
 _shared: Linker | None = None

@@ -5,13 +5,16 @@ interfaces); the math runs natively in ONNX Runtime (CPU), in sessions cached fo
 and shared by every instance. What a guest may load is the policy's: the models it grants by
 name, and a size limit for models the guest supplies itself (none by default)::
 
-    from omniwasm import Linker, Runtime
+    from omniwasm import Policy, Runtime, wasi
     from omniwasm.wasi import nn
 
-    context = nn.NnContext(models={"sentiment": "models/sentiment.onnx"}, max_inference_time=2)
-    linker = nn.add_to_linker(Linker())
-    with rt.instantiate(rt.load("app.wasm"), imports=linker, host_data=context) as inst:
-        ...
+    policy = Policy(models={"sentiment": "models/sentiment.onnx"}, max_inference_time=2)
+    wasi.run(Runtime(), "app.wasm", policy)                 # the virtual WASI host has wasi:nn
+    Runtime().run("app.wasm", policy, imports=nn.linker(policy))    # native WASI + wasi:nn
+
+The virtual WASI host (:mod:`omniwasm.wasi`, the gateway, ``omniwasm run --nn-model``) gives
+each instance the :class:`NnContext` of its policy; :func:`add_to_linker` adds wasi:nn to any
+linker, with one context for every instance or each instance's own from its ``host_data``.
 
 ``wit_dir()`` is the directory with the WIT to build guests against. Needs the ``omniwasm[nn]``
 extra (onnxruntime, numpy), imported on the first load.
@@ -29,6 +32,7 @@ from ._host import (
     Tensor,
     add_to_linker,
     context_of,
+    linker,
 )
 from ._sessions import NnFailure, SessionCache, sessions
 from ._types import VERSION, ErrorCode, ExecutionTarget, GraphEncoding, TensorType
@@ -50,6 +54,7 @@ __all__ = [
     "TensorType",
     "add_to_linker",
     "context_of",
+    "linker",
     "sessions",
     "wit_dir",
 ]

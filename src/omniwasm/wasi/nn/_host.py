@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from ..._component import Linker, current_deadline, host_data
+from ..._policy import Policy
 from ..._wit.values import Err, Ok
 from ._context import NnContext
 from ._sessions import Model, NnFailure, numpy, onnxruntime
@@ -38,6 +39,7 @@ __all__ = [
     "Tensor",
     "add_to_linker",
     "context_of",
+    "linker",
 ]
 
 INTERFACES = tuple(
@@ -468,3 +470,21 @@ def add_to_linker(linker: Linker, context: NnContext | None = None) -> Linker:
     linker.define(inference_if, graph_execution_context=ExecutionContext)
     linker.define(errors_if, error=NnError)
     return linker
+
+
+def linker(policy: Policy, *, wasi: bool = True) -> Linker:
+    """A new linker with wasi:nn as ``policy`` describes it (see :meth:`NnContext.from_policy`).
+
+    For one instance at a time (its tensors are counted in one context): pass it to
+    ``Runtime.run(app, policy, imports=nn.linker(policy))`` or ``Runtime.instantiate``.
+
+    Args:
+        policy: the sandbox (``models``, ``max_model_size``, ``max_inference_time``,
+            ``nn_threads``, ``max_memory``).
+        wasi: keep the engine's native WASI 0.2 in the linker (``Linker(wasi=True)``).
+
+    Raises:
+        PolicyError: the policy's wasi:nn values cannot be applied.
+
+    """
+    return add_to_linker(Linker(wasi=wasi), NnContext.from_policy(policy))
