@@ -6,6 +6,8 @@ import inspect
 import subprocess
 import sys
 
+import pytest
+
 import omniwasm
 
 
@@ -41,3 +43,37 @@ def test_py_typed_ships() -> None:
     from importlib.resources import files
 
     assert files("omniwasm").joinpath("py.typed").is_file()
+
+
+def _loaded_after(code: str) -> set[str]:
+    """The modules a fresh interpreter has loaded after running ``code``."""
+    probe = f"{code}\nimport sys\nprint(' '.join(sorted(sys.modules)))\n"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
+
+
+def test_import_is_lazy() -> None:
+    """`import omniwasm` loads neither wasmtime nor any omniwasm module besides _version."""
+    loaded = _loaded_after("import omniwasm")
+    assert not {m for m in loaded if m.split(".")[0] == "wasmtime"}
+    assert {m for m in loaded if m.startswith("omniwasm")} == {"omniwasm", "omniwasm._version"}
+
+
+def test_policy_alone_stays_off_the_engine() -> None:
+    """Using only `omniwasm.Policy` loads the policy and errors, not the engine or wasmtime."""
+    loaded = _loaded_after("import omniwasm\nomniwasm.Policy(max_memory='1MiB')")
+    assert "omniwasm._policy" in loaded
+    assert not {m for m in loaded if m.split(".")[0] == "wasmtime"}
+    assert "omniwasm._engine" not in loaded
+
+
+def test_lazy_names_resolve_to_their_modules() -> None:
+    """Every public name resolves on first use to the object its private module defines."""
+    from omniwasm._policy import Policy
+    from omniwasm._runtime import Runtime
+
+    assert omniwasm.Runtime is Runtime
+    assert omniwasm.Policy is Policy
+    assert set(dir(omniwasm)) >= set(omniwasm.__all__)
+    with pytest.raises(AttributeError, match="NoSuchThing"):
+        omniwasm.NoSuchThing  # noqa: B018 (the attribute access is the test)

@@ -7,47 +7,121 @@ where sandboxed WebAssembly runs. Start with ``Runtime``::
     rt = omniwasm.Runtime()
     inst = rt.instantiate(rt.load("add.wasm"))
     inst.exports.add(1, 2)
+
+The names below are imported on first use (PEP 562): ``import omniwasm`` costs a few
+milliseconds, and a command that needs only ``Policy`` or the error tree never loads the
+engine, the component machinery or wasmtime.
 """
 
-from typing import Any
+from __future__ import annotations
 
-from . import types
-from ._cache import CacheInfo
-from ._compiled import Compiled, Export, Source
-from ._component import ComponentExports, ComponentFunction, InterfaceExports, Linker, host_data
-from ._errors import (
-    Cancelled,
-    ExecutionError,
-    Frame,
-    GuestError,
-    GuestExit,
-    HostFunctionError,
-    InvalidModule,
-    LimitExceeded,
-    LinkError,
-    MemoryLimitExceeded,
-    MissingImport,
-    OmniwasmError,
-    OutOfFuel,
-    PolicyError,
-    Timeout,
-    Trap,
-    ValueConversionError,
-)
-from ._inspect import CustomSection, Inspection, Producer, Section, WorldItem, inspect
-from ._policy import Mount, Output, Policy, parse_duration, parse_size
-from ._runtime import Instance, RunResult, Runtime
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
-from ._wit.values import Err, Ok, Some, Variant
+
+if TYPE_CHECKING:
+    from . import types
+    from ._bindgen import bindgen
+    from ._cache import CacheInfo
+    from ._compiled import Compiled, Export, Source
+    from ._component import (
+        ComponentExports,
+        ComponentFunction,
+        InterfaceExports,
+        Linker,
+        host_data,
+    )
+    from ._errors import (
+        Cancelled,
+        ExecutionError,
+        Frame,
+        GuestError,
+        GuestExit,
+        HostFunctionError,
+        InvalidModule,
+        LimitExceeded,
+        LinkError,
+        MemoryLimitExceeded,
+        MissingImport,
+        OmniwasmError,
+        OutOfFuel,
+        PolicyError,
+        Timeout,
+        Trap,
+        ValueConversionError,
+    )
+    from ._inspect import CustomSection, Inspection, Producer, Section, WorldItem, inspect
+    from ._policy import Mount, Output, Policy, parse_duration, parse_size
+    from ._runtime import Instance, RunResult, Runtime
+    from ._wit.values import Err, Ok, Some, Variant
+
+# Which private module defines each public name (a module for ``types``).
+_WHERE: dict[str, str] = {
+    "CacheInfo": "._cache",
+    "Cancelled": "._errors",
+    "Compiled": "._compiled",
+    "ComponentExports": "._component",
+    "ComponentFunction": "._component",
+    "CustomSection": "._inspect",
+    "Err": "._wit.values",
+    "ExecutionError": "._errors",
+    "Export": "._compiled",
+    "Frame": "._errors",
+    "GuestError": "._errors",
+    "GuestExit": "._errors",
+    "HostFunctionError": "._errors",
+    "Inspection": "._inspect",
+    "Instance": "._runtime",
+    "InterfaceExports": "._component",
+    "InvalidModule": "._errors",
+    "LimitExceeded": "._errors",
+    "LinkError": "._errors",
+    "Linker": "._component",
+    "MemoryLimitExceeded": "._errors",
+    "MissingImport": "._errors",
+    "Mount": "._policy",
+    "Ok": "._wit.values",
+    "OmniwasmError": "._errors",
+    "OutOfFuel": "._errors",
+    "Output": "._policy",
+    "Policy": "._policy",
+    "PolicyError": "._errors",
+    "Producer": "._inspect",
+    "RunResult": "._runtime",
+    "Runtime": "._runtime",
+    "Section": "._inspect",
+    "Some": "._wit.values",
+    "Source": "._compiled",
+    "Timeout": "._errors",
+    "Trap": "._errors",
+    "ValueConversionError": "._errors",
+    "Variant": "._wit.values",
+    "WorldItem": "._inspect",
+    "bindgen": "._bindgen",
+    "host_data": "._component",
+    "inspect": "._inspect",
+    "parse_duration": "._policy",
+    "parse_size": "._policy",
+}
 
 
 def __getattr__(name: str) -> Any:
-    # ``bindgen`` is imported on first use: the generator is not needed to run code.
-    if name == "bindgen":
-        from ._bindgen import bindgen
+    # PEP 562: the first use of a public name imports the module that defines it; the value
+    # is then kept in this module's namespace, so later lookups cost nothing.
+    if name == "types":
+        value: Any = importlib.import_module(".types", __name__)
+    else:
+        where = _WHERE.get(name)
+        if where is None:
+            raise AttributeError(f"module 'omniwasm' has no attribute {name!r}")
+        value = getattr(importlib.import_module(where, __name__), name)
+    globals()[name] = value
+    return value
 
-        return bindgen
-    raise AttributeError(f"module 'omniwasm' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
 
 
 __all__ = [
