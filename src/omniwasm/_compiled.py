@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from . import _engine as eng
 from ._errors import InvalidModule, OmniwasmError
-from ._wit.types import WorldType
+
+if TYPE_CHECKING:  # the WIT machinery is loaded only for components
+    from ._wit.types import WorldType
 
 __all__ = ["Compiled", "Export", "Source", "describe_exports", "describe_imports", "read_source"]
 

@@ -8,18 +8,24 @@ thread-safe, and instances it creates each own a store that belongs to one threa
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import _engine as eng
 from ._cache import Cache
 from ._compiled import Compiled, Source, read_source
-from ._component import ComponentExports, ComponentFunction, Linker, prepare_instance
 from ._errors import GuestExit, InvalidModule, LinkError, OmniwasmError, PolicyError
 from ._policy import Policy
+
+if TYPE_CHECKING:
+    from ._component import ComponentExports, Linker
+
+# The component machinery (``_component``, the WIT types) is imported where a component is
+# used, never on a core module's path: a WASI p1 run stays a few milliseconds from start-up.
 
 __all__ = ["Instance", "RunResult", "Runtime"]
 
@@ -55,7 +61,9 @@ class Instance:
         """
         if self._export_view is None:
             inner = self._inner
-            if isinstance(inner, eng.ComponentInstance):
+            if not isinstance(inner, eng.CoreInstance):
+                from ._component import ComponentExports
+
                 self._export_view = ComponentExports(inner)
             else:
                 self._export_view = _Exports(inner, self._funcs)
@@ -150,6 +158,8 @@ def _resolve(
     if isinstance(inner, eng.CoreInstance):
         fn = funcs[name] = inner.func(name)
         return fn
+    from ._component import ComponentFunction
+
     func = inner.find_func(name)
     fn = funcs[name] = ComponentFunction(func, func.sig)
     return fn
@@ -203,6 +213,15 @@ class _Exports(Mapping[str, Callable[..., Any]]):
 
     def __len__(self) -> int:
         return len(self._names())
+
+
+def _is_linker(obj: object) -> bool:
+    """True when ``obj`` is a component ``Linker`` (without importing the component machinery).
+
+    A Linker can only exist once its module has been imported, so an unloaded module means no.
+    """
+    module = sys.modules.get("omniwasm._component.linker")
+    return module is not None and isinstance(obj, module.Linker)
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,7 +375,7 @@ class Runtime:
         name = argv0 if argv0 is not None else artifact.program_name
         inner: eng.CoreInstance | eng.ComponentInstance
         if artifact.kind == "module":
-            if isinstance(imports, Linker):
+            if _is_linker(imports):
                 raise LinkError(
                     (),
                     detail="a Linker defines component imports; a core module "
@@ -364,6 +383,8 @@ class Runtime:
                 )
             inner = eng.instantiate_core(artifact, policy, imports=imports, argv0=name)
         else:
+            from ._component import Linker, prepare_instance
+
             defs = None
             if isinstance(imports, Linker):
                 defs = imports.host_defs(artifact, eng.world_type(artifact))

@@ -1,29 +1,83 @@
 """The engine layer: the only package that imports wasmtime (DESIGN.md).
 
-Nothing defined here appears in a public signature; the façade wraps these objects.
+Nothing defined here appears in a public signature; the façade wraps these objects. Names are
+imported on first use (PEP 562), so a core module's run never loads the component machinery.
 """
 
-from .artifact import Artifact, CodeMemo, Kind, load_artifact, sniff
-from .cache import CompileCache, default_cache_dir
-from .component.stock.handles import GuestHandle
-from .component.stock.imports import HostDefs, current_state
-from .component.stock.instance import ComponentInstance, instantiate_component, missing_imports
-from .component.stock.types import world_items, world_type
-from .core.fastcall import FastFunc
-from .core.instance import CoreInstance, HostImports, instantiate_core
-from .core.linked import CoreTemplate, func_exports
-from .core.slotcall import SLOT, SlotCall, set_fuel
-from .describe import exports_of, imports_of
-from .memory import LinearMemory
-from .native import (
-    DEFAULT_KEEP_RESIDENT,
-    EngineSettings,
-    NativeEngine,
-    engine_for,
-    wasmtime_version,
-)
-from .store import StoreBox
-from .translate import translating
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .artifact import Artifact, CodeMemo, Kind, load_artifact, sniff
+    from .cache import CompileCache, default_cache_dir
+    from .component.stock.handles import GuestHandle
+    from .component.stock.imports import HostDefs, current_state
+    from .component.stock.instance import ComponentInstance, instantiate_component, missing_imports
+    from .component.stock.types import world_items, world_type
+    from .core.fastcall import FastFunc
+    from .core.instance import CoreInstance, HostImports, instantiate_core
+    from .core.linked import CoreTemplate, func_exports
+    from .core.slotcall import SLOT, SlotCall, set_fuel
+    from .describe import exports_of, imports_of
+    from .memory import LinearMemory
+    from .native import (
+        DEFAULT_KEEP_RESIDENT,
+        EngineSettings,
+        NativeEngine,
+        engine_for,
+        wasmtime_version,
+    )
+    from .store import StoreBox
+    from .translate import translating
+
+_WHERE: dict[str, str] = {
+    "Artifact": ".artifact",
+    "CodeMemo": ".artifact",
+    "CompileCache": ".cache",
+    "ComponentInstance": ".component.stock.instance",
+    "CoreInstance": ".core.instance",
+    "CoreTemplate": ".core.linked",
+    "DEFAULT_KEEP_RESIDENT": ".native",
+    "EngineSettings": ".native",
+    "FastFunc": ".core.fastcall",
+    "GuestHandle": ".component.stock.handles",
+    "HostDefs": ".component.stock.imports",
+    "HostImports": ".core.instance",
+    "Kind": ".artifact",
+    "LinearMemory": ".memory",
+    "NativeEngine": ".native",
+    "SLOT": ".core.slotcall",
+    "SlotCall": ".core.slotcall",
+    "StoreBox": ".store",
+    "current_state": ".component.stock.imports",
+    "default_cache_dir": ".cache",
+    "engine_for": ".native",
+    "exports_of": ".describe",
+    "func_exports": ".core.linked",
+    "imports_of": ".describe",
+    "instantiate_component": ".component.stock.instance",
+    "instantiate_core": ".core.instance",
+    "load_artifact": ".artifact",
+    "missing_imports": ".component.stock.instance",
+    "set_fuel": ".core.slotcall",
+    "sniff": ".artifact",
+    "translating": ".translate",
+    "wasmtime_version": ".native",
+    "world_items": ".component.stock.types",
+    "world_type": ".component.stock.types",
+}
+
+
+def __getattr__(name: str) -> Any:
+    where = _WHERE.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(where, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DEFAULT_KEEP_RESIDENT",

@@ -10,16 +10,18 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import wasmtime
-from wasmtime import component as wcomponent
 
 from .._errors import InvalidModule
 from .cache import CompileCache
 from .core.growprobe import instrument
 from .native import NativeEngine
 from .translate import translate
+
+if TYPE_CHECKING:  # wasmtime.component (10 ms) is imported for components only
+    from wasmtime import component as wcomponent
 
 __all__ = ["Artifact", "CodeMemo", "Kind", "load_artifact", "sniff"]
 
@@ -149,6 +151,8 @@ def _compile(native: NativeEngine, kind: Kind, wasm: bytes, source: str) -> Any:
     try:
         if kind == "module":
             return wasmtime.Module(native.engine, wasm)
+        from wasmtime import component as wcomponent
+
         return wcomponent.Component(native.engine, wasm)
     except wasmtime.WasmtimeError as exc:
         err = translate(exc, source=source)
@@ -160,6 +164,8 @@ def _compile(native: NativeEngine, kind: Kind, wasm: bytes, source: str) -> Any:
 def _deserialize(native: NativeEngine, kind: Kind, blob: bytes) -> Any:
     if kind == "module":
         return wasmtime.Module.deserialize(native.engine, blob)
+    from wasmtime import component as wcomponent
+
     return wcomponent.Component.deserialize(native.engine, blob)
 
 

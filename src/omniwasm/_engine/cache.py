@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 
 __all__ = ["CompileCache", "default_cache_dir"]
@@ -117,6 +116,8 @@ class CompileCache:
             return
         path = self._path(key)
         try:
+            import tempfile  # only when writing: its imports cost a run that hits the cache
+
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".cwasm")
             try:

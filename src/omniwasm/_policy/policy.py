@@ -8,13 +8,10 @@ truth for how an engine store was configured (wasmtime's own ``Config`` is write
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import json
 import math
 import os
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -323,6 +320,8 @@ class Policy:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON/TOML-safe dict holding only the fields that differ from the default."""
+        import base64
+
         out: dict[str, Any] = {}
         default = _DEFAULT
         for f in dataclasses.fields(self):
@@ -357,6 +356,8 @@ class Policy:
             PolicyError: unknown keys or bad values.
 
         """
+        import base64
+
         if not isinstance(data, Mapping):
             raise PolicyError(f"a policy must be a table/object, got {type(data).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
@@ -379,6 +380,8 @@ class Policy:
 
     def to_json(self) -> str:
         """Serialise to JSON (see ``to_dict``)."""
+        import json
+
         return json.dumps(self.to_dict())  # field order; env keeps its order
 
     @classmethod
@@ -389,6 +392,8 @@ class Policy:
             PolicyError: malformed JSON or a bad policy.
 
         """
+        import json
+
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -413,6 +418,8 @@ class Policy:
             PolicyError: malformed TOML or a bad policy.
 
         """
+        import tomllib
+
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:

@@ -5,7 +5,7 @@ Errors print one line on stderr and exit with the code of their class (``_exit.E
 The typer app lives in ``_app``; each command is a module of its own that registers on it
 (``_run``: run and invoke, ``_compile``, ``_cache``, ``_inspect``, ``_bindgen``, ``_plugin``,
 ``_serve``, ``_demo``, ``_registry``: push, pull, publish, tags and lock, ``_compose``: compose
-and targets), imported here only when the command line starts.
+and targets), imported here only when the command line names them.
 """
 
 from __future__ import annotations
@@ -15,15 +15,56 @@ import sys
 __all__ = ["main"]
 
 
+# The module that registers each command. A command line naming one imports only that module
+# (``omniwasm run`` never loads the gateway, the registry client or the WIT machinery); anything
+# else (``--help``, a typo, no command) imports them all, in the order ``--help`` lists them.
+ORDER = (
+    "_run",
+    "_compile",
+    "_cache",
+    "_demo",
+    "_bindgen",
+    "_compose",
+    "_inspect",
+    "_plugin",
+    "_registry",
+    "_serve",
+    "_sql",
+)
+COMMANDS: dict[str, str] = {
+    "run": "_run",
+    "invoke": "_run",
+    "compile": "_compile",
+    "cache": "_cache",
+    "demo": "_demo",
+    "bindgen": "_bindgen",
+    "compose": "_compose",
+    "targets": "_compose",
+    "inspect": "_inspect",
+    "plugin": "_plugin",
+    "push": "_registry",
+    "pull": "_registry",
+    "publish": "_registry",
+    "tags": "_registry",
+    "lock": "_registry",
+    "serve": "_serve",
+    "sql": "_sql",
+}
+
+
+def load_commands(argv: list[str]) -> None:
+    """Register the command ``argv`` names, or every command when it names none."""
+    import importlib
+
+    wanted = COMMANDS.get(argv[1]) if len(argv) > 1 else None
+    modules = (wanted,) if wanted is not None else ORDER
+    for module in modules:
+        importlib.import_module(f".{module}", __name__)
+
+
 def main() -> None:
     """Entry point of the ``omniwasm`` console script."""
-    # Importing a command module registers its command; `omniwasm --help` lists them in
-    # this order.
-    # isort: off
-    from . import _run, _compile, _cache, _demo, _bindgen, _compose, _inspect  # noqa: F401
-    from . import _plugin, _registry, _serve, _sql  # noqa: F401
-
-    # isort: on
+    load_commands(sys.argv)
     from ._app import app
 
     try:
