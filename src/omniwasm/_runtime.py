@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from . import _engine as eng
 from ._cache import Cache
@@ -381,7 +381,8 @@ class Runtime:
                     detail="a Linker defines component imports; a core module "
                     "takes {module: {name: callable}}",
                 )
-            inner = eng.instantiate_core(artifact, policy, imports=imports, argv0=name)
+            core_imports = cast("eng.HostImports | None", imports)  # not a Linker: checked
+            inner = eng.instantiate_core(artifact, policy, imports=core_imports, argv0=name)
         else:
             from ._component import Linker, prepare_instance
 
