@@ -109,6 +109,15 @@ def test_a_loop_times_out(omniwasm_cli: list[str], tmp_path: Path) -> None:
     assert "Timeout" in proc.stderr
 
 
+def test_a_statement_timeout(omniwasm_cli: list[str]) -> None:
+    """``--statement-timeout`` ends an endless statement of fast calls with Timeout's code (124)."""
+    endless = "SELECT sum(times2(i)) FROM range(1000000000000) t(i)"
+    proc = run_cli(omniwasm_cli, "sql", ":memory:", endless, "--udf", KERNELS,
+                   "--statement-timeout", "300ms")  # fmt: skip
+    assert proc.returncode == 124, proc.stderr
+    assert "statement ran past its 0.3s timeout" in proc.stderr
+
+
 def test_sql_errors_are_reported(omniwasm_cli: list[str], sqlite_db: Path) -> None:
     """A database error (here a missing table) prints one line and exits 1."""
     proc = run_cli(omniwasm_cli, "sql", str(sqlite_db), "SELECT * FROM nope")

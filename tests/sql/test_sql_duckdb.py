@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,18 @@ def test_core_memory_bomb_is_a_memory_limit(con: duckdb.DuckDBPyConnection) -> N
         sql.execute(con, "SELECT hog(1)")
 
 
+def test_statement_timeout_bounds_the_whole_statement(
+    con: duckdb.DuckDBPyConnection, kernels_wat: Path
+) -> None:
+    """``execute(timeout=)`` interrupts a statement of endless batches as Timeout."""
+    sql.register(con, kernels_wat, functions=["times2"])
+    start = time.monotonic()
+    with pytest.raises(omniwasm.Timeout, match=r"statement ran past its 0\.3s timeout"):
+        sql.execute(con, "SELECT sum(times2(i)) FROM range(1000000000000) t(i)", timeout=0.3)
+    assert time.monotonic() - start < 30  # bounded: the statement ended
+    assert sql.execute(con, "SELECT times2(20)", timeout=5).rows == [(41,)]
+
+
 def test_execute_raises_the_omniwasm_error(con: duckdb.DuckDBPyConnection, udfs_wasm: Path) -> None:
     """``sql.execute`` re-raises the failed call's omniwasm error, DuckDB's error as cause."""
     sql.register(con, udfs_wasm)
@@ -161,12 +174,28 @@ def test_state_stays_in_its_connection(udfs_wasm: Path) -> None:
     assert rows(b, "SELECT calls(0)") == [(1,)]
 
 
-def test_aggregates_are_skipped_in_duckdb(con: duckdb.DuckDBPyConnection, udfs_wasm: Path) -> None:
-    """DuckDB's Python API has no aggregates: they are skipped, and refused when asked for."""
+def test_aggregate_over_each_groups_list(con: duckdb.DuckDBPyConnection, udfs_wasm: Path) -> None:
+    """An aggregate resource runs over each group's LIST: NULLs skipped, groups kept apart."""
     reg = sql.register(con, udfs_wasm)
-    assert "aggregates" in reg.skipped["test:sql/udfs#total"]
-    with pytest.raises(omniwasm.PolicyError, match="no user-defined aggregates"):
-        sql.register(con, udfs_wasm, functions=["total"])
+    assert "total(x BIGINT[]) -> BIGINT" in [str(f) for f in reg.functions]
+    con.execute("CREATE TABLE t(g VARCHAR, x BIGINT)")
+    con.execute("INSERT INTO t VALUES ('a', 1), ('a', 2), ('a', NULL), ('b', 10), ('b', 20)")
+    got = rows(con, "SELECT g, total(list(x)) FROM t GROUP BY g ORDER BY g")
+    assert got == [("a", 3), ("b", 30)]
+    assert rows(con, "SELECT total(list(x)) FROM t WHERE false") == [(None,)]
+    groups = "SELECT i % 3000 AS g, i AS x FROM range(30000) r(i)"
+    got = rows(con, f"SELECT sum(s) FROM (SELECT total(list(x)) AS s FROM ({groups}) GROUP BY g)")
+    assert got == [(sum(range(30000)),)]
+
+
+def test_failing_aggregate_fails_its_statement(
+    con: duckdb.DuckDBPyConnection, udfs_wasm: Path
+) -> None:
+    """A step that traps fails its statement, naming the value; the next groups still run."""
+    sql.register(con, udfs_wasm, functions=["total"])
+    with pytest.raises(omniwasm.Trap, match=r"omniwasm.sql: total\(value 2: x=-2\)"):
+        sql.execute(con, "SELECT total([1, -2, 3])")
+    assert rows(con, "SELECT total([1, 2, 3])") == [(6,)]
 
 
 def test_builtin_names_are_refused_whole(con: duckdb.DuckDBPyConnection, types_wasm: Path) -> None:

@@ -111,6 +111,19 @@ def test_loop_is_cancelled_by_the_timeout(con: sqlite3.Connection, udfs_wasm: Pa
     assert one(con, "SELECT plus_one(1)") == 2
 
 
+def test_statement_timeout_bounds_the_whole_statement(
+    con: sqlite3.Connection, udfs_wasm: Path
+) -> None:
+    """``execute(timeout=)`` ends an endless statement of fast calls as Timeout; the connection goes on."""
+    sql.register(con, udfs_wasm)
+    endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT plus_one(x) FROM c) "
+    start = time.monotonic()
+    with pytest.raises(omniwasm.Timeout, match=r"statement ran past its 0\.3s timeout"):
+        sql.execute(con, endless + "SELECT count(*) FROM c", timeout=0.3)
+    assert time.monotonic() - start < 30  # bounded: the statement ended
+    assert sql.execute(con, "SELECT plus_one(1)", timeout=5).rows == [(2,)]
+
+
 def test_memory_bomb_fails_only_its_statement(con: sqlite3.Connection, udfs_wasm: Path) -> None:
     """A guest growing memory without end is refused at the policy's limit and fails."""
     sql.register(con, udfs_wasm, policy=omniwasm.Policy(max_memory=4 << 20))
@@ -130,7 +143,7 @@ def test_fuel_is_given_to_each_call(con: sqlite3.Connection, udfs_wasm: Path) ->
 
 
 def test_aggregate_from_a_resource(con: sqlite3.Connection, udfs_wasm: Path) -> None:
-    """A resource with step/finalize is an aggregate: NULLs skipped, groups kept apart.
+    """A resource with step/finalize is an aggregate: NULLs skipped, groups kept apart, a trap fails.
 
     No rows at all give NULL (as SQL's SUM does; CPython calls nothing then).
     """
@@ -141,6 +154,11 @@ def test_aggregate_from_a_resource(con: sqlite3.Connection, udfs_wasm: Path) -> 
     got = con.execute("SELECT g, total(x) FROM t GROUP BY g ORDER BY g").fetchall()
     assert got == [("a", 3), ("b", 30)]
     assert one(con, "SELECT total(x) FROM t WHERE 0") is None
+    with pytest.raises(omniwasm.Trap, match=r"total\(row 3: x=-1\)"):
+        sql.execute(
+            con, "SELECT total(x) FROM (SELECT 1 AS x UNION ALL SELECT 2 UNION ALL SELECT -1)"
+        )
+    assert one(con, "SELECT total(x) FROM t") == 33
 
 
 def test_state_stays_in_its_connection(udfs_wasm: Path) -> None:

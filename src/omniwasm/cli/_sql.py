@@ -72,6 +72,10 @@ def sql_cmd(
     timeout: Annotated[
         str | None, typer.Option("--timeout", help="Wall-clock limit per call, e.g. 2s.")
     ] = None,
+    statement_timeout: Annotated[
+        str | None,
+        typer.Option("--statement-timeout", help="Wall-clock limit for the whole statement."),
+    ] = None,
     fuel: Annotated[int | None, typer.Option("--fuel", help="Fuel per call.")] = None,
     max_memory: Annotated[
         str | None, typer.Option("--max-memory", help="Linear memory limit, e.g. 64MiB.")
@@ -86,7 +90,7 @@ def sql_cmd(
     def go() -> int:
         from .. import sql
         from .._errors import PolicyError
-        from .._policy import Policy
+        from .._policy import Policy, parse_duration
 
         if fmt not in _FORMATS:
             raise PolicyError(f"--format must be one of {', '.join(_FORMATS)}, not {fmt!r}")
@@ -117,7 +121,15 @@ def sql_cmd(
                 stderr="discard",
             )
         try:
-            result = sql.query(database, query, udfs=udf, policy=policy, engine=engine)  # type: ignore[arg-type]
+            limit = None if statement_timeout is None else parse_duration(statement_timeout)
+            result = sql.query(
+                database,
+                query,
+                udfs=udf,
+                policy=policy,
+                engine=engine,  # type: ignore[arg-type]
+                timeout=limit,
+            )
         except OmniwasmError:
             raise
         except Exception as exc:  # the database's own errors (syntax, missing table ...)

@@ -9,6 +9,10 @@ DuckDB hands an Arrow UDF whole vectors (2048 rows). The three ways down into th
 - a scalar function (component, or a core scalar): called for each row inside the one Python
   call of the batch, until a backend can batch them itself.
 
+DuckDB's Python API has no user aggregates, so an aggregate (a resource with ``step`` and
+``finalize``) becomes a function over each group's values as LISTs: ``total(list(x))`` with
+``GROUP BY`` runs the constructor, ``step`` per value and ``finalize`` once per group.
+
 DuckDB's own NULL handling skips NULL rows before calling (NULL in, NULL out). Functions
 whose NULLs cross (an ``option`` parameter or result, a core batch function's validity
 bitmaps) get every row (``null_handling="special"``) and NULL in, NULL out is applied here to
@@ -18,6 +22,7 @@ thread has its own instance, so threads run guest code in parallel.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import threading
 from collections.abc import Callable
@@ -28,7 +33,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .._columnar import Column, width_of
-from .._errors import OmniwasmError, Trap
+from .._errors import OmniwasmError, Trap, ValueConversionError
+from .._runtime import Instance
 from .._wit.types import (
     BoolType,
     F32Type,
@@ -38,6 +44,7 @@ from .._wit.types import (
     StringType,
     WitType,
 )
+from .._wit.values import Err, Ok
 from ._calls import batch_caller, row_caller
 from ._plan import Plan
 from ._pool import Pool, describe_args, guest_err
@@ -47,7 +54,7 @@ __all__ = ["register_duckdb"]
 
 
 def register_duckdb(con: duckdb.DuckDBPyConnection, plans: list[Plan], pool: Pool) -> None:
-    """Create every plan's function on ``con`` (aggregates are planned out beforehand).
+    """Create every plan's function on ``con`` (an aggregate as a function over LISTs).
 
     Raises:
         OmniwasmError: DuckDB refused a function (e.g. a built-in of that name exists);
@@ -76,7 +83,10 @@ def _create(con: duckdb.DuckDBPyConnection, plan: Plan, pool: Pool) -> None:
         fn: Callable[..., Any] = _native_nullary(plan, pool)
         options["type"] = "native"
     else:
-        if plan.kind == "batch" and plan.core is not None:
+        if plan.kind == "aggregate":
+            fn = _aggregate(plan, pool)
+            params = [f"{p}[]" for p in params]
+        elif plan.kind == "batch" and plan.core is not None:
             fn = _core_batch(plan, pool)
         elif plan.kind == "batch":
             fn = _component_batch(plan, pool)
@@ -245,6 +255,82 @@ def _per_row(plan: Plan, pool: Pool) -> Callable[..., Any]:
         except OmniwasmError as exc:
             where = describe_args(pnames, tuple(v[i] for v in lists)) if i >= 0 else "a batch"
             raise pool.fail(exc, name, where) from exc
+
+    return udf
+
+
+def _aggregate(plan: Plan, pool: Pool) -> Callable[..., Any]:
+    """An aggregate over LISTs: each row of the batch is one group's values.
+
+    Each group gets its own guest resource (constructor, ``step`` per value, ``finalize``),
+    dropped after ``finalize``. Values that are NULL in a non-option parameter are skipped,
+    as SQL aggregates skip NULLs; a NULL list (``list()`` of no rows) gives NULL.
+    """
+    agg = plan.aggregate
+    assert agg is not None
+    fuel = pool.policy.fuel
+    name = plan.name
+    pnames = [n for n, _ in plan.params]
+    ptypes = [ty for _, ty in plan.params]
+    strict = [not isinstance(ty, OptionType) for ty in ptypes]
+    plain = [_plain(ty) for ty in ptypes]
+
+    def bind(inst: Instance) -> tuple[Any, ...]:
+        return inst, inst.func(agg.constructor), inst.func(agg.step), inst.func(agg.finalize)
+
+    slot = pool.slot(bind)
+
+    def call(fn: Callable[..., Any], inst: Instance, *args: Any) -> Any:
+        if fuel is not None:
+            inst.refuel(fuel)
+        value = fn(*args, raw=True)
+        if isinstance(value, Err):
+            raise guest_err(value.value, name)
+        return value.value if isinstance(value, Ok) else value
+
+    def group(bound: tuple[Any, ...], values: list[list[Any]], where: list[str]) -> Any:
+        inst, ctor, step, fin = bound
+        handle = call(ctor, inst)
+        done = 0
+        try:
+            for row in zip(*values, strict=True):
+                if any(v is None and s for v, s in zip(row, strict, strict=True)):
+                    continue
+                where[0] = f"value {done + 1}: " + describe_args(pnames, row)
+                args = [
+                    v if p else from_duck(v, t, name, n)
+                    for v, p, t, n in zip(row, plain, ptypes, pnames, strict=True)
+                ]
+                call(step, inst, handle, *args)
+                done += 1
+            where[0] = f"finalize after {done} values"
+            return call(fin, inst, handle)
+        finally:
+            with contextlib.suppress(OmniwasmError):  # a trapped instance is discarded anyway
+                handle.drop()
+
+    def udf(*cols: Any) -> Any:
+        lists = [c.to_pylist() for c in cols]
+        n = len(lists[0])
+        out: list[Any] = [None] * n
+        where = [""]
+        try:
+            bound = pool.bound(slot)
+            for g in range(n):
+                values = [v[g] for v in lists]
+                if any(v is None for v in values):
+                    continue
+                if len({len(v) for v in values}) != 1:
+                    raise ValueConversionError(
+                        name,
+                        pnames[-1],
+                        f"a list as long as {pnames[0]}'s ({len(values[0])})",
+                        f"{len(values[-1])} values",
+                    )
+                out[g] = group(bound, values, where)
+            return _result(out, plan.result)
+        except OmniwasmError as exc:
+            raise pool.fail(exc, name, where[0] or "a group") from exc
 
     return udf
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import threading
 import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from .._errors import OmniwasmError, PolicyError
+from .._errors import OmniwasmError, PolicyError, Timeout
 from .._policy import Policy
 from ._register import _POOLS, dialect_of, last_error, register
 
@@ -141,7 +142,9 @@ def _latest(con: Any) -> int:
     return max(stamps, default=-1)
 
 
-def execute(con: Any, sql: str, parameters: Sequence[Any] = ()) -> QueryResult:
+def execute(
+    con: Any, sql: str, parameters: Sequence[Any] = (), *, timeout: float | None = None
+) -> QueryResult:
     """Run one statement on ``con`` and fetch its rows.
 
     When the statement fails because an omniwasm function failed, the omniwasm error is
@@ -149,24 +152,53 @@ def execute(con: Any, sql: str, parameters: Sequence[Any] = ()) -> QueryResult:
     ``MemoryLimitExceeded``, ``GuestError`` for ``err(..)``; its message names the function,
     the row and the cause), with the database's own exception as ``__cause__``.
 
+    Args:
+        con: a ``sqlite3`` or DuckDB connection.
+        sql: one statement.
+        parameters: values for its ``?`` placeholders.
+        timeout: seconds for the whole statement (None: no limit). The policy's ``timeout``
+            bounds each call (a row, or a DuckDB batch); this bounds the statement, database
+            work included: at the deadline the connection is interrupted (the function call
+            running then ends within its own timeout at the latest) and the statement fails
+            as ``Timeout``.
+
     Raises:
         OmniwasmError: a function failed.
+        Timeout: the statement ran past ``timeout``.
         sqlite3.Error: any other SQLite failure.
         duckdb.Error: any other DuckDB failure.
 
     """
     dialect = dialect_of(con)
     before = _latest(con)
+    fired = threading.Event()
+    timer: threading.Timer | None = None
+    if timeout is not None:
+
+        def interrupt() -> None:
+            fired.set()
+            con.interrupt()
+
+        timer = threading.Timer(timeout, interrupt)
+        timer.daemon = True
+        timer.start()
     try:
         cur = con.execute(sql, list(parameters))
         rows = cur.fetchall() if cur.description else []
         columns = tuple(d[0] for d in cur.description or ())
     except Exception as exc:
+        if fired.is_set():
+            raise Timeout(
+                f"omniwasm.sql: the statement ran past its {timeout}s timeout", limit=timeout
+            ) from exc
         if _latest(con) > before:
             err = last_error(con)
             if err is not None:
                 raise _fresh(err) from exc
         raise
+    finally:
+        if timer is not None:
+            timer.cancel()
     if dialect == "duckdb":
         rows = [tuple(r) for r in rows]
     return QueryResult(columns, rows)
@@ -188,6 +220,7 @@ def query(
     policy: Policy | None = None,
     engine: Engine | None = None,
     parameters: Sequence[Any] = (),
+    timeout: float | None = None,
 ) -> QueryResult:
     """Open ``database``, register ``udfs``, run ``sql`` and return its rows.
 
@@ -199,9 +232,11 @@ def query(
         policy: the sandbox of the functions (``DEFAULT_POLICY`` when None).
         engine: force ``sqlite`` or ``duckdb``.
         parameters: values for the statement's ``?`` placeholders.
+        timeout: seconds for the whole statement (see ``execute``); None for no limit.
 
     Raises:
         OmniwasmError: a function failed, or a file cannot be registered.
+        Timeout: the statement ran past ``timeout``.
         PolicyError: the database cannot be opened.
         sqlite3.Error: any other SQLite failure.
         duckdb.Error: any other DuckDB failure.
@@ -213,7 +248,7 @@ def query(
             register_spec(con, spec if isinstance(spec, UdfSpec) else parse_udf(spec), policy)
         if dialect_of(con) == "duckdb":
             enable_loading(con, policy=policy)
-        return execute(con, sql, parameters)
+        return execute(con, sql, parameters, timeout=timeout)
     finally:
         con.close()
 

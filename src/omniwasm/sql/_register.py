@@ -36,7 +36,8 @@ class SqlFunction:
         name: its SQL name.
         export: the export it calls (``iface#func`` for a component interface's function).
         kind: ``scalar`` (a call per row), ``batch`` (a call per batch; per row in SQLite)
-            or ``aggregate``.
+            or ``aggregate`` (in DuckDB, a function over each group's values as LISTs:
+            ``total(list(x))``).
         params: ``(name, SQL type)`` per argument, in the connection's dialect.
         returns: the SQL type of the result.
         deterministic: declared deterministic (DuckDB: no side effects), so the database may
@@ -180,8 +181,12 @@ def register(
         vectorized=vectorized,
         signatures=signatures,
     )
-    if dialect == "duckdb":
-        plans, skipped = _without_aggregates(plans, skipped, functions is not None)
+    if dialect == "duckdb":  # an aggregate there takes its group's values as LISTs
+        for p in [p for p in plans if p.kind == "aggregate" and not p.params]:
+            if functions is not None:
+                raise PolicyError(f"cannot register {p.name!r} in DuckDB: it takes no values")
+            skipped[p.export] = "a DuckDB aggregate takes its group's values: this one has none"
+            plans.remove(p)
     pool = Pool(runtime, compiled, policy)
     pool.instance()  # link and start one now: fail at register time, not mid-query
     if dialect == "sqlite":
@@ -198,25 +203,14 @@ def register(
     return Registration(pool, tuple(_describe(p, dialect) for p in plans), skipped)
 
 
-def _without_aggregates(
-    plans: list[Plan], skipped: dict[str, str], explicit: bool
-) -> tuple[list[Plan], dict[str, str]]:
-    why = "DuckDB's Python API has no user-defined aggregates (SQLite's has)"
-    aggregates = [p for p in plans if p.kind == "aggregate"]
-    if aggregates and explicit:
-        raise PolicyError(f"cannot register {aggregates[0].name!r} in DuckDB: {why}")
-    for p in aggregates:
-        skipped[p.export] = why
-    return [p for p in plans if p.kind != "aggregate"], skipped
-
-
 def _describe(plan: Plan, dialect: str) -> SqlFunction:
     render = duck_type if dialect == "duckdb" else sqlite_type
+    lists = dialect == "duckdb" and plan.kind == "aggregate"  # DuckDB: over each group's LIST
     return SqlFunction(
         plan.name,
         plan.export,
         plan.kind,
-        tuple((n, render(ty)) for n, ty in plan.params),
+        tuple((n, render(ty) + ("[]" if lists else "")) for n, ty in plan.params),
         render(plan.result),
         plan.deterministic,
         plan.signature,

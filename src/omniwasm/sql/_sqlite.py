@@ -131,6 +131,7 @@ def _aggregate_class(plan: Plan, pool: Pool) -> type:
         def __init__(self) -> None:
             self.handle: Any = None
             self.rows = 0
+            self.failed = False
 
         def _handle(self) -> tuple[Any, tuple[Any, ...]]:
             bound = pool.bound(slot)
@@ -140,7 +141,7 @@ def _aggregate_class(plan: Plan, pool: Pool) -> type:
             return self.handle, bound
 
         def step(self, *args: Any) -> None:
-            if any(a is None and s for a, s in zip(args, strict, strict=True)):
+            if self.failed or any(a is None and s for a, s in zip(args, strict, strict=True)):
                 return  # SQL aggregates skip NULLs
             try:
                 handle, bound = self._handle()
@@ -150,11 +151,14 @@ def _aggregate_class(plan: Plan, pool: Pool) -> type:
                 call(bound[2], bound[0], handle, *values)
                 self.rows += 1
             except OmniwasmError as exc:
+                self.failed, self.handle = True, None  # its instance is gone: nothing to drop
                 raise pool.fail(
                     exc, name, f"row {self.rows + 1}: " + describe_args(pnames, args)
                 ) from exc
 
         def finalize(self) -> Any:
+            if self.failed:  # CPython finalizes after a failed step: keep the step's error
+                return None
             try:
                 handle, bound = self._handle()
                 try:
