@@ -16,14 +16,14 @@ planned with) and :func:`world_items` (the world rendered in WIT, what ``inspect
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import wasmtime
 from wasmtime import component as wc
 
 from ...._wit import types as t
-from ...._wit.world import WorldItem, render_definition, render_func
+from ...._wit.members import Member, world_items_of, world_type_of
+from ...._wit.world import WorldItem
 from ...artifact import Artifact
 from ...core.types import describe_native
 
@@ -48,7 +48,6 @@ _PRIMS: dict[type[Any], t.WitType] = {
 # any component using them when loading it; they are named here so the walk says so clearly.
 _ASYNC = {wc.ErrorContext: "error-context", wc.FutureType: "future", wc.StreamType: "stream"}
 _NAMED = (wc.RecordType, wc.VariantType, wc.EnumType, wc.FlagsType, wc.ResourceType)
-_NOMINAL = (t.RecordType, t.VariantType, t.EnumType, t.FlagsType)
 
 
 def _equal(a: Any, b: Any) -> bool:
@@ -138,23 +137,7 @@ class _Converter:
         return t.FuncSig(name, params, None if result is None else self.val(result, hint))
 
 
-@dataclass(frozen=True, slots=True)
-class _Member:
-    """One item of a world or an interface, as the walk found it.
-
-    ``kind`` is ``func`` (``sig``), ``type`` (``type``), ``resource`` (``resource``: the
-    resource's own name and interface; another name for a resource defined elsewhere when
-    they differ from this member's), ``interface`` (``members``), ``module`` (``members``: its
-    imports and exports, each with ``text``) or ``component``.
-    """
-
-    name: str
-    kind: str
-    sig: t.FuncSig | None = None
-    type: t.WitType | None = None
-    resource: tuple[str, str] | None = None
-    members: tuple[_Member, ...] = ()
-    text: str = ""
+_Member = Member
 
 
 def _member(name: str, ty: Any, conv: _Converter, engine: wasmtime.Engine) -> _Member:
@@ -188,11 +171,6 @@ def _interface(
     conv = _Converter(_Scope(name, list(members.items()), outer), owners)
     found = tuple(_member(n, ty, conv, engine) for n, ty in members.items())
     return _Member(name, "interface", members=found)
-
-
-def _defines(member: _Member, interface: str) -> bool:
-    """A resource defined here under this name (not another name for one of elsewhere)."""
-    return member.kind == "resource" and member.resource == (member.name, interface)
 
 
 def _owners(*sides: dict[str, Any], engine: wasmtime.Engine) -> list[tuple[str, str, Any]]:
@@ -237,93 +215,17 @@ def _walk(artifact: Artifact) -> tuple[tuple[_Member, ...], tuple[_Member, ...]]
     return walked
 
 
-# --- the descriptors ---------------------------------------------------------------------------
-
-
-def _typed(
-    members: tuple[_Member, ...],
-) -> tuple[list[t.InterfaceType | t.FuncSig], list[t.WitType]]:
-    out: list[t.InterfaceType | t.FuncSig] = []
-    types: list[t.WitType] = []
-    for m in members:
-        if m.kind == "interface":
-            out.append(
-                t.InterfaceType(
-                    m.name,
-                    tuple(i.sig for i in m.members if i.sig is not None),
-                    tuple(i.type for i in m.members if isinstance(i.type, _NOMINAL)),
-                    tuple(i.name for i in m.members if _defines(i, m.name)),
-                )
-            )
-        elif m.sig is not None:
-            out.append(m.sig)
-        elif isinstance(m.type, _NOMINAL):
-            types.append(m.type)
-    return out, types
-
-
 def world_type(artifact: Artifact) -> t.WorldType:
     """The imports and exports of a compiled component as :class:`WorldType` (cached)."""
     cached = artifact.prepared.get("world-type")
     if isinstance(cached, t.WorldType):
         return cached
-    imp, exp = _walk(artifact)
-    imports, itypes = _typed(imp)
-    exports, etypes = _typed(exp)
-    world = t.WorldType(tuple(imports), tuple(exports), tuple(itypes + etypes))
+    world = world_type_of(*_walk(artifact))
     with artifact.lock:
         artifact.prepared["world-type"] = world
     return world
 
 
-# --- the world in WIT --------------------------------------------------------------------------
-
-
-class _Names:
-    """What named types and resources are called at one level: its own exports, then outer."""
-
-    def __init__(self, members: tuple[_Member, ...], outer: _Names | None = None) -> None:
-        self.types = [m.type for m in members if isinstance(m.type, _NOMINAL)]
-        self.resources: dict[tuple[str, str], str] = {}
-        for m in members:
-            if m.resource is not None:
-                self.resources.setdefault(m.resource, m.name)
-        self.outer = outer
-
-    def __call__(self, ty: t.WitType) -> str | None:
-        if isinstance(ty, _NOMINAL):
-            if ty in self.types:
-                return ty.name
-        elif isinstance(ty, t.OwnType | t.BorrowType):
-            found = self.resources.get((ty.resource, ty.interface))
-            if found is not None:
-                return found
-        return self.outer(ty) if self.outer is not None else None
-
-
-def _items(members: tuple[_Member, ...], outer: _Names | None) -> tuple[WorldItem, ...]:
-    """Render members, naming types and resources as this level (or an outer one) calls them."""
-    in_scope = _Names(members, outer)
-
-    out = []
-    for m in members:
-        if m.kind == "func":
-            assert m.sig is not None
-            out.append(WorldItem(m.name, "func", render_func(m.sig, in_scope)))
-        elif m.kind == "type":
-            assert m.type is not None
-            out.append(WorldItem(m.name, "type", render_definition(m.type, in_scope)))
-        elif m.kind == "interface":
-            out.append(WorldItem(m.name, "interface", "interface", _items(m.members, in_scope)))
-        elif m.kind == "module":
-            items = tuple(WorldItem(i.name, i.kind, i.text) for i in m.members)
-            out.append(WorldItem(m.name, "module", "core module", items))
-        else:  # resource, component
-            out.append(WorldItem(m.name, m.kind, m.kind))
-    return tuple(out)
-
-
 def world_items(artifact: Artifact) -> tuple[tuple[WorldItem, ...], tuple[WorldItem, ...]]:
     """The ``(imports, exports)`` of a compiled component's world, rendered in WIT."""
-    imp, exp = _walk(artifact)
-    return _items(imp, None), _items(exp, None)
+    return world_items_of(*_walk(artifact))
