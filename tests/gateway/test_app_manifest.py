@@ -113,7 +113,6 @@ command = "cargo build --target wasm32-wasip1 --release"
         ),
         (("fuel = 1000", "fuel = 1000\ncpu = 2"), r"limits.*cpu"),
         (('component = "users"', 'component = "nobody"'), "'nobody', which is not defined"),
-        (('source = "users.wasm"', 'source = "gone.wasm"'), "'gone.wasm' not found"),
         (('route = "/users/:id"', 'route = "/cart/..."'), "match the same paths"),
         (('route = "/users/:id"', 'route = "users"'), "must start with '/'"),
         (("[component.users]", "[component.Users]"), "kebab-case"),
@@ -147,9 +146,16 @@ def test_unknown_variable_given_at_load(tmp_path: Path) -> None:
         load_app_manifest(write_app(tmp_path, FULL), variables={"nope": "x"})
 
 
-def test_unreadable_or_invalid_toml(tmp_path: Path) -> None:
-    """A missing file and broken TOML are PolicyErrors."""
-    with pytest.raises(omniwasm.PolicyError, match="cannot read"):
+def test_missing_files_are_invalid_module(tmp_path: Path) -> None:
+    """A missing manifest, or a component source it names, is InvalidModule like any input."""
+    with pytest.raises(omniwasm.InvalidModule, match=r"missing\.toml: file not found"):
         load_app_manifest(tmp_path / "missing.toml")
+    edited = FULL.replace('source = "users.wasm"', 'source = "gone.wasm"', 1)
+    with pytest.raises(omniwasm.InvalidModule, match=r"'gone\.wasm': file not found"):
+        load_app_manifest(write_app(tmp_path, edited))
+
+
+def test_invalid_toml(tmp_path: Path) -> None:
+    """Broken TOML is a PolicyError."""
     with pytest.raises(omniwasm.PolicyError, match="not valid TOML"):
         load_app_manifest(write_app(tmp_path, "[application\n"))

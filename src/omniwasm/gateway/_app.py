@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .._component import Linker
-from .._errors import PolicyError
+from .._errors import InvalidModule, PolicyError
 from .._policy import DEFAULT_MAX_OUTPUT, Policy
 from .._runtime import Runtime
 from ..wasi import WasiContext, add_to_linker
@@ -125,7 +125,7 @@ class App:
             routes = [(t.route, t.component) for t in self.manifest.triggers]
         else:
             if not path.is_file():
-                raise PolicyError(f"no component or manifest at {path}")
+                raise InvalidModule("file not found", source=str(path))
             if variables:
                 raise PolicyError(
                     f"no application variable named {', '.join(sorted(variables))} "

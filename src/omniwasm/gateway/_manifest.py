@@ -69,7 +69,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._errors import PolicyError
+from .._errors import InvalidModule, PolicyError
 from .._policy import Mount, Policy, parse_duration, parse_size
 from ._files import STATE_DIR, FileSet, check_pattern, exclude_regex
 from ._routes import Router
@@ -174,17 +174,21 @@ def load_app_manifest(
         variables: values for application variables (override their defaults).
 
     Raises:
-        PolicyError: the file cannot be read or parsed, has unknown keys, a trigger names a
-            missing component, a route is malformed or duplicated, a source file is
-            missing, a required variable has no value, a variable name or template is
-            invalid, or a ``files`` entry is missing, malformed or leaves the app directory.
+        InvalidModule: the manifest, or a component source it names, is missing or
+            unreadable (as any missing WebAssembly input is).
+        PolicyError: the file cannot be parsed, has unknown keys, a trigger names a
+            missing component, a route is malformed or duplicated, a required variable has
+            no value, a variable name or template is invalid, or a ``files`` entry is
+            missing, malformed or leaves the app directory.
 
     """
     file = Path(path).resolve()
     try:
         data = tomllib.loads(file.read_text())
+    except FileNotFoundError as exc:
+        raise InvalidModule("file not found", source=str(file)) from exc
     except OSError as exc:
-        raise PolicyError(f"cannot read {file}: {exc.strerror}") from exc
+        raise InvalidModule(f"cannot read file: {exc.strerror}", source=str(file)) from exc
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"{file.name} is not valid TOML: {exc}") from exc
     _check_keys(data, _TOP, file.name)
@@ -238,7 +242,8 @@ def _source_file(source: Any, manifest: Path, where: str) -> Path:
         raise PolicyError(f"{where} needs a source: a file, or a registry package table")
     file = (manifest.parent / source).resolve()
     if not file.is_file():
-        raise PolicyError(f"{where}: source {source!r} not found ({file})")
+        # the same error as any missing WebAssembly input (`omniwasm run nope.wasm`)
+        raise InvalidModule(f"{where}: source {source!r}: file not found", source=str(file))
     return file
 
 

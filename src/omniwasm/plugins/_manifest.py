@@ -190,8 +190,12 @@ def load_manifest(source: Mapping[str, Any] | str | os.PathLike[str]) -> Manifes
             path = Path(text)
             try:
                 text = path.read_text()
+            except FileNotFoundError as exc:
+                raise InvalidModule("manifest: file not found", source=str(path)) from exc
             except OSError as exc:
-                raise PolicyError(f"manifest: cannot read {path}: {exc.strerror}") from exc
+                raise InvalidModule(
+                    f"manifest: cannot read file: {exc.strerror}", source=str(path)
+                ) from exc
             base = path.parent
         try:
             raw = json.loads(text)

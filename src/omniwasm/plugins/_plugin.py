@@ -27,7 +27,7 @@ from typing import Any
 
 from .._compiled import Compiled
 from .._component import Linker
-from .._errors import LinkError, MissingImport, OmniwasmError, PolicyError
+from .._errors import InvalidModule, LinkError, MissingImport, OmniwasmError, PolicyError
 from .._linked import LinkedModule, func_exports, prepared
 from .._policy import Policy
 from .._runtime import Runtime
@@ -284,8 +284,10 @@ def _resolve(source: Any, manifest: Any) -> Manifest:
             return Manifest(wasm=fetch_source(text), name=name.split(":")[-1] or "main")
         try:
             return Manifest(wasm=path.read_bytes(), name=path.stem)
+        except FileNotFoundError as exc:
+            raise InvalidModule("file not found", source=str(path)) from exc
         except OSError as exc:
-            raise PolicyError(f"cannot read plugin {path}: {exc.strerror}") from exc
+            raise InvalidModule(f"cannot read file: {exc.strerror}", source=str(path)) from exc
     if isinstance(source, bytes | bytearray | memoryview):
         return Manifest(wasm=bytes(source), name="main")
     raise PolicyError(f"a plugin is bytes, a path or a manifest, not {type(source).__name__}")

@@ -210,7 +210,7 @@ def test_two_workers_each_reload_a_changed_component(tmp_path: Path) -> None:
 
 
 def test_a_bad_app_fails_once_before_any_worker_starts(tmp_path: Path) -> None:
-    """A manifest naming a missing component exits 78 with its error, not a worker crash loop."""
+    """A manifest naming a missing component exits 65 with its error, not a worker crash loop."""
     manifest = tmp_path / "omniwasm.toml"
     manifest.write_text(
         '[[trigger.http]]\nroute = "/..."\ncomponent = "web"\n'
@@ -233,6 +233,6 @@ def test_a_bad_app_fails_once_before_any_worker_starts(tmp_path: Path) -> None:
         check=False,
         timeout=60,
     )
-    assert run.returncode == 78
-    assert b"source 'missing.wasm' not found" in run.stderr
+    assert run.returncode == 65
+    assert b"source 'missing.wasm': file not found" in run.stderr
     assert b"Traceback" not in run.stderr
