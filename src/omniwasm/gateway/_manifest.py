@@ -29,6 +29,10 @@ A Spin user should feel at home: the same tables and keys mean the same things, 
     timeout = "2s"
     fuel = 100000000
     output = "1MiB"                                  # kept of each guest output stream
+    inference_time = "1s"                            # one wasi:nn compute
+
+    [component.cart.models]                          # omniwasm's: wasi:nn load-by-name
+    recommender = "models/recommender.onnx"          # relative to the manifest
 
     [variables]
     name = { default = "world" }
@@ -47,6 +51,10 @@ expressions name application variables; they are resolved at load, and the compo
 only its own (see :mod:`omniwasm.gateway._variables`). All names follow Spin's rules
 (lower-case letters, digits and single underscores, starting with a letter); an invalid name,
 an unmatched ``{{`` or an undeclared variable in a template is an error at load.
+
+Models: ``[component.ID.models]`` names the ONNX models that component's guest may load by
+name through ``wasi:nn`` (``name = "path"``, relative to the manifest); other components
+and other files stay out of its reach. A model file missing at load is an error.
 
 Files (see :mod:`omniwasm.gateway._files` for the glob rules): a string entry is a glob or a
 path relative to the manifest, and the files it matches appear at the same relative path
@@ -84,8 +92,8 @@ _APPLICATION = {"name", "version", "description", "authors", "trigger"}
 _TRIGGER = {"route", "component", "executor", "id"}
 _COMPONENT = {"source", "description", "allowed_outbound_hosts", "allowed_http_hosts",
               "environment", "files", "exclude_files", "key_value_stores", "variables",
-              "build", "limits", "dependencies_inherit_configuration"}  # fmt: skip
-_LIMITS = {"memory", "timeout", "fuel", "output"}
+              "build", "limits", "dependencies_inherit_configuration", "models"}  # fmt: skip
+_LIMITS = {"memory", "timeout", "fuel", "output", "inference_time"}
 _VARIABLE = {"default", "required", "secret"}
 _ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
@@ -298,6 +306,7 @@ def _component(
         raise PolicyError(f"{where}.environment must be a table of strings")
     limits = _check_keys(spec.get("limits", {}), _LIMITS, f"{where}.limits")
     mounts, files = _files(spec.get("files", []), spec.get("exclude_files", []), base, where)
+    models = _models(spec.get("models", {}), base, where)
     try:
         policy = Policy(
             env=tuple((str(k), str(v)) for k, v in env.items()),
@@ -307,6 +316,8 @@ def _component(
             timeout=parse_duration(limits["timeout"]) if "timeout" in limits else None,
             fuel=limits.get("fuel"),
             **({"max_output": limits["output"]} if "output" in limits else {}),
+            models=tuple(models.items()),
+            max_inference_time=limits.get("inference_time"),
         )
     except PolicyError as exc:
         raise PolicyError(f"{where}: {exc}") from exc
@@ -318,6 +329,19 @@ def _component(
         variables=_component_variables(spec.get("variables", {}), values, where),
         files=files,
     )
+
+
+def _models(table: Any, base: Path, where: str) -> dict[str, str]:
+    """``[component.ID.models]``: model names and their files (absolute; they must exist)."""
+    out = {}
+    for name, path in _table(table, f"{where}.models").items():
+        if not isinstance(path, str) or not path:
+            raise PolicyError(f"{where}.models.{name} must be a file path")
+        file = (base / path).resolve()
+        if not file.is_file():
+            raise PolicyError(f"{where}.models.{name}: model {path!r} not found ({file})")
+        out[str(name)] = str(file)
+    return out
 
 
 def _component_variables(table: Any, values: Mapping[str, str], where: str) -> dict[str, str]:

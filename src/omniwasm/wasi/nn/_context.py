@@ -32,8 +32,11 @@ class NnContext:
         max_inference_time: seconds one ``compute`` may take; past it ONNX Runtime's run is
             stopped and the guest gets ``timeout``. None: only the policy's ``timeout`` bounds it.
         threads: ONNX Runtime's intra-op threads per session.
-        max_tensor_bytes: tensor bytes (the guest's and the outputs) the host holds for this
-            instance at once; past it the guest traps with ``MemoryLimitExceeded``.
+        max_tensor_bytes: bytes the host holds for this instance at once: its tensors (the
+            ones it built and the outputs it has not dropped) and the models it loaded from
+            its own bytes while their graphs are open; past it the guest traps with
+            ``MemoryLimitExceeded``. ONNX Runtime's own memory (session weights, the buffers
+            of a running inference) is not counted.
         base_dir: where relative model paths start (the working directory by default).
         deadline: returns the running call's deadline (an object with ``at``,
             ``cancelled`` and ``check()``); by default the calling store's own

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from ..._component import Linker, current_deadline, host_data
+from ..._deadline import Deadline
 from ..._policy import Policy
 from ..._wit.values import Err, Ok
 from ._context import NnContext
@@ -67,6 +68,17 @@ def context_of(data: Any) -> NnContext:
 
 def _from_host_data() -> NnContext:
     return context_of(host_data())
+
+
+def _deadline_of(context: NnContext) -> Any:
+    """The running call's deadline: the context's own source, else the calling store's."""
+    return context.deadline() if context.deadline is not None else current_deadline()
+
+
+def _store_deadline(context: NnContext) -> Deadline | None:
+    """The deadline a session build waits under (a store's :class:`Deadline` only)."""
+    deadline = _deadline_of(context)
+    return deadline if isinstance(deadline, Deadline) else None
 
 
 class NnError:
@@ -181,11 +193,15 @@ class Tensor:
 class Graph:
     """``wasi:nn/graph.graph``: a loaded model (a shared ONNX Runtime session)."""
 
-    __slots__ = ("_context", "_model", "_tensor")
+    __slots__ = ("_context", "_held", "_model", "_tensor")
 
-    def __init__(self, context: NnContext, model: Model, tensor: type[Tensor]) -> None:
-        context.hold(0, "graph")
+    def __init__(
+        self, context: NnContext, model: Model, tensor: type[Tensor], held: int | None = None
+    ) -> None:
+        if held is None:  # else the caller has counted ``held`` bytes as a graph already
+            context.hold(0, "graph")
         self._context: NnContext | None = context
+        self._held = held or 0
         self._model = model
         self._tensor = tensor
 
@@ -200,7 +216,7 @@ class Graph:
         """The guest dropped the graph (the session stays cached for other loads)."""
         context, self._context = self._context, None
         if context is not None:
-            context.release(0, "graph")
+            context.release(self._held, "graph")
 
     def __repr__(self) -> str:
         return f"<wasi:nn graph {self._model.label}>"
@@ -332,7 +348,7 @@ def _compute(
     options = ort.RunOptions()
     options.log_severity_level = 4
     # the calling store's deadline (the policy's timeout, or a cancel()) also stops the run
-    deadline = context.deadline() if context.deadline is not None else current_deadline()
+    deadline = _deadline_of(context)
     limit = context.max_inference_time
     at = None if limit is None else time.monotonic() + limit
     store_at = getattr(deadline, "at", None)
@@ -424,10 +440,20 @@ def _load(tensor: type[Tensor]) -> Callable[..., Ok | Err]:
                     f"the model is {len(data)} bytes, the policy allows "
                     f"{context.max_model_size} (max_model_size)",
                 )
-            model = context.cache.from_bytes(data, context.threads)
         except NnFailure as failure:
             return _err(failure)
-        return Ok(Graph(context, model, tensor))
+        # the guest's model counts against its limit while its graph is open (ONNX Runtime's
+        # session holds its weights, about as many bytes)
+        context.hold(len(data), "graph")
+        try:
+            model = context.cache.from_bytes(data, context.threads, _store_deadline(context))
+        except NnFailure as failure:
+            context.release(len(data), "graph")
+            return _err(failure)
+        except BaseException:
+            context.release(len(data), "graph")
+            raise
+        return Ok(Graph(context, model, tensor, held=len(data)))
 
     return load
 
@@ -440,7 +466,7 @@ def _load_by_name(tensor: type[Tensor]) -> Callable[[str], Ok | Err]:
         try:
             if path is None:
                 raise NnFailure(ErrorCode.NOT_FOUND, f"no model named {name!r} is granted")
-            model = context.cache.named(name, path, context.threads)
+            model = context.cache.named(name, path, context.threads, _store_deadline(context))
         except NnFailure as failure:
             return _err(failure)
         return Ok(Graph(context, model, tensor))

@@ -7,6 +7,12 @@ change times), so a model replaced or rewritten on disk is loaded again on the n
 ``load-by-name`` instead of being served stale; checking costs one ``stat``. Models a guest
 supplies are keyed by the sha256 of their bytes, in a small LRU.
 
+Building a session runs under the calling store's deadline: on a helper thread, waited for
+no longer than the policy's ``timeout`` allows (or a ``cancel()``), so a slow build ends the
+guest's call with ``Timeout`` (ONNX Runtime cannot stop a build; it finishes on its own and its
+session is kept for the next load). Guest-supplied models are built at most
+:data:`GUEST_BUILDS` at once.
+
 ``onnxruntime`` and ``numpy`` are imported on the first load (the ``omniwasm[nn]`` extra).
 """
 
@@ -20,6 +26,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from ..._deadline import Deadline, call_within
 from ._scan import ModelScanError, external_data
 from ._types import BY_ORT, ErrorCode, TypeInfo
 
@@ -27,6 +34,11 @@ __all__ = ["GUEST_MODELS_KEPT", "Model", "NnFailure", "SessionCache", "numpy", "
 
 GUEST_MODELS_KEPT = 8
 """Sessions of guest-supplied models kept for reuse (least recently used go first)."""
+
+GUEST_BUILDS = 2
+"""Sessions of guest-supplied models built at once in the process. A build cannot be stopped
+once ONNX Runtime has started it, so one whose caller reached its deadline runs on to its end;
+this bounds how many such builds can pile up."""
 
 
 class NnFailure(Exception):
@@ -187,8 +199,11 @@ def _options(ort: Any, threads: int, *, guest: bool) -> Any:
 class SessionCache:
     """Sessions by model file and by guest bytes, for one process (see the module docstring)."""
 
-    def __init__(self, guest_models_kept: int = GUEST_MODELS_KEPT) -> None:
+    def __init__(
+        self, guest_models_kept: int = GUEST_MODELS_KEPT, guest_builds: int = GUEST_BUILDS
+    ) -> None:
         self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(guest_builds)
         self._named: dict[tuple[str, int], tuple[tuple[int, ...], Model]] = {}
         self._guest: OrderedDict[tuple[bytes, int], Model] = OrderedDict()
         self._kept = guest_models_kept
@@ -208,12 +223,20 @@ class SessionCache:
         with self._lock:  # later loads find the session; waiters still hold the lock object
             self._building.pop(key, None)
 
-    def named(self, name: str, path: str, threads: int) -> Model:
+    def named(self, name: str, path: str, threads: int, deadline: Deadline | None = None) -> Model:
         """The session of the model file ``path`` (granted as ``name``).
+
+        Args:
+            name: the name it is granted under (for messages).
+            path: the model file.
+            threads: ONNX Runtime's intra-op threads.
+            deadline: the calling store's deadline; a build waits no longer.
 
         Raises:
             NnFailure: not-found (no such file), unknown (not a readable regular file), or
                 the code of ONNX Runtime's refusal.
+            Timeout: the deadline came before the session was built (``Cancelled``: the call
+                was cancelled).
 
         """
         try:
@@ -233,6 +256,14 @@ class SessionCache:
         found = self._named.get(key)
         if found is not None and found[0] == ident:
             return found[1]
+        return call_within(
+            deadline,
+            lambda: self._build_named(name, path, threads, ident),
+            "wasi:nn load-by-name",
+        )
+
+    def _build_named(self, name: str, path: str, threads: int, ident: tuple[int, ...]) -> Model:
+        key = (path, threads)
         with self._build_lock(key):
             found = self._named.get(key)
             if found is not None and found[0] == ident:
@@ -254,14 +285,24 @@ class SessionCache:
             self._built(key)
             return model
 
-    def from_bytes(self, data: bytes | memoryview, threads: int) -> Model:
+    def from_bytes(
+        self, data: bytes | memoryview, threads: int, deadline: Deadline | None = None
+    ) -> Model:
         """The session of a model a guest supplied (checked for external data first).
+
+        Args:
+            data: the model's bytes (copied: a build may outlive the guest's call).
+            threads: ONNX Runtime's intra-op threads.
+            deadline: the calling store's deadline; waiting for a build slot and the build
+                take no longer.
 
         Raises:
             NnFailure: security (external data), invalid-encoding (not an ONNX model), or
                 the code of ONNX Runtime's refusal.
+            Timeout: the deadline came first (``Cancelled``: the call was cancelled).
 
         """
+        data = bytes(data)
         digest = hashlib.sha256(data).digest()
         key = (digest, threads)
         label = f"sha256:{digest.hex()[:16]}"
@@ -270,6 +311,21 @@ class SessionCache:
             if model is not None:
                 self._guest.move_to_end(key)
                 return model
+        slots = self._slots
+        if deadline is not None and deadline.active:
+            deadline.wait(lambda seconds: slots.acquire(timeout=seconds), "wasi:nn load")
+        else:
+            slots.acquire()
+
+        def build() -> Model:
+            try:
+                return self._build_guest(data, key, label, threads)
+            finally:
+                slots.release()
+
+        return call_within(deadline, build, "wasi:nn load")
+
+    def _build_guest(self, data: bytes, key: tuple[bytes, int], label: str, threads: int) -> Model:
         with self._build_lock(key):
             with self._lock:
                 model = self._guest.get(key)
@@ -290,7 +346,7 @@ class SessionCache:
             ort = onnxruntime()
             try:
                 session = ort.InferenceSession(
-                    bytes(data),
+                    data,
                     _options(ort, threads, guest=True),
                     providers=["CPUExecutionProvider"],
                     enable_fallback=0,

@@ -1,0 +1,115 @@
+"""What bounds a guest's wasi:nn besides compute: session builds and guest model bytes.
+
+Session builds run under the store's deadline, guest models wait for one of a few build
+slots, and the bytes of guest models count against the instance's limit.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import omniwasm
+from fixtures import nn_models as models
+from omniwasm.wasi import nn
+
+
+@pytest.fixture(scope="module")
+def runtime() -> omniwasm.Runtime:
+    """One runtime for the module."""
+    return omniwasm.Runtime()
+
+
+@pytest.fixture
+def guest(runtime: omniwasm.Runtime, nn_app_cwasm: Path) -> Iterator[Callable[..., Any]]:
+    """``guest(context, policy=None)``: the ``app`` exports of a fresh nn_app instance."""
+    compiled = runtime.load(nn_app_cwasm)
+    opened: list[omniwasm.Instance] = []
+
+    def make(context: nn.NnContext, policy: omniwasm.Policy | None = None) -> Any:
+        linker = nn.add_to_linker(omniwasm.Linker())
+        inst = runtime.instantiate(compiled, policy, imports=linker, host_data=context)
+        opened.append(inst)
+        return inst.exports.app
+
+    yield make
+    for inst in opened:
+        inst.close()
+
+
+def x_value(size: int = 512) -> dict[str, Any]:
+    """The ``x`` input of ``slow_to_build``: zeros [1, size]."""
+    data = np.zeros((1, size), np.float32)
+    return {"name": "x", "dims": [1, size], "ty": "FP32", "data": data.tobytes()}
+
+
+def wait_for(cache: nn.SessionCache, loads: int, seconds: float = 60.0) -> None:
+    """Wait until ``cache`` has built ``loads`` sessions (a build left running finishes)."""
+    end = time.monotonic() + seconds
+    while cache.loads < loads:
+        assert time.monotonic() < end, "the session build never finished"
+        time.sleep(0.05)
+
+
+def test_a_slow_named_build_ends_the_call_at_the_timeout(guest: Any, tmp_path: Path) -> None:
+    """A session build past the policy's timeout ends load-by-name with Timeout.
+
+    The build finishes on its own, and the next load is served from the cache.
+    """
+    path = models.save(tmp_path, "slow", models.slow_to_build())
+    cache = nn.SessionCache()
+    context = nn.NnContext(models={"slow": path}, cache=cache)
+    app = guest(context, omniwasm.Policy(timeout=0.2))
+    with pytest.raises(omniwasm.Timeout):
+        app.load_many("slow", 1)
+    assert cache.loads == 0
+    wait_for(cache, 1)
+    assert guest(context, omniwasm.Policy(timeout=30)).load_many("slow", 1) == 1
+    assert cache.loads == 1
+
+
+def test_guest_model_builds_wait_for_a_slot_within_the_deadline(guest: Any) -> None:
+    """A guest model's load waits for a build slot only until its deadline (Timeout).
+
+    The one slot is taken by a build left running; the model waiting would build in
+    milliseconds.
+    """
+    cache = nn.SessionCache(guest_builds=1)
+    size = 64 << 20
+    slow = nn.NnContext(max_model_size=size, cache=cache)
+    with pytest.raises(omniwasm.Timeout):
+        guest(slow, omniwasm.Policy(timeout=0.2)).infer_bytes(
+            [models.slow_to_build()], "onnx", "cpu", [x_value()]
+        )
+    quick = nn.NnContext(max_model_size=size, cache=cache)
+    with pytest.raises(omniwasm.Timeout):
+        guest(quick, omniwasm.Policy(timeout=0.2)).infer_bytes([models.mlp()], "onnx", "cpu", [])
+    wait_for(cache, 1)
+    x = np.zeros((1, 16), np.float32)
+    value = {"name": "x", "dims": [1, 16], "ty": "FP32", "data": x.tobytes()}
+    out = guest(quick, omniwasm.Policy(timeout=30)).infer_bytes(
+        [models.mlp()], "onnx", "cpu", [value]
+    )
+    assert [v.name for v in out] == ["scores"]
+
+
+def test_guest_model_bytes_count_against_the_limit(guest: Any) -> None:
+    """A guest model that does not fit in max_tensor_bytes ends load with MemoryLimitExceeded.
+
+    A model loaded from guest bytes counts its size while its graph is open.
+    """
+    blob = models.mlp()
+    context = nn.NnContext(max_model_size=1 << 20, max_tensor_bytes=len(blob) - 1)
+    with pytest.raises(omniwasm.MemoryLimitExceeded):
+        guest(context).infer_bytes([blob], "onnx", "cpu", [])
+    assert context.held == 0
+    roomy = nn.NnContext(max_model_size=1 << 20, max_tensor_bytes=len(blob) + 4096)
+    x = np.zeros((1, 16), np.float32)
+    value = {"name": "x", "dims": [1, 16], "ty": "FP32", "data": x.tobytes()}
+    assert [v.name for v in guest(roomy).infer_bytes([blob], "onnx", "cpu", [value])] == ["scores"]
+    assert roomy.held == 0 and roomy.open_resources() == {}
