@@ -45,6 +45,7 @@ SAMPLES = [
     GuestError(2, "bad input", function="count_vowels"),
     HostFunctionError("host function raised ValueError"),
     _errors.CompositionError("cannot plug app into math", detail="no export math"),
+    _errors.SnapshotError("m.wasm: init left file descriptor 4 open"),
     _errors.RegistryError("registry answered 500", "example.com/app:1"),
     _errors.InvalidReference("not a reference: ':'", ":"),
     _errors.ArtifactNotFound("no tag 2 in example.com/app", "example.com/app:2"),

@@ -7,6 +7,7 @@ OmniwasmError
 ├── PolicyError
 ├── ValueConversionError   .function .param .expected   (also a TypeError)
 ├── CompositionError       (plugging components together failed; .detail is the composer's word)
+├── SnapshotError          (a module's init left state a snapshot cannot capture)
 ├── RegistryError          .reference
 │   ├── InvalidReference
 │   ├── ArtifactNotFound
@@ -58,6 +59,7 @@ __all__ = [
     "OutOfFuel",
     "PolicyError",
     "RegistryError",
+    "SnapshotError",
     "Timeout",
     "Trap",
     "ValueConversionError",
@@ -350,6 +352,14 @@ class CompositionError(OmniwasmError):
     def __init__(self, message: str, *, detail: str = "") -> None:
         super().__init__(message)
         self.detail = detail
+
+
+class SnapshotError(OmniwasmError):
+    """A snapshot was refused: the module, or what its init left behind, cannot be captured.
+
+    The message names the cause: an import whose state lives in the host, a file the init
+    left open, a table it grew, a shared or 64-bit memory.
+    """
 
 
 class RegistryError(OmniwasmError):

@@ -431,6 +431,46 @@ class Runtime:
                 exit_code = inner.run_command()
             return RunResult(exit_code, inst.stdout, inst.stderr, inst.truncated)
 
+    def snapshot(
+        self,
+        source: Source,
+        policy: Policy | None = None,
+        *,
+        init: str | None = None,
+        argv0: str | None = None,
+    ) -> bytes:
+        """Run a core module's init function once; return a module that starts initialised.
+
+        What wizer does: the returned module's memories, mutable globals and memory sizes are
+        those the init left, its init export and start section are gone, and everything else
+        is unchanged, so each later instance skips the init. The init runs under ``policy``
+        (the runtime's default when None) with native WASI preview 1.
+
+        Args:
+            source: a core module (bytes, text, or a path to ``.wasm``/``.wat``).
+            policy: the sandbox of the init run.
+            init: the export to call (default ``wizer.initialize``, else ``_initialize``).
+            argv0: the program name the init sees.
+
+        Raises:
+            SnapshotError: the module imports host state (anything but WASI preview 1
+                functions), or the init left an open file, closed a preopened directory,
+                grew a table or exited.
+            InvalidModule: malformed, or no such init export.
+            ExecutionError: the init trapped or hit a policy limit.
+
+        """
+        data, where = read_source(source)
+        name = argv0 if argv0 is not None else os.path.basename(where)
+        return eng.snapshot_module(
+            self._native,
+            data,
+            policy if policy is not None else self.policy,
+            init=init,
+            argv0=name,
+            source=where,
+        )
+
     def compile(self, source: Source) -> bytes:
         """Compile ahead of time; returns ``.cwasm`` bytes that ``load`` accepts.
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         engine_for,
         wasmtime_version,
     )
+    from .snapshot import snapshot_module
     from .store import StoreBox
     from .translate import translating
 
@@ -63,6 +64,7 @@ _WHERE: dict[str, str] = {
     "missing_imports": ".component.stock.instance",
     "set_fuel": ".core.slotcall",
     "sniff": ".artifact",
+    "snapshot_module": ".snapshot",
     "translating": ".translate",
     "wasmtime_version": ".native",
     "world_items": ".component.stock.types",
@@ -109,6 +111,7 @@ __all__ = [
     "load_artifact",
     "missing_imports",
     "set_fuel",
+    "snapshot_module",
     "sniff",
     "translating",
     "wasmtime_version",

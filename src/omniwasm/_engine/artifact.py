@@ -23,7 +23,7 @@ from .translate import translate
 if TYPE_CHECKING:  # wasmtime.component (10 ms) is imported for components only
     from wasmtime import component as wcomponent
 
-__all__ = ["Artifact", "CodeMemo", "Kind", "load_artifact", "sniff"]
+__all__ = ["Artifact", "CodeMemo", "Kind", "load_artifact", "sniff", "text_to_binary"]
 
 Kind = Literal["module", "component"]
 
@@ -136,7 +136,13 @@ class CodeMemo:
                 self._items.popitem(last=False)
 
 
-def _text_to_binary(data: bytes, source: str) -> bytes:
+def text_to_binary(data: bytes, source: str) -> bytes:
+    """WebAssembly text to binary.
+
+    Raises:
+        InvalidModule: not UTF-8, or not valid text.
+
+    """
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -209,7 +215,7 @@ def load_artifact(
     """
     form = sniff(data)
     if form == "text":
-        data = _text_to_binary(data, source)
+        data = text_to_binary(data, source)
         form = sniff(data)
     if form == "precompiled":
         artifact = _load_precompiled(native, data, source)

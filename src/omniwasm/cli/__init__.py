@@ -3,9 +3,9 @@
 Thin by design: parse flags, build a ``Policy``, call one public function, render the result.
 Errors print one line on stderr and exit with the code of their class (``_exit.EXIT_CODES``).
 The typer app lives in ``_app``; each command is a module of its own that registers on it
-(``_run``: run and invoke, ``_compile``, ``_cache``, ``_inspect``, ``_bindgen``, ``_plugin``,
-``_serve``, ``_demo``, ``_registry``: push, pull, publish, tags and lock, ``_compose``: compose
-and targets), imported here only when the command line names them.
+(``_run``: run and invoke, ``_compile``, ``_snapshot``, ``_cache``, ``_inspect``, ``_bindgen``,
+``_plugin``, ``_serve``, ``_demo``, ``_registry``: push, pull, publish, tags and lock,
+``_compose``: compose and targets), imported here only when the command line names them.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ __all__ = ["main"]
 ORDER = (
     "_run",
     "_compile",
+    "_snapshot",
     "_cache",
     "_demo",
     "_bindgen",
@@ -35,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "run": "_run",
     "invoke": "_run",
     "compile": "_compile",
+    "snapshot": "_snapshot",
     "cache": "_cache",
     "demo": "_demo",
     "bindgen": "_bindgen",

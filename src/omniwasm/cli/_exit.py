@@ -26,6 +26,7 @@ from .._errors import (
     OutOfFuel,
     PolicyError,
     RegistryError,
+    SnapshotError,
     Timeout,
     Trap,
     ValueConversionError,
@@ -55,6 +56,7 @@ EXIT_CODES: dict[type[BaseException], int] = {
     DigestMismatch: 65,  # EX_DATAERR
     LockMismatch: 65,
     CompositionError: 65,
+    SnapshotError: 65,  # EX_DATAERR: the module cannot be snapshotted
 }
 
 
