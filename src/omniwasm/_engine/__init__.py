@@ -1,4 +1,4 @@
-"""The engine layer: the only package that imports wasmtime (DESIGN.md).
+"""The engine layer: the only package that imports wasmtime (ARCHITECTURE.md).
 
 Nothing defined here appears in a public signature; the façade wraps these objects. Names are
 imported on first use (PEP 562), so a core module's run never loads the component machinery.

