@@ -256,7 +256,7 @@ def run_batch(folder: Path, names: list[str], timeout: float = BATCH_TIMEOUT) ->
         if code == 0 and current is None:
             raise RuntimeError(f"worker finished early: {err[-2000:]}")
         culprit = current or todo[0]
-        hung = code is None or "most recent call first" in err and "Timeout (" in err
+        hung = code is None or ("most recent call first" in err and "Timeout (" in err)
         kind = "hang" if hung else "crash"
         detail = f"exit {code}: {err[-3000:]}" if code is not None else f"> {timeout} s"
         report.findings.append(Finding(culprit, kind, detail))

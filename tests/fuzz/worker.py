@@ -189,8 +189,10 @@ def plugin(rt: Runtime, data: bytes, log: list[str], policy: Policy) -> None:
 
 
 def waits_natively(world: Any) -> bool:
-    """Whether the component can sleep on wasmtime's native ``wasi:clocks``, which no timeout
-    ends (README, "What a timeout covers"): such components go to the virtual WASI host."""
+    """Whether the component can sleep on wasmtime's native ``wasi:clocks`` (no timeout ends it).
+
+    README, "What a timeout covers": such components go to the virtual WASI host.
+    """
     return world is None or any(
         item.name.startswith("wasi:clocks/monotonic-clock@") for item in world.imports
     )

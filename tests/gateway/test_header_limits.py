@@ -16,7 +16,7 @@ import pytest
 
 from fixtures.wat_components import assemble
 from omniwasm.gateway import DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_HEADERS, App, Gateway
-from omniwasm.gateway._asgi import header_problem
+from omniwasm.gateway._messages import header_problem
 
 GUESTS = Path(__file__).parents[1] / "fixtures" / "gateway"
 

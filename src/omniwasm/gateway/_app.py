@@ -32,14 +32,11 @@ from ._asgi import (
     DEFAULT_MAX_HEADER_BYTES,
     DEFAULT_MAX_HEADERS,
     Gateway,
-    Receive,
-    Scope,
-    Send,
-    header_problem,
 )
 from ._exchange import Hooks
 from ._kv import KV_INTERFACES, KeyValueAccess, KeyValueDatabase
 from ._manifest import AppManifest, ComponentSpec, load_app_manifest
+from ._messages import Receive, Scope, Send, header_problem
 from ._metrics import Metrics, Rendering
 from ._routes import Match, Router
 from ._variables import VARIABLE_INTERFACES, ComponentVariables

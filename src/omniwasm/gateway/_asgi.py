@@ -2,7 +2,7 @@
 
 :class:`Gateway` is a plain ASGI 3 application (no framework). Per request it admits the
 request (:mod:`._admission`), turns the ASGI scope and body into an ``incoming-request`` whose
-body is a :class:`~omniwasm.wasi.http._body.BodyFeed` filled from ``receive()``, runs the guest on
+body is a ``BodyFeed`` filled from ``receive()`` (:mod:`._messages`), runs the guest on
 a pool thread (:mod:`._exchange`) and, once the guest sets its ``response-outparam``, sends the
 status and headers and streams the body chunks as the guest writes them. This module is the only
 async code in omniwasm; everything it calls is synchronous.
@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import logging
 import os
 import time
-import urllib.parse
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from typing import Any
 
 from .._compiled import Compiled, Source
@@ -27,7 +25,6 @@ from .._runtime import Runtime
 from .._wit.values import Err
 from ..wasi.http import (
     OUTGOING_BUFFER,
-    BodyFeed,
     IncomingRequest,
     OutgoingResponse,
     error_code,
@@ -35,6 +32,23 @@ from ..wasi.http import (
 )
 from ._admission import Admission, GuestPool, QueueFull
 from ._exchange import Exchange, Hooks, status_for
+from ._messages import (
+    TRAILERS,
+    Message,
+    Receive,
+    RequestBody,
+    Scope,
+    Send,
+    call_on_loop,
+    header,
+    header_problem,
+    path_with_query,
+    send_plain,
+    sends_trailers,
+    server_authority,
+    settle,
+    stream_body,
+)
 
 __all__ = [
     "DEFAULT_HEADER_TIMEOUT",
@@ -43,18 +57,8 @@ __all__ = [
     "DEFAULT_MAX_HEADER_BYTES",
     "DEFAULT_TIMEOUT",
     "Gateway",
-    "Message",
-    "Receive",
     "ResponseAborted",
-    "Scope",
-    "Send",
-    "header_problem",
 ]
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 DEFAULT_MAX_BODY_BYTES = 10 << 20
 """Request bodies larger than this (10 MiB) are refused with 413."""
@@ -72,12 +76,6 @@ GRACE = 0.5
 EARLY = 0.005
 """Seconds the gateway waits for the guest to finish before it streams the response as the
 guest writes it (most guests are done by then: their whole answer then costs one wake-up)."""
-SEND_CHUNK = 256 << 10
-"""At most this many bytes of response body per ``http.response.body`` message."""
-
-TRAILERS = "http.response.trailers"
-"""The ASGI extension (and message type) for response trailers: a server that lists it in
-``scope["extensions"]`` (uvicorn and Hypercorn over HTTP/2) gets the guest's trailers."""
 
 FIRST = asyncio.FIRST_COMPLETED
 
@@ -100,42 +98,6 @@ def _handler_interface(compiled: Compiled) -> str:
     raise InvalidModule(
         "the component does not export wasi:http/incoming-handler@0.2.x", source=compiled.source
     )
-
-
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope.get("headers", ()):
-        if key.lower() == name:
-            return bytes(value)
-    return None
-
-
-def header_problem(scope: Scope, max_bytes: int | None, max_count: int | None) -> str | None:
-    """Why the request's header section is over its limits (answer 431), or None.
-
-    The size counts the request line and every field as they arrive on the wire (name, value,
-    ``": "`` and CRLF); None turns a limit off.
-    """
-    headers = scope.get("headers") or ()
-    if max_count is not None and len(headers) > max_count:
-        return f"{len(headers)} header fields (the limit is {max_count})"
-    if max_bytes is not None:
-        target = scope.get("raw_path") or scope.get("path", "").encode("utf-8", "replace")
-        size = len(scope.get("method", "")) + len(target) + len(scope.get("query_string", b""))
-        size += 12 + sum(len(name) + len(value) + 4 for name, value in headers)
-        if size > max_bytes:
-            return f"a header section of {size} bytes (the limit is {max_bytes})"
-    return None
-
-
-async def _plain(send: Send, status: int, text: str, *extra: tuple[bytes, bytes]) -> None:
-    body = text.encode() + b"\n"
-    headers = [
-        (b"content-type", b"text/plain; charset=utf-8"),
-        (b"content-length", str(len(body)).encode()),
-        *extra,
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 class Gateway:
@@ -277,21 +239,21 @@ class Gateway:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         if header_problem(scope, self.max_header_bytes, self.max_headers) is not None:
-            await _plain(send, 431, "request header fields too large")
+            await send_plain(send, 431, "request header fields too large")
             return
-        declared = _header(scope, b"content-length")
+        declared = header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await _plain(send, 413, "request body too large")
+            await send_plain(send, 413, "request body too large")
             return
-        host = _header(scope, b"host")
-        authority = host.decode("latin-1") if host is not None else _server_authority(scope)
+        host = header(scope, b"host")
+        authority = host.decode("latin-1") if host is not None else server_authority(scope)
         if authority is not None and not valid_authority(authority):
-            await _plain(send, 400, "malformed Host header")
+            await send_plain(send, 400, "malformed Host header")
             return
         try:
             self._admission.admit()
         except QueueFull:
-            await _plain(send, 503, "server busy", (b"retry-after", b"1"))
+            await send_plain(send, 503, "server busy", (b"retry-after", b"1"))
             return
         await self._serve(scope, receive, send, authority)
 
@@ -299,7 +261,7 @@ class Gateway:
         self, scope: Scope, receive: Receive, send: Send, authority: str | None
     ) -> None:
         """Serve an admitted request; it is counted out when its guest thread is done with it."""
-        body: _RequestBody | None = None
+        body: RequestBody | None = None
         exchange: Exchange | None = None
         try:
             first = await receive()
@@ -307,13 +269,13 @@ class Gateway:
                 return  # the client left before sending its body
             chunk = bytes(first.get("body", b""))
             if len(chunk) > self.max_body_bytes:
-                await _plain(send, 413, "request body too large")
+                await send_plain(send, 413, "request body too large")
                 return
-            body = _RequestBody(self.max_body_bytes)
+            body = RequestBody(self.max_body_bytes)
             feed = body.start(chunk, more=bool(first.get("more_body", False)), receive=receive)
             request = IncomingRequest(
                 scope["method"],
-                _path_with_query(scope),
+                path_with_query(scope),
                 scope.get("scheme", "http"),
                 authority,
                 [(bytes(k).decode("latin-1"), bytes(v)) for k, v in scope.get("headers", ())],
@@ -328,7 +290,7 @@ class Gateway:
                 self.interface,
                 self.policy,
                 request,
-                on_response=lambda: _wake(loop, _settle, answered),
+                on_response=lambda: call_on_loop(loop, settle, answered),
                 on_done=lambda detached: self._guest_done(loop, finished, detached=detached),
                 hooks=self.hooks,
             )
@@ -351,7 +313,7 @@ class Gateway:
         """
         if not detached:
             self._admission.release()
-        _wake(loop, _settle, finished)
+        call_on_loop(loop, settle, finished)
 
     def _left(self, exchange: Exchange) -> float | None:
         """Seconds until the gateway gives up on the guest (None: no limit, or still queued).
@@ -391,7 +353,7 @@ class Gateway:
         scope: Scope,
         send: Send,
         exchange: Exchange,
-        body: _RequestBody,
+        body: RequestBody,
         *,
         finished: asyncio.Future[None],
         answered: asyncio.Future[None],
@@ -399,7 +361,7 @@ class Gateway:
         where = f"{scope['method']} {scope.get('path', '')}"
         await self._until_answered(exchange, finished, answered)
         if body.too_large:
-            await _plain(send, 413, "request body too large")
+            await send_plain(send, 413, "request body too large")
             return
         response = exchange.response
         if not isinstance(response, OutgoingResponse):
@@ -412,7 +374,7 @@ class Gateway:
                 where,
                 status,
             )
-            await _plain(send, 500, "the handler failed")
+            await send_plain(send, 500, "the handler failed")
             return
         headers = [
             (name.lower().encode("latin-1"), bytes(value))
@@ -420,7 +382,7 @@ class Gateway:
         ]
         start: Message = {"type": "http.response.start", "status": status, "headers": headers}
         out = response.outgoing_body
-        trailers = out is not None and _sends_trailers(scope, out.feed)
+        trailers = out is not None and sends_trailers(scope, out.feed)
         if trailers:
             start["trailers"] = True  # the server then expects an http.response.trailers
         await send(start)
@@ -430,7 +392,7 @@ class Gateway:
         out.feed.limit = OUTGOING_BUFFER  # the guest's writes now wait for the client to keep up
         left = self._left(exchange)
         deadline = None if left is None else asyncio.get_running_loop().time() + left
-        await _stream(send, out.feed, deadline, cut=lambda: body.too_large)
+        await stream_body(send, out.feed, deadline, cut=lambda: body.too_large)
         if body.too_large:  # the guest answered before the excess arrived: cut it short
             logger.warning("%s: request body over %d bytes", where, self.max_body_bytes)
             raise ResponseAborted(f"{where}: request body over {self.max_body_bytes} bytes")
@@ -459,7 +421,7 @@ class Gateway:
         send: Send,
         where: str,
         exchange: Exchange,
-        body: _RequestBody,
+        body: RequestBody,
         response: Any,
         *,
         finished: asyncio.Future[None],
@@ -470,17 +432,17 @@ class Gateway:
                 body.fail(error_code("HTTP-response-timeout"))  # unblock a guest reading it
                 self._let_go(exchange)
                 logger.warning("%s: the guest is stuck past its timeout: 504", where)
-                await _plain(send, 504, "the handler timed out")
+                await send_plain(send, 504, "the handler timed out")
                 return
             if exchange.error is None:
                 logger.error("%s: the guest returned without setting its response", where)
-                await _plain(send, 500, "the handler did not respond")
+                await send_plain(send, 500, "the handler did not respond")
             else:
                 await self._failed(send, where, exchange.error)
             return
         code = response.value if isinstance(response, Err) else response
         logger.error("%s: the guest answered with error-code %r", where, code)
-        await _plain(send, 500, "the handler failed")
+        await send_plain(send, 500, "the handler failed")
 
     async def _failed(self, send: Send, where: str, exc: BaseException) -> None:
         status = status_for(exc)
@@ -489,150 +451,10 @@ class Gateway:
         else:
             logger.error("%s: the guest failed: %s", where, exc, exc_info=exc)
         text = "the handler timed out" if status == 504 else "the handler failed"
-        await _plain(send, status, text)
+        await send_plain(send, status, text)
 
     def __repr__(self) -> str:
         return (
             f"Gateway({self.compiled.source!r}, interface={self.interface!r}, "
             f"max_concurrency={self._admission.slots}, max_queue={self._admission.queue})"
         )
-
-
-def _sends_trailers(scope: Scope, feed: BodyFeed) -> bool:
-    """Whether to announce trailers in ``http.response.start``.
-
-    The server must offer the extension; then either the finished body has trailers or,
-    still streaming, the client asked for them (``te: trailers``). (An announced response
-    must end with a trailers message, and Hypercorn fails on an empty one.)
-    """
-    if TRAILERS not in (scope.get("extensions") or {}):
-        return False
-    if feed.ended():
-        return bool(feed.trailers is not None and feed.trailers.entries())
-    te = _header(scope, b"te") or b""
-    return b"trailers" in (part.strip() for part in te.lower().split(b","))
-
-
-def _wake(loop: asyncio.AbstractEventLoop, callback: Callable[..., None], *args: Any) -> None:
-    """Run ``callback`` on ``loop`` (from any thread); a closed loop has nobody to wake."""
-    with contextlib.suppress(RuntimeError):
-        loop.call_soon_threadsafe(callback, *args)
-
-
-def _settle(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
-
-
-def _server_authority(scope: Scope) -> str | None:
-    server = scope.get("server")
-    if not server or server[0] is None:
-        return None
-    host, port = server[0], server[1]
-    host = f"[{host}]" if ":" in host else host
-    return host if port is None else f"{host}:{port}"
-
-
-def _path_with_query(scope: Scope) -> str:
-    raw = scope.get("raw_path")
-    path = (
-        bytes(raw).decode("latin-1")
-        if raw
-        else urllib.parse.quote(scope.get("path", "/"), safe="/%!$&'()*+,;=:@~-._")
-    )
-    query = bytes(scope.get("query_string", b""))
-    return f"{path}?{query.decode('latin-1')}" if query else path
-
-
-class _RequestBody:
-    """The request body: the first chunk at once, the rest pumped from ``receive()``."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.feed = BodyFeed()
-        self.too_large = False
-        self._pump: asyncio.Task[None] | None = None
-
-    def start(self, first: bytes, *, more: bool, receive: Receive) -> BodyFeed:
-        self.feed.put(first)
-        if more:
-            self._pump = asyncio.get_running_loop().create_task(self._run(receive, len(first)))
-        else:
-            self.feed.end()
-        return self.feed
-
-    async def _run(self, receive: Receive, received: int) -> None:
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                self.feed.end(error_code("connection-terminated"))
-                return
-            chunk = bytes(message.get("body", b""))
-            received += len(chunk)
-            if received > self.limit:
-                self.too_large = True
-                self.feed.end(error_code("HTTP-request-body-size", received))
-                return
-            self.feed.put(chunk)
-            if not message.get("more_body", False):
-                self.feed.end()
-                return
-
-    def fail(self, code: Any) -> None:
-        self.feed.end(code)
-
-    def cancel(self) -> None:
-        """Stop reading; a guest still blocked reading the body sees it fail, and returns."""
-        if self._pump is not None and not self._pump.done():
-            self._pump.cancel()
-        self.feed.end(error_code("connection-terminated"))  # a no-op once the body is complete
-
-
-async def _stream(
-    send: Send, feed: BodyFeed, deadline: float | None, *, cut: Callable[[], bool]
-) -> None:
-    """Send the body's chunks as they arrive until it ends.
-
-    The last message (``more_body`` false) is sent only when the body ended cleanly and
-    ``cut()`` is false; otherwise the caller aborts the response.
-    """
-    loop = asyncio.get_running_loop()
-    wake = asyncio.Event()
-    feed.watch(lambda: _wake(loop, wake.set))
-    try:
-        while True:
-            wake.clear()
-            data, ended = _drain(feed)
-            if ended:
-                if feed.error is None and not cut():
-                    await send({"type": "http.response.body", "body": data, "more_body": False})
-                return
-            if data:
-                await send({"type": "http.response.body", "body": data, "more_body": True})
-                continue
-            wait = None if deadline is None else deadline - loop.time()
-            if wait is not None and wait <= 0:
-                feed.end(error_code("HTTP-response-timeout"))
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), wait)
-    finally:
-        feed.watch(None)
-
-
-def _drain(feed: BodyFeed) -> tuple[bytes, bool]:
-    """Up to ``SEND_CHUNK`` bytes the feed holds now, and whether it has ended and is empty."""
-    parts: list[bytes] = []
-    size = 0
-    ended = False
-    while size < SEND_CHUNK:
-        try:
-            chunk = feed.take(SEND_CHUNK - size, block=False)
-        except Err:
-            ended = True
-            break
-        if not chunk:
-            break
-        parts.append(chunk)
-        size += len(chunk)
-    return b"".join(parts), ended

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .._app import App, MetricsApp
-from .._asgi import Receive, Scope, Send
+from .._messages import Receive, Scope, Send
 from .._metrics import Metrics
 
 __all__ = ["PUBLISH_SECONDS", "AdminThread", "MergedMetrics", "WorkerApp"]
