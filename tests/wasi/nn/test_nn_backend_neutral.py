@@ -24,7 +24,7 @@ ALLOWED = {
     "_wit.values": {"Ok", "Err"},
     "_deadline": {"Deadline", "call_within"},
     "_errors": {"MemoryLimitExceeded", "PolicyError"},
-    "_policy": {"Policy"},
+    "_policy": {"Policy", "parse_size"},
 }
 
 

@@ -6,6 +6,9 @@ slots, and the bytes of guest models count against the instance's limit.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -113,3 +116,47 @@ def test_guest_model_bytes_count_against_the_limit(guest: Any) -> None:
     value = {"name": "x", "dims": [1, 16], "ty": "FP32", "data": x.tobytes()}
     assert [v.name for v in guest(roomy).infer_bytes([blob], "onnx", "cpu", [value])] == ["scores"]
     assert roomy.held == 0 and roomy.open_resources() == {}
+
+
+ARENA_CHILD = """
+import resource, sys
+import numpy as np
+from fixtures import nn_models as models
+from omniwasm.wasi import nn
+
+context = nn.NnContext(max_model_size=1 << 20)
+bound = type("Tensor", (nn.Tensor,), {"__slots__": (), "_bound": context})
+model = context.cache.from_bytes(models.allocate(), 1)
+exe = nn.ExecutionContext(context, model, bound)
+for n in (1000, 20000, 1000):  # 4 MB, 1.6 GB, 4 MB of ones
+    shape = np.array([n, n], np.int64).tobytes()
+    result = exe.compute([("s", bound([2], "I64", shape))])
+    value = result.value
+    if isinstance(value, list):
+        out = value[0][1]
+        print("ok", float(np.frombuffer(out.data(), np.float32)[0]))
+        out.close()
+    else:
+        print("error", value.code().value)
+print("maxrss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+def test_onnx_runtime_memory_is_capped_for_the_process(tmp_path: Path) -> None:
+    """Past OMNIWASM_NN_MEMORY, an inference sized by the guest gets runtime-error.
+
+    The process does not grow, and smaller runs before and after it still work.
+    """
+    env = {**os.environ, "OMNIWASM_NN_MEMORY": "256MiB", "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.run(
+        [sys.executable, "-c", ARENA_CHILD],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.split("\n")
+    assert lines[:3] == ["ok 1000000.0", "error runtime-error", "ok 1000000.0"]
+    assert int(lines[3].split()[1]) < 1024  # the 1.6 GB tensor was never allocated

@@ -27,10 +27,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..._deadline import Deadline, call_within
+from ..._errors import PolicyError
+from ..._policy import parse_size
 from ._scan import ModelScanError, external_data
 from ._types import BY_ORT, ErrorCode, TypeInfo
 
-__all__ = ["GUEST_MODELS_KEPT", "Model", "NnFailure", "SessionCache", "numpy", "onnxruntime"]
+__all__ = [
+    "GUEST_MODELS_KEPT",
+    "MEMORY_ENV",
+    "Model",
+    "NnFailure",
+    "SessionCache",
+    "memory_limit",
+    "numpy",
+    "onnxruntime",
+]
 
 GUEST_MODELS_KEPT = 8
 """Sessions of guest-supplied models kept for reuse (least recently used go first)."""
@@ -68,6 +79,50 @@ def onnxruntime() -> Any:
             f"ONNX Runtime is not installed on the host (pip install 'omniwasm[nn]'): {exc}",
         ) from exc
     return ort
+
+
+MEMORY_ENV = "OMNIWASM_NN_MEMORY"
+"""The environment variable with the bytes ONNX Runtime may allocate for every session of the
+process together (``"4GiB"``); half the machine's memory when unset."""
+
+
+def memory_limit() -> int:
+    """Bytes ONNX Runtime may hold for all sessions of the process (see :data:`MEMORY_ENV`).
+
+    Raises:
+        PolicyError: the variable is not a size.
+
+    """
+    text = os.environ.get(MEMORY_ENV, "").strip()
+    if text:
+        try:
+            return parse_size(text)
+        except PolicyError as exc:
+            raise PolicyError(f"{MEMORY_ENV}: {exc}") from None
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+
+
+_arena_lock = threading.Lock()
+_arena: list[int] = []
+
+
+def _shared_arena(ort: Any) -> None:
+    """Register the process's one CPU arena, capped at :func:`memory_limit`, once.
+
+    Every session allocates from it (``session.use_env_allocators``), so what a model makes
+    ONNX Runtime allocate (weights folded at build, the buffers of a run, a tensor whose shape
+    the guest chose) is refused past the cap with an error, instead of growing the host
+    without bound.
+    """
+    with _arena_lock:
+        if _arena:
+            return
+        limit = memory_limit()
+        info = ort.OrtMemoryInfo(
+            "Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT
+        )
+        ort.create_and_register_allocator(info, ort.OrtArenaCfg({"max_mem": limit}))
+        _arena.append(limit)
 
 
 def numpy() -> Any:
@@ -185,7 +240,9 @@ def _ort_message(exc: BaseException) -> str:
 
 
 def _options(ort: Any, threads: int, *, guest: bool) -> Any:
+    _shared_arena(ort)
     options = ort.SessionOptions()
+    options.add_session_config_entry("session.use_env_allocators", "1")
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
