@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import _engine as eng
+from ._errors import PolicyError
 
 __all__ = ["Cache", "CacheInfo"]
 
@@ -18,12 +19,14 @@ class CacheInfo:
         path: the cache directory.
         entries: number of entries.
         size: total bytes on disk.
+        max_size: the size cap (``$OMNIWASM_CACHE_MAX``, 1 GiB by default; None: no cap).
 
     """
 
     path: Path
     entries: int
     size: int
+    max_size: int | None = None
 
 
 class Cache:
@@ -31,7 +34,9 @@ class Cache:
 
     Every failure to read an entry is a miss (a damaged entry is removed and recompiled), and
     entries are written atomically. ``hits``, ``misses`` and ``rejected`` count this runtime's
-    lookups.
+    lookups. The cache keeps to a size cap (``max_size``: ``$OMNIWASM_CACHE_MAX``, 1 GiB by
+    default): after each write the least recently used entries are removed, one process at a
+    time.
     """
 
     __slots__ = ("_inner",)
@@ -64,10 +69,35 @@ class Cache:
         """Damaged or unusable entries found and removed."""
         return self._inner.rejected
 
+    @property
+    def max_size(self) -> int | None:
+        """The size cap in bytes (None: no cap)."""
+        return self._inner.max_size
+
     def info(self) -> CacheInfo:
         """Count the entries and bytes in the cache directory."""
         entries, size = self._inner.usage()
-        return CacheInfo(path=self._inner.root, entries=entries, size=size)
+        return CacheInfo(
+            path=self._inner.root, entries=entries, size=size, max_size=self._inner.max_size
+        )
+
+    def prune(self, max_size: int | None = None) -> tuple[int, int]:
+        """Remove least recently used entries until the cache fits; return (entries, bytes).
+
+        Args:
+            max_size: the size to fit in; by default ``max_size`` (with no cap, only temp
+                files left by writers that died are removed).
+
+        Raises:
+            PolicyError: the cache directory cannot be locked or changed.
+
+        """
+        limit = max_size if max_size is not None else self._inner.max_size
+        try:
+            done = self._inner.prune(limit if limit is not None else 1 << 62)
+        except OSError as exc:
+            raise PolicyError(f"cannot prune the cache at {self.root}: {exc.strerror}") from exc
+        return done.removed, done.freed
 
     def clear(self) -> int:
         """Delete every entry (and stray temp files); return how many entries were removed."""
