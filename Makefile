@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench fuzz clean system-deps
+.PHONY: demo test test-ray lint bench fuzz clean system-deps
 
 # Debian packages the registry tests use: a real OCI registry (distribution 2.8), skopeo for the
 # interop tests, htpasswd for the basic-auth registry. Installed once; quiet; idempotent.
@@ -41,7 +41,12 @@ test: $(STAMP) system-deps
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy --strict src
-	$(BIN)/python -m pytest -n 2 -q tests
+	$(BIN)/python -m pytest -n 2 -q tests --ignore=tests/ray
+
+# omniwasm.ray on a real two-node local Ray cluster: one cluster for the whole session, so one
+# pytest process (no xdist workers, each of which would start its own cluster).
+test-ray: $(STAMP)
+	$(BIN)/python -m pytest -n 0 -q tests/ray
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
