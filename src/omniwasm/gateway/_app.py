@@ -31,6 +31,7 @@ from ._asgi import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_HEADER_BYTES,
     DEFAULT_MAX_HEADERS,
+    KEEP_RESIDENT,
     Gateway,
 )
 from ._exchange import Hooks
@@ -135,7 +136,9 @@ class App:
         # One engine for every component: it meters fuel when any component's policy sets fuel
         # (a Runtime without metering refuses such a policy on every request).
         metered = any(self._policy(spec).fuel is not None for spec in specs.values())
-        self.runtime = runtime if runtime is not None else Runtime(fuel=metered)
+        self.runtime = (
+            runtime if runtime is not None else Runtime(fuel=metered, keep_resident=KEEP_RESIDENT)
+        )
         if metered and not self.runtime.fuel:
             raise PolicyError(
                 "a component's policy sets fuel but the given Runtime does not meter fuel "

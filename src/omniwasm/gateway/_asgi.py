@@ -56,6 +56,7 @@ __all__ = [
     "DEFAULT_MAX_HEADERS",
     "DEFAULT_MAX_HEADER_BYTES",
     "DEFAULT_TIMEOUT",
+    "KEEP_RESIDENT",
     "Gateway",
     "ResponseAborted",
 ]
@@ -76,6 +77,11 @@ GRACE = 0.5
 EARLY = 0.005
 """Seconds the gateway waits for the guest to finish before it streams the response as the
 guest writes it (most guests are done by then: their whole answer then costs one wake-up)."""
+KEEP_RESIDENT = 64 << 20
+"""``keep_resident`` of the Runtime a gateway makes: guests are instantiated by several threads
+at once, and page faults and ``madvise`` contend on the process's memory map (two threads ran
+a componentize-py handler 2.9x faster with it), so more memory stays resident than the
+default."""
 
 FIRST = asyncio.FIRST_COMPLETED
 
@@ -159,7 +165,9 @@ class Gateway:
         hooks: Hooks | None = None,
     ) -> None:
         self.hooks = hooks
-        self.runtime = runtime if runtime is not None else Runtime(policy)
+        self.runtime = (
+            runtime if runtime is not None else Runtime(policy, keep_resident=KEEP_RESIDENT)
+        )
         policy = policy if policy is not None else self.runtime.policy
         self.policy = policy.with_(timeout=timeout) if timeout is not None else policy
         if isinstance(component, Compiled):
