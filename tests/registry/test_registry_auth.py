@@ -107,7 +107,7 @@ def test_token_auth_round_trip(
     before = len(tokens.requests)
     with _client(tmp_path, "a", credentials=ALICE) as c:
         c.push(hello, ref)
-        requests = c.registry(server.host)._auth.token_requests
+        requests = c.registry(server.host)._session.auth.token_requests
     seen = tokens.requests[before:]
     # distribution lists the actions in either order ("pull,push" or "push,pull").
     scopes = [scope.rsplit(":", 1) for r in seen for scope in r["scope"]]

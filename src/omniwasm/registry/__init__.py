@@ -29,12 +29,15 @@ from .._errors import (
 )
 from .artifact import CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE, Artifact, build_artifact
 from .auth import Credentials
-from .client import Client, Pulled, Resolved, fetch_source
+from .client import Client
 from .config import Mapping, RegistryConfig, RegistrySettings
 from .distribution import OciClient
 from .lock import LockEntry, LockFile
+from .package import package_of
+from .pulled import Pulled, Resolved
 from .reference import PackageSpec, Reference, looks_like_reference, parse_reference
 from .semver import Version, VersionRange, max_satisfying
+from .sources import fetch_path, fetch_source
 from .store import Store, default_store_dir, sha256_digest
 
 __all__ = [
@@ -64,9 +67,11 @@ __all__ = [
     "VersionRange",
     "build_artifact",
     "default_store_dir",
+    "fetch_path",
     "fetch_source",
     "looks_like_reference",
     "max_satisfying",
+    "package_of",
     "parse_reference",
     "sha256_digest",
 ]

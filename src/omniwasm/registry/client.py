@@ -14,11 +14,9 @@ import contextlib
 import json
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._binary.layout import BinaryError
 from .._errors import (
     ArtifactNotFound,
     DigestMismatch,
@@ -26,80 +24,20 @@ from .._errors import (
     LockMismatch,
     RegistryError,
 )
-from ._wasm import read_info
 from .artifact import CONFIG_MEDIA_TYPE, Layer, build_artifact, parse_manifest
 from .auth import Credentials
 from .config import Mapping, RegistryConfig, parse_metadata
 from .distribution import OciClient
 from .lock import LockEntry, LockFile
+from .package import package_of
+from .pulled import Pulled, Resolved
 from .reference import PackageSpec, Reference, is_loopback, parse_reference
 from .semver import is_version, max_satisfying
 from .store import Store
 
-__all__ = ["Client", "Pulled", "Resolved"]
+__all__ = ["Client"]
 
 _WELL_KNOWN = "/.well-known/wasm-pkg/registry.json"
-
-
-@dataclass(frozen=True, slots=True)
-class Resolved:
-    """A reference resolved to one manifest.
-
-    Args:
-        requested: the reference as written (normalised).
-        reference: the OCI reference, with the tag it came from and its manifest digest.
-
-    """
-
-    requested: str
-    reference: Reference
-
-    @property
-    def digest(self) -> str:
-        """The manifest digest."""
-        assert self.reference.digest is not None
-        return self.reference.digest
-
-
-@dataclass(frozen=True, slots=True)
-class Pulled:
-    """A component (or module) now in the local store.
-
-    Args:
-        requested: the reference as written.
-        reference: the OCI reference with tag and manifest digest.
-        layer: the wasm layer's descriptor.
-        config: the artifact config (the Wasm config JSON), or None if not a Wasm config.
-        store: the store holding it.
-
-    """
-
-    requested: str
-    reference: Reference
-    layer: Layer
-    config: dict[str, Any] | None
-    store: Store
-    fresh: bool = False
-
-    @property
-    def digest(self) -> str:
-        """The manifest digest."""
-        assert self.reference.digest is not None
-        return self.reference.digest
-
-    def read_bytes(self) -> bytes:
-        """The wasm bytes, checked against the layer digest.
-
-        A blob this pull downloaded was hashed on its way in (``fresh``); one that was already
-        in the store is hashed again now.
-
-        Raises:
-            DigestMismatch: the stored blob was damaged since (it is removed).
-
-        """
-        if self.fresh:
-            return self.store.blob_path(self.layer.digest).read_bytes()
-        return self.store.read(self.layer.digest, reference=self.requested)
 
 
 def _env_flag(name: str) -> bool:
@@ -453,7 +391,7 @@ class Client:
 
     def push(
         self,
-        source: bytes | str | os.PathLike[str],
+        source: bytes | bytearray | memoryview | str | os.PathLike[str],
         ref: str | Reference,
         *,
         author: str | None = None,
@@ -491,15 +429,7 @@ class Client:
             target = Reference(registry, repository, target.version)
         if target.digest or not target.tag:
             raise InvalidReference("push needs a tag, not a digest", str(target))
-        if isinstance(source, bytes):
-            data, title = source, None
-        else:
-            path = Path(source)
-            try:
-                data = path.read_bytes()
-            except OSError as exc:
-                raise RegistryError(f"cannot read {path}: {exc.strerror}", str(target)) from exc
-            title = path.name
+        data, title = _read(source, str(target))
         artifact = build_artifact(
             data,
             title=title or f"{target.repository.replace('/', '_')}.wasm",
@@ -532,7 +462,7 @@ class Client:
 
     def publish(
         self,
-        source: str | os.PathLike[str] | bytes,
+        source: bytes | bytearray | memoryview | str | os.PathLike[str],
         *,
         package: str | None = None,
         registry: str | None = None,
@@ -555,16 +485,13 @@ class Client:
             RegistryError: as ``push`` does.
 
         """
-        data = source if isinstance(source, bytes) else Path(source).read_bytes()
-        spec = _package_of(data, package)
+        data, _ = _read(source, "<publish>")
+        spec = package_of(data, package)
         annotations = {"org.opencontainers.image.version": spec.version or ""}
         host, repository = self._oci_location(spec, registry)
         target = Reference(host, repository, spec.version)
-        if isinstance(source, bytes):
-            pushed = self.push(data, target, author=author, annotations=annotations)
-        else:
-            pushed = self.push(source, target, author=author, annotations=annotations)
-        return spec, pushed
+        named = data if isinstance(source, bytes | bytearray | memoryview) else source
+        return spec, self.push(named, target, author=author, annotations=annotations)
 
     def tags(self, repo: str | Reference | PackageSpec) -> list[str]:
         """The tags of a repository (``host/repo`` or a package name through the mapping).
@@ -585,59 +512,17 @@ class Client:
         return self._tags(base, str(parsed))
 
 
-def _package_of(data: bytes, package: str | None) -> PackageSpec:
-    if package is not None:
-        spec = parse_reference(package)
-        if (
-            not isinstance(spec, PackageSpec)
-            or spec.version is None
-            or not is_version(spec.version)
-        ):
-            raise InvalidReference("--package is ns:name@version (an exact version)", package)
-        return spec
+def _read(
+    source: bytes | bytearray | memoryview | str | os.PathLike[str], reference: str
+) -> tuple[bytes, str | None]:
+    """The bytes to push and, for a file, its name (the layer's title)."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        return bytes(source), None
+    path = Path(source)
     try:
-        info = read_info(data)
-    except BinaryError as exc:
-        raise RegistryError(f"cannot publish: not a WebAssembly binary ({exc})") from exc
-    candidates = []
-    if info.wit_package:
-        candidates.append(info.wit_package)
-    if info.name and info.version:
-        candidates.append(f"{info.name}@{info.version}")
-    for text in candidates:
-        try:
-            spec = parse_reference(text)
-        except InvalidReference:
-            continue
-        if isinstance(spec, PackageSpec) and spec.version and is_version(spec.version):
-            return spec
-    raise InvalidReference(
-        "the binary names no package and version: pass --package ns:name@version, or set them "
-        "with `wasm-tools metadata add --name ns:name --version X.Y.Z`",
-        "<publish>",
-    )
-
-
-def fetch_source(
-    text: str, *, project_dir: str | os.PathLike[str] | None = None, registry: str | None = None
-) -> bytes:
-    """The wasm bytes of a reference, resolved as the CLI resolves it.
-
-    For ``Runtime.load``, ``Plugin`` and the gateway: the project's mapping and lock file, the
-    default store.
-
-    Args:
-        text: ``oci://host/repo:tag``, ``host/repo@sha256:...`` or ``ns:name@version``.
-        project_dir: where ``omniwasm.toml`` and ``omniwasm.lock`` are (default: the working
-            directory).
-        registry: a registry host for a package name, overriding the mapping.
-
-    Raises:
-        RegistryError: as ``Client.pull`` does.
-
-    """
-    with Client.from_environment(project_dir) as client:
-        return client.fetch(text, registry=registry)
+        return path.read_bytes(), path.name
+    except OSError as exc:
+        raise RegistryError(f"cannot read {path}: {exc.strerror}", reference) from exc
 
 
 @contextlib.contextmanager
