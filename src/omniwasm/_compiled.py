@@ -17,24 +17,45 @@ from ._errors import InvalidModule, OmniwasmError
 if TYPE_CHECKING:  # the WIT machinery is loaded only for components
     from ._wit.types import WorldType
 
-__all__ = ["Compiled", "Export", "Source", "describe_exports", "describe_imports", "read_source"]
+__all__ = [
+    "Compiled",
+    "Export",
+    "Source",
+    "describe_exports",
+    "describe_imports",
+    "is_reference",
+    "read_source",
+]
 
 Source = bytes | bytearray | memoryview | str | os.PathLike[str]
-"""A module or component: its bytes, WebAssembly text (a ``str`` starting with ``(``), or a
-path to a ``.wasm``, ``.wat`` or ``.cwasm`` file."""
+"""A module or component: its bytes, WebAssembly text (a ``str`` starting with ``(``), a
+path to a ``.wasm``, ``.wat`` or ``.cwasm`` file, or (a ``str`` naming no file) a registry
+reference: ``oci://host/repo:tag``, ``host[:port]/repo@sha256:...`` or ``ns:name@version``,
+pulled verified through ``omniwasm.registry`` with the working directory's mapping and lock
+file."""
 
 
 def read_source(source: Source) -> tuple[bytes, str]:
     """The bytes of ``source`` and a name for where they came from (a path, ``<bytes>``...).
 
+    A ``str`` that names no file and reads as a registry reference is pulled (see ``Source``);
+    its name is the reference as written.
+
     Raises:
         InvalidModule: a path that cannot be read.
+        RegistryError: a reference that cannot be resolved or pulled (its subclasses say why:
+            ``InvalidReference``, ``ArtifactNotFound``, ``DigestMismatch``, ``LockMismatch``,
+            ``AuthenticationFailed``).
 
     """
     if isinstance(source, bytes | bytearray | memoryview):
         return bytes(source), "<bytes>"
     if isinstance(source, str) and source.lstrip().startswith("("):
         return source.encode(), "<text>"
+    if isinstance(source, str) and is_reference(source):
+        from .registry import fetch_source
+
+        return fetch_source(source), source.strip()
     path = Path(source)
     try:
         return path.read_bytes(), str(path)
@@ -42,6 +63,25 @@ def read_source(source: Source) -> tuple[bytes, str]:
         raise InvalidModule("file not found", source=str(path)) from exc
     except OSError as exc:
         raise InvalidModule(f"cannot read file: {exc.strerror}", source=str(path)) from exc
+
+
+def is_reference(text: str) -> bool:
+    """Whether ``text``, given where a file is accepted, is a registry reference.
+
+    ``oci://...`` always is; ``ns:name[@version]`` and ``host[:port]/repo`` with an explicit
+    ``:tag`` or ``@sha256:...`` are when no file of that name exists and they parse (so a
+    mistyped ``dir.d/app.wasm`` stays a missing file, not a registry host).
+    """
+    stripped = text.strip()
+    if stripped.startswith("oci://"):
+        return True
+    if not stripped or os.path.exists(text):
+        return False
+    if "/" in stripped and "@" not in stripped and ":" not in stripped.rsplit("/", 1)[-1]:
+        return False
+    from .registry import looks_like_reference
+
+    return looks_like_reference(stripped)
 
 
 @dataclass(frozen=True, slots=True)

@@ -122,19 +122,20 @@ class Inspection:
         }
 
 
-def _load(source: Compiled | Source, runtime: Runtime | None) -> tuple[Compiled, bool]:
-    """Compile ``source``; returns it and whether the input was WebAssembly text."""
+def _load(source: Compiled | Source, runtime: Runtime | None) -> tuple[Compiled, bool, bytes]:
+    """Compile ``source``; returns it, whether the input was WebAssembly text, and its bytes."""
     if isinstance(source, Compiled):
-        return source, False
-    form = eng.sniff(read_source(source)[0])
+        return source, False, b""
+    data, where = read_source(source)  # once: a reference is pulled once
+    form = eng.sniff(data)
     rt = runtime if runtime is not None else Runtime()
     try:
-        return rt.load(source), form == "text"
+        return rt._load_read(data, where), form == "text", data
     except InvalidModule:
         if runtime is not None or form != "precompiled" or rt.fuel:
             raise
         # A .cwasm compiled with fuel metering only loads into a metering engine.
-        return Runtime(fuel=True).load(source), False
+        return Runtime(fuel=True)._load_read(data, where), False, data
 
 
 def inspect(source: Compiled | Source, *, runtime: Runtime | None = None) -> Inspection:
@@ -142,14 +143,15 @@ def inspect(source: Compiled | Source, *, runtime: Runtime | None = None) -> Ins
 
     Args:
         source: what ``Runtime.load`` accepts (bytes, WebAssembly text, a ``.wasm``/``.wat``/
-            ``.cwasm`` path), or an already compiled ``Compiled``.
+            ``.cwasm`` path, a registry reference), or an already compiled ``Compiled``.
         runtime: the runtime to compile with (a default one when None).
 
     Raises:
         InvalidModule: unreadable, malformed or invalid WebAssembly.
+        RegistryError: a reference that cannot be resolved or pulled.
 
     """
-    compiled, is_text = _load(source, runtime)
+    compiled, is_text, data = _load(source, runtime)
     artifact = compiled._artifact
     wasm = artifact.wasm
     imports = tuple(describe_imports(artifact))
@@ -167,7 +169,7 @@ def inspect(source: Compiled | Source, *, runtime: Runtime | None = None) -> Ins
         "world_exports": world_exports,
     }
     if wasm is None:
-        blob = _precompiled_bytes(source, artifact)
+        blob = data or artifact.serialize()
         return Inspection(
             format="precompiled",
             size=len(blob),
@@ -187,9 +189,3 @@ def inspect(source: Compiled | Source, *, runtime: Runtime | None = None) -> Ins
         producers=tuple(layout.producers),
         **common,
     )
-
-
-def _precompiled_bytes(source: Compiled | Source, artifact: eng.Artifact) -> bytes:
-    if isinstance(source, Compiled):
-        return artifact.serialize()
-    return read_source(source)[0]

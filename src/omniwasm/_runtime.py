@@ -321,14 +321,22 @@ class Runtime:
         """Compile a module or component, or fetch its machine code from the cache.
 
         Args:
-            source: bytes, WebAssembly text, or a path to ``.wasm``/``.wat``/``.cwasm``.
+            source: bytes, WebAssembly text, a path to ``.wasm``/``.wat``/``.cwasm``, or a
+                registry reference (``oci://host/repo:tag``, ``ns:name@1.0.0``: see ``Source``).
             expect: fail unless it is this kind.
 
         Raises:
             InvalidModule: unreadable, malformed or invalid WebAssembly, or the wrong kind.
+            RegistryError: a reference that cannot be resolved or pulled.
 
         """
         data, where = read_source(source)
+        return self._load_read(data, where, expect)
+
+    def _load_read(
+        self, data: bytes, where: str, expect: Literal["module", "component"] | None = None
+    ) -> Compiled:
+        """``load`` for bytes already read (``where``: their name for errors)."""
         return Compiled(
             eng.load_artifact(
                 self._native, data, cache=self._cache, source=where, expect=expect, memo=self._memo

@@ -22,11 +22,13 @@ from ._exit import exit_code_for, report
 
 __all__ = [
     "DEBUG",
+    "FILE_OR_REFERENCE",
     "app",
     "backstop",
     "build_policy",
     "cache_app",
     "guarded",
+    "guest_name",
 ]
 
 app = typer.Typer(
@@ -41,6 +43,25 @@ app.add_typer(cache_app, name="cache")
 
 
 DEBUG = typer.Option("--debug", help="Show Python tracebacks and wasm backtraces on errors.")
+FILE_OR_REFERENCE = (
+    "A .wasm, .wat or .cwasm module or component, or a registry reference "
+    "(oci://host/repo:tag, host[:port]/repo@sha256:..., ns:name@version)."
+)
+
+
+def guest_name(source: str) -> str:
+    """The program name of a file or a reference: ``app.wasm``, ``hello`` for ``acme:hello@1``.
+
+    A reference's name is its last repository segment or package name, without tag, version
+    or digest; a file's is its base name.
+    """
+    text = source.strip().removeprefix("oci://")
+    if os.path.exists(source) or ("@" not in text and ":" not in text.rsplit("/", 1)[-1]):
+        return Path(source).name
+    last = text.split("@", 1)[0].rsplit("/", 1)[-1]
+    if "/" in text:
+        return last.split(":", 1)[0] or Path(source).name
+    return last.rsplit(":", 1)[-1] or Path(source).name
 
 
 _SANDBOX = "Sandbox"

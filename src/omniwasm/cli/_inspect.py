@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from .._inspect import Inspection, inspect
-from ._app import DEBUG, app, guarded
+from ._app import DEBUG, FILE_OR_REFERENCE, app, guarded
 
 __all__ = ["render_text"]
 
@@ -77,7 +76,7 @@ def render_text(info: Inspection) -> str:
 
 @app.command(name="inspect")
 def inspect_cmd(
-    file: Annotated[Path, typer.Argument(help="A .wasm, .wat or .cwasm module or component.")],
+    file: Annotated[str, typer.Argument(help=FILE_OR_REFERENCE)],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     debug: Annotated[bool, DEBUG] = False,
 ) -> None:

@@ -32,7 +32,10 @@ app.add_typer(plugin_app, name="plugin")
 @plugin_app.command(name="call")
 def plugin_call(
     source: Annotated[
-        Path, typer.Argument(help="A plugin (.wasm, .wat) or an Extism manifest (.json).")
+        str,
+        typer.Argument(
+            help="A plugin (.wasm, .wat), an Extism manifest (.json), or a registry reference."
+        ),
     ],
     func: Annotated[str, typer.Argument(help="The function to call.")],
     input_text: Annotated[

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -14,6 +13,7 @@ from .._policy import Policy
 from .._runtime import Instance, Runtime
 from ._app import (
     DEBUG,
+    FILE_OR_REFERENCE,
     Argv0Opt,
     DeterministicOpt,
     DirOpt,
@@ -34,6 +34,7 @@ from ._app import (
     backstop,
     build_policy,
     guarded,
+    guest_name,
 )
 
 __all__: list[str] = []
@@ -115,7 +116,7 @@ def invoke_component(inst: Instance, call: str, extra: list[str]) -> str:
     context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
 )
 def run(
-    file: Annotated[Path, typer.Argument(help="A .wasm, .wat or .cwasm module or component.")],
+    file: Annotated[str, typer.Argument(help=FILE_OR_REFERENCE)],
     args: Annotated[list[str] | None, typer.Argument(help="Arguments passed to the guest.")] = None,
     invoke: Annotated[
         str | None,
@@ -181,7 +182,7 @@ def run(
         backstop(policy)
         rt = Runtime(policy, cache=not no_cache)
         compiled = rt.load(file)
-        name = argv0 if argv0 is not None else file.name
+        name = argv0 if argv0 is not None else guest_name(file)
         # wasmtime's native WASI 0.2 waits cannot be interrupted from Python; the virtual
         # host's all end at the deadline
         timed_component = compiled.kind == "component" and policy.timeout is not None
@@ -261,7 +262,7 @@ def _run_virtual(
 
 @app.command(context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True})
 def invoke(
-    file: Annotated[Path, typer.Argument(help="A .wasm, .wat or .cwasm module or component.")],
+    file: Annotated[str, typer.Argument(help=FILE_OR_REFERENCE)],
     call: Annotated[
         str,
         typer.Argument(

@@ -17,8 +17,11 @@ __all__: list[str] = []
 @app.command(name="serve")
 def serve_cmd(
     source: Annotated[
-        Path,
-        typer.Argument(help="A wasi:http/proxy component, or an omniwasm.toml app manifest."),
+        str,
+        typer.Argument(
+            help="A wasi:http/proxy component (a file or a registry reference), or an "
+            "omniwasm.toml app manifest."
+        ),
     ],
     addr: Annotated[
         str, typer.Option("--addr", help="Where to listen, HOST:PORT.")

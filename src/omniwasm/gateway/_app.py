@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
+from .._compiled import is_reference
 from .._component import Linker
 from .._errors import InvalidModule, PolicyError
 from .._policy import DEFAULT_MAX_OUTPUT, Policy
@@ -64,13 +65,15 @@ class App:
     """The ASGI application for an ``omniwasm.toml`` or a single component file.
 
     Args:
-        source: a manifest (``.toml``) or a component (``.wasm``/``.wat``), served at ``/...``.
+        source: a manifest (``.toml``) or a component (``.wasm``/``.wat``, or a registry
+            reference such as ``acme:shop@1.0.0``, pulled verified), served at ``/...``.
         runtime: the runtime (a new one when None).
         policy: for a single component, its sandbox (a manifest gives each component its own;
             this policy's limits then apply where the manifest sets none).
         variables: values for the manifest's application variables (a single component
             has none: giving any is an error).
-        kv_path: the key-value database (default ``.omniwasm/kv.sqlite`` beside the source).
+        kv_path: the key-value database (default ``.omniwasm/kv.sqlite`` beside the source;
+            in the working directory for a reference).
         max_body_bytes, timeout, max_concurrency, max_queue: per component, see
             :class:`Gateway`.
         max_header_bytes, max_headers: the request header limits (431 beyond), checked
@@ -103,7 +106,14 @@ class App:
         max_queue: int | None = None,
         self_origin: str | None = None,
     ) -> None:
-        path = Path(source).resolve()
+        state_dir: Path | None = None
+        if isinstance(source, str) and is_reference(source):
+            from ..registry import fetch_path
+
+            path = fetch_path(source)  # the verified file in the local store
+            state_dir = Path.cwd() / ".omniwasm"  # not beside the store's blob
+        else:
+            path = Path(source).resolve()
         self.self_origin = self_origin
         self.metrics = Metrics()
         self._base_policy = policy
@@ -146,7 +156,8 @@ class App:
             )
         known = {label for spec in specs.values() for label in spec.key_value_stores}
         self._kv_known = frozenset(known)
-        db_path = kv_path if kv_path is not None else path.parent / ".omniwasm" / "kv.sqlite"
+        state_dir = state_dir or path.parent / ".omniwasm"
+        db_path = kv_path if kv_path is not None else state_dir / "kv.sqlite"
         self.kv = KeyValueDatabase(db_path) if known else None
         self._linker = _linker()
         self.router: Router[str] = Router(routes)

@@ -77,6 +77,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._compiled import is_reference
 from .._errors import InvalidModule, PolicyError
 from .._policy import Mount, Policy, parse_duration, parse_size
 from ._files import STATE_DIR, FileSet, check_pattern, exclude_regex
@@ -249,6 +250,10 @@ def _source_file(source: Any, manifest: Path, where: str) -> Path:
     if not isinstance(source, str):
         raise PolicyError(f"{where} needs a source: a file, or a registry package table")
     file = (manifest.parent / source).resolve()
+    if not file.is_file() and is_reference(source):
+        from ..registry import fetch_path
+
+        return fetch_path(source, project_dir=manifest.parent)
     if not file.is_file():
         # the same error as any missing WebAssembly input (`omniwasm run nope.wasm`)
         raise InvalidModule(f"{where}: source {source!r}: file not found", source=str(file))

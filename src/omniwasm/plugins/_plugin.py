@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .._compiled import Compiled
+from .._compiled import Compiled, is_reference
 from .._component import Linker
 from .._errors import InvalidModule, LinkError, MissingImport, OmniwasmError, PolicyError
 from .._linked import LinkedModule, func_exports, prepared
@@ -258,13 +258,6 @@ def _default_runtime() -> Runtime:
     return _default
 
 
-def _is_reference(text: str) -> bool:
-    """``oci://...``, ``host/repo:tag`` or ``ns:name@version`` (checked once no file matches)."""
-    from ..registry import looks_like_reference
-
-    return looks_like_reference(text)
-
-
 def _resolve(source: Any, manifest: Any) -> Manifest:
     if manifest is not None:
         return load_manifest(manifest)
@@ -277,7 +270,7 @@ def _resolve(source: Any, manifest: Any) -> Manifest:
         if text.lstrip().startswith(("(", ";;")):  # WebAssembly text
             return Manifest(wasm=text.encode(), name="main")
         path = Path(text)
-        if not path.exists() and isinstance(source, str) and _is_reference(text):
+        if isinstance(source, str) and is_reference(text):
             from ..registry import fetch_source
 
             name = text.removeprefix("oci://").split("@")[0].rsplit("/", 1)[-1]

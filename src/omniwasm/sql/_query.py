@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from .._compiled import is_reference
 from .._errors import OmniwasmError, PolicyError, Timeout
 from .._policy import Policy
 from ._register import _POOLS, dialect_of, last_error, register
@@ -72,6 +73,9 @@ class UdfSpec:
 def parse_udf(text: str) -> UdfSpec:
     """Parse ``name=path.wasm[:function]`` or ``path.wasm``.
 
+    A registry reference may stand for the path: ``acme:kernels@1.0.0:add``,
+    ``oci://host/repo:1.0:add``.
+
     Raises:
         PolicyError: an empty name or path.
 
@@ -85,9 +89,12 @@ def parse_udf(text: str) -> UdfSpec:
     path, function = text, None
     head, sep, tail = text.rpartition(":")
     # FILE:FUNCTION, unless the whole text names an existing file (a name may hold ':', as
-    # registry references do: only a bare identifier after the last ':' is a function)
+    # registry references do: only a bare identifier after the last ':' is a function), or
+    # it is a tagged reference whose ':TAG' would otherwise be read as the function
     if sep and head and re.fullmatch(r"[A-Za-z_][\w-]*", tail) and not Path(text).exists():
-        path, function = head, tail
+        tagged_head = is_reference(head) and ("@" in head or ":" in head.rsplit("/", 1)[-1])
+        if tagged_head or Path(head).exists() or not is_reference(text):
+            path, function = head, tail
     if not path:
         raise PolicyError("--udf: the path is empty")
     return UdfSpec(path, name, function)
