@@ -25,7 +25,7 @@ import pytest
 from fixtures import nn_models as models
 from fixtures.serving import free_port, serving, wait_ready
 from omniwasm import PolicyError
-from omniwasm.gateway import App
+from omniwasm.gateway import App, load_app_manifest
 
 README = Path(__file__).parents[2] / "README.md"
 SCRIPT = b"import os\n\nfor name in os.listdir():\n    print(name)\n"
@@ -129,3 +129,13 @@ def test_readme_app_classifies_under_serve(app_dir: Path) -> None:
         response = httpx.post(f"http://127.0.0.1:{port}/classify", content=SCRIPT, timeout=60)
     assert response.status_code == 200, response.text
     assert response.json()["label"] == "python"
+
+
+def test_manifest_models_and_inference_time_reach_the_policy(app_dir: Path) -> None:
+    """[component.models] and limits.inference_time become the component's policy.
+
+    Model paths resolve against the manifest's directory.
+    """
+    spec = load_app_manifest(app_dir / "omniwasm.toml").components["classify"]
+    assert spec.policy.models == (("detector", str((app_dir / "model.onnx").resolve())),)
+    assert spec.policy.max_inference_time == 2.0
