@@ -1,0 +1,763 @@
+"""omniwasm's own component runtime: a component's core modules on wasmtime's core API.
+
+The component binary is parsed (``_binary.component``) and its types resolved
+(``_binary.component_types``) once per artifact; its core modules are compiled once and kept
+with the artifact. Instantiating walks the component's definitions in order with a static type
+environment in lockstep: core modules are instantiated with wasmtime's core API, inline export
+"bags" and aliases are plain dictionaries, nested components are instantiated with their
+arguments, ``canon lift`` makes a :class:`Lifted` function and ``canon lower`` a core function
+whose callback does the canonical ABI (:mod:`.abi`) in Python.
+
+Everything the component's memories hold is reachable here, so ``max_memory`` is classified
+from the real memory sizes, and ``list<u8>`` crosses as one slice of memory.
+
+Not yet supported (:class:`Unsupported` names it; ``components="auto"`` then uses the stock
+backend): resources, component-model async and its built-ins, start functions, native WASI.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import wasmtime
+
+from ...._binary import component as c
+from ...._binary.component_types import Func, Resolved, _Env, resolve, walk
+from ...._errors import (
+    Cancelled,
+    ExecutionError,
+    GuestExit,
+    HostFunctionError,
+    InvalidModule,
+    LimitExceeded,
+    LinkError,
+    OmniwasmError,
+    Trap,
+    ValueConversionError,
+)
+from ...._policy import Policy
+from ...._wit import types as t
+from ...._wit.convert import from_python
+from ...._wit.members import world_type_of
+from ...._wit.values import Err, Ok
+from ...artifact import Artifact
+from ...memory import LinearMemory
+from ...store import StoreBox
+from ...translate import translate
+from ..stock.imports import HostDefs, StoreState, current_thread
+from ..stock.instance import ComponentInstance as _Stock
+from ..stock.instance import missing_imports
+from .abi import AbiTrap, Cx, codec, flatten_func, params_codec
+
+__all__ = ["OwnInstance", "Unsupported", "instantiate_own", "own_plan", "unsupported_reason"]
+
+_VAL = {"i32": wasmtime.ValType.i32(), "i64": wasmtime.ValType.i64()}
+_VAL["f32"] = wasmtime.ValType.f32()
+_VAL["f64"] = wasmtime.ValType.f64()
+_local = current_thread()
+
+
+class Unsupported(OmniwasmError):
+    """The component uses something omniwasm's own runtime does not run yet."""
+
+
+@dataclass(eq=False)
+class Plan:
+    """What every instance of one component shares: parse, types, world, compiled modules."""
+
+    component: c.Component
+    resolved: Resolved
+    world: t.WorldType
+    modules: dict[int, wasmtime.Module]
+    reason: str
+
+
+def own_plan(artifact: Artifact) -> Plan:
+    """The plan of a component (built once per artifact).
+
+    Raises:
+        Unsupported: the component cannot run on this backend (``reason`` says why).
+
+    """
+    cached = artifact.prepared.get("own-plan")
+    if isinstance(cached, Plan):
+        if cached.reason:
+            raise Unsupported(cached.reason)
+        return cached
+    plan = _build_plan(artifact)
+    with artifact.lock:
+        artifact.prepared["own-plan"] = plan
+    if plan.reason:
+        raise Unsupported(plan.reason)
+    return plan
+
+
+def unsupported_reason(artifact: Artifact, defs: HostDefs | None) -> str:
+    """Why this component cannot run on omniwasm's own runtime ("" when it can)."""
+    try:
+        plan = own_plan(artifact)
+    except Unsupported as exc:
+        return str(exc)
+    if defs is None or defs.wasi:
+        if any(
+            isinstance(i, t.InterfaceType) and i.name.startswith("wasi:")
+            for i in plan.world.imports
+        ):
+            return "it imports WASI, which only the stock backend provides natively"
+    return ""
+
+
+def _build_plan(artifact: Artifact) -> Plan:
+    data = artifact.wasm
+    empty = t.WorldType()
+    if data is None:
+        return Plan(c.Component(0, 0), None, empty, {}, "precompiled code has no binary")  # type: ignore[arg-type]
+    comp = c.parse_component(data)
+    reason = _scan(comp)
+    if reason:
+        return Plan(comp, None, empty, {}, reason)  # type: ignore[arg-type]
+    resolved = resolve(comp)
+    try:
+        world = world_type_of(*walk(resolved))
+    except TypeError as exc:
+        return Plan(comp, resolved, empty, {}, str(exc))
+    if _uses_resources(world):
+        return Plan(comp, resolved, world, {}, "it uses resources (not supported yet)")
+    engine = artifact.native.engine
+    modules: dict[int, wasmtime.Module] = {}
+    view = memoryview(data)
+    for item in _all_modules(comp):
+        modules[item.offset] = wasmtime.Module(
+            engine, bytes(view[item.offset : item.offset + item.size])
+        )
+    return Plan(comp, resolved, world, modules, "")
+
+
+def _all_modules(comp: c.Component) -> list[c.CoreModule]:
+    out = []
+    for d in comp.definitions:
+        if isinstance(d, c.CoreModule):
+            out.append(d)
+        elif isinstance(d, c.Component):
+            out.extend(_all_modules(d))
+    return out
+
+
+def _scan(comp: c.Component) -> str:
+    for d in comp.definitions:
+        if isinstance(d, c.Canon) and d.op not in ("lift", "lower"):
+            return f"it uses canon {d.op} (not supported yet)"
+        if isinstance(d, c.Canon) and d.options.is_async:
+            return "it uses component-model async (not supported yet)"
+        if isinstance(d, c.Start | c.Value):
+            return "it has a component start function or values (not supported yet)"
+        if isinstance(d, c.ResourceType):
+            return "it defines resources (not supported yet)"
+        if isinstance(d, c.Component):
+            inner = _scan(d)
+            if inner:
+                return inner
+    return ""
+
+
+def _uses_resources(world: t.WorldType) -> bool:
+    for item in (*world.imports, *world.exports):
+        if isinstance(item, t.InterfaceType) and item.resources:
+            return True
+        sigs = item.funcs if isinstance(item, t.InterfaceType) else (item,)
+        for sig in sigs:
+            types = [ty for _, ty in sig.params] + ([sig.result] if sig.result else [])
+            if any(_has_handle(ty) for ty in types):
+                return True
+    return False
+
+
+def _has_handle(ty: t.WitType) -> bool:
+    if isinstance(ty, t.OwnType | t.BorrowType):
+        return True
+    if isinstance(ty, t.ListType):
+        return _has_handle(ty.elem)
+    if isinstance(ty, t.OptionType):
+        return _has_handle(ty.inner)
+    if isinstance(ty, t.TupleType):
+        return any(_has_handle(x) for x in ty.items)
+    if isinstance(ty, t.RecordType):
+        return any(_has_handle(x) for _, x in ty.fields)
+    if isinstance(ty, t.VariantType):
+        return any(x is not None and _has_handle(x) for _, x in ty.cases)
+    if isinstance(ty, t.ResultType):
+        return any(x is not None and _has_handle(x) for x in (ty.ok, ty.err))
+    return False
+
+
+# --- functions ----------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class Options:
+    """A canon definition's options, resolved to this instance's core items."""
+
+    memory: wasmtime.Memory | None
+    realloc: wasmtime.Func | None
+    post_return: wasmtime.Func | None
+    encoding: str
+
+
+@dataclass(eq=False)
+class Lifted:
+    """A core function lifted to a component function."""
+
+    core: wasmtime.Func
+    func: Func
+    options: Options
+
+
+@dataclass(eq=False)
+class Host:
+    """A component function provided by Python."""
+
+    fn: Any
+    sig: t.FuncSig
+    label: str
+
+
+class _Views:
+    """Memory views for an instance's memories (re-taken after guest code runs)."""
+
+    def __init__(self, inst: OwnInstance) -> None:
+        self.inst = inst
+        self.mems: dict[int, LinearMemory] = {}
+
+    def view_fn(self, memory: wasmtime.Memory | None) -> Any:
+        if memory is None:
+            return None
+        key = id(memory)
+        lm = self.mems.get(key)
+        if lm is None:
+            import ctypes  # noqa: PLC0415
+
+            lm = LinearMemory(self.inst.box, ctypes.addressof(memory._memory), "memory")
+            self.mems[key] = lm
+            self.inst.keep.append(memory)
+        return lm.view
+
+    def total(self) -> int:
+        return sum(m.size() for m in self.mems.values())
+
+
+def _cx(views: _Views, opts: Options, store: wasmtime.Store) -> Cx:
+    realloc = opts.realloc
+    fn = None
+    if realloc is not None:
+
+        def fn(a: int, b: int, cc: int, d: int) -> int:
+            return int(realloc(store, a, b, cc, d))
+
+    return Cx(views.view_fn(opts.memory), fn, opts.encoding)
+
+
+class OwnExport:
+    """An exported function of an :class:`OwnInstance`, called with Python values."""
+
+    def __init__(self, owner: OwnInstance, lifted: Lifted, sig: t.FuncSig, label: str) -> None:
+        self._owner = owner
+        self._lifted = lifted
+        self.sig = sig
+        self.label = label
+        self._params = [(n, codec(ty)) for n, ty in sig.params]
+        self._result = None if sig.result is None else codec(sig.result)
+        _, _, self._spill_p, self._spill_r = flatten_func(sig, lower=False)
+        self._pcodec = params_codec(sig) if self._spill_p else None
+
+    def __call__(self, *args: Any) -> Any:
+        """Call with Python values; ``result`` types come back as ``Ok``/``Err`` objects."""
+        owner = self._owner
+        if owner.box.closed or owner.poisoned:
+            raise owner.unusable(self.label)
+        sig = self.sig
+        if len(args) != len(sig.params):
+            raise ValueConversionError(
+                self.label, "*", f"{len(sig.params)} argument(s): {sig}", f"{len(args)} argument(s)"
+            )
+        values = [
+            from_python(a, ty, function=self.label, param=n)
+            for a, (n, ty) in zip(args, sig.params, strict=True)
+        ]
+        with owner.guard:
+            box = owner.box
+            timed = box.deadline_ticks is not None
+            if timed:
+                box.enter()
+            try:
+                return owner.run(lambda: self._run(values))
+            finally:
+                if timed:
+                    box.leave()
+
+    def _run(self, values: list[Any]) -> Any:
+        owner = self._owner
+        store = owner.box.store
+        lifted = self._lifted
+        cx = _cx(owner.views, lifted.options, store)
+        flat: list[Any] = []
+        if self._pcodec is not None:
+            ptr = cx.alloc(self._pcodec.align, self._pcodec.size)
+            self._pcodec.store(cx, tuple(values), ptr)
+            flat.append(ptr)
+        else:
+            for (_, cd), v in zip(self._params, values, strict=True):
+                cd.lower(cx, v, flat)
+        raw = lifted.core(store, *flat)
+        cx.dirty()
+        rc = self._result
+        if rc is None:
+            value = None
+        elif self._spill_r:
+            value = rc.load(cx, int(raw) & 0xFFFFFFFF)
+        else:
+            value = rc.lift(cx, iter([raw]))
+        post = lifted.options.post_return
+        if post is not None:
+            post(store, *([] if raw is None else [raw]))
+        return value
+
+
+def _lowered(inst: OwnInstance, target: Host | Lifted, opts: Options, label: str) -> wasmtime.Func:
+    """A core function that calls ``target`` through the canonical ABI (``canon lower``)."""
+    sig = target.sig if isinstance(target, Host) else _anon_sig(target.func)
+    params, results, spill_p, spill_r = flatten_func(sig, lower=True)
+    ftype = wasmtime.FuncType([_VAL[p] for p in params], [_VAL[r] for r in results])
+    pcodecs = [codec(ty) for _, ty in sig.params]
+    pcodec = params_codec(sig) if spill_p else None
+    rcodec = None if sig.result is None else codec(sig.result)
+    is_result = isinstance(sig.result, t.ResultType)
+    store = inst.box.store
+    views = inst.views
+    state = inst.state
+
+    def callback(*core: Any) -> Any:
+        try:
+            cx = _cx(views, opts, store)
+            if pcodec is not None:
+                args = list(pcodec.load(cx, int(core[0]) & 0xFFFFFFFF))
+            else:
+                it = iter(core)
+                args = [cd.lift(cx, it) for cd in pcodecs]
+            if isinstance(target, Host):
+                outer = _local.ctx
+                _local.ctx = inst.box.ctx
+                try:
+                    out = target.fn(*args)
+                except Err as err:
+                    if not is_result:
+                        raise
+                    out = err
+                finally:
+                    _local.ctx = outer
+                if rcodec is None:
+                    return None
+                if is_result and not isinstance(out, Ok | Err):
+                    out = Ok(out)
+                assert sig.result is not None
+                out = from_python(out, sig.result, function=label, param="result")
+            else:
+                raise Unsupported("calls between components inside one component")
+            cx.dirty()
+            if spill_r:
+                rcodec.store(cx, out, int(core[-1]) & 0xFFFFFFFF)
+                return None
+            flat: list[Any] = []
+            rcodec.lower(cx, out, flat)
+            return flat[0]
+        except BaseException as exc:
+            state.park(exc, label)
+            raise
+
+    return wasmtime.Func(store, ftype, callback)
+
+
+def _anon_sig(func: Func) -> t.FuncSig:
+    return t.FuncSig("", func.params, func.result)  # type: ignore[arg-type]
+
+
+# --- the instance -------------------------------------------------------------------------------
+
+
+class _Frame:
+    """Runtime index spaces of one component body, beside its static type environment."""
+
+    def __init__(self, static: _Env, parent: _Frame | None) -> None:
+        self.static = static
+        self.parent = parent
+        self.spaces: dict[str, list[Any]] = {s: [] for s in c.SORTS}
+
+    def get(self, sort: str, index: int) -> Any:
+        space = self.spaces[sort]
+        if not 0 <= index < len(space):
+            raise InvalidModule(f"{sort} index {index} out of range")
+        return space[index]
+
+    def outer(self, count: int) -> _Frame:
+        frame: _Frame | None = self
+        for _ in range(count):
+            frame = frame.parent if frame is not None else None
+        if frame is None:
+            raise InvalidModule("an outer alias leaves the component")
+        return frame
+
+
+class _CoreInst:
+    """A core instance's exports by name."""
+
+    def __init__(self, instance: wasmtime.Instance, store: wasmtime.Store) -> None:
+        self.exports = instance.exports(store)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.exports[name]
+
+
+class OwnInstance:
+    """A component instance on omniwasm's own runtime (one thread at a time: ``guard``).
+
+    It offers what the façade uses of the stock backend's instance: ``export``,
+    ``find_func``, ``call``, ``run_command``, ``world``, ``box``, ``close``.
+    """
+
+    find_func = _Stock.find_func
+    call = _Stock.call
+    run_command = _Stock.run_command
+
+    def __init__(
+        self, box: StoreBox, artifact: Artifact, plan: Plan, defs: HostDefs, data: Any
+    ) -> None:
+        self.box = box
+        self.artifact = artifact
+        self.plan = plan
+        self.defs = defs
+        self.guard = threading.RLock()
+        self.poisoned: str | None = None
+        self.state = StoreState(box.ctx, self, data, deadline=box.deadline)
+        self.views = _Views(self)
+        self.keep: list[Any] = []
+        self.exported: dict[str, tuple[str, Any]] = {}
+        self._funcs: dict[tuple[str, str], OwnExport] = {}
+        self.linked = _Linked()
+        self.backend = "omniwasm"
+
+    @property
+    def world(self) -> t.WorldType:
+        """The component's imports and exports as WIT types."""
+        return self.plan.world
+
+    @property
+    def closed(self) -> bool:
+        """True once the store has been released."""
+        return self.box.closed
+
+    unusable = _Stock.unusable
+
+    def run(self, fn: Any) -> Any:
+        """Run guest code, turning every failure into an omniwasm error (and poisoning)."""
+        try:
+            return fn()
+        except AbiTrap as exc:
+            err: BaseException = Trap(f"wasm trap: {exc}", code="abi")
+            self.poisoned = f"Trap: {exc}"
+            pending = self.state.take_pending()
+            if pending is not None:
+                err = self._from_pending(pending, exc)
+            raise err from None
+        except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
+            raise self.failure(exc) from None
+
+    def _from_pending(self, pending: BaseException, exc: BaseException) -> BaseException:
+        if isinstance(pending, GuestExit | LimitExceeded | Cancelled | OmniwasmError):
+            if isinstance(pending, ExecutionError | Unsupported):
+                self.poisoned = f"{type(pending).__name__}: {pending}"
+            return pending
+        if isinstance(pending, KeyboardInterrupt | SystemExit):
+            self.poisoned = f"{type(pending).__name__} in a host function"
+            pending.__cause__ = exc
+            return pending
+        err = HostFunctionError(
+            f"host function {self.state.pending_from} raised {type(pending).__name__}: {pending}"
+        )
+        err.__cause__ = pending
+        self.poisoned = f"HostFunctionError: {err}"
+        return err
+
+    def failure(self, exc: BaseException) -> BaseException:
+        """The error to raise for a failed call (a parked host exception wins)."""
+        from wasmtime import _func as wasmtime_func  # noqa: PLC0415
+
+        wasmtime_func.LAST_EXCEPTION = None
+        pending = self.state.take_pending()
+        if pending is not None:
+            return self._from_pending(pending, exc)
+        err = translate(exc, policy=self.box.policy, memory=self.views.total)
+        if isinstance(err, ExecutionError) and not isinstance(err, GuestExit):
+            self.poisoned = f"{type(err).__name__}: {err}"
+        return err
+
+    def export(self, interface: str, name: str) -> OwnExport:
+        """The export ``name`` of ``interface`` (``""`` for a world-level function).
+
+        Raises:
+            OmniwasmError: no such export.
+
+        """
+        key = (interface, name)
+        found = self._funcs.get(key)
+        if found is not None:
+            return found
+        if self.closed:
+            raise OmniwasmError(f"{name}: the instance is closed")
+        where = interface or "the world"
+        if interface:
+            sort, item = self.exported.get(interface, ("", None))
+            target = item.get(name) if isinstance(item, dict) else None
+            sig = next(
+                (
+                    e.func(name)
+                    for e in self.world.exports
+                    if isinstance(e, t.InterfaceType) and e.name == interface
+                ),
+                None,
+            )
+            lifted = target[1] if target is not None else None
+        else:
+            sort, lifted = self.exported.get(name, ("", None))
+            sig = next(
+                (e for e in self.world.exports if isinstance(e, t.FuncSig) and e.name == name),
+                None,
+            )
+        if not isinstance(lifted, Lifted) or sig is None:
+            raise OmniwasmError(f"no exported function {name!r} in {where}")
+        label = f"{interface}#{name}" if interface else name
+        found = self._funcs[key] = OwnExport(self, lifted, sig, label)
+        return found
+
+    def close(self) -> None:
+        """Release the store. Idempotent."""
+        if self.guard._is_owned() and not self.box.closed:  # type: ignore[attr-defined]
+            raise OmniwasmError(
+                "cannot close a component instance from inside one of its own calls"
+            )
+        with self.guard:
+            self.keep.clear()
+            self.box.close()
+
+
+class _Linked:
+    """Stand-in for the stock link's resource hooks (the façade sets ``handle_class``)."""
+
+    def __init__(self) -> None:
+        self.hooks = _Hooks()
+
+
+class _Hooks:
+    handle_class: Any = None
+
+
+class _Runner:
+    """Evaluates a component's definitions into an :class:`OwnInstance`."""
+
+    def __init__(self, inst: OwnInstance) -> None:
+        self.inst = inst
+        self.store = inst.box.store
+        self.plan = inst.plan
+
+    def top(self) -> None:
+        resolved = self.plan.resolved
+        frame = _Frame(_Env(None, resolved.env.budget), None)
+        self.inst.exported = self.body(self.plan.component, frame, None, top=True)
+
+    def body(
+        self,
+        comp: c.Component,
+        frame: _Frame,
+        args: dict[str, tuple[str, Any, Any]] | None,
+        *,
+        top: bool = False,
+    ) -> dict[str, tuple[str, Any]]:
+        from ...._binary.component_types import Comp  # noqa: PLC0415
+
+        static_out = Comp()
+        static_args = None if args is None else {n: (s, st) for n, (s, _, st) in args.items()}
+        exports: dict[str, tuple[str, Any]] = {}
+        for d in comp.definitions:
+            frame.static.definition(d, static_out, static_args)
+            self.step(d, frame, args, exports, top)
+        return exports
+
+    def step(  # noqa: PLR0912
+        self,
+        d: object,
+        frame: _Frame,
+        args: dict[str, tuple[str, Any, Any]] | None,
+        exports: dict[str, tuple[str, Any]],
+        top: bool,
+    ) -> None:
+        sp = frame.spaces
+        if isinstance(d, c.CoreModule):
+            sp["core module"].append(self.plan.modules[d.offset])
+        elif isinstance(d, c.Component):
+            sp["component"].append((d, frame))
+        elif isinstance(d, c.CoreInstantiate):
+            sp["core instance"].append(self.core_instantiate(d, frame))
+        elif isinstance(d, c.CoreInlineExports):
+            sp["core instance"].append({n: frame.get(s, i) for n, s, i in d.exports})
+        elif isinstance(d, c.Alias):
+            sp[d.sort].append(self.alias(d, frame))
+        elif isinstance(d, c.Canon):
+            if d.op == "lift":
+                func = frame.static.get("type", d.type or 0)
+                sp["func"].append(
+                    Lifted(frame.get("core func", d.index or 0), func, self.options(d, frame))
+                )
+            else:
+                target = frame.get("func", d.index or 0)
+                label = target.label if isinstance(target, Host) else "a component function"
+                sp["core func"].append(
+                    _lowered(self.inst, target, self.options(d, frame), label)
+                )
+        elif isinstance(d, c.Instantiate):
+            sp["instance"].append(self.instantiate(d, frame))
+        elif isinstance(d, c.InlineExports):
+            sp["instance"].append(
+                {n: (s, frame.get(s, i) if s != "type" else None) for n, s, i in d.exports}
+            )
+        elif isinstance(d, c.Import):
+            if args is not None:
+                found = args.get(d.name)
+                item = found[1] if found is not None else None
+            else:
+                item = self.host_import(d)
+            if d.desc.sort != "type":
+                sp[d.desc.sort].append(item)
+        elif isinstance(d, c.Export):
+            item = frame.get(d.sort, d.index) if d.sort != "type" else None
+            if d.sort != "type":
+                sp[d.sort].append(item)
+            exports[d.name] = (d.sort, item)
+        elif isinstance(d, c.CoreModuleType | c.CoreFuncType | c.CoreOtherType):
+            pass
+        elif isinstance(d, c.Start | c.Value):
+            raise Unsupported("component start functions and values")
+        # value and component type definitions live in the static environment only
+
+    def options(self, d: c.Canon, frame: _Frame) -> Options:
+        o = d.options
+        return Options(
+            None if o.memory is None else frame.get("core memory", o.memory),
+            None if o.realloc is None else frame.get("core func", o.realloc),
+            None if o.post_return is None else frame.get("core func", o.post_return),
+            o.encoding,
+        )
+
+    def alias(self, a: c.Alias, frame: _Frame) -> Any:
+        if a.sort == "type" or a.sort == "core type":
+            return None
+        if a.kind == "outer":
+            return frame.outer(a.count).get(a.sort, a.index)
+        if a.kind == "core export":
+            inst = frame.get("core instance", a.instance)
+            try:
+                return inst[a.name]
+            except KeyError:
+                raise InvalidModule(f"core instance {a.instance} has no export {a.name!r}") from None
+        inst = frame.get("instance", a.instance)
+        if not isinstance(inst, dict) or a.name not in inst:
+            raise InvalidModule(f"instance {a.instance} has no export {a.name!r}")
+        return inst[a.name][1]
+
+    def core_instantiate(self, d: c.CoreInstantiate, frame: _Frame) -> _CoreInst:
+        module: wasmtime.Module = frame.get("core module", d.module)
+        named = {n: frame.get("core instance", i) for n, i in d.args}
+        externs = []
+        for imp in module.imports:
+            src = named.get(imp.module)
+            if src is None:
+                raise LinkError((), detail=f"core module import {imp.module!r} not provided")
+            try:
+                externs.append(src[imp.name or ""])
+            except KeyError:
+                raise LinkError(
+                    (), detail=f"core import {imp.module}.{imp.name} not provided"
+                ) from None
+        instance = wasmtime.Instance(self.store, module, externs)
+        return _CoreInst(instance, self.store)
+
+    def instantiate(self, d: c.Instantiate, frame: _Frame) -> dict[str, tuple[str, Any]]:
+        comp, def_frame = frame.get("component", d.component)
+        args = {}
+        for name, sort, index in d.args:
+            rt = frame.get(sort, index) if sort != "type" else None
+            st = frame.static.get(sort, index) if sort in frame.static.spaces else None
+            args[name] = (sort, rt, st)
+        inner = _Frame(_Env(def_frame.static, frame.static.budget), def_frame)
+        return self.body(comp, inner, args)
+
+    def host_import(self, d: c.Import) -> Any:
+        defs = self.inst.defs
+        world = self.plan.world
+        if d.desc.sort == "func":
+            sig = next((i for i in world.imports if isinstance(i, t.FuncSig) and i.name == d.name))
+            return Host(defs.funcs[("", d.name)], sig, d.name)
+        if d.desc.sort == "instance":
+            iface = next(
+                (i for i in world.imports if isinstance(i, t.InterfaceType) and i.name == d.name),
+                None,
+            )
+            out: dict[str, tuple[str, Any]] = {}
+            if iface is not None:
+                for sig in iface.funcs:
+                    fn = defs.funcs.get((d.name, sig.name))
+                    if fn is not None:
+                        out[sig.name] = ("func", Host(fn, sig, f"{d.name}#{sig.name}"))
+            return out
+        return None
+
+
+_EMPTY = HostDefs(wasi=False)
+
+
+def instantiate_own(
+    artifact: Artifact,
+    policy: Policy,
+    *,
+    defs: HostDefs | None = None,
+    argv0: str = "main",
+    data: Any = None,
+) -> OwnInstance:
+    """Instantiate a component on omniwasm's own runtime.
+
+    Raises:
+        Unsupported: the component uses something this runtime does not run yet.
+        LinkError: imports are missing (all of them are listed).
+        ExecutionError: a core module's start function failed.
+
+    """
+    defs = defs if defs is not None else _EMPTY
+    reason = unsupported_reason(artifact, defs)
+    if reason:
+        raise Unsupported(f"omniwasm's component runtime cannot run this component: {reason}")
+    plan = own_plan(artifact)
+    missing = missing_imports(plan.world, defs)
+    if missing:
+        raise LinkError(tuple(missing))
+    box = StoreBox(artifact.native, policy, wasi=False, argv0=argv0)
+    inst = OwnInstance(box, artifact, plan, defs, data)
+    try:
+        box.enter()
+        try:
+            inst.run(_Runner(inst).top)
+        finally:
+            box.leave()
+    except BaseException:
+        box.close()
+        raise
+    inst.poisoned = None
+    return inst
