@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-ray lint bench fuzz clean system-deps
+.PHONY: demo test test-ray lint bench fuzz clean system-deps test-diff-long test-components-own
 
 # Debian packages the registry tests use: a real OCI registry (distribution 2.8), skopeo for the
 # interop tests, htpasswd for the basic-auth registry. Installed once; quiet; idempotent.
@@ -58,6 +58,16 @@ FUZZ_INPUTS ?= 100000
 FUZZ_SEED ?= 1
 fuzz: $(STAMP)
 	$(BIN)/python tests/fuzz/fuzzing.py --inputs $(FUZZ_INPUTS) --seed $(FUZZ_SEED) --jobs 2
+
+# Component backends (#15): the differential harness in its long mode (values per function),
+# and the whole suite with omniwasm's own component runtime forced (auto: where it can).
+DIFF_EXAMPLES ?= 5000
+test-diff-long: $(STAMP)
+	OMNIWASM_DIFF_EXAMPLES=$(DIFF_EXAMPLES) $(BIN)/python -m pytest -n 2 -q tests/component/test_own_backend.py
+
+COMPONENTS ?= omniwasm
+test-components-own: $(STAMP)
+	OMNIWASM_COMPONENTS=$(COMPONENTS) $(BIN)/python -m pytest -n 2 -q tests
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py

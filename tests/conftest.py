@@ -38,9 +38,13 @@ JCO_VERSION = "1.35.0"
 
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point the compile cache at a fresh directory and drop OMNIWASM_* settings."""
+    """Point the compile cache at a fresh directory and drop OMNIWASM_* settings.
+
+    ``OMNIWASM_COMPONENTS`` stays: it runs the whole suite on one component backend
+    (``make test-components-own``).
+    """
     for key in list(os.environ):
-        if key.startswith("OMNIWASM_"):
+        if key.startswith("OMNIWASM_") and key != "OMNIWASM_COMPONENTS":
             monkeypatch.delenv(key)
     cache = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("OMNIWASM_CACHE_DIR", str(cache))

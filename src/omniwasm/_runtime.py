@@ -52,6 +52,18 @@ class Instance:
         return "module" if isinstance(self._inner, eng.CoreInstance) else "component"
 
     @property
+    def component_backend(self) -> str | None:
+        """Which runtime runs this component: ``"omniwasm"`` or ``"stock"`` (None: a module)."""
+        if isinstance(self._inner, eng.CoreInstance):
+            return None
+        return getattr(self._inner, "backend", "stock")
+
+    @property
+    def component_fallback(self) -> str:
+        """Why ``components="auto"`` chose the stock backend ("" when it did not)."""
+        return str(getattr(self._inner, "backend_reason", ""))
+
+    @property
     def exports(self) -> Any:
         """The exports: ``inst.exports["add"](1, 2)`` or ``inst.exports.add``.
 
@@ -254,6 +266,20 @@ class RunResult:
         return self
 
 
+_BACKENDS = {"stock": "stock", "wasmtime": "stock", "omniwasm": "omniwasm", "auto": "auto"}
+
+
+def _components_backend(choice: str | None) -> str:
+    """The component backend: the argument, else ``OMNIWASM_COMPONENTS``, else ``stock``."""
+    raw = choice if choice is not None else os.environ.get("OMNIWASM_COMPONENTS", "stock")
+    backend = _BACKENDS.get(raw.strip().lower())
+    if backend is None:
+        raise PolicyError(
+            f"unknown component backend {raw!r}: expected omniwasm, stock (wasmtime) or auto"
+        )
+    return backend
+
+
 class Runtime:
     """One configured engine, a compile cache and a default policy.
 
@@ -268,6 +294,12 @@ class Runtime:
         keep_resident: bytes of each pooled memory kept resident between instances and reset
             in place (64 MiB by default; 0 releases every page to the kernel after each
             instance, which saves memory and costs page faults, contended across threads).
+        components: which runtime runs components: ``"stock"`` (wasmtime's component API,
+            also ``"wasmtime"``), ``"omniwasm"`` (omniwasm's own canonical ABI over core
+            modules: bytes at memcpy speed, memories the policy can see; raises PolicyError
+            for a component it cannot run yet) or ``"auto"`` (omniwasm's when it supports the
+            component, else stock; ``Instance.component_backend`` says which and why). The
+            default is ``OMNIWASM_COMPONENTS``, else ``"stock"``.
 
     """
 
@@ -280,8 +312,10 @@ class Runtime:
         cache: bool | str | os.PathLike[str] = True,
         pool_size: int = 256,
         keep_resident: int = eng.DEFAULT_KEEP_RESIDENT,
+        components: str | None = None,
     ) -> None:
         self.policy = policy if policy is not None else Policy()
+        self.components = _components_backend(components)
         metered = fuel if fuel is not None else self.policy.fuel is not None
         self._native = eng.engine_for(
             eng.EngineSettings(
@@ -399,11 +433,26 @@ class Runtime:
                 defs = imports.host_defs(artifact, eng.world_type(artifact))
             elif imports:
                 raise LinkError((), detail="component imports are defined with omniwasm.Linker")
-            inner = eng.instantiate_component(
-                artifact, policy, defs=defs, argv0=name, data=host_data
-            )
-            prepare_instance(inner)
+            inner = self._instantiate_component(artifact, policy, defs, name, host_data)
+            prepare_instance(inner)  # the own backend's instance offers the same interface
         return Instance(inner, policy)
+
+    def _instantiate_component(
+        self, artifact: Any, policy: Policy, defs: Any, name: str, host_data: Any
+    ) -> eng.ComponentInstance:
+        """Instantiate on the chosen component backend (``auto``: omniwasm's when it can)."""
+        backend = self.components
+        if backend != "stock":
+            reason = eng.unsupported_reason(artifact, defs)
+            if not reason:
+                own = eng.instantiate_own(artifact, policy, defs=defs, argv0=name, data=host_data)
+                return cast("eng.ComponentInstance", own)  # the same interface, duck-typed
+            if backend == "omniwasm":
+                raise PolicyError(f"components='omniwasm' cannot run {artifact.source}: {reason}")
+        inner = eng.instantiate_component(artifact, policy, defs=defs, argv0=name, data=host_data)
+        if backend == "auto":
+            inner.backend_reason = reason  # type: ignore[attr-defined]
+        return inner
 
     def run(
         self,

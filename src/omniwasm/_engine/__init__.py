@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .artifact import Artifact, CodeMemo, Kind, load_artifact, sniff
     from .cache import CompileCache, default_cache_dir
+    from .component.own.instance import OwnInstance, instantiate_own, unsupported_reason
     from .component.stock.handles import GuestHandle
     from .component.stock.imports import HostDefs, current_state
     from .component.stock.instance import ComponentInstance, instantiate_component, missing_imports
@@ -49,6 +50,7 @@ _WHERE: dict[str, str] = {
     "Kind": ".artifact",
     "LinearMemory": ".memory",
     "NativeEngine": ".native",
+    "OwnInstance": ".component.own.instance",
     "SLOT": ".core.slotcall",
     "SlotCall": ".core.slotcall",
     "StoreBox": ".store",
@@ -60,12 +62,14 @@ _WHERE: dict[str, str] = {
     "imports_of": ".describe",
     "instantiate_component": ".component.stock.instance",
     "instantiate_core": ".core.instance",
+    "instantiate_own": ".component.own.instance",
     "load_artifact": ".artifact",
     "missing_imports": ".component.stock.instance",
     "set_fuel": ".core.slotcall",
     "sniff": ".artifact",
     "snapshot_module": ".snapshot",
     "translating": ".translate",
+    "unsupported_reason": ".component.own.instance",
     "wasmtime_version": ".native",
     "world_items": ".component.stock.types",
     "world_type": ".component.stock.types",
@@ -98,6 +102,7 @@ __all__ = [
     "Kind",
     "LinearMemory",
     "NativeEngine",
+    "OwnInstance",
     "SlotCall",
     "StoreBox",
     "current_state",
@@ -108,12 +113,14 @@ __all__ = [
     "imports_of",
     "instantiate_component",
     "instantiate_core",
+    "instantiate_own",
     "load_artifact",
     "missing_imports",
     "set_fuel",
     "snapshot_module",
     "sniff",
     "translating",
+    "unsupported_reason",
     "wasmtime_version",
     "world_items",
     "world_type",

@@ -228,7 +228,7 @@ class _Bool(Codec):
 
 
 def _canon_nan(x: float) -> float:
-    return math.nan if x != x else x
+    return math.nan if math.isnan(x) else x
 
 
 class _Float(Codec):
@@ -369,7 +369,7 @@ class _List(Codec):
         if self.is_bytes:
             return bytes(view[p : p + n])
         if self.fmt is not None:
-            items = view[p : p + total].cast(self.fmt).tolist()
+            items = view[p : p + total].cast(self.fmt).tolist()  # type: ignore[call-overload]
             return [_canon_nan(x) for x in items] if self.floats else items
         load = self.elem.load
         return [load(cx, p + i * esize) for i in range(n)]
@@ -384,7 +384,7 @@ class _List(Codec):
         if self.is_bytes:
             cx.mem()[p : p + n] = value
         elif self.fmt is not None:
-            cx.mem()[p : p + total].cast(self.fmt)[:] = _array(self.fmt, value)
+            cx.mem()[p : p + total].cast(self.fmt)[:] = _array(self.fmt, value)  # type: ignore[call-overload]
         else:
             store = self.elem.store
             for i, v in enumerate(value):
@@ -408,7 +408,7 @@ class _List(Codec):
 
 
 def _array(fmt: str, value: Any) -> Any:
-    import array  # noqa: PLC0415 - only numeric lists need it
+    import array
 
     return array.array(fmt, value)
 
@@ -510,9 +510,7 @@ class _Cases(Codec):
         slots = [next(vals) for _ in self.joined]
         if c is None:
             return self.build(d, None)
-        coerced = [
-            x if f is None else f(x) for x, f in zip(slots, self.ins[d], strict=False)
-        ]
+        coerced = [x if f is None else f(x) for x, f in zip(slots, self.ins[d], strict=False)]
         return self.build(d, c.lift(cx, iter(coerced)))
 
     def lower(self, cx: Cx, value: Any, out: list[Any]) -> None:
@@ -652,7 +650,7 @@ _SIMPLE: dict[type, Callable[[], Codec]] = {
 
 
 @functools.lru_cache(maxsize=4096)
-def codec(ty: t.WitType) -> Codec:  # noqa: PLR0911
+def codec(ty: t.WitType) -> Codec:
     """The codec of a WIT type (cached per descriptor)."""
     simple = _SIMPLE.get(type(ty))
     if simple is not None:

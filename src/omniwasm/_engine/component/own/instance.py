@@ -17,6 +17,7 @@ backend): resources, component-model async and its built-ins, start functions, n
 
 from __future__ import annotations
 
+import ctypes
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -100,12 +101,10 @@ def unsupported_reason(artifact: Artifact, defs: HostDefs | None) -> str:
         plan = own_plan(artifact)
     except Unsupported as exc:
         return str(exc)
-    if defs is None or defs.wasi:
-        if any(
-            isinstance(i, t.InterfaceType) and i.name.startswith("wasi:")
-            for i in plan.world.imports
-        ):
-            return "it imports WASI, which only the stock backend provides natively"
+    if (defs is None or defs.wasi) and any(
+        isinstance(i, t.InterfaceType) and i.name.startswith("wasi:") for i in plan.world.imports
+    ):
+        return "it imports WASI, which only the stock backend provides natively"
     return ""
 
 
@@ -228,20 +227,23 @@ class _Views:
 
     def __init__(self, inst: OwnInstance) -> None:
         self.inst = inst
-        self.mems: dict[int, LinearMemory] = {}
+        self.mems: dict[bytes, LinearMemory] = {}
+
+    def add(self, memory: wasmtime.Memory) -> LinearMemory:
+        """Track a memory (the policy's ``max_memory`` is judged on all of them)."""
+        raw = memory._memory
+        key = ctypes.string_at(ctypes.addressof(raw), ctypes.sizeof(raw))  # store id + index
+        lm = self.mems.get(key)
+        if lm is None:
+            lm = LinearMemory(self.inst.box, ctypes.addressof(raw), "memory")
+            self.mems[key] = lm
+            self.inst.keep.append(memory)
+        return lm
 
     def view_fn(self, memory: wasmtime.Memory | None) -> Any:
         if memory is None:
             return None
-        key = id(memory)
-        lm = self.mems.get(key)
-        if lm is None:
-            import ctypes  # noqa: PLC0415
-
-            lm = LinearMemory(self.inst.box, ctypes.addressof(memory._memory), "memory")
-            self.mems[key] = lm
-            self.inst.keep.append(memory)
-        return lm.view
+        return self.add(memory).view
 
     def total(self) -> int:
         return sum(m.size() for m in self.mems.values())
@@ -456,21 +458,36 @@ class OwnInstance:
         """True once the store has been released."""
         return self.box.closed
 
-    unusable = _Stock.unusable
+    def unusable(self, label: str) -> OmniwasmError:
+        """The error for calling into a closed or poisoned instance."""
+        return _Stock.unusable(self, label)  # type: ignore[arg-type]
 
     def run(self, fn: Any) -> Any:
         """Run guest code, turning every failure into an omniwasm error (and poisoning)."""
+        err: BaseException
         try:
             return fn()
+        except (OmniwasmError, KeyboardInterrupt, SystemExit) as exc:
+            pending = self.state.take_pending()
+            if pending is None:
+                raise
+            err = self._from_pending(pending, exc)
+            raise err from err.__cause__
         except AbiTrap as exc:
-            err: BaseException = Trap(f"wasm trap: {exc}", code="abi")
             self.poisoned = f"Trap: {exc}"
             pending = self.state.take_pending()
-            if pending is not None:
-                err = self._from_pending(pending, exc)
-            raise err from None
+            if pending is None:
+                raise Trap(f"wasm trap: {exc}", code="abi") from None
+            hosted = self._from_pending(pending, exc)
+            raise hosted from hosted.__cause__
         except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
             raise self.failure(exc) from None
+        except Exception as exc:  # a host function's exception, re-raised by wasmtime-py
+            pending = self.state.take_pending()
+            if pending is None:
+                raise
+            err = self._from_pending(pending, exc)
+            raise err from err.__cause__
 
     def _from_pending(self, pending: BaseException, exc: BaseException) -> BaseException:
         if isinstance(pending, GuestExit | LimitExceeded | Cancelled | OmniwasmError):
@@ -490,7 +507,7 @@ class OwnInstance:
 
     def failure(self, exc: BaseException) -> BaseException:
         """The error to raise for a failed call (a parked host exception wins)."""
-        from wasmtime import _func as wasmtime_func  # noqa: PLC0415
+        from wasmtime import _func as wasmtime_func
 
         wasmtime_func.LAST_EXCEPTION = None
         pending = self.state.take_pending()
@@ -516,7 +533,7 @@ class OwnInstance:
             raise OmniwasmError(f"{name}: the instance is closed")
         where = interface or "the world"
         if interface:
-            sort, item = self.exported.get(interface, ("", None))
+            _, item = self.exported.get(interface, ("", None))
             target = item.get(name) if isinstance(item, dict) else None
             sig = next(
                 (
@@ -528,7 +545,7 @@ class OwnInstance:
             )
             lifted = target[1] if target is not None else None
         else:
-            sort, lifted = self.exported.get(name, ("", None))
+            _, lifted = self.exported.get(name, ("", None))
             sig = next(
                 (e for e in self.world.exports if isinstance(e, t.FuncSig) and e.name == name),
                 None,
@@ -582,7 +599,7 @@ class _Runner:
         *,
         top: bool = False,
     ) -> dict[str, tuple[str, Any]]:
-        from ...._binary.component_types import Comp  # noqa: PLC0415
+        from ...._binary.component_types import Comp
 
         static_out = Comp()
         static_args = None if args is None else {n: (s, st) for n, (s, _, st) in args.items()}
@@ -592,7 +609,7 @@ class _Runner:
             self.step(d, frame, args, exports, top)
         return exports
 
-    def step(  # noqa: PLR0912
+    def step(
         self,
         d: object,
         frame: _Frame,
@@ -620,9 +637,7 @@ class _Runner:
             else:
                 target = frame.get("func", d.index or 0)
                 label = target.label if isinstance(target, Host) else "a component function"
-                sp["core func"].append(
-                    _lowered(self.inst, target, self.options(d, frame), label)
-                )
+                sp["core func"].append(_lowered(self.inst, target, self.options(d, frame), label))
         elif isinstance(d, c.Instantiate):
             sp["instance"].append(self.instantiate(d, frame))
         elif isinstance(d, c.InlineExports):
@@ -658,7 +673,7 @@ class _Runner:
         )
 
     def alias(self, a: c.Alias, frame: _Frame) -> Any:
-        if a.sort == "type" or a.sort == "core type":
+        if a.sort in {"type", "core type"}:
             return None
         if a.kind == "outer":
             return frame.outer(a.count).get(a.sort, a.index)
@@ -667,7 +682,9 @@ class _Runner:
             try:
                 return inst[a.name]
             except KeyError:
-                raise InvalidModule(f"core instance {a.instance} has no export {a.name!r}") from None
+                raise InvalidModule(
+                    f"core instance {a.instance} has no export {a.name!r}"
+                ) from None
         inst = frame.get("instance", a.instance)
         if not isinstance(inst, dict) or a.name not in inst:
             raise InvalidModule(f"instance {a.instance} has no export {a.name!r}")
@@ -688,7 +705,11 @@ class _Runner:
                     (), detail=f"core import {imp.module}.{imp.name} not provided"
                 ) from None
         instance = wasmtime.Instance(self.store, module, externs)
-        return _CoreInst(instance, self.store)
+        core = _CoreInst(instance, self.store)
+        for ext in core.exports.values():
+            if isinstance(ext, wasmtime.Memory):
+                self.inst.views.add(ext)
+        return core
 
     def instantiate(self, d: c.Instantiate, frame: _Frame) -> dict[str, tuple[str, Any]]:
         comp, def_frame = frame.get("component", d.component)
@@ -704,7 +725,7 @@ class _Runner:
         defs = self.inst.defs
         world = self.plan.world
         if d.desc.sort == "func":
-            sig = next((i for i in world.imports if isinstance(i, t.FuncSig) and i.name == d.name))
+            sig = next(i for i in world.imports if isinstance(i, t.FuncSig) and i.name == d.name)
             return Host(defs.funcs[("", d.name)], sig, d.name)
         if d.desc.sort == "instance":
             iface = next(

@@ -1,0 +1,214 @@
+"""omniwasm's own component runtime, differentially against the stock backend.
+
+Random values of every WIT type go through the same component on both backends (exports of
+``types.wat``; host imports of ``imports.wat``) and must come back the same. Each run sends
+``OMNIWASM_DIFF_EXAMPLES`` (200 by default) values per function: more than 5,000 in all;
+``make test-diff-long`` sends many more.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import omniwasm
+from fixtures.wit_values import same, values_of
+from omniwasm import MemoryLimitExceeded, OutOfFuel, Policy, PolicyError, Timeout, Trap
+from omniwasm.types import FuncSig, InterfaceType
+
+ECHO = "test:types/echo"
+HOST = "test:types/host"
+EXAMPLES = int(os.environ.get("OMNIWASM_DIFF_EXAMPLES", "200"))
+DIFF = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+@pytest.fixture(scope="module")
+def types_pair(wat_component: Callable[[str], Path]) -> tuple[Any, Any, list[FuncSig]]:
+    """types.wat instantiated on both backends, with its echo functions."""
+    path = wat_component("types")
+    rt = omniwasm.Runtime(components="omniwasm")
+    compiled = rt.load(path)
+    own = rt.instantiate(compiled)
+    stock = omniwasm.Runtime(components="stock").instantiate(path)
+    iface = next(e for e in compiled.world.exports if isinstance(e, InterfaceType))
+    echoes = [f for f in iface.funcs if f.name.startswith("echo-")]
+    return own, stock, echoes
+
+
+def _echo_names() -> list[str]:
+    kinds = "bool s8 s16 s32 s64 u8 u16 u32 u64 f32 f64 char string string-utf16 string-latin1"
+    kinds += " list-u8 list-u32 list-string list-point tuple point shape color perms"
+    kinds += " option-string option-option-u32 result-string-string result-err-u32"
+    kinds += " result-ok-u32 result-empty"
+    return [f"echo-{k}" for k in kinds.split()]
+
+
+@pytest.mark.parametrize("name", _echo_names())
+def test_exports_agree_on_random_values(
+    types_pair: tuple[Any, Any, list[FuncSig]], name: str
+) -> None:
+    """Random values of each WIT type echo through both backends to the same result."""
+    own, stock, echoes = types_pair
+    sig = next(f for f in echoes if f.name == name)
+    own_fn = own.exports[ECHO][name]
+    stock_fn = stock.exports[ECHO][name]
+
+    @DIFF
+    @given(st.data())
+    def check(data: st.DataObject) -> None:
+        value = data.draw(values_of(sig.params[0][1]))
+        assert same(own_fn(value, raw=True), stock_fn(value, raw=True))
+
+    check()
+
+
+def test_one_mebibyte_of_bytes_round_trips(types_pair: tuple[Any, Any, list[FuncSig]]) -> None:
+    """A 1 MiB list<u8> goes into the guest and back as bytes, unchanged."""
+    own = types_pair[0]
+    payload = os.urandom(1 << 20)
+    assert own.exports[ECHO]["echo-list-u8"](payload) == payload
+
+
+@pytest.fixture(scope="module")
+def imports_pair(wat_component: Callable[[str], Path]) -> tuple[Any, Any, list[FuncSig]]:
+    """imports.wat on both backends, its host imports the identity in Python."""
+    path = wat_component("imports")
+    out = []
+    for backend in ("omniwasm", "stock"):
+        rt = omniwasm.Runtime(components=backend)
+        compiled = rt.load(path)
+        iface = next(i for i in compiled.world.imports if i.name == HOST)
+        assert isinstance(iface, InterfaceType)
+        linker = omniwasm.Linker()
+        echoes = {f.name: (lambda x: x) for f in iface.funcs if f.name.startswith("echo-")}
+        linker.define(HOST, add=lambda a, b: a + b, noop=lambda: None, **echoes)
+        linker.define("log", lambda msg: None)
+        out.append(rt.instantiate(compiled, imports=linker))
+    return out[0], out[1], [f for f in iface.funcs if f.name.startswith("echo-")]
+
+
+@pytest.mark.parametrize(
+    "name", [n for n in _echo_names() if "utf16" not in n and "latin1" not in n]
+)
+def test_host_imports_agree_on_random_values(
+    imports_pair: tuple[Any, Any, list[FuncSig]], name: str
+) -> None:
+    """Random values reach a Python host import and come back the same on both backends."""
+    own, stock, echoes = imports_pair
+    sig = next(f for f in echoes if f.name == name)
+    kind = name.removeprefix("echo-")
+    own_fn = own.exports.roundtrip[f"roundtrip-{kind}"]
+    stock_fn = stock.exports.roundtrip[f"roundtrip-{kind}"]
+
+    @DIFF
+    @given(st.data())
+    def check(data: st.DataObject) -> None:
+        value = data.draw(values_of(sig.params[0][1]))
+        assert same(own_fn(value, raw=True), stock_fn(value, raw=True))
+
+    check()
+
+
+def test_the_backend_is_chosen_per_runtime(wat_component: Callable[[str], Path]) -> None:
+    """components= picks the runtime; the instance says which one runs it."""
+    path = wat_component("types")
+    assert omniwasm.Runtime(components="omniwasm").instantiate(path).component_backend == "omniwasm"
+    assert omniwasm.Runtime(components="stock").instantiate(path).component_backend == "stock"
+    assert omniwasm.Runtime(components="auto").instantiate(path).component_backend == "omniwasm"
+
+
+def test_auto_falls_back_to_stock_and_says_why(wat_component: Callable[[str], Path]) -> None:
+    """A component with resources runs on stock under auto, with the reason recorded."""
+    inst = omniwasm.Runtime(components="auto").instantiate(wat_component("resources_export"))
+    assert inst.component_backend == "stock"
+    assert "resources" in inst.component_fallback
+
+
+def test_forcing_omniwasm_on_an_unsupported_component_is_a_policy_error(
+    wat_component: Callable[[str], Path],
+) -> None:
+    """components='omniwasm' refuses what it cannot run yet, naming the reason."""
+    with pytest.raises(PolicyError, match="resources"):
+        omniwasm.Runtime(components="omniwasm").instantiate(wat_component("resources_export"))
+
+
+def test_environment_chooses_the_default_backend(
+    wat_component: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OMNIWASM_COMPONENTS sets the default; an unknown name is a PolicyError."""
+    monkeypatch.setenv("OMNIWASM_COMPONENTS", "omniwasm")
+    assert omniwasm.Runtime().instantiate(wat_component("types")).component_backend == "omniwasm"
+    monkeypatch.setenv("OMNIWASM_COMPONENTS", "fast")
+    with pytest.raises(PolicyError, match="unknown component backend"):
+        omniwasm.Runtime()
+
+
+def test_invalid_utf8_from_the_guest_is_a_trap_and_poisons(
+    wat_component: Callable[[str], Path],
+) -> None:
+    """A guest returning bad UTF-8 traps; the instance cannot be entered again."""
+    inst = omniwasm.Runtime(components="omniwasm").instantiate(wat_component("types"))
+    with pytest.raises(Trap, match="utf-8"):
+        inst.exports[ECHO]["bad-string"]()
+    with pytest.raises(omniwasm.ExecutionError, match="cannot be entered again"):
+        inst.exports[ECHO]["add"](1, 2)
+
+
+def test_memory_hog_hits_max_memory(wat_component: Callable[[str], Path]) -> None:
+    """A component growing memory past max_memory raises MemoryLimitExceeded, not a Trap."""
+    inst = omniwasm.Runtime(components="omniwasm").instantiate(
+        wat_component("types"), Policy(max_memory="2MiB")
+    )
+    with pytest.raises(MemoryLimitExceeded):
+        inst.exports[ECHO]["hog"]()
+
+
+def test_spinning_guest_hits_the_timeout(wat_component: Callable[[str], Path]) -> None:
+    """An export that loops forever is stopped at the policy's timeout."""
+    inst = omniwasm.Runtime(components="omniwasm").instantiate(
+        wat_component("types"), Policy(timeout=0.2)
+    )
+    with pytest.raises(Timeout):
+        inst.exports[ECHO]["spin"]()
+
+
+def test_spinning_guest_runs_out_of_fuel(wat_component: Callable[[str], Path]) -> None:
+    """An export that loops forever stops when its fuel runs out."""
+    inst = omniwasm.Runtime(components="omniwasm", fuel=True).instantiate(
+        wat_component("types"), Policy(fuel=100_000)
+    )
+    with pytest.raises(OutOfFuel):
+        inst.exports[ECHO]["spin"]()
+
+
+def test_host_exception_becomes_host_function_error(
+    wat_component: Callable[[str], Path],
+) -> None:
+    """A Python host import that raises surfaces as HostFunctionError caused by it."""
+    rt = omniwasm.Runtime(components="omniwasm")
+    compiled = rt.load(wat_component("imports"))
+    iface = next(i for i in compiled.world.imports if i.name == HOST)
+    assert isinstance(iface, InterfaceType)
+    linker = omniwasm.Linker()
+
+    def boom(x: Any) -> Any:
+        raise KeyError("nope")
+
+    members = {f.name: boom for f in iface.funcs if f.name.startswith("echo-")}
+    linker.define(HOST, add=lambda a, b: a + b, noop=lambda: None, **members)
+    linker.define("log", lambda msg: None)
+    inst = rt.instantiate(compiled, imports=linker)
+    with pytest.raises(omniwasm.HostFunctionError) as info:
+        inst.exports.roundtrip["roundtrip-u32"](1)
+    assert isinstance(info.value.__cause__, KeyError)
