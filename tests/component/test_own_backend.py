@@ -2,7 +2,7 @@
 
 Random values of every WIT type go through the same component on both backends (exports of
 ``types.wat``; host imports of ``imports.wat``) and must come back the same. Each run sends
-``OMNIWASM_DIFF_EXAMPLES`` (200 by default) values per function: more than 5,000 in all;
+``OMNIWASM_DIFF_EXAMPLES`` (100 by default) values per function: about 5,700 in all;
 ``make test-diff-long`` sends many more.
 """
 
@@ -24,7 +24,7 @@ from omniwasm.types import FuncSig, InterfaceType
 
 ECHO = "test:types/echo"
 HOST = "test:types/host"
-EXAMPLES = int(os.environ.get("OMNIWASM_DIFF_EXAMPLES", "200"))
+EXAMPLES = int(os.environ.get("OMNIWASM_DIFF_EXAMPLES", "100"))
 DIFF = settings(
     max_examples=EXAMPLES,
     deadline=None,
