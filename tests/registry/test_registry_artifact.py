@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 from collections.abc import Callable
@@ -89,6 +90,24 @@ def test_wit_package_name_is_read_from_an_encoded_package(tmp_path: Path, wasm_t
     )
     info = read_info(out.read_bytes())
     assert info.wit_package == "acme:greeter@1.2.3"
+
+
+def test_damaged_packages_are_refused_or_read_never_crash(tmp_path: Path, wasm_tools: str) -> None:
+    """Every truncation and many byte flips of a WIT package end in an artifact or RegistryError."""
+    (tmp_path / "pkg.wit").write_text(WIT)
+    out = tmp_path / "pkg.wasm"
+    subprocess.run(
+        [wasm_tools, "component", "wit", str(tmp_path / "pkg.wit"), "--wasm", "-o", str(out)],
+        check=True,
+    )
+    good = out.read_bytes()
+    damaged = [good[:n] for n in range(len(good))]
+    damaged += [good[:i] + bytes([good[i] ^ 0xFF]) + good[i + 1 :] for i in range(8, len(good))]
+    for data in damaged:  # any other exception fails the test
+        with contextlib.suppress(RegistryError):
+            build_artifact(data)
+    with pytest.raises(RegistryError, match="not a WebAssembly binary"):
+        build_artifact(good[:-1])  # cut inside the last section
 
 
 def test_component_name_and_version_come_from_its_metadata(tmp_path: Path, wasm_tools: str) -> None:
