@@ -66,6 +66,10 @@ def load_commands(argv: list[str]) -> None:
 
 def main() -> None:
     """Entry point of the ``omniwasm`` console script."""
+    if len(sys.argv) > 2 and sys.argv[1] == "run":
+        from ._fast import main as fast_main
+
+        fast_main(sys.argv[2:])  # exits when it ran the command; else typer parses it
     load_commands(sys.argv)
     from ._app import app
 
