@@ -18,11 +18,13 @@ backend): resources, component-model async and its built-ins, start functions, n
 from __future__ import annotations
 
 import ctypes
+import struct
 import threading
 from dataclasses import dataclass
 from typing import Any
 
 import wasmtime
+from wasmtime import _ffi as ffi
 
 from ...._binary import component as c
 from ...._binary.component_types import Func, Resolved, _Env, resolve, walk
@@ -199,8 +201,8 @@ class Options:
     """A canon definition's options, resolved to this instance's core items."""
 
     memory: wasmtime.Memory | None
-    realloc: wasmtime.Func | None
-    post_return: wasmtime.Func | None
+    realloc: RawFunc | None
+    post_return: RawFunc | None
     encoding: str
 
 
@@ -208,7 +210,7 @@ class Options:
 class Lifted:
     """A core function lifted to a component function."""
 
-    core: wasmtime.Func
+    core: RawFunc
     func: Func
     options: Options
 
@@ -250,14 +252,7 @@ class _Views:
 
 
 def _cx(views: _Views, opts: Options, store: wasmtime.Store) -> Cx:
-    realloc = opts.realloc
-    fn = None
-    if realloc is not None:
-
-        def fn(a: int, b: int, cc: int, d: int) -> int:
-            return int(realloc(store, a, b, cc, d))
-
-    return Cx(views.view_fn(opts.memory), fn, opts.encoding)
+    return Cx(views.view_fn(opts.memory), opts.realloc, opts.encoding)
 
 
 class OwnExport:
@@ -311,7 +306,7 @@ class OwnExport:
         else:
             for (_, cd), v in zip(self._params, values, strict=True):
                 cd.lower(cx, v, flat)
-        raw = lifted.core(store, *flat)
+        raw = lifted.core(*flat)
         cx.dirty()
         rc = self._result
         if rc is None:
@@ -322,7 +317,7 @@ class OwnExport:
             value = rc.lift(cx, iter([raw]))
         post = lifted.options.post_return
         if post is not None:
-            post(store, *([] if raw is None else [raw]))
+            post(*([] if raw is None else [raw]))
         return value
 
 
@@ -481,7 +476,8 @@ class OwnInstance:
             hosted = self._from_pending(pending, exc)
             raise hosted from hosted.__cause__
         except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
-            raise self.failure(exc) from None
+            failed = self.failure(exc)
+            raise failed from failed.__cause__
         except Exception as exc:  # a host function's exception, re-raised by wasmtime-py
             pending = self.state.take_pending()
             if pending is None:
@@ -631,9 +627,8 @@ class _Runner:
         elif isinstance(d, c.Canon):
             if d.op == "lift":
                 func = frame.static.get("type", d.type or 0)
-                sp["func"].append(
-                    Lifted(frame.get("core func", d.index or 0), func, self.options(d, frame))
-                )
+                core = self.raw(frame.get("core func", d.index or 0))
+                sp["func"].append(Lifted(core, func, self.options(d, frame)))
             else:
                 target = frame.get("func", d.index or 0)
                 label = target.label if isinstance(target, Host) else "a component function"
@@ -667,10 +662,13 @@ class _Runner:
         o = d.options
         return Options(
             None if o.memory is None else frame.get("core memory", o.memory),
-            None if o.realloc is None else frame.get("core func", o.realloc),
-            None if o.post_return is None else frame.get("core func", o.post_return),
+            None if o.realloc is None else self.raw(frame.get("core func", o.realloc)),
+            None if o.post_return is None else self.raw(frame.get("core func", o.post_return)),
             o.encoding,
         )
+
+    def raw(self, func: wasmtime.Func) -> RawFunc:
+        return RawFunc(func, self.store, self.inst.box.ctx)
 
     def alias(self, a: c.Alias, frame: _Frame) -> Any:
         if a.sort in {"type", "core type"}:
@@ -782,3 +780,89 @@ def instantiate_own(
         raise
     inst.poisoned = None
     return inst
+
+
+# --- raw core calls -----------------------------------------------------------------------------
+
+_SLOT = ctypes.sizeof(ffi.wasmtime_val_raw)
+_RAW_CODES = {"i32": "I", "i64": "Q", "f32": "f", "f64": "d"}
+_MASKS = {"i32": 0xFFFFFFFF, "i64": 0xFFFFFFFFFFFFFFFF}
+_call_unchecked = ctypes.CFUNCTYPE(
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.c_void_p,
+    ctypes.c_size_t,
+    ctypes.c_void_p,
+)(("wasmtime_func_call_unchecked", ffi.dll))
+
+
+def _raw_layout(types: list[str]) -> struct.Struct:
+    return struct.Struct(
+        "<" + "".join(f"{_RAW_CODES[t]}{_SLOT - struct.calcsize(_RAW_CODES[t])}x" for t in types)
+    )
+
+
+class RawFunc:
+    """A core function called through ``wasmtime_func_call_unchecked`` (about 1 µs).
+
+    The signature comes from wasmtime's own type of the function (validated code), so the
+    unchecked call cannot be given a wrong layout; arguments are masked to their width.
+    """
+
+    __slots__ = (
+        "_buf",
+        "_buf_addr",
+        "_ctx",
+        "_func",
+        "_func_addr",
+        "_in",
+        "_keep",
+        "_masks",
+        "_n",
+        "_out",
+        "_slots",
+        "_trap",
+        "_trap_addr",
+    )
+
+    def __init__(self, func: wasmtime.Func, store: wasmtime.Store, ctx: int) -> None:
+        ty = func.type(store)
+        params = [str(p) for p in ty.params]
+        results = [str(r) for r in ty.results]
+        if any(p not in _RAW_CODES for p in (*params, *results)):
+            raise Unsupported("core functions with reference or vector types")
+        self._func = func
+        self._in = _raw_layout(params)
+        self._out = _raw_layout(results)
+        self._masks = [_MASKS.get(p) for p in params]
+        self._n = len(results)
+        self._slots = max(len(params), len(results), 1)
+        self._buf = (ffi.wasmtime_val_raw * self._slots)()
+        self._buf_addr = ctypes.addressof(self._buf)
+        self._func_addr = ctypes.addressof(func._func)
+        self._ctx = ctx
+        self._trap = ctypes.c_void_p()
+        self._trap_addr = ctypes.addressof(self._trap)
+
+    def __call__(self, *args: Any) -> Any:
+        """Call; returns None or the single result (masked unsigned for integers)."""
+        self._in.pack_into(
+            self._buf,
+            0,
+            *[a if m is None else a & m for a, m in zip(args, self._masks, strict=True)],
+        )
+        error = _call_unchecked(
+            self._ctx, self._func_addr, self._buf_addr, self._slots, self._trap_addr
+        )
+        if error:
+            raise wasmtime.WasmtimeError._from_ptr(
+                ctypes.cast(error, ctypes.POINTER(ffi.wasmtime_error_t))
+            )
+        trap = self._trap.value
+        if trap:
+            self._trap.value = None
+            raise wasmtime.Trap._from_ptr(ctypes.cast(trap, ctypes.POINTER(ffi.wasm_trap_t)))
+        if self._n == 0:
+            return None
+        return self._out.unpack_from(self._buf, 0)[0]
