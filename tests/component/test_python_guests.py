@@ -95,7 +95,7 @@ def test_cli_invoke_summarizer_prints_wave(omniwasm_cli: list[str], summarizer_c
         'omniwasm. The end.", language: "en"}, 5)'
     )
     proc = subprocess.run(
-        [*omniwasm_cli, "run", "--invoke", call, str(summarizer_cwasm)],
+        [*omniwasm_cli, "run", "--allow-precompiled", "--invoke", call, str(summarizer_cwasm)],
         capture_output=True,
         text=True,
         check=False,

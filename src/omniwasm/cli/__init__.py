@@ -10,6 +10,7 @@ The typer app lives in ``_app``; each command is a module of its own that regist
 
 from __future__ import annotations
 
+import os
 import sys
 
 __all__ = ["main"]
@@ -54,6 +55,25 @@ COMMANDS: dict[str, str] = {
 }
 
 
+_GLOBAL_OPTIONS = ("-h", "--help", "-V", "--version")
+_WASM_SUFFIXES = (".wasm", ".wat", ".cwasm")
+
+
+def default_to_run(argv: list[str]) -> list[str]:
+    """``omniwasm prog.wasm ARGS`` (or ``omniwasm --fuel 9 prog.wasm``) as ``omniwasm run ...``.
+
+    wasmtime's default subcommand: a first word that is no command and no global option, but
+    an option (of ``run``) or a WebAssembly file, means ``run``. Any other word is left for
+    the usage error ``No such command``.
+    """
+    if len(argv) < 2 or argv[1] in COMMANDS or argv[1] in _GLOBAL_OPTIONS:
+        return argv
+    first = argv[1]
+    if first.startswith("-") or first.endswith(_WASM_SUFFIXES) or os.path.isfile(first):
+        return [argv[0], "run", *argv[1:]]
+    return argv
+
+
 def load_commands(argv: list[str]) -> None:
     """Register the command ``argv`` names, or every command when it names none."""
     import importlib
@@ -66,6 +86,7 @@ def load_commands(argv: list[str]) -> None:
 
 def main() -> None:
     """Entry point of the ``omniwasm`` console script."""
+    sys.argv = default_to_run(sys.argv)
     if len(sys.argv) > 2 and sys.argv[1] == "run":
         from ._fast import main as fast_main
 

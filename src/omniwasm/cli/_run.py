@@ -15,6 +15,7 @@ from .._runtime import Instance, Runtime
 from ._app import (
     DEBUG,
     FILE_OR_REFERENCE,
+    AllowPrecompiledOpt,
     Argv0Opt,
     DeterministicOpt,
     DirOpt,
@@ -27,15 +28,19 @@ from ._app import (
     OutputOpt,
     PolicyOpt,
     SeedOpt,
+    SOpt,
     StdinOpt,
     TableOpt,
     TimeoutOpt,
     WasiOpt,
+    WOpt,
     app,
     backstop,
     build_policy,
+    check_precompiled,
     guarded,
     guest_name,
+    option_groups,
 )
 
 __all__: list[str] = []
@@ -113,9 +118,21 @@ def invoke_component(inst: Instance, call: str, extra: list[str]) -> str:
     return "()" if sig.result is None else format_value(value, sig.result)
 
 
-@app.command(
-    context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
-)
+# Options come before FILE and are parsed strictly (an unknown one is a usage error); everything
+# after FILE goes to the guest, as with `wasmtime run`.
+_STRICT_BEFORE_FILE = {"allow_interspersed_args": False}
+
+NnOpt = Annotated[
+    list[str],
+    typer.Option(
+        "--nn-model",
+        metavar="NAME=PATH",
+        help="Grant an ONNX model to the guest's wasi:nn load-by-name (repeatable).",
+    ),
+]
+
+
+@app.command(context_settings=_STRICT_BEFORE_FILE)
 def run(
     file: Annotated[str, typer.Argument(help=FILE_OR_REFERENCE)],
     args: Annotated[list[str] | None, typer.Argument(help="Arguments passed to the guest.")] = None,
@@ -142,20 +159,26 @@ def run(
     wasi: WasiOpt = "auto",
     deterministic: DeterministicOpt = False,
     seed: SeedOpt = 0,
-    nn_models: Annotated[
-        list[str],
-        typer.Option(
-            "--nn-model",
-            metavar="NAME=PATH",
-            help="Grant an ONNX model to the guest's wasi:nn load-by-name (repeatable).",
-        ),
-    ] = [],  # noqa: B006
+    nn_models: NnOpt = [],  # noqa: B006
+    w_opts: WOpt = [],  # noqa: B006
+    s_opts: SOpt = [],  # noqa: B006
+    allow_precompiled: AllowPrecompiledOpt = False,
     debug: Annotated[bool, DEBUG] = False,
 ) -> None:
     """Run a WASI command (p1 module or p2 component), or call one export with --invoke.
 
-    The guest's exit code becomes this process's exit code.
+    Options go before FILE; everything after FILE is passed to the guest. The guest's exit
+    code becomes this process's exit code.
     """
+    groups = option_groups(
+        w_opts,
+        s_opts,
+        fuel=fuel,
+        timeout=timeout,
+        max_memory=max_memory,
+        max_table_elements=max_table_elements,
+        max_instances=max_instances,
+    )
 
     def go() -> int:
         guest_args = list(args or [])
@@ -164,12 +187,12 @@ def run(
             dirs=dirs,
             dirs_ro=dirs_ro,
             env=env,
-            fuel=fuel,
-            timeout=timeout,
-            max_memory=max_memory,
+            fuel=groups.fuel,
+            timeout=groups.timeout,
+            max_memory=groups.max_memory,
             max_output=max_output,
-            max_table_elements=max_table_elements,
-            max_instances=max_instances,
+            max_table_elements=groups.max_table_elements,
+            max_instances=groups.max_instances,
             stdin=stdin,
             args=guest_args if invoke is None else [],
         )
@@ -177,9 +200,16 @@ def run(
             raise PolicyError(f"--wasi is 'native', 'virtual' or 'auto', not {wasi!r}")
         if (deterministic or seed) and wasi != "virtual":
             raise PolicyError("--deterministic and --seed need --wasi virtual")
+        if groups.http and wasi == "native":
+            raise PolicyError("-S http needs the virtual WASI host (--wasi virtual or auto)")
         policy = policy.with_(deterministic=deterministic, seed=seed)
+        if groups.inherit_env:
+            policy = policy.with_(inherit_env=True)
+        if groups.http:  # wasmtime's -S http: outgoing requests to any host
+            policy = policy.with_(allowed_hosts=[*policy.allowed_hosts, "*://*:*"])
         if nn_models:  # added to the policy file's models (a name given twice is an error)
             policy = policy.with_(models=[*policy.models, *_granted(nn_models)])
+        check_precompiled(file, allow_precompiled)
         backstop(policy)
         rt = Runtime(policy, cache=not no_cache)
         compiled = rt.load(file)
@@ -187,7 +217,7 @@ def run(
         # wasmtime's native WASI 0.2 waits cannot be interrupted from Python; the virtual
         # host's all end at the deadline
         timed_component = compiled.kind == "component" and policy.timeout is not None
-        if wasi == "virtual" or (wasi == "auto" and timed_component):
+        if wasi == "virtual" or (wasi == "auto" and (timed_component or groups.http)):
             return _run_virtual(rt, compiled, policy, name, invoke, guest_args)
         imports = _nn_imports(compiled, policy)
         if invoke is None:
@@ -261,7 +291,7 @@ def _run_virtual(
     return 0
 
 
-@app.command(context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True})
+@app.command(context_settings=_STRICT_BEFORE_FILE)
 def invoke(
     file: Annotated[str, typer.Argument(help=FILE_OR_REFERENCE)],
     call: Annotated[
@@ -279,10 +309,22 @@ def invoke(
     timeout: TimeoutOpt = None,
     max_memory: MemOpt = None,
     max_output: OutputOpt = None,
+    max_table_elements: TableOpt = None,
+    max_instances: InstOpt = None,
+    stdin: StdinOpt = None,
     policy_file: PolicyOpt = None,
+    argv0: Argv0Opt = None,
+    no_cache: NoCacheOpt = False,
+    wasi: WasiOpt = "auto",
+    deterministic: DeterministicOpt = False,
+    seed: SeedOpt = 0,
+    nn_models: NnOpt = [],  # noqa: B006
+    w_opts: WOpt = [],  # noqa: B006
+    s_opts: SOpt = [],  # noqa: B006
+    allow_precompiled: AllowPrecompiledOpt = False,
     debug: Annotated[bool, DEBUG] = False,
 ) -> None:
-    """Call one export and print its results (alias of ``run --invoke``)."""
+    """Call one export and print its results (``run --invoke``; the same options as run)."""
     run(
         file,
         args,
@@ -294,6 +336,18 @@ def invoke(
         timeout=timeout,
         max_memory=max_memory,
         max_output=max_output,
+        max_table_elements=max_table_elements,
+        max_instances=max_instances,
+        stdin=stdin,
         policy_file=policy_file,
+        argv0=argv0,
+        no_cache=no_cache,
+        wasi=wasi,
+        deterministic=deterministic,
+        seed=seed,
+        nn_models=nn_models,
+        w_opts=w_opts,
+        s_opts=s_opts,
+        allow_precompiled=allow_precompiled,
         debug=debug,
     )
