@@ -202,3 +202,26 @@ def test_targets_world_from_the_registry(
     # adder exports test:compose/math, not this package's math: the gap is named.
     assert checked.returncode == 1
     assert f"missing export: {ns}:compose/math@0.1.0" in checked.stdout
+
+
+@pytest.mark.parametrize("command", ["pull", "push", "tags"])
+def test_registry_commands_load_no_engine(command: str, tmp_path: Path) -> None:
+    """``omniwasm pull/push/tags`` run without importing wasmtime, the WIT types or the policy."""
+    import sys
+
+    args = {
+        "pull": ["pull", "--offline", "127.0.0.1:1/x/y:1", "-o", str(tmp_path / "x.wasm")],
+        "push": ["push", str(tmp_path / "missing.wasm"), "127.0.0.1:1/x/y:1"],
+        "tags": ["tags", "--offline", "127.0.0.1:1/x/y"],
+    }[command]
+    code = (
+        "import sys\n"
+        f"sys.argv = ['omniwasm', *{args!r}]\n"
+        "from omniwasm.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = ('wasmtime', 'omniwasm._engine', 'omniwasm._wit', 'omniwasm._policy',\n"
+        "         'omniwasm._binary.component', 'omniwasm._runtime')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stderr

@@ -180,3 +180,24 @@ def test_copy_to_verifies_in_one_pass_and_writes_nothing_on_mismatch(tmp_path: P
     assert not (tmp_path / "again.wasm").exists()
     assert not store.has(digest)
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+@pytest.mark.parametrize("kernel_copy", [True, False])
+def test_unverified_copy_is_whole_with_or_without_kernel_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel_copy: bool
+) -> None:
+    """``copy_to(verify=False)`` writes every byte, also where ``copy_file_range`` fails."""
+    import os
+
+    store = Store(tmp_path / "s")
+    data = os.urandom(3 << 20)
+    digest = store.put(data)
+    if not kernel_copy:
+
+        def refuse(*args: object) -> int:
+            raise OSError(18, "Invalid cross-device link")
+
+        monkeypatch.setattr(os, "copy_file_range", refuse)
+    out = store.copy_to(digest, tmp_path / "out.wasm", verify=False)
+    assert out.read_bytes() == data
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

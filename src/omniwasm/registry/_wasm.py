@@ -13,17 +13,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from .._binary.component import (
-    Canon,
-    Component,
-    ComponentType,
-    CoreInstantiate,
-    CoreModule,
-    parse_component,
-)
 from .._binary.reader import BinaryError, Reader, header
 from .._errors import InvalidModule
+
+if TYPE_CHECKING:
+    from .._binary.component import Component
 
 __all__ = ["WasmInfo", "read_info"]
 
@@ -56,6 +52,8 @@ class WasmInfo:
 
 def _wit_package(comp: Component) -> str | None:
     """The ``ns:pkg@version`` an encoded WIT package names, or None if it is not one."""
+    from .._binary.component import Canon, ComponentType, CoreInstantiate, CoreModule
+
     if not comp.exports or comp.imports:
         return None
     code = (CoreModule, CoreInstantiate, Canon)
@@ -109,6 +107,10 @@ def read_info(data: bytes) -> WasmInfo:
     _custom_sections(data, kind, info)
     if kind != "component":
         return info
+    # The parser is imported here, not at the top: pulling (and the pull command's start-up)
+    # never needs it, only pushing and composing do.
+    from .._binary.component import parse_component
+
     try:
         comp = parse_component(data)
     except InvalidModule as exc:

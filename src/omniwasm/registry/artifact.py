@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .._binary.layout import BinaryError
+from .._binary.reader import BinaryError
 from .._errors import RegistryError
 from ._wasm import WasmInfo, read_info
 from .distribution import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST

@@ -42,7 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .._binary.layout import BinaryError
+from .._binary.reader import BinaryError
 from .._errors import CompositionError, RegistryError
 from ._wasm import WasmInfo, read_info
 

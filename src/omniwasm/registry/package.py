@@ -7,7 +7,7 @@ ns:name --version X.Y.Z``). An explicit ``ns:name@version`` wins over both.
 
 from __future__ import annotations
 
-from .._binary.layout import BinaryError
+from .._binary.reader import BinaryError
 from .._errors import InvalidReference, RegistryError
 from ._wasm import read_info
 from .reference import PackageSpec, parse_reference
