@@ -206,7 +206,7 @@ def test_targets_world_from_the_registry(
 
 @pytest.mark.parametrize("command", ["pull", "push", "tags"])
 def test_registry_commands_load_no_engine(command: str, tmp_path: Path) -> None:
-    """``omniwasm pull/push/tags`` run without importing wasmtime, the WIT types or the policy."""
+    """``omniwasm pull/push/tags`` run without importing wasmtime, the engine, the WIT types or the parser."""
     import sys
 
     args = {
@@ -219,7 +219,7 @@ def test_registry_commands_load_no_engine(command: str, tmp_path: Path) -> None:
         f"sys.argv = ['omniwasm', *{args!r}]\n"
         "from omniwasm.cli import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "heavy = ('wasmtime', 'omniwasm._engine', 'omniwasm._wit', 'omniwasm._policy',\n"
+        "heavy = ('wasmtime', 'omniwasm._engine', 'omniwasm._wit',\n"
         "         'omniwasm._binary.component', 'omniwasm._runtime')\n"
         "print(sorted(m for m in sys.modules if m.startswith(heavy)))\n"
     )
