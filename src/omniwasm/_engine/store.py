@@ -263,8 +263,9 @@ class StoreBox:
         self._wire_output(config, policy.stdout, "stdout")
         self._wire_output(config, policy.stderr, "stderr")
         for mount in policy.dirs:
-            if not os.path.isdir(mount.host):
-                raise PolicyError(f"preopened directory not found: {mount.host}")
+            problem = mount.problem()
+            if problem is not None:
+                raise PolicyError(problem)
             try:
                 config.preopen_dir(mount.host, mount.guest, not mount.read_only)
             except wasmtime.WasmtimeError as exc:

@@ -101,15 +101,42 @@ class Mount:
         """Parse the CLI form ``HOST[::GUEST][:ro]`` (wasmtime's ``--dir`` syntax).
 
         Raises:
-            PolicyError: the spec is empty.
+            PolicyError: the spec is empty, has more than one ``::``, an empty guest path,
+                or a mode suffix other than ``:ro`` (``:rw``, ``:rx``...).
 
         """
-        if spec.endswith(":ro") and not spec.endswith("::ro"):
-            spec, read_only = spec[:-3], True
-        host, sep, guest = spec.partition("::")
+        text = spec
+        if text.endswith(":ro") and not text.endswith("::ro"):
+            text, read_only = text[:-3], True
+        if text.count("::") > 1:
+            raise PolicyError(
+                f"--dir {spec!r}: more than one '::' (the form is HOST[::GUEST][:ro])"
+            )
+        host, sep, guest = text.partition("::")
+        mode = re.search(r"(?<!:):([A-Za-z]{1,3})$", text)
+        if mode and not (not sep and os.path.exists(text)):
+            raise PolicyError(
+                f"--dir {spec!r}: unknown mode ':{mode.group(1)}' (a directory is writable "
+                "unless ':ro' is given, or --dir-ro)"
+            )
         if not host:
             raise PolicyError(f"--dir needs a host directory: {spec!r}")
+        if sep and not guest:
+            raise PolicyError(f"--dir {spec!r}: the guest path after '::' is empty")
         return cls(host=host, guest=guest if sep else host, read_only=read_only)
+
+    def problem(self) -> str | None:
+        """Why the host directory cannot be preopened (None when it can).
+
+        Returns:
+            ``"preopened directory not found: HOST"`` or ``"... is not a directory"``.
+
+        """
+        if os.path.isdir(self.host):
+            return None
+        if os.path.exists(self.host):
+            return f"preopened directory {self.host} is a file, not a directory"
+        return f"preopened directory not found: {self.host}"
 
 
 def _freeze_env(env: Any) -> tuple[tuple[str, str], ...]:

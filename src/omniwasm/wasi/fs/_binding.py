@@ -81,10 +81,13 @@ def preopens_from(
     """
     out = []
     for mount in policy.dirs:
+        problem = mount.problem()
+        if problem is not None:
+            raise PolicyError(problem)
         try:
             backend = HostDir(mount.host, read_only=mount.read_only)
         except FsError as exc:
-            raise PolicyError(f"preopened directory not found: {mount.host} ({exc.code})") from exc
+            raise PolicyError(f"cannot preopen {mount.host} ({exc.code})") from exc
         out.append(Preopen(mount.guest, backend))
     for guest, fs in filesystems.items():
         if not isinstance(fs, MemoryFs | HostDir):
