@@ -91,6 +91,10 @@ def main() -> None:
         from ._fast import main as fast_main
 
         fast_main(sys.argv[2:])  # exits when it ran the command; else typer parses it
+    if len(sys.argv) > 2 and sys.argv[1] in ("pull", "push", "tags"):
+        from ._fast_registry import main as fast_registry
+
+        fast_registry(sys.argv[1], sys.argv[2:])  # the same: exits, or leaves it to typer
     load_commands(sys.argv)
     from ._app import app
 

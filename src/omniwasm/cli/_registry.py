@@ -10,17 +10,16 @@ is resolved; ``--offline`` uses only the local store.
 from __future__ import annotations
 
 import json
-import os
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ._app import DEBUG, app, guarded
+from ._fast_registry import client_from_flags, default_output, parse_annotations
 
 if TYPE_CHECKING:
-    from ..registry import Client
+    pass
 
 __all__ = ["client_from_flags"]
 
@@ -51,57 +50,6 @@ PasswordStdinOpt = Annotated[
 ]
 
 
-def client_from_flags(
-    *,
-    insecure: bool = False,
-    offline: bool = False,
-    lock: Path | None = None,
-    username: str | None = None,
-    password_stdin: bool = False,
-) -> Client:
-    """The ``Client`` a registry command uses: the project's config, the flags on top.
-
-    Raises:
-        AuthenticationFailed: a user name without a password.
-
-    """
-    from .._errors import AuthenticationFailed
-    from ..registry import Client, Credentials
-
-    credentials = None
-    if username is not None:
-        if password_stdin:
-            password = sys.stdin.readline().rstrip("\r\n")
-        else:
-            password = os.environ.get("OMNIWASM_REGISTRY_PASSWORD", "")
-        if not password:
-            raise AuthenticationFailed(
-                "--username needs a password: OMNIWASM_REGISTRY_PASSWORD or --password-stdin"
-            )
-        credentials = Credentials(username, password)
-    options: dict[str, object] = {
-        "insecure": insecure,
-        "credentials": credentials,
-    }
-    if offline:
-        options["offline"] = True
-    if lock is not None:
-        options["lock"] = lock
-    return Client.from_environment(**options)  # type: ignore[arg-type]
-
-
-def _annotations(items: list[str]) -> dict[str, str]:
-    from .._errors import PolicyError
-
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise PolicyError(f"--annotation takes KEY=VALUE, not {item!r}")
-        out[key] = value
-    return out
-
-
 @app.command()
 def push(
     file: Annotated[Path, typer.Argument(help="The component or module to push.")],
@@ -122,23 +70,12 @@ def push(
             insecure=insecure, username=username, password_stdin=password_stdin
         ) as client:
             pushed = client.push(
-                file, reference, author=author, annotations=_annotations(annotation) or None
+                file, reference, author=author, annotations=parse_annotations(annotation) or None
             )
         typer.echo(f"pushed {pushed}")
         return 0
 
     guarded(debug, go)
-
-
-def _default_output(reference: str) -> Path:
-    from ..registry import PackageSpec, parse_reference
-
-    parsed = parse_reference(reference)
-    if isinstance(parsed, PackageSpec):
-        stem = f"{parsed.namespace}_{parsed.name}"
-    else:
-        stem = parsed.repository.replace("/", "_")
-    return Path(f"{stem}.wasm")
 
 
 @app.command()
@@ -157,7 +94,7 @@ def pull(
     """Pull a component into the local store and write it to a file (verified by digest)."""
 
     def go() -> int:
-        out = output if output is not None else _default_output(reference)
+        out = output if output is not None else default_output(reference)
         with client_from_flags(
             insecure=insecure,
             offline=offline,
