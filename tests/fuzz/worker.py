@@ -132,7 +132,7 @@ def probe_outcome(data: bytes) -> str:
 
     try:
         return "probe:rewritten" if _growprobe._instrument(data) else "probe:unchanged"
-    except _growprobe._Unknown:
+    except ValueError:  # an opcode it does not know (_Unknown) or a malformed binary
         return "probe:gave-up"
 
 

@@ -17,6 +17,8 @@ __all__ = [
     "Reader",
     "header",
     "sections",
+    "sleb_bytes",
+    "uleb_bytes",
 ]
 
 MAGIC = b"\0asm"
@@ -169,3 +171,27 @@ def sections(data: bytes | memoryview) -> Iterator[tuple[int, Reader]]:
         start = r.pos
         r.take(size)
         yield sid, Reader(data, start, start + size)
+
+
+def uleb_bytes(value: int) -> bytes:
+    """``value`` (at least 0) as unsigned LEB128, in as few bytes as it takes."""
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if not value:
+            out.append(byte)
+            return bytes(out)
+        out.append(byte | 0x80)
+
+
+def sleb_bytes(value: int) -> bytes:
+    """``value`` as signed LEB128, in as few bytes as it takes."""
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        done = (value == 0 and not byte & 0x40) or (value == -1 and byte & 0x40)
+        out.append(byte if done else byte | 0x80)
+        if done:
+            return bytes(out)

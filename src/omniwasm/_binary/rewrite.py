@@ -24,7 +24,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .reader import MAGIC, MODULE_VERSION, BinaryError, Reader, sections
+from .reader import MAGIC, MODULE_VERSION, BinaryError, Reader, sections, sleb_bytes, uleb_bytes
 
 __all__ = ["EXPORT_PREFIX", "WASI_MODULES", "SnapshotPlan", "SnapshotRefused", "plan"]
 
@@ -97,11 +97,15 @@ class SnapshotPlan:
             drop_export: the init export, removed from the snapshot.
 
         """
-        mems = bytearray(_uleb(len(memories)))
+        mems = bytearray(uleb_bytes(len(memories)))
         for (flags, maximum), data in zip(self.memories, memories, strict=True):
             pages = len(data) // 65536
-            mems += bytes([flags]) + _uleb(pages) + (b"" if maximum is None else _uleb(maximum))
-        glob = bytearray(_uleb(len(self.globals)))
+            mems += (
+                bytes([flags])
+                + uleb_bytes(pages)
+                + (b"" if maximum is None else uleb_bytes(maximum))
+            )
+        glob = bytearray(uleb_bytes(len(self.globals)))
         values = iter(globals_)
         for g in self.globals:
             if g.mutable:
@@ -147,17 +151,17 @@ class SnapshotPlan:
                 entries.append(b"\x01\x00")  # dropped after instantiation anyway
         for index, data in enumerate(memories):
             for lo, hi in _runs(data):
-                offset = b"\x41" + _sleb(lo if lo < 1 << 31 else lo - (1 << 32)) + b"\x0b"
-                head = b"\x00" if index == 0 else b"\x02" + _uleb(index)
-                entries.append(head + offset + _uleb(hi - lo) + bytes(data[lo:hi]))
-        return _uleb(len(entries)) + b"".join(entries)
+                offset = b"\x41" + sleb_bytes(lo if lo < 1 << 31 else lo - (1 << 32)) + b"\x0b"
+                head = b"\x00" if index == 0 else b"\x02" + uleb_bytes(index)
+                entries.append(head + offset + uleb_bytes(hi - lo) + bytes(data[lo:hi]))
+        return uleb_bytes(len(entries)) + b"".join(entries)
 
     def _with_data_count(self, wasm: bytes) -> bytes:
         """Set the data count section of ``wasm`` to its data section's segment count."""
         secs = [(sid, bytes(r.take(r.end - r.pos))) for sid, r in sections(wasm)]
         data = next((body for sid, body in secs if sid == 11), None)
         count = Reader(data).uleb() if data is not None else 0
-        secs = [(sid, _uleb(count) if sid == 12 else body) for sid, body in secs]
+        secs = [(sid, uleb_bytes(count) if sid == 12 else body) for sid, body in secs]
         return _join(secs)
 
     def _assemble(self, replace: dict[int, bytes | None]) -> bytes:
@@ -309,10 +313,10 @@ def _const(valtype: int, value: int | float) -> bytes:
     kind = _NUMERIC[valtype]
     if kind == "i32":
         v = int(value) & 0xFFFFFFFF
-        return b"\x41" + _sleb(v - (1 << 32) if v >= 1 << 31 else v)
+        return b"\x41" + sleb_bytes(v - (1 << 32) if v >= 1 << 31 else v)
     if kind == "i64":
         v = int(value) & 0xFFFFFFFFFFFFFFFF
-        return b"\x42" + _sleb(v - (1 << 64) if v >= 1 << 63 else v)
+        return b"\x42" + sleb_bytes(v - (1 << 64) if v >= 1 << 63 else v)
     if kind == "f32":
         return b"\x43" + struct.pack("<f", float(value))
     return b"\x44" + struct.pack("<d", float(value))
@@ -339,38 +343,15 @@ def _runs(data: bytes | bytearray) -> list[tuple[int, int]]:
 
 
 def _export_section(exports: Sequence[tuple[str, int, int]]) -> bytes:
-    out = bytearray(_uleb(len(exports)))
+    out = bytearray(uleb_bytes(len(exports)))
     for name, kind, index in exports:
         raw = name.encode()
-        out += _uleb(len(raw)) + raw + bytes([kind]) + _uleb(index)
+        out += uleb_bytes(len(raw)) + raw + bytes([kind]) + uleb_bytes(index)
     return bytes(out)
 
 
 def _join(secs: Sequence[tuple[int, bytes]]) -> bytes:
     out = bytearray(MAGIC + MODULE_VERSION)
     for sid, body in secs:
-        out += bytes([sid]) + _uleb(len(body)) + body
+        out += bytes([sid]) + uleb_bytes(len(body)) + body
     return bytes(out)
-
-
-def _uleb(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _sleb(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        done = (value == 0 and not byte & 0x40) or (value == -1 and byte & 0x40)
-        out.append(byte if done else byte | 0x80)
-        if done:
-            return bytes(out)

@@ -30,6 +30,7 @@ from typing import Any
 from wasmtime import _ffi as ffi
 
 from ..._binary.module import PROBE_PREFIX, MemoryInfo, scan_module
+from ..._binary.reader import BinaryError, Reader, sleb_bytes, uleb_bytes
 
 __all__ = ["REFUSED", "USED", "OffsetMap", "Probe", "instrument", "refused"]
 
@@ -41,7 +42,7 @@ USED = PROBE_PREFIX + "grow-used"
 _SATURATE = 1 << 40  # more pages than any memory can have: the request is recorded as "huge"
 
 
-class _Unknown(Exception):
+class _Unknown(BinaryError):
     """An instruction or construct the decoder does not follow."""
 
 
@@ -66,29 +67,6 @@ class Probe:
 
     wasm: bytes
     offsets: OffsetMap
-
-
-def _leb(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _sleb(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        done = (value == 0 and not byte & 0x40) or (value == -1 and byte & 0x40)
-        out.append(byte if done else byte | 0x80)
-        if done:
-            return bytes(out)
 
 
 # --- instruction decoding --------------------------------------------------------------------
@@ -135,33 +113,10 @@ _MISC_IMM.update(dict.fromkeys((0, 1, 2, 3, 4, 5, 6, 7, 19, 20, 21, 22), 0))
 _ABSTRACT_HEAP = frozenset(range(0x69, 0x76))
 
 
-class _Code:
+class _Code(Reader):
     """Walks instructions; ``pos`` moves through ``data`` up to ``end``."""
 
-    def __init__(self, data: bytes, pos: int, end: int) -> None:
-        self.data = data
-        self.pos = pos
-        self.end = end
-
-    def byte(self) -> int:
-        if self.pos >= self.end:
-            raise _Unknown
-        b = self.data[self.pos]
-        self.pos += 1
-        return b
-
-    def uleb(self) -> int:
-        data = self.data
-        result = shift = 0
-        while True:
-            if self.pos >= self.end or shift > 63:
-                raise _Unknown
-            b = data[self.pos]
-            self.pos += 1
-            result |= (b & 0x7F) << shift
-            if b < 0x80:
-                return result
-            shift += 7
+    __slots__ = ()
 
     def skip_leb(self) -> None:
         data, end = self.data, self.end
@@ -313,8 +268,8 @@ def _helper_body(mem: int, info: MemoryInfo, refused: int, used: int) -> bytes:
     """``(param $d IT) (result IT) (local $r IT) (local $x i64)``: grow, record a refusal."""
     it = 0x7E if info.is64 else 0x7F
     ext = b"" if info.is64 else b"\xad"  # i64.extend_i32_u
-    m = _leb(mem)
-    page = b"\x42" + _sleb(info.page_size) + b"\x7e"  # i64.const page size; i64.mul
+    m = uleb_bytes(mem)
+    page = b"\x42" + sleb_bytes(info.page_size) + b"\x7e"  # i64.const page size; i64.mul
     delta = b"\x20\x00" + ext
     code = b"".join(
         (
@@ -322,17 +277,17 @@ def _helper_body(mem: int, info: MemoryInfo, refused: int, used: int) -> bytes:
             b"\x20\x00\x40" + m + b"\x22\x01",  # local.get 0; memory.grow m; local.tee 1
             (b"\x42\x7f\x51" if info.is64 else b"\x41\x7f\x46"),  # == -1
             b"\x04\x40",  # if
-            delta + b"\x42" + _sleb(_SATURATE) + b"\x56",  # delta > 2^40 (unsigned)
+            delta + b"\x42" + sleb_bytes(_SATURATE) + b"\x56",  # delta > 2^40 (unsigned)
             b"\x04\x7e\x42\x7f\x05",  # if (result i64) u64 max else
             b"\x3f" + m + ext + delta + b"\x7c" + page,  # (size + delta) * page
             b"\x0b\x21\x02",  # end; local.set 2 (bytes asked for)
-            b"\x20\x02\x23" + _leb(refused) + b"\x56",  # asked > refused (unsigned)
-            b"\x04\x40\x20\x02\x24" + _leb(refused),  # if: refused = asked
-            b"\x3f" + m + ext + page + b"\x24" + _leb(used),  # used = size * page
+            b"\x20\x02\x23" + uleb_bytes(refused) + b"\x56",  # asked > refused (unsigned)
+            b"\x04\x40\x20\x02\x24" + uleb_bytes(refused),  # if: refused = asked
+            b"\x3f" + m + ext + page + b"\x24" + uleb_bytes(used),  # used = size * page
             b"\x0b\x0b\x20\x01\x0b",  # end; end; local.get 1; end
         )
     )
-    return _leb(len(code)) + code
+    return uleb_bytes(len(code)) + code
 
 
 def instrument(wasm: bytes) -> Probe | None:
@@ -342,7 +297,7 @@ def instrument(wasm: bytes) -> Probe | None:
     """
     try:
         return _instrument(wasm)
-    except (_Unknown, IndexError, KeyError, ValueError):
+    except (IndexError, KeyError, ValueError):  # BinaryError and _Unknown among them
         return None
 
 
@@ -364,8 +319,8 @@ def _rewrite_code(
         fstart = reader.pos
         fend = fstart + size
         if wasm.find(b"\x40", fstart, fend) < 0:  # no memory.grow possible: copy as it is
-            anchors.append((len(out) + len(_leb(size)), fstart))
-            out += _leb(size) + wasm[fstart:fend]
+            anchors.append((len(out) + len(uleb_bytes(size)), fstart))
+            out += uleb_bytes(size) + wasm[fstart:fend]
             reader.pos = fend
             continue
         walker = _Code(wasm, fstart, fend)
@@ -380,10 +335,10 @@ def _rewrite_code(
                 if mem >= n_memories:
                     raise _Unknown
                 index = helpers.setdefault(mem, n_funcs + len(helpers))
-                pieces.append((at, walker.pos, b"\x10" + _leb(index)))
+                pieces.append((at, walker.pos, b"\x10" + uleb_bytes(index)))
         if walker.pos != fend:
             raise _Unknown
-        out += _leb(size + sum(len(r) - (b - a) for a, b, r in pieces))
+        out += uleb_bytes(size + sum(len(r) - (b - a) for a, b, r in pieces))
         cursor = fstart
         for a, b, replacement in pieces:
             anchors.append((len(out), cursor))
@@ -415,7 +370,7 @@ def _instrument(wasm: bytes) -> Probe | None:
     order = sorted(helpers, key=helpers.__getitem__)
     for mem in order:
         bodies += _helper_body(mem, scan.memories[mem], refused, used)
-    head = _leb(count + len(order))
+    head = uleb_bytes(count + len(order))
     code_payload = head + bytes(bodies)
     # Helper types, function declarations, the two globals and their exports.
     type_of: dict[int, int] = {}
@@ -425,9 +380,9 @@ def _instrument(wasm: bytes) -> Probe | None:
         if it not in type_of:
             type_of[it] = len(scan.types) + len(type_of)
             new_types += bytes((0x60, 1, it, 1, it))
-    funcs = b"".join(_leb(type_of[0x7E if scan.memories[m].is64 else 0x7F]) for m in order)
+    funcs = b"".join(uleb_bytes(type_of[0x7E if scan.memories[m].is64 else 0x7F]) for m in order)
     exports = b"".join(
-        _leb(len(name.encode())) + name.encode() + b"\x03" + _leb(index)
+        uleb_bytes(len(name.encode())) + name.encode() + b"\x03" + uleb_bytes(index)
         for name, index in ((REFUSED, refused), (USED, used))
     )
     pending = {
@@ -441,14 +396,14 @@ def _instrument(wasm: bytes) -> Probe | None:
 
     def emit(section_id: int, payload: bytes) -> None:
         result.append(section_id)
-        result.extend(_leb(len(payload)))
+        result.extend(uleb_bytes(len(payload)))
         result.extend(payload)
 
     def flush(rank: int) -> None:
         for missing in sorted(pending, key=_ORDER.__getitem__):
             if _ORDER[missing] < rank:
                 n, items = pending.pop(missing)
-                emit(missing, _leb(n) + items)
+                emit(missing, uleb_bytes(n) + items)
 
     for sid, start, body, end in sections:
         if sid != 0:
@@ -456,10 +411,10 @@ def _instrument(wasm: bytes) -> Probe | None:
         if sid in pending:
             n, items = pending.pop(sid)
             old = _Code(wasm, body, end)
-            emit(sid, _leb(old.uleb() + n) + wasm[old.pos : end] + items)
+            emit(sid, uleb_bytes(old.uleb() + n) + wasm[old.pos : end] + items)
         elif sid == 10:
             result.append(10)
-            result.extend(_leb(len(code_payload)))
+            result.extend(uleb_bytes(len(code_payload)))
             code_at = len(result) + len(head)
             result.extend(code_payload)
         else:
