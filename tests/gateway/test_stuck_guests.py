@@ -112,7 +112,7 @@ def test_a_stuck_guest_gives_its_slot_back_at_its_504(hang_wasm: Path, hang: Han
 
 def test_lingering_stuck_threads_are_bounded(hang_wasm: Path, hang: Hang) -> None:
     """Beyond max_concurrency lingering threads a stuck guest keeps its slot: threads stay bounded."""
-    app = gateway(hang_wasm, hang, timeout=0.2, max_concurrency=1, max_queue=8)
+    app = gateway(hang_wasm, hang, timeout=1.0, max_concurrency=1, max_queue=8)
 
     async def go() -> list[int]:
         transport = httpx.ASGITransport(app=app)
@@ -122,7 +122,7 @@ def test_lingering_stuck_threads_are_bounded(hang_wasm: Path, hang: Hang) -> Non
             second = await _get(client)  # stuck too, and kept: its slot stays busy
             hang.stuck.clear()
             late = asyncio.create_task(_get(client))
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(0.2)
             waiting = app._admission.waiting
             hang.release.set()  # both stuck guests return; the slot frees; the request runs
             third = await asyncio.wait_for(late, 20)
@@ -130,6 +130,29 @@ def test_lingering_stuck_threads_are_bounded(hang_wasm: Path, hang: Hang) -> Non
 
     assert asyncio.run(go()) == [504, 504, 1, 200]
     assert _wait_for(lambda: app._guests is not None and app._guests.replaced == 0)
+    assert _wait_for(lambda: app._admission.admitted == 0)
+    app.close()
+
+
+def test_a_request_waits_for_a_slot_at_most_its_timeout(hang_wasm: Path, hang: Hang) -> None:
+    """A request queued behind a stuck guest that keeps its slot gets 503 after one timeout."""
+    app = gateway(hang_wasm, hang, timeout=0.3, max_concurrency=1, max_queue=8)
+
+    async def go() -> tuple[int, int, int, float]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw.test") as client:
+            hang.stuck.set()
+            first = await _get(client)  # replaced: the one lingering thread allowed
+            second = asyncio.create_task(_get(client))  # stuck too, and keeps its slot
+            await asyncio.sleep(0.05)
+            queued_status, queued_time = await asyncio.wait_for(_get(client), 20)
+            await second
+            return first[0], (await second)[0], queued_status, queued_time
+
+    first, second, queued, waited = asyncio.run(go())
+    assert (first, second, queued) == (504, 504, 503)
+    assert waited < 0.3 + 2.0  # one timeout in the queue (and a busy machine's slack)
+    hang.release.set()
     assert _wait_for(lambda: app._admission.admitted == 0)
     app.close()
 

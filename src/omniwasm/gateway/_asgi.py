@@ -120,7 +120,8 @@ class Gateway:
     431 more than ``max_headers`` header fields or a header section over ``max_header_bytes``;
     500 a trap, a host error, an ``error-code`` response, a guest that never answered, or a
     status that is not a final HTTP status (outside 200-599); 503 all ``max_concurrency``
-    slots busy and ``max_queue`` requests already waiting; 504 the guest ran out of time.
+    slots busy and ``max_queue`` requests already waiting, or no slot freed within ``timeout``
+    while the request waited; 504 the guest ran out of time.
     Failures are logged on the ``omniwasm.gateway`` logger.
 
     A guest still stuck in a host call when its 504 goes out (``timeout`` plus half a second)
@@ -340,7 +341,12 @@ class Gateway:
         finished: asyncio.Future[None],
         answered: asyncio.Future[None],
     ) -> None:
-        """Wait until the guest answered or ended, or its time is up."""
+        """Wait until the guest answered or ended, or its time is up.
+
+        Its time: ``timeout`` waiting for a guest thread, then ``timeout`` plus ``GRACE`` from
+        when one took the request.
+        """
+        queued = time.monotonic()
         # Most guests finish quickly: wait for the end alone first (one wake-up from the
         # guest thread), and only then ask to hear about the response as soon as it is set.
         await asyncio.wait((finished,), timeout=EARLY)
@@ -352,8 +358,10 @@ class Gateway:
             left = self._left(exchange)
             if left is not None and left <= 0:
                 return
-            if left is None and timeout is not None:
-                left = timeout + GRACE  # still waiting for a thread: look again then
+            if left is None and timeout is not None:  # still waiting for a guest thread
+                left = queued + timeout - time.monotonic()
+                if left <= 0:
+                    return
             await asyncio.wait((answered, finished), timeout=left, return_when=FIRST)
 
     async def _respond(
@@ -368,6 +376,10 @@ class Gateway:
     ) -> None:
         where = f"{scope['method']} {scope.get('path', '')}"
         await self._until_answered(exchange, finished, answered)
+        if exchange.started is None and not finished.done():
+            logger.warning("%s: no guest thread free within the timeout: 503", where)
+            await send_plain(send, 503, "server busy", (b"retry-after", b"1"))
+            return  # the request is skipped when its turn comes (abandoned)
         if body.too_large:
             await send_plain(send, 413, "request body too large")
             return
