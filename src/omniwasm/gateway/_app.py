@@ -38,7 +38,7 @@ from ._asgi import (
 from ._exchange import Hooks
 from ._kv import KV_INTERFACES, KeyValueAccess, KeyValueDatabase
 from ._manifest import AppManifest, ComponentSpec, load_app_manifest
-from ._messages import Receive, Scope, Send, header_problem
+from ._messages import Receive, Scope, Send, refuse_head, send_plain
 from ._metrics import Metrics, Rendering
 from ._routes import Match, Router
 from ._variables import VARIABLE_INTERFACES, ComponentVariables
@@ -237,9 +237,9 @@ class App:
             await send({"type": "websocket.close", "code": 1003})
             return
         started = time.perf_counter()
-        if header_problem(scope, self.max_header_bytes, self.max_headers) is not None:
-            await _plain(send, 431, "request header fields too large")
-            self._log(scope, None, 431, started, 0)
+        refused = await refuse_head(send, scope, self.max_header_bytes, self.max_headers)
+        if refused is not None:
+            self._log(scope, None, refused, started, 0)
             return
         path = scope.get("path", "/")
         if self.manifest is not None and path.startswith(WELL_KNOWN):
@@ -247,7 +247,7 @@ class App:
             return
         match = self.router.match(path)
         if match is None:
-            await _plain(send, 404, "no route matches")
+            await send_plain(send, 404, "no route matches")
             self._log(scope, None, 404, started, 0)
             return
         cid = match.target
@@ -287,7 +287,7 @@ class App:
     async def _well_known(self, path: str, send: Send) -> int:
         """Spin's reserved routes: ``health`` and ``info``; anything else there is 404."""
         if path == WELL_KNOWN + "health":
-            await _plain(send, 200, "OK")
+            await send_plain(send, 200, "OK")
             return 200
         if path == WELL_KNOWN + "info" and self.manifest is not None:
             from .._version import __version__
@@ -307,7 +307,7 @@ class App:
             )
             await send({"type": "http.response.body", "body": body, "more_body": False})
             return 200
-        await _plain(send, 404, "not found")
+        await send_plain(send, 404, "not found")
         return 404
 
     def _log(
@@ -403,18 +403,6 @@ def _retire(gateway: Gateway) -> None:
     threading.Thread(target=gateway.close, name="omniwasm-gateway-retire", daemon=True).start()
 
 
-async def _plain(send: Send, status: int, text: str) -> None:
-    body = text.encode() + b"\n"
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"text/plain; charset=utf-8")],
-        }
-    )
-    await send({"type": "http.response.body", "body": body, "more_body": False})
-
-
 class MetricsApp:
     """The admin ASGI app: ``GET /metrics`` in Prometheus text format, ``GET /healthz``.
 
@@ -450,8 +438,8 @@ class MetricsApp:
             await send({"type": "http.response.body", "body": body, "more_body": False})
         elif path == "/healthz":
             if self.healthy is None or self.healthy():
-                await _plain(send, 200, "ok")
+                await send_plain(send, 200, "ok")
             else:
-                await _plain(send, 503, "no worker is serving")
+                await send_plain(send, 503, "no worker is serving")
         else:
-            await _plain(send, 404, "not found")
+            await send_plain(send, 404, "not found")

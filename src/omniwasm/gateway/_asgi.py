@@ -41,8 +41,8 @@ from ._messages import (
     Send,
     call_on_loop,
     header,
-    header_problem,
     path_with_query,
+    refuse_head,
     send_plain,
     sends_trailers,
     server_authority,
@@ -247,8 +247,7 @@ class Gateway:
     # -- one request ---------------------------------------------------------------------
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if header_problem(scope, self.max_header_bytes, self.max_headers) is not None:
-            await send_plain(send, 431, "request header fields too large")
+        if await refuse_head(send, scope, self.max_header_bytes, self.max_headers) is not None:
             return
         declared = header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:

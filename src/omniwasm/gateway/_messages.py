@@ -18,6 +18,7 @@ from .._wit.values import Err
 from ..wasi.http import BodyFeed, error_code
 
 __all__ = [
+    "HTTP_VERSIONS",
     "SEND_CHUNK",
     "TRAILERS",
     "Message",
@@ -29,11 +30,13 @@ __all__ = [
     "header",
     "header_problem",
     "path_with_query",
+    "refuse_head",
     "send_plain",
     "sends_trailers",
     "server_authority",
     "settle",
     "stream_body",
+    "version_problem",
 ]
 
 Scope = MutableMapping[str, Any]
@@ -57,6 +60,16 @@ def header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
+HTTP_VERSIONS = frozenset({"1.0", "1.1", "2", "3"})
+"""The ``http_version`` values of a scope the gateway serves (h11 passes ``HTTP/9.9`` on)."""
+
+
+def version_problem(scope: Scope) -> str | None:
+    """Why the request's HTTP version is refused (answer 400 and close), or None."""
+    version = scope.get("http_version", "1.1")
+    return None if version in HTTP_VERSIONS else f"an HTTP/{version} request"
+
+
 def header_problem(scope: Scope, max_bytes: int | None, max_count: int | None) -> str | None:
     """Why the request's header section is over its limits (answer 431), or None.
 
@@ -72,6 +85,23 @@ def header_problem(scope: Scope, max_bytes: int | None, max_count: int | None) -
         size += 12 + sum(len(name) + len(value) + 4 for name, value in headers)
         if size > max_bytes:
             return f"a header section of {size} bytes (the limit is {max_bytes})"
+    return None
+
+
+async def refuse_head(
+    send: Send, scope: Scope, max_bytes: int | None, max_count: int | None
+) -> int | None:
+    """Answer a request whose head is refused, and return the status sent (else None).
+
+    400 and ``connection: close`` for an HTTP version other than 1.0, 1.1, 2 or 3; 431 for a
+    header section over its limits (:func:`header_problem`).
+    """
+    if version_problem(scope) is not None:
+        await send_plain(send, 400, "unsupported HTTP version", (b"connection", b"close"))
+        return 400
+    if header_problem(scope, max_bytes, max_count) is not None:
+        await send_plain(send, 431, "request header fields too large")
+        return 431
     return None
 
 

@@ -17,6 +17,10 @@ protocol with three limits (:class:`HeaderLimits`):
   ``HTTP/2.0`` without the preface): 400 and close, as soon as the line ends. Like h11 (and so
   Hypercorn), a blank line where a request line should start is refused, not skipped.
 
+A refused request pipelined behind others (in the same read) is answered after their
+responses, in order; only its line is not checked early (llhttp parses it: an HTTP/0.9 or
+HTTP/9.9 line is refused when its head ends, a lone blank line waits for the header timeout).
+
 Refusals are logged at INFO on ``omniwasm.gateway`` (a 400 also as uvicorn's own warning,
 ``Invalid HTTP request received.``). The limits are process-wide
 (:func:`configure`): uvicorn builds protocols itself, in worker processes too, where
@@ -99,6 +103,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._fields = 0
         self._ended_in_feed = False
         self._refusal: tuple[int, str] | None = None
+        self._deferred: tuple[int, str] | None = None  # to answer once the responses before it end
         self._timer: Any = None
 
     # -- connection ------------------------------------------------------------------------
@@ -137,8 +142,18 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                 self._refuse(431, f"over {self.limits.max_header_bytes} bytes of headers")
 
     def on_response_complete(self) -> None:
+        last = not self.pipeline  # no request parsed before the refused one still waits
         super().on_response_complete()
-        if not self.pipeline and not self.transport.is_closing():
+        if self.transport.is_closing():
+            return
+        if self._deferred is not None and last:
+            if self.timeout_keep_alive_task is not None:
+                self.timeout_keep_alive_task.cancel()
+                self.timeout_keep_alive_task = None
+            status, reason = self._deferred
+            self._deferred = None
+            self._answer(status, reason)
+        elif not self.pipeline:
             self._arm()  # the next request's headers must arrive in time
 
     # -- parser callbacks ------------------------------------------------------------------
@@ -236,9 +251,14 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if status == 400:
             self.logger.warning("Invalid HTTP request received.")  # as uvicorn words it
         logger.info("client %s: %d (%s)", client, status, reason)
-        if self.cycle is not None and not self.cycle.response_complete:
-            self.transport.close()  # a pipelined request: no answer in the middle of another
+        if self.pipeline or (self.cycle is not None and not self.cycle.response_complete):
+            # a pipelined request: the requests before it get their answers first
+            self._deferred = (status, reason)
             return
+        self._answer(status, reason)
+
+    def _answer(self, status: int, reason: str) -> None:
+        """Write the refusal with ``connection: close`` and close (lingering)."""
         phrase = http.HTTPStatus(status).phrase
         body = f"{phrase}\n".encode()
         head = [f"HTTP/1.1 {status} {phrase}\r\n".encode()]
