@@ -139,3 +139,25 @@ def test_manifest_models_and_inference_time_reach_the_policy(app_dir: Path) -> N
     spec = load_app_manifest(app_dir / "omniwasm.toml").components["classify"]
     assert spec.policy.models == (("detector", str((app_dir / "model.onnx").resolve())),)
     assert spec.policy.max_inference_time == 2.0
+
+
+def test_serve_nn_model_grants_a_single_component(app_dir: Path) -> None:
+    """`omniwasm serve classify.wasm --nn-model detector=PATH` classifies as the app does."""
+    pytest.importorskip("uvicorn")
+    port = free_port()
+    args = ("classify.cwasm", "--nn-model", "detector=model.onnx", "--addr", f"127.0.0.1:{port}")
+    with serving(*args) as proc:
+        wait_ready(f"http://127.0.0.1:{port}/.well-known/spin/health", proc)
+        response = httpx.post(f"http://127.0.0.1:{port}/", content=SCRIPT, timeout=60)
+    assert response.status_code == 200, response.text
+    # no /labels.txt is given here: the guest answers the label's index
+    assert models.magika_labels()[int(response.json()["label"])] == "python"
+
+
+def test_serve_nn_model_is_refused_for_a_manifest(app_dir: Path) -> None:
+    """--nn-model with an omniwasm.toml is a PolicyError pointing at [component.ID.models]."""
+    from omniwasm.gateway.serve import ServeSettings
+
+    settings = ServeSettings(source="omniwasm.toml", models={"detector": "model.onnx"})
+    with pytest.raises(PolicyError, match=r"\[component.ID.models\]"):
+        settings.build()

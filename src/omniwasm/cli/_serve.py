@@ -97,6 +97,15 @@ def serve_cmd(
     log_format: Annotated[
         str, typer.Option("--log-format", help="Access and error logs: text or json.")
     ] = "text",
+    nn_models: Annotated[
+        list[str],
+        typer.Option(
+            "--nn-model",
+            metavar="NAME=PATH",
+            help="Grant an ONNX model to a single component's wasi:nn load-by-name "
+            "(repeatable; an omniwasm.toml uses [component.ID.models]).",
+        ),
+    ] = [],  # noqa: B006
     debug: Annotated[bool, DEBUG] = False,
 ) -> None:
     """Serve a wasi:http component (or an app of them) with a fresh instance per request."""
@@ -112,6 +121,12 @@ def serve_cmd(
             if not sep or not name:
                 raise PolicyError(f"--var expects NAME=VALUE, got {item!r}")
             variables[name] = value
+        models = {}
+        for item in nn_models:
+            name, sep, path = item.partition("=")
+            if not sep or not name or not path:
+                raise PolicyError(f"--nn-model needs NAME=PATH, got {item!r}")
+            models[name] = str(Path(path).absolute())
         settings = ServeSettings(
             source=str(source),
             addr=addr,
@@ -135,6 +150,7 @@ def serve_cmd(
             http2=http2,
             tls_cert=str(tls_cert) if tls_cert is not None else None,
             tls_key=str(tls_key) if tls_key is not None else None,
+            models=models,
         )
         return serve(settings)
 

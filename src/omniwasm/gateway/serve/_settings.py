@@ -40,6 +40,8 @@ class ServeSettings:
     http2: bool = False
     tls_cert: str | None = None
     tls_key: str | None = None
+    models: dict[str, str] = field(default_factory=dict)
+    """wasi:nn models granted to a single component (a manifest grants its own)."""
 
     @property
     def scheme(self) -> str:
@@ -48,8 +50,16 @@ class ServeSettings:
 
     def build(self) -> App:
         """The App these settings describe."""
+        if self.models and self.source.endswith(".toml"):
+            raise PolicyError(
+                "--nn-model grants models to a single component; in an omniwasm.toml, "
+                "grant them with [component.ID.models]"
+            )
         policy = Policy(
-            max_memory=self.max_memory, timeout=self.timeout, max_output=self.max_output
+            max_memory=self.max_memory,
+            timeout=self.timeout,
+            max_output=self.max_output,
+            models=tuple(self.models.items()),
         )
         return App(
             self.source,
