@@ -33,7 +33,6 @@ the file named by ``$OMNIWASM_REGISTRY_CONFIG``, the ``[registry]`` table of the
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -213,6 +212,8 @@ class RegistryConfig:
             RegistryError: not TOML, or a malformed mapping.
 
         """
+        import tomllib  # only when there is a file to read
+
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -241,6 +242,8 @@ class RegistryConfig:
             RegistryError: unreadable, or a malformed table.
 
         """
+        import tomllib  # only when there is a file to read
+
         try:
             data = tomllib.loads(Path(manifest).read_text())
         except OSError as exc:

@@ -23,7 +23,6 @@ import hashlib
 import json
 import os
 import tempfile
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,6 +81,8 @@ class LockFile:
             return
         except OSError as exc:
             raise RegistryError(f"cannot read lock file {self.path}: {exc.strerror}") from exc
+        import tomllib  # only when there is a file to read
+
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
