@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -43,6 +44,14 @@ for g in groups:
     except ProcessLookupError:
         pass
 """
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Ray's own deprecation warnings (from its modules and Ray Serve's pydantic models)."""
+    for item in items:
+        if item.path.is_relative_to(HERE):
+            item.add_marker(pytest.mark.filterwarnings("ignore::DeprecationWarning:ray"))
+            item.add_marker(pytest.mark.filterwarnings("ignore::DeprecationWarning:pydantic"))
 
 
 def _free_port() -> int:
@@ -79,9 +88,17 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+@dataclass(frozen=True)
+class Cluster:
+    """The running test cluster: its GCS address and the nodes' compile cache."""
+
+    address: str
+    cache: Path
+
+
 @pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A two-node Ray cluster on 127.0.0.1 (one CPU each), the driver connected; its address."""
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A two-node Ray cluster on 127.0.0.1 (one CPU each), the driver connected."""
     root = tmp_path_factory.mktemp("ray")
     temp = Path("/tmp") / f"owray-{os.getpid()}"  # Ray's socket paths must stay short
     src = Path(omniwasm.__file__).parents[1]
@@ -90,7 +107,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "PYTHONPATH": os.pathsep.join([str(src), str(HERE.parent), str(HERE)]),
         "OMNIWASM_CACHE_DIR": str(root / "cache"),
         "RAY_USAGE_STATS_ENABLED": "0",
+        # Ray >= 2.5x turns token auth on when ~/.ray/auth_token exists (any local ray.init
+        # writes one): a test cluster on 127.0.0.1 stays off it and leaves $HOME alone.
+        "RAY_AUTH_MODE": "disabled",
     }
+    auth_before = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"  # the driver (this process) too
     port = _free_port()
     address = f"127.0.0.1:{port}"
     common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--disable-usage-stats"]
@@ -122,15 +144,24 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             [sys.executable, "-c", WATCHDOG, str(os.getpid()), *(str(p.pid) for p in procs)],
             start_new_session=True,
         )
-        ray.init(address=address, _node_ip_address="127.0.0.1", log_to_driver=False)
         deadline = time.monotonic() + START_TIMEOUT
+        while True:  # a loaded machine may answer on the port before the GCS is ready
+            try:
+                ray.init(address=address, _node_ip_address="127.0.0.1", log_to_driver=False)
+                break
+            except (ConnectionError, RuntimeError):
+                if ray.is_initialized():
+                    ray.shutdown()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(2)
         while len([n for n in ray.nodes() if n["Alive"]]) < 2:
             if time.monotonic() > deadline:
                 pytest.fail(
                     "the second Ray node did not join: " + (root / "worker.log").read_text()
                 )
             time.sleep(0.5)
-        yield address
+        yield Cluster(address, root / "cache")
     finally:
         if ray.is_initialized():
             ray.shutdown()
@@ -139,6 +170,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         if watchdog is not None:
             watchdog.kill()
             watchdog.wait()
+        if auth_before is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = auth_before
 
 
 def _wait_for_gcs(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:

@@ -278,6 +278,8 @@ def apply_batch(
         result = fn.column(table, names)
     except OmniwasmError as exc:
         failed(exc, code, policy)
+        if exc.message.startswith("omniwasm.ray:"):  # already names its row
+            raise
         raise contextualise(exc, function, f"a batch of {table.num_rows} rows") from None
     if output in table.column_names:
         return table.set_column(table.column_names.index(output), output, result)

@@ -52,5 +52,10 @@ def serve_app(
     class OmniwasmGateway:
         """The replica: Ray Serve hands it every HTTP request through the ASGI app."""
 
-    deployment = serve.deployment(**options)(serve.ingress(build)(OmniwasmGateway))
+    def build_app() -> Any:
+        # Ray Serve takes a plain function as a builder (a partial or a class instance would
+        # be taken for the ASGI app itself).
+        return build()
+
+    deployment = serve.deployment(**options)(serve.ingress(build_app)(OmniwasmGateway))
     return deployment.bind()
