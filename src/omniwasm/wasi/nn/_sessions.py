@@ -33,6 +33,7 @@ from ._scan import ModelScanError, external_data
 from ._types import BY_ORT, ErrorCode, TypeInfo
 
 __all__ = [
+    "GUEST_BUILDS",
     "GUEST_MODELS_KEPT",
     "MEMORY_ENV",
     "Model",
@@ -254,7 +255,13 @@ def _options(ort: Any, threads: int, *, guest: bool) -> Any:
 
 
 class SessionCache:
-    """Sessions by model file and by guest bytes, for one process (see the module docstring)."""
+    """Sessions by model file and by guest bytes, for one process (see the module docstring).
+
+    Args:
+        guest_models_kept: sessions of guest-supplied models kept (least recently used go).
+        guest_builds: sessions of guest-supplied models built at once.
+
+    """
 
     def __init__(
         self, guest_models_kept: int = GUEST_MODELS_KEPT, guest_builds: int = GUEST_BUILDS
