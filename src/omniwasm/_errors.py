@@ -200,7 +200,8 @@ class LinkError(OmniwasmError):
             names = ", ".join(str(m) for m in missing)
             text = f"{len(missing)} unsatisfied import(s): {names}"
         else:
-            text = f"link failed: {detail}"
+            # the engine's summary line first; the lines under it are details
+            text = f"link failed: {detail.strip()}"
         super().__init__(text)
         self.missing = tuple(missing)
         self.detail = detail

@@ -176,6 +176,11 @@ def _deserialize(native: NativeEngine, kind: Kind, blob: bytes) -> Any:
 
 
 def _load_precompiled(native: NativeEngine, blob: bytes, source: str) -> Artifact:
+    if b".wasmtime" not in blob:  # wasmtime's own ELF sections are all named .wasmtime.*
+        raise InvalidModule(
+            "not WebAssembly: an ELF executable or library, not a wasmtime .cwasm",
+            source=source,
+        )
     errors = []
     kinds: tuple[Kind, ...] = ("module", "component")
     for kind in kinds:
@@ -232,7 +237,11 @@ def load_artifact(
     elif not data:
         raise InvalidModule("empty input", source=source)
     else:
-        raise InvalidModule("not WebAssembly: missing the \\0asm magic number", source=source)
+        from .._binary.magic import describe
+
+        raise InvalidModule(
+            f"not WebAssembly (no \\0asm magic number): {describe(data)}", source=source
+        )
     if expect is not None and artifact.kind != expect:
         raise InvalidModule(f"expected a {expect}, got a {artifact.kind}", source=source)
     return artifact

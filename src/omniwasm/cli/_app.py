@@ -326,10 +326,12 @@ def check_precompiled(file: str | os.PathLike[str], allowed: bool) -> None:
         return
     try:
         with open(file, "rb") as f:
-            head = f.read(4)
+            data = f.read()
     except OSError:
         return  # loading reports it (InvalidModule), or it is a registry reference
-    if head == b"\x7fELF":
+    # wasmtime's .cwasm is an ELF file with .wasmtime.* sections; another ELF file is not
+    # precompiled code, and loading says what it is
+    if data.startswith(b"\x7fELF") and b".wasmtime" in data:
         raise PolicyError(
             f"{file} is precompiled machine code, which is run without validation: pass "
             "--allow-precompiled to run it (only files you compiled yourself)"

@@ -72,6 +72,10 @@ def report(exc: OmniwasmError, *, debug: bool = False) -> None:
     if isinstance(exc, LinkError) and exc.missing:
         for m in exc.missing:
             print(f"  missing import {m}", file=sys.stderr)
+    elif isinstance(exc, LinkError):
+        for line in exc.message.splitlines()[1:]:  # the details under the summary line
+            if line.strip():
+                print(f"  {line.rstrip()}", file=sys.stderr)
     if debug:
         if isinstance(exc, ExecutionError) and exc.frames:
             print("wasm backtrace:", file=sys.stderr)

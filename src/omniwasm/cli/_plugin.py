@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from .._errors import PolicyError
+from .._errors import LinkError, PolicyError
 from ._app import (
     DEBUG,
     DirOpt,
@@ -103,14 +103,20 @@ def plugin_call(
             from .._runtime import Runtime
 
             runtime = Runtime(policy)
-        with Plugin(
-            source,
-            policy=policy,
-            config=pairs,
-            wasi=wasi,
-            allowed_hosts=allow_host or None,
-            runtime=runtime,
-        ) as plugin:
+        try:
+            plugin = Plugin(
+                source,
+                policy=policy,
+                config=pairs,
+                wasi=wasi,
+                allowed_hosts=allow_host or None,
+                runtime=runtime,
+            )
+        except LinkError as exc:
+            if not wasi and any(m.module == "wasi_snapshot_preview1" for m in exc.missing):
+                exc.message += "; the plugin imports WASI p1: give it WASI with --wasi"
+            raise
+        with plugin:
             if plugin.kind == "component":
                 raise PolicyError(
                     f"{source} is a component plugin (typed values, not bytes): call it with "

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .._errors import PolicyError, ValueConversionError
+from .._errors import InvalidModule, PolicyError, ValueConversionError
 from .._policy import Policy
 from .._runtime import Instance, Runtime
 from ._app import (
@@ -217,11 +217,16 @@ def run(
         # wasmtime's native WASI 0.2 waits cannot be interrupted from Python; the virtual
         # host's all end at the deadline
         timed_component = compiled.kind == "component" and policy.timeout is not None
-        if wasi == "virtual" or (wasi == "auto" and (timed_component or groups.http)):
-            return _run_virtual(rt, compiled, policy, name, invoke, guest_args)
-        imports = _nn_imports(compiled, policy)
-        if invoke is None:
-            return rt.run(compiled, argv0=name, imports=imports).exit_code
+        try:
+            if wasi == "virtual" or (wasi == "auto" and (timed_component or groups.http)):
+                return _run_virtual(rt, compiled, policy, name, invoke, guest_args)
+            imports = _nn_imports(compiled, policy)
+            if invoke is None:
+                return rt.run(compiled, argv0=name, imports=imports).exit_code
+        except InvalidModule as exc:
+            if invoke is None and "not a WASI command" in exc.reason:
+                raise _invoke_hint(exc, compiled) from exc
+            raise
         with rt.instantiate(compiled, argv0=name, imports=imports) as inst:
             if compiled.kind == "component":
                 print(invoke_component(inst, invoke, guest_args))
@@ -235,6 +240,22 @@ def run(
         return 0
 
     guarded(debug, go)
+
+
+def _invoke_hint(exc: InvalidModule, compiled: Any) -> InvalidModule:
+    """``exc`` (no ``_start`` / ``wasi:cli/run``) with the exports ``--invoke`` could call."""
+    skip = ("memory", "table", "global", "tag")
+    names = [e.name for e in compiled.exports if not e.type.startswith(skip)]
+    if not names:
+        return exc
+    funcs = [e.name for e in compiled.exports if e.type.startswith("func")]
+    example = f"{funcs[0]}(...)" if funcs else "INTERFACE#NAME(...)"
+    shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+    return InvalidModule(
+        f"{exc.reason}; to call an export use --invoke, e.g. --invoke '{example}' "
+        f"(exports: {shown})",
+        source=exc.source,
+    )
 
 
 def _granted(specs: list[str]) -> list[tuple[str, str]]:
