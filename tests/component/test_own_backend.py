@@ -212,3 +212,36 @@ def test_host_exception_becomes_host_function_error(
     with pytest.raises(omniwasm.HostFunctionError) as info:
         inst.exports.roundtrip["roundtrip-u32"](1)
     assert isinstance(info.value.__cause__, KeyError)
+
+
+def test_readme_backend_example_runs(
+    wat_component: Callable[[str], Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's component-backends example runs and prints what its comments say."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("### Component backends", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    code = code.replace('"echo.wasm"', repr(str(wat_component("types"))))
+    exec(compile(code, "README.md", "exec"), {"omniwasm": omniwasm})
+    assert capsys.readouterr().out.split() == ["omniwasm", "True"]
+
+
+def test_unclosed_instances_are_freed(wat_component: Callable[[str], Path]) -> None:
+    """An instance with Python host imports is collected once unreferenced (no cycle via the store)."""
+    import gc
+    import weakref
+
+    rt = omniwasm.Runtime(components="omniwasm")
+    compiled = rt.load(wat_component("imports"))
+    iface = next(i for i in compiled.world.imports if i.name == HOST)
+    assert isinstance(iface, InterfaceType)
+    linker = omniwasm.Linker()
+    members = {f.name: (lambda x: x) for f in iface.funcs if f.name.startswith("echo-")}
+    linker.define(HOST, add=lambda a, b: a + b, noop=lambda: None, **members)
+    linker.define("log", lambda msg: None)
+    inst = rt.instantiate(compiled, imports=linker)
+    assert inst.exports.roundtrip["roundtrip-u32"](5) == 5
+    ref = weakref.ref(inst._inner)
+    del inst
+    gc.collect()
+    assert ref() is None

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ctypes
 import struct
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -251,7 +252,7 @@ class _Views:
         return sum(m.size() for m in self.mems.values())
 
 
-def _cx(views: _Views, opts: Options, store: wasmtime.Store) -> Cx:
+def _cx(views: _Views, opts: Options) -> Cx:
     return Cx(views.view_fn(opts.memory), opts.realloc, opts.encoding)
 
 
@@ -295,9 +296,8 @@ class OwnExport:
 
     def _run(self, values: list[Any]) -> Any:
         owner = self._owner
-        store = owner.box.store
         lifted = self._lifted
-        cx = _cx(owner.views, lifted.options, store)
+        cx = _cx(owner.views, lifted.options)
         flat: list[Any] = []
         if self._pcodec is not None:
             ptr = cx.alloc(self._pcodec.align, self._pcodec.size)
@@ -330,13 +330,18 @@ def _lowered(inst: OwnInstance, target: Host | Lifted, opts: Options, label: str
     pcodec = params_codec(sig) if spill_p else None
     rcodec = None if sig.result is None else codec(sig.result)
     is_result = isinstance(sig.result, t.ResultType)
-    store = inst.box.store
-    views = inst.views
+    # The callback lives in wasmtime-py's global function slab until the store is freed: it
+    # must not hold the instance (which holds the store) strongly, or neither is ever freed.
+    owner = weakref.ref(inst)
     state = inst.state
+    ctx = inst.box.ctx
 
     def callback(*core: Any) -> Any:
         try:
-            cx = _cx(views, opts, store)
+            live = owner()
+            if live is None:
+                raise OmniwasmError(f"{label}: the instance is gone")
+            cx = _cx(live.views, opts)
             if pcodec is not None:
                 args = list(pcodec.load(cx, int(core[0]) & 0xFFFFFFFF))
             else:
@@ -344,7 +349,7 @@ def _lowered(inst: OwnInstance, target: Host | Lifted, opts: Options, label: str
                 args = [cd.lift(cx, it) for cd in pcodecs]
             if isinstance(target, Host):
                 outer = _local.ctx
-                _local.ctx = inst.box.ctx
+                _local.ctx = ctx
                 try:
                     out = target.fn(*args)
                 except Err as err:
@@ -372,7 +377,7 @@ def _lowered(inst: OwnInstance, target: Host | Lifted, opts: Options, label: str
             state.park(exc, label)
             raise
 
-    return wasmtime.Func(store, ftype, callback)
+    return wasmtime.Func(inst.box.store, ftype, callback)
 
 
 def _anon_sig(func: Func) -> t.FuncSig:
