@@ -175,3 +175,32 @@ def test_https_registry_is_verified(
             assert c.fetch(ref) == hello
     finally:
         ssl_context.cache_clear()
+
+
+def test_https_from_a_plain_http_registry_is_verified(
+    tls_registry: tuple[RegistryServer, Path],
+    registry: RegistryServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A plain-HTTP registry's session still verifies https:// URLs (a redirect, a realm)."""
+    import httpx
+
+    from omniwasm.registry._http import ssl_context
+    from omniwasm.registry.session import Session
+
+    server, ca = tls_registry
+    target = f"https://{server.host}/v2/"
+    ssl_context.cache_clear()
+    try:
+        session = Session(registry.host)
+        assert ssl_context.cache_info().currsize == 0  # no CA store loaded for plain HTTP
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED|verify failed"):
+            session.http.get(target)
+        session.close()
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca))
+        ssl_context.cache_clear()
+        session = Session(registry.host)
+        assert session.http.get(target).status_code == 200
+        session.close()
+    finally:
+        ssl_context.cache_clear()

@@ -16,8 +16,9 @@ import functools
 import os
 import ssl
 import sys
+from typing import Any
 
-__all__ = ["skip_httpx_cli", "ssl_context"]
+__all__ = ["skip_httpx_cli", "ssl_context", "tls_on_demand"]
 
 
 def skip_httpx_cli() -> None:
@@ -56,3 +57,27 @@ def ssl_context() -> ssl.SSLContext:
             return context
         context.load_verify_locations(certifi.where())
     return context
+
+
+def tls_on_demand(httpx: Any) -> Any:
+    """An httpx transport for ``https://`` URLs that builds its TLS context on first use.
+
+    A plain-HTTP (loopback) registry mounts it for ``https://``: a redirect or a token realm
+    there is verified as always, and a pull that never leaves plain HTTP never loads the CA
+    store (with ``SSL_CERT_FILE`` set, the whole bundle is parsed: tens of milliseconds).
+    """
+
+    class _TlsOnDemand(httpx.BaseTransport):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self._transport: Any = None
+
+        def handle_request(self, request: Any) -> Any:
+            if self._transport is None:
+                self._transport = httpx.HTTPTransport(verify=ssl_context())
+            return self._transport.handle_request(request)
+
+        def close(self) -> None:
+            if self._transport is not None:
+                self._transport.close()
+
+    return _TlsOnDemand()

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ArtifactNotFound, AuthenticationFailed, RegistryError
-from ._http import skip_httpx_cli, ssl_context
+from ._http import skip_httpx_cli, ssl_context, tls_on_demand
 from .auth import Credentials, RegistryAuth, find_credentials
 from .reference import is_loopback
 
@@ -87,12 +87,18 @@ class Session:
             registry,
             allow_http_realm=loopback or insecure,
         )
+        if protocol == "https":
+            tls: dict[str, Any] = {"verify": ssl_context()}
+        else:
+            # The default transport carries only http:// URLs here (https:// ones go to the
+            # mount, verified), so it needs no CA store: loading one costs a local pull dearly.
+            tls = {"verify": False, "mounts": {"https://": tls_on_demand(httpx)}}
         self.http = httpx.Client(
             auth=self.auth.auth(),
-            verify=ssl_context(),
             timeout=httpx.Timeout(timeout),
             follow_redirects=True,
             headers={"User-Agent": "omniwasm"},
+            **tls,
         )
 
     def close(self) -> None:
