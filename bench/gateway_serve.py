@@ -1,8 +1,12 @@
 """HTTP serving: `omniwasm serve` against `wasmtime serve`, same component, same machine, wrk.
 
-For each guest both servers run on 127.0.0.1 (one after the other, never at once) and `wrk`
-(Debian's package) loads them for a bounded run: 2 threads, 16 connections, 5 seconds, with
-latency percentiles. Guests:
+For each guest, `wasmtime serve`, `omniwasm serve` (one process) and `omniwasm serve --workers
+N` (one per core) are started on 127.0.0.1 and left idle; then `wrk` (Debian's package) loads
+one server at a time for a bounded run (2 threads, 16 and then 32 connections, 10 seconds,
+latency percentiles), server after server, in ``ROUNDS`` interleaved rounds, and each figure is
+the median over the rounds. The machine is shared: interleaving spreads a neighbour's load
+spike over every server instead of one, and the spread (min-max over rounds) is printed.
+Guests:
 
 * the lean WAT hello handler (`tests/fixtures/gateway/hello.wat`);
 * the same family's `/big` path (`tests/fixtures/gateway/routes.wat`): a 1 MiB response body,
@@ -19,6 +23,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -32,8 +37,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 from fixtures.wat_components import assemble  # noqa: E402
 
 GUESTS = ROOT / "tests" / "fixtures" / "gateway"
-DURATION = "5s"
-CONNECTIONS = 16
+DURATION = f"{int(os.environ.get('BENCH_WRK_SECONDS', '10'))}s"
+CONNECTIONS = (16, 32)
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 
 
 def free_port() -> int:
@@ -54,10 +60,10 @@ def wait_up(port: int, proc: subprocess.Popen[bytes], seconds: float = 60) -> No
     raise SystemExit(f"server on {port} did not come up")
 
 
-def wrk(url: str) -> dict[str, float]:
+def wrk(url: str, connections: int) -> dict[str, float]:
     """Requests/s, p50/p99 latency (ms), transfer/s (bytes) and errors of one bounded run."""
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{DURATION}", "--latency", url],
+        ["wrk", "-t2", f"-c{connections}", f"-d{DURATION}", "--latency", url],
         capture_output=True,
         text=True,
         check=True,
@@ -84,49 +90,80 @@ def wrk(url: str) -> dict[str, float]:
     }
 
 
-def run_server(argv: list[str], port: int, path: str) -> dict[str, float]:
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_up(port, proc)
-        subprocess.run(["wrk", "-t1", "-c2", "-d1s", f"http://127.0.0.1:{port}{path}"],
+class Server:
+    """One server process on a free port, started and left idle until measured."""
+
+    def __init__(self, name: str, argv: list[str], port: int, path: str) -> None:
+        self.name = name
+        self.url = f"http://127.0.0.1:{port}{path}"
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.port = port
+        self.runs: dict[int, list[dict[str, float]]] = {c: [] for c in CONNECTIONS}
+
+    def ready(self) -> None:
+        wait_up(self.port, self.proc)
+        subprocess.run(["wrk", "-t1", "-c2", "-d1s", self.url],
                        capture_output=True, check=False)  # fmt: skip  # warm-up
-        return wrk(f"http://127.0.0.1:{port}{path}")
-    finally:
-        proc.terminate()
+
+    def measure(self, connections: int) -> None:
+        self.runs[connections].append(wrk(self.url, connections))
+
+    def median(self, connections: int, metric: str) -> float:
+        return statistics.median(r[metric] for r in self.runs[connections])
+
+    def spread(self, connections: int, metric: str) -> str:
+        values = [r[metric] for r in self.runs[connections]]
+        scale = 2**20 if metric == "bytes_per_s" else 1
+        return f"{min(values) / scale:.0f}-{max(values) / scale:.0f}"
+
+    def errors(self, connections: int) -> int:
+        return int(sum(r["errors"] for r in self.runs[connections]))
+
+    def stop(self) -> None:
+        self.proc.terminate()
         try:
-            proc.wait(timeout=20)
+            self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            self.proc.kill()
 
 
-def row(
-    label: str, workers: int, cores: int, ours: dict[str, float], theirs: dict[str, float]
-) -> list[str]:
-    """One table row; the target is judged with one worker per core (wasmtime serve uses
-    every core by default)."""
+def rows_for(label: str, servers: list[Server], cores: int) -> list[list[str]]:
+    """Table rows of one guest: per connection count, each omniwasm setting against wasmtime."""
     big = "1 MiB" in label
     metric = "bytes_per_s" if big else "rps"
-    ratio = ours[metric] / theirs[metric] if theirs[metric] else float("nan")
+    unit = "MiB/s" if big else "req/s"
+    scale = 2**20 if big else 1
     target = {"componentize-py hello": 1.0, "lean WAT hello": 0.5}.get(label)
-    if target is None or workers != cores:
-        verdict = "reported"
-    else:
-        verdict = f">= {target}x: {'**met**' if ratio >= target else '**NOT met**'}"
-    if big:
-        values = (f"{ours[metric] / 2**20:.1f} MiB/s", f"{theirs[metric] / 2**20:.1f} MiB/s")
-    else:
-        values = (f"{ours['rps']:.0f} req/s", f"{theirs['rps']:.0f} req/s")
-    return [
-        label,
-        str(workers),
-        values[0],
-        f"{ours['p50']:.2f} / {ours['p99']:.2f}",
-        values[1],
-        f"{theirs['p50']:.2f} / {theirs['p99']:.2f}",
-        f"{ratio:.2f}x",
-        verdict,
-        f"{int(ours['errors'])} / {int(theirs['errors'])}",
-    ]
+    theirs, ours = servers[0], servers[1:]
+    rows = []
+    for connections in CONNECTIONS:
+        base = theirs.median(connections, metric)
+        for server in ours:
+            value = server.median(connections, metric)
+            ratio = value / base if base else float("nan")
+            judged = target is not None and connections == 32 and server.name == f"{cores}"
+            verdict = (
+                f">= {target}x: {'**met**' if ratio >= target else '**NOT met**'}"
+                if judged
+                else "reported"
+            )
+            rows.append(
+                [
+                    label,
+                    str(connections),
+                    server.name,
+                    f"{value / scale:.0f} {unit} ({server.spread(connections, metric)})",
+                    f"{server.median(connections, 'p50'):.2f} / "
+                    f"{server.median(connections, 'p99'):.2f}",
+                    f"{base / scale:.0f} {unit} ({theirs.spread(connections, metric)})",
+                    f"{theirs.median(connections, 'p50'):.2f} / "
+                    f"{theirs.median(connections, 'p99'):.2f}",
+                    f"{ratio:.2f}x",
+                    verdict,
+                    f"{server.errors(connections)} / {theirs.errors(connections)}",
+                ]
+            )
+    return rows
 
 
 def python_guest() -> Path | None:
@@ -153,26 +190,47 @@ def main() -> None:
         cases.insert(0, ("componentize-py hello", py, "/"))
     rows = []
     cores = os.cpu_count() or 1
+    load_before = os.getloadavg()
     for label, wasm, path in cases:
+        servers = []
         p0 = free_port()
-        theirs = run_server(
-            [str(wt), "serve", "-S", "cli", "--addr", f"127.0.0.1:{p0}", str(wasm)], p0, path
+        servers.append(
+            Server(
+                "wasmtime",
+                [str(wt), "serve", "-S", "cli", "--addr", f"127.0.0.1:{p0}", str(wasm)],
+                p0,
+                path,
+            )
         )
         for workers in sorted({1, cores}):
             p1 = free_port()
             argv = [*omni, str(wasm), "--addr", f"127.0.0.1:{p1}", "--workers", str(workers)]
-            ours = run_server(argv, p1, path)
-            rows.append(row(label, workers, cores, ours, theirs))
-    print(f"### HTTP serving: `omniwasm serve` vs `wasmtime serve` (wrk, {CONNECTIONS} "
-          f"connections, {DURATION}, 2 threads; 127.0.0.1)\n")  # fmt: skip
+            servers.append(Server(str(workers), argv, p1, path))
+        try:
+            for server in servers:
+                server.ready()
+            for _ in range(ROUNDS):
+                for connections in CONNECTIONS:
+                    for server in servers:
+                        server.measure(connections)
+        finally:
+            for server in servers:
+                server.stop()
+        rows += rows_for(label, servers, cores)
+    load_after = os.getloadavg()
+    print(
+        f"### HTTP serving: `omniwasm serve` vs `wasmtime serve` (wrk, 2 threads, {DURATION} "
+        f"per run, {ROUNDS} interleaved rounds, medians; 127.0.0.1)\n"
+    )
     print(
         table(
             [
                 "guest",
+                "connections",
                 "omniwasm --workers",
-                "omniwasm serve",
+                "omniwasm serve (min-max)",
                 "p50 / p99 ms",
-                "wasmtime serve 49",
+                "wasmtime serve 49 (min-max)",
                 "p50 / p99 ms",
                 "omniwasm / wasmtime",
                 "target",
@@ -185,8 +243,13 @@ def main() -> None:
     print(
         "Both servers give every request a fresh instance of the same component file. "
         "`wasmtime serve` uses every core by default; `omniwasm serve` is measured with one "
-        "process and with one worker process per core (`--workers`), and the target is judged "
-        "on the latter. Each server is measured alone after a 1 s warm-up."
+        f"process and with one worker process per core (`--workers {cores}`); the targets are "
+        "judged at 32 connections with one worker per core. All servers of a guest are up "
+        "(idle) while one is loaded; rounds interleave servers and connection counts. "
+        f"Load average (1/5/15 min) {load_before[0]:.1f}/{load_before[1]:.1f}/"
+        f"{load_before[2]:.1f} before, {load_after[0]:.1f}/{load_after[1]:.1f}/"
+        f"{load_after[2]:.1f} after: the spread columns show how much one run can move. "
+        "Errors count non-2xx responses and socket errors over all rounds."
     )
 
 

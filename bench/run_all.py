@@ -29,6 +29,7 @@ SCRIPTS = [
     "plugin_call.py",
     "instantiate.py",
     "run_c.py",
+    "snapshot.py",
     "gateway_serve.py",
     "gateway_profile.py",
     "nn_compute.py",
@@ -75,6 +76,7 @@ def machine() -> list[str]:
 def run_script(script: str) -> str | None:
     """Run one benchmark script; return its section wrapped in markers (None if it failed)."""
     print(f"== {script}", file=sys.stderr, flush=True)
+    load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, str(BENCH / script)],
@@ -90,7 +92,9 @@ def run_script(script: str) -> str | None:
     sys.stdout.write(proc.stdout + "\n")
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     body = proc.stdout.strip()
-    return f"<!-- bench:{script} -->\n{body}\n\n_Measured {stamp}._\n<!-- /bench -->"
+    # The machine is shared: the 1-minute load average before and after says how busy it was.
+    load = f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
+    return f"<!-- bench:{script} -->\n{body}\n\n_Measured {stamp}, {load}._\n<!-- /bench -->"
 
 
 SECTION = re.compile(r"<!-- bench:(?P<name>[\w.]+) -->.*?<!-- /bench -->", re.S)
