@@ -183,3 +183,11 @@ def test_init_runs_under_the_policy() -> None:
     wat = '(module (func (export "wizer.initialize") (loop $l (br $l))))'
     with pytest.raises(omniwasm.OutOfFuel):
         Runtime(fuel=True).snapshot(wat, Policy(fuel=10_000))
+
+
+def test_readme_snapshot_example(capsys: pytest.CaptureFixture[str]) -> None:
+    """The README's snapshot example runs as written and prints the refusal."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("<!-- example:snapshot -->\n```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(block, "README.md", "exec"), {})
+    assert "imports env.f: a host function's state cannot be captured" in capsys.readouterr().out

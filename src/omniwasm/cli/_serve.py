@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -30,7 +31,14 @@ def serve_cmd(
         str | None,
         typer.Option("--admin", help="Serve /metrics (Prometheus) and /healthz on HOST:PORT."),
     ] = None,
-    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Worker processes (default: one per core; 1 serves from this process).",
+        ),
+    ] = None,
     watch: Annotated[
         bool, typer.Option("--watch", help="Reload a component when its file changes.")
     ] = False,
@@ -131,7 +139,7 @@ def serve_cmd(
             source=str(source),
             addr=addr,
             admin=admin,
-            workers=workers,
+            workers=workers if workers is not None else default_workers(http2=http2),
             watch=watch,
             timeout=parse_duration(timeout) if timeout is not None else None,
             max_memory=parse_size(max_memory) if max_memory is not None else None,
@@ -155,3 +163,12 @@ def serve_cmd(
         return serve(settings)
 
     guarded(debug, go)
+
+
+def default_workers(*, http2: bool) -> int:
+    """``--workers`` when not given: one process per core (Hypercorn's ``--http2``: one).
+
+    One process runs one request's Python at a time (the GIL), so a process per core is what
+    serves the most requests; ``wasmtime serve`` uses every core by default too.
+    """
+    return 1 if http2 else (os.cpu_count() or 1)
