@@ -36,6 +36,7 @@ SCRIPTS = [
     "timeouts.py",
     "registry_pull.py",
     "sql_udfs.py",
+    "ray_scale.py",
 ]
 
 

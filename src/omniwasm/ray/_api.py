@@ -28,6 +28,7 @@ def _task(
 
 
 _run = ray.remote(_task)
+_INLINE = 64 << 10
 
 
 def _raise_cause(exc: ray.exceptions.RayTaskError) -> None:
@@ -49,7 +50,10 @@ def _submit(
 ) -> list[Any]:
     if chunksize < 1:
         raise ValueError("chunksize must be at least 1")
-    code = ray.put(code_of(source))  # once in the object store, not once per task
+    shipped = code_of(source)
+    # Small code travels inline with each task (cheaper than a fetch from the object store);
+    # larger code goes to the object store once and each task carries only its reference.
+    code: Any = shipped if len(shipped.data or b"") <= _INLINE else ray.put(shipped)
     policy = policy if policy is not None else DEFAULT_POLICY
     work = list(items)
     task = _run.options(**options) if options else _run

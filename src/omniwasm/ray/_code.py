@@ -89,13 +89,21 @@ _COMPILED: dict[tuple[str, bool], Compiled] = {}
 _INSTANCES: dict[tuple[str, str, Policy, int, str], Instance] = {}
 
 
+_JOB: list[str] = []  # a Ray worker process serves one job for its whole life
+
+
 def job_id() -> str:
     """The Ray job this process works for ("" outside Ray)."""
+    if _JOB:
+        return _JOB[0]
     try:
         import ray
 
         if ray.is_initialized():
-            return str(ray.get_runtime_context().get_job_id())
+            job = str(ray.get_runtime_context().get_job_id())
+            if ray.get_runtime_context().worker.mode == ray.WORKER_MODE:
+                _JOB.append(job)
+            return job
     except Exception:  # outside a Ray worker there is simply no job
         pass
     return ""
