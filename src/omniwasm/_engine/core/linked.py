@@ -35,6 +35,7 @@ from ..artifact import Artifact
 from ..store import StoreBox
 from ..translate import translate
 from .instance import WASI_P1_MODULES, CoreInstance, instantiate_failure, pre_instantiate_raw
+from .rawfunc import FINALIZER, UNCHECKED, caller_context, define_unchecked
 from .types import PROBE_PREFIX, describe_import, interface_of
 from .wasip1 import shadow_poll_oneoff
 
@@ -49,13 +50,6 @@ _VALTYPES = {
     "f32": wasmtime.ValType.f32,
     "f64": wasmtime.ValType.f64,
 }
-_UNCHECKED = ctypes.CFUNCTYPE(ctypes.c_size_t, _vp, _vp, _vp, ctypes.c_size_t)
-_FINALIZER = ctypes.CFUNCTYPE(None, _vp)
-_define_unchecked = ctypes.CFUNCTYPE(
-    _vp, _vp, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t, _vp,
-    _UNCHECKED, _vp, _FINALIZER,
-)(("wasmtime_linker_define_func_unchecked", ffi.dll))  # fmt: skip
-_caller_context = ctypes.CFUNCTYPE(_vp, _vp)(("wasmtime_caller_context", ffi.dll))
 _export_get = ctypes.CFUNCTYPE(ctypes.c_bool, _vp, _vp, ctypes.c_char_p, ctypes.c_size_t, _vp)(
     ("wasmtime_instance_export_get", ffi.dll)
 )
@@ -96,13 +90,13 @@ class _Entry:
         self.nresults = len(results)
 
 
-@_UNCHECKED  # type: ignore[untyped-decorator]
+@UNCHECKED  # type: ignore[untyped-decorator]
 def _trampoline(env: int | None, caller: int | None, vals: int | None, nvals: int) -> int:
     entry = _ENTRIES.get(env or 0)
     try:
         if entry is None:
             raise OmniwasmError("host function was released")
-        ctx = _caller_context(caller) or 0
+        ctx = caller_context(caller) or 0
         size = max(entry.nparams, entry.nresults) * _SLOT
         buf = (ctypes.c_char * size).from_address(vals or 0) if size else None
         args = entry.args.unpack_from(buf, 0) if entry.nparams else ()  # type: ignore[arg-type]
@@ -118,7 +112,7 @@ def _trampoline(env: int | None, caller: int | None, vals: int | None, nvals: in
         return int(_error_new(f"host function {name} raised {type(exc).__name__}".encode()) or 0)
 
 
-@_FINALIZER  # type: ignore[untyped-decorator]
+@FINALIZER  # type: ignore[untyped-decorator]
 def _finalize(env: int | None) -> None:
     _ENTRIES.pop(env or 0, None)
 
@@ -199,7 +193,7 @@ class CoreTemplate:
         _ENTRIES[idx] = _Entry(f"{module}::{name}", sig, fn)
         m, n = module.encode(), name.encode()
         ty_ptr = ctypes.cast(ty.ptr(), _vp).value
-        err = _define_unchecked(
+        err = define_unchecked(
             ctypes.cast(self.linker.ptr(), _vp).value, m, len(m), n, len(n), ty_ptr,
             _trampoline, idx, _finalize,
         )  # fmt: skip

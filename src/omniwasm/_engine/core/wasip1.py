@@ -34,19 +34,13 @@ from wasmtime import _ffi as ffi
 from ..._deadline import Deadline
 from ..._errors import Cancelled
 from ..store import CANCELLED_MESSAGE, box_of
+from .rawfunc import FINALIZER, UNCHECKED, caller_context, define_unchecked
 
 __all__ = ["WASI_P1", "shadow_poll_oneoff"]
 
 WASI_P1 = "wasi_snapshot_preview1"
 
 _vp = ctypes.c_void_p
-_UNCHECKED = ctypes.CFUNCTYPE(ctypes.c_size_t, _vp, _vp, _vp, ctypes.c_size_t)
-_FINALIZER = ctypes.CFUNCTYPE(None, _vp)
-_define_unchecked = ctypes.CFUNCTYPE(
-    _vp, _vp, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t, _vp,
-    _UNCHECKED, _vp, _FINALIZER,
-)(("wasmtime_linker_define_func_unchecked", ffi.dll))  # fmt: skip
-_caller_context = ctypes.CFUNCTYPE(_vp, _vp)(("wasmtime_caller_context", ffi.dll))
 _caller_export = ctypes.CFUNCTYPE(ctypes.c_bool, _vp, ctypes.c_char_p, ctypes.c_size_t, _vp)(
     ("wasmtime_caller_export_get", ffi.dll)
 )
@@ -341,11 +335,11 @@ def _poll(  # noqa: PLR0917 - poll_oneoff's own four arguments, after the caller
     return _ESUCCESS
 
 
-@_UNCHECKED  # type: ignore[untyped-decorator]
+@UNCHECKED  # type: ignore[untyped-decorator]
 def _poll_oneoff(env: int | None, caller: int | None, vals: int | None, nvals: int) -> int:
     """The native callback: never raises (a failure becomes the guest's trap)."""
     try:
-        ctx = _caller_context(caller) or 0
+        ctx = caller_context(caller) or 0
         buf = (ctypes.c_char * (4 * _SLOT)).from_address(vals or 0)
         errno = _poll(caller or 0, ctx, *_ARGS4.unpack_from(buf, 0))
         _RESULT.pack_into(buf, 0, errno)
@@ -360,7 +354,7 @@ def _poll_oneoff(env: int | None, caller: int | None, vals: int | None, nvals: i
         return int(_error_new(text) or 0)
 
 
-@_FINALIZER  # type: ignore[untyped-decorator]
+@FINALIZER  # type: ignore[untyped-decorator]
 def _no_finalizer(env: int | None) -> None:
     return None
 
@@ -379,7 +373,7 @@ def shadow_poll_oneoff(linker: wasmtime.Linker) -> None:
     linker.allow_shadowing = True
     module, name = WASI_P1.encode(), b"poll_oneoff"
     ty = ctypes.cast(poll_type.ptr(), _vp).value
-    err = _define_unchecked(
+    err = define_unchecked(
         ctypes.cast(linker.ptr(), _vp).value, module, len(module), name, len(name), ty,
         _poll_oneoff, None, _no_finalizer,
     )  # fmt: skip

@@ -1,0 +1,26 @@
+"""Raw host functions for core linkers: wasmtime's ``define_func_unchecked`` and its prototypes.
+
+A raw host function gets its caller and its arguments as ``wasmtime_val_raw_t`` slots, with no
+per-call ctypes conversion: the plugin kernel's host calls (:mod:`.linked`) and the
+deadline-aware WASI p1 ``poll_oneoff`` (:mod:`.wasip1`) are defined this way.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+from wasmtime import _ffi as ffi
+
+__all__ = ["FINALIZER", "UNCHECKED", "caller_context", "define_unchecked"]
+
+_vp = ctypes.c_void_p
+
+UNCHECKED = ctypes.CFUNCTYPE(ctypes.c_size_t, _vp, _vp, _vp, ctypes.c_size_t)
+"""A raw host function: ``(env, caller, slots, count) -> trap or 0``."""
+FINALIZER = ctypes.CFUNCTYPE(None, _vp)
+"""Called with the host function's ``env`` when wasmtime drops it."""
+define_unchecked = ctypes.CFUNCTYPE(
+    _vp, _vp, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t, _vp,
+    UNCHECKED, _vp, FINALIZER,
+)(("wasmtime_linker_define_func_unchecked", ffi.dll))  # fmt: skip
+caller_context = ctypes.CFUNCTYPE(_vp, _vp)(("wasmtime_caller_context", ffi.dll))
