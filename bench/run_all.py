@@ -37,6 +37,7 @@ SCRIPTS = [
     "registry_pull.py",
     "sql_udfs.py",
     "ray_scale.py",
+    "python_sandbox.py",
 ]
 
 

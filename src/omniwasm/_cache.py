@@ -8,7 +8,12 @@ from pathlib import Path
 from . import _engine as eng
 from ._errors import PolicyError
 
-__all__ = ["Cache", "CacheInfo"]
+__all__ = ["Cache", "CacheInfo", "cache_dir"]
+
+
+def cache_dir() -> Path:
+    """omniwasm's cache directory: ``$OMNIWASM_CACHE_DIR``, else ``~/.cache/omniwasm`` (XDG)."""
+    return eng.default_cache_dir()
 
 
 @dataclass(frozen=True, slots=True)

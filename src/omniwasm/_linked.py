@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from . import _engine as eng
 from ._compiled import Compiled
+from ._errors import OmniwasmError
 from ._policy import Policy
 from ._runtime import Instance
 
@@ -111,6 +112,42 @@ class LinkedInstance:
 
         """
         return self._inner.memory(name)
+
+    def global_value(self, name: str) -> int | float:
+        """The value of exported numeric global ``name`` (i32, i64, f32 or f64).
+
+        Raises:
+            OmniwasmError: no such numeric global, or the instance is closed.
+
+        """
+        inner = self._inner
+        if inner.closed:
+            raise OmniwasmError(f"global {name!r}: the instance is closed")
+        value = eng.global_value(inner, name)
+        if value is None:
+            raise OmniwasmError(f"no exported numeric global {name!r}")
+        return value
+
+    def refuel(self, fuel: int) -> None:
+        """Set the fuel left in this instance's store (one budget per call of a session).
+
+        Raises:
+            OmniwasmError: the engine does not meter fuel, or the instance is closed.
+
+        """
+        eng.set_fuel(self._inner.box, fuel)
+
+    def fuel_left(self) -> int | None:
+        """Fuel left in this instance's store (None without fuel metering)."""
+        return self._inner.box.fuel_left()
+
+    def captured(self, stream: str) -> bytes:
+        """What the guest wrote so far to ``"stdout"`` or ``"stderr"`` (when captured)."""
+        return self._inner.box.captured(stream)
+
+    def truncated(self) -> tuple[str, ...]:
+        """The captured streams cut at ``Policy.max_output`` bytes so far."""
+        return self._inner.box.truncated()
 
     @property
     def closed(self) -> bool:

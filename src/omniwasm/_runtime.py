@@ -300,6 +300,8 @@ class Runtime:
             for a component it cannot run yet) or ``"auto"`` (omniwasm's when it supports the
             component, else stock; ``Instance.component_backend`` says which and why). The
             default is ``OMNIWASM_COMPONENTS``, else ``"stock"``.
+        max_instance_size: bytes of per-instance metadata a pool slot holds (1 MiB by default;
+            larger modules, such as CPython with numpy, need more).
 
     """
 
@@ -313,6 +315,7 @@ class Runtime:
         pool_size: int = 256,
         keep_resident: int = eng.DEFAULT_KEEP_RESIDENT,
         components: str | None = None,
+        max_instance_size: int = 1 << 20,
     ) -> None:
         self.policy = policy if policy is not None else Policy()
         self.components = _components_backend(components)
@@ -323,6 +326,7 @@ class Runtime:
                 pooling=pooling,
                 pool_instances=pool_size,
                 keep_resident=keep_resident,
+                max_instance_size=max_instance_size,
             )
         )
         if cache is True:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from .component.stock.instance import ComponentInstance, instantiate_component, missing_imports
     from .component.stock.types import world_items, world_type
     from .core.fastcall import FastFunc
-    from .core.instance import CoreInstance, HostImports, instantiate_core
+    from .core.instance import CoreInstance, HostImports, global_value, instantiate_core
     from .core.linked import CoreTemplate, func_exports
     from .core.slotcall import SLOT, SlotCall, set_fuel
     from .describe import exports_of, imports_of
@@ -59,6 +59,7 @@ _WHERE: dict[str, str] = {
     "engine_for": ".native",
     "exports_of": ".describe",
     "func_exports": ".core.linked",
+    "global_value": ".core.instance",
     "imports_of": ".describe",
     "instantiate_component": ".component.stock.instance",
     "instantiate_core": ".core.instance",
@@ -110,6 +111,7 @@ __all__ = [
     "engine_for",
     "exports_of",
     "func_exports",
+    "global_value",
     "imports_of",
     "instantiate_component",
     "instantiate_core",

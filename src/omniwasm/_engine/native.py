@@ -78,6 +78,10 @@ class EngineSettings:
             this much per used slot and memory) for instantiation that scales across threads:
             page faults and ``madvise`` contend on the process's memory-map lock. Not part of
             the fingerprint (compiled code does not depend on it).
+        max_instance_size: bytes of a pool slot's per-instance metadata (wasmtime's
+            ``max_core_instance_size``); a module with more functions, globals or tables than
+            fit is refused. 1 MiB holds ordinary modules; CPython with its scientific stack
+            needs about 1.5 MiB. Not part of the fingerprint either.
 
     """
 
@@ -86,11 +90,12 @@ class EngineSettings:
     pool_instances: int = 256
     max_wasm_stack: int = 1 << 20
     keep_resident: int = DEFAULT_KEEP_RESIDENT
+    max_instance_size: int = 1 << 20
 
     def fingerprint(self) -> str:
         """Return a short stable hash of these settings plus the wasmtime version."""
         settings = asdict(self)
-        del settings["keep_resident"]
+        del settings["keep_resident"], settings["max_instance_size"]
         blob = json.dumps(
             {"settings": settings, "wasmtime": wasmtime_version(), "concurrency": False},
             sort_keys=True,
@@ -124,7 +129,9 @@ class NativeEngine:
         ffi.wasmtime_config_concurrency_support_set(config.ptr(), False)
         ffi.wasmtime_config_max_wasm_stack_set(config.ptr(), settings.max_wasm_stack)
         if pooling:
-            _enable_pooling(config, settings.pool_instances, settings.keep_resident)
+            _enable_pooling(
+                config, settings.pool_instances, settings.keep_resident, settings.max_instance_size
+            )
         try:
             engine = wasmtime.Engine(config)
         except wasmtime.WasmtimeError:
@@ -137,7 +144,9 @@ class NativeEngine:
         return engine
 
 
-def _enable_pooling(config: wasmtime.Config, slots: int, keep_resident: int) -> None:
+def _enable_pooling(
+    config: wasmtime.Config, slots: int, keep_resident: int, instance_size: int = 1 << 20
+) -> None:
     """Switch ``config`` to the pooling allocator with ``slots`` instances/memories/tables.
 
     ``keep_resident`` bytes of each memory and table are reset with ``memset`` on reuse rather
@@ -156,7 +165,7 @@ def _enable_pooling(config: wasmtime.Config, slots: int, keep_resident: int) -> 
         ffi.wasmtime_pooling_allocation_config_max_tables_per_component_set(pool, 16)
         ffi.wasmtime_pooling_allocation_config_max_core_instances_per_component_set(pool, 64)
         ffi.wasmtime_pooling_allocation_config_max_component_instance_size_set(pool, 1 << 20)
-        ffi.wasmtime_pooling_allocation_config_max_core_instance_size_set(pool, 1 << 20)
+        ffi.wasmtime_pooling_allocation_config_max_core_instance_size_set(pool, instance_size)
         ffi.wasmtime_pooling_allocation_config_table_elements_set(pool, 1 << 16)
         ffi.wasmtime_pooling_allocation_config_linear_memory_keep_resident_set(pool, keep_resident)
         ffi.wasmtime_pooling_allocation_config_table_keep_resident_set(pool, keep_resident)

@@ -32,6 +32,7 @@ ORDER = (
     "_registry",
     "_serve",
     "_sql",
+    "_python",
 )
 COMMANDS: dict[str, str] = {
     "run": "_run",
@@ -52,6 +53,8 @@ COMMANDS: dict[str, str] = {
     "lock": "_registry",
     "serve": "_serve",
     "sql": "_sql",
+    "python": "_python",
+    "mcp": "_python",
 }
 
 

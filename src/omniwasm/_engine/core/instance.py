@@ -30,7 +30,7 @@ from .fastcall import FastFunc
 from .types import interface_of, python_callable
 from .wasip1 import shadow_poll_oneoff
 
-__all__ = ["CoreInstance", "HostImports", "instantiate_core"]
+__all__ = ["CoreInstance", "HostImports", "global_value", "instantiate_core"]
 
 _vp = ctypes.c_void_p
 _export_get = ctypes.CFUNCTYPE(ctypes.c_bool, _vp, _vp, ctypes.c_char_p, ctypes.c_size_t, _vp)(
@@ -194,6 +194,14 @@ class CoreInstance:
             return wasmtime.Func._from_raw(ext.of.func)
         return wrap_extern(ext)
 
+    def global_value(self, name: str) -> int | float | None:
+        """The value of exported numeric global ``name``, or None when there is none."""
+        item = self.export(name)
+        if not isinstance(item, wasmtime.Global):
+            return None
+        value = item.value(self.box.store)
+        return value if isinstance(value, int | float) else None
+
     def export_names(self) -> list[tuple[str, str]]:
         """Each export's name and its rendered type."""
         return [(e.name, e.type) for e in interface_of(self.artifact).export_types]
@@ -304,6 +312,11 @@ class CoreInstance:
             raise OmniwasmError("cannot close an instance from inside one of its own calls")
         with self.guard:
             self.box.close()
+
+
+def global_value(inner: CoreInstance, name: str) -> int | float | None:
+    """The value of ``inner``'s exported numeric global ``name`` (None when there is none)."""
+    return inner.global_value(name)
 
 
 def _offset_map(artifact: Artifact) -> growprobe.OffsetMap | None:
