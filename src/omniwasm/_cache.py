@@ -12,7 +12,7 @@ __all__ = ["Cache", "CacheInfo", "cache_dir"]
 
 
 def cache_dir() -> Path:
-    """omniwasm's cache directory: ``$OMNIWASM_CACHE_DIR``, else ``~/.cache/omniwasm`` (XDG)."""
+    """The cache directory: ``$OMNIWASM_CACHE_DIR``, else ``~/.cache/omniwasm`` (XDG)."""
     return eng.default_cache_dir()
 
 

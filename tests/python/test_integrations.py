@@ -16,7 +16,7 @@ from omniwasm.python.smolagents import WasmPythonExecutor
 def test_smolagents_executor_runs_a_code_action() -> None:
     """A CodeAgent-style step: tools called from the sandbox, state kept, final_answer ends it."""
     from smolagents import tool
-    from smolagents.utils import InterpreterError
+    from smolagents.local_python_executor import InterpreterError
 
     @tool
     def lookup(city: str) -> float:

@@ -94,7 +94,7 @@ def python_cmd(
     packages: Annotated[
         str, typer.Option(help="Modules imported in the image, comma-separated.")
     ] = "numpy,pandas",
-    debug: bool = DEBUG,
+    debug: Annotated[bool, DEBUG] = False,
 ) -> None:
     """Run untrusted Python (CPython 3.15 with numpy and pandas) in a WebAssembly sandbox."""
 
@@ -177,7 +177,7 @@ def mcp_python(
     max_memory: Annotated[str, typer.Option(help="Memory limit per sandbox.")] = "1GiB",
     fuel: Annotated[int | None, typer.Option(help="Instruction budget per run.")] = None,
     max_sessions: Annotated[int, typer.Option(help="Sessions open at once.")] = 16,
-    debug: bool = DEBUG,
+    debug: Annotated[bool, DEBUG] = False,
 ) -> None:
     """Serve run_python and session tools to an MCP client over stdin/stdout."""
 

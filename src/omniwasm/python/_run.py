@@ -10,6 +10,7 @@ from typing import Any
 
 from .._errors import OmniwasmError
 from .._policy import Policy
+from . import _spares
 from ._image import DEFAULT_PRELOAD
 from ._result import Result
 from ._sandbox import DEFAULT_TOOL_CALLS, Interpreter, load_image
@@ -40,7 +41,9 @@ def run(
     """Run untrusted Python in a fresh sandbox and return how it went.
 
     The sandbox starts from a ready image in which ``packages`` are imported already, so
-    ``import numpy`` costs nothing; nothing of one run is seen by the next.
+    ``import numpy`` costs nothing; nothing of one run is seen by the next. It is made ahead
+    of the call when an earlier call used the same image and policy, and released after it
+    on a background thread (:mod:`._spares`).
 
     Args:
         code: Python source; the value of a final expression is returned (see ``value``).
@@ -61,13 +64,16 @@ def run(
     """
     started = time.perf_counter()
     image = load_image(tuple(packages))
-    interpreter = Interpreter(
-        image, policy, tools=_toolset(tools), files=files, max_tool_calls=max_tool_calls
-    )
+    interpreter = None if files else _spares.take(image, policy, max_tool_calls)
+    if interpreter is None:
+        interpreter = Interpreter(image, policy, files=files, max_tool_calls=max_tool_calls)
+    toolset = _toolset(tools)
+    if toolset is not None:
+        interpreter.tools = toolset
     try:
         return interpreter.execute(code, value=value, started=started)
     finally:
-        interpreter.close()
+        _spares.release(interpreter)
 
 
 class Session:

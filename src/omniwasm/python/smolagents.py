@@ -13,8 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from smolagents.local_python_executor import CodeOutput, PythonExecutor
-from smolagents.utils import InterpreterError
+from smolagents.local_python_executor import CodeOutput, InterpreterError, PythonExecutor
 
 from .._policy import Policy
 from ._image import DEFAULT_PRELOAD

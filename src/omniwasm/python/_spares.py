@@ -1,0 +1,97 @@
+"""Spare sandboxes: instantiated ahead of need and released after use, off the caller's path.
+
+:func:`take` gives :func:`run` an interpreter made in advance for the same image, policy and
+tool-call limit when one is ready (a run with files makes its own, since its private ``/tmp``
+is filled first), and asks the background thread for the next one; :func:`release` hands a
+used interpreter to that thread to close, since releasing a store that ran code (returning
+its pages to the pooling allocator) takes milliseconds the caller need not wait for. A spare
+is a fresh instance nobody has run code in: taking one is instantiating, only earlier. At most
+:data:`PER_KIND` spares wait per kind, and only kinds used in the last :data:`KEEP_SECONDS`
+are refilled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections import deque
+
+from .._policy import Policy
+from ._image import Image
+from ._sandbox import Interpreter
+
+__all__ = ["release", "take"]
+
+PER_KIND = 2
+KEEP_SECONDS = 30.0
+_Key = tuple[tuple[str, ...], Policy | None, int]
+
+
+class _Spares:
+    def __init__(self) -> None:
+        self.ready: dict[_Key, deque[Interpreter]] = {}
+        self.used: dict[_Key, float] = {}
+        self.wanted: deque[tuple[_Key, Image]] = deque()
+        self.done: deque[Interpreter] = deque()
+        self.wake = threading.Condition()
+        self.worker: threading.Thread | None = None
+
+    def _start(self) -> None:
+        if self.worker is None:
+            self.worker = threading.Thread(
+                target=self._work, name="omniwasm-python-spares", daemon=True
+            )
+            self.worker.start()
+
+    def take(self, image: Image, policy: Policy | None, max_tool_calls: int) -> Interpreter | None:
+        key: _Key = (image.preload, policy, max_tool_calls)
+        with self.wake:
+            self.used[key] = time.monotonic()
+            spares = self.ready.get(key)
+            found = spares.popleft() if spares else None
+            self.wanted.append((key, image))
+            self._start()
+            self.wake.notify()
+        return found
+
+    def release(self, interpreter: Interpreter) -> None:
+        with self.wake:
+            self.done.append(interpreter)
+            self._start()
+            self.wake.notify()
+
+    def _work(self) -> None:
+        while True:
+            with self.wake:
+                while not self.wanted and not self.done:
+                    self.wake.wait()
+                closing = self.done.popleft() if self.done else None
+                job = self.wanted.popleft() if closing is None else None
+            if closing is not None:
+                closing.close()
+                continue
+            assert job is not None
+            key, image = job
+            with self.wake:
+                spares = self.ready.setdefault(key, deque())
+                stale = time.monotonic() - self.used.get(key, 0.0) > KEEP_SECONDS
+                if len(spares) >= PER_KIND or stale:
+                    continue
+            with contextlib.suppress(Exception):  # one that cannot be made is made by run()
+                made = Interpreter(image, key[1], max_tool_calls=key[2])
+                with self.wake:
+                    spares.append(made)
+
+
+_SPARES = _Spares()
+
+
+def take(image: Image, policy: Policy | None, max_tool_calls: int) -> Interpreter | None:
+    """A ready interpreter for ``image`` under ``policy`` (None: none yet; one is on its way)."""
+    return _SPARES.take(image, policy, max_tool_calls)
+
+
+def release(interpreter: Interpreter) -> None:
+    """Close ``interpreter`` on the background thread."""
+    _SPARES.release(interpreter)
