@@ -84,9 +84,8 @@ def wrk(url: str, connections: int) -> dict[str, float]:
         "p50": latency("50%"),
         "p99": latency("99%"),
         "bytes_per_s": float(transfer.group(1)) * sizes[transfer.group(2)] if transfer else 0.0,
-        "errors": float(errors.group(1))
-        if errors
-        else 0.0 + (sum(int(x) for x in sock.groups()) if sock else 0),
+        "errors": float(errors.group(1)) if errors else 0.0,  # non-2xx responses
+        "socket": float(sum(int(x) for x in sock.groups())) if sock else 0.0,  # incl. timeouts
     }
 
 
@@ -116,8 +115,8 @@ class Server:
         scale = 2**20 if metric == "bytes_per_s" else 1
         return f"{min(values) / scale:.0f}-{max(values) / scale:.0f}"
 
-    def errors(self, connections: int) -> int:
-        return int(sum(r["errors"] for r in self.runs[connections]))
+    def errors(self, connections: int, kind: str = "errors") -> int:
+        return int(sum(r[kind] for r in self.runs[connections]))
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -161,6 +160,8 @@ def rows_for(label: str, servers: list[Server], cores: int) -> list[list[str]]:
                     f"{ratio:.2f}x",
                     verdict,
                     f"{server.errors(connections)} / {theirs.errors(connections)}",
+                    f"{server.errors(connections, 'socket')} / "
+                    f"{theirs.errors(connections, 'socket')}",
                 ]
             )
     return rows
@@ -234,7 +235,8 @@ def main() -> None:
                 "p50 / p99 ms",
                 "omniwasm / wasmtime",
                 "target",
-                "errors (ours / theirs)",
+                "non-2xx (ours / theirs)",
+                "socket errors (ours / theirs)",
             ],
             rows,
         )
@@ -249,7 +251,8 @@ def main() -> None:
         f"Load average (1/5/15 min) {load_before[0]:.1f}/{load_before[1]:.1f}/"
         f"{load_before[2]:.1f} before, {load_after[0]:.1f}/{load_after[1]:.1f}/"
         f"{load_after[2]:.1f} after: the spread columns show how much one run can move. "
-        "Errors count non-2xx responses and socket errors over all rounds."
+        "Non-2xx responses and socket errors (wrk's connect/read/write errors and its 2 s "
+        "request timeouts) are summed over all rounds."
     )
 
 

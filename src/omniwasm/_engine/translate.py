@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import wasmtime
 from wasmtime import _func as wasmtime_func
@@ -53,14 +54,33 @@ _TRAP_TEXT = {
     "all fuel consumed by WebAssembly": "out_of_fuel",
     "cannot enter component instance": "cannot_enter_component",
 }
-_FRAME_RE = re.compile(r"^\s*\d+:\s+0x([0-9a-f]+) - (?:(.+?)!)?(.*)$", re.MULTILINE)
-_UNKNOWN_IMPORT_RE = re.compile(r"unknown import: `([^`]*)::([^`]*)` has not been defined")
-_COMPONENT_IMPORT_RE = re.compile(
+
+
+class _Pattern:
+    """A regular expression compiled on first use.
+
+    The error paths need them, a run does not: compiling them all at import cost ``omniwasm
+    run`` several milliseconds.
+    """
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self._args = (pattern, flags)
+        self._compiled: re.Pattern[str] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._compiled is None:
+            self._compiled = re.compile(*self._args)
+        return getattr(self._compiled, name)
+
+
+_FRAME_RE = _Pattern(r"^\s*\d+:\s+0x([0-9a-f]+) - (?:(.+?)!)?(.*)$", re.MULTILINE)
+_UNKNOWN_IMPORT_RE = _Pattern(r"unknown import: `([^`]*)::([^`]*)` has not been defined")
+_COMPONENT_IMPORT_RE = _Pattern(
     r"component imports (\w+) `([^`]*)`, but a matching implementation was not found"
 )
-_POOL_RE = re.compile(r"maximum concurrent limit of (\d+) for (.+?) reached")
-_RESOURCE_RE = re.compile(r"resource limit exceeded: (.+)")
-_MEMORY_LIMIT_RE = re.compile(r"memory minimum size of (\d+) pages exceeds memory limits")
+_POOL_RE = _Pattern(r"maximum concurrent limit of (\d+) for (.+?) reached")
+_RESOURCE_RE = _Pattern(r"resource limit exceeded: (.+)")
+_MEMORY_LIMIT_RE = _Pattern(r"memory minimum size of (\d+) pages exceeds memory limits")
 _WASM_PAGE = 65536
 _SATURATED = (1 << 64) - 1  # what the grow probe records for a request past 2^40 pages
 
@@ -104,7 +124,7 @@ def _cause(text: str) -> str:
     return lines[0] if lines else text
 
 
-_HANDLE_MISUSE_RE = re.compile(
+_HANDLE_MISUSE_RE = _Pattern(
     r"unknown handle index|handle index \d+ used with the wrong type|"
     r"borrow handles still remain|resource has (active )?borrows|cannot remove owned resource"
 )
