@@ -21,7 +21,7 @@ import ctypes
 import struct
 import threading
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import wasmtime
@@ -76,6 +76,13 @@ class Plan:
     world: t.WorldType
     modules: dict[int, wasmtime.Module]
     reason: str
+    lift_types: dict[int, Func] = field(default_factory=dict)
+    """Each ``canon lift``'s function type, by definition, once the first instance found them."""
+    sigs: dict[int, tuple[list[str], list[str]]] = field(default_factory=dict)
+    """Core function signatures by the ``canon`` definition and option that uses them."""
+    static_done: bool = False
+    """Every instance after the first skips the static type walk (the types are cached)."""
+    ambiguous: bool = False
 
 
 def own_plan(artifact: Artifact) -> Plan:
@@ -591,6 +598,8 @@ class _Runner:
         resolved = self.plan.resolved
         frame = _Frame(_Env(None, resolved.env.budget), None)
         self.inst.exported = self.body(self.plan.component, frame, None, top=True)
+        if not self.plan.ambiguous:
+            self.plan.static_done = True
 
     def body(
         self,
@@ -605,8 +614,10 @@ class _Runner:
         static_out = Comp()
         static_args = None if args is None else {n: (s, st) for n, (s, _, st) in args.items()}
         exports: dict[str, tuple[str, Any]] = {}
+        walk_types = not self.plan.static_done
         for d in comp.definitions:
-            frame.static.definition(d, static_out, static_args)
+            if walk_types:
+                frame.static.definition(d, static_out, static_args)
             self.step(d, frame, args, exports, top)
         return exports
 
@@ -631,8 +642,8 @@ class _Runner:
             sp[d.sort].append(self.alias(d, frame))
         elif isinstance(d, c.Canon):
             if d.op == "lift":
-                func = frame.static.get("type", d.type or 0)
-                core = self.raw(frame.get("core func", d.index or 0))
+                func = self.lift_type(d, frame)
+                core = self.raw(frame.get("core func", d.index or 0), (id(d), 0))
                 sp["func"].append(Lifted(core, func, self.options(d, frame)))
             else:
                 target = frame.get("func", d.index or 0)
@@ -667,13 +678,30 @@ class _Runner:
         o = d.options
         return Options(
             None if o.memory is None else frame.get("core memory", o.memory),
-            None if o.realloc is None else self.raw(frame.get("core func", o.realloc)),
-            None if o.post_return is None else self.raw(frame.get("core func", o.post_return)),
+            None if o.realloc is None else self.raw(frame.get("core func", o.realloc), (id(d), 1)),
+            None
+            if o.post_return is None
+            else self.raw(frame.get("core func", o.post_return), (id(d), 2)),
             o.encoding,
         )
 
-    def raw(self, func: wasmtime.Func) -> RawFunc:
-        return RawFunc(func, self.store, self.inst.box.ctx)
+    def raw(self, func: wasmtime.Func, key: tuple[int, int]) -> RawFunc:
+        sigs = self.plan.sigs
+        sig = sigs.get(hash(key)) if self.plan.static_done else None
+        raw = RawFunc(func, self.store, self.inst.box.ctx, sig)
+        if sig is None:
+            sigs[hash(key)] = raw.sig
+        return raw
+
+    def lift_type(self, d: c.Canon, frame: _Frame) -> Func:
+        plan = self.plan
+        if plan.static_done:
+            return plan.lift_types[id(d)]
+        func: Func = frame.static.get("type", d.type or 0)
+        seen = plan.lift_types.setdefault(id(d), func)
+        if seen != func:  # one definition, two types (a nested component used twice)
+            plan.ambiguous = True
+        return func
 
     def alias(self, a: c.Alias, frame: _Frame) -> Any:
         if a.sort in {"type", "core type"}:
@@ -719,7 +747,8 @@ class _Runner:
         args = {}
         for name, sort, index in d.args:
             rt = frame.get(sort, index) if sort != "type" else None
-            st = frame.static.get(sort, index) if sort in frame.static.spaces else None
+            walk = not self.plan.static_done and sort in frame.static.spaces
+            st = frame.static.get(sort, index) if walk else None
             args[name] = (sort, rt, st)
         inner = _Frame(_Env(def_frame.static, frame.static.budget), def_frame)
         return self.body(comp, inner, args)
@@ -829,14 +858,23 @@ class RawFunc:
         "_slots",
         "_trap",
         "_trap_addr",
+        "sig",
     )
 
-    def __init__(self, func: wasmtime.Func, store: wasmtime.Store, ctx: int) -> None:
-        ty = func.type(store)
-        params = [str(p) for p in ty.params]
-        results = [str(r) for r in ty.results]
+    def __init__(
+        self,
+        func: wasmtime.Func,
+        store: wasmtime.Store,
+        ctx: int,
+        sig: tuple[list[str], list[str]] | None = None,
+    ) -> None:
+        if sig is None:
+            ty = func.type(store)
+            sig = [str(p) for p in ty.params], [str(r) for r in ty.results]
+        params, results = sig
         if any(p not in _RAW_CODES for p in (*params, *results)):
             raise Unsupported("core functions with reference or vector types")
+        self.sig = sig
         self._func = func
         self._in = _raw_layout(params)
         self._out = _raw_layout(results)
