@@ -194,7 +194,7 @@ def test_https_from_a_plain_http_registry_is_verified(
     try:
         session = Session(registry.host)
         assert ssl_context.cache_info().currsize == 0  # no CA store loaded for plain HTTP
-        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED|verify failed"):
+        with pytest.raises(httpx.ConnectError, match=r"CERTIFICATE_VERIFY_FAILED|verify failed"):
             session.http.get(target)
         session.close()
         monkeypatch.setenv("SSL_CERT_FILE", str(ca))
