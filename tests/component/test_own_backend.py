@@ -9,6 +9,7 @@ Random values of every WIT type go through the same component on both backends (
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import omniwasm
+from conftest import wasm_tools
 from fixtures.wit_values import same, values_of
 from omniwasm import MemoryLimitExceeded, OutOfFuel, Policy, PolicyError, Timeout, Trap
 from omniwasm.types import FuncSig, InterfaceType
@@ -245,3 +247,84 @@ def test_unclosed_instances_are_freed(wat_component: Callable[[str], Path]) -> N
     del inst
     gc.collect()
     assert ref() is None
+
+
+MANY_WAT = """(component
+  (core module $m
+    (memory (export "memory") 1)
+    (global $bump (mut i32) (i32.const 64))
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
+      (global.set $bump (i32.add (global.get $bump) (local.get 3)))
+      (i32.sub (global.get $bump) (local.get 3)))
+    (func (export "many") (param $p i32) (result i32)
+      (local $i i32) (local $acc i32)
+      (block $done (loop $next
+        (br_if $done (i32.eq (local.get $i) (i32.const 17)))
+        (local.set $acc (i32.add (local.get $acc)
+          (i32.mul (i32.load (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 2))))
+                   (i32.add (local.get $i) (i32.const 1)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+      (local.get $acc)))
+  (core instance $i (instantiate $m))
+  (func (export "many")
+    (param "a" u32) (param "b" u32) (param "c" u32) (param "d" u32) (param "e" u32)
+    (param "f" u32) (param "g" u32) (param "h" u32) (param "i" u32) (param "j" u32)
+    (param "k" u32) (param "l" u32) (param "m" u32) (param "n" u32) (param "o" u32)
+    (param "p" u32) (param "q" u32) (result u32)
+    (canon lift (core func $i "many") (memory (core memory $i "memory"))
+      (realloc (core func $i "realloc")))))"""
+
+
+def test_more_than_sixteen_params_spill_into_memory(tmp_path: Path) -> None:
+    """A function of 17 parameters gets them through memory, as on the stock backend."""
+    src, out = tmp_path / "many.wat", tmp_path / "many.wasm"
+    src.write_text(MANY_WAT)
+    subprocess.run([wasm_tools(), "parse", str(src), "-o", str(out)], check=True)
+    args = list(range(100, 117))
+    want = sum(a * (i + 1) for i, a in enumerate(args))
+    for backend in ("omniwasm", "stock"):
+        inst = omniwasm.Runtime(components=backend).instantiate(out)
+        assert inst.component_backend == backend
+        assert inst.exports.many(*args) == want
+
+
+HOSTILE_WAT = """(component
+  (core module $m
+    (memory (export "memory") 1)
+    (func (export "oob") (result i32)
+      (i32.store (i32.const 16) (i32.const 0xfffffff0))
+      (i32.store (i32.const 20) (i32.const 100))
+      (i32.const 16))
+    (func (export "disc") (result i32)
+      (i32.store8 (i32.const 16) (i32.const 7))
+      (i32.const 16))
+    (func (export "char") (result i32) (i32.const 0xd800))
+    (func (export "unaligned") (result i32) (i32.const 17)))
+  (core instance $i (instantiate $m))
+  (func (export "oob") (result string)
+    (canon lift (core func $i "oob") (memory (core memory $i "memory"))))
+  (func (export "disc") (result (option string))
+    (canon lift (core func $i "disc") (memory (core memory $i "memory"))))
+  (func (export "char") (result char) (canon lift (core func $i "char")))
+  (func (export "unaligned") (result (tuple u64 u64))
+    (canon lift (core func $i "unaligned") (memory (core memory $i "memory")))))"""
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("oob", "out-of-bounds"),
+        ("disc", "invalid discriminant"),
+        ("char", "invalid char"),
+        ("unaligned", "misaligned"),
+    ],
+)
+def test_guest_breaking_the_abi_is_a_trap(tmp_path: Path, name: str, message: str) -> None:
+    """Bad pointers, discriminants, chars and alignment from a guest are Traps, never crashes."""
+    src, out = tmp_path / "hostile.wat", tmp_path / "hostile.wasm"
+    src.write_text(HOSTILE_WAT)
+    subprocess.run([wasm_tools(), "parse", str(src), "-o", str(out)], check=True)
+    inst = omniwasm.Runtime(components="omniwasm").instantiate(out)
+    with pytest.raises(Trap, match=message):
+        inst.exports[name]()
