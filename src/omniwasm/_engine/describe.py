@@ -7,28 +7,12 @@ the one walk over the component's types (:mod:`.component.stock.types`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from .._wit.world import WorldItem
+from .._wit.world import world_rows
 from .artifact import Artifact
 from .component.stock.types import world_items
 from .core.types import interface_of
 
 __all__ = ["exports_of", "imports_of"]
-
-
-def _rows(items: Sequence[WorldItem], *, imports: bool) -> list[tuple[str, str, str]]:
-    rows: list[tuple[str, str, str]] = []
-    for item in items:
-        if item.kind != "interface":
-            rows.append(("", item.name, item.type))
-            continue
-        for member in item.items:
-            if imports:
-                rows.append((item.name, member.name, member.type))
-            else:
-                rows.append(("", f"{item.name}#{member.name}", member.type))
-    return rows
 
 
 def imports_of(artifact: Artifact) -> list[tuple[str, str, str]]:
@@ -38,7 +22,7 @@ def imports_of(artifact: Artifact) -> list[tuple[str, str, str]]:
     """
     if artifact.kind == "module":
         return [(i.module, i.name, i.type) for i in interface_of(artifact).import_types]
-    return _rows(world_items(artifact)[0], imports=True)
+    return world_rows(world_items(artifact)[0], imports=True)
 
 
 def exports_of(artifact: Artifact) -> list[tuple[str, str, str]]:
@@ -49,4 +33,4 @@ def exports_of(artifact: Artifact) -> list[tuple[str, str, str]]:
     """
     if artifact.kind == "module":
         return [("", e.name, e.type) for e in interface_of(artifact).export_types]
-    return _rows(world_items(artifact)[1], imports=False)
+    return world_rows(world_items(artifact)[1], imports=False)

@@ -85,6 +85,8 @@ class _Names:
                 self.resources.setdefault(m.resource, m.name)
         self.outer = outer
 
+        self.missing: dict[tuple[str, str], None] = {}
+
     def __call__(self, ty: t.WitType) -> str | None:
         if isinstance(ty, NOMINAL):
             if ty in self.types:
@@ -93,12 +95,17 @@ class _Names:
             found = self.resources.get((ty.resource, ty.interface))
             if found is not None:
                 return found
-        return self.outer(ty) if self.outer is not None else None
+        name = self.outer(ty) if self.outer is not None else None
+        if name is None and isinstance(ty, t.OwnType | t.BorrowType) and ty.interface:
+            self.missing[(ty.interface, ty.resource)] = None  # used here, defined there
+        return name
 
 
-def _items(members: tuple[Member, ...], outer: _Names | None) -> tuple[WorldItem, ...]:
+def _items(
+    members: tuple[Member, ...], outer: _Names | None, names: _Names | None = None
+) -> tuple[WorldItem, ...]:
     """Render members, naming types and resources as this level (or an outer one) calls them."""
-    in_scope = _Names(members, outer)
+    in_scope = names if names is not None else _Names(members, outer)
     out = []
     for m in members:
         if m.kind == "func":
@@ -108,7 +115,10 @@ def _items(members: tuple[Member, ...], outer: _Names | None) -> tuple[WorldItem
             assert m.type is not None
             out.append(WorldItem(m.name, "type", render_definition(m.type, in_scope)))
         elif m.kind == "interface":
-            out.append(WorldItem(m.name, "interface", "interface", _items(m.members, in_scope)))
+            inner = _Names(m.members, in_scope)
+            items = _items(m.members, in_scope, inner)
+            uses = tuple(k for k in inner.missing if k[0] != m.name)
+            out.append(WorldItem(m.name, "interface", "interface", items, uses))
         elif m.kind == "module":
             items = tuple(WorldItem(i.name, i.kind, i.text) for i in m.members)
             out.append(WorldItem(m.name, "module", "core module", items))

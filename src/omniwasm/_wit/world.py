@@ -16,7 +16,14 @@ from typing import Any
 
 from . import types as t
 
-__all__ = ["WorldItem", "render_definition", "render_func", "render_use", "render_world"]
+__all__ = [
+    "WorldItem",
+    "render_definition",
+    "render_func",
+    "render_use",
+    "render_world",
+    "world_rows",
+]
 
 Naming = Callable[[t.WitType], str | None]
 """The name a named type or a resource goes by where it is used; None when it has none there
@@ -33,6 +40,8 @@ class WorldItem:
         type: a function's WIT signature, a type's definition (``record { a: u32 }``), or the
             kind again for interfaces and resources.
         items: the members of an interface.
+        uses: resources an interface's functions use without listing them, as
+            ``(interface, name)`` (what its WIT imports with ``use``).
 
     """
 
@@ -40,6 +49,7 @@ class WorldItem:
     kind: str
     type: str
     items: tuple[WorldItem, ...] = ()
+    uses: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (``items`` only for interfaces and modules)."""
@@ -47,6 +57,38 @@ class WorldItem:
         if self.items or self.kind in ("interface", "module"):
             out["items"] = [i.to_dict() for i in self.items]
         return out
+
+
+KEYWORDS = frozenset(
+    "as async bool borrow char constructor enum error-context export f32 f64 flags float32 "  # noqa: SIM905 (a word list)
+    "float64 func future import include interface list option own package record resource "
+    "result s16 s32 s64 s8 static stream string tuple type u16 u32 u64 u8 use variant with "
+    "world".split()
+)
+"""WIT's keywords: an identifier spelled like one is written ``%name``."""
+
+
+def ident(name: str) -> str:
+    """``name`` as a WIT identifier: ``%constructor`` for a keyword, else as it is."""
+    return f"%{name}" if name in KEYWORDS else name
+
+
+def world_rows(items: Sequence[WorldItem], *, imports: bool) -> list[tuple[str, str, str]]:
+    """``(module, name, type)`` rows of a world's imports or exports, one per interface member.
+
+    Imports are ``(interface, member, type)``; exports ``("", "interface#member", type)``.
+    """
+    rows: list[tuple[str, str, str]] = []
+    for item in items:
+        if item.kind != "interface":
+            rows.append(("", item.name, item.type))
+            continue
+        for member in item.items:
+            if imports:
+                rows.append((item.name, member.name, member.type))
+            else:
+                rows.append(("", f"{item.name}#{member.name}", member.type))
+    return rows
 
 
 _NAMED = (t.RecordType, t.VariantType, t.EnumType, t.FlagsType)
@@ -57,11 +99,11 @@ def render_use(ty: t.WitType, in_scope: Naming) -> str:
     if isinstance(ty, _NAMED):
         name = in_scope(ty)
         if name is not None:
-            return name
+            return ident(name)
     if isinstance(ty, t.OwnType):
-        return in_scope(ty) or ty.resource
+        return ident(in_scope(ty) or ty.resource)
     if isinstance(ty, t.BorrowType):
-        return f"borrow<{in_scope(ty) or ty.resource}>"
+        return f"borrow<{ident(in_scope(ty) or ty.resource)}>"
     if isinstance(ty, t.ListType):
         return f"list<{render_use(ty.elem, in_scope)}>"
     if isinstance(ty, t.TupleType):
@@ -86,13 +128,13 @@ def render_definition(ty: t.WitType, in_scope: Naming) -> str:
         return f"record {{ {_pairs(ty.fields, in_scope)} }}"
     if isinstance(ty, t.VariantType):
         cases = ", ".join(
-            n if c is None else f"{n}({render_use(c, in_scope)})" for n, c in ty.cases
+            ident(n) if c is None else f"{ident(n)}({render_use(c, in_scope)})" for n, c in ty.cases
         )
         return f"variant {{ {cases} }}"
     if isinstance(ty, t.EnumType):
-        return f"enum {{ {', '.join(ty.cases)} }}"
+        return f"enum {{ {', '.join(ident(c) for c in ty.cases)} }}"
     if isinstance(ty, t.FlagsType):
-        return f"flags {{ {', '.join(ty.names)} }}"
+        return f"flags {{ {', '.join(ident(n) for n in ty.names)} }}"
     return render_use(ty, in_scope)
 
 
@@ -103,7 +145,7 @@ def render_func(sig: t.FuncSig, in_scope: Naming) -> str:
 
 
 def _pairs(pairs: Sequence[tuple[str, t.WitType]], in_scope: Naming) -> str:
-    return ", ".join(f"{n}: {render_use(ty, in_scope)}" for n, ty in pairs)
+    return ", ".join(f"{ident(n)}: {render_use(ty, in_scope)}" for n, ty in pairs)
 
 
 # --- WIT text of a whole world -----------------------------------------------------------------
@@ -114,11 +156,11 @@ _NOMINAL_WORDS = ("record ", "variant ", "enum ", "flags ")
 def _definition(item: WorldItem) -> str:
     """A named type's WIT definition: ``record document { ... }`` or ``type id = u32``."""
     if item.kind == "resource":
-        return f"resource {item.name}"
+        return f"resource {ident(item.name)}"
     for word in _NOMINAL_WORDS:
         if item.type.startswith(word):
-            return f"{word}{item.name} {item.type[len(word) :]}"
-    return f"type {item.name} = {item.type}"
+            return f"{word}{ident(item.name)} {item.type[len(word) :]}"
+    return f"type {ident(item.name)} = {item.type}"
 
 
 def _split_resource_func(name: str) -> tuple[str, str, str] | None:
@@ -134,21 +176,53 @@ def _split_resource_func(name: str) -> tuple[str, str, str] | None:
 
 def _resource_member(resource: str, tag: str, member: str, sig: str) -> str:
     if tag == "constructor":
-        return f"constructor{sig[len('func') :].removesuffix(f' -> {resource}')};"
+        return f"constructor{sig[len('func') :].removesuffix(f' -> {ident(resource)}')};"
     if tag == "method":
         # drop the implicit first parameter `self: borrow<R>`
         inner = sig[len("func(") :]
         if inner.startswith("self: "):
             inner = inner[inner.index(">") + 1 :].removeprefix(", ")
-        return f"{member}: func({inner};"
-    return f"{member}: static {sig};"
+        return f"{ident(member)}: func({inner};"
+    return f"{ident(member)}: static {sig};"
 
 
-def _interface_body(items: Sequence[WorldItem], indent: str) -> list[str]:
+Uses = dict[tuple[str, str, str], str]
+"""Where a type or resource was first defined: (kind, name, definition) -> interface."""
+
+
+def _interface_body(
+    items: Sequence[WorldItem],
+    indent: str,
+    here: str = "",
+    uses: Uses | None = None,
+    extra: Sequence[tuple[str, str]] = (),
+) -> list[str]:
     lines: list[str] = []
     resources: dict[str, list[str]] = {}
     funcs: list[str] = []
+    imported: dict[str, list[str]] = {}
+    for origin, name in extra:
+        imported.setdefault(origin, []).append(ident(name))
+    # a resource with methods here is defined here (methods are listed where it is defined)
+    owned = {
+        split[0] for i in items if i.kind == "func" and (split := _split_resource_func(i.name))
+    }
     for item in items:
+        if item.kind == "resource" and item.name in owned and uses is not None:
+            uses[(item.kind, item.name, item.type)] = here
+        elif uses is not None and item.kind in ("type", "resource"):
+            # a type another interface defined (a `use` in the source WIT): use it from there.
+            # The same definition, or one that had to spell out (inline) types the interface
+            # that uses it cannot name, is the other's.
+            origin = uses.setdefault((item.kind, item.name, item.type), here)
+            if origin == here and _inlines(item.type):
+                origin = next(
+                    (o for (k, n, _), o in uses.items() if (k, n) == (item.kind, item.name)),
+                    here,
+                )
+            if origin != here:
+                imported.setdefault(origin, []).append(ident(item.name))
+                continue
         if item.kind == "func":
             split = _split_resource_func(item.name)
             if split is not None:
@@ -157,7 +231,7 @@ def _interface_body(items: Sequence[WorldItem], indent: str) -> list[str]:
                     _resource_member(resource, tag, member, item.type)
                 )
             else:
-                funcs.append(f"{item.name}: {item.type};")
+                funcs.append(f"{ident(item.name)}: {item.type};")
         elif item.kind == "resource":
             resources.setdefault(item.name, [])
         elif item.kind == "type":
@@ -167,13 +241,30 @@ def _interface_body(items: Sequence[WorldItem], indent: str) -> list[str]:
             funcs.append(f"/* {item.kind} {item.name}: {item.type} */")
     for resource, members in resources.items():
         if not members:
-            lines.append(f"resource {resource};")
+            lines.append(f"resource {ident(resource)};")
             continue
-        lines.append(f"resource {resource} {{")
+        lines.append(f"resource {ident(resource)} {{")
         lines.extend(f"  {m}" for m in members)
         lines.append("}")
     lines.extend(funcs)
-    return [f"{indent}{line}" for line in lines]
+    heads = [
+        f"use {_use_path(origin, here)}.{{{', '.join(names)}}};"
+        for origin, names in imported.items()
+    ]
+    return [f"{indent}{line}" for line in heads + lines]
+
+
+def _inlines(definition: str) -> bool:
+    """A definition that spells out a nominal type inside it (invalid WIT on its own)."""
+    return any(f"{word}{{" in definition[1:] for word in _NOMINAL_WORDS)
+
+
+def _use_path(origin: str, here: str) -> str:
+    """How interface ``here`` names interface ``origin`` in a ``use``: short in its package."""
+    theirs, ours = _package_of(origin), _package_of(here)
+    if theirs is not None and ours is not None and theirs[0] == ours[0]:
+        return ident(theirs[1])
+    return origin
 
 
 def _package_of(name: str) -> tuple[str, str] | None:
@@ -189,24 +280,27 @@ def render_world(
     imports: Sequence[WorldItem], exports: Sequence[WorldItem], name: str = "root"
 ) -> str:
     """Render a component's world as WIT text, with its interfaces grouped by package."""
-    world: list[str] = [f"world {name} {{"]
+    # A component imports what it uses before using it, so the first interface to list a type
+    # defined it and later ones `use` it (what wit-component wrote)
+    uses: Uses = {}
+    world: list[str] = ["package root:component;", "", f"world {ident(name)} {{"]
     packages: dict[str, list[str]] = {}
     for direction, items in (("import", imports), ("export", exports)):
         for item in items:
             if item.kind == "interface":
                 pkg = _package_of(item.name)
                 if pkg is None:
-                    world.append(f"  {direction} {item.name}: interface {{")
+                    world.append(f"  {direction} {ident(item.name)}: interface {{")
                     world.extend(_interface_body(item.items, "    "))
                     world.append("  }")
                     continue
                 world.append(f"  {direction} {item.name};")
                 block = packages.setdefault(pkg[0], [])
-                block.append(f"  interface {pkg[1]} {{")
-                block.extend(_interface_body(item.items, "    "))
+                block.append(f"  interface {ident(pkg[1])} {{")
+                block.extend(_interface_body(item.items, "    ", item.name, uses, item.uses))
                 block.append("  }")
             elif item.kind == "func":
-                world.append(f"  {direction} {item.name}: {item.type};")
+                world.append(f"  {direction} {ident(item.name)}: {item.type};")
             elif item.kind in ("type", "resource"):
                 world.extend(_interface_body([item], "  "))
             else:
