@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import functools
+import os
+import subprocess
+import sys
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -87,3 +91,26 @@ def test_plugin_actor_keeps_its_vars() -> None:
     actor = owr.PluginActor.remote(make)
     assert ray.get([actor.call.remote("counter") for _ in range(3)]) == [b"1", b"2", b"3"]
     ray.kill(actor)
+
+
+def test_jobs_never_share_instances(udfs: Path, cluster: Any) -> None:
+    """A second driver (another Ray job) starts from fresh instances: its counters start at 1."""
+    first = owr.map(udfs, "calls", [0] * 12)
+    assert max(first) > 1  # this job's instances counted on
+    script = (
+        "import ray, omniwasm.ray as owr, sys\n"
+        f"ray.init(address={cluster.address!r}, log_to_driver=False)\n"
+        f"print(owr.map({str(udfs)!r}, 'calls', [0] * 4))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(omniwasm.__file__).parents[1])}
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    counts = ast.literal_eval(proc.stdout.strip().splitlines()[-1])
+    assert len(counts) == 4 and min(counts) == 1 and max(counts) <= 4
