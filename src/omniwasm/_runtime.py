@@ -294,6 +294,8 @@ class Runtime:
         keep_resident: bytes of each pooled memory kept resident between instances and reset
             in place (64 MiB by default; 0 releases every page to the kernel after each
             instance, which saves memory and costs page faults, contended across threads).
+        on_compile: called with ``(source, size in bytes)`` just before ``load`` compiles
+            (not when the compile cache answers): for a progress display. Also an attribute.
         components: which runtime runs components: ``"stock"`` (wasmtime's component API,
             also ``"wasmtime"``), ``"omniwasm"`` (omniwasm's own canonical ABI over core
             modules: bytes at memcpy speed, memories the policy can see; raises PolicyError
@@ -316,7 +318,9 @@ class Runtime:
         keep_resident: int = eng.DEFAULT_KEEP_RESIDENT,
         components: str | None = None,
         max_instance_size: int = 1 << 20,
+        on_compile: Callable[[str, int], None] | None = None,
     ) -> None:
+        self.on_compile = on_compile
         self.policy = policy if policy is not None else Policy()
         self.components = _components_backend(components)
         metered = fuel if fuel is not None else self.policy.fuel is not None
@@ -377,7 +381,13 @@ class Runtime:
         """``load`` for bytes already read (``where``: their name for errors)."""
         return Compiled(
             eng.load_artifact(
-                self._native, data, cache=self._cache, source=where, expect=expect, memo=self._memo
+                self._native,
+                data,
+                cache=self._cache,
+                source=where,
+                expect=expect,
+                memo=self._memo,
+                on_compile=self.on_compile,
             )
         )
 

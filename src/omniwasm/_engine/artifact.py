@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 import wasmtime
@@ -203,6 +204,7 @@ def load_artifact(
     source: str = "<bytes>",
     expect: Kind | None = None,
     memo: CodeMemo | None = None,
+    on_compile: Callable[[str, int], None] | None = None,
 ) -> Artifact:
     """Compile (or fetch from the cache) the module or component in ``data``.
 
@@ -213,6 +215,8 @@ def load_artifact(
         source: where the bytes came from, for messages.
         expect: raise InvalidModule unless the bytes are of this kind.
         memo: recently loaded code to reuse before consulting the disk cache.
+        on_compile: called with ``(source, bytes)`` just before a compile the caches could
+            not spare (for a progress display).
 
     Raises:
         InvalidModule: the bytes are not valid WebAssembly (or not of the expected kind).
@@ -228,7 +232,7 @@ def load_artifact(
         kind: Kind = form
         if expect is not None and kind != expect:
             raise InvalidModule(f"expected a {expect}, got a {kind}", source=source)
-        artifact = _load_binary(native, kind, data, cache, source, memo=memo)
+        artifact = _load_binary(native, kind, data, cache, source, memo=memo, on_compile=on_compile)
     elif data.startswith(_MAGIC):
         raise InvalidModule(
             f"unknown binary version {data[4:8].hex()} (not a core module or component)",
@@ -255,6 +259,7 @@ def _load_binary(
     source: str,
     *,
     memo: CodeMemo | None,
+    on_compile: Callable[[str, int], None] | None = None,
 ) -> Artifact:
     # Core modules are compiled with their memory.grow probed (see core/growprobe): their cache
     # entries are keyed apart from code compiled without the probe.
@@ -270,6 +275,8 @@ def _load_binary(
         except wasmtime.WasmtimeError:
             cache.reject(key)
     if code is None:
+        if on_compile is not None:
+            on_compile(source, len(wasm))
         probe = instrument(wasm) if kind == "module" else None
         if probe is not None:
             try:

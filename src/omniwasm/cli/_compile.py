@@ -27,8 +27,11 @@ def compile(
     """Compile ahead of time to a .cwasm that `omniwasm run` loads without compiling."""
 
     def go() -> int:
+        from ._progress import compiling
+
         rt = Runtime(fuel=fuel, cache=False)
-        blob = rt.compile(file)
+        with compiling(rt):
+            blob = rt.compile(file)
         out = output if output is not None else file.with_suffix(".cwasm")
         tmp = out.with_name(out.name + ".tmp")
         tmp.write_bytes(blob)

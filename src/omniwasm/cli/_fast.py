@@ -110,7 +110,10 @@ def try_run(argv: list[str]) -> int | None:
 
         # One run per process: the pooling allocator's reservation and slot resets only cost
         rt = Runtime(policy, cache=not params["no_cache"], pooling=False)
-        compiled = rt.load(file)
+        from ._progress import compiling
+
+        with compiling(rt):
+            compiled = rt.load(file)
         argv0 = params["argv0"]
         name = argv0 if argv0 is not None else guest_name(file)
         return rt.run(compiled, argv0=name).exit_code

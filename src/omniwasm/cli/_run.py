@@ -212,7 +212,10 @@ def run(
         check_precompiled(file, allow_precompiled)
         backstop(policy)
         rt = Runtime(policy, cache=not no_cache)
-        compiled = rt.load(file)
+        from ._progress import compiling
+
+        with compiling(rt):
+            compiled = rt.load(file)
         name = argv0 if argv0 is not None else guest_name(file)
         # wasmtime's native WASI 0.2 waits cannot be interrupted from Python; the virtual
         # host's all end at the deadline

@@ -49,6 +49,11 @@ access_log = logging.getLogger("omniwasm.gateway.access")
 logger = logging.getLogger("omniwasm.gateway")
 
 
+def _compiling(source: str, size: int) -> None:
+    """Say so before a component compiles (tens of seconds for a large one, cold)."""
+    logger.info("compiling %s (%.1f MB)...", os.path.basename(source), size / 1e6)
+
+
 def _linker() -> Linker:
     """WASI, key-value and variables: one linker for every component of the app."""
     linker = add_to_linker(Linker(wasi=False))
@@ -147,7 +152,9 @@ class App:
         # (a Runtime without metering refuses such a policy on every request).
         metered = any(self._policy(spec).fuel is not None for spec in specs.values())
         self.runtime = (
-            runtime if runtime is not None else Runtime(fuel=metered, keep_resident=KEEP_RESIDENT)
+            runtime
+            if runtime is not None
+            else Runtime(fuel=metered, keep_resident=KEEP_RESIDENT, on_compile=_compiling)
         )
         if metered and not self.runtime.fuel:
             raise PolicyError(
