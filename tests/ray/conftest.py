@@ -32,11 +32,7 @@ START_TIMEOUT = 120.0
 WATCHDOG = """
 import os, signal, sys, time
 parent, groups = int(sys.argv[1]), [int(g) for g in sys.argv[2:]]
-while True:
-    try:
-        os.kill(parent, 0)
-    except ProcessLookupError:
-        break
+while os.getppid() == parent:  # reparented once the test process is gone (even as a zombie)
     time.sleep(1)
 for g in groups:
     try:
@@ -97,7 +93,14 @@ class Cluster:
 
 
 @pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def _one_session() -> None:
+    """The cluster is one per test process: under pytest-xdist, leave it to ``make test-ray``."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        pytest.skip("the Ray tests start a cluster of their own: run them with make test-ray")
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory, _one_session: None) -> Iterator[Cluster]:
     """A two-node Ray cluster on 127.0.0.1 (one CPU each), the driver connected."""
     root = tmp_path_factory.mktemp("ray")
     temp = Path("/tmp") / f"owray-{os.getpid()}"  # Ray's socket paths must stay short

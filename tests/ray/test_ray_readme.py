@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 README = Path(__file__).parents[2] / "README.md"
+pytestmark = pytest.mark.usefixtures("_one_session")
 
 CHECK = r"""
 import ast, re, sys
