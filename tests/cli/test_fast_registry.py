@@ -40,6 +40,9 @@ NOT_NEEDED = (
     "omniwasm._policy",
     "omniwasm._binary.component",
     "omniwasm.registry.compose",
+    "h2.connection",  # `h2.config` is listed as a failed attempt: httpcore's fallback
+    "hpack",
+    "hyperframe",
 )
 
 

@@ -212,6 +212,11 @@ def try_command(command: str, argv: list[str]) -> int | None:
 
 def main(command: str, argv: list[str]) -> None:
     """Exit with the code of ``omniwasm COMMAND ARGV`` when taken here; else return."""
+    if parse(command, argv) is not None and "h2" not in sys.modules:
+        # This process speaks HTTP/1.1 only (the registry client never asks for HTTP/2), so
+        # httpcore takes its documented fallback for a missing `h2` instead of importing it
+        # (with hpack and hyperframe, about a fifth of httpx's import).
+        sys.modules["h2"] = None  # type: ignore[assignment]
     try:
         code = try_command(command, argv)
     except KeyboardInterrupt:
