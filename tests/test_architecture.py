@@ -356,3 +356,12 @@ def test_check_fails_on_an_upward_import(tmp_path: Path) -> None:
         "gateway/__init__.py:1 habitat imports habitat omniwasm.plugins "
         "(only cli/ may, inside a command)",
     ]
+
+
+def test_test_file_names_are_unique() -> None:
+    """No two test files share a basename (pytest imports them as top-level modules by name)."""
+    seen: dict[str, list[str]] = {}
+    for path in Path(__file__).parent.rglob("test_*.py"):
+        if ".build" not in path.parts:
+            seen.setdefault(path.name, []).append(str(path))
+    assert {name: paths for name, paths in seen.items() if len(paths) > 1} == {}
