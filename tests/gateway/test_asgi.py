@@ -330,7 +330,8 @@ def test_guest_blocked_on_a_stalled_body_times_out_and_frees_its_slot(
     """
 
     async def go() -> Recorder:
-        app = Gateway(routes, timeout=0.2, max_concurrency=1, max_queue=0)
+        # 1 s: time enough, on a loaded machine, for /echo to answer before its body stalls
+        app = Gateway(routes, timeout=1.0, max_concurrency=1, max_queue=0)
         stalled, after = Recorder(), Recorder()
         with contextlib.suppress(ResponseAborted):
             await app(scope(path), receiver([b"a", b"never"], asyncio.Event()), stalled)
