@@ -125,3 +125,23 @@ def test_result_to_dict_is_json() -> None:
     data = run("print(1)\n2").to_dict()
     assert json.loads(json.dumps(data))["display"] == "2"
     assert isinstance(Result(), Result)
+
+
+def test_fresh_runs_draw_different_random_numbers() -> None:
+    """Each fresh sandbox reseeds random and numpy.random; a deterministic policy fixes them."""
+    code = "import random, numpy\n[random.random(), float(numpy.random.rand())]"
+    first, second = (run(code, value=True).value for _ in range(2))
+    assert first != second
+    fixed = Policy(timeout=30, deterministic=True, seed=7)
+    assert run(code, value=True, policy=fixed).value == run(code, value=True, policy=fixed).value
+
+
+def test_env_reaches_os_environ() -> None:
+    """The policy's env pairs are the code's os.environ (nothing of the host's)."""
+    result = run(
+        "import os\nsorted(os.environ.items())",
+        policy=Policy(timeout=30, env=(("GREETING", "hi"),)),
+        value=True,
+    )
+    assert ["GREETING", "hi"] in result.value
+    assert not any(k == "HOME" for k, _ in result.value)

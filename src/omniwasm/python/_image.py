@@ -130,8 +130,13 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 def _key(artifacts: Artifacts, preload: tuple[str, ...]) -> str:
     h = hashlib.sha256()
-    for part in (IMAGE_VERSION, artifacts.digest, _guest.DRIVER, "\0".join(preload)):
-        h.update(part.encode())
+    for part in (
+        IMAGE_VERSION.encode(),
+        artifacts.digest.encode(),
+        _guest.install_turn(),
+        _guest.preload_turn(preload),
+    ):
+        h.update(part)
         h.update(b"\0")
     return h.hexdigest()[:24]
 
