@@ -27,7 +27,18 @@ if TYPE_CHECKING:
 # The component machinery (``_component``, the WIT types) is imported where a component is
 # used, never on a core module's path: a WASI p1 run stays a few milliseconds from start-up.
 
-__all__ = ["Instance", "RunResult", "Runtime"]
+__all__ = ["Instance", "RunResult", "Runtime", "keep_trap_handlers"]
+
+
+def keep_trap_handlers() -> None:
+    """Put wasmtime's trap handlers back if a library replaced them (see ``_engine/traps.py``).
+
+    After ``faulthandler.enable()`` or ``ray.init()``, a guest's fault in an instance made
+    before would kill the process instead of raising ``Trap``. New runtimes and new instances
+    do it by themselves; a habitat calls it where it reuses instances across a boundary of its
+    own (a SQL statement).
+    """
+    eng.restore_trap_handlers(quick=True)
 
 
 class Instance:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .snapshot import snapshot_module
     from .store import StoreBox
     from .translate import translating
+    from .traps import restore_trap_handlers
 
 _WHERE: dict[str, str] = {
     "Artifact": ".artifact",
@@ -66,6 +67,7 @@ _WHERE: dict[str, str] = {
     "instantiate_own": ".component.own.instance",
     "load_artifact": ".artifact",
     "missing_imports": ".component.stock.instance",
+    "restore_trap_handlers": ".traps",
     "set_fuel": ".core.slotcall",
     "sniff": ".artifact",
     "snapshot_module": ".snapshot",
@@ -118,6 +120,7 @@ __all__ = [
     "instantiate_own",
     "load_artifact",
     "missing_imports",
+    "restore_trap_handlers",
     "set_fuel",
     "snapshot_module",
     "sniff",

@@ -21,6 +21,8 @@ from pathlib import Path
 import wasmtime
 from wasmtime import _ffi as ffi
 
+from . import traps
+
 __all__ = [
     "TICK_SECONDS",
     "EngineSettings",
@@ -141,6 +143,7 @@ class NativeEngine:
             # strict overcommit): fall back to on-demand allocation rather than fail.
             return self._build(settings, pooling=False)
         self.pooling = pooling
+        traps.record()  # wasmtime's signal handlers exist once the first engine does
         return engine
 
 
@@ -185,7 +188,8 @@ def engine_for(settings: EngineSettings) -> NativeEngine:
         if native is None:
             native = NativeEngine(settings)
             _ENGINES[settings] = native
-        return native
+    traps.restore()
+    return native
 
 
 def ensure_ticker() -> None:

@@ -22,6 +22,7 @@ from wasmtime import _ffi as ffi
 from .._deadline import Deadline
 from .._errors import PolicyError
 from .._policy import Output, Policy, merge_env
+from . import traps
 from .native import NO_DEADLINE, NativeEngine, ensure_ticker, ticks_for
 from .output import OutputCapture
 from .stdin import StdinPump, stdin_can_block
@@ -90,6 +91,7 @@ class StoreBox:
     ) -> None:
         self.native = native
         self.policy = policy
+        traps.restore(quick=True)  # a guest fault must stay a Trap (see .traps)
         self.store = wasmtime.Store(native.engine)
         self._ctx = 0
         self.deadline = Deadline(policy.timeout)

@@ -22,6 +22,7 @@ from typing import Any, Literal
 from .._compiled import is_reference
 from .._errors import OmniwasmError, PolicyError, Timeout
 from .._policy import Policy
+from .._runtime import keep_trap_handlers
 from ._register import _POOLS, dialect_of, last_error, register
 
 __all__ = [
@@ -177,6 +178,7 @@ def execute(
 
     """
     dialect = dialect_of(con)
+    keep_trap_handlers()  # the thread's instances may predate a faulthandler.enable()
     before = _latest(con)
     fired = threading.Event()
     timer: threading.Timer | None = None
