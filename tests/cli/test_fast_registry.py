@@ -40,9 +40,13 @@ NOT_NEEDED = (
     "omniwasm._policy",
     "omniwasm._binary.component",
     "omniwasm.registry.compose",
-    "h2.connection",  # `h2.config` is listed as a failed attempt: httpcore's fallback
+    # h2 and zstandard are marked unimportable (importtime lists `h2.config` and `zstandard`
+    # as failed attempts, httpx/httpcore's documented fallbacks): what they would import.
+    "h2.connection",
     "hpack",
     "hyperframe",
+    "zstandard.backend_c",
+    "platform",
 )
 
 

@@ -27,11 +27,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COMMANDS",
+    "SKIPPED",
     "client_from_flags",
     "default_output",
     "main",
     "parse",
     "parse_annotations",
+    "skip_optional_codecs",
     "try_command",
 ]
 
@@ -210,13 +212,29 @@ def try_command(command: str, argv: list[str]) -> int | None:
     return 0
 
 
+SKIPPED = ("h2", "zstandard")
+"""Optional packages httpx/httpcore import when installed, which a registry command never uses."""
+
+
+def skip_optional_codecs() -> None:
+    """Mark ``SKIPPED`` unimportable in this process, which runs one registry command and exits.
+
+    Both libraries document the fallback taken when the package is missing: httpcore offers no
+    HTTP/2 (the registry client never asks for it: HTTP/1.1 only), and httpx neither offers
+    nor decodes ``zstd`` content encoding (it then leaves ``zstd`` out of ``Accept-Encoding``,
+    so a registry has no reason to send it; a blob is checked against its digest anyway).
+    Together they are about a fifth of importing httpx (h2 with hpack and hyperframe;
+    zstandard with ``platform``). Never called where a program goes on to use httpx.
+    """
+    for name in SKIPPED:
+        if name not in sys.modules:
+            sys.modules[name] = None  # type: ignore[assignment]
+
+
 def main(command: str, argv: list[str]) -> None:
     """Exit with the code of ``omniwasm COMMAND ARGV`` when taken here; else return."""
-    if parse(command, argv) is not None and "h2" not in sys.modules:
-        # This process speaks HTTP/1.1 only (the registry client never asks for HTTP/2), so
-        # httpcore takes its documented fallback for a missing `h2` instead of importing it
-        # (with hpack and hyperframe, about a fifth of httpx's import).
-        sys.modules["h2"] = None  # type: ignore[assignment]
+    if parse(command, argv) is not None:
+        skip_optional_codecs()
     try:
         code = try_command(command, argv)
     except KeyboardInterrupt:
