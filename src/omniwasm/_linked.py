@@ -149,6 +149,18 @@ class LinkedInstance:
         """The captured streams cut at ``Policy.max_output`` bytes so far."""
         return self._inner.box.truncated()
 
+    def limit_open_files(self, limit: int | None) -> None:
+        """Refuse (EMFILE) a file open past ``limit`` files open in this store at once.
+
+        Holds when the module was linked with ``count_files=True``.
+        """
+        self._inner.box.max_open_files = limit
+
+    @property
+    def open_files_refused(self) -> int:
+        """How many file opens this store refused at the open-files limit so far."""
+        return int(self._inner.box.open_files_refused)
+
     @property
     def closed(self) -> bool:
         """True after ``close()`` (of this instance or of its store)."""
@@ -169,6 +181,8 @@ class LinkedModule:
         companions: ``(module name, compiled)`` pairs instantiated in every new store first;
             the guest's imports from ``module name`` resolve to that instance's exports.
         wasi: link WASI p1 natively (configured by each instance's policy).
+        count_files: with ``wasi``, count the files each store opens, so that
+            :meth:`LinkedInstance.limit_open_files` can limit them.
 
     Raises:
         LinkError: the guest imports something none of these provide (all listed at once).
@@ -182,12 +196,14 @@ class LinkedModule:
         host: Mapping[str, Mapping[str, HostCall]] | None = None,
         companions: Sequence[tuple[str, Compiled]] = (),
         wasi: bool = False,
+        count_files: bool = False,
     ) -> None:
         self._template = eng.CoreTemplate(
             compiled._artifact,
             host=host,
             companions=[(name, c._artifact) for name, c in companions],
             wasi=wasi,
+            count_files=count_files,
         )
         self.import_names: list[tuple[str, str]] = self._template.import_names
         """The guest's imports, ``(module, name)`` in declaration order."""

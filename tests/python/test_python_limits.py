@@ -83,3 +83,29 @@ def test_session_survives_a_limit() -> None:
         after = session.run("'x' in globals()", value=True)
         assert after.value is False
         assert session.restarts == 1
+
+
+def test_open_files_limit_stops_a_descriptor_bomb() -> None:
+    """Opening files without closing them stops at max_open_files with limit 'open_files'."""
+    code = (
+        "import os\n"
+        "files = []\n"
+        "try:\n"
+        "    while True: files.append(open('/usr/local/lib/python315.zip', 'rb'))\n"
+        "except OSError as e:\n"
+        "    print(len(files), e.errno == __import__('errno').EMFILE)\n"
+        "for f in files: f.close()\n"
+        "open('/usr/local/lib/python315.zip', 'rb').close()"
+    )
+    result = run(code, max_open_files=20)
+    assert result.limit == "open_files"
+    assert result.error is None, result.error
+    count, emfile = result.stdout.split()
+    assert (int(count), emfile) == (20, "True")
+
+
+def test_open_files_are_counted_per_sandbox_and_freed_on_close() -> None:
+    """Files closed again do not count: opening and closing 100 files fits a limit of 20."""
+    code = "for _ in range(100):\n    open('/usr/local/lib/python315.zip', 'rb').close()"
+    result = run(code, max_open_files=20)
+    assert result.ok, result

@@ -99,6 +99,14 @@ class StoreBox:
         self.cancellable = False
         self.wasip1_helper: Any = None
         """The helper instance deadline-aware WASI p1 functions call native ones through."""
+        self.forwarders: dict[str, list[Any]] = {}
+        """Forwarder instances of shadowed WASI p1 functions (``core.wasip1.forwarders``)."""
+        self.open_files = 0
+        """Files the guests opened and did not close (counted when the linker shadows them)."""
+        self.max_open_files: int | None = None
+        """Past this many open files ``path_open`` fails with EMFILE (None: no limit)."""
+        self.open_files_refused = 0
+        """How many ``path_open`` calls were refused at :attr:`max_open_files`."""
         self._stdin: StdinPump | None = None
         self._captures: dict[str, OutputCapture] = {}
         self.instances: list[Any] = []

@@ -146,7 +146,7 @@ def _no_door(store_id: int, *args: int) -> int:
 
 
 def _link(compiled: Compiled, door: HostCall) -> LinkedModule:
-    return LinkedModule(compiled, host={"host": {"call": door}}, wasi=True)
+    return LinkedModule(compiled, host={"host": {"call": door}}, wasi=True, count_files=True)
 
 
 def _turn(guest: LinkedInstance, text: bytes) -> None:

@@ -9,7 +9,7 @@ from .._errors import ExecutionError, LimitExceeded, MemoryLimitExceeded, OutOfF
 
 __all__ = ["GuestException", "Limit", "PythonError", "Result"]
 
-Limit = Literal["timeout", "fuel", "memory", "output", "tool_calls"]
+Limit = Literal["timeout", "fuel", "memory", "output", "tool_calls", "open_files"]
 """The policy limit that stopped a run."""
 
 
@@ -61,7 +61,7 @@ class Result:
             is None), as an interactive interpreter would show it.
         error: the exception the code raised, with the guest traceback, or None.
         limit: the limit that stopped it (``"timeout"``, ``"fuel"``, ``"memory"``,
-            ``"output"``, ``"tool_calls"``), or None.
+            ``"output"``, ``"tool_calls"``, ``"open_files"``), or None.
         exit_code: the status of ``sys.exit()`` / ``SystemExit`` when the code raised it.
         truncated: the streams cut at the output limit.
         duration: seconds the run took, from the sandbox's creation to its result.
@@ -91,7 +91,7 @@ class Result:
             Timeout: the run went past its deadline.
             OutOfFuel: it used up its fuel.
             MemoryLimitExceeded: it needed more memory than allowed.
-            LimitExceeded: it hit the output or tool-call limit.
+            LimitExceeded: it hit the output, tool-call or open-files limit.
             PythonError: the code raised an exception or exited with a non-zero status.
 
         """

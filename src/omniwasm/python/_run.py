@@ -13,7 +13,7 @@ from .._policy import Policy
 from . import _spares
 from ._image import DEFAULT_PRELOAD
 from ._result import Result
-from ._sandbox import DEFAULT_TOOL_CALLS, Interpreter, load_image
+from ._sandbox import DEFAULT_OPEN_FILES, DEFAULT_TOOL_CALLS, Interpreter, load_image
 from ._tools import Tool, ToolSet
 
 __all__ = ["Session", "ToolsArg", "run"]
@@ -37,6 +37,7 @@ def run(
     value: bool = False,
     packages: Iterable[str] = DEFAULT_PRELOAD,
     max_tool_calls: int = DEFAULT_TOOL_CALLS,
+    max_open_files: int = DEFAULT_OPEN_FILES,
 ) -> Result:
     """Run untrusted Python in a fresh sandbox and return how it went.
 
@@ -56,6 +57,7 @@ def run(
         value: also return the last expression's value as JSON-compatible data.
         packages: the modules the image has imported (an image per list, made once).
         max_tool_calls: tool calls allowed.
+        max_open_files: files the code may have open at once.
 
     Raises:
         MissingInterpreter: the CPython artifacts are not installed.
@@ -64,9 +66,16 @@ def run(
     """
     started = time.perf_counter()
     image = load_image(tuple(packages))
-    interpreter = None if files else _spares.take(image, policy, max_tool_calls)
+    limits = (max_tool_calls, max_open_files)
+    interpreter = None if files else _spares.take(image, policy, limits)
     if interpreter is None:
-        interpreter = Interpreter(image, policy, files=files, max_tool_calls=max_tool_calls)
+        interpreter = Interpreter(
+            image,
+            policy,
+            files=files,
+            max_tool_calls=max_tool_calls,
+            max_open_files=max_open_files,
+        )
     toolset = _toolset(tools)
     if toolset is not None:
         interpreter.tools = toolset
@@ -91,6 +100,7 @@ class Session:
         tools: host functions the code may call as ``from host import tools``.
         packages: the modules the image has imported.
         max_tool_calls: tool calls allowed per call.
+        max_open_files: files the code may have open at once.
         setup: code run in each new interpreter of the session before its first call (for
             definitions an integration needs); it must succeed.
 
@@ -107,6 +117,7 @@ class Session:
         tools: ToolsArg = None,
         packages: Iterable[str] = DEFAULT_PRELOAD,
         max_tool_calls: int = DEFAULT_TOOL_CALLS,
+        max_open_files: int = DEFAULT_OPEN_FILES,
         setup: str | None = None,
     ) -> None:
         self._image = load_image(tuple(packages))
@@ -115,6 +126,7 @@ class Session:
         self._files = dict(files or {})
         self._tools = _toolset(tools)
         self._max_tool_calls = max_tool_calls
+        self._max_open_files = max_open_files
         self._lock = threading.RLock()
         self._interpreter: Interpreter | None = None
         self._closed = False
@@ -134,6 +146,7 @@ class Session:
                 files=self._files,
                 scratch=True,
                 max_tool_calls=self._max_tool_calls,
+                max_open_files=self._max_open_files,
             )
             if self._setup is not None:
                 done = it.execute(self._setup)

@@ -40,7 +40,15 @@ from . import _guest, _image
 from ._result import GuestException, Limit, Result
 from ._tools import MAX_REQUEST, ToolSet
 
-__all__ = ["DEFAULT_POLICY", "SCRATCH", "Interpreter", "load_image", "sandbox_policy"]
+__all__ = [
+    "DEFAULT_OPEN_FILES",
+    "DEFAULT_POLICY",
+    "DEFAULT_TOOL_CALLS",
+    "SCRATCH",
+    "Interpreter",
+    "load_image",
+    "sandbox_policy",
+]
 
 DEFAULT_POLICY = Policy(timeout=30.0, max_memory=1 << 30)
 """The limits of a run given no policy: 30 s of wall time and 1 GiB of memory (and the
@@ -48,6 +56,8 @@ default 16 MiB of output per stream); no fuel cap, no files, no network."""
 SCRATCH = "/tmp"
 """Where a sandbox's private files are (``files=``), and its working directory then."""
 DEFAULT_TOOL_CALLS = 1000
+DEFAULT_OPEN_FILES = 256
+"""Files a sandbox may have open at once (each is a host file descriptor)."""
 _FRAME = MAX_REQUEST + (1 << 20)
 _U32 = struct.Struct("<I")
 _live: weakref.WeakValueDictionary[int, Interpreter] = weakref.WeakValueDictionary()
@@ -131,6 +141,8 @@ class Interpreter:
         files: files to put in a private ``/tmp`` (which then is the working directory).
         scratch: give the sandbox a private ``/tmp`` even without files.
         max_tool_calls: tool calls allowed per :meth:`execute`.
+        max_open_files: files the code may have open at once (past it, ``open()`` fails with
+            "too many open files" and the result names the ``"open_files"`` limit).
 
     Raises:
         PolicyError: the policy cannot be applied.
@@ -147,6 +159,7 @@ class Interpreter:
         files: Mapping[str, bytes | str] | None = None,
         scratch: bool = False,
         max_tool_calls: int = DEFAULT_TOOL_CALLS,
+        max_open_files: int = DEFAULT_OPEN_FILES,
     ) -> None:
         self.image = image
         self.tools = tools or ToolSet()
@@ -164,6 +177,8 @@ class Interpreter:
         except BaseException:
             self._drop_scratch()
             raise
+        self.guest.limit_open_files(max_open_files)
+        self._refused = 0
         self._alloc = self.guest.func("host_alloc")
         self._turn = self.guest.func("turn")
         self._memory = self.guest.memory()
@@ -263,6 +278,7 @@ class Interpreter:
             self._truncated = set()
             self._limit = None
             self.calls = 0
+            self._refused = self.guest.open_files_refused
             fuel = self.policy.fuel
             failure: BaseException | None = None
             try:
@@ -292,6 +308,8 @@ class Interpreter:
             t for t in data.get("truncated", ()) if t in ("stdout", "stderr")
         }
         limit: Limit | None = self._limit
+        if self.guest.open_files_refused > self._refused:
+            limit = limit or "open_files"
         if truncated:
             limit = limit or "output"
         error = _exception(data.get("error"))

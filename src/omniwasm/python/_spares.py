@@ -21,11 +21,13 @@ from .._policy import Policy
 from ._image import Image
 from ._sandbox import Interpreter
 
-__all__ = ["release", "take"]
+__all__ = ["Limits", "release", "take"]
 
 PER_KIND = 2
 KEEP_SECONDS = 30.0
-_Key = tuple[tuple[str, ...], Policy | None, int]
+Limits = tuple[int, int]
+"""``(max_tool_calls, max_open_files)`` of the interpreters of a kind."""
+_Key = tuple[tuple[str, ...], Policy | None, Limits]
 
 
 class _Spares:
@@ -44,8 +46,8 @@ class _Spares:
             )
             self.worker.start()
 
-    def take(self, image: Image, policy: Policy | None, max_tool_calls: int) -> Interpreter | None:
-        key: _Key = (image.preload, policy, max_tool_calls)
+    def take(self, image: Image, policy: Policy | None, limits: Limits) -> Interpreter | None:
+        key: _Key = (image.preload, policy, limits)
         with self.wake:
             self.used[key] = time.monotonic()
             spares = self.ready.get(key)
@@ -79,7 +81,9 @@ class _Spares:
                 if len(spares) >= PER_KIND or stale:
                     continue
             with contextlib.suppress(Exception):  # one that cannot be made is made by run()
-                made = Interpreter(image, key[1], max_tool_calls=key[2])
+                made = Interpreter(
+                    image, key[1], max_tool_calls=key[2][0], max_open_files=key[2][1]
+                )
                 with self.wake:
                     spares.append(made)
 
@@ -87,9 +91,9 @@ class _Spares:
 _SPARES = _Spares()
 
 
-def take(image: Image, policy: Policy | None, max_tool_calls: int) -> Interpreter | None:
-    """A ready interpreter for ``image`` under ``policy`` (None: none yet; one is on its way)."""
-    return _SPARES.take(image, policy, max_tool_calls)
+def take(image: Image, policy: Policy | None, limits: Limits) -> Interpreter | None:
+    """A ready interpreter of this kind (None: none yet; one is on its way)."""
+    return _SPARES.take(image, policy, limits)
 
 
 def release(interpreter: Interpreter) -> None:

@@ -37,6 +37,7 @@ from ..translate import translate
 from .instance import WASI_P1_MODULES, CoreInstance, instantiate_failure, pre_instantiate_raw
 from .rawfunc import FINALIZER, UNCHECKED, caller_context, define_unchecked
 from .types import PROBE_PREFIX, describe_import, interface_of
+from .wasifiles import shadow_file_calls
 from .wasip1 import shadow_poll_oneoff
 
 __all__ = ["CoreTemplate", "HostCall", "func_exports", "interface_of"]
@@ -127,6 +128,8 @@ class CoreTemplate:
         companions: ``(module name, artifact)`` pairs instantiated in every new store first;
             the guest's imports from ``module name`` resolve to that instance's exports.
         wasi: link WASI p1 natively (configured by the policy of each instance).
+        count_files: with ``wasi``, count the files each store's guests open, so that
+            ``StoreBox.max_open_files`` can limit them (:mod:`.wasifiles`).
 
     Raises:
         LinkError: the guest imports something none of these provide (all listed at once).
@@ -140,6 +143,7 @@ class CoreTemplate:
         host: Mapping[str, Mapping[str, HostCall]] | None = None,
         companions: Sequence[tuple[str, Artifact]] = (),
         wasi: bool = False,
+        count_files: bool = False,
     ) -> None:
         self.artifact = artifact
         self.wasi = wasi
@@ -149,6 +153,8 @@ class CoreTemplate:
         if wasi:
             linker.define_wasi()
             shadow_poll_oneoff(linker)  # plugins can be cancelled: sleeps must end with them
+            if count_files:
+                shadow_file_calls(linker)
         linker.allow_shadowing = True
         imports = interface_of(artifact).imports
         host = host or {}

@@ -26,6 +26,7 @@ import struct
 import threading
 import time
 import weakref
+from dataclasses import dataclass
 from typing import Any
 
 import wasmtime
@@ -36,7 +37,14 @@ from ..._errors import Cancelled
 from ..store import CANCELLED_MESSAGE, box_of
 from .rawfunc import FINALIZER, UNCHECKED, caller_context, define_unchecked
 
-__all__ = ["WASI_P1", "shadow_poll_oneoff"]
+__all__ = [
+    "WASI_P1",
+    "ForwarderSpec",
+    "NativeFailed",
+    "call_native",
+    "forwarders",
+    "shadow_poll_oneoff",
+]
 
 WASI_P1 = "wasi_snapshot_preview1"
 
@@ -121,6 +129,9 @@ class _Engines:
         self.helpers: weakref.WeakKeyDictionary[Any, dict[bool, wasmtime.Module]] = (
             weakref.WeakKeyDictionary()
         )
+        self.forwarder_modules: weakref.WeakKeyDictionary[
+            Any, dict[tuple[str, bool], wasmtime.Module]
+        ] = weakref.WeakKeyDictionary()
 
     def native_linker(self, native: Any) -> int:
         with self.lock:
@@ -129,6 +140,15 @@ class _Engines:
                 linker = self.linkers[native] = wasmtime.Linker(native.engine)
                 linker.define_wasi()
             return ctypes.cast(linker.ptr(), _vp).value or 0
+
+    def module(self, native: Any, key: tuple[str, bool], text: str) -> int:
+        """A forwarder module (see :func:`forwarders`), compiled once per engine."""
+        with self.lock:
+            modules = self.forwarder_modules.setdefault(native, {})
+            module = modules.get(key)
+            if module is None:
+                module = modules[key] = wasmtime.Module(native.engine, text)
+            return ctypes.cast(module.ptr(), _vp).value or 0
 
     def helper(self, native: Any, shared: bool) -> int:
         with self.lock:
@@ -237,12 +257,91 @@ def _call_native(ctx: int, func: Any, args: bytes, nargs: int) -> int:
     return int(_RESULT.unpack_from(buf.raw, 0)[0])
 
 
+@dataclass(frozen=True)
+class ForwarderSpec:
+    """Native WASI p1 functions to call from Python through a forwarder instance.
+
+    Args:
+        key: names the forwarder module in the caches (one per spec).
+        imports: ``(name, signature in WebAssembly text, parameter count)`` of each function.
+
+    """
+
+    key: str
+    imports: tuple[tuple[str, str, int], ...]
+
+    def text(self, shared: bool) -> str:
+        """The forwarder module: the guest's memory re-exported, one forwarder per function."""
+        lines = ["(module", f'  (import "g" "memory" (memory {_MEMORY_KINDS[shared]}))']
+        for i, (name, sig, _) in enumerate(self.imports):
+            lines.append(f'  (import "{WASI_P1}" "{name}" (func $f{i} {sig}))')
+        lines.append('  (export "memory" (memory 0))')
+        for i, (name, sig, n) in enumerate(self.imports):
+            args = " ".join(f"(local.get {j})" for j in range(n))
+            lines.append(f'  (func (export "{name}") {sig} (call $f{i} {args}))')
+        return "\n".join([*lines, ")"])
+
+
+def forwarders(box: Any, caller: int, ctx: int, spec: ForwarderSpec) -> list[Any]:
+    """The raw function externs of ``spec``'s forwarders in the calling store.
+
+    Instantiated on first use in the running store (with the calling guest's ``memory``) and
+    kept on the store (``box.forwarders``); pass them to :func:`call_native`.
+
+    Raises:
+        LookupError: the caller has no memory export, or the store has no room for it.
+
+    """
+    found: list[Any] | None = box.forwarders.get(spec.key)
+    if found is not None:
+        return found
+    memory = _Memory(caller, ctx)
+    linker = _engines.native_linker(box.native)
+    shared = memory.shared()
+    module = _engines.module(box.native, (spec.key, shared), spec.text(shared))
+    count = 1 + len(spec.imports)
+    imports = (ffi.wasmtime_extern_t * count)()
+    ctypes.memmove(ctypes.addressof(imports), ctypes.addressof(memory.extern), _EXTERN)
+    for i, (name, _, _) in enumerate(spec.imports, start=1):
+        at = ctypes.addressof(imports) + i * _EXTERN
+        raw = name.encode()
+        if not _linker_get(linker, ctx, WASI_P1.encode(), len(WASI_P1), raw, len(raw), at):
+            raise LookupError(f"native WASI has no {name}")
+    instance = ffi.wasmtime_instance_t()
+    trap = _vp()
+    error = _instance_new(
+        ctx, module, ctypes.addressof(imports), count, ctypes.addressof(instance),
+        ctypes.addressof(trap),
+    )  # fmt: skip
+    if error or trap.value:
+        if error:
+            _error_delete(error)
+        if trap.value:
+            _trap_delete(trap.value)
+        raise LookupError(f"the policy leaves no room for the {spec.key} forwarder instance")
+    funcs: list[Any] = []
+    for name, _, _ in spec.imports:
+        item = ffi.wasmtime_extern_t()
+        raw = name.encode()
+        ok = _export_get(ctx, ctypes.addressof(instance), raw, len(raw), ctypes.addressof(item))
+        if not ok or int(item.kind) != _EXTERN_FUNC:
+            raise LookupError(f"forwarder export {name} missing")
+        funcs.append(item)
+    box.forwarders[spec.key] = funcs
+    box.forwarders[f"{spec.key}:keep"] = [instance, imports]
+    return funcs
+
+
 class _NativeFailed(Exception):
     """The native function failed with this error (or trap) pointer: hand it to the guest."""
 
     def __init__(self, pointer: int) -> None:
         super().__init__()
         self.pointer = pointer
+
+
+NativeFailed = _NativeFailed
+call_native = _call_native
 
 
 def _native_monotonic(ctx: int, helper: _Helper, memory: _Memory, scratch: int) -> int:
