@@ -1,4 +1,4 @@
-"""The primitives of the WebAssembly binary format: header, LEB128 integers, names, sections.
+"""The primitives of the WebAssembly binary format: header, LEB128, names, sections, constants.
 
 Every pure-Python reader of wasm binaries in omniwasm is built on :class:`Reader`, so bounds,
 LEB128 limits and UTF-8 names are checked in one place: anything malformed raises
@@ -7,6 +7,7 @@ LEB128 limits and UTF-8 names are checked in one place: anything malformed raise
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator
 
 __all__ = [
@@ -15,8 +16,10 @@ __all__ = [
     "MODULE_VERSION",
     "BinaryError",
     "Reader",
+    "const_instr",
     "header",
     "sections",
+    "skip_const_expr",
     "sleb_bytes",
     "uleb_bytes",
 ]
@@ -195,3 +198,49 @@ def sleb_bytes(value: int) -> bytes:
         out.append(byte if done else byte | 0x80)
         if done:
             return bytes(out)
+
+
+def skip_const_expr(r: Reader) -> None:
+    """Skip a constant expression up to and including its ``end``.
+
+    Raises:
+        BinaryError: an opcode that no constant expression may hold.
+
+    """
+    while True:
+        op = r.byte()
+        if op == 0x0B:
+            return
+        if op in (0x41, 0x42):
+            r.sleb(10)
+        elif op == 0x43:
+            r.take(4)
+        elif op == 0x44:
+            r.take(8)
+        elif op in (0x23, 0xD2):  # global.get, ref.func
+            r.uleb()
+        elif op == 0xD0:  # ref.null heaptype
+            r.sleb(5)
+        elif op == 0xFD:  # v128.const
+            r.uleb()
+            r.take(16)
+        elif op in (0x6A, 0x6B, 0x6C, 0x7C, 0x7D, 0x7E):  # extended constant arithmetic
+            continue
+        else:
+            raise BinaryError(f"unsupported opcode {op:#x} in a constant expression")
+
+
+def const_instr(kind: str, value: float) -> bytes:
+    """The ``i32/i64/f32/f64.const`` instruction for ``value`` (``kind`` names the type).
+
+    Integers wrap to the type's width, as the guest stored them.
+    """
+    if kind == "i32":
+        v = int(value) & 0xFFFFFFFF
+        return b"\x41" + sleb_bytes(v - (1 << 32) if v >= 1 << 31 else v)
+    if kind == "i64":
+        v = int(value) & 0xFFFFFFFFFFFFFFFF
+        return b"\x42" + sleb_bytes(v - (1 << 64) if v >= 1 << 63 else v)
+    if kind == "f32":
+        return b"\x43" + struct.pack("<f", float(value))
+    return b"\x44" + struct.pack("<d", float(value))

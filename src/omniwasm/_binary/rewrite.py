@@ -20,11 +20,19 @@ or 64-bit memories, reference-typed and vector mutable globals.
 from __future__ import annotations
 
 import re
-import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .reader import MAGIC, MODULE_VERSION, BinaryError, Reader, sections, sleb_bytes, uleb_bytes
+from .reader import (
+    MAGIC,
+    MODULE_VERSION,
+    Reader,
+    const_instr,
+    sections,
+    skip_const_expr,
+    sleb_bytes,
+    uleb_bytes,
+)
 
 __all__ = ["EXPORT_PREFIX", "WASI_MODULES", "SnapshotPlan", "SnapshotRefused", "plan"]
 
@@ -109,7 +117,8 @@ class SnapshotPlan:
         values = iter(globals_)
         for g in self.globals:
             if g.mutable:
-                glob += g.valtype + b"\x01" + _const(g.valtype[0], next(values)) + b"\x0b"
+                init = const_instr(_NUMERIC[g.valtype[0]], next(values))
+                glob += g.valtype + b"\x01" + init + b"\x0b"
             else:
                 glob += g.raw
         exports = [e for e in self.exports if e[0] != drop_export]
@@ -146,7 +155,7 @@ class SnapshotPlan:
                     r.uleb()
                 elif mode != 0:
                     raise SnapshotRefused(f"data segment mode {mode} is not supported")
-                _skip_expr(r)
+                skip_const_expr(r)
                 r.take(r.uleb())
                 entries.append(b"\x01\x00")  # dropped after instantiation anyway
         for index, data in enumerate(memories):
@@ -224,7 +233,7 @@ def plan(wasm: bytes) -> SnapshotPlan:
                 start = r.pos
                 valtype = _valtype(r)
                 mutable = r.byte() == 1
-                _skip_expr(r)
+                skip_const_expr(r)
                 index = p.imported_globals + i
                 if mutable and valtype[0] not in _NUMERIC:
                     raise SnapshotRefused(
@@ -282,44 +291,6 @@ def _valtype(r: Reader) -> bytes:
     if code in (0x63, 0x64):
         r.sleb(5)
     return bytes(r.data[start : r.pos])
-
-
-def _skip_expr(r: Reader) -> None:
-    """Skip a constant expression up to and including its ``end``."""
-    while True:
-        op = r.byte()
-        if op == 0x0B:
-            return
-        if op in (0x41, 0x42):
-            r.sleb(10)
-        elif op == 0x43:
-            r.take(4)
-        elif op == 0x44:
-            r.take(8)
-        elif op in (0x23, 0xD2):  # global.get, ref.func
-            r.uleb()
-        elif op == 0xD0:  # ref.null heaptype
-            r.sleb(5)
-        elif op == 0xFD:  # v128.const
-            r.uleb()
-            r.take(16)
-        elif op in (0x6A, 0x6B, 0x6C, 0x7C, 0x7D, 0x7E):  # extended constant arithmetic
-            continue
-        else:
-            raise BinaryError(f"unsupported opcode {op:#x} in a constant expression")
-
-
-def _const(valtype: int, value: int | float) -> bytes:
-    kind = _NUMERIC[valtype]
-    if kind == "i32":
-        v = int(value) & 0xFFFFFFFF
-        return b"\x41" + sleb_bytes(v - (1 << 32) if v >= 1 << 31 else v)
-    if kind == "i64":
-        v = int(value) & 0xFFFFFFFFFFFFFFFF
-        return b"\x42" + sleb_bytes(v - (1 << 64) if v >= 1 << 63 else v)
-    if kind == "f32":
-        return b"\x43" + struct.pack("<f", float(value))
-    return b"\x44" + struct.pack("<d", float(value))
 
 
 def _runs(data: bytes | bytearray) -> list[tuple[int, int]]:

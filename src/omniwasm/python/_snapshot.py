@@ -23,11 +23,17 @@ instance acquired. The caller runs the initialisation only through code that lea
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from .._binary.reader import Reader
+from .._binary.reader import (
+    BinaryError,
+    Reader,
+    const_instr,
+    skip_const_expr,
+    sleb_bytes,
+    uleb_bytes,
+)
 
 __all__ = [
     "GLOBAL_PREFIX",
@@ -70,31 +76,8 @@ class _Global:
     mutable: bool
 
 
-def _uleb(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _sleb(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if (value == 0 and not byte & 0x40) or (value == -1 and byte & 0x40):
-            out.append(byte)
-            return bytes(out)
-        out.append(byte | 0x80)
-
-
 def _section(section_id: int, payload: bytes) -> bytes:
-    return bytes([section_id]) + _uleb(len(payload)) + payload
+    return bytes([section_id]) + uleb_bytes(len(payload)) + payload
 
 
 def _sections(wasm: bytes) -> Iterator[tuple[int, int, int]]:
@@ -153,26 +136,10 @@ def _imported_globals(r: Reader) -> int:
 
 def _const_expr(r: Reader) -> None:
     """Skip a constant expression up to and including its ``end``."""
-    while True:
-        op = r.byte()
-        if op == 0x0B:
-            return
-        if op == 0x41:
-            r.sleb(5)
-        elif op == 0x42:
-            r.sleb(10)
-        elif op == 0x43:
-            r.take(4)
-        elif op == 0x44:
-            r.take(8)
-        elif op in (0x23, 0xD2):
-            r.u32()
-        elif op == 0xD0:
-            r.byte()
-        elif op in (0x6A, 0x6B, 0x6C, 0x7C, 0x7D, 0x7E):
-            pass
-        else:
-            raise SnapshotError(f"constant expression opcode 0x{op:02x}")
+    try:
+        skip_const_expr(r)
+    except BinaryError as exc:
+        raise SnapshotError(str(exc)) from None
 
 
 def _globals(wasm: bytes) -> tuple[int, list[tuple[_Global, int, int]]]:
@@ -244,7 +211,9 @@ def export_globals(wasm: bytes, functions: Mapping[str, str] | None = None) -> b
         found = function_index(wasm, internal)
         if found is not None:
             entries.append((export.encode(), 0, found))
-    extra = b"".join(_uleb(len(n)) + n + bytes([kind]) + _uleb(i) for n, kind, i in entries)
+    extra = b"".join(
+        uleb_bytes(len(n)) + n + bytes([kind]) + uleb_bytes(i) for n, kind, i in entries
+    )
     for section_id, head, start, end in _spans(wasm):
         if section_id == 8:
             raise SnapshotError("the module has a start function")
@@ -254,28 +223,20 @@ def export_globals(wasm: bytes, functions: Mapping[str, str] | None = None) -> b
             body = bytes(wasm[r.pos : end])
             if GLOBAL_PREFIX.encode() in body:
                 return wasm  # already exported
-            out += _section(7, _uleb(count + len(entries)) + body + extra)
+            out += _section(7, uleb_bytes(count + len(entries)) + body + extra)
             exported = True
             continue
         if not exported and _SECTION_ORDER.get(section_id, 0) > _SECTION_ORDER[7]:
-            out += _section(7, _uleb(len(entries)) + extra)
+            out += _section(7, uleb_bytes(len(entries)) + extra)
             exported = True
         out += wasm[head:end]
     if not exported:
-        out += _section(7, _uleb(len(entries)) + extra)
+        out += _section(7, uleb_bytes(len(entries)) + extra)
     return bytes(out)
 
 
 def _const(valtype: str, value: float) -> bytes:
-    if valtype == "i32":
-        v = int(value) & 0xFFFFFFFF
-        return b"\x41" + _sleb(v - (1 << 32) if v >= 1 << 31 else v) + b"\x0b"
-    if valtype == "i64":
-        v = int(value) & 0xFFFFFFFFFFFFFFFF
-        return b"\x42" + _sleb(v - (1 << 64) if v >= 1 << 63 else v) + b"\x0b"
-    if valtype == "f32":
-        return b"\x43" + struct.pack("<f", value) + b"\x0b"
-    return b"\x44" + struct.pack("<d", value) + b"\x0b"
+    return const_instr(valtype, value) + b"\x0b"
 
 
 def _segments(memory: bytes | memoryview) -> list[tuple[int, int]]:
@@ -325,7 +286,7 @@ def write_image(wasm: bytes, memory: bytes | memoryview, values: Mapping[int, fl
         elif section_id == 11:
             out += _section(11, _data_section(wasm, start, end, memory, runs))
         elif section_id == 12:
-            out += _section(12, _uleb(_data_count(wasm, runs)))
+            out += _section(12, uleb_bytes(_data_count(wasm, runs)))
         else:
             out += wasm[head:end]
     if not saw_memory:
@@ -339,7 +300,7 @@ def _memory_section(wasm: bytes, start: int, end: int, pages: int) -> bytes:
         raise SnapshotError("the module must define exactly one memory")
     flags = r.byte()
     r.uleb()
-    return b"\x01" + bytes([flags]) + _uleb(pages) + bytes(wasm[r.pos : end])
+    return b"\x01" + bytes([flags]) + uleb_bytes(pages) + bytes(wasm[r.pos : end])
 
 
 def _global_section(
@@ -350,7 +311,7 @@ def _global_section(
     values: Mapping[int, float],
 ) -> bytes:
     r = Reader(wasm, start, end)
-    body = bytearray(_uleb(r.u32()))
+    body = bytearray(uleb_bytes(r.u32()))
     cursor = r.pos
     for g, a, b in defined:
         body += wasm[cursor:a]
@@ -385,10 +346,10 @@ def _data_section(
         _const_expr(r)
         r.take(r.u32())
     view = memoryview(memory)
-    body = bytearray(_uleb(kept + len(runs)))
+    body = bytearray(uleb_bytes(kept + len(runs)))
     body += passive
     for a, b in runs:
-        body += b"\x00\x41" + _sleb(a) + b"\x0b" + _uleb(b - a)
+        body += b"\x00\x41" + sleb_bytes(a) + b"\x0b" + uleb_bytes(b - a)
         body += view[a:b]
     return bytes(body)
 
