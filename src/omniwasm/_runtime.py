@@ -467,6 +467,8 @@ class Runtime:
     ) -> eng.ComponentInstance:
         """Instantiate on the chosen component backend (``auto``: omniwasm's when it can)."""
         backend = self.components
+        if getattr(artifact.code, "own_only", False):  # component-model async: own runtime only
+            backend = "omniwasm"
         if backend != "stock":
             reason = eng.unsupported_reason(artifact, defs)
             if not reason:

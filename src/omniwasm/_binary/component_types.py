@@ -75,9 +75,14 @@ class Res:
 
 @dataclass(frozen=True, slots=True)
 class Unsupported:
-    """A type omniwasm cannot carry yet (stream, future, error-context, fixed list)."""
+    """A type omniwasm cannot carry yet (stream, future, error-context, fixed list).
+
+    ``elem`` is a stream's or future's element type (None without one), for the async
+    built-ins of the own runtime.
+    """
 
     word: str
+    elem: Any = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +224,8 @@ class _Env:
             return self.handle(d.type, own=True)
         if isinstance(d, c.Borrow):
             return self.handle(d.type, own=False)
-        return Unsupported("stream" if isinstance(d, c.Stream) else "future")
+        elem = None if d.elem is None else self.val(d.elem)
+        return Unsupported("stream" if isinstance(d, c.Stream) else "future", elem)
 
     def type(self, ty: object) -> Entity:
         if isinstance(ty, c.FuncType):

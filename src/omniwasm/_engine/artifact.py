@@ -162,10 +162,29 @@ def _compile(native: NativeEngine, kind: Kind, wasm: bytes, source: str) -> Any:
 
         return wcomponent.Component(native.engine, wasm)
     except wasmtime.WasmtimeError as exc:
+        if kind == "component":
+            code = _async_component(wasm, source, exc)
+            if code is not None:
+                return code
         err = translate(exc, source=source)
         if not isinstance(err, InvalidModule):
             err = InvalidModule(str(err), source=source)
         raise err from exc
+
+
+def _async_component(wasm: bytes, source: str, exc: wasmtime.WasmtimeError) -> Any:
+    """Own-only code for a valid component-model async component (None: not one)."""
+    from .component.own.async_load import uses_async, validate_async
+
+    if "async" not in str(exc) and not uses_async(wasm):
+        return None
+    try:
+        return validate_async(wasm)
+    except wasmtime.WasmtimeError as bad:
+        err = translate(bad, source=source)
+        if not isinstance(err, InvalidModule):
+            err = InvalidModule(str(err), source=source)
+        raise err from bad
 
 
 def _deserialize(native: NativeEngine, kind: Kind, blob: bytes) -> Any:
@@ -285,7 +304,8 @@ def _load_binary(
                 code = None  # never expected: the original's own error is the one to report
         if code is None:
             code = _compile(native, kind, wasm, source)
-        cache.put(key, bytes(code.serialize()))
+        if not getattr(code, "own_only", False):  # async components: validated, not compiled
+            cache.put(key, bytes(code.serialize()))
     if memo is not None:
         memo.remember(key, code)
     return Artifact(native, kind, code, wasm, source)

@@ -18,6 +18,7 @@ backend): resources, component-model async and its built-ins, start functions, n
 from __future__ import annotations
 
 import ctypes
+import functools
 import struct
 import threading
 import weakref
@@ -54,6 +55,15 @@ from ..stock.imports import HostDefs, StoreState, current_thread
 from ..stock.instance import ComponentInstance as _Stock
 from ..stock.instance import missing_imports
 from .abi import AbiTrap, Cx, codec, flatten_func, params_codec
+from .async_canon import (
+    ASYNC_OPS,
+    AsyncLifted,
+    async_refusal,
+    builtin,
+    call_async,
+    settle,
+)
+from .async_host import lower_async
 
 __all__ = ["OwnInstance", "Unsupported", "instantiate_own", "own_plan", "unsupported_reason"]
 
@@ -156,10 +166,12 @@ def _all_modules(comp: c.Component) -> list[c.CoreModule]:
 
 def _scan(comp: c.Component) -> str:
     for d in comp.definitions:
-        if isinstance(d, c.Canon) and d.op not in ("lift", "lower"):
-            return f"it uses canon {d.op} (not supported yet)"
-        if isinstance(d, c.Canon) and d.options.is_async:
-            return "it uses component-model async (not supported yet)"
+        if isinstance(d, c.Canon):
+            refused = async_refusal(d)  # component-model async: async_canon
+            if refused:
+                return refused
+            if d.op not in ("lift", "lower") and d.op not in ASYNC_OPS:
+                return f"it uses canon {d.op} (not supported yet)"
         if isinstance(d, c.Start | c.Value):
             return "it has a component start function or values (not supported yet)"
         if isinstance(d, c.ResourceType):
@@ -358,7 +370,7 @@ def _lowered(inst: OwnInstance, target: Host | Lifted, opts: Options, label: str
                 outer = _local.ctx
                 _local.ctx = ctx
                 try:
-                    out = target.fn(*args)
+                    out = settle(live, target.fn(*args), label)  # an async def: awaited
                 except Err as err:
                     if not is_result:
                         raise
@@ -558,10 +570,12 @@ class OwnInstance:
                 (e for e in self.world.exports if isinstance(e, t.FuncSig) and e.name == name),
                 None,
             )
-        if not isinstance(lifted, Lifted) or sig is None:
+        if not isinstance(lifted, Lifted | AsyncLifted) or sig is None:
             raise OmniwasmError(f"no exported function {name!r} in {where}")
         label = f"{interface}#{name}" if interface else name
-        found = self._funcs[key] = OwnExport(self, lifted, sig, label)
+        found = self._funcs[key] = OwnExport(self, lifted, sig, label)  # type: ignore[arg-type]
+        if isinstance(lifted, AsyncLifted):  # its calls run the task to task.return
+            found._run = functools.partial(call_async, found)  # type: ignore[method-assign]
         return found
 
     def close(self) -> None:
@@ -644,11 +658,19 @@ class _Runner:
             if d.op == "lift":
                 func = self.lift_type(d, frame)
                 core = self.raw(frame.get("core func", d.index or 0), (id(d), 0))
-                sp["func"].append(Lifted(core, func, self.options(d, frame)))
-            else:
+                opts = self.options(d, frame)
+                if d.options.is_async:
+                    cb = self.raw(frame.get("core func", d.options.callback or 0), (id(d), 3))
+                    sp["func"].append(AsyncLifted(core, cb, func, opts))
+                else:
+                    sp["func"].append(Lifted(core, func, opts))
+            elif d.op == "lower":
                 target = frame.get("func", d.index or 0)
                 label = target.label if isinstance(target, Host) else "a component function"
-                sp["core func"].append(_lowered(self.inst, target, self.options(d, frame), label))
+                lower = lower_async if d.options.is_async else _lowered
+                sp["core func"].append(lower(self.inst, target, self.options(d, frame), label))
+            else:
+                sp["core func"].append(builtin(self, d, frame))
         elif isinstance(d, c.Instantiate):
             sp["instance"].append(self.instantiate(d, frame))
         elif isinstance(d, c.InlineExports):

@@ -205,11 +205,18 @@ def _walk(artifact: Artifact) -> tuple[tuple[_Member, ...], tuple[_Member, ...]]
     cached = artifact.prepared.get("component-walk")
     if cached is not None:
         return cached  # type: ignore[no-any-return]
-    engine = artifact.native.engine
-    ctype = artifact.component.type
-    imports, exports = ctype.imports(engine), ctype.exports(engine)
-    owners = _owners(imports, exports, engine=engine)
-    walked = _side(imports, owners, engine), _side(exports, owners, engine)
+    if getattr(artifact.code, "own_only", False) and artifact.wasm is not None:
+        # component-model async: no stock compile; the parsed binary has the same world
+        from ...._binary.component import parse_component
+        from ...._binary.component_types import resolve, walk
+
+        walked = walk(resolve(parse_component(artifact.wasm)))
+    else:
+        engine = artifact.native.engine
+        ctype = artifact.component.type
+        imports, exports = ctype.imports(engine), ctype.exports(engine)
+        owners = _owners(imports, exports, engine=engine)
+        walked = _side(imports, owners, engine), _side(exports, owners, engine)
     with artifact.lock:
         artifact.prepared["component-walk"] = walked
     return walked

@@ -1,0 +1,134 @@
+"""``canon lower async`` of Python host functions on the own runtime.
+
+A plain ``def`` answers at once (RETURNED, its result stored at the guest's return pointer);
+an ``async def`` starts a subtask: its coroutine runs on the host loop, and its completion,
+applied on the store's thread, stores the result and posts the SUBTASK event. A coroutine that
+raises ends the export call with :class:`HostFunctionError`; ``subtask.cancel`` cancels it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import inspect
+import weakref
+from typing import Any
+
+import wasmtime
+
+from ...._errors import HostFunctionError, OmniwasmError
+from ...._wit import types as t
+from ...._wit.convert import from_python
+from ...._wit.values import Err, Ok
+from .abi import codec, params_codec
+from .async_run import core_func, cx_of, schedule, state_of
+from .async_state import EventCode, Subtask
+
+__all__ = ["lower_async"]
+
+MAX_FLAT_ASYNC_PARAMS = 4
+
+
+def lower_async(inst: Any, target: Any, opts: Any, label: str) -> wasmtime.Func:
+    """``canon lower async`` of a Python host function (``def`` or ``async def``)."""
+    if not hasattr(target, "fn"):  # a Host (Python function), not a lifted guest function
+        raise OmniwasmError("async calls between components inside one component (not supported)")
+    call = _HostCall(inst, target, opts, label)
+    return core_func(inst, call.params, ["i32"], call, label)
+
+
+class _HostCall:
+    """An async-lowered host function: lift the arguments, call, return or start a subtask."""
+
+    def __init__(self, inst: Any, target: Any, opts: Any, label: str) -> None:
+        from ..stock.imports import current_thread
+
+        sig: t.FuncSig = target.sig
+        self.sig = sig
+        self.fn = target.fn
+        self.opts = opts
+        self.label = label
+        self.pcodecs = [codec(ty) for _, ty in sig.params]
+        flat = [x for cd in self.pcodecs for x in cd.flat]
+        self.spill = len(flat) > MAX_FLAT_ASYNC_PARAMS
+        self.params = ["i32"] if self.spill else flat
+        self.rcodec = None if sig.result is None else codec(sig.result)
+        if self.rcodec is not None:
+            self.params.append("i32")
+        self.is_result = isinstance(sig.result, t.ResultType)
+        self.local = current_thread()
+        self.ctx = inst.box.ctx
+
+    def convert(self, out: Any) -> Any:
+        if self.rcodec is None or self.sig.result is None:
+            return None
+        if self.is_result and not isinstance(out, Ok | Err):
+            out = Ok(out)
+        return from_python(out, self.sig.result, function=self.label, param="result")
+
+    def __call__(self, live: Any, *core: Any) -> int:
+        cx = cx_of(live.views, self.opts)
+        if self.spill:
+            args = list(params_codec(self.sig).load(cx, core[0]))
+        else:
+            it = iter(core)
+            args = [cd.lift(cx, it) for cd in self.pcodecs]
+        retptr = core[-1] if self.rcodec is not None else 0
+        local = self.local
+        outer, local.ctx = local.ctx, self.ctx
+        try:
+            out = self.fn(*args)
+        except Err as err:
+            if not self.is_result:
+                raise
+            out = err
+        finally:
+            local.ctx = outer
+        if not inspect.isawaitable(out):
+            if self.rcodec is not None:
+                self.rcodec.store(cx, self.convert(out), retptr)
+            return Subtask.RETURNED
+        return self.start(live, out, retptr)
+
+    def start(self, live: Any, awaitable: Any, retptr: int) -> int:
+        st = state_of(live)
+        sub = Subtask()
+        sub.state = Subtask.STARTED
+        i = sub.index = st.table.add(sub)
+        fut = schedule(st, awaitable)
+        st.host_pending += 1
+        sub.cancel = fut.cancel
+        owner = weakref.ref(live)
+        fut.add_done_callback(lambda f: st.inbox.put(lambda: self.finish(owner, sub, f, retptr)))
+        return Subtask.STARTED | (i << 4)
+
+    def finish(
+        self, owner: Any, sub: Subtask, fut: concurrent.futures.Future[Any], retptr: int
+    ) -> None:
+        """Runs on the store's thread: store the result, mark the subtask, post its event."""
+        live = owner()
+        if live is None:
+            return
+        st = state_of(live)
+        st.host_pending -= 1
+        if fut.cancelled():
+            sub.state = Subtask.CANCELLED_BEFORE_RETURNED
+        else:
+            exc = fut.exception()
+            if exc is not None and not (isinstance(exc, Err) and self.is_result):
+                err = HostFunctionError(
+                    f"host function {self.label} raised {type(exc).__name__}: {exc}"
+                )
+                err.__cause__ = exc
+                st.failure = err  # type: ignore[attr-defined]
+                return
+            value = exc if exc is not None else fut.result()
+            if self.rcodec is not None:
+                self.rcodec.store(cx_of(live.views, self.opts), self.convert(value), retptr)
+            sub.state = Subtask.RETURNED
+        i = sub.index
+
+        def event() -> tuple[int, int, int]:
+            sub.delivered = True
+            return (EventCode.SUBTASK, i, sub.state)
+
+        sub.set_pending(event)

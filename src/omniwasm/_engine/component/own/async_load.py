@@ -1,0 +1,87 @@
+"""Loading components that use component-model async (only the own runtime runs them).
+
+The stock engine runs with wasmtime's concurrency support off (see ``native.py``), and
+wasmtime refuses to compile an async component there. Such a component is validated once on a
+second engine that has concurrency and component-model async on, and its artifact carries an
+:class:`OwnOnlyCode` instead of compiled code: the own runtime compiles its core modules on the
+main engine, as it does for every component. Stackful async stays off on the validating
+engine, so a component that needs it is refused there with wasmtime's message naming the
+feature.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import wasmtime
+from wasmtime import _ffi as ffi
+
+from ...._binary import component as c
+
+__all__ = ["OwnOnlyCode", "uses_async", "validate_async"]
+
+_lock = threading.Lock()
+_engines: list[wasmtime.Engine] = []
+
+
+class OwnOnlyCode:
+    """Stands in for compiled code: a validated component only the own runtime runs."""
+
+    own_only = True
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def serialize(self) -> bytes:
+        """Never called: the compile cache skips own-only code."""
+        raise TypeError("a component-model async component has no precompiled form")
+
+
+def uses_async(wasm: bytes) -> bool:
+    """True when a component binary uses component-model async (async functions or built-ins)."""
+    try:
+        comp = c.parse_component(wasm)
+    except Exception:  # the stock engine's error is the one to report
+        return False
+    return _scan(comp)
+
+
+def _scan(comp: c.Component) -> bool:
+    for d in comp.definitions:
+        if isinstance(d, c.Canon) and (d.options.is_async or d.op not in _SYNC_OPS):
+            return True
+        if isinstance(d, c.FuncType) and d.is_async:
+            return True
+        if isinstance(d, c.Stream | c.Future):
+            return True
+        if isinstance(d, c.Component) and _scan(d):
+            return True
+    return False
+
+
+_SYNC_OPS = frozenset({"lift", "lower", "resource.new", "resource.drop", "resource.rep"})
+
+
+def _validator() -> wasmtime.Engine:
+    with _lock:
+        if not _engines:
+            config = wasmtime.Config()
+            config.wasm_component_model = True
+            ffi.wasmtime_config_concurrency_support_set(config.ptr(), True)
+            ffi.wasmtime_config_wasm_component_model_async_set(config.ptr(), True)
+            ffi.wasmtime_config_wasm_component_model_more_async_builtins_set(config.ptr(), True)
+            _engines.append(wasmtime.Engine(config))
+        return _engines[0]
+
+
+def validate_async(wasm: bytes) -> OwnOnlyCode:
+    """Validate an async component (compiling it on the validating engine).
+
+    Raises:
+        wasmtime.WasmtimeError: it is not valid (the caller translates the message).
+
+    """
+    from wasmtime import component as wcomponent
+
+    wcomponent.Component(_validator(), wasm)
+    return OwnOnlyCode("it uses component-model async, which only omniwasm's runtime runs")

@@ -1,0 +1,278 @@
+"""The event loop of component-model async on the own runtime: tasks, host coroutines.
+
+:func:`call_async` calls an export lifted ``async (callback ...)``: its core function returns a
+packed code (EXIT / YIELD / WAIT with a waitable set), and :func:`drive` keeps resuming the
+instance's tasks with events until the call's ``task.return`` arrives. Host coroutines (the
+``async def`` host functions) run on an asyncio loop, the caller's or a private one for
+synchronous callers, and post their completions to the instance's inbox, which the store's
+thread applies between guest calls. A core call that blocks (``waitable-set.wait``, a
+synchronous copy or call) waits only on the host, since the calling task holds the instance:
+when nothing the host has in flight could end the wait, it traps as a deadlock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import inspect
+import queue
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import wasmtime
+
+from ...._errors import OmniwasmError, Trap
+from .abi import AbiTrap, Cx
+from .async_state import AsyncState, EventCode, Task, WaitableSet, trap_if
+
+__all__ = [
+    "apply_inbox",
+    "block_until",
+    "call_async",
+    "core_func",
+    "cx_of",
+    "drive",
+    "schedule",
+    "settle",
+    "state_of",
+]
+
+_VAL = {
+    "i32": wasmtime.ValType.i32(),
+    "i64": wasmtime.ValType.i64(),
+    "f32": wasmtime.ValType.f32(),
+    "f64": wasmtime.ValType.f64(),
+}
+
+
+def cx_of(views: Any, opts: Any) -> Cx:
+    return Cx(views.view_fn(opts.memory), opts.realloc, opts.encoding)
+
+
+def state_of(inst: Any) -> AsyncState:
+    """The async state of an own-runtime instance (made on first use)."""
+    st: AsyncState | None = getattr(inst, "async_state", None)
+    if st is None:
+        st = inst.async_state = AsyncState()
+    return st
+
+
+# --- host coroutines ----------------------------------------------------------------------------
+
+_loop_lock = threading.Lock()
+_loops: list[asyncio.AbstractEventLoop] = []
+
+
+def private_loop() -> asyncio.AbstractEventLoop:
+    """The process's loop for host coroutines of synchronous callers (a daemon thread)."""
+    with _loop_lock:
+        if not _loops:
+            loop = asyncio.new_event_loop()
+            threading.Thread(
+                target=loop.run_forever, name="omniwasm-host-async", daemon=True
+            ).start()
+            _loops.append(loop)
+        return _loops[0]
+
+
+def schedule(st: AsyncState, awaitable: Any) -> concurrent.futures.Future[Any]:
+    loop = st.loop if st.loop is not None else private_loop()
+
+    async def run() -> Any:
+        return await awaitable
+
+    return asyncio.run_coroutine_threadsafe(run(), loop)
+
+
+def settle(inst: Any, value: Any, label: str) -> Any:
+    """``value``, or what it resolves to when a host function gave an awaitable.
+
+    A synchronous call of an ``async def`` host function blocks the store's thread until its
+    coroutine finishes on the host loop (bounded by the deadline).
+    """
+    if not inspect.isawaitable(value):
+        return value
+    fut = schedule(state_of(inst), value)
+
+    def ready(seconds: float | None) -> bool:
+        try:
+            fut.result(timeout=seconds)
+        except concurrent.futures.TimeoutError:
+            return False
+        except BaseException:  # fut.result() below raises it
+            return True
+        return True
+
+    try:
+        inst.box.deadline.wait(ready, label)
+    except BaseException:
+        fut.cancel()
+        raise
+    return fut.result()
+
+
+# --- the driver ---------------------------------------------------------------------------------
+
+
+def apply_inbox(st: AsyncState, block: float | None = None) -> bool:
+    """Apply host completions; wait up to ``block`` seconds for the first one."""
+    applied = False
+    try:
+        if block is not None:
+            item = st.inbox.get(timeout=block) if block > 0 else st.inbox.get_nowait()
+            item()
+            applied = True
+        while True:
+            st.inbox.get_nowait()()
+            applied = True
+    except Exception as exc:
+        if not isinstance(exc, queue.Empty):
+            raise
+    return applied
+
+
+def block_until(inst: Any, cond: Callable[[], bool], what: str) -> None:
+    """Wait inside a core call until ``cond()``: only the host can make progress now."""
+    st = state_of(inst)
+    apply_inbox(st)
+    while not cond():
+        if st.host_pending == 0 and st.inbox.empty():
+            raise AbiTrap(f"deadlock: {what} waits for something nothing can ever deliver")
+        inst.box.deadline.wait(lambda s: apply_inbox(st, s) or cond(), what)
+
+
+def _run_core(st: AsyncState, task: Task, fn: Any, *args: Any) -> None:
+    outer = st.current
+    st.current = task
+    try:
+        packed = fn(*args)
+    finally:
+        st.current = outer
+    _handle_code(st, task, int(packed) & 0xFFFFFFFF)
+
+
+def _handle_code(st: AsyncState, task: Task, packed: int) -> None:
+    code = packed & 0xF
+    trap_if(code > 2, f"{task.label}: the callback returned unknown code {code}")
+    if code == 0:
+        task.exited = True
+        if task in st.tasks:
+            st.tasks.remove(task)
+        trap_if(task.state != Task.RESOLVED, f"{task.label}: exited without task.return")
+        return
+    task.code = code
+    task.wset = packed >> 4
+    if task not in st.tasks:
+        st.tasks.append(task)
+
+
+def _step(inst: Any, st: AsyncState) -> bool:
+    """Resume every task that can take an event once; True when any ran."""
+    ran = False
+    for task in list(st.tasks):
+        if task.exited:
+            continue
+        if task.state == Task.PENDING_CANCEL:
+            task.state = Task.CANCEL_DELIVERED
+            event: tuple[int, int, int] = (EventCode.TASK_CANCELLED, 0, 0)
+        elif task.code == 1:
+            event = (EventCode.NONE, 0, 0)
+        else:
+            wset = st.table.get_as(task.wset, WaitableSet, "waitable set")
+            if not wset.has_pending():
+                continue
+            event = wset.take_pending()
+        _run_core(st, task, task.callback, *event)
+        ran = True
+        apply_inbox(st)
+    return ran
+
+
+def drive(inst: Any, until: Callable[[], bool], what: str) -> None:
+    """Run the instance's tasks and host completions until ``until()`` holds."""
+    st = state_of(inst)
+    while True:
+        apply_inbox(st)
+        _raise_failure(st)
+        if until():
+            return
+        if _step(inst, st):
+            continue
+        _raise_failure(st)
+        if until():
+            return
+        if st.host_pending == 0 and st.inbox.empty():
+            raise AbiTrap(f"deadlock: {what} cannot finish (every task waits, the host has none)")
+        inst.box.deadline.wait(lambda s: apply_inbox(st, s), what)
+
+
+def _raise_failure(st: AsyncState) -> None:
+    failure = getattr(st, "failure", None)
+    if failure is not None:
+        st.failure = None  # type: ignore[attr-defined]
+        raise failure
+
+
+def call_async(export: Any, values: list[Any]) -> Any:
+    """Call an async-lifted export with Python values; returns its ``task.return`` value."""
+    owner = export._owner
+    lifted = export._lifted  # an async_canon.AsyncLifted
+    st = state_of(owner)
+    sig = export.sig
+    outcome: list[tuple[str, Any]] = []
+    task = Task(
+        export.label,
+        is_async_func=bool(getattr(lifted.func, "is_async", False)),
+        is_async_lift=True,
+        on_resolve=outcome.append,
+    )
+    task.callback = lifted.callback
+    task.options = lifted.options
+    task.result_type = sig.result  # type: ignore[attr-defined]
+    if st.backpressure > 0:
+        drive(owner, lambda: st.backpressure == 0, f"{export.label} (backpressure)")
+    cx = cx_of(owner.views, lifted.options)
+    flat: list[Any] = []
+    if export._pcodec is not None:
+        ptr = cx.alloc(export._pcodec.align, export._pcodec.size)
+        export._pcodec.store(cx, tuple(values), ptr)
+        flat.append(ptr)
+    else:
+        for (_, cd), v in zip(export._params, values, strict=True):
+            cd.lower(cx, v, flat)
+    _run_core(st, task, lifted.core, *flat)
+    drive(owner, lambda: bool(outcome), export.label)
+    kind, value = outcome[0]
+    if kind == "cancelled":
+        raise OmniwasmError(f"{export.label}: the task was cancelled")
+    return value
+
+
+# --- core functions -----------------------------------------------------------------------------
+
+
+def core_func(
+    inst: Any, params: list[str], results: list[str], fn: Callable[..., Any], label: str
+) -> wasmtime.Func:
+    ftype = wasmtime.FuncType([_VAL[p] for p in params], [_VAL[r] for r in results])
+    owner = weakref.ref(inst)
+    state = inst.state
+    masks = [0xFFFFFFFF if p == "i32" else 0xFFFFFFFFFFFFFFFF for p in params]
+
+    def callback(*args: Any) -> Any:
+        try:
+            live = owner()
+            if live is None:
+                raise OmniwasmError(f"{label}: the instance is gone")
+            return fn(live, *[a & m for a, m in zip(args, masks, strict=True)])
+        except AbiTrap as exc:
+            err = Trap(f"wasm trap: {label}: {exc}", code="abi")
+            state.park(err, label)
+            raise err from None
+        except BaseException as exc:
+            state.park(exc, label)
+            raise
+
+    return wasmtime.Func(inst.box.store, ftype, callback)

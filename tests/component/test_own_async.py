@@ -1,0 +1,261 @@
+"""Component-model async (callback form) on omniwasm's own runtime, one built-in per test.
+
+The guests are hand-written WAT (``tests/fixtures/async/``). Each call runs under a policy
+timeout and inside :func:`bounded`, which fails the test if it has not finished in time; where
+the reference ``wasmtime run -W component-model-async=y --invoke`` can run the same export,
+its answer is compared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import omniwasm
+from fixtures.wat_components import assemble
+
+ASYNC = Path(__file__).parent.parent / "fixtures" / "async"
+LIMIT = 20.0
+POLICY = omniwasm.Policy(timeout=5)
+
+
+def bounded(fn: Callable[[], Any], seconds: float = LIMIT) -> Any:
+    """Run ``fn`` on a thread and fail the test if it takes longer than ``seconds``."""
+    out: list[Any] = []
+    err: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            out.append(fn())
+        except BaseException as exc:  # re-raised on the test's thread
+            err.append(exc)
+
+    th = threading.Thread(target=run, daemon=True)
+    th.start()
+    th.join(seconds)
+    if th.is_alive():
+        pytest.fail(f"did not finish within {seconds}s")
+    if err:
+        raise err[0]
+    return out[0]
+
+
+@pytest.fixture(scope="module")
+def builtins() -> Path:
+    """The built-ins guest, assembled."""
+    return assemble(ASYNC / "builtins.wat", "async-")
+
+
+@pytest.fixture(scope="module")
+def host_guest() -> Path:
+    """The host-imports guest, assembled."""
+    return assemble(ASYNC / "host.wat", "async-")
+
+
+def call(path: Path, name: str, *args: Any, imports: Any = None) -> Any:
+    """Call export ``name`` on a fresh instance (bounded)."""
+
+    def run() -> Any:
+        rt = omniwasm.Runtime()
+        with rt.instantiate(rt.load(path), POLICY, imports=imports) as inst:
+            return inst.call(name, *args)
+
+    return bounded(run)
+
+
+def reference(exe: str, path: Path, invoke: str) -> str:
+    """What ``wasmtime run --invoke`` prints for the same export."""
+    cmd = [exe, "run", "-W", "component-model-async=y", "--invoke", invoke, str(path)]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=LIMIT, check=False)
+    return run.stdout.strip() if run.returncode == 0 else "trap"
+
+
+CASES = [
+    ("double", (21,), 42, "task.return from the first call, then EXIT"),
+    ("yield3", (), 3, "YIELD resumes the callback with EVENT_NONE"),
+    ("future-wait", (), 4042, "WAIT delivers FUTURE_READ, the value copied memory to memory"),
+    ("stream-partial", (), 304848, "a 3-element read takes part of a 5-element write"),
+    ("poll", (), 7004, "waitable-set.poll: NONE, NONE, then the event"),
+    ("context", (), 77, "context.set survives a YIELD"),
+    ("context-fresh", (), 0, "a new task's context starts at 0"),
+    ("thread-yield", (), 10, "thread.yield in a task that is not cancelled returns 0"),
+    ("cancel-read", (), 2, "stream.cancel-read of a waiting read reports CANCELLED"),
+    ("drop-writer", (), 21, "dropping the writable end gives the reader DROPPED"),
+]
+
+
+@pytest.mark.parametrize(("name", "args", "expected", "what"), CASES, ids=[c[0] for c in CASES])
+def test_async_builtin(
+    builtins: Path, name: str, args: tuple[Any, ...], expected: int, what: str
+) -> None:
+    """Each async built-in's scenario returns the value its semantics give."""
+    assert call(builtins, name, *args) == expected, what
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize(
+    ("name", "args", "expected"), [c[:3] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_async_builtin_matches_wasmtime(
+    builtins: Path, reference_wasmtime: str, name: str, args: tuple[Any, ...], expected: int
+) -> None:
+    """wasmtime 49 gives the same answer for the same export of the same file."""
+    assert call(builtins, name, *args) == expected
+    invoke = f"{name}({', '.join(map(str, args))})"
+    assert reference(reference_wasmtime, builtins, invoke) == str(call(builtins, name, *args))
+
+
+TRAPS = [
+    ("return-twice", "task.return called twice"),
+    ("no-return", "exited without task.return"),
+    ("bad-code", "unknown code 5"),
+    ("bp-underflow", "backpressure.dec"),
+    ("drop-busy-set", "still has waitables"),
+]
+
+
+@pytest.mark.parametrize(("name", "why"), TRAPS, ids=[t[0] for t in TRAPS])
+def test_async_rule_broken_is_a_trap(builtins: Path, name: str, why: str) -> None:
+    """A guest that breaks an async rule traps with the rule named (wasmtime traps too)."""
+    with pytest.raises(omniwasm.Trap, match=why):
+        call(builtins, name)
+
+
+@pytest.mark.reference
+def test_broken_rules_trap_in_wasmtime_too(builtins: Path, reference_wasmtime: str) -> None:
+    """wasmtime 49 refuses the same exports."""
+    for name, _ in TRAPS:
+        assert reference(reference_wasmtime, builtins, f"{name}()") == "trap", name
+
+
+@pytest.mark.parametrize("name", ["deadlock", "sync-wait-deadlock"])
+def test_a_wait_nothing_can_end_is_a_deadlock_trap(builtins: Path, name: str) -> None:
+    """Waiting on an empty waitable set traps at once as a deadlock (wasmtime's CLI hangs)."""
+    with pytest.raises(omniwasm.Trap, match="deadlock"):
+        call(builtins, name)
+
+
+def test_backpressure_holds_a_new_call_until_released(builtins: Path) -> None:
+    """While a task holds backpressure, the next call starts only after it lowers it."""
+
+    def run() -> tuple[int, int]:
+        rt = omniwasm.Runtime()
+        with rt.instantiate(rt.load(builtins), POLICY) as inst:
+            return inst.call("bp-a"), inst.call("bp-b")
+
+    assert bounded(run) == (1, 1)
+
+
+def test_stackful_async_is_refused_naming_the_feature(tmp_path: Path) -> None:
+    """An async lift without a callback (stackful) is an InvalidModule that names it."""
+    src = tmp_path / "stackful.wat"
+    src.write_text(
+        """(component
+  (core module $m
+    (import "" "task.return" (func $r (param i32)))
+    (func (export "run") (param i32) (call $r (local.get 0))))
+  (core func $r (canon task.return (result u32)))
+  (core instance $i (instantiate $m (with "" (instance (export "task.return" (func $r))))))
+  (func (export "echo") async (param "x" u32) (result u32)
+    (canon lift (core func $i "run") async)))"""
+    )
+    with pytest.raises(omniwasm.InvalidModule, match="stackful"):
+        omniwasm.Runtime().load(assemble(src, "async-"))
+
+
+def test_async_component_runs_with_the_default_backend(builtins: Path) -> None:
+    """Runtime() (stock by default) runs an async component on omniwasm's runtime."""
+
+    def run() -> tuple[int, str]:
+        rt = omniwasm.Runtime()
+        with rt.instantiate(rt.load(builtins), POLICY) as inst:
+            return inst.call("double", 4), inst.component_backend
+
+    assert bounded(run) == (8, "omniwasm")
+
+
+# --- host imports -------------------------------------------------------------------------------
+
+
+async def _slow(x: int) -> int:
+    await asyncio.sleep(0.02)
+    return x + 1
+
+
+def _linker(slow: Any = _slow) -> omniwasm.Linker:
+    linker = omniwasm.Linker()
+    linker.define("slow", slow)
+    linker.define("fast", lambda x: x * 3)
+    return linker
+
+
+def test_async_host_function_is_a_subtask(host_guest: Path) -> None:
+    """An async-lowered ``async def`` import starts a subtask whose RETURNED event is waited."""
+    assert call(host_guest, "await-slow", imports=_linker()) == 2042
+
+
+def test_plain_host_function_returns_at_once(host_guest: Path) -> None:
+    """An async-lowered plain ``def`` import returns RETURNED with no subtask."""
+    assert call(host_guest, "call-fast", imports=_linker()) == 2015
+
+
+def test_sync_lowered_async_host_function_blocks(host_guest: Path) -> None:
+    """A sync-lowered ``async def`` import blocks the guest until the coroutine finishes."""
+    assert call(host_guest, "sync-slow", imports=_linker()) == 2
+
+
+def test_subtask_cancel_stops_the_host_coroutine(host_guest: Path) -> None:
+    """subtask.cancel of a running host call cancels its coroutine: CANCELLED_BEFORE_RETURNED."""
+    cancelled = threading.Event()
+
+    async def forever(x: int) -> int:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return x
+
+    assert call(host_guest, "cancel-slow", imports=_linker(forever)) == 4
+    assert cancelled.wait(LIMIT)
+
+
+def test_two_subtasks_in_one_waitable_set(host_guest: Path) -> None:
+    """Two host calls in flight at once both deliver their events to one waitable set."""
+    assert call(host_guest, "two-slow", imports=_linker()) == 32
+
+
+def test_failing_async_host_function_is_a_host_function_error(host_guest: Path) -> None:
+    """An ``async def`` import that raises ends the call with HostFunctionError."""
+
+    async def broken(x: int) -> int:
+        await asyncio.sleep(0)
+        raise ValueError("no")
+
+    with pytest.raises(omniwasm.HostFunctionError, match="ValueError"):
+        call(host_guest, "await-slow", imports=_linker(broken))
+
+
+def test_slow_host_coroutine_ends_at_the_policy_timeout(host_guest: Path) -> None:
+    """A host coroutine that never finishes ends the call with Timeout at the policy's limit."""
+
+    async def never(x: int) -> int:
+        await asyncio.sleep(3600)
+        return x
+
+    def run() -> Any:
+        rt = omniwasm.Runtime()
+        linker = _linker(never)
+        with rt.instantiate(
+            rt.load(host_guest), omniwasm.Policy(timeout=0.5), imports=linker
+        ) as inst:
+            return inst.call("await-slow")
+
+    with pytest.raises(omniwasm.Timeout):
+        bounded(run)
