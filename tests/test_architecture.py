@@ -8,6 +8,7 @@ each rule can fail, on small throw-away trees.
 from __future__ import annotations
 
 import ast
+import re
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -245,6 +246,23 @@ def test_every_place_is_documented() -> None:
     text = (PKG.parents[1] / "ARCHITECTURE.md").read_text()
     missing = [name for name in PLACES if name.removesuffix(".py") not in text]
     assert missing == []
+
+
+def test_every_module_is_named_in_architecture_md() -> None:
+    """Every package and module under omniwasm/ is named (in backticks) in ARCHITECTURE.md."""
+    text = (PKG.parents[1] / "ARCHITECTURE.md").read_text()
+    named = set(re.findall(r"\w+", " ".join(re.findall(r"`([^`]+)`", text))))
+    missing = [
+        str(path.relative_to(PKG))
+        for path in sorted(PKG.rglob("*.py"))
+        if path.stem != "__init__" and not {path.stem, path.stem.lstrip("_")} & named
+    ]
+    missing += [
+        f"{path.relative_to(PKG)}/"
+        for path in sorted(PKG.rglob("__init__.py"))
+        if path.parent != PKG and path.parent.name not in named
+    ]
+    assert missing == [], "name these in ARCHITECTURE.md"
 
 
 # --- the checker fails where it should: small throw-away trees ---------------------------------
