@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import resource
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -72,6 +73,33 @@ def wasmtime_cache_config(directory: Path) -> Path:
 
 IMPORT_WASMTIME = [sys.executable, "-c", "import wasmtime"]
 """The floor of any Python host of wasmtime: the interpreter plus ``import wasmtime``."""
+PYTHON_PASS = [sys.executable, "-c", "pass"]
+
+
+def imports_of(argv: list[str], env: dict[str, str]) -> list[str]:
+    """A ``python -c`` command importing what the Python program ``argv`` imports at top level.
+
+    The modules come from ``-X importtime`` of one run of it (top-level entries, in order), so
+    timing the command measures the imports alone, without the program's own work.
+    """
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    names = []
+    for line in out.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            name = line.rsplit("|", 1)[1]
+            module = name.strip()
+            top = name.startswith(" ") and not name.startswith("  ")
+            if top and module != "site" and all(p.isidentifier() for p in module.split(".")):
+                names.append(module)
+    return [sys.executable, "-c", "import " + ", ".join(dict.fromkeys(names))]
+
+
 CLI_TARGET = 1.2  # omniwasm run hello <= 1.2x `python -c "import wasmtime"`
 INPROC_TARGET = 1.2  # fresh sandbox <= 1.2x wasmtime-py's own fresh-store path
 
@@ -119,6 +147,7 @@ def process_times(
     wt_config = wasmtime_cache_config(wt_cache)
     om_env = dict(os.environ, OMNIWASM_CACHE_DIR=str(om_cache))
     om_argv = [str(OMNIWASM_CLI), "run", str(wasm)]
+    imports: list[str] = []
     wt_argv = [str(wasmtime_cli()), "run", "-C", "cache=y", "-C", f"cache-config={wt_config}"]
     wt_argv.append(str(wasm))
     if not cold:  # fill both caches first
@@ -133,9 +162,13 @@ def process_times(
         wt_samples.append(run_process(wt_argv))
         if floor is not None:
             floor.append(run_process(IMPORT_WASMTIME))
-        if cpu is not None:  # the same three again, for their CPU time
+        if cpu is not None:  # the same three again, for their CPU time, and a breakdown
             cpu["omniwasm"].append(cpu_of(om_argv, om_env))
             cpu["floor"].append(cpu_of(IMPORT_WASMTIME))
+            cpu["pass"].append(cpu_of(PYTHON_PASS))
+            if not imports:
+                imports.extend(imports_of(om_argv, om_env))
+            cpu["imports"].append(cpu_of(imports, om_env))
     return Result(om_samples, 1), Result(wt_samples, 1)
 
 
@@ -166,6 +199,60 @@ def wasmtime_py_runner(wasm: Path) -> Callable[[], None]:
     return run
 
 
+INPROC_REST = (
+    "Where the rest goes (cProfile of 3000 discarded runs): both paths make a store, a "
+    "WASI config, an instance from a pre-instantiated module, call `_start` and delete "
+    "the store, and the store's deletion (wasmtime returning the instance to its pool) is "
+    "the largest single item of either. omniwasm adds, per run: the policy's WASI config "
+    "(argv, environment, preopens; the stdout/stderr files), the store's limits and "
+    "deadline, one `sigaction` to check that wasmtime's trap handlers are still "
+    "installed, the exit-code and trap translation, and its own bookkeeping objects, "
+    "each a few microseconds of Python. Tried and kept: `keep_resident` down to 1 MiB "
+    "(the pooled memory reset was 0.47 ms of a run before), instantiation and `_start` "
+    "through raw calls instead of wasmtime-py's checked ones, and the `InstancePre` made once "
+    "per module."
+)
+"""Printed under the in-process table: a profile of the fresh-sandbox path."""
+
+
+def print_cli_breakdown(cpu: dict[str, list[float]]) -> None:
+    """The CPU of an ``omniwasm run hello.wasm`` process by stage, and what the rest is."""
+    cpu_om, cpu_floor = statistics.median(cpu["omniwasm"]), statistics.median(cpu["floor"])
+    print()
+    pass_ms, imports_ms = statistics.median(cpu["pass"]), statistics.median(cpu["imports"])
+    print(
+        table(
+            ["where `omniwasm run hello.wasm`'s CPU goes (medians, same rounds)", "CPU ms"],
+            [
+                ["Python start-up (`python -c pass`)", ms(pass_ms)],
+                ["... + `import wasmtime` (the floor)", ms(cpu_floor)],
+                [
+                    "... + everything `omniwasm run` imports (`python -c` of its top-level "
+                    "imports, taken from `-X importtime`)",
+                    ms(imports_ms),
+                ],
+                ["the run itself (process minus the imports row)", ms(cpu_om - imports_ms)],
+            ],
+        )
+    )
+    print()
+    print(
+        "Where the rest goes. Over the floor, `omniwasm run` pays for its own modules (about "
+        "70: the CLI fast path, the policy, the runtime, the engine layer, the module parser, "
+        "the compile cache; dataclasses bring `inspect`, `ast` and `dis`) and for the run: an "
+        "engine from the policy's settings, the compile-cache lookup (the file is read and "
+        "hashed, the cached `.cwasm` deserialized), the store with the policy's limits and "
+        "WASI, `_start`, teardown. Tried and kept: no typer, click or rich on this path (the "
+        "run parses its common flags itself), lazy package imports (`import omniwasm` loads "
+        "only its version; the component and WIT machinery are never imported for a core "
+        "module), the on-demand allocator for a one-shot run (no pooling reservation), "
+        "regular expressions compiled on first use. Not done: the floor itself is "
+        "`import wasmtime`, whose package imports all of wasmtime-py (its ctypes bindings "
+        "alone are a third of it); the remaining omniwasm imports would need the policy and "
+        "engine types as plain classes instead of dataclasses and fewer, larger modules."
+    )
+
+
 def main() -> None:
     rows_proc = []
     rows_inproc = []
@@ -177,7 +264,7 @@ def main() -> None:
         [run_process([sys.executable, "-c", "import omniwasm.cli"]) for _ in range(10)], 1
     )
     floor_samples: list[float] = []
-    cpu: dict[str, list[float]] = {"omniwasm": [], "floor": []}
+    cpu: dict[str, list[float]] = {"omniwasm": [], "floor": [], "pass": [], "imports": []}
     hello_warm = 0.0
     discard = omniwasm.Policy(stdout="discard", stderr="discard")
     for label, (name, source) in PROGRAMS.items():
@@ -266,6 +353,7 @@ def main() -> None:
         f"**{ms(cpu_om)} ms**, floor **{ms(cpu_floor)} ms**, **{cpu_ratio:.2f}x** "
         f"(target <= {CLI_TARGET}x: {verdict})."
     )
+    print_cli_breakdown(cpu)
     print(
         f"### In-process: one run of a compiled program in a fresh sandbox "
         f"(ms/run; median of {REPEAT} repetitions)\n"
@@ -294,6 +382,7 @@ def main() -> None:
         "Capturing output (the default policy) adds two pipes and a reader thread per run. "
         "`discard` is `Policy(stdout='discard', stderr='discard')`."
     )
+    print(f"\n{INPROC_REST}")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ __all__ = ["SLICE", "Deadline", "call_within", "sleep", "watch_overruns"]
 T = TypeVar("T")
 
 _monotonic = time.monotonic
+_wake_lock = threading.Lock()
 
 SLICE = 0.05
 """Longest single wait (seconds) between looks at a cancellation, in :meth:`Deadline.wait`."""
@@ -53,7 +54,9 @@ class Deadline:
         self.cut = False
         """The host ended something early at the deadline (e.g. closed the guest's stdin): the
         call must end in ``Timeout`` even if the guest then returns normally."""
-        self._wake = threading.Event()
+        self._wake: threading.Event | None = None
+        """Set by :meth:`cancel` to end a wait early; made on first use (most stores never
+        wait in the host nor are cancelled, and an Event costs as much as the rest here)."""
 
     def enter(self) -> None:
         """A call enters the store; the outermost one starts the clock."""
@@ -64,7 +67,7 @@ class Deadline:
             self.at = None if timeout is None else _monotonic() + timeout
             if self.cancelled:  # only cancel() sets the event: clear both together
                 self.cancelled = False
-                self._wake.clear()
+                self._event().clear()
             self.cut = False
             if _watch is not None:
                 _watch.add(self)
@@ -134,7 +137,7 @@ class Deadline:
             at = self.at
             if at is not None:
                 step = min(step, max(0.0, at - now))
-            self._wake.wait(step)
+            self._event().wait(step)
 
     def wait(self, ready: Callable[[float | None], bool], where: str = "") -> None:
         """Call ``ready(seconds)`` (it waits up to that long, True once ready) until ready.
@@ -158,8 +161,18 @@ class Deadline:
         if self.depth <= 0:
             return False
         self.cancelled = True
-        self._wake.set()
+        self._event().set()
         return True
+
+    def _event(self) -> threading.Event:
+        """The wake event, made once even when a waiter and ``cancel`` race to make it."""
+        wake = self._wake
+        if wake is None:
+            with _wake_lock:
+                wake = self._wake
+                if wake is None:
+                    wake = self._wake = threading.Event()
+        return wake
 
     def __repr__(self) -> str:
         left = self.remaining()

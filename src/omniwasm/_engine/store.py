@@ -253,7 +253,8 @@ class StoreBox:
         policy = self.policy
         config = wasmtime.WasiConfig()
         config.argv = [argv0, *policy.args]
-        config.env = [list(p) for p in merge_env(policy, os.environ.items())]
+        if policy.env or policy.inherit_env:  # a new config's environment is empty
+            config.env = [list(p) for p in merge_env(policy, os.environ.items())]
         stdin = policy.stdin
         if stdin == "inherit" and policy.timeout is not None and stdin_can_block():
             # wasmtime's own read of an inherited stdin cannot be interrupted: feed it
