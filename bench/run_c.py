@@ -200,7 +200,7 @@ def wasmtime_py_runner(wasm: Path) -> Callable[[], None]:
 
 
 INPROC_REST = (
-    "Where the rest goes (cProfile of 3000 discarded runs): both paths make a store, a "
+    "What a run costs (cProfile of 3000 discarded runs): both paths make a store, a "
     "WASI config, an instance from a pre-instantiated module, call `_start` and delete "
     "the store, and the store's deletion (wasmtime returning the instance to its pool) is "
     "the largest single item of either. omniwasm adds, per run: the policy's WASI config "
@@ -209,8 +209,9 @@ INPROC_REST = (
     "installed, the exit-code and trap translation, and its own bookkeeping objects, "
     "each a few microseconds of Python. Tried and kept: `keep_resident` down to 1 MiB "
     "(the pooled memory reset was 0.47 ms of a run before), instantiation and `_start` "
-    "through raw calls instead of wasmtime-py's checked ones, and the `InstancePre` made once "
-    "per module."
+    "through raw calls instead of wasmtime-py's checked ones, the `InstancePre` made once "
+    "per module, a store's wake event (for host waits and cancels) made only when one "
+    "happens, an empty guest environment left unset."
 )
 """Printed under the in-process table: a profile of the fresh-sandbox path."""
 
