@@ -184,7 +184,7 @@ def _resolve(
     from ._component import ComponentFunction
 
     func = inner.find_func(name)
-    fn = funcs[name] = ComponentFunction(func, func.sig)
+    fn = funcs[name] = ComponentFunction(func, func.sig, blocking=True)
     return fn
 
 

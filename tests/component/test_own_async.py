@@ -259,3 +259,83 @@ def test_slow_host_coroutine_ends_at_the_policy_timeout(host_guest: Path) -> Non
 
     with pytest.raises(omniwasm.Timeout):
         bounded(run)
+
+
+# --- Python async API ---------------------------------------------------------------------------
+
+
+def test_async_export_is_awaited(builtins: Path) -> None:
+    """An async export is a coroutine function on the Python side: ``await exports.f(...)``."""
+
+    async def main() -> int:
+        rt = omniwasm.Runtime()
+        with rt.instantiate(rt.load(builtins), POLICY) as inst:
+            return int(await inst.exports.double(21))
+
+    assert bounded(lambda: asyncio.run(main())) == 42
+
+
+def test_awaited_export_runs_host_coroutines_on_the_callers_loop(host_guest: Path) -> None:
+    """Host ``async def`` imports of an awaited export run on the awaiting event loop."""
+    seen: list[asyncio.AbstractEventLoop] = []
+
+    async def slow(x: int) -> int:
+        seen.append(asyncio.get_running_loop())
+        await asyncio.sleep(0.01)
+        return x + 1
+
+    async def main() -> tuple[int, bool]:
+        rt = omniwasm.Runtime()
+        with rt.instantiate(rt.load(host_guest), POLICY, imports=_linker(slow)) as inst:
+            value = await inst.exports.two_slow()
+        return value, all(loop is asyncio.get_running_loop() for loop in seen)
+
+    assert bounded(lambda: asyncio.run(main())) == (32, True)
+
+
+def test_event_loop_keeps_running_while_the_guest_waits(host_guest: Path) -> None:
+    """While an awaited export waits on a host coroutine, other tasks on the loop run."""
+    ticks: list[int] = []
+
+    async def slow(x: int) -> int:
+        await asyncio.sleep(0.1)
+        return x + 1
+
+    async def ticker() -> None:
+        for i in range(5):
+            ticks.append(i)
+            await asyncio.sleep(0.005)
+
+    async def main() -> int:
+        rt = omniwasm.Runtime()
+        with rt.instantiate(rt.load(host_guest), POLICY, imports=_linker(slow)) as inst:
+            value, _ = await asyncio.gather(inst.exports.await_slow(), ticker())
+        return int(value)
+
+    assert bounded(lambda: asyncio.run(main())) == 2042
+    assert ticks == [0, 1, 2, 3, 4]
+
+
+def test_cancelling_the_await_cancels_the_guest_task(host_guest: Path) -> None:
+    """Cancelling an awaited export delivers TASK_CANCELLED; the guest ends with task.cancel."""
+    stopped = threading.Event()
+
+    async def forever(x: int) -> int:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            stopped.set()
+            raise
+        return x
+
+    async def main() -> bool:
+        rt = omniwasm.Runtime()
+        with rt.instantiate(rt.load(host_guest), POLICY, imports=_linker(forever)) as inst:
+            call_ = asyncio.ensure_future(inst.exports.wait_cancel())
+            await asyncio.sleep(0.05)
+            call_.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await call_
+            return stopped.is_set()
+
+    assert bounded(lambda: asyncio.run(main())) is True

@@ -105,14 +105,24 @@ class ComponentFunction:
 
     Call it with Python values. A ``result<T, E>`` returns ``T`` and raises
     :class:`omniwasm.Err` carrying ``E``; pass ``raw=True`` to get ``Ok``/``Err`` instead.
+    An ``async func`` (component-model async) returns a coroutine to await, unless the
+    function was made ``blocking`` (``Instance.call``/``Instance.func``: run to completion).
     """
 
     def __init__(
-        self, func: Any, sig: t.FuncSig, *, bound: Any = None, meta: _FuncMeta | None = None
+        self,
+        func: Any,
+        sig: t.FuncSig,
+        *,
+        bound: Any = None,
+        meta: _FuncMeta | None = None,
+        blocking: bool = False,
     ) -> None:
         if meta is None:
             meta = _FuncMeta(sig, bound is not None)
         self._func = func
+        self._acall = None if blocking else getattr(func, "acall", None)
+        """An async export's coroutine function (``blocking``: called to completion instead)."""
         self._bound = bound
         self._is_result = meta.is_result
         self.sig = sig
@@ -123,7 +133,15 @@ class ComponentFunction:
     def __call__(self, *args: Any, raw: bool = False) -> Any:
         if self._bound is not None:
             args = (self._bound, *args)
+        if self._acall is not None:  # an async export (component-model async): a coroutine
+            return self._await(self._acall(*args), raw)
         value = self._func(*args)
+        if self._is_result:
+            return _unwrap(value, raw)
+        return value
+
+    async def _await(self, call: Any, raw: bool) -> Any:
+        value = await call
         if self._is_result:
             return _unwrap(value, raw)
         return value

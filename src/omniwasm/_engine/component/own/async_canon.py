@@ -32,6 +32,7 @@ import wasmtime
 from ...._wit import types as t
 from .abi import MAX_FLAT_PARAMS, AbiTrap, Codec, Cx, codec
 from .async_run import (
+    acall,
     apply_inbox,
     block_until,
     call_async,
@@ -65,6 +66,7 @@ from .async_state import (
 __all__ = [
     "ASYNC_OPS",
     "AsyncLifted",
+    "acall",
     "async_refusal",
     "builtin",
     "call_async",

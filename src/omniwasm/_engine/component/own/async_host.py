@@ -119,7 +119,7 @@ class _HostCall:
                     f"host function {self.label} raised {type(exc).__name__}: {exc}"
                 )
                 err.__cause__ = exc
-                st.failure = err  # type: ignore[attr-defined]
+                st.failure = err
                 return
             value = exc if exc is not None else fut.result()
             if self.rcodec is not None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import inspect
 import queue
 import threading
@@ -28,6 +29,7 @@ from .abi import AbiTrap, Cx
 from .async_state import AsyncState, EventCode, Task, WaitableSet, trap_if
 
 __all__ = [
+    "acall",
     "apply_inbox",
     "block_until",
     "call_async",
@@ -209,9 +211,9 @@ def drive(inst: Any, until: Callable[[], bool], what: str) -> None:
 
 
 def _raise_failure(st: AsyncState) -> None:
-    failure = getattr(st, "failure", None)
+    failure = st.failure
     if failure is not None:
-        st.failure = None  # type: ignore[attr-defined]
+        st.failure = None
         raise failure
 
 
@@ -230,7 +232,10 @@ def call_async(export: Any, values: list[Any]) -> Any:
     )
     task.callback = lifted.callback
     task.options = lifted.options
-    task.result_type = sig.result  # type: ignore[attr-defined]
+    task.result_type = sig.result
+    box = getattr(_calls, "box", None)
+    if box is not None:  # acall wants the task, to cancel it
+        box.append(task)
     if st.backpressure > 0:
         drive(owner, lambda: st.backpressure == 0, f"{export.label} (backpressure)")
     cx = cx_of(owner.views, lifted.options)
@@ -248,6 +253,47 @@ def call_async(export: Any, values: list[Any]) -> Any:
     if kind == "cancelled":
         raise OmniwasmError(f"{export.label}: the task was cancelled")
     return value
+
+
+_calls = threading.local()
+
+
+async def acall(export: Any, *args: Any) -> Any:
+    """Await an async export: the guest runs on a worker thread, host coroutines on this loop.
+
+    Cancelling the awaiting coroutine requests the task's cancellation: the guest sees
+    TASK_CANCELLED at its next wait and ends with ``task.cancel`` (or returns anyway); the
+    CancelledError is raised once it has.
+    """
+    loop = asyncio.get_running_loop()
+    owner = export._owner
+    st = state_of(owner)
+    tasks: list[Task] = []
+
+    def run() -> Any:
+        _calls.box = tasks
+        st.loop = loop
+        try:
+            return export(*args)
+        finally:
+            st.loop = None
+            _calls.box = None
+
+    fut = loop.run_in_executor(None, run)
+    try:
+        return await asyncio.shield(fut)
+    except asyncio.CancelledError:
+        for task in tasks:
+            if task.state == Task.INITIAL:
+                task.state = Task.PENDING_CANCEL
+        st.inbox.put(_nothing)  # wakes a driver waiting on the host
+        with contextlib.suppress(Exception):
+            await fut
+        raise
+
+
+def _nothing() -> None:
+    return None
 
 
 # --- core functions -----------------------------------------------------------------------------

@@ -236,6 +236,8 @@ class Task:
         self.callback: Any = None
         self.options: Any = None
         self.result: Any = None
+        self.result_type: Any = None
+        """The function's result type, which ``task.return`` must match."""
 
     def may_block(self) -> bool:
         return self.is_async_func or self.state == Task.RESOLVED
@@ -558,6 +560,8 @@ class AsyncState:
         self.waiting_to_enter: list[Callable[[], None]] = []
         self.loop: Any = None
         """The asyncio loop host coroutines run on during the current drive."""
+        self.failure: BaseException | None = None
+        """A host coroutine's error, raised by the driver on the store's thread."""
 
     def task(self) -> Task:
         """The current task (a synchronous call's context when no async task runs)."""

@@ -58,6 +58,7 @@ from .abi import AbiTrap, Cx, codec, flatten_func, params_codec
 from .async_canon import (
     ASYNC_OPS,
     AsyncLifted,
+    acall,
     async_refusal,
     builtin,
     call_async,
@@ -576,6 +577,7 @@ class OwnInstance:
         found = self._funcs[key] = OwnExport(self, lifted, sig, label)  # type: ignore[arg-type]
         if isinstance(lifted, AsyncLifted):  # its calls run the task to task.return
             found._run = functools.partial(call_async, found)  # type: ignore[method-assign]
+            found.acall = functools.partial(acall, found)  # type: ignore[attr-defined]
         return found
 
     def close(self) -> None:
