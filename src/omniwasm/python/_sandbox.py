@@ -266,7 +266,8 @@ class Interpreter:
             request: dict[str, Any] = {"code": code, "value": value, "limit": self.limit_output}
             if not self.tools_sent:
                 request["tools"] = self.tools.specs
-                request["env"] = dict(self.policy.env)
+                if self.policy.env != _image.environment():  # the image has that one
+                    request["env"] = dict(self.policy.env)
                 request["seed"] = self.policy.seed if self.policy.deterministic else None
                 if self.scratch is not None:
                     request["cwd"] = SCRATCH
