@@ -69,9 +69,10 @@ def call(path: Path, name: str, *args: Any, imports: Any = None) -> Any:
     return bounded(run)
 
 
-def reference(exe: str, path: Path, invoke: str) -> str:
-    """What ``wasmtime run --invoke`` prints for the same export."""
-    cmd = [exe, "run", "-W", "component-model-async=y", "--invoke", invoke, str(path)]
+def reference(exe: str, path: Path, invoke: str, features: str = "") -> str:
+    """What ``wasmtime run --invoke`` prints for the same export ("trap" when it fails)."""
+    wasm = f"component-model-async=y{features}"
+    cmd = [exe, "run", "-W", wasm, "--invoke", invoke, str(path)]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=LIMIT, check=False)
     return run.stdout.strip() if run.returncode == 0 else "trap"
 
@@ -178,6 +179,58 @@ def test_async_component_runs_with_the_default_backend(builtins: Path) -> None:
             return inst.call("double", 4), inst.component_backend
 
     assert bounded(run) == (8, "omniwasm")
+
+
+@pytest.fixture(scope="module")
+def rules() -> Path:
+    """The may-block and copy rules guest, assembled."""
+    return assemble(ASYNC / "rules.wat", "async-")
+
+
+MORE = ",component-model-more-async-builtins=y"
+
+
+def test_sync_stream_read_completes_from_a_waiting_writer(rules: Path) -> None:
+    """A synchronous stream.read in an async task takes what a waiting writer offers."""
+    assert call(rules, "sync-read") == 3 << 4
+
+
+def test_sync_function_may_not_block(rules: Path) -> None:
+    """waitable-set.wait inside a synchronous export traps (the may-block rule)."""
+    with pytest.raises(omniwasm.Trap, match="may not block"):
+        call(rules, "sync-wait")
+
+
+def test_strings_do_not_copy_within_one_instance(rules: Path) -> None:
+    """A stream<string> copy between two ends of one instance traps, as the spec says."""
+    with pytest.raises(omniwasm.Trap, match="within one component instance"):
+        call(rules, "string-copy")
+
+
+@pytest.mark.reference
+def test_rules_match_wasmtime(rules: Path, reference_wasmtime: str) -> None:
+    """wasmtime 49 gives the same results and traps on the rules guest."""
+    assert reference(reference_wasmtime, rules, "sync-read()", MORE) == str(3 << 4)
+    assert reference(reference_wasmtime, rules, "sync-wait()", MORE) == "trap"
+    assert reference(reference_wasmtime, rules, "string-copy()", MORE) == "trap"
+
+
+@pytest.fixture(scope="module")
+def error_context() -> Path:
+    """The error-context guest, assembled."""
+    return assemble(ASYNC / "error_context.wat", "async-")
+
+
+def test_error_context_keeps_its_debug_message(error_context: Path) -> None:
+    """error-context.debug-message gives back the message error-context.new was given."""
+    assert call(error_context, "run") == 4 * 1000 + ord("b")
+
+
+@pytest.mark.reference
+def test_error_context_matches_wasmtime(error_context: Path, reference_wasmtime: str) -> None:
+    """wasmtime 49 (with error-context on) gives the same answer."""
+    features = ",component-model-error-context=y"
+    assert reference(reference_wasmtime, error_context, "run()", features) == "4098"
 
 
 # --- host imports -------------------------------------------------------------------------------

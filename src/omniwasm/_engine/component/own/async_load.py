@@ -11,12 +11,17 @@ feature.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import wasmtime
 from wasmtime import _ffi as ffi
 
 from ...._binary import component as c
+from ...._errors import InvalidModule
 
 __all__ = ["OwnOnlyCode", "uses_async", "validate_async"]
 
@@ -79,9 +84,48 @@ def validate_async(wasm: bytes) -> OwnOnlyCode:
 
     Raises:
         wasmtime.WasmtimeError: it is not valid (the caller translates the message).
+        InvalidModule: it uses error-context and wasm-tools finds it invalid (or is missing).
 
     """
     from wasmtime import component as wcomponent
 
-    wcomponent.Component(_validator(), wasm)
+    try:
+        wcomponent.Component(_validator(), wasm)
+    except wasmtime.WasmtimeError as exc:
+        if "error-context feature" not in str(exc):
+            raise
+        _validate_error_context(wasm)  # wasmtime-py's C API cannot switch that feature on
     return OwnOnlyCode("it uses component-model async, which only omniwasm's runtime runs")
+
+
+def _validate_error_context(wasm: bytes) -> None:
+    """Validate a component that uses ``error-context`` with the ``wasm-tools`` CLI.
+
+    Raises:
+        InvalidModule: it is invalid, or wasm-tools (``omniwasm[tools]``) is not installed.
+
+    """
+    exe = Path(sys.executable).parent / "wasm-tools"
+    found = str(exe) if exe.exists() else shutil.which("wasm-tools")
+    if found is None:
+        raise InvalidModule(
+            "the component uses error-context, which omniwasm validates with the wasm-tools "
+            "CLI: pip install 'omniwasm[tools]'"
+        )
+    features = "cm-async,cm-more-async-builtins,cm-error-context"
+    try:
+        run = subprocess.run(
+            [found, "validate", "-f", features, "-"],
+            input=wasm,
+            capture_output=True,
+            timeout=_VALIDATE_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise InvalidModule("validating the component took too long") from None
+    if run.returncode != 0:
+        message = run.stderr.decode("utf-8", "replace").strip().removeprefix("error: ")
+        raise InvalidModule(message.splitlines()[0] if message else "invalid component")
+
+
+_VALIDATE_TIMEOUT = 60.0
