@@ -14,7 +14,8 @@ import wasmtime
 
 from conftest import wasm_tools
 from omniwasm import InvalidModule
-from omniwasm._binary.component import (
+from omniwasm._binary.component import parse_component
+from omniwasm._binary.component_defs import (
     MAX_DEPTH,
     Canon,
     Component,
@@ -26,7 +27,6 @@ from omniwasm._binary.component import (
     List,
     ResourceType,
     Stream,
-    parse_component,
 )
 
 _SORT = (

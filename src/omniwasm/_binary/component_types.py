@@ -25,7 +25,7 @@ from .._errors import InvalidModule
 from .._wit import types as t
 from .._wit.members import NOMINAL, Member, world_items_of, world_type_of
 from .._wit.world import WorldItem
-from . import component as c
+from . import component_defs as c
 
 __all__ = [
     "Comp",

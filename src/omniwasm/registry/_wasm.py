@@ -19,7 +19,7 @@ from .._binary.reader import BinaryError, Reader, header
 from .._errors import InvalidModule
 
 if TYPE_CHECKING:
-    from .._binary.component import Component
+    from .._binary.component_defs import Component
 
 __all__ = ["WasmInfo", "read_info"]
 
@@ -52,7 +52,7 @@ class WasmInfo:
 
 def _wit_package(comp: Component) -> str | None:
     """The ``ns:pkg@version`` an encoded WIT package names, or None if it is not one."""
-    from .._binary.component import Canon, ComponentType, CoreInstantiate, CoreModule
+    from .._binary.component_defs import Canon, ComponentType, CoreInstantiate, CoreModule
 
     if not comp.exports or comp.imports:
         return None

@@ -20,7 +20,8 @@ from pathlib import Path
 import wasmtime
 from wasmtime import _ffi as ffi
 
-from ...._binary import component as c
+from ...._binary import component_defs as c
+from ...._binary.component import parse_component
 from ...._errors import InvalidModule
 
 __all__ = ["OwnOnlyCode", "uses_async", "validate_async"]
@@ -45,7 +46,7 @@ class OwnOnlyCode:
 def uses_async(wasm: bytes) -> bool:
     """True when a component binary uses component-model async (async functions or built-ins)."""
     try:
-        comp = c.parse_component(wasm)
+        comp = parse_component(wasm)
     except Exception:  # the stock engine's error is the one to report
         return False
     return _scan(comp)

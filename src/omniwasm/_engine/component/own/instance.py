@@ -28,7 +28,8 @@ from typing import Any
 import wasmtime
 from wasmtime import _ffi as ffi
 
-from ...._binary import component as c
+from ...._binary import component_defs as c
+from ...._binary.component import parse_component
 from ...._binary.component_types import Func, Resolved, _Env, resolve, walk
 from ...._errors import (
     Cancelled,
@@ -134,7 +135,7 @@ def _build_plan(artifact: Artifact) -> Plan:
     empty = t.WorldType()
     if data is None:
         return Plan(c.Component(0, 0), None, empty, {}, "precompiled code has no binary")  # type: ignore[arg-type]
-    comp = c.parse_component(data)
+    comp = parse_component(data)
     reason = _scan(comp)
     if reason:
         return Plan(comp, None, empty, {}, reason)  # type: ignore[arg-type]
