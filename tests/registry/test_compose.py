@@ -64,6 +64,17 @@ def test_plug_leaves_unsatisfied_imports(parts: dict[str, Path], tmp_path: Path)
     assert read_info(out.read_bytes()).imports == ["test:compose/math@0.1.0"]
 
 
+def test_relative_paths_are_the_working_directorys(
+    parts: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files named relative to the working directory compose (wasm-tools runs elsewhere)."""
+    for name in ("report", "calc"):
+        (tmp_path / f"{name}.wasm").write_bytes(parts[name].read_bytes())
+    monkeypatch.chdir(tmp_path)
+    out = compose(plug("report.wasm", ["calc.wasm"]), _files, "o.wasm")
+    assert read_info(out.read_bytes()).imports == ["test:compose/math@0.1.0"]
+
+
 def test_a_plug_that_fits_nothing_is_an_error(parts: dict[str, Path], tmp_path: Path) -> None:
     """A plug satisfying no import is refused, naming it."""
     with pytest.raises(CompositionError, match="satisfies no import"):

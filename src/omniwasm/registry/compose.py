@@ -404,6 +404,8 @@ def compose(
 
     """
     paths, infos = _resolve_sources(comp, resolve)
+    # wasm-tools reads the config's paths relative to the config, in a temporary directory.
+    paths = {name: path.absolute() for name, path in paths.items()}
     if not infos[comp.root].imports:
         raise CompositionError(f"{comp.root} imports nothing: there is nothing to plug into")
     if comp.plugged:
