@@ -27,7 +27,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .._errors import OmniwasmError
+from .._compiled import read_source
+from .._engine import sniff
+from .._errors import InvalidModule, OmniwasmError
 from .._runtime import Runtime
 from .._wit import types as t
 from .generator import Generator
@@ -111,8 +113,7 @@ def bindgen(
             data = component_from_wit(path, world)
             label = f"the WIT world {world} in {path.name}" if world else f"the WIT in {path.name}"
             stem = path.stem
-    compiled = Runtime().load(data, expect="component")
-    text = generate(compiled.world, name=world or stem or "component", source=label)
+    text = generate(_world(data), name=world or stem or "component", source=label)
     out = Path(out_dir)
     target = out / "__init__.py"
     try:
@@ -122,6 +123,30 @@ def bindgen(
     except OSError as exc:
         raise OmniwasmError(f"cannot write bindings to {out}: {exc.strerror or exc}") from exc
     return target
+
+
+def _world(source: bytes | str) -> t.WorldType:
+    """A component's world: parsed from its binary (no compile), else through the engine.
+
+    WebAssembly text, a ``.cwasm`` and a world the parser cannot name yet (stream, future) are
+    compiled as ``Runtime.load`` does.
+
+    Raises:
+        InvalidModule: the source is not a component, or its binary is malformed.
+
+    """
+    data, where = read_source(source)
+    if sniff(data) == "component":
+        from .._binary.component import parse_component
+        from .._binary.component_types import world_type
+
+        try:
+            return world_type(parse_component(data))
+        except TypeError:
+            pass  # the engine's walk names it
+        except InvalidModule as exc:
+            raise InvalidModule(exc.reason, source=where) from exc
+    return Runtime().load(data, expect="component").world
 
 
 def generate(world: t.WorldType, *, name: str, source: str = "") -> str:
