@@ -1,0 +1,555 @@
+"""The README's command-line examples run as written and do what their comments say.
+
+Every command line of the shell blocks in "Command line" and "`omniwasm serve` and
+`omniwasm.toml`" is a test case below, keyed by the line itself: a line the README gains
+without a case here fails, and so does a case whose line the README lost. Each case runs in a
+fresh directory holding real files under the names the README uses (``prog.wasm`` is a C
+program built with zig, ``app.wasm`` whatever that line's command takes: the componentize-py
+summarizer, an HTTP handler, a composed component...). ``[optional]`` parts are given.
+
+What is changed, and only that: the fixed addresses. Registry lines go to a registry started
+for the test instead of ``127.0.0.1:5000``, ``serve`` listens on free ports instead of 8080,
+8443 and 9090 (and gets ``--addr`` when the line has none: the default port may be taken on a
+shared machine).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import ssl
+import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import wasmtime
+
+from fixtures.readme import argv, blocks, commands, section
+from fixtures.serving import free_port, serving, wait_ready
+from fixtures.wat_components import assemble
+
+TESTS = Path(__file__).parents[1]
+FIXTURES = TESTS / "fixtures"
+EXAMPLES = TESTS.parent / "src" / "omniwasm" / "examples"
+
+LINES = [
+    *commands(blocks(section("Command line"), "sh")[0]),
+    *commands(blocks(section("`omniwasm serve` and `omniwasm.toml`"), "sh")[0]),
+]
+
+ADD = '(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))'
+INIT = """(module
+  (global $n (mut i32) (i32.const 0))
+  (func (export "wizer.initialize") (global.set $n (i32.const 42)))
+  (func (export "answer") (result i32) (global.get $n)))"""
+APP_WIT = """package test:compose@0.1.0;
+interface math { add: func(a: u32, b: u32) -> u32; }
+interface report { total: func(x: u32) -> u32; }
+world app { import math; export report; }
+"""
+
+
+@dataclass
+class Shell:
+    """A directory to run README lines in, with the test's fixtures at hand."""
+
+    cwd: Path
+    cli: list[str]
+    fixture: Callable[[str], Any]
+    addresses: dict[str, str] = field(default_factory=dict)
+
+    def put(self, name: str, source: Path | bytes | bytearray | str) -> Path:
+        """Write ``name`` (a copy of a file, bytes, or text) in the directory."""
+        path = self.cwd / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(source, Path):
+            if source.is_dir():
+                shutil.copytree(source, path)
+            else:
+                shutil.copyfile(source, path)
+        elif isinstance(source, (bytes, bytearray)):
+            path.write_bytes(source)
+        else:
+            path.write_text(source)
+        return path
+
+    def words(self, line: str) -> list[str]:
+        """The line's words with the fixed addresses replaced."""
+        words = argv(line)
+        for fixed, actual in self.addresses.items():
+            words = [w.replace(fixed, actual) for w in words]
+        assert words[0] == "omniwasm"
+        return words[1:]
+
+    def run(self, line: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """Run a README line; its exit code and output are the case's to check."""
+        return subprocess.run(
+            [*self.cli, *self.words(line)],
+            cwd=self.cwd,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def ok(self, line: str) -> str:
+        """Run a README line that must succeed; its stdout."""
+        proc = self.run(line)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    @contextmanager
+    def serve(self, line: str) -> Iterator[str]:
+        """Start a README ``omniwasm serve`` line; yield its base URL once it answers."""
+        port = free_port()
+        for fixed in ("127.0.0.1:8080", "0.0.0.0:8443"):
+            self.addresses[fixed] = f"127.0.0.1:{port}"
+        words = self.words(line)
+        assert words[0] == "serve"
+        if "--addr" not in words:
+            words += ["--addr", f"127.0.0.1:{port}"]
+        scheme = "https" if "--tls-cert" in words else "http"
+        with serving(*words[1:]) as proc:
+            base = f"{scheme}://127.0.0.1:{port}"
+            wait_ready(f"{base}/", proc, seconds=120, verify=self.fixture("tls_client"))
+            yield base
+
+
+CASES: dict[str, Callable[[Shell, str], None]] = {}
+
+
+def case(*lines: str) -> Callable[[Callable[[Shell, str], None]], Callable[[Shell, str], None]]:
+    """Register a check for these README lines."""
+
+    def register(check: Callable[[Shell, str], None]) -> Callable[[Shell, str], None]:
+        for line in lines:
+            assert line not in CASES, line
+            CASES[line] = check
+        return check
+
+    return register
+
+
+def c_module(sh: Shell, name: str) -> Path:
+    """The C program tests/fixtures/c/NAME.c built as a WASI p1 module."""
+    return sh.fixture("c_module")(name)  # type: ignore[no-any-return]
+
+
+def _line(start: str) -> str:
+    """The one README line starting with ``start`` (so a case survives a comment's rewording)."""
+    found = [line for line in LINES if line.startswith(start)]
+    assert len(found) == 1, (start, found)
+    return found[0]
+
+
+# --- run ---------------------------------------------------------------------------------------
+
+
+@case(_line("omniwasm run prog.wasm arg1 arg2"), _line("omniwasm prog.wasm arg1 arg2"))
+def _args(sh: Shell, line: str) -> None:
+    sh.put("prog.wasm", c_module(sh, "args"))
+    assert "argv[1]=arg1\nargv[2]=arg2\n" in sh.ok(line)
+
+
+@case(_line("omniwasm run -W fuel=10000000,timeout=2s -S inherit-env prog.wasm"))
+def _w_and_s(sh: Shell, line: str) -> None:
+    sh.put("prog.wasm", c_module(sh, "env"))
+    monkeypatch = sh.fixture("monkeypatch")
+    monkeypatch.setenv("README_PROBE", "inherited")
+    assert "README_PROBE=inherited\n" in sh.ok(line)
+
+
+@case(_line("omniwasm run --dir ./data::/data --dir-ro ./config::/etc/app"))
+def _dirs_and_env(sh: Shell, line: str) -> None:
+    sh.put("prog.wasm", c_module(sh, "env"))
+    (sh.cwd / "data").mkdir()
+    (sh.cwd / "config").mkdir()
+    sh.fixture("monkeypatch").setenv("HOME", "/home/reader")
+    out = sh.ok(line)
+    assert "MODE=fast\nHOME=/home/reader\ncount=2\n" in out
+
+
+@case(_line("omniwasm run --timeout 2s --fuel 10000000 --max-memory 64MiB prog.wasm"))
+def _limits(sh: Shell, line: str) -> None:
+    sh.put("prog.wasm", c_module(sh, "hello"))
+    assert sh.ok(line) == "hello from wasm\n"
+
+
+@case(_line("omniwasm run --stdin input.txt prog.wasm"))
+def _stdin(sh: Shell, line: str) -> None:
+    sh.put("prog.wasm", c_module(sh, "echo"))
+    sh.put("input.txt", "three\nlines\nhere\n")
+    assert sh.ok(line) == "three\nlines\nhere\n"
+
+
+@case(_line("omniwasm run --policy sandbox.toml prog.wasm"))
+def _policy_file(sh: Shell, line: str) -> None:
+    from omniwasm import Policy
+
+    sh.put("prog.wasm", c_module(sh, "env"))
+    sh.put("sandbox.toml", Policy(env={"MODE": "from-file"}, timeout=5.0).to_toml())
+    assert sh.ok(line) == "MODE=from-file\ncount=1\n"
+
+
+@case(_line("omniwasm run --wasi virtual app.wasm"))
+def _virtual(sh: Shell, line: str) -> None:
+    sh.put("app.wasm", sh.fixture("c_component")("hello"))
+    assert sh.ok(line) == "hello from wasm\n"
+
+
+@case(_line("omniwasm run --wasi virtual --deterministic --seed 42 app.wasm"))
+def _deterministic(sh: Shell, line: str) -> None:
+    sh.put("app.wasm", assemble(EXAMPLES / "wasi_hello.wat", prefix="readme-"))
+    first = sh.ok(line)
+    assert "Hello from a WASI 0.2 component!" in first
+    assert sh.ok(line) == first  # the random number too
+
+
+@case(_line("omniwasm run --nn-model sentiment=models/sentiment.onnx app.wasm"))
+def _nn_model(sh: Shell, line: str) -> None:
+    from fixtures import nn_models
+
+    sh.put("app.wasm", sh.fixture("nn_c_wasm"))
+    sh.put("models/sentiment.onnx", nn_models.mlp())
+    # The C guest wants MODEL X... arguments: it ran (linked, with the model granted) and
+    # printed its usage. The grant itself is tested in tests/wasi/nn/test_nn_integration.py.
+    proc = sh.run(line)
+    assert (proc.returncode, proc.stderr) == (1, "usage: nn_c MODEL X...\n")  # 0.2: 0 or 1
+
+
+# --- invoke ------------------------------------------------------------------------------------
+
+
+@case(_line("omniwasm run --invoke 'add(1, 2)' math.wat"))
+def _invoke_wat(sh: Shell, line: str) -> None:
+    sh.put("math.wat", ADD)
+    assert sh.ok(line) == "3\n"
+
+
+@case(_line("omniwasm run --invoke add math.wasm 1 2"), _line("omniwasm invoke math.wasm"))
+def _invoke_wasm(sh: Shell, line: str) -> None:
+    sh.put("math.wasm", wasmtime.wat2wasm(ADD))
+    assert sh.ok(line) == "3\n"
+
+
+@case(
+    _line("omniwasm run --invoke 'summarize("),
+    _line("omniwasm invoke app.wasm 'blog:example/summarizer@1.0.0#summarize("),
+)
+def _invoke_component(sh: Shell, line: str) -> None:
+    sh.put("app.wasm", sh.fixture("summarizer_wasm"))
+    # Both lines compile the 18 MB summarizer: one compile cache for them saves one compile.
+    sh.fixture("monkeypatch").setenv("OMNIWASM_CACHE_DIR", str(sh.fixture("shared_cache")))
+    out = sh.ok(line)
+    assert out.startswith('ok({text: "c"') and "word-count: 1}" in out, out
+
+
+# --- bindgen, compile, snapshot, cache, inspect --------------------------------------------------
+
+
+@case(_line("omniwasm bindgen app.wasm -o app_bindings/"))
+def _bindgen_binary(sh: Shell, line: str) -> None:
+    sh.put("app.wasm", sh.fixture("summarizer_wasm"))
+    sh.ok(line)
+    assert "def summarize(" in "".join(p.read_text() for p in sh.cwd.glob("app_bindings/**/*.py"))
+
+
+@case(_line("omniwasm bindgen wit/ --world summarizer-world -o app_bindings/"))
+def _bindgen_wit(sh: Shell, line: str) -> None:
+    sh.put("wit", FIXTURES / "python" / "summarizer" / "wit")
+    sh.ok(line)
+    assert "def summarize(" in "".join(p.read_text() for p in sh.cwd.glob("app_bindings/**/*.py"))
+
+
+@case(_line("omniwasm compile prog.wasm -o prog.cwasm"))
+def _compile(sh: Shell, line: str) -> None:
+    sh.put("prog.wasm", c_module(sh, "hello"))
+    sh.ok(line)
+    assert (sh.cwd / "prog.cwasm").read_bytes()[:4] == b"\x7fELF"
+
+
+@case(_line("omniwasm run --allow-precompiled prog.cwasm"))
+def _precompiled(sh: Shell, line: str) -> None:
+    sh.put("prog.wasm", c_module(sh, "hello"))
+    sh.ok(_line("omniwasm compile prog.wasm -o prog.cwasm"))
+    assert sh.ok(line) == "hello from wasm\n"
+
+
+@case(_line("omniwasm snapshot app.wasm -o app.init.wasm"))
+def _snapshot(sh: Shell, line: str) -> None:
+    sh.put("app.wasm", wasmtime.wat2wasm(INIT))
+    (sh.cwd / "data").mkdir()
+    sh.ok(line)
+    assert sh.ok("omniwasm invoke app.init.wasm answer") == "42\n"
+    assert sh.ok("omniwasm invoke app.wasm answer") == "0\n"
+
+
+def _cache_info(sh: Shell) -> dict[str, Any]:
+    return json.loads(sh.ok("omniwasm cache info --json"))  # type: ignore[no-any-return]
+
+
+@case(_line("omniwasm cache info"))
+def _cache_info_line(sh: Shell, line: str) -> None:
+    sh.put("prog.wasm", c_module(sh, "hello"))
+    sh.ok("omniwasm run prog.wasm")
+    info = json.loads(sh.ok(line))
+    assert (info["entries"], info["max_bytes"]) == (1, 1 << 30)
+
+
+@case(_line("omniwasm cache prune"))
+def _cache_prune(sh: Shell, line: str) -> None:
+    sh.put("prog.wasm", c_module(sh, "hello"))
+    sh.ok("omniwasm run prog.wasm")
+    sh.ok(line)
+    assert _cache_info(sh)["entries"] == 1  # far under 200 MiB: kept
+
+
+@case(_line("omniwasm cache clear"))
+def _cache_clear(sh: Shell, line: str) -> None:
+    sh.put("prog.wasm", c_module(sh, "hello"))
+    sh.ok("omniwasm run prog.wasm")
+    sh.ok(line)
+    assert _cache_info(sh)["entries"] == 0
+
+
+@case(_line("omniwasm inspect prog.wasm"))
+def _inspect(sh: Shell, line: str) -> None:
+    sh.put("prog.wasm", c_module(sh, "hello"))
+    info = json.loads(sh.ok(line))
+    assert info["kind"] == "module"
+    assert "_start" in json.dumps(info["exports"])
+
+
+# --- serve -------------------------------------------------------------------------------------
+
+
+def _hello_handler(sh: Shell, name: str) -> None:
+    sh.put(name, assemble(FIXTURES / "gateway" / "hello.wat", prefix="gw-"))
+
+
+def _readme_app(sh: Shell) -> None:
+    """The README's omniwasm.toml app: its manifest, cart.wasm (a hello handler), its files."""
+    manifest = blocks(section("`omniwasm serve` and `omniwasm.toml`"), "toml")[0]
+    sh.put("omniwasm.toml", manifest)
+    _hello_handler(sh, "cart.wasm")
+    sh.put("static/index.html", "<p>hi</p>")
+    sh.put("assets/logo.txt", "logo")
+
+
+def _get(url: str, sh: Shell) -> httpx.Response:
+    return httpx.get(url, timeout=30, verify=sh.fixture("tls_client"))
+
+
+@case(_line("omniwasm serve app.wasm --addr 127.0.0.1:8080 --workers 2"))
+def _serve_workers(sh: Shell, line: str) -> None:
+    _hello_handler(sh, "app.wasm")
+    with sh.serve(line) as base:
+        assert _get(f"{base}/any/path", sh).text == "hello from wasm"
+
+
+@case(_line("omniwasm serve hello.wasm --addr 127.0.0.1:8080"))
+def _serve_one(sh: Shell, line: str) -> None:
+    _hello_handler(sh, "hello.wasm")
+    with sh.serve(line) as base:
+        assert _get(f"{base}/", sh).text == "hello from wasm"
+
+
+@case(
+    *[line for line in LINES if line.startswith("omniwasm serve omniwasm.toml")],
+)
+def _serve_app(sh: Shell, line: str) -> None:
+    _readme_app(sh)
+    admin = free_port()
+    sh.addresses["127.0.0.1:9090"] = f"127.0.0.1:{admin}"
+    with sh.serve(line) as base:
+        response = _get(f"{base}/cart/items", sh)
+        assert (response.status_code, response.text) == (200, "hello from wasm")
+        if "--admin" in line:
+            metrics = _poll_metrics(f"http://127.0.0.1:{admin}/metrics")
+            assert 'omniwasm_requests_total{route="/cart/...",status="200"}' in metrics
+
+
+def _poll_metrics(url: str, seconds: float = 30.0) -> str:
+    """/metrics once it counts a request (workers publish every 0.5 s)."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    text = ""
+    while time.monotonic() < deadline:
+        text = httpx.get(url, timeout=10).text
+        if "omniwasm_requests_total{" in text:
+            return text
+        time.sleep(0.2)
+    return text
+
+
+@case(*[line for line in LINES if line.startswith("omniwasm serve app.wasm") and "--tls" in line])
+def _serve_tls(sh: Shell, line: str) -> None:
+    _hello_handler(sh, "app.wasm")
+    cert, key = sh.fixture("tls_files")
+    sh.put("cert.pem", cert)
+    sh.put("key.pem", key)
+    with sh.serve(line) as base:
+        response = _get(f"{base}/", sh)
+        assert (response.status_code, response.text) == (200, "hello from wasm")
+
+
+# --- registry and composition ------------------------------------------------------------------
+
+
+def _registry(sh: Shell) -> str:
+    """A registry of the test's own for 127.0.0.1:5000, mapped for the acme namespace."""
+    sh.fixture("registry_env")
+    host: str = sh.fixture("own_registry").host
+    sh.addresses["127.0.0.1:5000"] = host
+    sh.put("omniwasm.toml", f'[registry.namespace_registries]\nacme = "{host}"\n')
+    return host
+
+
+def _published(sh: Shell) -> None:
+    """acme:app@1.2.0 published: the hello component."""
+    _registry(sh)
+    sh.put("hello.wasm", sh.fixture("c_component")("hello"))
+    sh.ok("omniwasm publish hello.wasm --package acme:app@1.2.0")
+
+
+@case(_line("omniwasm push app.wasm 127.0.0.1:5000/demo/app:1.0.0"))
+def _push(sh: Shell, line: str) -> None:
+    _registry(sh)
+    sh.put("app.wasm", sh.fixture("c_component")("hello"))
+    host = sh.addresses["127.0.0.1:5000"]
+    assert re.fullmatch(rf"pushed {host}/demo/app:1.0.0@sha256:[0-9a-f]{{64}}\n", sh.ok(line))
+
+
+@case(_line("omniwasm tags 127.0.0.1:5000/demo/app"))
+def _tags(sh: Shell, line: str) -> None:
+    _push(sh, _line("omniwasm push app.wasm 127.0.0.1:5000/demo/app:1.0.0"))
+    assert sh.ok(line) == "1.0.0\n"
+
+
+@case(_line("omniwasm pull 'acme:app@^1.2' -o app.wasm"))
+def _pull(sh: Shell, line: str) -> None:
+    _published(sh)
+    sh.ok(line)
+    assert sh.ok("omniwasm run app.wasm") == "hello from wasm\n"
+
+
+@case(_line("omniwasm publish app.wasm"))
+def _publish(sh: Shell, line: str) -> None:
+    _registry(sh)
+    tools = sh.fixture("wasm_tools")
+    hello = str(sh.fixture("c_component")("hello"))
+    named = ["metadata", "add", "--name", "acme:app", "--version", "1.2.0", hello, "-o", "app.wasm"]
+    subprocess.run([tools, *named], cwd=sh.cwd, check=True, capture_output=True)
+    sh.ok(line)
+    sh.ok("omniwasm pull acme:app@1.2.0 -o pulled.wasm")
+    assert (sh.cwd / "pulled.wasm").read_bytes() == (sh.cwd / "app.wasm").read_bytes()
+
+
+@case(_line("omniwasm lock 'acme:app@^1.2'"))
+def _lock(sh: Shell, line: str) -> None:
+    _published(sh)
+    sh.ok(line)
+    lock = (sh.cwd / "omniwasm.lock").read_text()
+    assert 'reference = "acme:app@^1.2"' in lock
+    assert re.search(r'digest = "sha256:[0-9a-f]{64}"', lock)
+
+
+def _compose_parts(sh: Shell) -> None:
+    for name in ("report", "calc"):
+        sh.put(f"{name}.wasm", assemble(FIXTURES / "compose" / f"{name}.wat"))
+
+
+@case(_line("omniwasm compose report.wasm --plug calc.wasm -o app.wasm"))
+def _compose(sh: Shell, line: str) -> None:
+    _compose_parts(sh)
+    sh.ok(line)
+    info = json.loads(sh.ok("omniwasm inspect app.wasm --json"))
+    assert "test:compose/math@0.1.0" in json.dumps(info["imports"])
+    assert "test:compose/calc@0.1.0" not in json.dumps(info["imports"])
+
+
+@case(_line("omniwasm targets app.wasm wit/ --world app"))
+def _targets(sh: Shell, line: str) -> None:
+    _compose_parts(sh)
+    sh.ok(_line("omniwasm compose report.wasm --plug calc.wasm -o app.wasm"))
+    sh.put("wit/app.wit", APP_WIT)
+    sh.ok(line)
+
+
+# --- sql, demo ---------------------------------------------------------------------------------
+
+
+@case(_line("omniwasm sql sales.parquet"))
+def _sql(sh: Shell, line: str) -> None:
+    duckdb = pytest.importorskip("duckdb")
+    duckdb.connect().execute(
+        f"COPY (SELECT * FROM (VALUES ('apple'), ('pear')) t(item)) TO '{sh.cwd}/sales.parquet'"
+    )
+    sh.put("sql_kernels.wat", EXAMPLES / "sql_kernels.wat")
+    out = sh.ok(line)
+    assert "APPLE" in out and "PEAR" in out
+
+
+@case(_line("omniwasm demo"))
+def _demo(sh: Shell, line: str) -> None:
+    assert "fib(90) = 2880067194370816120" in sh.ok(line)
+
+
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A compile cache the cases of this module may share."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # this session's directory, shared by its workers
+    shared = base / "readme-shared-cache"
+    shared.mkdir(exist_ok=True)
+    return shared
+
+
+@pytest.fixture(scope="module")
+def _tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, bytes, ssl.SSLContext]:
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1")
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    return server.cert_chain_pems[0].bytes(), server.private_key_pem.bytes(), client
+
+
+@pytest.fixture
+def tls_files(_tls: tuple[bytes, bytes, ssl.SSLContext]) -> tuple[bytes, bytes]:
+    """A certificate for 127.0.0.1 and its key (PEM), from a test CA."""
+    return _tls[0], _tls[1]
+
+
+@pytest.fixture
+def tls_client(_tls: tuple[bytes, bytes, ssl.SSLContext]) -> ssl.SSLContext:
+    """A client context trusting the test CA."""
+    return _tls[2]
+
+
+@pytest.mark.parametrize("line", LINES, ids=[re.sub(r"\W+", "-", x)[9:60] for x in LINES])
+def test_readme_command_line(
+    line: str,
+    omniwasm_cli: list[str],
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A README command line runs as written in a directory with its files, as it says."""
+    assert line in CASES, f"the README line {line!r} has no case in {__file__}"
+    monkeypatch.chdir(tmp_path)  # for serve, started by fixtures.serving
+    CASES[line](Shell(tmp_path, omniwasm_cli, request.getfixturevalue), line)
+
+
+def test_every_case_is_a_readme_line() -> None:
+    """No case is left for a line the README no longer has."""
+    assert sorted(set(CASES) - set(LINES)) == []
