@@ -199,24 +199,31 @@ class _Memory:
             _memtype_delete(ty)
 
 
-def _helper(box: Any, memory: _Memory) -> _Helper:
-    """The store's helper instance (instantiated on first use, in the running store)."""
-    found: _Helper | None = box.wasip1_helper
-    if found is not None:
-        return found
+def _beside(
+    linker: int, module: int, memory: _Memory, *, names: tuple[str, ...], what: str
+) -> tuple[list[Any], tuple[Any, Any]]:
+    """Instantiate ``module`` in the running store beside the caller, on its memory.
+
+    Its imports are the caller's memory, then the native WASI p1 functions ``names``; returns
+    its exports of the same names, and what must live as long as the instance.
+
+    Raises:
+        LookupError: native WASI lacks a name, the store has no room for ``what`` (an
+            instance), or the module lacks an export.
+
+    """
     ctx = memory.ctx
-    linker = _engines.native_linker(box.native)
-    module = _engines.helper(box.native, memory.shared())
-    imports = (ffi.wasmtime_extern_t * 3)()
+    imports = (ffi.wasmtime_extern_t * (1 + len(names)))()
     ctypes.memmove(ctypes.addressof(imports), ctypes.addressof(memory.extern), _EXTERN)
-    for i, name in ((1, b"poll_oneoff"), (2, b"clock_time_get")):
+    for i, name in enumerate(names, start=1):
         at = ctypes.addressof(imports) + i * _EXTERN
-        if not _linker_get(linker, ctx, WASI_P1.encode(), len(WASI_P1), name, len(name), at):
-            raise LookupError(f"native WASI has no {name.decode()}")
+        raw = name.encode()
+        if not _linker_get(linker, ctx, WASI_P1.encode(), len(WASI_P1), raw, len(raw), at):
+            raise LookupError(f"native WASI has no {name}")
     instance = ffi.wasmtime_instance_t()
     trap = _vp()
     error = _instance_new(
-        ctx, module, ctypes.addressof(imports), 3, ctypes.addressof(instance),
+        ctx, module, ctypes.addressof(imports), len(imports), ctypes.addressof(instance),
         ctypes.addressof(trap),
     )  # fmt: skip
     if error or trap.value:
@@ -224,15 +231,33 @@ def _helper(box: Any, memory: _Memory) -> _Helper:
             _error_delete(error)
         if trap.value:
             _trap_delete(trap.value)
-        raise LookupError("the policy leaves no room for poll_oneoff's helper instance")
-    funcs = []
-    for name in (b"poll_oneoff", b"clock_time_get"):
+        raise LookupError(f"the policy leaves no room for {what}")
+    funcs: list[Any] = []
+    for name in names:
         item = ffi.wasmtime_extern_t()
-        ok = _export_get(ctx, ctypes.addressof(instance), name, len(name), ctypes.addressof(item))
+        raw = name.encode()
+        ok = _export_get(ctx, ctypes.addressof(instance), raw, len(raw), ctypes.addressof(item))
         if not ok or int(item.kind) != _EXTERN_FUNC:
-            raise LookupError(f"helper export {name.decode()} missing")
+            raise LookupError(f"{what}: export {name} missing")
         funcs.append(item)
-    found = box.wasip1_helper = _Helper(funcs[0], funcs[1], (instance, imports))
+    return funcs, (instance, imports)
+
+
+def _helper(box: Any, memory: _Memory) -> _Helper:
+    """The store's helper instance (instantiated on first use, in the running store)."""
+    found: _Helper | None = box.wasip1_helper
+    if found is not None:
+        return found
+    linker = _engines.native_linker(box.native)
+    module = _engines.helper(box.native, memory.shared())
+    funcs, keep = _beside(
+        linker,
+        module,
+        memory,
+        names=("poll_oneoff", "clock_time_get"),
+        what="poll_oneoff's helper instance",
+    )
+    found = box.wasip1_helper = _Helper(funcs[0], funcs[1], keep)
     return found
 
 
@@ -299,36 +324,12 @@ def forwarders(box: Any, caller: int, ctx: int, spec: ForwarderSpec) -> list[Any
     linker = _engines.native_linker(box.native)
     shared = memory.shared()
     module = _engines.module(box.native, (spec.key, shared), spec.text(shared))
-    count = 1 + len(spec.imports)
-    imports = (ffi.wasmtime_extern_t * count)()
-    ctypes.memmove(ctypes.addressof(imports), ctypes.addressof(memory.extern), _EXTERN)
-    for i, (name, _, _) in enumerate(spec.imports, start=1):
-        at = ctypes.addressof(imports) + i * _EXTERN
-        raw = name.encode()
-        if not _linker_get(linker, ctx, WASI_P1.encode(), len(WASI_P1), raw, len(raw), at):
-            raise LookupError(f"native WASI has no {name}")
-    instance = ffi.wasmtime_instance_t()
-    trap = _vp()
-    error = _instance_new(
-        ctx, module, ctypes.addressof(imports), count, ctypes.addressof(instance),
-        ctypes.addressof(trap),
-    )  # fmt: skip
-    if error or trap.value:
-        if error:
-            _error_delete(error)
-        if trap.value:
-            _trap_delete(trap.value)
-        raise LookupError(f"the policy leaves no room for the {spec.key} forwarder instance")
-    funcs: list[Any] = []
-    for name, _, _ in spec.imports:
-        item = ffi.wasmtime_extern_t()
-        raw = name.encode()
-        ok = _export_get(ctx, ctypes.addressof(instance), raw, len(raw), ctypes.addressof(item))
-        if not ok or int(item.kind) != _EXTERN_FUNC:
-            raise LookupError(f"forwarder export {name} missing")
-        funcs.append(item)
+    names = tuple(name for name, _, _ in spec.imports)
+    funcs, keep = _beside(
+        linker, module, memory, names=names, what=f"the {spec.key} forwarder instance"
+    )
     box.forwarders[spec.key] = funcs
-    box.forwarders[f"{spec.key}:keep"] = [instance, imports]
+    box.forwarders[f"{spec.key}:keep"] = list(keep)
     return funcs
 
 
