@@ -11,11 +11,11 @@ Python error: Illegal instruction") instead of raising ``Trap``.
 :func:`record` notes wasmtime's handlers (the ``struct sigaction`` of each signal whose
 handler lies in wasmtime's library) after an engine is made; :func:`restore` puts back every
 one that was replaced. It runs for every new ``Runtime`` (all signals) and every new store
-(``quick``: one ``sigaction`` call, ~0.5 µs, looking at ``SIGSEGV``, which every crash handler
-takes), so an instance made after such a call traps as it should. A call into an instance
-made before it and not followed by a new store or runtime is not covered: checking on every
-call would double the cost of the fastest ones. A crash outside wasm code then reaches the
-handler that was there before wasmtime, not the replacing library's.
+(``quick``: one ``sigaction`` call, looking at ``SIGSEGV``, which every crash handler takes),
+so an instance made after such a call traps as it should. A call into an instance made before
+it and not followed by a new store or runtime is not covered: checking on every call would add
+a system call to calls that take ~1 µs. A crash outside wasm code then reaches the handler
+that was there before wasmtime, not the replacing library's.
 """
 
 from __future__ import annotations
