@@ -254,6 +254,40 @@ def main() -> None:
         "Non-2xx responses and socket errors (wrk's connect/read/write errors and its 2 s "
         "request timeouts) are summed over all rounds."
     )
+    print()
+    print(GAP)
+
+
+GAP = (
+    "Where the rest goes, and what was tried. *Lean hello*: the section `gateway_profile.py` "
+    "below has the profile: in-process the guest side of a request is about 100 µs of "
+    "Python (instantiate, bind the export, 8 host calls into the Python WASI host), but in a "
+    "loaded server every call into wasmtime and every host call can hand the GIL between the "
+    "event loop thread and the guest threads (about 27 context switches per request), so "
+    "one process tops out at a few thousand requests/s where `wasmtime serve` runs the "
+    "component natively on every core; worker processes multiply that only while cores "
+    "are free, and on this shared 2-core machine they are not. *componentize-py hello*: "
+    "most of a request is the guest's own CPython in wasm, where the GIL is released, so "
+    "the per-request host overhead matters less and the ratio follows the machine's load "
+    "(compare the min-max spreads). *1 MiB response*: bound by the stock component "
+    "backend: a `list<u8>` crossing wasmtime's component C API is lifted as one 32-byte "
+    "value per byte (about 50 ns each), so the guest's 256 writes of 4 KiB cost ~60 ms of "
+    "native time per response on one core (profiled with py-spy: the guest threads spend "
+    "their time inside the export call, not in Python); omniwasm's own component backend "
+    "reads guest memory directly but does not run `wasi:http` guests yet (resources). "
+    "Why the issue's two measurements disagreed (2.21x and 0.67x for the same guest): one "
+    "10 s run of a server is not a measurement on this machine; the spread columns show "
+    "`wasmtime serve` alone moving 2-3x between rounds of the same case, and the old bench "
+    "ran each server once, not interleaved, at 16 connections only. Tried and kept: "
+    "`--workers` defaulting to one process per core; the app built (and compiled into the "
+    "compile cache) once in the supervisor before uvicorn starts the workers, which map "
+    "the same cached code; the gateway's long-lived objects frozen out of the garbage "
+    "collector (`gc.freeze`); 64 MiB kept resident per pooled instance slot; response "
+    "bodies coalesced into chunks of up to 256 KiB per ASGI message; a bounded queue for "
+    "guest threads (503 past the timeout). Not tried here: another ASGI server (granian) "
+    "under the same guests."
+)
+"""Printed under the table: where the gap to `wasmtime serve` goes and what was tried."""
 
 
 if __name__ == "__main__":
