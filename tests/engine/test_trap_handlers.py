@@ -108,7 +108,7 @@ def test_sql_statements_trap_after_faulthandler_enable() -> None:
 
 
 def test_importing_the_habitats_libraries_keeps_wasmtime_handlers() -> None:
-    """pyarrow, duckdb, numpy, onnxruntime and uvicorn loaded after an engine leave traps alone."""
+    """pyarrow, duckdb, numpy, onnxruntime, uvicorn loaded (and used) after an engine leave them."""
     done = run("""
         import importlib
         from omniwasm._engine import traps
@@ -118,6 +118,10 @@ def test_importing_the_habitats_libraries_keeps_wasmtime_handlers() -> None:
             except ImportError:
                 continue
             print(name, traps.restore() or "kept")
+        import duckdb, pyarrow.compute as pc  # and used: a query, an Arrow kernel
+        duckdb.connect().execute("SELECT sum(i) FROM range(1000) t(i)").fetchall()
+        pc.sum(pc.multiply([1, 2, 3], 2))
+        print("used", traps.restore() or "kept")
         trap(old, "unreachable")
     """)
     assert done.returncode == 0, done.stderr
