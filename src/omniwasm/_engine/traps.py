@@ -72,7 +72,11 @@ if sys.platform != "win32":
 
 
 def _current(sig: int) -> int:
-    """The handler address now installed for ``sig`` (its whole ``sigaction`` in ``_probe``)."""
+    """The handler address now installed for ``sig``.
+
+    The ``sigaction`` is read into ``_probe``, which threads share: they all read the same
+    handler there, so only the address returned is used.
+    """
     if _sigaction(sig, None, _PROBE) != 0:
         return 0
     return _probe_handler.value or 0
@@ -101,9 +105,12 @@ def record() -> None:
         base = _wasmtime_base()
         found: dict[int, tuple[int, bytes]] = {}
         for sig in TRAP_SIGNALS:
-            handler = _current(sig)
+            action = ctypes.create_string_buffer(_SIZE)  # not _probe: quick checks share it
+            if _sigaction(sig, None, ctypes.addressof(action)) != 0:
+                continue
+            handler = ctypes.c_void_p.from_buffer(action).value or 0
             if handler > 1 and base and _library_base(handler) == base:  # 0/1: SIG_DFL/SIG_IGN
-                found[sig] = (handler, _probe.raw)
+                found[sig] = (handler, action.raw)
         _saved.update(found)
 
 
