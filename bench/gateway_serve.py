@@ -284,8 +284,12 @@ GAP = (
     "the same cached code; the gateway's long-lived objects frozen out of the garbage "
     "collector (`gc.freeze`); 64 MiB kept resident per pooled instance slot; response "
     "bodies coalesced into chunks of up to 256 KiB per ASGI message; a bounded queue for "
-    "guest threads (503 past the timeout). Not tried here: another ASGI server (granian) "
-    "under the same guests."
+    "guest threads (503 past the timeout). Evaluated, not adopted: granian 2.8.9 as the "
+    "ASGI server (its Rust HTTP layer, `--workers 1 --http 1`) serving the same App, "
+    "lean hello, 32 connections, 3 interleaved 10 s rounds (2026-12-06 03:15 UTC, load "
+    "~25): medians 2504 req/s against 2147 for `omniwasm serve --workers 1` and 2149 for "
+    "plain uvicorn, about 1.15x and inside one server's round-to-round spread (1606-2745): "
+    "the HTTP layer is not what bounds a Python host here, the GIL hand-offs are."
 )
 """Printed under the table: where the gap to `wasmtime serve` goes and what was tried."""
 
