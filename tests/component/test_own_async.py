@@ -392,3 +392,80 @@ def test_cancelling_the_await_cancels_the_guest_task(host_guest: Path) -> None:
             return stopped.is_set()
 
     assert bounded(lambda: asyncio.run(main())) is True
+
+
+# --- streams and futures across the boundary ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def streams() -> Path:
+    """The stream/future guest, assembled."""
+    return assemble(ASYNC / "streams.wat", "async-")
+
+
+def _fresh(path: Path) -> Any:
+    rt = omniwasm.Runtime()
+    return rt.instantiate(rt.load(path), POLICY)
+
+
+def test_guest_stream_reads_as_bytes(streams: Path) -> None:
+    """A stream<u8> an export returns is read by the host in chunks, in order, to its end."""
+
+    def run() -> tuple[list[int], bytes]:
+        with _fresh(streams) as inst:
+            reader = inst.call("produce", 70000)
+            parts = []
+            while (part := reader.read_sync(65536)) is not None:
+                parts.append(part)
+        return [len(p) for p in parts], b"".join(parts)
+
+    sizes, data = bounded(run)
+    assert sizes == [65536, 70000 - 65536]
+    assert data == bytes(i & 255 for i in range(70000))
+
+
+def test_guest_stream_is_an_async_iterator(streams: Path) -> None:
+    """An awaited export's stream is read with ``async for`` / ``read_all`` on the loop."""
+
+    async def main() -> bytes:
+        with _fresh(streams) as inst:
+            reader = await inst.exports.produce(100_000)
+            return bytes(await reader.read_all())
+
+    assert bounded(lambda: asyncio.run(main())) == bytes(i & 255 for i in range(100_000))
+
+
+def test_host_bytes_become_a_guest_stream(streams: Path) -> None:
+    """Bytes passed for a stream<u8> parameter are read by the guest to the stream's end."""
+    data = bytes(range(256)) * 3
+
+    def run() -> int:
+        with _fresh(streams) as inst:
+            return int(inst.call("consume", data))
+
+    assert bounded(run) == sum(data)
+
+
+def test_guest_future_and_host_future(streams: Path) -> None:
+    """A future<u32> from the guest resolves to its value; a host value becomes a future."""
+
+    async def main() -> tuple[int, int]:
+        with _fresh(streams) as inst:
+            fut = await inst.exports.make_future(41)
+            first = await fut
+            return first, await inst.exports.take_future(21)
+
+    assert bounded(lambda: asyncio.run(main())) == (42, 42)
+
+
+def test_closing_a_reader_ends_the_guests_writes(streams: Path) -> None:
+    """Closing the host's reader makes the guest's next write DROPPED; the instance goes on."""
+
+    def run() -> int:
+        with _fresh(streams) as inst:
+            reader = inst.call("produce", 100_000)
+            assert reader.read_sync(1000) is not None
+            reader.close()
+            return int(inst.call("consume", b"\x01\x02"))
+
+    assert bounded(run) == 3

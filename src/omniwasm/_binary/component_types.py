@@ -444,6 +444,9 @@ class _Namer:
         return found if found is not None else ("resource", self.scope.interface)
 
     def val(self, ty: Any, hint: str) -> t.WitType:
+        if isinstance(ty, Unsupported) and ty.word in ("stream", "future"):
+            elem = None if ty.elem is None else self.val(ty.elem, hint)
+            return t.StreamType(elem) if ty.word == "stream" else t.FutureType(elem)
         if isinstance(ty, Unsupported):
             raise TypeError(f"{ty.word} values are not supported by omniwasm yet")
         if isinstance(ty, t.ListType):

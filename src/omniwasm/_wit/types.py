@@ -34,6 +34,7 @@ __all__ = [
     "F64Type",
     "FlagsType",
     "FuncSig",
+    "FutureType",
     "IntType",
     "InterfaceType",
     "ListType",
@@ -45,6 +46,7 @@ __all__ = [
     "S16Type",
     "S32Type",
     "S64Type",
+    "StreamType",
     "String",
     "StringType",
     "TupleType",
@@ -366,6 +368,36 @@ class BorrowType:
         return f"borrow<{self.resource}>"
 
 
+@dataclass(frozen=True, slots=True)
+class StreamType:
+    """``stream<elem>``: values that arrive over time (component-model async, WASI 0.3).
+
+    Args:
+        elem: the element type (None: a stream of no values, only its progress).
+
+    """
+
+    elem: WitType | None = None
+
+    def __str__(self) -> str:
+        return "stream" if self.elem is None else f"stream<{self.elem}>"
+
+
+@dataclass(frozen=True, slots=True)
+class FutureType:
+    """``future<elem>``: one value that arrives later (component-model async, WASI 0.3).
+
+    Args:
+        elem: the value's type (None: a future that only completes).
+
+    """
+
+    elem: WitType | None = None
+
+    def __str__(self) -> str:
+        return "future" if self.elem is None else f"future<{self.elem}>"
+
+
 WitType = (
     BoolType
     | IntType
@@ -383,6 +415,8 @@ WitType = (
     | ResultType
     | OwnType
     | BorrowType
+    | StreamType
+    | FutureType
 )
 """Any WIT type descriptor."""
 

@@ -287,14 +287,14 @@ def _component_func(
     ):
         as_batch = False
     if as_batch:
-        params = tuple((snake(n), ty.elem) for n, ty in fn.params)  # type: ignore[union-attr]
+        params = tuple((snake(n), _elem(ty)) for n, ty in fn.params)
         plans.append(
             Plan(
                 _sql_name(short),
                 export,
                 "batch",
                 params,
-                result.elem,  # type: ignore[union-attr]
+                _elem(result),
                 fallible,
                 deterministic,
                 signature=str(fn),
@@ -365,3 +365,9 @@ def _aggregate(
             signature=f"resource {res} {{ {step}; {fin} }}",
         )
     )
+
+
+def _elem(ty: WitType) -> WitType:
+    """The element type of a column list (``_is_column_list`` said it is one)."""
+    assert isinstance(ty, ListType)
+    return ty.elem

@@ -649,12 +649,19 @@ _SIMPLE: dict[type, Callable[[], Codec]] = {
 }
 
 
+EXTRA: dict[type, Callable[[Any], Codec]] = {}
+"""Codecs other modules provide (``stream``/``future``: ``async_values``)."""
+
+
 @functools.lru_cache(maxsize=4096)
 def codec(ty: t.WitType) -> Codec:
     """The codec of a WIT type (cached per descriptor)."""
     simple = _SIMPLE.get(type(ty))
     if simple is not None:
         return simple()
+    extra = EXTRA.get(type(ty))
+    if extra is not None:
+        return extra(ty)
     if isinstance(ty, t.ListType):
         return _List(codec(ty.elem), ty)
     if isinstance(ty, t.TupleType):

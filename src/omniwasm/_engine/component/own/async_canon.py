@@ -62,10 +62,13 @@ from .async_state import (
     WaitableSet,
     trap_if,
 )
+from .async_values import FutureReader, StreamReader
 
 __all__ = [
     "ASYNC_OPS",
     "AsyncLifted",
+    "FutureReader",
+    "StreamReader",
     "acall",
     "async_refusal",
     "builtin",
@@ -501,6 +504,33 @@ class _Builder:
         return self.func(["i32"], ["i32"], cancel)
 
 
+def _with_handles(ty: Any) -> Any:
+    """A static type with its streams and futures as WIT descriptors (the world's form)."""
+    from ...._binary.component_types import Unsupported as Word
+
+    if isinstance(ty, Word) and ty.word in ("stream", "future"):
+        elem = None if ty.elem is None else _with_handles(ty.elem)
+        return t.StreamType(elem) if ty.word == "stream" else t.FutureType(elem)
+    if isinstance(ty, t.ListType):
+        return t.ListType(_with_handles(ty.elem))
+    if isinstance(ty, t.OptionType):
+        return t.OptionType(_with_handles(ty.inner))
+    if isinstance(ty, t.TupleType):
+        return t.TupleType(tuple(_with_handles(x) for x in ty.items))
+    if isinstance(ty, t.ResultType):
+        return t.ResultType(
+            None if ty.ok is None else _with_handles(ty.ok),
+            None if ty.err is None else _with_handles(ty.err),
+        )
+    if isinstance(ty, t.RecordType):
+        return t.RecordType(ty.name, tuple((n, _with_handles(x)) for n, x in ty.fields))
+    if isinstance(ty, t.VariantType):
+        return t.VariantType(
+            ty.name, tuple((n, None if x is None else _with_handles(x)) for n, x in ty.cases)
+        )
+    return ty
+
+
 def _static(d: Any, frame: Any) -> Any:
     """What a built-in needs from the static types (first instance only; then cached)."""
     from ...._binary.component_types import Unsupported as Word
@@ -508,12 +538,12 @@ def _static(d: Any, frame: Any) -> Any:
     if d.op == "task.return":
         if d.result is None:
             return None
-        return frame.static.val(d.result)
+        return _with_handles(frame.static.val(d.result))
     if d.op.startswith(("stream.", "future.")):
         ent = frame.static.get("type", d.index or 0)
         if not isinstance(ent, Word) or ent.word not in ("stream", "future"):
             raise AbiTrap(f"canon {d.op}: type {d.index} is not a stream or future type")
-        return (ent.word, ent.elem)
+        return (ent.word, None if ent.elem is None else _with_handles(ent.elem))
     return ()
 
 

@@ -20,7 +20,7 @@ from ...._wit import types as t
 from ...._wit.convert import from_python
 from ...._wit.values import Err, Ok
 from .abi import codec, params_codec
-from .async_run import core_func, cx_of, schedule, state_of
+from .async_run import core_func, cx_of, schedule, state_of, using_instance
 from .async_state import EventCode, Subtask
 
 __all__ = ["lower_async"]
@@ -66,6 +66,10 @@ class _HostCall:
         return from_python(out, self.sig.result, function=self.label, param="result")
 
     def __call__(self, live: Any, *core: Any) -> int:
+        with using_instance(live):
+            return self._call(live, *core)
+
+    def _call(self, live: Any, *core: Any) -> int:
         cx = cx_of(live.views, self.opts)
         if self.spill:
             args = list(params_codec(self.sig).load(cx, core[0]))
@@ -123,7 +127,8 @@ class _HostCall:
                 return
             value = exc if exc is not None else fut.result()
             if self.rcodec is not None:
-                self.rcodec.store(cx_of(live.views, self.opts), self.convert(value), retptr)
+                with using_instance(live):
+                    self.rcodec.store(cx_of(live.views, self.opts), self.convert(value), retptr)
             sub.state = Subtask.RETURNED
         i = sub.index
 

@@ -34,11 +34,13 @@ __all__ = [
     "block_until",
     "call_async",
     "core_func",
+    "current_instance",
     "cx_of",
     "drive",
     "schedule",
     "settle",
     "state_of",
+    "using_instance",
 ]
 
 _VAL = {
@@ -192,8 +194,44 @@ def _step(inst: Any, st: AsyncState) -> bool:
     return ran
 
 
+_current = threading.local()
+
+
+class using_instance:  # noqa: N801  (a context manager, used like a function)
+    """Name the instance whose handle table this thread's stream/future values use."""
+
+    def __init__(self, inst: Any) -> None:
+        self.inst = inst
+        self.prev: Any = None
+
+    def __enter__(self) -> None:
+        self.prev = getattr(_current, "inst", None)
+        _current.inst = self.inst
+
+    def __exit__(self, *exc: object) -> None:
+        _current.inst = self.prev
+
+
+def current_instance() -> Any:
+    """The instance of the async call running on this thread.
+
+    Raises:
+        AbiTrap: none (a synchronous call moving a stream or future).
+
+    """
+    inst = getattr(_current, "inst", None)
+    if inst is None:
+        raise AbiTrap("stream and future values cross only in async calls on this backend")
+    return inst
+
+
 def drive(inst: Any, until: Callable[[], bool], what: str) -> None:
     """Run the instance's tasks and host completions until ``until()`` holds."""
+    with using_instance(inst):
+        _drive(inst, until, what)
+
+
+def _drive(inst: Any, until: Callable[[], bool], what: str) -> None:
     st = state_of(inst)
     while True:
         apply_inbox(st)
@@ -238,6 +276,15 @@ def call_async(export: Any, values: list[Any]) -> Any:
         box.append(task)
     if st.backpressure > 0:
         drive(owner, lambda: st.backpressure == 0, f"{export.label} (backpressure)")
+    with using_instance(owner):
+        return _start(export, st, task, outcome, values)
+
+
+def _start(
+    export: Any, st: AsyncState, task: Task, outcome: list[tuple[str, Any]], values: list[Any]
+) -> Any:
+    owner = export._owner
+    lifted = export._lifted
     cx = cx_of(owner.views, lifted.options)
     flat: list[Any] = []
     if export._pcodec is not None:

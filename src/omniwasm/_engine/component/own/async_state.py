@@ -29,6 +29,8 @@ __all__ = [
     "EventCode",
     "FutureEnd",
     "GuestBuffer",
+    "HostBytes",
+    "HostValues",
     "SharedFuture",
     "SharedStream",
     "StreamEnd",
@@ -353,6 +355,29 @@ class HostBytes:
     def put(self, data: bytes, n: int) -> None:
         self.data += data
         self.progress += n
+
+
+class HostValues:
+    """A host-side buffer of Python values (element types with pointers or handles)."""
+
+    def __init__(self, values: list[Any] | None = None, capacity: int = 0) -> None:
+        self.values: list[Any] = list(values) if values is not None else []
+        self.offset = 0
+        self.length = len(self.values) if values is not None else capacity
+        self.progress = 0
+
+    def remain(self) -> int:
+        return self.length - self.progress
+
+    def read_values(self, n: int) -> list[Any]:
+        out = self.values[self.offset : self.offset + n]
+        self.offset += n
+        self.progress += n
+        return out
+
+    def write_values(self, values: list[Any]) -> None:
+        self.values.extend(values)
+        self.progress += len(values)
 
 
 # --- streams and futures ------------------------------------------------------------------------
