@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,20 @@ def test_snapshot_of_a_snapshot_is_stable() -> None:
     once = rt.snapshot(noop, init="init")
     twice = rt.snapshot(once, init="noop")
     assert answers(rt, twice, init=False) == answers(rt, once, init=False)
+
+
+def test_a_c_program_prints_the_same_from_its_snapshot(c_module: Callable[[str], Path]) -> None:
+    """A zig-built C command prints the same from its snapshot, whose init already ran."""
+    wasm = c_module("snapinit")
+    rt = Runtime()
+    snap = rt.snapshot(wasm)
+    plain, snapped = rt.run(wasm), rt.run(rt.load(snap))
+    assert (snapped.exit_code, snapped.stdout) == (plain.exit_code, plain.stdout)
+    assert plain.stdout.startswith(b"init ran 1 time(s); checksum ")
+    with rt.instantiate(rt.load(wasm)) as fresh, rt.instantiate(rt.load(snap)) as ready:
+        assert (fresh.call("init_runs"), ready.call("init_runs")) == (0, 1)
+        assert "wizer.initialize" in fresh.exports
+        assert "wizer.initialize" not in ready.exports
 
 
 WASI_OPEN = """
