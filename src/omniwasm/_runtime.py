@@ -472,8 +472,13 @@ class Runtime:
         if backend != "stock":
             reason = eng.unsupported_reason(artifact, defs)
             if not reason:
-                own = eng.instantiate_own(artifact, policy, defs=defs, argv0=name, data=host_data)
-                return cast("eng.ComponentInstance", own)  # the same interface, duck-typed
+                try:
+                    own = eng.instantiate_own(
+                        artifact, policy, defs=defs, argv0=name, data=host_data
+                    )
+                    return cast("eng.ComponentInstance", own)  # the same interface, duck-typed
+                except eng.Unsupported as exc:  # found while instantiating
+                    reason = str(exc)
             if backend == "omniwasm":
                 raise PolicyError(f"components='omniwasm' cannot run {artifact.source}: {reason}")
         inner = eng.instantiate_component(artifact, policy, defs=defs, argv0=name, data=host_data)

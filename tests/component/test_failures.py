@@ -79,7 +79,7 @@ BAD_ARGUMENTS: list[tuple[str, Any, str, str]] = [
     ("echo-list-u32", 5, "x", "list<u32>"),
     ("echo-list-u32", [1, -1], "x[1]", "u32"),
     ("echo-list-u8", "text", "x", "list<u8>"),
-    ("echo-list-u8", [1, 256], "x", "u8"),
+    ("echo-list-u8", [1, 256], "x|x[1]", "u8"),  # stock names the list, omniwasm the item
     ("echo-list-string", "abc", "x", "list<string>"),
     ("echo-tuple", (1, "a"), "x", "tuple<u8, string, f64>"),
     ("echo-tuple", (1, 2, 3.0), "x[1]", "string"),
@@ -104,12 +104,15 @@ BAD_ARGUMENTS: list[tuple[str, Any, str, str]] = [
 def test_bad_argument_names_function_parameter_and_type(
     echo: Any, func: str, arg: Any, param: str, expected: str
 ) -> None:
-    """A wrong or out-of-range argument raises ValueConversionError naming where and what."""
+    """A wrong or out-of-range argument raises ValueConversionError naming where and what.
+
+    ``param`` lists the names either backend may give (``|``).
+    """
     with pytest.raises(omniwasm.ValueConversionError) as info:
         echo[func](arg)
     err = info.value
     assert err.function == f"{ECHO}#{func}"
-    assert err.param == param
+    assert err.param in param.split("|")
     assert expected in err.expected
     assert isinstance(err, TypeError)
     assert f"{ECHO}#{func}" in str(err)

@@ -131,18 +131,34 @@ def test_the_backend_is_chosen_per_runtime(wat_component: Callable[[str], Path])
 
 
 def test_auto_falls_back_to_stock_and_says_why(wat_component: Callable[[str], Path]) -> None:
-    """A component with resources runs on stock under auto, with the reason recorded."""
-    inst = omniwasm.Runtime(components="auto").instantiate(wat_component("resources_export"))
+    """Precompiled code (no component binary to run) goes to stock under auto, saying why."""
+    blob = omniwasm.Runtime().compile(wat_component("types"))
+    runtime = omniwasm.Runtime(components="auto")
+    inst = runtime.instantiate(runtime.load(blob))
     assert inst.component_backend == "stock"
-    assert "resources" in inst.component_fallback
+    assert "precompiled" in inst.component_fallback
 
 
 def test_forcing_omniwasm_on_an_unsupported_component_is_a_policy_error(
     wat_component: Callable[[str], Path],
 ) -> None:
-    """components='omniwasm' refuses what it cannot run yet, naming the reason."""
-    with pytest.raises(PolicyError, match="resources"):
-        omniwasm.Runtime(components="omniwasm").instantiate(wat_component("resources_export"))
+    """components='omniwasm' refuses what it cannot run, naming the reason."""
+    blob = omniwasm.Runtime().compile(wat_component("types"))
+    runtime = omniwasm.Runtime(components="omniwasm")
+    with pytest.raises(PolicyError, match="precompiled"):
+        runtime.instantiate(runtime.load(blob))
+
+
+def test_resources_run_on_the_own_backend(wat_component: Callable[[str], Path]) -> None:
+    """A guest resource and a host resource both run on omniwasm's runtime under auto."""
+    runtime = omniwasm.Runtime(components="auto")
+    inst = runtime.instantiate(wat_component("resources_export"))
+    assert inst.component_backend == "omniwasm"
+    api = inst.exports["test:resources/counter"]
+    with api.Counter(2) as c:
+        c.increment(3)
+        assert api.read(c) == 5
+    assert api.drops() == 1
 
 
 def test_environment_chooses_the_default_backend(

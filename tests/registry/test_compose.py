@@ -196,12 +196,6 @@ world adder { export math; }
     assert misfit.detail
 
 
-@pytest.mark.xfail(
-    raises=omniwasm.OmniwasmError,
-    strict=True,
-    reason="#15: the own backend does not yet run calls between components inside one "
-    "component (what composition makes); it raises Unsupported at the call",
-)
 def test_a_composition_runs_on_the_own_backend(parts: dict[str, Path], tmp_path: Path) -> None:
     """The composed report <- calc <- adder computes the same on omniwasm's own backend."""
     out = compose(

@@ -34,6 +34,7 @@ __all__ = [
     "Res",
     "Resolved",
     "Unsupported",
+    "named_resources",
     "resolve",
     "walk",
     "world_items",
@@ -538,6 +539,21 @@ def _owners(*sides: dict[str, tuple[str, Any]]) -> list[tuple[str, str, Res]]:
                 if isinstance(item, Res) and item not in seen:
                     seen.add(item)
                     found.append((iface, name, item))
+    return found
+
+
+def named_resources(
+    imports: dict[str, tuple[str, Any]], exports: dict[str, tuple[str, Any]]
+) -> dict[tuple[str, str], Res]:
+    """A world's resources by ``(interface, name)``, named as :func:`walk` names them.
+
+    A resource imported or exported at the world level has the interface ``""``.
+    """
+    found = {(iface, name): res for iface, name, res in _owners(imports, exports)}
+    for side in (imports, exports):
+        for name, (_, ent) in side.items():
+            if isinstance(ent, Res):
+                found.setdefault(("", name), ent)
     return found
 
 

@@ -12,7 +12,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .artifact import Artifact, CodeMemo, Kind, load_artifact, sniff
     from .cache import CompileCache, default_cache_dir
-    from .component.own.instance import OwnInstance, instantiate_own, unsupported_reason
+    from .component.own.instance import (
+        OwnInstance,
+        Unsupported,
+        instantiate_own,
+        unsupported_reason,
+    )
     from .component.stock.handles import GuestHandle
     from .component.stock.imports import HostDefs, current_state
     from .component.stock.instance import ComponentInstance, instantiate_component, missing_imports
@@ -55,6 +60,7 @@ _WHERE: dict[str, str] = {
     "SLOT": ".core.slotcall",
     "SlotCall": ".core.slotcall",
     "StoreBox": ".store",
+    "Unsupported": ".component.own.instance",
     "current_state": ".component.stock.imports",
     "default_cache_dir": ".cache",
     "engine_for": ".native",
@@ -108,6 +114,7 @@ __all__ = [
     "OwnInstance",
     "SlotCall",
     "StoreBox",
+    "Unsupported",
     "current_state",
     "default_cache_dir",
     "engine_for",

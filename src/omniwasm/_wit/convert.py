@@ -167,9 +167,9 @@ def _convert(value: Any, ty: WitType, fn: str, param: str) -> Any:  # noqa: PLR0
         return _convert(value, ty.inner, fn, param)
     if isinstance(ty, ResultType):
         if isinstance(value, Ok):
-            return Ok(_convert_opt(value.value, ty.ok, fn, param))
+            return Ok(_convert_opt(value.value, ty.ok, fn, f"{param}(ok)"))
         if isinstance(value, Err):
-            return Err(_convert_opt(value.value, ty.err, fn, param))
+            return Err(_convert_opt(value.value, ty.err, fn, f"{param}(err)"))
         raise _fail(value, ty, fn, param)
     if isinstance(ty, OwnType | BorrowType | StreamType | FutureType):
         return value  # handles: the backend checks them (a stream from bytes, a list...)
@@ -218,7 +218,7 @@ def _convert_record(value: Any, ty: RecordType, fn: str, param: str) -> Any:
         if raw is _MISSING:
             if not isinstance(fty, OptionType):
                 got = f"a value without field {name!r} of record {ty.name}"
-                raise ValueConversionError(fn, sub, str(fty), got)
+                raise ValueConversionError(fn, sub, f"field {name}: {fty}", got)
             raw = None
         out.append(_convert(raw, fty, fn, sub))
     return record_class(ty)(*out)

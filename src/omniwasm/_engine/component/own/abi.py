@@ -29,6 +29,7 @@ __all__ = [
     "MAX_FLAT_PARAMS",
     "MAX_FLAT_RESULTS",
     "AbiTrap",
+    "BadValue",
     "Codec",
     "Cx",
     "codec",
@@ -44,26 +45,56 @@ class AbiTrap(Exception):
     """The guest broke the canonical ABI (bad pointer, UTF-8, char, discriminant...)."""
 
 
+class BadValue(Exception):
+    """A Python value does not fit where it goes (a handle of the wrong kind, say)."""
+
+    def __init__(self, expected: str, value: Any) -> None:
+        super().__init__(expected)
+        self.expected = expected
+        self.value = value
+
+
 class Cx:
     """What lifting and lowering one call needs: the memory, realloc and the string encoding.
 
     ``view`` returns a writable ``memoryview`` of the whole memory as it is now (re-taken after
     any guest code ran); ``realloc(old, old_size, align, new_size)`` calls the guest's
-    allocator.
+    allocator. Resources: ``table`` is the guest instance's handle table, ``res`` moves handles
+    between it and Python (``.resources.HostSide``), ``borrows`` counts the borrow handles the
+    callee still holds and ``exits`` what to do when the call ends (:meth:`finish`).
     """
 
-    __slots__ = ("_view", "encoding", "realloc", "view_fn")
+    __slots__ = ("_view", "borrows", "encoding", "exits", "realloc", "res", "table", "view_fn")
 
     def __init__(
         self,
         view_fn: Callable[[], memoryview] | None,
         realloc: Callable[[int, int, int, int], int] | None,
         encoding: str = "utf8",
+        table: Any = None,
+        res: Any = None,
     ) -> None:
         self.view_fn = view_fn
         self.realloc = realloc
         self.encoding = encoding
         self._view: memoryview | None = None
+        self.table = table
+        self.res = res
+        self.borrows = 0
+        self.exits: list[Callable[[], Any]] | None = None
+
+    def on_exit(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` when the call ends (ends a lend, forgets a borrowed object)."""
+        if self.exits is None:
+            self.exits = []
+        self.exits.append(fn)
+
+    def finish(self) -> None:
+        """The call ended: run the exit actions (each once)."""
+        exits, self.exits = self.exits, None
+        if exits:
+            for fn in exits:
+                fn()
 
     def mem(self) -> memoryview:
         """The memory now (cached until :meth:`dirty`)."""
@@ -558,7 +589,7 @@ class _Flags(Codec):
 
 
 class _Handle(Codec):
-    """``own``/``borrow``: an i32 handle index; resources need the instance's tables."""
+    """``own``/``borrow``: an i32 handle index, moved by the call's ``cx.res``."""
 
     size = align = 4
     flat = ("i32",)
@@ -566,20 +597,24 @@ class _Handle(Codec):
     def __init__(self, ty: t.OwnType | t.BorrowType) -> None:
         self.ty = ty
 
-    def _refuse(self) -> Any:
-        raise AbiTrap(f"resource handles ({self.ty}) are not supported by this backend yet")
+    def _res(self, cx: Cx) -> Any:
+        if cx.res is None or cx.table is None:
+            raise AbiTrap(f"resource handles ({self.ty}) cannot cross here")
+        return cx.res
 
     def load(self, cx: Cx, ptr: int) -> Any:
-        return self._refuse()
+        i = _I32.unpack_from(cx.check(ptr, 4, 4), ptr)[0]
+        return self._res(cx).lift(cx, self.ty, i)
 
     def store(self, cx: Cx, value: Any, ptr: int) -> None:
-        self._refuse()
+        i = self._res(cx).lower(cx, self.ty, value)
+        _I32.pack_into(cx.check(ptr, 4, 4), ptr, i)
 
     def lift(self, cx: Cx, vals: Iterator[Any]) -> Any:
-        return self._refuse()
+        return self._res(cx).lift(cx, self.ty, next(vals) & 0xFFFFFFFF)
 
     def lower(self, cx: Cx, value: Any, out: list[Any]) -> None:
-        self._refuse()
+        out.append(self._res(cx).lower(cx, self.ty, value))
 
 
 def _record(ty: t.RecordType) -> Codec:

@@ -22,6 +22,7 @@ import functools
 import struct
 import threading
 import weakref
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +31,16 @@ from wasmtime import _ffi as ffi
 
 from ...._binary import component_defs as c
 from ...._binary.component import parse_component
-from ...._binary.component_types import Func, Resolved, _Env, resolve, walk
+from ...._binary.component_types import (
+    Func,
+    Inst,
+    Res,
+    Resolved,
+    _Env,
+    named_resources,
+    resolve,
+    walk,
+)
 from ...._errors import (
     Cancelled,
     ExecutionError,
@@ -55,7 +65,7 @@ from ...translate import translate
 from ..stock.imports import HostDefs, StoreState, current_thread
 from ..stock.instance import ComponentInstance as _Stock
 from ..stock.instance import missing_imports
-from .abi import AbiTrap, Cx, codec, flatten_func, params_codec
+from .abi import AbiTrap, BadValue, Cx, codec, flatten_func, params_codec
 from .async_canon import (
     ASYNC_OPS,
     AsyncLifted,
@@ -66,6 +76,15 @@ from .async_canon import (
     settle,
 )
 from .async_host import lower_async
+from .resources import (
+    HandleTable,
+    HostSide,
+    InnerSide,
+    RType,
+    drop_builtin,
+    new_builtin,
+    rep_builtin,
+)
 
 __all__ = ["OwnInstance", "Unsupported", "instantiate_own", "own_plan", "unsupported_reason"]
 
@@ -92,9 +111,22 @@ class Plan:
     """Each ``canon lift``'s function type, by definition, once the first instance found them."""
     sigs: dict[int, tuple[list[str], list[str]]] = field(default_factory=dict)
     """Core function signatures by the ``canon`` definition and option that uses them."""
+    res_ids: dict[int, int] = field(default_factory=dict)
+    """The static resource id of each resource type and ``canon resource.*`` definition."""
+    host_res: dict[str, list[tuple[int, str, str]]] = field(default_factory=dict)
+    """Per top-level import: the resources it brings, ``(id, interface, name)``."""
+    named_res: dict[tuple[str, str], int] = field(default_factory=dict)
+    """The world's resources by ``(interface, name)``: their static ids."""
     static_done: bool = False
     """Every instance after the first skips the static type walk (the types are cached)."""
     ambiguous: bool = False
+
+
+_PLANS: weakref.WeakKeyDictionary[Any, OrderedDict[str, Plan]] = weakref.WeakKeyDictionary()
+_PLANS_LOCK = threading.Lock()
+_PLANS_KEPT = 16
+"""Plans kept per engine by the binary's hash: loading the same component again (another
+``Runtime.load``, a fresh compile cache) reuses its parse and compiled core modules."""
 
 
 def own_plan(artifact: Artifact) -> Plan:
@@ -109,7 +141,17 @@ def own_plan(artifact: Artifact) -> Plan:
         if cached.reason:
             raise Unsupported(cached.reason)
         return cached
-    plan = _build_plan(artifact)
+    digest = artifact.sha256
+    with _PLANS_LOCK:
+        recent = _PLANS.setdefault(artifact.native, OrderedDict())
+        plan = recent.get(digest) if digest is not None else None
+    if plan is None:
+        plan = _build_plan(artifact)
+        if digest is not None:
+            with _PLANS_LOCK:
+                recent[digest] = plan
+                while len(recent) > _PLANS_KEPT:
+                    recent.popitem(last=False)
     with artifact.lock:
         artifact.prepared["own-plan"] = plan
     if plan.reason:
@@ -144,8 +186,6 @@ def _build_plan(artifact: Artifact) -> Plan:
         world = world_type_of(*walk(resolved))
     except TypeError as exc:
         return Plan(comp, resolved, empty, {}, str(exc))
-    if _uses_resources(world):
-        return Plan(comp, resolved, world, {}, "it uses resources (not supported yet)")
     engine = artifact.native.engine
     modules: dict[int, wasmtime.Module] = {}
     view = memoryview(data)
@@ -166,53 +206,26 @@ def _all_modules(comp: c.Component) -> list[c.CoreModule]:
     return out
 
 
+_CANON_OPS = {"lift", "lower", "resource.new", "resource.rep", "resource.drop"}
+
+
 def _scan(comp: c.Component) -> str:
     for d in comp.definitions:
         if isinstance(d, c.Canon):
             refused = async_refusal(d)  # component-model async: async_canon
             if refused:
                 return refused
-            if d.op not in ("lift", "lower") and d.op not in ASYNC_OPS:
+            if d.op not in _CANON_OPS and d.op not in ASYNC_OPS:
                 return f"it uses canon {d.op} (not supported yet)"
         if isinstance(d, c.Start | c.Value):
             return "it has a component start function or values (not supported yet)"
-        if isinstance(d, c.ResourceType):
-            return "it defines resources (not supported yet)"
+        if isinstance(d, c.ResourceType) and (d.is_async or d.callback is not None):
+            return "it defines an async resource destructor (not supported yet)"
         if isinstance(d, c.Component):
             inner = _scan(d)
             if inner:
                 return inner
     return ""
-
-
-def _uses_resources(world: t.WorldType) -> bool:
-    for item in (*world.imports, *world.exports):
-        if isinstance(item, t.InterfaceType) and item.resources:
-            return True
-        sigs = item.funcs if isinstance(item, t.InterfaceType) else (item,)
-        for sig in sigs:
-            types = [ty for _, ty in sig.params] + ([sig.result] if sig.result else [])
-            if any(_has_handle(ty) for ty in types):
-                return True
-    return False
-
-
-def _has_handle(ty: t.WitType) -> bool:
-    if isinstance(ty, t.OwnType | t.BorrowType):
-        return True
-    if isinstance(ty, t.ListType):
-        return _has_handle(ty.elem)
-    if isinstance(ty, t.OptionType):
-        return _has_handle(ty.inner)
-    if isinstance(ty, t.TupleType):
-        return any(_has_handle(x) for x in ty.items)
-    if isinstance(ty, t.RecordType):
-        return any(_has_handle(x) for _, x in ty.fields)
-    if isinstance(ty, t.VariantType):
-        return any(x is not None and _has_handle(x) for _, x in ty.cases)
-    if isinstance(ty, t.ResultType):
-        return any(x is not None and _has_handle(x) for x in (ty.ok, ty.err))
-    return False
 
 
 # --- functions ----------------------------------------------------------------------------------
@@ -226,6 +239,7 @@ class Options:
     realloc: RawFunc | None
     post_return: RawFunc | None
     encoding: str
+    table: HandleTable
 
 
 @dataclass(eq=False)
@@ -273,8 +287,8 @@ class _Views:
         return sum(m.size() for m in self.mems.values())
 
 
-def _cx(views: _Views, opts: Options) -> Cx:
-    return Cx(views.view_fn(opts.memory), opts.realloc, opts.encoding)
+def _cx(inst: OwnInstance, opts: Options) -> Cx:
+    return Cx(inst.views.view_fn(opts.memory), opts.realloc, opts.encoding, opts.table, inst.side)
 
 
 class OwnExport:
@@ -318,28 +332,44 @@ class OwnExport:
     def _run(self, values: list[Any]) -> Any:
         owner = self._owner
         lifted = self._lifted
-        cx = _cx(owner.views, lifted.options)
+        cx = _cx(owner, lifted.options)
         flat: list[Any] = []
-        if self._pcodec is not None:
-            ptr = cx.alloc(self._pcodec.align, self._pcodec.size)
-            self._pcodec.store(cx, tuple(values), ptr)
-            flat.append(ptr)
-        else:
-            for (_, cd), v in zip(self._params, values, strict=True):
-                cd.lower(cx, v, flat)
-        raw = lifted.core(*flat)
-        cx.dirty()
-        rc = self._result
-        if rc is None:
-            value = None
-        elif self._spill_r:
-            value = rc.load(cx, int(raw) & 0xFFFFFFFF)
-        else:
-            value = rc.lift(cx, iter([raw]))
-        post = lifted.options.post_return
-        if post is not None:
-            post(*([] if raw is None else [raw]))
+        name = "*"
+        try:
+            if self._pcodec is not None:
+                ptr = cx.alloc(self._pcodec.align, self._pcodec.size)
+                self._pcodec.store(cx, tuple(values), ptr)
+                flat.append(ptr)
+            else:
+                for (pname, cd), v in zip(self._params, values, strict=True):
+                    name = pname
+                    cd.lower(cx, v, flat)
+        except BadValue as exc:
+            cx.finish()
+            raise ValueConversionError(self.label, name, exc.expected, _short(exc.value)) from None
+        try:
+            raw = lifted.core(*flat)
+            cx.dirty()
+            rc = self._result
+            if rc is None:
+                value = None
+            elif self._spill_r:
+                value = rc.load(cx, int(raw) & 0xFFFFFFFF)
+            else:
+                value = rc.lift(cx, iter([raw]))
+            if cx.borrows:
+                raise AbiTrap(f"{self.label} returned without dropping {cx.borrows} borrow(s)")
+            post = lifted.options.post_return
+            if post is not None:
+                post(*([] if raw is None else [raw]))
+        finally:
+            cx.finish()
         return value
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _lowered(inst: OwnInstance, target: Host | Lifted, opts: Options, label: str) -> wasmtime.Func:
@@ -356,44 +386,120 @@ def _lowered(inst: OwnInstance, target: Host | Lifted, opts: Options, label: str
     owner = weakref.ref(inst)
     state = inst.state
     ctx = inst.box.ctx
+    hosted = isinstance(target, Host)
 
     def callback(*core: Any) -> Any:
         try:
             live = owner()
             if live is None:
                 raise OmniwasmError(f"{label}: the instance is gone")
-            cx = _cx(live.views, opts)
-            if pcodec is not None:
-                args = list(pcodec.load(cx, int(core[0]) & 0xFFFFFFFF))
-            else:
-                it = iter(core)
-                args = [cd.lift(cx, it) for cd in pcodecs]
-            if isinstance(target, Host):
-                outer = _local.ctx
-                _local.ctx = ctx
-                try:
-                    out = settle(live, target.fn(*args), label)  # an async def: awaited
-                except Err as err:
-                    if not is_result:
-                        raise
-                    out = err
-                finally:
-                    _local.ctx = outer
-                if rcodec is None:
-                    return None
-                if is_result and not isinstance(out, Ok | Err):
-                    out = Ok(out)
-                assert sig.result is not None
-                out = from_python(out, sig.result, function=label, param="result")
-            else:
-                raise Unsupported("calls between components inside one component")
-            cx.dirty()
+            cx = _cx(live, opts) if hosted else _inner_cx(live, opts)
+            try:
+                return _host_call(cx, core)
+            finally:
+                cx.finish()
+        except BaseException as exc:
+            state.park(exc, label)
+            raise
+
+    def _host_call(cx: Cx, core: tuple[Any, ...]) -> Any:
+        if pcodec is not None:
+            args = list(pcodec.load(cx, int(core[0]) & 0xFFFFFFFF))
+        else:
+            it = iter(core)
+            args = [cd.lift(cx, it) for cd in pcodecs]
+        if isinstance(target, Host):
+            out = _call_host(target, args, ctx, is_result=is_result, inst=owner(), label=label)
+            if rcodec is None:
+                return None
+            assert sig.result is not None
+            out = from_python(out, sig.result, function=label, param="<return>")
+        else:
+            out = _fused_call(owner(), target, sig, args)
+            if rcodec is None:
+                return None
+        cx.dirty()
+        try:
             if spill_r:
                 rcodec.store(cx, out, int(core[-1]) & 0xFFFFFFFF)
                 return None
             flat: list[Any] = []
             rcodec.lower(cx, out, flat)
-            return flat[0]
+        except BadValue as exc:
+            raise ValueConversionError(label, "<return>", exc.expected, _short(exc.value)) from None
+        return flat[0]
+
+    return wasmtime.Func(inst.box.store, ftype, callback)
+
+
+def _call_host(
+    target: Host, args: list[Any], ctx: int, *, is_result: bool, inst: Any, label: str
+) -> Any:
+    """Call a Python host function (``host_data()`` finds this store meanwhile)."""
+    outer = _local.ctx
+    _local.ctx = ctx
+    try:
+        out = settle(inst, target.fn(*args), label)  # an async def: awaited
+    except Err as err:
+        if not is_result:
+            raise
+        out = err
+    finally:
+        _local.ctx = outer
+    if is_result and not isinstance(out, Ok | Err):
+        out = Ok(out)
+    return out
+
+
+def _inner_cx(inst: OwnInstance, opts: Options) -> Cx:
+    return Cx(inst.views.view_fn(opts.memory), opts.realloc, opts.encoding, opts.table, inst.inner)
+
+
+def _fused_call(inst: Any, callee: Lifted, sig: t.FuncSig, args: list[Any]) -> Any:
+    """Call a function another component instance of this component lifted.
+
+    The arguments were lifted from the caller (handles as ``Transit``); they are lowered into
+    the callee, and its result lifted back for the caller to lower.
+    """
+    if inst is None:
+        raise OmniwasmError("the instance is gone")
+    cx = _inner_cx(inst, callee.options)
+    flat: list[Any] = []
+    _, _, spill_p, spill_r = flatten_func(sig, lower=False)
+    try:
+        if spill_p:
+            pc = params_codec(sig)
+            ptr = cx.alloc(pc.align, pc.size)
+            pc.store(cx, tuple(args), ptr)
+            flat.append(ptr)
+        else:
+            for (_, ty), v in zip(sig.params, args, strict=True):
+                codec(ty).lower(cx, v, flat)
+        raw = callee.core(*flat)
+        cx.dirty()
+        value = None
+        if sig.result is not None:
+            rc = codec(sig.result)
+            value = rc.load(cx, int(raw) & 0xFFFFFFFF) if spill_r else rc.lift(cx, iter([raw]))
+        if cx.borrows:
+            raise AbiTrap(f"a component function returned without dropping {cx.borrows} borrow(s)")
+        post = callee.options.post_return
+        if post is not None:
+            post(*([] if raw is None else [raw]))
+    finally:
+        cx.finish()
+    return value
+
+
+def _builtin(inst: OwnInstance, fn: Any, params: int, results: int, label: str) -> wasmtime.Func:
+    """A core function for a ``canon`` built-in (``fn`` takes and returns i32s)."""
+    i32 = _VAL["i32"]
+    ftype = wasmtime.FuncType([i32] * params, [i32] * results)
+    state = inst.state
+
+    def callback(*core: Any) -> Any:
+        try:
+            return fn(*core)
         except BaseException as exc:
             state.park(exc, label)
             raise
@@ -415,6 +521,8 @@ class _Frame:
         self.static = static
         self.parent = parent
         self.spaces: dict[str, list[Any]] = {s: [] for s in c.SORTS}
+        self.table = HandleTable()
+        """This component instance's resource handles."""
 
     def get(self, sort: str, index: int) -> Any:
         space = self.spaces[sort]
@@ -468,6 +576,51 @@ class OwnInstance:
         self._funcs: dict[tuple[str, str], OwnExport] = {}
         self.linked = _Linked()
         self.backend = "omniwasm"
+        self.rtypes: dict[int, RType] = {}
+        """Resource types by static id."""
+        self.side = HostSide(self, {}, self.state, defs.classes, self._handle_class)
+        self.inner = InnerSide(self.rtypes)
+
+    def _handle_class(self, ty: Any) -> Any:
+        return self.linked.hooks.handle_class(ty)
+
+    def drop_handle(self, token: int, borrowed: bool) -> None:
+        """Python drops a guest resource handle: an owning one runs the destructor."""
+        found = self.side.take(token)
+        if found is None or borrowed or self.box.closed:
+            return
+        rt, rep = found
+        dtor = rt.dtor
+        if dtor is None:
+            return
+        with self.guard:
+            box = self.box
+            timed = box.deadline_ticks is not None
+            if timed:
+                box.enter()  # the guest's destructor runs under the deadline
+            try:
+                self.run(lambda: dtor(rep))
+            finally:
+                if timed:
+                    box.leave()
+
+    def forget_handle(self, token: int) -> None:
+        """Python lets go of a guest resource handle without running its destructor."""
+        self.side.forget(token)
+
+    def host_drop(self, rt: RType, rep: int) -> None:
+        """The guest dropped a host resource: forget its object and run the drop hook."""
+        obj = self.state.table.pop(rep, None)
+        assert rt.host is not None
+        hook = self.defs.drops.get(rt.host)
+        if hook is None or obj is None:
+            return
+        outer = _local.ctx
+        _local.ctx = self.box.ctx
+        try:
+            hook(obj)
+        finally:
+            _local.ctx = outer
 
     @property
     def world(self) -> t.WorldType:
@@ -512,9 +665,11 @@ class OwnInstance:
             raise err from err.__cause__
 
     def _from_pending(self, pending: BaseException, exc: BaseException) -> BaseException:
-        if isinstance(pending, GuestExit | LimitExceeded | Cancelled | OmniwasmError):
-            if isinstance(pending, ExecutionError | Unsupported):
-                self.poisoned = f"{type(pending).__name__}: {pending}"
+        if isinstance(pending, AbiTrap):
+            self.poisoned = f"Trap: {pending}"
+            return Trap(f"wasm trap: {pending}", code="abi")
+        if isinstance(pending, GuestExit | LimitExceeded | Cancelled | Unsupported):
+            self.poisoned = f"{type(pending).__name__}: {pending}"
             return pending
         if isinstance(pending, KeyboardInterrupt | SystemExit):
             self.poisoned = f"{type(pending).__name__} in a host function"
@@ -610,13 +765,24 @@ class _Runner:
         self.inst = inst
         self.store = inst.box.store
         self.plan = inst.plan
+        self.top_static: Any = None
 
     def top(self) -> None:
         resolved = self.plan.resolved
         frame = _Frame(_Env(None, resolved.env.budget), None)
         self.inst.exported = self.body(self.plan.component, frame, None, top=True)
-        if not self.plan.ambiguous:
-            self.plan.static_done = True
+        plan = self.plan
+        if not plan.static_done:
+            st = self.top_static
+            plan.named_res = {k: r.id for k, r in named_resources(st.imports, st.exports).items()}
+        named = self.inst.side.named
+        for key, rid in plan.named_res.items():
+            rt = self.inst.rtypes.get(rid)
+            if rt is not None:
+                rt.name = key[1]
+                named[key] = rt
+        if not plan.ambiguous:
+            plan.static_done = True
 
     def body(
         self,
@@ -635,7 +801,18 @@ class _Runner:
         for d in comp.definitions:
             if walk_types:
                 frame.static.definition(d, static_out, static_args)
+                if isinstance(d, c.ResourceType):
+                    self.plan.res_ids[id(d)] = frame.static.spaces["type"][-1].id
+                elif isinstance(d, c.Canon) and d.op.startswith("resource."):
+                    res = frame.static.get("type", d.index or 0)
+                    if not isinstance(res, Res):
+                        raise InvalidModule(f"canon {d.op}: type {d.index} is not a resource")
+                    self.plan.res_ids[id(d)] = res.id
+                elif isinstance(d, c.Import) and args is None:
+                    self.plan.host_res[d.name] = _host_resources(d.name, static_out.imports)
             self.step(d, frame, args, exports, top)
+        if top:
+            self.top_static = static_out
         return exports
 
     def step(
@@ -657,23 +834,10 @@ class _Runner:
             sp["core instance"].append({n: frame.get(s, i) for n, s, i in d.exports})
         elif isinstance(d, c.Alias):
             sp[d.sort].append(self.alias(d, frame))
+        elif isinstance(d, c.ResourceType):
+            self.resource_type(d, frame)
         elif isinstance(d, c.Canon):
-            if d.op == "lift":
-                func = self.lift_type(d, frame)
-                core = self.raw(frame.get("core func", d.index or 0), (id(d), 0))
-                opts = self.options(d, frame)
-                if d.options.is_async:
-                    cb = self.raw(frame.get("core func", d.options.callback or 0), (id(d), 3))
-                    sp["func"].append(AsyncLifted(core, cb, func, opts))
-                else:
-                    sp["func"].append(Lifted(core, func, opts))
-            elif d.op == "lower":
-                target = frame.get("func", d.index or 0)
-                label = target.label if isinstance(target, Host) else "a component function"
-                lower = lower_async if d.options.is_async else _lowered
-                sp["core func"].append(lower(self.inst, target, self.options(d, frame), label))
-            else:
-                sp["core func"].append(builtin(self, d, frame))
+            self.canon(d, frame)
         elif isinstance(d, c.Instantiate):
             sp["instance"].append(self.instantiate(d, frame))
         elif isinstance(d, c.InlineExports):
@@ -686,6 +850,8 @@ class _Runner:
                 item = found[1] if found is not None else None
             else:
                 item = self.host_import(d)
+                for rid, iface, name in self.plan.host_res.get(d.name, ()):
+                    self.inst.rtypes[rid] = RType(name, host=(iface, name))
             if d.desc.sort != "type":
                 sp[d.desc.sort].append(item)
         elif isinstance(d, c.Export):
@@ -699,6 +865,48 @@ class _Runner:
             raise Unsupported("component start functions and values")
         # value and component type definitions live in the static environment only
 
+    def canon(self, d: c.Canon, frame: _Frame) -> None:
+        sp = frame.spaces
+        if d.op == "lift":
+            func = self.lift_type(d, frame)
+            core = self.raw(frame.get("core func", d.index or 0), (id(d), 0))
+            opts = self.options(d, frame)
+            if d.options.is_async:
+                cb = self.raw(frame.get("core func", d.options.callback or 0), (id(d), 3))
+                sp["func"].append(AsyncLifted(core, cb, func, opts))
+            else:
+                sp["func"].append(Lifted(core, func, opts))
+        elif d.op == "lower":
+            target = frame.get("func", d.index or 0)
+            label = target.label if isinstance(target, Host) else "a component function"
+            lower = lower_async if d.options.is_async else _lowered
+            sp["core func"].append(lower(self.inst, target, self.options(d, frame), label))
+        elif d.op.startswith("resource."):
+            sp["core func"].append(self.resource_builtin(d, frame))
+        else:
+            sp["core func"].append(builtin(self, d, frame))
+
+    def resource_type(self, d: c.ResourceType, frame: _Frame) -> None:
+        dtor = None
+        if d.dtor is not None:
+            dtor = self.raw(frame.get("core func", d.dtor), (id(d), 3))
+        rid = self.plan.res_ids[id(d)]
+        self.inst.rtypes[rid] = RType(f"resource {rid}", dtor=dtor, impl=frame.table)
+
+    def resource_builtin(self, d: c.Canon, frame: _Frame) -> wasmtime.Func:
+        rid = self.plan.res_ids[id(d)]
+        rt = self.inst.rtypes.get(rid)
+        if rt is None:
+            raise Unsupported(f"canon {d.op} of a resource this runtime cannot place")
+        table = frame.table
+        inst = self.inst
+        if d.op == "resource.new":
+            return _builtin(inst, new_builtin(table, rt), 1, 1, d.op)
+        if d.op == "resource.rep":
+            return _builtin(inst, rep_builtin(table, rt), 1, 1, d.op)
+        label = f"{rt.host[0]}#[resource-drop]{rt.host[1]}" if rt.host else d.op
+        return _builtin(inst, drop_builtin(table, rt, inst.host_drop), 1, 0, label)
+
     def options(self, d: c.Canon, frame: _Frame) -> Options:
         o = d.options
         return Options(
@@ -708,6 +916,7 @@ class _Runner:
             if o.post_return is None
             else self.raw(frame.get("core func", o.post_return), (id(d), 2)),
             o.encoding,
+            frame.table,
         )
 
     def raw(self, func: wasmtime.Func, key: tuple[int, int]) -> RawFunc:
@@ -797,6 +1006,16 @@ class _Runner:
                         out[sig.name] = ("func", Host(fn, sig, f"{d.name}#{sig.name}"))
             return out
         return None
+
+
+def _host_resources(name: str, imports: dict[str, tuple[str, Any]]) -> list[tuple[int, str, str]]:
+    """The resources a top-level import brings: ``(static id, interface, name)``."""
+    _, ent = imports.get(name, ("", None))
+    if isinstance(ent, Res):
+        return [(ent.id, "", name)]
+    if isinstance(ent, Inst):
+        return [(e.id, name, n) for n, (_, e) in ent.exports.items() if isinstance(e, Res)]
+    return []
 
 
 _EMPTY = HostDefs(wasi=False)

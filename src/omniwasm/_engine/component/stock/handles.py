@@ -1,8 +1,10 @@
 """Handles to resources that live in a component guest, held by Python code.
 
-A :class:`GuestHandle` wraps wasmtime's ``resource_any*``: dropping it runs the guest's
-destructor, passing an ``own`` handle to the guest moves it there, and a forgotten handle only
-frees its native struct. ``wasm_error`` turns a raw ``wasmtime_error_t*`` into an exception.
+A :class:`GuestHandle` wraps wasmtime's ``resource_any*`` (on omniwasm's own runtime, a token
+of the instance's handle table: the instance's ``drop_handle``/``forget_handle`` act on it):
+dropping it runs the guest's destructor, passing an ``own`` handle to the guest moves it there,
+and a forgotten handle only frees its native struct. ``wasm_error`` turns a raw
+``wasmtime_error_t*`` into an exception.
 """
 
 from __future__ import annotations
@@ -28,6 +30,15 @@ any_delete = ctypes.PYFUNCTYPE(None, _vp)(("wasmtime_component_resource_any_dele
 def wasm_error(ptr: int) -> wasmtime.WasmtimeError:
     """Wrap a raw ``wasmtime_error_t*`` (taking ownership) as a wasmtime exception."""
     return wasmtime.WasmtimeError._from_ptr(ctypes.cast(ptr, ctypes.POINTER(ffi.wasmtime_error_t)))
+
+
+def _release(owner: Any, ptr: int) -> None:
+    """Free a handle's native part (stock) or forget its token (omniwasm's own runtime)."""
+    forget = getattr(owner, "forget_handle", None)
+    if forget is not None:
+        forget(ptr)
+    else:
+        any_delete(ptr)
 
 
 class GuestHandle:
@@ -68,7 +79,7 @@ class GuestHandle:
     def _forget(self, why: str) -> None:
         """Release the native handle without running the destructor (ownership moved)."""
         if self._ptr:
-            any_delete(self._ptr)
+            _release(self._owner, self._ptr)
             self._ptr = 0
             self._why = why
 
@@ -79,6 +90,10 @@ class GuestHandle:
         owner = self._owner
         self._ptr = 0
         self._why = "it was dropped"
+        own_drop = getattr(owner, "drop_handle", None)
+        if own_drop is not None:  # omniwasm's own runtime: ``ptr`` is a token of its table
+            own_drop(ptr, self._borrowed)
+            return
         if owner.closed:
             any_delete(ptr)
             return
@@ -115,7 +130,7 @@ class GuestHandle:
         if ptr:
             self._ptr = 0
             with contextlib.suppress(Exception):  # interpreter shutdown: nothing to do
-                any_delete(ptr)
+                _release(self._owner, ptr)
 
     def __repr__(self) -> str:
         state = "dropped" if self._ptr == 0 else ("borrowed" if self._borrowed else "owned")
