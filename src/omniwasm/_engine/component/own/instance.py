@@ -668,7 +668,8 @@ class OwnInstance:
         if isinstance(pending, AbiTrap):
             self.poisoned = f"Trap: {pending}"
             return Trap(f"wasm trap: {pending}", code="abi")
-        if isinstance(pending, GuestExit | LimitExceeded | Cancelled | Unsupported):
+        builtin = isinstance(pending, Trap) and self.state.pending_from.startswith("canon ")
+        if builtin or isinstance(pending, GuestExit | LimitExceeded | Cancelled | Unsupported):
             self.poisoned = f"{type(pending).__name__}: {pending}"
             return pending
         if isinstance(pending, KeyboardInterrupt | SystemExit):
