@@ -18,6 +18,7 @@ __all__ = [
     "Reader",
     "const_instr",
     "header",
+    "section_spans",
     "sections",
     "skip_const_expr",
     "sleb_bytes",
@@ -160,8 +161,8 @@ def header(data: bytes | memoryview) -> str:
     raise BinaryError(f"unknown binary version {version.hex()}")
 
 
-def sections(data: bytes | memoryview) -> Iterator[tuple[int, Reader]]:
-    """Each section after the header: its id and a :class:`Reader` over its payload.
+def section_spans(data: bytes | memoryview) -> Iterator[tuple[int, int, int, int]]:
+    """Each section after the header: ``(id, header start, payload start, payload end)``.
 
     Raises:
         BinaryError: a section header is truncated or runs past the end.
@@ -169,11 +170,23 @@ def sections(data: bytes | memoryview) -> Iterator[tuple[int, Reader]]:
     """
     r = Reader(data, 8)
     while not r.done():
+        head = r.pos
         sid = r.byte()
         size = r.u32()
         start = r.pos
         r.take(size)
-        yield sid, Reader(data, start, start + size)
+        yield sid, head, start, start + size
+
+
+def sections(data: bytes | memoryview) -> Iterator[tuple[int, Reader]]:
+    """Each section after the header: its id and a :class:`Reader` over its payload.
+
+    Raises:
+        BinaryError: a section header is truncated or runs past the end.
+
+    """
+    for sid, _, start, end in section_spans(data):
+        yield sid, Reader(data, start, end)
 
 
 def uleb_bytes(value: int) -> bytes:

@@ -30,6 +30,7 @@ from .._binary.reader import (
     BinaryError,
     Reader,
     const_instr,
+    section_spans,
     skip_const_expr,
     sleb_bytes,
     uleb_bytes,
@@ -90,16 +91,10 @@ def _spans(wasm: bytes) -> Iterator[tuple[int, int, int, int]]:
     """``(id, section start, payload start, payload end)`` of each section."""
     if wasm[:8] != b"\0asm\x01\x00\x00\x00":
         raise SnapshotError("not a core WebAssembly module")
-    r = Reader(wasm, 8)
-    while not r.done():
-        head = r.pos
-        section_id = r.byte()
-        size = r.u32()
-        start = r.pos
-        r.pos = start + size
-        if r.pos > len(wasm):
-            raise SnapshotError("a section runs past the end of the module")
-        yield section_id, head, start, start + size
+    try:
+        yield from section_spans(wasm)
+    except BinaryError as exc:
+        raise SnapshotError(f"malformed module: {exc}") from None
 
 
 def _limits(r: Reader) -> None:
