@@ -1,8 +1,8 @@
 """The README's command-line examples run as written and do what their comments say.
 
-Every command line of the shell blocks in "Command line" and "`omniwasm serve` and
-`omniwasm.toml`" is a test case below, keyed by the line itself: a line the README gains
-without a case here fails, and so does a case whose line the README lost. Each case runs in a
+Every command line of the shell blocks in "Command line", "`omniwasm serve` and
+`omniwasm.toml`" and "Plugins" is a test case below, keyed by the line itself: a line the
+README gains without a case here fails, and so does a case whose line the README lost. Each case runs in a
 fresh directory holding real files under the names the README uses (``prog.wasm`` is a C
 program built with zig, ``app.wasm`` whatever that line's command takes: the componentize-py
 summarizer, an HTTP handler, a composed component...). ``[optional]`` parts are given.
@@ -39,9 +39,11 @@ TESTS = Path(__file__).parents[1]
 FIXTURES = TESTS / "fixtures"
 EXAMPLES = TESTS.parent / "src" / "omniwasm" / "examples"
 
+PLUGINS = "Plugins: run untrusted code (Extism plugins and component plugins)"
 LINES = [
     *commands(blocks(section("Command line"), "sh")[0]),
     *commands(blocks(section("`omniwasm serve` and `omniwasm.toml`"), "sh")[0]),
+    *commands(blocks(section(PLUGINS), "sh")[0]),
 ]
 
 ADD = '(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))'
@@ -482,6 +484,42 @@ def _targets(sh: Shell, line: str) -> None:
     sh.ok(_line("omniwasm compose report.wasm --plug calc.wasm -o app.wasm"))
     sh.put("wit/app.wit", APP_WIT)
     sh.ok(line)
+
+
+# --- plugins -----------------------------------------------------------------------------------
+
+# An Extism plugin whose fetch outputs its config value "greeting" (a block the host returned
+# belongs to the plugin and may be output directly).
+FETCH = """(module
+  (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
+  (import "extism:host/env" "length" (func $length (param i64) (result i64)))
+  (import "extism:host/env" "store_u64" (func $store_u64 (param i64 i64)))
+  (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+  (import "extism:host/env" "config_get" (func $config_get (param i64) (result i64)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "greeting")
+  (func (export "fetch") (result i32)
+    (local $key i64) (local $value i64)
+    (local.set $key (call $alloc (i64.const 8)))
+    (call $store_u64 (local.get $key) (i64.load (i32.const 16)))
+    (local.set $value (call $config_get (local.get $key)))
+    (call $output_set (local.get $value) (call $length (local.get $value)))
+    (i32.const 0)))"""
+
+
+@case(_line("omniwasm plugin call src/omniwasm/examples/count_vowels.wat count_vowels"))
+def _plugin_call(sh: Shell, line: str) -> None:
+    sh.put("src/omniwasm/examples/count_vowels.wat", EXAMPLES / "count_vowels.wat")
+    assert sh.ok(line) == '{"count":3,"total":3,"vowels":"aeiouAEIOU"}'  # raw output
+
+
+@case(_line("omniwasm plugin call manifest.json fetch"))
+def _plugin_manifest(sh: Shell, line: str) -> None:
+    sh.put("fetch.wasm", wasmtime.wat2wasm(FETCH))
+    sh.put("manifest.json", json.dumps({"wasm": [{"path": "fetch.wasm"}]}))
+    sh.put("req.json", '{"url": "https://api.example.com/items"}')
+    (sh.cwd / "data").mkdir()
+    assert sh.ok(line) == "hi"
 
 
 # --- sql, demo ---------------------------------------------------------------------------------
