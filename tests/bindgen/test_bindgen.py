@@ -24,8 +24,12 @@ DOC = ("Wasm", "Wasm runs anywhere. Python embeds wasm with omniwasm. The end.",
 
 
 @pytest.fixture(autouse=True)
-def restore_registered_classes() -> Iterator[None]:
-    """Undo the generated modules' use_class registrations and imports after each test."""
+def restore_registered_classes(tmp_path: Path) -> Iterator[None]:
+    """Undo the generated modules' use_class registrations and imports after each test.
+
+    Only the generated modules (under tmp_path) are forgotten: omniwasm's own modules imported
+    lazily during a test stay, or the next test would get a second copy of their classes.
+    """
     saved = (dict(_values._RECORDS), dict(_values._ENUMS), dict(_values._ENUM_LOOKUP))
     modules, path = set(sys.modules), list(sys.path)
     yield
@@ -35,7 +39,8 @@ def restore_registered_classes() -> Iterator[None]:
         registry.clear()
         registry.update(copy)  # type: ignore[arg-type]
     for name in set(sys.modules) - modules:
-        del sys.modules[name]
+        if str(getattr(sys.modules[name], "__file__", None) or "").startswith(str(tmp_path)):
+            del sys.modules[name]
     sys.path[:] = path
 
 
