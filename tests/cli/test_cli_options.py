@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -170,3 +171,31 @@ def test_invoke_takes_runs_options(omniwasm_cli: CLI, tmp_path: Path) -> None:
     assert (proc.returncode, proc.stdout) == (0, "5\n"), proc.stderr
     starved = _run(omniwasm_cli, "invoke", "-W", "fuel=0", str(wat), "add(2, 3)")
     assert starved.returncode == 133
+
+
+def test_s_http_lets_the_guest_reach_any_host(
+    omniwasm_cli: CLI, wasi_guest: Callable[[str], Path], http_origin: Any
+) -> None:
+    """-S http gives the guest outgoing HTTP (on the virtual host); without it, denied."""
+    # without -S http on the native host, wasi:http is not linked (LinkError), as in wasmtime
+    guest = str(wasi_guest("http_get"))
+    allowed = _run(omniwasm_cli, "run", "-S", "http", guest, http_origin.authority, "/hello")
+    assert allowed.returncode == 0, allowed.stderr
+    assert allowed.stdout.startswith("handle: ok\nstatus: 200\nbody: hello over http\n")
+    denied = _run(omniwasm_cli, "run", "--wasi", "virtual", guest, http_origin.authority, "/hello")
+    assert denied.stdout == "handle: error HTTP-request-denied\n"
+
+
+def test_s_http_on_the_native_host_is_refused(
+    omniwasm_cli: CLI, wasi_guest: Callable[[str], Path]
+) -> None:
+    """-S http with --wasi native is a PolicyError (native WASI has no outgoing HTTP here)."""
+    proc = _run(omniwasm_cli, "run", "-S", "http", "--wasi", "native", str(wasi_guest("http_get")))
+    assert proc.returncode == 78
+    assert "-S http needs the virtual WASI host" in proc.stderr
+
+
+def test_s_cli_is_accepted(omniwasm_cli: CLI, c_module: Build) -> None:
+    """-S cli (wasmtime's default) runs the guest as without it."""
+    proc = _run(omniwasm_cli, "run", "-S", "cli", str(c_module("hello")))
+    assert (proc.returncode, proc.stdout) == (0, "hello from wasm\n")
