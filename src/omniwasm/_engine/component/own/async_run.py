@@ -25,6 +25,7 @@ from typing import Any
 import wasmtime
 
 from ...._errors import OmniwasmError, Trap
+from ...._wit import types as t
 from .abi import AbiTrap, Cx
 from .async_state import AsyncState, EventCode, Task, WaitableSet, trap_if
 
@@ -36,6 +37,7 @@ __all__ = [
     "core_func",
     "current_instance",
     "cx_of",
+    "drain",
     "drive",
     "schedule",
     "settle",
@@ -90,13 +92,14 @@ def schedule(st: AsyncState, awaitable: Any) -> concurrent.futures.Future[Any]:
     return asyncio.run_coroutine_threadsafe(run(), loop)
 
 
-def settle(inst: Any, value: Any, label: str) -> Any:
+def settle(inst: Any, value: Any, label: str, result: Any = None) -> Any:
     """``value``, or what it resolves to when a host function gave an awaitable.
 
     A synchronous call of an ``async def`` host function blocks the store's thread until its
-    coroutine finishes on the host loop (bounded by the deadline).
+    coroutine finishes on the host loop (bounded by the deadline). A function whose ``result``
+    type is a ``future`` returns its awaitable as is: it becomes the future's value.
     """
-    if not inspect.isawaitable(value):
+    if not inspect.isawaitable(value) or isinstance(result, t.FutureType):
         return value
     fut = schedule(state_of(inst), value)
 
@@ -246,6 +249,20 @@ def _drive(inst: Any, until: Callable[[], bool], what: str) -> None:
         if st.host_pending == 0 and st.inbox.empty():
             raise AbiTrap(f"deadlock: {what} cannot finish (every task waits, the host has none)")
         inst.box.deadline.wait(lambda s: apply_inbox(st, s), what)
+
+
+def drain(inst: Any) -> None:
+    """Run the instance until the host work its calls started (host futures) has finished."""
+    st: AsyncState | None = getattr(inst, "async_state", None)
+    if st is None:
+        return
+    with inst.guard:
+        box = inst.box
+        box.enter()
+        try:
+            inst.run(lambda: drive(inst, lambda: st.host_pending == 0, "host work"))
+        finally:
+            box.leave()
 
 
 def _raise_failure(st: AsyncState) -> None:

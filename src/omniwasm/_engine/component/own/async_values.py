@@ -16,14 +16,17 @@ so the guest's writer task gets to run.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import inspect
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ...._errors import HostFunctionError
 from ...._wit import types as t
 from .abi import EXTRA, Codec, Cx, codec
-from .async_run import current_instance, drive, state_of
+from .async_run import current_instance, drive, schedule, state_of
 from .async_state import (
     IDLE,
     CopyResult,
@@ -104,7 +107,7 @@ class _HandleCodec(Codec):
             end: Any = StreamEnd
         else:
             shared = SharedFuture(self.elem.codec, self.elem.size, self.elem.flat)
-            _feed_future(shared, self.elem, value)
+            _feed_future(shared, self.elem, value, inst)
             end = FutureEnd
         return int(st.table.add(end(shared, readable=True, type_key=self.elem.ty)))
 
@@ -156,7 +159,28 @@ def _feed_stream(shared: SharedStream, elem: _Elem, value: Any) -> None:
     offer()
 
 
-def _feed_future(shared: SharedFuture, elem: _Elem, value: Any) -> None:
+def _feed_future(shared: SharedFuture, elem: _Elem, value: Any, inst: Any = None) -> None:
+    """Give the guest's future ``value``, or what the awaitable ``value`` resolves to."""
+    if inst is not None and inspect.isawaitable(value):
+        st = state_of(inst)
+        fut = schedule(st, value)
+        st.host_pending += 1
+
+        def resolved(f: concurrent.futures.Future[Any]) -> None:  # on the store's thread
+            st.host_pending -= 1
+            if f.cancelled():
+                shared.drop()
+                return
+            exc = f.exception()
+            if exc is not None:
+                err = HostFunctionError(f"a host future failed: {type(exc).__name__}: {exc}")
+                err.__cause__ = exc
+                st.failure = err
+                return
+            _feed_future(shared, elem, f.result())
+
+        fut.add_done_callback(lambda f: st.inbox.put(lambda: resolved(f)))
+        return
     src = HostValues([value]) if not elem.flat or elem.codec is None else _source(elem, [value])
     shared.write("host", src, lambda result: None)
 

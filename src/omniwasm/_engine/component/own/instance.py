@@ -76,6 +76,7 @@ from .async_canon import (
     settle,
 )
 from .async_host import lower_async
+from .async_run import drain
 from .resources import (
     HandleTable,
     HostSide,
@@ -439,7 +440,7 @@ def _call_host(
     outer = _local.ctx
     _local.ctx = ctx
     try:
-        out = settle(inst, target.fn(*args), label)  # an async def: awaited
+        out = settle(inst, target.fn(*args), label, target.sig.result)  # async def: awaited
     except Err as err:
         if not is_result:
             raise
@@ -559,6 +560,7 @@ class OwnInstance:
     find_func = _Stock.find_func
     call = _Stock.call
     run_command = _Stock.run_command
+    drain_host = drain  # component-model async: wait for the host futures calls started
 
     def __init__(
         self, box: StoreBox, artifact: Artifact, plan: Plan, defs: HostDefs, data: Any
