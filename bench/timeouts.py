@@ -30,7 +30,7 @@ RUNS = int(os.environ.get("BENCH_REPEAT", "5"))
 def component_of(module: Path) -> Path:
     """The WASI 0.2 command component of a p1 module (the tests' jco adapter)."""
     sys.path.insert(0, str(ROOT / "tests"))
-    from conftest import build_c_component
+    from fixtures.toolchain import build_c_component
 
     return build_c_component(ROOT / "tests" / "fixtures" / "c" / f"{module.stem}.c")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import omniwasm
-from conftest import wasm_tools
+from fixtures.toolchain import wasm_tools
 from omniwasm import InvalidModule
 from omniwasm._binary.component import parse_component
 from omniwasm._binary.component_types import world_items, world_type

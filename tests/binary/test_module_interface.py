@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import wasmtime
 
-from conftest import build_c_module
 from fixtures.extism_plugins import build_plugin
+from fixtures.toolchain import build_c_module
 from omniwasm._binary.module import ModuleInterface, module_interface
 from omniwasm._engine.core.types import _native_interface
 

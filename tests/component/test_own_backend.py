@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import omniwasm
-from conftest import wasm_tools
+from fixtures.toolchain import wasm_tools
 from fixtures.wit_values import same, values_of
 from omniwasm import MemoryLimitExceeded, OutOfFuel, Policy, PolicyError, Timeout, Trap
 from omniwasm.types import FuncSig, InterfaceType

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, build_c_module
 from fixtures.bounded import bounded
 from fixtures.cancelling import cancelled_soon
+from fixtures.toolchain import FIXTURES, build_c_module
 from omniwasm import Cancelled, Policy, Runtime, Timeout
 from omniwasm.plugins import Plugin
 

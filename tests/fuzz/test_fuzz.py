@@ -12,8 +12,8 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import BUILD, FIXTURES, wasm_tools
 from fixtures.extism_plugins import build_plugin
+from fixtures.toolchain import BUILD, FIXTURES, wasm_tools
 from fuzz import fuzzing
 
 Build = Callable[[str], Path]
