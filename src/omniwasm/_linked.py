@@ -183,6 +183,8 @@ class LinkedModule:
         wasi: link WASI p1 natively (configured by each instance's policy).
         count_files: with ``wasi``, count the files each store opens, so that
             :meth:`LinkedInstance.limit_open_files` can limit them.
+        deterministic: with ``wasi``, every store gets virtual clocks (moving only when the
+            guest sleeps; sleeps end at once), and random bytes seeded by the policy's seed.
 
     Raises:
         LinkError: the guest imports something none of these provide (all listed at once).
@@ -197,6 +199,7 @@ class LinkedModule:
         companions: Sequence[tuple[str, Compiled]] = (),
         wasi: bool = False,
         count_files: bool = False,
+        deterministic: bool = False,
     ) -> None:
         self._template = eng.CoreTemplate(
             compiled._artifact,
@@ -204,6 +207,7 @@ class LinkedModule:
             companions=[(name, c._artifact) for name, c in companions],
             wasi=wasi,
             count_files=count_files,
+            deterministic=deterministic,
         )
         self.import_names: list[tuple[str, str]] = self._template.import_names
         """The guest's imports, ``(module, name)`` in declaration order."""

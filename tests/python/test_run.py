@@ -145,3 +145,26 @@ def test_env_reaches_os_environ() -> None:
     )
     assert ["GREETING", "hi"] in result.value
     assert not any(k == "HOME" for k, _ in result.value)
+
+
+def test_deterministic_policy_fixes_clocks_sleeps_and_random_bytes() -> None:
+    """Deterministic runs see virtual clocks (sleeps move them at once) and seeded random bytes.
+
+    The wall clock starts at 2023-11-14T22:13:20Z; os.urandom repeats for the same seed.
+    """
+    code = (
+        "import os, time\n"
+        "start = time.monotonic()\n"
+        "time.sleep(100)\n"
+        "[time.time(), time.monotonic() - start, os.urandom(8).hex()]"
+    )
+    policy = Policy(timeout=30, deterministic=True, seed=11)
+    first = run(code, policy=policy, value=True)
+    assert first.ok, first.error
+    assert first.value[:2] == [1_700_000_100.0, 100.0]
+    assert first.duration < 30
+    assert run(code, policy=policy, value=True).value == first.value
+    other = run(code, policy=policy.with_(seed=12), value=True).value
+    assert other[2] != first.value[2]
+    real = run("import time\ntime.time()", value=True).value
+    assert real > 1_700_000_100

@@ -62,6 +62,8 @@ class Image:
         compiled: its compiled code.
         linked: it prepared for instantiation, with the host call linked.
         artifacts: where the interpreter's files are.
+        deterministic: it prepared with virtual clocks and seeded random bytes, for
+            ``Policy(deterministic=True)``.
 
     """
 
@@ -69,6 +71,7 @@ class Image:
     compiled: Compiled
     linked: LinkedModule
     artifacts: Artifacts
+    deterministic: LinkedModule
 
     def instantiate(self, policy: Policy) -> LinkedInstance:
         """A fresh instance under ``policy`` (the standard library is mounted first).
@@ -78,7 +81,8 @@ class Image:
             PolicyError: the policy cannot be applied.
 
         """
-        guest, _ = self.linked.instantiate(policy, argv0=ARGV0)
+        linked = self.deterministic if policy.deterministic else self.linked
+        guest, _ = linked.instantiate(policy, argv0=ARGV0)
         return guest
 
 
@@ -145,8 +149,14 @@ def _no_door(store_id: int, *args: int) -> int:
     return -1
 
 
-def _link(compiled: Compiled, door: HostCall) -> LinkedModule:
-    return LinkedModule(compiled, host={"host": {"call": door}}, wasi=True, count_files=True)
+def _link(compiled: Compiled, door: HostCall, *, deterministic: bool = False) -> LinkedModule:
+    return LinkedModule(
+        compiled,
+        host={"host": {"call": door}},
+        wasi=True,
+        count_files=True,
+        deterministic=deterministic,
+    )
 
 
 def _turn(guest: LinkedInstance, text: bytes) -> None:
@@ -212,7 +222,8 @@ def image(preload: tuple[str, ...], *, door: HostCall) -> Image:
                 _build(root, artifacts, preload, path)
             compiled = _runtime(root).load(path, expect="module")
         linked = _link(compiled, door)
-        found = _images[key] = Image(preload, compiled, linked, artifacts)
+        deterministic = _link(compiled, door, deterministic=True)
+        found = _images[key] = Image(preload, compiled, linked, artifacts, deterministic)
         return found
 
 

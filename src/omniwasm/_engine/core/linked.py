@@ -37,6 +37,7 @@ from ..translate import translate
 from .instance import WASI_P1_MODULES, CoreInstance, instantiate_failure, pre_instantiate_raw
 from .rawfunc import FINALIZER, UNCHECKED, caller_context, define_unchecked
 from .types import PROBE_PREFIX, describe_import, interface_of
+from .wasidet import shadow_deterministic
 from .wasifiles import shadow_file_calls
 from .wasip1 import shadow_poll_oneoff
 
@@ -130,6 +131,8 @@ class CoreTemplate:
         wasi: link WASI p1 natively (configured by the policy of each instance).
         count_files: with ``wasi``, count the files each store's guests open, so that
             ``StoreBox.max_open_files`` can limit them (:mod:`.wasifiles`).
+        deterministic: with ``wasi``, virtual clocks, instant sleeps and seeded random bytes
+            for every store (:mod:`.wasidet`); for ``Policy(deterministic=True)`` guests.
 
     Raises:
         LinkError: the guest imports something none of these provide (all listed at once).
@@ -144,6 +147,7 @@ class CoreTemplate:
         companions: Sequence[tuple[str, Artifact]] = (),
         wasi: bool = False,
         count_files: bool = False,
+        deterministic: bool = False,
     ) -> None:
         self.artifact = artifact
         self.wasi = wasi
@@ -155,6 +159,8 @@ class CoreTemplate:
             shadow_poll_oneoff(linker)  # plugins can be cancelled: sleeps must end with them
             if count_files:
                 shadow_file_calls(linker)
+            if deterministic:
+                shadow_deterministic(linker)
         linker.allow_shadowing = True
         imports = interface_of(artifact).imports
         host = host or {}

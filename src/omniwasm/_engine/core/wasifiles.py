@@ -18,22 +18,23 @@ from __future__ import annotations
 
 import ctypes
 import struct
+from collections.abc import Callable
+from typing import Any
 
 import wasmtime
 from wasmtime import _ffi as ffi
 
 from ..store import box_of
 from .rawfunc import FINALIZER, UNCHECKED, caller_context, define_unchecked
-from .wasip1 import WASI_P1, ForwarderSpec, NativeFailed, call_native, forwarders
+from .wasip1 import WASI_P1, ForwarderSpec, call_native, forwarders, trap_pointer
 
-__all__ = ["EMFILE", "shadow_file_calls"]
+__all__ = ["EMFILE", "define_shadow", "raw_result", "shadow_file_calls"]
 
 EMFILE = 33
 """WASI's errno ``mfile``: too many open files."""
 _SLOT = 16
 _OPEN_ARGS = 9
 _RESULT = struct.Struct("<i")
-_error_new = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_char_p)(("wasmtime_error_new", ffi.dll))
 
 _SPEC = ForwarderSpec(
     key="files",
@@ -70,20 +71,26 @@ def _close(caller: int, ctx: int, slots: int) -> int:
     return errno
 
 
-def _raw(name: str, body: object) -> object:
+def raw_result(name: str, body: Callable[[], int], vals: int | None) -> int:
+    """Run a raw WASI p1 function's ``body`` and store its errno as the result; never raises.
+
+    Returns 0, or the error (a trap) wasmtime gets for what ``body`` raised.
+    """
+    try:
+        errno = body()
+        _RESULT.pack_into((ctypes.c_char * _SLOT).from_address(vals or 0), 0, errno)
+        return 0
+    except BaseException as exc:  # nothing may unwind into native code
+        return trap_pointer(name, exc)
+
+
+def _raw(name: str, body: Callable[[int, int, int], int]) -> Any:
     @UNCHECKED  # type: ignore[untyped-decorator]
     def callback(env: int | None, caller: int | None, vals: int | None, nvals: int) -> int:
         """The native callback: never raises (a failure becomes the guest's trap)."""
-        try:
-            ctx = caller_context(caller) or 0
-            errno = body(caller or 0, ctx, vals or 0)  # type: ignore[operator]
-            _RESULT.pack_into((ctypes.c_char * _SLOT).from_address(vals or 0), 0, errno)
-            return 0
-        except NativeFailed as failed:
-            return failed.pointer
-        except BaseException as exc:  # nothing may unwind into native code
-            text = f"{WASI_P1}::{name} failed: {exc}".encode()
-            return int(_error_new(text) or 0)
+        return raw_result(
+            name, lambda: body(caller or 0, caller_context(caller) or 0, vals or 0), vals
+        )
 
     return callback
 
@@ -94,6 +101,25 @@ _CALLBACKS = {"path_open": _raw("path_open", _open), "fd_close": _raw("fd_close"
 @FINALIZER  # type: ignore[untyped-decorator]
 def _no_finalizer(env: int | None) -> None:
     return None
+
+
+def define_shadow(linker: wasmtime.Linker, name: str, ty: wasmtime.FuncType, callback: Any) -> None:
+    """Define raw ``callback`` as WASI p1's ``name`` in ``linker``, over what it had.
+
+    Raises:
+        wasmtime.WasmtimeError: wasmtime refused the definition.
+
+    """
+    linker.allow_shadowing = True
+    module, raw = WASI_P1.encode(), name.encode()
+    err = define_unchecked(
+        ctypes.cast(linker.ptr(), ctypes.c_void_p).value, module, len(module), raw, len(raw),
+        ctypes.cast(ty.ptr(), ctypes.c_void_p).value, callback, None, _no_finalizer,
+    )  # fmt: skip
+    if err:
+        raise wasmtime.WasmtimeError._from_ptr(
+            ctypes.cast(err, ctypes.POINTER(ffi.wasmtime_error_t))
+        )
 
 
 def shadow_file_calls(linker: wasmtime.Linker) -> None:
@@ -110,15 +136,5 @@ def shadow_file_calls(linker: wasmtime.Linker) -> None:
         ),
         "fd_close": wasmtime.FuncType([i32()], [i32()]),
     }
-    linker.allow_shadowing = True
-    module = WASI_P1.encode()
     for name, ty in types.items():
-        raw = name.encode()
-        err = define_unchecked(
-            ctypes.cast(linker.ptr(), ctypes.c_void_p).value, module, len(module), raw, len(raw),
-            ctypes.cast(ty.ptr(), ctypes.c_void_p).value, _CALLBACKS[name], None, _no_finalizer,
-        )  # fmt: skip
-        if err:
-            raise wasmtime.WasmtimeError._from_ptr(
-                ctypes.cast(err, ctypes.POINTER(ffi.wasmtime_error_t))
-            )
+        define_shadow(linker, name, ty, _CALLBACKS[name])

@@ -43,7 +43,10 @@ __all__ = [
     "NativeFailed",
     "call_native",
     "forwarders",
+    "memory_span",
+    "poll_natively",
     "shadow_poll_oneoff",
+    "trap_pointer",
 ]
 
 WASI_P1 = "wasi_snapshot_preview1"
@@ -343,6 +346,33 @@ class _NativeFailed(Exception):
 
 NativeFailed = _NativeFailed
 call_native = _call_native
+
+
+def memory_span(caller: int, ctx: int) -> tuple[int, int]:
+    """The calling guest's ``memory`` export: its base address and size now.
+
+    Raises:
+        LookupError: the caller exports no memory.
+
+    """
+    return _Memory(caller, ctx).span()
+
+
+def poll_natively(  # noqa: PLR0917 - poll_oneoff's own four arguments, after the caller's two
+    caller: int, ctx: int, sub_ptr: int, event_ptr: int, n: int, nevents_ptr: int
+) -> int:
+    """The deadline-aware ``poll_oneoff`` (its errno); failures as :func:`trap_pointer` takes."""
+    return _poll(caller, ctx, sub_ptr, event_ptr, n, nevents_ptr)
+
+
+def trap_pointer(name: str, exc: BaseException) -> int:
+    """What a raw WASI p1 function returns to wasmtime for ``exc``: an error that traps."""
+    if isinstance(exc, _Interrupted):
+        message = CANCELLED_MESSAGE.encode() if exc.cancelled else b"wasm trap: interrupt"
+        return int(_error_new(message) or 0)
+    if isinstance(exc, _NativeFailed):
+        return exc.pointer
+    return int(_error_new(f"{WASI_P1}::{name} failed: {exc}".encode()) or 0)
 
 
 def _native_monotonic(ctx: int, helper: _Helper, memory: _Memory, scratch: int) -> int:
