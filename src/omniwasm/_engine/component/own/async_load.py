@@ -11,6 +11,7 @@ feature.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -81,33 +82,57 @@ def _validator() -> wasmtime.Engine:
 
 
 def validate_async(wasm: bytes) -> OwnOnlyCode:
-    """Validate an async component (compiling it on the validating engine).
+    """Validate an async component (once per binary and process).
+
+    The ``wasm-tools`` CLI (``omniwasm[tools]``) validates in a fraction of a second; without
+    it the component is compiled on the validating engine (seconds for a large guest).
 
     Raises:
         wasmtime.WasmtimeError: it is not valid (the caller translates the message).
-        InvalidModule: it uses error-context and wasm-tools finds it invalid (or is missing).
+        InvalidModule: it is not valid (wasm-tools' message), or it uses error-context and
+            wasm-tools is not installed.
 
     """
-    from wasmtime import component as wcomponent
+    digest = hashlib.sha256(wasm).digest()
+    with _lock:
+        if digest in _valid:
+            return OwnOnlyCode(_REASON)
+    if _wasm_tools() is not None:
+        _validate_with_wasm_tools(wasm)
+    else:
+        from wasmtime import component as wcomponent
 
-    try:
-        wcomponent.Component(_validator(), wasm)
-    except wasmtime.WasmtimeError as exc:
-        if "error-context feature" not in str(exc):
-            raise
-        _validate_error_context(wasm)  # wasmtime-py's C API cannot switch that feature on
-    return OwnOnlyCode("it uses component-model async, which only omniwasm's runtime runs")
+        try:
+            wcomponent.Component(_validator(), wasm)
+        except wasmtime.WasmtimeError as exc:
+            if "error-context feature" not in str(exc):
+                raise
+            _validate_with_wasm_tools(wasm)  # wasmtime-py's C API cannot switch that on
+    with _lock:
+        _valid.add(digest)
+        if len(_valid) > _VALID_KEPT:
+            _valid.pop()
+    return OwnOnlyCode(_REASON)
 
 
-def _validate_error_context(wasm: bytes) -> None:
-    """Validate a component that uses ``error-context`` with the ``wasm-tools`` CLI.
+_REASON = "it uses component-model async, which only omniwasm's runtime runs"
+_valid: set[bytes] = set()
+_VALID_KEPT = 256
+
+
+def _wasm_tools() -> str | None:
+    exe = Path(sys.executable).parent / "wasm-tools"
+    return str(exe) if exe.exists() else shutil.which("wasm-tools")
+
+
+def _validate_with_wasm_tools(wasm: bytes) -> None:
+    """Validate a component-model async component with the ``wasm-tools`` CLI.
 
     Raises:
         InvalidModule: it is invalid, or wasm-tools (``omniwasm[tools]``) is not installed.
 
     """
-    exe = Path(sys.executable).parent / "wasm-tools"
-    found = str(exe) if exe.exists() else shutil.which("wasm-tools")
+    found = _wasm_tools()
     if found is None:
         raise InvalidModule(
             "the component uses error-context, which omniwasm validates with the wasm-tools "
