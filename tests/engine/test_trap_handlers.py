@@ -140,3 +140,23 @@ def test_a_host_crash_outside_wasm_still_kills_the_process() -> None:
         ctypes.string_at(1)
     """)
     assert done.returncode == -signal.SIGSEGV, (done.returncode, done.stderr)
+
+
+def test_a_handler_that_is_not_a_crash_reporter_is_left_in_place() -> None:
+    """A SIGSEGV handler from another library (here libc's ``abs``) is not replaced, but said."""
+    done = run("""
+        import ctypes, signal
+        from omniwasm._engine import traps
+        libc = ctypes.CDLL(None)
+        action = ctypes.create_string_buffer(512)  # struct sigaction: the handler comes first
+        foreign = ctypes.cast(libc.abs, ctypes.c_void_p).value
+        ctypes.c_void_p.from_buffer(action).value = foreign
+        libc.sigaction(signal.SIGSEGV, action, None)
+        print(traps.restore() or "none", traps.restore(quick=True) or "none")
+        libc.sigaction(signal.SIGSEGV, None, action)
+        print(ctypes.c_void_p.from_buffer(action).value == foreign)
+    """)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[1:] == ["none", "none", "True"]
+    assert "not a crash reporter" in done.stderr
+    assert done.stderr.count("not a crash reporter") == 1

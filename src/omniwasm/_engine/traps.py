@@ -10,7 +10,9 @@ Python error: Illegal instruction") instead of raising ``Trap``.
 
 :func:`record` notes wasmtime's handlers (the ``struct sigaction`` of each signal whose
 handler lies in wasmtime's library) after an engine is made; :func:`restore` puts back every
-one that was replaced. It runs for every new ``Runtime`` (all signals) and every new store
+one that a crash reporter replaced (Python's ``faulthandler``, Ray's absl handler; a handler
+from any other library, which may need the signal for its own work, is left in place with a
+warning). It runs for every new ``Runtime`` (all signals) and every new store
 (``quick``: one ``sigaction`` call, looking at ``SIGSEGV``, which every crash handler takes),
 so an instance made after such a call traps as it should. A call into an instance made before
 it and not followed by a new store or runtime is not covered: checking on every call would add
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
 import signal
 import sys
 import threading
@@ -55,6 +58,8 @@ class _DlInfo(ctypes.Structure):
 
 _saved: dict[int, tuple[int, bytes]] = {}
 """Per signal: wasmtime's handler address and its whole ``struct sigaction``."""
+_foreign: set[int] = set()
+"""Handlers found over wasmtime's that are not crash reporters: left in place (said once)."""
 _lock = threading.Lock()
 _warned: list[bool] = []
 _libc: ctypes.CDLL | None = None
@@ -82,13 +87,32 @@ def _current(sig: int) -> int:
     return _probe_handler.value or 0
 
 
-def _library_base(address: int) -> int:
-    """The load address of the shared object holding ``address`` (0 when none)."""
+def _library(address: int) -> tuple[int, str]:
+    """The load address and file of the shared object holding ``address`` (0, "" when none)."""
     assert _libc is not None
     info = _DlInfo()
     if not _libc.dladdr(ctypes.c_void_p(address), ctypes.byref(info)):
-        return 0
-    return info.dli_fbase or 0
+        return 0, ""
+    return info.dli_fbase or 0, os.fsdecode(info.dli_fname or b"")
+
+
+def _library_base(address: int) -> int:
+    """The load address of the shared object holding ``address`` (0 when none)."""
+    return _library(address)[0]
+
+
+def _python_base() -> int:
+    return _library_base(ctypes.cast(ctypes.pythonapi.Py_IsInitialized, ctypes.c_void_p).value or 0)
+
+
+def _crash_reporter(handler: int) -> bool:
+    """Whether ``handler`` only reports a crash: Python's ``faulthandler``, Ray's (absl's).
+
+    Such a handler may be replaced by wasmtime's again; any other (a JVM's, a Go runtime's)
+    may need the signal for its own work, and is left in place.
+    """
+    base, path = _library(handler)
+    return bool(base) and (base == _python_base() or os.path.basename(path).startswith("_raylet"))
 
 
 def _wasmtime_base() -> int:
@@ -127,14 +151,28 @@ def restore(*, quick: bool = False) -> tuple[str, ...]:
     saved = _saved
     if not saved:
         return ()
-    if quick and _QUICK in saved and _current(_QUICK) == saved[_QUICK][0]:
-        return ()
+    if quick and _QUICK in saved:
+        now = _current(_QUICK)
+        if now == saved[_QUICK][0] or now in _foreign:
+            return ()
     with _lock:
         put_back = []
         for sig, (handler, raw) in saved.items():
-            if _current(sig) != handler:
-                _sigaction(sig, ctypes.create_string_buffer(raw, _SIZE), None)
-                put_back.append(signal.Signals(sig).name)
+            now = _current(sig)
+            if now == handler or now in _foreign:
+                continue
+            if now > 1 and not _crash_reporter(now):
+                _foreign.add(now)
+                logger.warning(
+                    "wasmtime's trap handler for %s was replaced by one in %s, which is not a "
+                    "crash reporter omniwasm knows: left in place, so a guest fault may now "
+                    "end the process (load that library before the first omniwasm Runtime)",
+                    signal.Signals(sig).name,
+                    _library(now)[1] or "an unknown library",
+                )
+                continue
+            _sigaction(sig, ctypes.create_string_buffer(raw, _SIZE), None)
+            put_back.append(signal.Signals(sig).name)
     if put_back:
         _report(put_back)
     return tuple(put_back)
