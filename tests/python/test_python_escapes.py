@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from omniwasm import Mount, Policy
 from omniwasm.python import run
 
 
@@ -47,3 +50,19 @@ def test_escape_is_refused(code: str, errors: tuple[str, ...]) -> None:
     assert result.error is not None, result
     assert result.error.type in errors, result.error
     assert result.limit is None
+
+
+def test_symlink_in_a_grant_does_not_lead_outside(tmp_path: Path) -> None:
+    """A symlink inside a granted directory that points outside it cannot be followed."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("host secret")
+    granted = tmp_path / "granted"
+    granted.mkdir()
+    (granted / "link").symlink_to(secret)
+    (granted / "dirlink").symlink_to(tmp_path)
+    policy = Policy(timeout=30, dirs=(Mount(host=str(granted), guest="/data"),))
+    for path in ("/data/link", "/data/dirlink/secret.txt"):
+        result = run(f"print(open({path!r}).read())", policy=policy)
+        assert result.error is not None, result
+        assert result.error.type in ("PermissionError", "OSError", "FileNotFoundError")
+        assert "host secret" not in result.stdout
