@@ -1,7 +1,7 @@
 """The README's command-line examples run as written and do what their comments say.
 
 Every command line of the shell blocks in "Command line", "`omniwasm serve` and
-`omniwasm.toml`", "Plugins", "Registry and composition" and "Composition" is a test case below, keyed by the line itself: a line the
+`omniwasm.toml`", "Plugins", "Registry and composition", "Composition" and "SQL functions" is a test case below, keyed by the line itself: a line the
 README gains without a case here fails, and so does a case whose line the README lost. Each case runs in a
 fresh directory holding real files under the names the README uses (``prog.wasm`` is a C
 program built with zig, ``app.wasm`` whatever that line's command takes: the componentize-py
@@ -17,6 +17,7 @@ shared machine).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -42,12 +43,14 @@ FIXTURES = TESTS / "fixtures"
 EXAMPLES = TESTS.parent / "src" / "omniwasm" / "examples"
 
 PLUGINS = "Plugins: run untrusted code (Extism plugins and component plugins)"
+SQL = "SQL functions: WebAssembly UDFs in SQLite and DuckDB"
 LINES = [
     *commands(blocks(section("Command line"), "sh")[0]),
     *commands(blocks(section("`omniwasm serve` and `omniwasm.toml`"), "sh")[0]),
     *commands(blocks(section(PLUGINS), "sh")[0]),
     *commands(blocks(section("Registry and composition"), "sh")[0]),
     *commands(blocks(section("Composition"), "sh")[0]),
+    *commands(blocks(section(SQL), "sh")[0]),
 ]
 
 ADD = '(module (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add))'
@@ -683,6 +686,29 @@ def _sql(sh: Shell, line: str) -> None:
     sh.put("sql_kernels.wat", EXAMPLES / "sql_kernels.wat")
     out = sh.ok(line)
     assert "APPLE" in out and "PEAR" in out
+
+
+@case(
+    "omniwasm sql shop.db 'SELECT x, next(x) FROM t' --udf next=sql_kernels.wat:twice-plus-one -f csv"
+)
+def _sql_sqlite(sh: Shell, line: str) -> None:
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(sh.cwd / "shop.db")) as db:
+        db.execute("CREATE TABLE t (x INTEGER)")
+        db.executemany("INSERT INTO t VALUES (?)", [(1,), (20,)])
+        db.commit()
+    sh.put("sql_kernels.wat", EXAMPLES / "sql_kernels.wat")
+    assert sh.ok(line).splitlines() == ["x,next(x)", "1,3", "20,41"]
+
+
+@case("omniwasm sql :memory: \"SELECT omniwasm_register('udfs.wasm')\" --timeout 2s -f json")
+def _sql_register(sh: Shell, line: str) -> None:
+    pytest.importorskip("duckdb")
+    sh.put("udfs.wasm", wasmtime.wat2wasm((EXAMPLES / "sql_kernels.wat").read_text()))
+    rows = json.loads(sh.ok(line))
+    assert len(rows) == 1, rows
+    assert "shout" in json.dumps(rows)
 
 
 @case(_line("omniwasm demo"))
