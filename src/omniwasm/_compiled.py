@@ -115,6 +115,15 @@ class Compiled:
         return self._artifact.kind
 
     @property
+    def uses_async(self) -> bool:
+        """True for a component that uses component-model async (WASI 0.3 and async exports).
+
+        Such a component runs on omniwasm's own component runtime, whatever
+        ``Runtime(components=...)`` says, and its WASI comes from :mod:`omniwasm.wasi.p3`.
+        """
+        return bool(getattr(self._artifact.code, "own_only", False))
+
+    @property
     def source(self) -> str:
         """Where the code came from (a path, ``<bytes>`` or ``<text>``)."""
         return self._artifact.source

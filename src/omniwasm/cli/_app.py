@@ -209,8 +209,8 @@ SOpt = Annotated[
     typer.Option(
         "-S",
         metavar="KEY[=y|n]",
-        help="wasmtime's -S group: inherit-env (the host's whole environment), cli (always "
-        "on), http (outgoing HTTP to any host, on the virtual WASI host).",
+        help="wasmtime's -S group: inherit-env (the host's whole environment), cli and p3 "
+        "(WASI 0.3; always on), http (outgoing HTTP to any host, on the virtual WASI host).",
         rich_help_panel=_SANDBOX,
     ),
 ]
@@ -223,9 +223,16 @@ AllowPrecompiledOpt = Annotated[
     ),
 ]
 
-W_KEYS = ("fuel", "timeout", "max-memory-size", "max-table-elements", "max-instances")
+W_KEYS = (
+    "fuel",
+    "timeout",
+    "max-memory-size",
+    "max-table-elements",
+    "max-instances",
+    "component-model-async",
+)
 """The ``-W`` keys omniwasm knows (wasmtime's names)."""
-S_KEYS = ("cli", "http", "inherit-env")
+S_KEYS = ("cli", "http", "inherit-env", "p3")
 """The ``-S`` keys omniwasm knows (wasmtime's names)."""
 
 _W_FLAGS = {
@@ -292,6 +299,10 @@ def option_groups(w: list[str], s: list[str], **flags: Any) -> Groups:
     """
     groups = Groups(**flags)
     for key, value in _pairs("-W", w, W_KEYS):
+        if key == "component-model-async":  # always on: async components run on omniwasm's
+            if not _yes("-W", key, value):
+                raise _usage("-W", "component-model-async=n: omniwasm always runs async")
+            continue
         if value is None or not value:
             raise _usage("-W", f"{key} needs a value: -W {key}=...")
         attr = key.replace("-", "_").replace("max_memory_size", "max_memory")
@@ -306,8 +317,8 @@ def option_groups(w: list[str], s: list[str], **flags: Any) -> Groups:
             setattr(groups, attr, value)
     for key, value in _pairs("-S", s, S_KEYS):
         on = _yes("-S", key, value)
-        if key == "cli" and not on:
-            raise _usage("-S", "cli=n: omniwasm always gives a guest wasi:cli")
+        if key in ("cli", "p3") and not on:
+            raise _usage("-S", f"{key}=n: omniwasm always gives a guest wasi:cli (0.2 and 0.3)")
         if key == "inherit-env":
             groups.inherit_env = on
         elif key == "http":

@@ -221,6 +221,8 @@ def run(
         # host's all end at the deadline
         timed_component = compiled.kind == "component" and policy.timeout is not None
         try:
+            if compiled.kind == "component" and compiled.uses_async:
+                return _run_p3(rt, compiled, policy, name, invoke, guest_args, wasi)
             if wasi == "virtual" or (wasi == "auto" and (timed_component or groups.http)):
                 return _run_virtual(rt, compiled, policy, name, invoke, guest_args)
             imports = _nn_imports(compiled, policy)
@@ -308,6 +310,38 @@ def _run_virtual(
     context = wasi.WasiContext(policy, argv0=name)
     try:
         with wasi.instantiate(rt, compiled, context) as inst:
+            print(invoke_component(inst, invoke, guest_args))
+            sys.stdout.flush()
+    finally:
+        context.close()
+    return 0
+
+
+def _run_p3(
+    rt: Runtime,
+    compiled: Any,
+    policy: Policy,
+    name: str,
+    invoke: str | None,
+    guest_args: list[str],
+    wasi_mode: str,
+) -> int:
+    """A component-model async component (WASI 0.3): omniwasm's runtime, the virtual host."""
+    from .. import wasi
+    from ..wasi import p3
+
+    if wasi_mode == "native":
+        raise PolicyError(
+            "a component-model async (WASI 0.3) component runs on the virtual WASI host "
+            "(--wasi virtual or auto), not native WASI"
+        )
+    if invoke is None:
+        return p3.run(rt, compiled, policy, argv0=name).exit_code
+    context = wasi.WasiContext(policy, argv0=name)
+    try:
+        with rt.instantiate(
+            compiled, policy, imports=p3.linker(), argv0=name, host_data=context
+        ) as inst:
             print(invoke_component(inst, invoke, guest_args))
             sys.stdout.flush()
     finally:
