@@ -18,9 +18,9 @@ from .._runtime import Instance
 from .._wit.types import String
 from .._wit.values import Err, Ok
 from ._plan import Plan
-from ._pool import guest_err
+from ._pool import Pool, Slot, guest_err
 
-__all__ = ["batch_caller", "row_caller"]
+__all__ = ["aggregate_calls", "batch_caller", "row_caller"]
 
 _PACK = {"s8": "b", "u8": "B", "s16": "h", "u16": "H", "s32": "i", "u32": "I"}
 _PACK |= {"s64": "q", "u64": "Q", "f32": "f", "f64": "d"}
@@ -113,3 +113,28 @@ def _core_batch_row(plan: Plan, fn: BatchFunction) -> Callable[..., Any]:
         return struct.unpack_from("<" + _PACK[rname], values)[0]
 
     return one_row
+
+
+def aggregate_calls(plan: Plan, pool: Pool) -> tuple[Slot, Callable[..., Any]]:
+    """An aggregate's per-thread ``(instance, constructor, step, finalize)`` and its caller.
+
+    ``call(fn, instance, *args)`` runs one of the three, refuelled to the policy's fuel first,
+    with ``err(..)`` raised as :class:`~omniwasm.GuestError`.
+    """
+    agg = plan.aggregate
+    assert agg is not None
+    fuel = pool.policy.fuel
+    name = plan.name
+
+    def bind(inst: Instance) -> tuple[Any, ...]:
+        return inst, inst.func(agg.constructor), inst.func(agg.step), inst.func(agg.finalize)
+
+    def call(fn: Callable[..., Any], inst: Instance, *args: Any) -> Any:
+        if fuel is not None:
+            inst.refuel(fuel)
+        value = fn(*args, raw=True)
+        if isinstance(value, Err):
+            raise guest_err(value.value, name)
+        return value.value if isinstance(value, Ok) else value
+
+    return pool.slot(bind), call

@@ -34,7 +34,6 @@ import pyarrow.compute as pc
 
 from .._columnar import Column, width_of
 from .._errors import OmniwasmError, Trap, ValueConversionError
-from .._runtime import Instance
 from .._wit.types import (
     BoolType,
     F32Type,
@@ -44,8 +43,7 @@ from .._wit.types import (
     StringType,
     WitType,
 )
-from .._wit.values import Err, Ok
-from ._calls import batch_caller, row_caller
+from ._calls import aggregate_calls, batch_caller, row_caller
 from ._plan import Plan
 from ._pool import Pool, describe_args, guest_err
 from ._sqltypes import arrow_type, duck_type, from_duck, is_blob, to_duck
@@ -266,27 +264,13 @@ def _aggregate(plan: Plan, pool: Pool) -> Callable[..., Any]:
     dropped after ``finalize``. Values that are NULL in a non-option parameter are skipped,
     as SQL aggregates skip NULLs; a NULL list (``list()`` of no rows) gives NULL.
     """
-    agg = plan.aggregate
-    assert agg is not None
-    fuel = pool.policy.fuel
     name = plan.name
     pnames = [n for n, _ in plan.params]
     ptypes = [ty for _, ty in plan.params]
     strict = [not isinstance(ty, OptionType) for ty in ptypes]
     plain = [_plain(ty) for ty in ptypes]
 
-    def bind(inst: Instance) -> tuple[Any, ...]:
-        return inst, inst.func(agg.constructor), inst.func(agg.step), inst.func(agg.finalize)
-
-    slot = pool.slot(bind)
-
-    def call(fn: Callable[..., Any], inst: Instance, *args: Any) -> Any:
-        if fuel is not None:
-            inst.refuel(fuel)
-        value = fn(*args, raw=True)
-        if isinstance(value, Err):
-            raise guest_err(value.value, name)
-        return value.value if isinstance(value, Ok) else value
+    slot, call = aggregate_calls(plan, pool)
 
     def group(bound: tuple[Any, ...], values: list[list[Any]], where: list[str]) -> Any:
         inst, ctor, step, fin = bound

@@ -17,12 +17,10 @@ from typing import Any
 
 from .._coreabi import unary_function, unary_types
 from .._errors import OmniwasmError
-from .._runtime import Instance
 from .._wit.types import OptionType
-from .._wit.values import Err, Ok
-from ._calls import row_caller
+from ._calls import aggregate_calls, row_caller
 from ._plan import Plan
-from ._pool import Pool, describe_args, guest_err
+from ._pool import Pool, describe_args
 from ._sqltypes import from_sqlite, to_sqlite
 
 __all__ = ["register_sqlite"]
@@ -104,26 +102,12 @@ def _scalar(plan: Plan, pool: Pool) -> Callable[..., Any]:
 
 
 def _aggregate_class(plan: Plan, pool: Pool) -> type:
-    agg = plan.aggregate
-    assert agg is not None
-    fuel = pool.policy.fuel
     name = plan.name
     pnames = [n for n, _ in plan.params]
     ptypes = [ty for _, ty in plan.params]
     strict = [not isinstance(ty, OptionType) for ty in ptypes]
 
-    def bind(inst: Instance) -> tuple[Any, ...]:
-        return inst, inst.func(agg.constructor), inst.func(agg.step), inst.func(agg.finalize)
-
-    slot = pool.slot(bind)
-
-    def call(fn: Callable[..., Any], inst: Instance, *args: Any) -> Any:
-        if fuel is not None:
-            inst.refuel(fuel)
-        value = fn(*args, raw=True)
-        if isinstance(value, Err):
-            raise guest_err(value.value, name)
-        return value.value if isinstance(value, Ok) else value
+    slot, call = aggregate_calls(plan, pool)
 
     class Aggregate:
         """One group's state: a guest resource made on the group's first row."""
