@@ -34,14 +34,21 @@ def _component(plan: Plan, inst: Instance, fuel: int | None) -> Callable[..., An
         return fn
 
     def call(*args: Any) -> Any:
-        if fuel is not None:
-            inst.refuel(fuel)
-        value = fn(*args, raw=True)
-        if isinstance(value, Err):
-            raise guest_err(value.value, name)
-        return value.value if isinstance(value, Ok) else value
+        return _call_guest(fn, inst, fuel, name, *args)
 
     return call
+
+
+def _call_guest(
+    fn: Callable[..., Any], inst: Instance, fuel: int | None, name: str, *args: Any
+) -> Any:
+    """Call a component function: refuelled first, ``err(..)`` raised as a GuestError."""
+    if fuel is not None:
+        inst.refuel(fuel)
+    value = fn(*args, raw=True)
+    if isinstance(value, Err):
+        raise guest_err(value.value, name)
+    return value.value if isinstance(value, Ok) else value
 
 
 def row_caller(plan: Plan, inst: Instance, fuel: int | None) -> Callable[..., Any]:
@@ -130,11 +137,6 @@ def aggregate_calls(plan: Plan, pool: Pool) -> tuple[Slot, Callable[..., Any]]:
         return inst, inst.func(agg.constructor), inst.func(agg.step), inst.func(agg.finalize)
 
     def call(fn: Callable[..., Any], inst: Instance, *args: Any) -> Any:
-        if fuel is not None:
-            inst.refuel(fuel)
-        value = fn(*args, raw=True)
-        if isinstance(value, Err):
-            raise guest_err(value.value, name)
-        return value.value if isinstance(value, Ok) else value
+        return _call_guest(fn, inst, fuel, name, *args)
 
     return pool.slot(bind), call
