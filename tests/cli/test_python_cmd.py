@@ -57,3 +57,15 @@ def test_python_exception_and_limit_exit_codes() -> None:
     assert code == 1 and "ZeroDivisionError" in err
     code, _, err = _invoke("python", "--timeout", "0.3s", "-c", "while True: pass")
     assert code not in (0, 1) and "timeout" in err
+
+
+def test_python_deterministic_and_open_files_flags() -> None:
+    """--deterministic --seed repeats a run exactly; --max-open-files names its limit."""
+    args = ("python", "--deterministic", "--seed", "5", "-c")
+    code = "import os, time\nprint(time.time(), os.urandom(4).hex())"
+    first, second = _invoke(*args, code), _invoke(*args, code)
+    assert first[0] == 0 and first[1] == second[1]
+    assert first[1].startswith("1700000000.0 ")
+    bomb = "fs = [open('/usr/local/lib/python315.zip', 'rb') for _ in range(10)]"
+    status, _, err = _invoke("python", "--max-open-files", "3", "-c", bomb)
+    assert status != 0 and "open_files" in err

@@ -38,6 +38,8 @@ def sandbox_policy(
     dirs: list[str],
     dirs_ro: list[str],
     env: list[str],
+    deterministic: bool = False,
+    seed: int = 0,
 ) -> Policy:
     """The policy of ``omniwasm python``'s flags.
 
@@ -59,6 +61,8 @@ def sandbox_policy(
         max_output=parse_output_limit(max_output) if max_output is not None else DEFAULT_MAX_OUTPUT,
         dirs=tuple(mounts),
         env=tuple(pairs),
+        deterministic=deterministic,
+        seed=seed,
     )
 
 
@@ -91,6 +95,15 @@ def python_cmd(
         list[str] | None, typer.Option("--dir-ro", help="Grant HOST[::GUEST] read-only.")
     ] = None,
     env: Annotated[list[str] | None, typer.Option("--env", help="KEY=VALUE for the code.")] = None,
+    max_tool_calls: Annotated[int, typer.Option(help="Tool calls allowed per run.")] = 1000,
+    max_open_files: Annotated[int, typer.Option(help="Files open at once.")] = 256,
+    deterministic: Annotated[
+        bool,
+        typer.Option(
+            "--deterministic", help="Virtual clocks, seeded random: the same run every time."
+        ),
+    ] = False,
+    seed: Annotated[int, typer.Option(help="The seed of --deterministic.")] = 0,
     packages: Annotated[
         str, typer.Option(help="Modules imported in the image, comma-separated.")
     ] = "numpy,pandas",
@@ -119,18 +132,33 @@ def python_cmd(
             dirs=dirs or [],
             dirs_ro=dirs_ro or [],
             env=env or [],
+            deterministic=deterministic,
+            seed=seed,
         )
         preload = tuple(p for p in packages.split(",") if p)
         results: list[Result] = []
         if session:
-            with Session(policy=policy, packages=preload) as s:
+            with Session(
+                policy=policy,
+                packages=preload,
+                max_tool_calls=max_tool_calls,
+                max_open_files=max_open_files,
+            ) as s:
                 for piece in codes:
                     results.append(s.run(piece, value=value))
                     _show(results[-1], as_json)
                     if not results[-1].ok:
                         break
         else:
-            results.append(run(codes[0], policy=policy, packages=preload, value=value))
+            done = run(
+                codes[0],
+                policy=policy,
+                packages=preload,
+                value=value,
+                max_tool_calls=max_tool_calls,
+                max_open_files=max_open_files,
+            )
+            results.append(done)
             _show(results[-1], as_json)
         return _exit_code(results[-1])
 
