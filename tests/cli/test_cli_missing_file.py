@@ -18,6 +18,12 @@ COMMANDS = [
     ("serve", "{missing}"),
     ("serve", "{manifest}"),
     ("plugin", "call", "{missing}", "f"),
+    ("snapshot", "{missing}", "-o", "{out}"),
+    ("sql", ":memory:", "SELECT 1", "--udf", "{missing}"),
+    ("compose", "{missing}", "--plug", "{missing}", "-o", "{out}"),
+    ("targets", "{missing}", "{out}"),
+    ("push", "{missing}", "127.0.0.1:9/demo/x:1.0.0"),
+    ("publish", "{missing}", "--package", "acme:x@1.0.0"),
 ]
 
 

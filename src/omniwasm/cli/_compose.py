@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from .._errors import InvalidModule
 from ._app import DEBUG, app, guarded
 from ._registry import InsecureOpt, LockOpt, OfflineOpt, client_from_flags
 
@@ -56,7 +57,7 @@ def source_resolver(
         if looks_like_reference(source):
             pulled = client.pull(source)
             return client.store.verify(pulled.layer.digest, reference=pulled.requested)
-        raise FileNotFoundError(f"no such file, and not a reference: {source}")
+        raise InvalidModule("file not found (and not a registry reference)", source=source)
 
     return resolve
 

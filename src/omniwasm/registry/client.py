@@ -20,6 +20,7 @@ from typing import Any
 from .._errors import (
     ArtifactNotFound,
     DigestMismatch,
+    InvalidModule,
     InvalidReference,
     LockMismatch,
     RegistryError,
@@ -418,6 +419,7 @@ class Client:
 
         Raises:
             InvalidReference: not an OCI reference with a tag.
+            InvalidModule: the source file is missing or unreadable.
             RegistryError: the source is not wasm, or the upload failed.
 
         """
@@ -429,7 +431,7 @@ class Client:
             target = Reference(registry, repository, target.version)
         if target.digest or not target.tag:
             raise InvalidReference("push needs a tag, not a digest", str(target))
-        data, title = _read(source, str(target))
+        data, title = _read(source)
         artifact = build_artifact(
             data,
             title=title or f"{target.repository.replace('/', '_')}.wasm",
@@ -482,10 +484,11 @@ class Client:
 
         Raises:
             InvalidReference: no usable name and version.
+            InvalidModule: the source file is missing or unreadable.
             RegistryError: as ``push`` does.
 
         """
-        data, _ = _read(source, "<publish>")
+        data, _ = _read(source)
         spec = package_of(data, package)
         annotations = {"org.opencontainers.image.version": spec.version or ""}
         host, repository = self._oci_location(spec, registry)
@@ -513,7 +516,7 @@ class Client:
 
 
 def _read(
-    source: bytes | bytearray | memoryview | str | os.PathLike[str], reference: str
+    source: bytes | bytearray | memoryview | str | os.PathLike[str],
 ) -> tuple[bytes, str | None]:
     """The bytes to push and, for a file, its name (the layer's title)."""
     if isinstance(source, bytes | bytearray | memoryview):
@@ -521,8 +524,10 @@ def _read(
     path = Path(source)
     try:
         return path.read_bytes(), path.name
+    except FileNotFoundError as exc:  # as everywhere a file is read (read_source)
+        raise InvalidModule("file not found", source=str(path)) from exc
     except OSError as exc:
-        raise RegistryError(f"cannot read {path}: {exc.strerror}", reference) from exc
+        raise InvalidModule(f"cannot read file: {exc.strerror}", source=str(path)) from exc
 
 
 @contextlib.contextmanager
