@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import shutil
 import ssl
@@ -35,6 +34,7 @@ import pytest
 import wasmtime
 
 from fixtures.readme import argv, blocks, commands, section
+from fixtures.readme import shared_cache as readme_shared_cache
 from fixtures.serving import free_port, serving, wait_ready
 from fixtures.wat_components import assemble
 
@@ -718,13 +718,8 @@ def _demo(sh: Shell, line: str) -> None:
 
 @pytest.fixture(scope="module")
 def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A compile cache the cases of this module may share."""
-    base = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        base = base.parent  # this session's directory, shared by its workers
-    shared = base / "readme-shared-cache"
-    shared.mkdir(exist_ok=True)
-    return shared
+    """The session's compile cache for the summarizer (fixtures.readme.shared_cache)."""
+    return readme_shared_cache(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.readme import argv, blocks, section
+from fixtures.readme import argv, blocks, section, shared_cache
 from omniwasm._wit import values as _values
 
 SOURCE = Path(__file__).parents[1] / "fixtures" / "python" / "summarizer"
@@ -48,9 +48,13 @@ def test_the_wit_is_the_fixtures() -> None:
 
 
 def test_the_summarizer_section_runs_as_written(
-    summarizer_wasm: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    summarizer_wasm: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     """Each omniwasm line prints what its comment shows; the Python blocks run on the result."""
+    monkeypatch.setenv("OMNIWASM_CACHE_DIR", str(shared_cache(tmp_path_factory)))
     text = section("The summarizer, end to end")
     steps = _steps(blocks(text, "sh")[0])
     build = [line.split("#")[0].strip() for line, _ in steps if not line.startswith("omniwasm")]
