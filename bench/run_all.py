@@ -38,6 +38,7 @@ SCRIPTS = [
     "sql_udfs.py",
     "ray_scale.py",
     "python_sandbox.py",
+    "async_stream.py",
 ]
 
 

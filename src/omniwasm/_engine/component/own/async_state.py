@@ -338,7 +338,9 @@ class HostBytes:
 
     def __init__(self, size: int, data: bytes = b"", capacity: int = 0) -> None:
         self.size = size
-        self.data = bytearray(data)
+        self.data = data
+        self.chunks: list[bytes] = []
+        """What was written into this buffer (a read's result), one piece per copy."""
         self.offset = 0
         self.length = len(data) // size if data else capacity
         self.progress = 0
@@ -346,15 +348,19 @@ class HostBytes:
     def remain(self) -> int:
         return self.length - self.progress
 
-    def take(self, n: int) -> bytes:
-        out = bytes(self.data[self.offset : self.offset + n * self.size])
+    def take(self, n: int) -> memoryview:
+        out = memoryview(self.data)[self.offset : self.offset + n * self.size]
         self.offset += n * self.size
         self.progress += n
         return out
 
     def put(self, data: bytes, n: int) -> None:
-        self.data += data
+        self.chunks.append(data)
         self.progress += n
+
+    def written(self) -> bytes:
+        """Everything written (no copy when one copy filled it)."""
+        return self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
 
 
 class HostValues:

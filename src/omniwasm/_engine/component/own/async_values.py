@@ -252,9 +252,10 @@ class _Reader:
         elem = self._elem
         if not isinstance(buf, HostBytes):
             return buf.values
+        data = buf.written()
         if elem.size <= 1 or elem.codec is None:
-            return bytes(buf.data)
-        view = memoryview(buf.data)
+            return data
+        view = memoryview(bytearray(data))
         cx = Cx(lambda: view, None)
         return [elem.codec.load(cx, i * elem.size) for i in range(buf.progress)]
 
