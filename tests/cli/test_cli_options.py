@@ -186,6 +186,17 @@ def test_s_http_lets_the_guest_reach_any_host(
     assert denied.stdout == "handle: error HTTP-request-denied\n"
 
 
+def test_without_s_http_the_link_error_says_so(
+    omniwasm_cli: CLI, wasi_guest: Callable[[str], Path]
+) -> None:
+    """A guest importing wasi:http, run without -S http: LinkError (69) with a -S http hint."""
+    proc = _run(omniwasm_cli, "run", str(wasi_guest("http_get")), "127.0.0.1:9", "/")
+    assert proc.returncode == 69
+    lines = proc.stderr.splitlines()
+    assert lines[0].startswith("omniwasm: error: LinkError: ")
+    assert "  hint: outgoing HTTP is off: -S http gives the guest wasi:http" in proc.stderr
+
+
 def test_s_http_on_the_native_host_is_refused(
     omniwasm_cli: CLI, wasi_guest: Callable[[str], Path]
 ) -> None:

@@ -60,6 +60,10 @@ EXIT_CODES: dict[type[BaseException], int] = {
 }
 
 
+# wasmtime users know it as -S http; without it wasi:http is not linked, as in wasmtime run.
+HTTP_HINT = "outgoing HTTP is off: -S http gives the guest wasi:http (omniwasm run/invoke)"
+
+
 def exit_code_for(exc: BaseException) -> int:
     """Return the exit code of the most specific class of ``exc`` in ``EXIT_CODES``."""
     return most_specific(EXIT_CODES, exc, 1)
@@ -72,6 +76,8 @@ def report(exc: OmniwasmError, *, debug: bool = False) -> None:
     if isinstance(exc, LinkError) and exc.missing:
         for m in exc.missing:
             print(f"  missing import {m}", file=sys.stderr)
+        if any(m.module.startswith("wasi:http/") for m in exc.missing):
+            print(f"  hint: {HTTP_HINT}", file=sys.stderr)
     elif isinstance(exc, LinkError):
         for line in exc.message.splitlines()[1:]:  # the details under the summary line
             if line.strip():
