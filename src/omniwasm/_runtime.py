@@ -280,6 +280,56 @@ class RunResult:
 _BACKENDS = {"stock": "stock", "wasmtime": "stock", "omniwasm": "omniwasm", "auto": "auto"}
 
 
+PythonWasi = Callable[[Any, Policy, str, Any], "tuple[Linker, Any] | str"]
+"""``(linker or None, policy, argv0, host_data) -> (linker with WASI, context) | why not``."""
+_PYTHON_WASI: list[PythonWasi] = []
+
+
+def register_python_wasi(provider: PythonWasi) -> None:
+    """Install the Python WASI host the own component runtime uses for native-WASI requests.
+
+    ``omniwasm.wasi`` registers itself when imported; it sits a layer above this module, which
+    therefore loads it by name when a component first needs it.
+    """
+    _PYTHON_WASI[:] = [provider]
+
+
+def _python_wasi(
+    linker: Linker | None, policy: Policy, argv0: str, host_data: Any
+) -> tuple[Linker, Any] | str:
+    if not _PYTHON_WASI:
+        import importlib
+
+        importlib.import_module("omniwasm.wasi")  # registers its provider
+    return _PYTHON_WASI[0](linker, policy, argv0, host_data)
+
+
+class _ContextOutput:
+    """A Python WASI context's captured stream, read as the store's captured output."""
+
+    def __init__(self, context: Any, name: str) -> None:
+        self.context = context
+        self.name = name
+
+    def read(self) -> bytes:
+        return bytes(getattr(self.context, f"{self.name}_bytes"))
+
+    @property
+    def truncated(self) -> bool:
+        return self.name in self.context.truncated
+
+    def freeze(self) -> None:
+        pass
+
+
+def _attach_context(own: Any, context: Any, policy: Policy) -> None:
+    """Captured output and closing of the Python WASI host's context of an own instance."""
+    for name in ("stdout", "stderr"):
+        if getattr(policy, name) == "capture":
+            own.box.add_capture(name, _ContextOutput(context, name))
+    own.closers.append(context.close)
+
+
 def _components_backend(choice: str | None) -> str:
     """The component backend: the argument, else ``OMNIWASM_COMPONENTS``, else ``stock``."""
     raw = choice if choice is not None else os.environ.get("OMNIWASM_COMPONENTS", "stock")
@@ -458,27 +508,55 @@ class Runtime:
                 defs = imports.host_defs(artifact, eng.world_type(artifact))
             elif imports:
                 raise LinkError((), detail="component imports are defined with omniwasm.Linker")
-            inner = self._instantiate_component(artifact, policy, defs, name, host_data)
+            linker = imports if isinstance(imports, Linker) else None
+            inner = self._instantiate_component(artifact, policy, defs, name, host_data, linker)
             prepare_instance(inner)  # the own backend's instance offers the same interface
         return Instance(inner, policy)
 
-    def _instantiate_component(
-        self, artifact: Any, policy: Policy, defs: Any, name: str, host_data: Any
+    def _instantiate_component(  # noqa: PLR0917 - the instantiate arguments
+        self,
+        artifact: Any,
+        policy: Policy,
+        defs: Any,
+        name: str,
+        host_data: Any,
+        linker: Linker | None,
     ) -> eng.ComponentInstance:
-        """Instantiate on the chosen component backend (``auto``: omniwasm's when it can)."""
+        """Instantiate on the chosen component backend (``auto``: omniwasm's when it can).
+
+        WASI that the stock backend takes from wasmtime natively comes, on omniwasm's own
+        runtime, from the Python WASI host configured by the same policy.
+        """
         backend = self.components
         if getattr(artifact.code, "own_only", False):  # component-model async: own runtime only
             backend = "omniwasm"
         if backend != "stock":
             reason = eng.unsupported_reason(artifact, defs)
+            own_defs, data, context = defs, host_data, None
+            if not reason and (defs is None or defs.wasi) and eng.imports_wasi(artifact):
+                found = _python_wasi(linker, policy, name, host_data)
+                if isinstance(found, str):
+                    reason = found
+                else:
+                    merged, context = found
+                    own_defs, data = merged.host_defs(artifact, eng.world_type(artifact)), context
             if not reason:
                 try:
                     own = eng.instantiate_own(
-                        artifact, policy, defs=defs, argv0=name, data=host_data
+                        artifact, policy, defs=own_defs, argv0=name, data=data
                     )
-                    return cast("eng.ComponentInstance", own)  # the same interface, duck-typed
                 except eng.Unsupported as exc:  # found while instantiating
                     reason = str(exc)
+                    if context is not None:
+                        context.close()
+                except BaseException:
+                    if context is not None:
+                        context.close()
+                    raise
+                else:
+                    if context is not None:
+                        _attach_context(own, context, policy)
+                    return cast("eng.ComponentInstance", own)  # the same interface, duck-typed
             if backend == "omniwasm":
                 raise PolicyError(f"components='omniwasm' cannot run {artifact.source}: {reason}")
         inner = eng.instantiate_component(artifact, policy, defs=defs, argv0=name, data=host_data)

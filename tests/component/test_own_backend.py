@@ -344,3 +344,35 @@ def test_guest_breaking_the_abi_is_a_trap(tmp_path: Path, name: str, message: st
     inst = omniwasm.Runtime(components="omniwasm").instantiate(out)
     with pytest.raises(Trap, match=message):
         inst.exports[name]()
+
+
+WASI_RUNS = [
+    ("hello", {}),
+    ("args", {"args": ("one", "two words")}),
+    ("env", {"env": (("KEY", "value"), ("EMPTY", ""))}),
+    ("echo", {"stdin": b"line one\nline two\n"}),
+    ("exitcode", {"args": ("3",)}),
+]
+
+
+@pytest.mark.parametrize(("name", "settings"), WASI_RUNS, ids=[n for n, _ in WASI_RUNS])
+def test_c_guests_on_wasi_run_alike_on_both_backends(
+    c_component: Callable[[str], Path], name: str, settings: dict[str, Any]
+) -> None:
+    """A C guest on WASI 0.2 runs the same on omniwasm's runtime (Python WASI) as on stock."""
+    policy = omniwasm.Policy(**settings)
+    own_rt = omniwasm.Runtime(components="omniwasm")
+    with own_rt.instantiate(c_component(name), policy) as inst:
+        assert inst.component_backend == "omniwasm"
+    own = own_rt.run(c_component(name), policy)
+    stock = omniwasm.Runtime(components="stock").run(c_component(name), policy)
+    assert (own.exit_code, own.stdout, own.stderr) == (stock.exit_code, stock.stdout, stock.stderr)
+    assert own.stdout or own.exit_code
+
+
+def test_wasi_with_a_host_data_of_ones_own_falls_back(c_component: Callable[[str], Path]) -> None:
+    """Native WASI plus an embedder's own host_data runs on stock under auto, saying why."""
+    rt = omniwasm.Runtime(components="auto")
+    inst = rt.instantiate(c_component("hello"), host_data={"mine": 1})
+    assert inst.component_backend == "stock"
+    assert "host_data" in inst.component_fallback

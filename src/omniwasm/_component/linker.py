@@ -108,6 +108,11 @@ class Linker:
             copy._members = {name: dict(members) for name, members in self._members.items()}
         return copy
 
+    def defines(self, interface: str) -> bool:
+        """Whether this linker defines ``interface`` (with or without its ``@version``)."""
+        with self._lock:
+            return self._members_for(interface) is not None
+
     def _members_for(self, interface: str) -> dict[str, Any] | None:
         found = self._members.get(interface)
         if found is None:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from .component.own.instance import (
         OwnInstance,
         Unsupported,
+        imports_wasi,
         instantiate_own,
         unsupported_reason,
     )
@@ -70,6 +71,7 @@ _WHERE: dict[str, str] = {
     "imports_of": ".describe",
     "instantiate_component": ".component.stock.instance",
     "instantiate_core": ".core.instance",
+    "imports_wasi": ".component.own.instance",
     "instantiate_own": ".component.own.instance",
     "load_artifact": ".artifact",
     "missing_imports": ".component.stock.instance",
@@ -122,6 +124,7 @@ __all__ = [
     "func_exports",
     "global_value",
     "imports_of",
+    "imports_wasi",
     "instantiate_component",
     "instantiate_core",
     "instantiate_own",

@@ -83,6 +83,10 @@ class Artifact:
         self.lock = threading.Lock()
         self.prepared: dict[object, Any] = {}
 
+    cache: CompileCache | None = None
+    """The compile cache it was loaded through (omniwasm's component runtime keeps its
+    compiled core modules there too)."""
+
     @property
     def sha256(self) -> str | None:
         """The hex SHA-256 of the original binary (None without one); computed on first use."""
@@ -270,6 +274,11 @@ def load_artifact(
     return artifact
 
 
+def _with_cache(artifact: Artifact, cache: CompileCache) -> Artifact:
+    artifact.cache = cache
+    return artifact
+
+
 def _load_binary(
     native: NativeEngine,
     kind: Kind,
@@ -286,7 +295,7 @@ def _load_binary(
     key = cache.key(kind, wasm, fingerprint)
     code = memo.recall(key) if memo is not None else None
     if code is not None:
-        return Artifact(native, kind, code, wasm, source)
+        return _with_cache(Artifact(native, kind, code, wasm, source), cache)
     blob = cache.get(key)
     if blob is not None:
         try:
@@ -308,4 +317,4 @@ def _load_binary(
             cache.put(key, bytes(code.serialize()))
     if memo is not None:
         memo.remember(key, code)
-    return Artifact(native, kind, code, wasm, source)
+    return _with_cache(Artifact(native, kind, code, wasm, source), cache)

@@ -108,7 +108,7 @@ class StoreBox:
         self.open_files_refused = 0
         """How many ``path_open`` calls were refused at :attr:`max_open_files`."""
         self._stdin: StdinPump | None = None
-        self._captures: dict[str, OutputCapture] = {}
+        self._captures: dict[str, Any] = {}
         self.instances: list[Any] = []
         """The ``wasmtime_instance_t`` of every core instance in this store (grow probes)."""
         self.closed = False
@@ -234,6 +234,13 @@ class StoreBox:
         """What the guest wrote so far to ``"stdout"`` or ``"stderr"`` (empty if not captured)."""
         capture = self._captures.get(name)
         return capture.read() if capture is not None else b""
+
+    def add_capture(self, name: str, capture: Any) -> None:
+        """Read ``"stdout"``/``"stderr"`` from ``capture``, which a Python WASI host fills.
+
+        ``capture`` has ``read()``, ``truncated`` and ``freeze()``.
+        """
+        self._captures[name] = capture
 
     def truncated(self) -> tuple[str, ...]:
         """The captured streams the guest wrote more than ``Policy.max_output`` bytes to."""

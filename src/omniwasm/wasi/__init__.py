@@ -17,9 +17,12 @@ One linker serves every instance (:func:`linker`); each instance's state is a
 :class:`WasiContext` passed as ``host_data``. ``omniwasm run --wasi virtual`` uses it.
 """
 
-from ._host import WasiContext, add_to_linker, instantiate, linker, run
+from .._runtime import register_python_wasi
+from ._host import WasiContext, _for_own_runtime, add_to_linker, instantiate, linker, run
 from ._io import BufferSink, InputStream, LineLogger, OutputStream
 from .fs import FsError, HostDir, MemoryFs
+
+register_python_wasi(_for_own_runtime)  # the own component runtime's WASI
 
 __all__ = [
     "BufferSink",

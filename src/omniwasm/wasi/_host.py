@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from ._io import BufferSink, InputStream, IoError, OutputStream, Pollable, poll
 from ._sockets import SOCKET_INTERFACES
 from .fs import FILESYSTEM_INTERFACES, Preopen, preopens_from
 from .http import HTTP_INTERFACES
+from .nn import INTERFACES as NN_INTERFACES
 from .nn import NnContext
 from .nn import add_to_linker as add_nn_to_linker
 
@@ -213,6 +215,36 @@ def add_to_linker(target: Linker) -> Linker:
 
 
 _shared: Linker | None = None
+_joined: weakref.WeakKeyDictionary[Linker, tuple[object, Linker]] = weakref.WeakKeyDictionary()
+
+
+def _for_own_runtime(
+    target: Linker | None, policy: Policy, argv0: str, data: Any
+) -> tuple[Linker, WasiContext] | str:
+    """WASI for omniwasm's own component runtime where the engine's native WASI was asked for.
+
+    The linker (``target`` with every WASI interface it does not define itself) and a context
+    built from ``policy`` as native WASI would be; ``data`` may be a wasi:nn context (anything
+    else is the embedder's own ``host_data``, which this host's ``host_data()`` would shadow).
+    """
+    if data is not None and not isinstance(data, NnContext):
+        return "it imports WASI and host_data is set (the Python WASI host needs host_data)"
+    if target is None:
+        joined = linker()
+    else:
+        version = target._prepared  # replaced by every define()
+        cached = _joined.get(target)
+        if cached is not None and cached[0] is version:
+            joined = cached[1]
+        else:
+            joined = target.without_native_wasi()
+            for name, members in _INTERFACES.items():
+                if not joined.defines(name):
+                    joined.define(name, **members)
+            if not joined.defines(NN_INTERFACES[0]):
+                add_nn_to_linker(joined)
+            _joined[target] = (version, joined)
+    return joined, WasiContext(policy, argv0=argv0, nn=data)
 
 
 def linker() -> Linker:

@@ -87,7 +87,14 @@ from .resources import (
     rep_builtin,
 )
 
-__all__ = ["OwnInstance", "Unsupported", "instantiate_own", "own_plan", "unsupported_reason"]
+__all__ = [
+    "OwnInstance",
+    "Unsupported",
+    "imports_wasi",
+    "instantiate_own",
+    "own_plan",
+    "unsupported_reason",
+]
 
 _VAL = {"i32": wasmtime.ValType.i32(), "i64": wasmtime.ValType.i64()}
 _VAL["f32"] = wasmtime.ValType.f32()
@@ -162,15 +169,23 @@ def own_plan(artifact: Artifact) -> Plan:
 
 def unsupported_reason(artifact: Artifact, defs: HostDefs | None) -> str:
     """Why this component cannot run on omniwasm's own runtime ("" when it can)."""
+    del defs  # native WASI: the façade brings its Python WASI host (see ``imports_wasi``)
     try:
-        plan = own_plan(artifact)
+        own_plan(artifact)
     except Unsupported as exc:
         return str(exc)
-    if (defs is None or defs.wasi) and any(
-        isinstance(i, t.InterfaceType) and i.name.startswith("wasi:") for i in plan.world.imports
-    ):
-        return "it imports WASI, which only the stock backend provides natively"
     return ""
+
+
+def imports_wasi(artifact: Artifact) -> bool:
+    """Whether the component imports a ``wasi:`` interface (False if this runtime cannot run it)."""
+    try:
+        plan = own_plan(artifact)
+    except Unsupported:
+        return False
+    return any(
+        isinstance(i, t.InterfaceType) and i.name.startswith("wasi:") for i in plan.world.imports
+    )
 
 
 def _build_plan(artifact: Artifact) -> Plan:
@@ -187,14 +202,30 @@ def _build_plan(artifact: Artifact) -> Plan:
         world = world_type_of(*walk(resolved))
     except TypeError as exc:
         return Plan(comp, resolved, empty, {}, str(exc))
-    engine = artifact.native.engine
     modules: dict[int, wasmtime.Module] = {}
     view = memoryview(data)
     for item in _all_modules(comp):
-        modules[item.offset] = wasmtime.Module(
-            engine, bytes(view[item.offset : item.offset + item.size])
-        )
+        code = bytes(view[item.offset : item.offset + item.size])
+        modules[item.offset] = _compile_module(artifact, code)
     return Plan(comp, resolved, world, modules, "")
+
+
+def _compile_module(artifact: Artifact, code: bytes) -> wasmtime.Module:
+    """Compile one of the component's core modules, through the artifact's compile cache."""
+    native = artifact.native
+    cache = artifact.cache
+    if cache is None:
+        return wasmtime.Module(native.engine, code)
+    key = cache.key("own-module", code, native.fingerprint)
+    blob = cache.get(key)
+    if blob is not None:
+        try:
+            return wasmtime.Module.deserialize(native.engine, blob)
+        except wasmtime.WasmtimeError:
+            cache.reject(key)
+    module = wasmtime.Module(native.engine, code)
+    cache.put(key, bytes(module.serialize()))
+    return module
 
 
 def _all_modules(comp: c.Component) -> list[c.CoreModule]:
@@ -582,6 +613,8 @@ class OwnInstance:
         """Resource types by static id."""
         self.side = HostSide(self, {}, self.state, defs.classes, self._handle_class)
         self.inner = InnerSide(self.rtypes)
+        self.closers: list[Any] = []
+        """Called once when the instance closes (the Python WASI host's context)."""
 
     def _handle_class(self, ty: Any) -> Any:
         return self.linked.hooks.handle_class(ty)
@@ -748,6 +781,9 @@ class OwnInstance:
         with self.guard:
             self.keep.clear()
             self.box.close()
+            closers, self.closers = self.closers, []
+            for fn in closers:
+                fn()
 
 
 class _Linked:
@@ -1042,6 +1078,8 @@ def instantiate_own(
     """
     defs = defs if defs is not None else _EMPTY
     reason = unsupported_reason(artifact, defs)
+    if not reason and defs.wasi and imports_wasi(artifact):
+        reason = "it imports WASI, which this runtime takes from a Python host (wasi=False)"
     if reason:
         raise Unsupported(f"omniwasm's component runtime cannot run this component: {reason}")
     plan = own_plan(artifact)
