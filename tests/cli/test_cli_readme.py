@@ -475,11 +475,16 @@ def _publish(sh: Shell, line: str) -> None:
 
 @case(_line("omniwasm lock 'acme:app@^1.2'"))
 def _lock(sh: Shell, line: str) -> None:
-    _published(sh)
+    host = _registry(sh)
+    sh.put("hello.wasm", sh.fixture("c_component")("hello"))
+    sh.ok("omniwasm publish hello.wasm --package acme:app@1.2.3")
     sh.ok(line)
     lock = (sh.cwd / "omniwasm.lock").read_text()
-    assert 'reference = "acme:app@^1.2"' in lock
-    assert re.search(r'digest = "sha256:[0-9a-f]{64}"', lock)
+    digest = re.search(r'digest = "(sha256:[0-9a-f]{64})"', lock)
+    assert digest, lock
+    # the file is the README's example of it, with this registry and digest
+    shown = blocks(section("Registry and composition"), "toml")[1]
+    assert lock == shown.replace("127.0.0.1:5000", host).replace("sha256:9b2f...", digest[1])
 
 
 PUSH_HELLO = "omniwasm push hello.wasm 127.0.0.1:5000/demo/hello:1.0.0"

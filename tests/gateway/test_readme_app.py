@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -69,3 +70,34 @@ def test_app_refuses_a_runtime_without_fuel_when_a_component_sets_fuel(tmp_path:
 
     with pytest.raises(PolicyError, match="does not meter fuel"):
         App(readme_app(tmp_path), runtime=Runtime(fuel=False))
+
+
+def test_readme_registry_source_table(
+    tmp_path: Path, own_registry: Any, registry_env: Path
+) -> None:
+    """The README app with its cart from the registry (the Spin source table shown) answers."""
+    from omniwasm.registry import Client
+
+    text = README.read_text()
+    section = text[text.index("## Registry and composition") :]
+    start = section.index("```toml\n[component.cart]\n") + len("```toml\n")
+    table = section[start : section.index("```\n", start)]
+    source = table.splitlines()[1].replace("127.0.0.1:5000", own_registry.host)
+    manifest = readme_app(tmp_path)
+    with Client() as client:
+        client.publish(
+            tmp_path / "cart.wasm", package="acme:cart@1.2.0", registry=own_registry.host
+        )
+    (tmp_path / "cart.wasm").unlink()  # only the registry has it now
+    text = manifest.read_text()
+    assert 'source = "cart.wasm"' in text
+    manifest.write_text(text.replace('source = "cart.wasm"', source.split("  #")[0], 1))
+    app = App(manifest)
+
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.get("/cart/items")
+
+    response = asyncio.run(go())
+    assert (response.status_code, response.text) == (200, "hello from wasm")
