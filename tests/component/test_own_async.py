@@ -469,3 +469,15 @@ def test_closing_a_reader_ends_the_guests_writes(streams: Path) -> None:
             return int(inst.call("consume", b"\x01\x02"))
 
     assert bounded(run) == 3
+
+
+def test_resources_cross_async_exports() -> None:
+    """An async export returns an own<r> handle; another takes it as borrow<r>."""
+
+    def run() -> int:
+        rt = omniwasm.Runtime()
+        with rt.instantiate(rt.load(assemble(ASYNC / "resources.wat", "async-")), POLICY) as inst:
+            handle = inst.call("make", 4)
+            return int(inst.call("peek", handle))
+
+    assert bounded(run) == 40

@@ -326,11 +326,11 @@ class _Builder:
         return self.runner.options(self.d, self.frame)
 
     def cx_for(self) -> Callable[[], Cx]:
-        views, opts = self.inst.views, self.opts()
-        return lambda: cx_of(views, opts)
+        inst, opts = self.inst, self.opts()
+        return lambda: cx_of(inst, opts)
 
     def task_return(self) -> wasmtime.Func:
-        rty = self.static
+        raw, rty = self.static  # the static type (compared), and as the world names it
         rcodec = None if rty is None else codec(rty)
         flat = [] if rcodec is None else list(rcodec.flat)
         spill = len(flat) > MAX_FLAT_PARAMS
@@ -342,20 +342,21 @@ class _Builder:
             assert task is not None
             trap_if(task.state == Task.RESOLVED, f"{task.label}: task.return called twice")
             trap_if(
-                getattr(task, "result_type", None) != rty,
+                task.result_type != raw,
                 f"{task.label}: task.return's type is not the function's result type",
             )
             trap_if(
                 task.options is not None and task.options.memory is not opts.memory,
                 f"{task.label}: task.return's options differ from the lift's",
             )
-            cx = cx_of(live.views, opts)
-            if rcodec is None:
+            cx = cx_of(live, opts)
+            lift = task.result_codec if task.result_codec is not None else rcodec
+            if lift is None:
                 value = None
             elif spill:
-                value = rcodec.load(cx, args[0])
+                value = lift.load(cx, args[0])
             else:
-                value = rcodec.lift(cx, iter(args))
+                value = lift.lift(cx, iter(args))
             task.return_(value)
 
         return self.func(["i32"] if spill else flat, [], task_return)
@@ -537,8 +538,9 @@ def _static(d: Any, frame: Any) -> Any:
 
     if d.op == "task.return":
         if d.result is None:
-            return None
-        return _with_handles(frame.static.val(d.result))
+            return (None, None)
+        raw = frame.static.val(d.result)
+        return (raw, _with_handles(raw))
     if d.op.startswith(("stream.", "future.")):
         ent = frame.static.get("type", d.index or 0)
         if not isinstance(ent, Word) or ent.word not in ("stream", "future"):

@@ -70,7 +70,7 @@ class _HostCall:
             return self._call(live, *core)
 
     def _call(self, live: Any, *core: Any) -> int:
-        cx = cx_of(live.views, self.opts)
+        cx = cx_of(live, self.opts)
         if self.spill:
             args = list(params_codec(self.sig).load(cx, core[0]))
         else:
@@ -128,7 +128,7 @@ class _HostCall:
             value = exc if exc is not None else fut.result()
             if self.rcodec is not None:
                 with using_instance(live):
-                    self.rcodec.store(cx_of(live.views, self.opts), self.convert(value), retptr)
+                    self.rcodec.store(cx_of(live, self.opts), self.convert(value), retptr)
             sub.state = Subtask.RETURNED
         i = sub.index
 

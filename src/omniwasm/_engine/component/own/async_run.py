@@ -53,8 +53,15 @@ _VAL = {
 }
 
 
-def cx_of(views: Any, opts: Any) -> Cx:
-    return Cx(views.view_fn(opts.memory), opts.realloc, opts.encoding)
+def cx_of(inst: Any, opts: Any) -> Cx:
+    """The lift/lower context of a call between ``inst`` and the host (with its resources)."""
+    return Cx(
+        inst.views.view_fn(opts.memory),
+        opts.realloc,
+        opts.encoding,
+        getattr(opts, "table", None),
+        getattr(inst, "side", None),
+    )
 
 
 def state_of(inst: Any) -> AsyncState:
@@ -287,7 +294,8 @@ def call_async(export: Any, values: list[Any]) -> Any:
     )
     task.callback = lifted.callback
     task.options = lifted.options
-    task.result_type = sig.result
+    task.result_type = lifted.func.result  # static, as task.return's type is
+    task.result_codec = None if sig.result is None else export._result
     box = getattr(_calls, "box", None)
     if box is not None:  # acall wants the task, to cancel it
         box.append(task)
@@ -302,7 +310,7 @@ def _start(
 ) -> Any:
     owner = export._owner
     lifted = export._lifted
-    cx = cx_of(owner.views, lifted.options)
+    cx = cx_of(owner, lifted.options)
     flat: list[Any] = []
     if export._pcodec is not None:
         ptr = cx.alloc(export._pcodec.align, export._pcodec.size)
