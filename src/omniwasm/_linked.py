@@ -29,6 +29,7 @@ __all__ = [
     "LinkedModule",
     "StoreCalls",
     "func_exports",
+    "keep_probed_offsets",
     "poisoned",
     "prepared",
     "store_calls",
@@ -229,6 +230,15 @@ class LinkedModule:
 def func_exports(compiled: Compiled) -> dict[str, FuncSig]:
     """``{name: (param types, result types)}`` of a core module's exported functions."""
     return eng.func_exports(compiled._artifact)
+
+
+def keep_probed_offsets(compiled: Compiled) -> None:
+    """Leave trap backtrace offsets of ``compiled`` as in its grow-probed binary.
+
+    For very large modules: mapping them back to the original binary re-reads the whole
+    module on the first trap (seconds of CPU for 100 MB), inside the failing call.
+    """
+    eng.keep_probed_offsets(compiled._artifact)
 
 
 def prepared(compiled: Compiled, key: Any, make: Callable[[], T]) -> T:

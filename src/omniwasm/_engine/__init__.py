@@ -24,7 +24,13 @@ if TYPE_CHECKING:
     from .component.stock.instance import ComponentInstance, instantiate_component, missing_imports
     from .component.stock.types import world_items, world_type
     from .core.fastcall import FastFunc
-    from .core.instance import CoreInstance, HostImports, global_value, instantiate_core
+    from .core.instance import (
+        CoreInstance,
+        HostImports,
+        global_value,
+        instantiate_core,
+        keep_probed_offsets,
+    )
     from .core.linked import CoreTemplate, func_exports
     from .core.slotcall import SLOT, SlotCall, set_fuel
     from .describe import exports_of, imports_of
@@ -68,6 +74,7 @@ _WHERE: dict[str, str] = {
     "exports_of": ".describe",
     "func_exports": ".core.linked",
     "global_value": ".core.instance",
+    "keep_probed_offsets": ".core.instance",
     "imports_of": ".describe",
     "instantiate_component": ".component.stock.instance",
     "instantiate_core": ".core.instance",
@@ -128,6 +135,7 @@ __all__ = [
     "instantiate_component",
     "instantiate_core",
     "instantiate_own",
+    "keep_probed_offsets",
     "load_artifact",
     "missing_imports",
     "restore_trap_handlers",

@@ -319,6 +319,16 @@ def global_value(inner: CoreInstance, name: str) -> int | float | None:
     return inner.global_value(name)
 
 
+def keep_probed_offsets(artifact: Artifact) -> None:
+    """Leave the offsets in ``artifact``'s trap backtraces as in the probed binary.
+
+    Mapping them back re-reads and re-probes the whole module on the first trap: seconds of
+    CPU for a module of 100 MB, spent inside the failing call (past its deadline).
+    """
+    with artifact.lock:
+        artifact.prepared["grow-offsets"] = None
+
+
 def _offset_map(artifact: Artifact) -> growprobe.OffsetMap | None:
     """How the probed binary's offsets map to the original (computed on the first trap)."""
     with artifact.lock:

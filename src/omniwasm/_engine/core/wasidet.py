@@ -25,6 +25,7 @@ from typing import Any
 
 import wasmtime
 
+from ..._deadline import Deadline
 from ..store import box_of
 from .rawfunc import UNCHECKED, caller_context
 from .wasifiles import define_shadow, raw_result
@@ -70,6 +71,14 @@ def _virtual(ctx: int) -> _Virtual:
     return found
 
 
+def _deadline(ctx: int) -> Deadline:
+    box = box_of(ctx)
+    if box is None:
+        raise LookupError("a WASI call from a store omniwasm does not know")
+    deadline: Deadline = box.deadline
+    return deadline
+
+
 def _write(caller: int, ctx: int, ptr: int, data: bytes) -> bool:
     base, size = memory_span(caller, ctx)
     ptr &= 0xFFFFFFFF
@@ -92,9 +101,14 @@ def _clock_time_get(caller: int, ctx: int, slots: int) -> int:
 def _random_get(caller: int, ctx: int, slots: int) -> int:
     ptr = ctypes.c_int32.from_address(slots).value
     length = ctypes.c_uint32.from_address(slots + _SLOT).value
+    _, size = memory_span(caller, ctx)
+    if (ptr & 0xFFFFFFFF) + length > size:
+        return _EFAULT
     state = _virtual(ctx)
+    deadline = _deadline(ctx)
     done = 0
-    while done < length:  # in pieces: a guest's huge request costs no huge host buffer
+    while done < length:  # in pieces: no huge host buffer, and the deadline holds between them
+        deadline.check("random_get")
         n = min(length - done, _MAX_RANDOM)
         with state.lock:
             data = state.random.randbytes(n)

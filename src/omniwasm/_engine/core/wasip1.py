@@ -33,7 +33,7 @@ import wasmtime
 from wasmtime import _ffi as ffi
 
 from ..._deadline import Deadline
-from ..._errors import Cancelled
+from ..._errors import Cancelled, Timeout
 from ..store import CANCELLED_MESSAGE, box_of
 from .rawfunc import FINALIZER, UNCHECKED, caller_context, define_unchecked
 
@@ -366,10 +366,18 @@ def poll_natively(  # noqa: PLR0917 - poll_oneoff's own four arguments, after th
 
 
 def trap_pointer(name: str, exc: BaseException) -> int:
-    """What a raw WASI p1 function returns to wasmtime for ``exc``: an error that traps."""
+    """What a raw WASI p1 function returns to wasmtime for ``exc``: an error that traps.
+
+    A ``Timeout`` or ``Cancelled`` (from the store's deadline) ends the call as the deadline
+    does; anything else is a trap naming ``name``.
+    """
     if isinstance(exc, _Interrupted):
         message = CANCELLED_MESSAGE.encode() if exc.cancelled else b"wasm trap: interrupt"
         return int(_error_new(message) or 0)
+    if isinstance(exc, Cancelled):
+        return int(_error_new(CANCELLED_MESSAGE.encode()) or 0)
+    if isinstance(exc, Timeout):
+        return int(_error_new(b"wasm trap: interrupt") or 0)
     if isinstance(exc, _NativeFailed):
         return exc.pointer
     return int(_error_new(f"{WASI_P1}::{name} failed: {exc}".encode()) or 0)
