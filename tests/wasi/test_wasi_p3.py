@@ -85,3 +85,29 @@ def test_both_versions_are_defined(tmp_path: Path) -> None:
     rc.write_text(src)
     result = bounded(lambda: p3.run(omniwasm.Runtime(), assemble(rc, "p3-"), POLICY))
     assert result.stdout == b"hello from wasi 0.3\n"
+
+
+def test_stdin_is_a_stream() -> None:
+    """stdin.read-via-stream gives the policy's stdin as a stream, to its end (100 KB)."""
+    data = bytes(range(256)) * 400
+
+    def run() -> Any:
+        return p3.run(omniwasm.Runtime(), guest("p3_cat"), POLICY, stdin=data)
+
+    result = bounded(run)
+    assert (result.exit_code, result.stdout) == (0, data)
+
+
+@pytest.mark.reference
+def test_cat_matches_wasmtime(reference_wasmtime: str) -> None:
+    """wasmtime 49 copies the same stdin to the same stdout."""
+    path = guest("p3_cat")
+    flags = "component-model-async=y,component-model-more-async-builtins=y"
+    cmd = [reference_wasmtime, "run", "-Sp3", "-W", flags, str(path)]
+    run = subprocess.run(
+        cmd, input=b"hello\nworld\n", capture_output=True, timeout=LIMIT, check=False
+    )
+    result = bounded(lambda: p3.run(omniwasm.Runtime(), path, POLICY, stdin=b"hello\nworld\n"))
+    assert (
+        (run.returncode, run.stdout) == (result.exit_code, result.stdout) == (0, b"hello\nworld\n")
+    )

@@ -62,6 +62,26 @@ def _write_via_stream(which: str) -> Any:
     return write_via_stream
 
 
+def _read_via_stream() -> tuple[bytes, Any]:
+    """``stdin.read-via-stream``: stdin's bytes as a stream, and its result future.
+
+    The policy's stdin (bytes, a file, a generator) is read to its end here, within the
+    deadline, and handed over as one stream.
+    """
+    stdin = _ctx().stdin
+    chunks = []
+    while True:
+        try:
+            part = stdin.blocking_read(_STDIN_CHUNK)
+        except Err:  # the end of stdin
+            break
+        chunks.append(part)
+    return b"".join(chunks), Ok(None)
+
+
+_STDIN_CHUNK = 1 << 16
+
+
 async def _sleep_ns(clock: Any, ns: int) -> None:
     if clock.virtual:
         clock.advance_to(clock.now() + ns)
@@ -103,6 +123,7 @@ def _interfaces() -> dict[str, dict[str, Any]]:
             "get_initial_cwd": lambda: _ctx().cwd,
         },
         "wasi:cli/exit": {"exit": _exit, "exit_with_code": _exit_with_code},
+        "wasi:cli/stdin": {"read_via_stream": _read_via_stream},
         "wasi:cli/stdout": {"write_via_stream": _write_via_stream("stdout")},
         "wasi:cli/stderr": {"write_via_stream": _write_via_stream("stderr")},
         "wasi:clocks/monotonic-clock": {
