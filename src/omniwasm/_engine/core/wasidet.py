@@ -45,6 +45,7 @@ _SUB_SIZE = 48
 _EVENT = struct.Struct("<QHB5xQH6x")  # userdata, error, type, nbytes, flags
 _EVENT_SIZE = 32
 _MAX_RANDOM = 1 << 20
+_U64_MAX = (1 << 64) - 1
 
 
 class _Virtual:
@@ -94,7 +95,7 @@ def _clock_time_get(caller: int, ctx: int, slots: int) -> int:
     if clock not in _CLOCKS:
         return _EINVAL
     now = _virtual(ctx).now
-    value = FIXED_EPOCH_NS + now if clock == _CLOCK_REALTIME else now
+    value = min(FIXED_EPOCH_NS + now if clock == _CLOCK_REALTIME else now, _U64_MAX)
     return _ESUCCESS if _write(caller, ctx, out, struct.pack("<Q", value)) else _EFAULT
 
 
