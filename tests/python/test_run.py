@@ -168,4 +168,3 @@ def test_deterministic_policy_fixes_clocks_sleeps_and_random_bytes() -> None:
     assert other[2] != first.value[2]
     real = run("import time\ntime.time()", value=True).value
     assert real > 1_700_000_100
-
