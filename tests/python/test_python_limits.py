@@ -19,13 +19,13 @@ def test_timeout_counts_time_blocked_in_a_tool() -> None:
     """A tool that blocks past the deadline is cut off and the run times out."""
 
     def slow() -> int:
-        time.sleep(3)
+        time.sleep(20)
         return 1
 
     started = time.monotonic()
     result = run("from host import tools\ntools.slow()", tools=[slow], policy=Policy(timeout=0.5))
     assert result.limit == "timeout"
-    assert time.monotonic() - started < 2.5
+    assert time.monotonic() - started < 15
 
 
 def test_fuel_stops_a_long_computation() -> None:
