@@ -15,6 +15,7 @@ from omniwasm._binary.component import parse_component
 from omniwasm._binary.component_types import world_items, world_type
 from omniwasm._engine import world_items as engine_items
 from omniwasm._engine import world_type as engine_world
+from omniwasm._wit.types import FuncSig, StreamType, U8Type
 
 HEADER = b"\0asm\x0d\x00\x01\x00"
 
@@ -48,8 +49,8 @@ def test_python_guest_world_matches_the_engine(summarizer_wasm: Path) -> None:
     agree(summarizer_wasm)
 
 
-def test_stream_types_are_reported_unsupported(tmp_path: Path) -> None:
-    """A world exporting a stream-typed function is a TypeError naming the type."""
+def test_stream_types_are_read_as_stream_types(tmp_path: Path) -> None:
+    """A world exporting a stream-typed function reads its parameter as stream<u8>."""
     wat = """(component
       (type $s (stream u8))
       (type $ft (func (param "x" $s)))
@@ -60,9 +61,9 @@ def test_stream_types_are_reported_unsupported(tmp_path: Path) -> None:
     src, out = tmp_path / "s.wat", tmp_path / "s.wasm"
     src.write_text(wat)
     subprocess.run([wasm_tools(), "parse", str(src), "-o", str(out)], check=True)
-    comp = parse_component(out.read_bytes())
-    with pytest.raises(TypeError, match="stream values are not supported"):
-        world_type(comp)
+    (export,) = world_type(parse_component(out.read_bytes())).exports
+    assert isinstance(export, FuncSig)
+    assert export.params == (("x", StreamType(elem=U8Type())),)
 
 
 def test_out_of_range_type_index_is_invalid_module() -> None:
