@@ -98,3 +98,17 @@ def test_tool_errors_reach_the_guest_without_host_details() -> None:
     assert result.value == ["picky: x must be positive", "picky failed (KeyError)"]
     bad_args = run("from host import tools\ntools.picky(1, 2)", tools=[picky])
     assert bad_args.error is not None and bad_args.error.type == "ToolError"
+
+
+def test_spares_of_many_policies_do_not_pile_up() -> None:
+    """Runs under 12 different policies leave spares for at most MAX_KINDS of them."""
+    from omniwasm import Policy
+    from omniwasm.python import _spares
+
+    for i in range(12):
+        assert run("1", policy=Policy(timeout=30 + i)).ok
+    with _spares._SPARES.wake:
+        kinds = [k for k, v in _spares._SPARES.ready.items() if v]
+        used = len(_spares._SPARES.used)
+    assert len(kinds) <= _spares.MAX_KINDS
+    assert used <= _spares.MAX_KINDS

@@ -6,8 +6,8 @@ is filled first), and asks the background thread for the next one; :func:`releas
 used interpreter to that thread to close, since releasing a store that ran code (returning
 its pages to the pooling allocator) takes milliseconds the caller need not wait for. A spare
 is a fresh instance nobody has run code in: taking one is instantiating, only earlier. At most
-:data:`PER_KIND` spares wait per kind, and only kinds used in the last :data:`KEEP_SECONDS`
-are refilled.
+:data:`PER_KIND` spares wait per kind, for at most :data:`MAX_KINDS` kinds used in the last
+:data:`KEEP_SECONDS`; the spares of other kinds are closed.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ __all__ = ["Limits", "release", "take"]
 
 PER_KIND = 2
 KEEP_SECONDS = 30.0
+MAX_KINDS = 4
 Limits = tuple[int, int]
 """``(max_tool_calls, max_open_files)`` of the interpreters of a kind."""
 _Key = tuple[tuple[str, ...], Policy | None, Limits]
@@ -49,13 +50,25 @@ class _Spares:
     def take(self, image: Image, policy: Policy | None, limits: Limits) -> Interpreter | None:
         key: _Key = (image.preload, policy, limits)
         with self.wake:
-            self.used[key] = time.monotonic()
+            now = self.used[key] = time.monotonic()
+            self._evict(now)
             spares = self.ready.get(key)
             found = spares.popleft() if spares else None
             self.wanted.append((key, image))
             self._start()
             self.wake.notify()
         return found
+
+    def _evict(self, now: float) -> None:
+        """Close the spares of stale kinds and of all but the MAX_KINDS most recent ones.
+
+        Each spare holds a slot of the pooling allocator: kinds must not pile them up.
+        """
+        recent = sorted(self.used, key=self.used.__getitem__, reverse=True)[:MAX_KINDS]
+        for key in list(self.used):
+            if key not in recent or now - self.used[key] > KEEP_SECONDS:
+                self.done.extend(self.ready.pop(key, ()))
+                del self.used[key]
 
     def release(self, interpreter: Interpreter) -> None:
         with self.wake:
@@ -85,7 +98,10 @@ class _Spares:
                     image, key[1], max_tool_calls=key[2][0], max_open_files=key[2][1]
                 )
                 with self.wake:
-                    spares.append(made)
+                    if self.ready.get(key) is spares:
+                        spares.append(made)
+                    else:  # its kind was evicted meanwhile
+                        self.done.append(made)
 
 
 _SPARES = _Spares()
