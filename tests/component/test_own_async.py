@@ -481,3 +481,26 @@ def test_resources_cross_async_exports() -> None:
             return int(inst.call("peek", handle))
 
     assert bounded(run) == 40
+
+
+def test_two_awaited_calls_are_in_flight_at_once() -> None:
+    """A second awaited call starts while the first waits: the first's host call waits for it."""
+
+    async def main() -> list[int]:
+        gate = asyncio.Event()
+        calls: list[int] = []
+
+        async def gated(x: int) -> int:
+            calls.append(x)
+            if len(calls) == 2:  # only a second call in flight can open the gate
+                gate.set()
+            await gate.wait()
+            return x + 100
+
+        rt = omniwasm.Runtime()
+        linker = omniwasm.Linker().define("gate", gated)
+        code = rt.load(assemble(ASYNC / "concurrent.wat", "async-"))
+        with rt.instantiate(code, POLICY, imports=linker) as inst:
+            return list(await asyncio.gather(inst.exports.gated(1), inst.exports.gated(2)))
+
+    assert bounded(lambda: asyncio.run(main())) == [101, 102]

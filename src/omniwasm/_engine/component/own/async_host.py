@@ -102,7 +102,7 @@ class _HostCall:
         st.host_pending += 1
         sub.cancel = fut.cancel
         owner = weakref.ref(live)
-        fut.add_done_callback(lambda f: st.inbox.put(lambda: self.finish(owner, sub, f, retptr)))
+        fut.add_done_callback(lambda f: st.post(lambda: self.finish(owner, sub, f, retptr)))
         return Subtask.STARTED | (i << 4)
 
     def finish(

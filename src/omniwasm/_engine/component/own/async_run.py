@@ -236,9 +236,20 @@ def current_instance() -> Any:
 
 
 def drive(inst: Any, until: Callable[[], bool], what: str) -> None:
-    """Run the instance's tasks and host completions until ``until()`` holds."""
-    with using_instance(inst):
-        _drive(inst, until, what)
+    """Run the instance's tasks and host completions until ``until()`` holds.
+
+    Several calls may drive one instance at once (async exports awaited together): the one
+    holding the instance's lock advances every task; the others wait for a signal with the
+    lock released, so a new call can start meanwhile.
+    """
+    st = state_of(inst)
+    st.drivers += 1
+    try:
+        with using_instance(inst):
+            _drive(inst, until, what)
+    finally:
+        st.drivers -= 1
+        st.kick()
 
 
 def _drive(inst: Any, until: Callable[[], bool], what: str) -> None:
@@ -249,13 +260,40 @@ def _drive(inst: Any, until: Callable[[], bool], what: str) -> None:
         if until():
             return
         if _step(inst, st):
+            st.kick()
             continue
         _raise_failure(st)
         if until():
             return
-        if st.host_pending == 0 and st.inbox.empty():
+        if st.host_pending == 0 and st.inbox.empty() and st.drivers <= 1:
             raise AbiTrap(f"deadlock: {what} cannot finish (every task waits, the host has none)")
+        _wait_released(inst, st, what)
+
+
+def _wait_released(inst: Any, st: AsyncState, what: str) -> None:
+    """Wait for host completions or other calls' progress, letting other calls in meanwhile.
+
+    The instance's lock is released only when this thread holds it once: deeper, a wasm frame
+    of this thread may be running, and the store must stay this thread's.
+    """
+    guard = inst.guard
+    seen = st.version
+    saved = guard._release_save()
+    if saved[0] != 1:
+        guard._acquire_restore(saved)
         inst.box.deadline.wait(lambda s: apply_inbox(st, s), what)
+        return
+
+    def ready(seconds: float | None) -> bool:
+        with st.signal:
+            if st.version == seen and st.inbox.empty():
+                st.signal.wait(seconds)
+            return st.version != seen or not st.inbox.empty()
+
+    try:
+        inst.box.deadline.wait(ready, what)
+    finally:
+        guard._acquire_restore(saved)
 
 
 def drain(inst: Any) -> None:
@@ -358,7 +396,7 @@ async def acall(export: Any, *args: Any) -> Any:
         for task in tasks:
             if task.state == Task.INITIAL:
                 task.state = Task.PENDING_CANCEL
-        st.inbox.put(_nothing)  # wakes a driver waiting on the host
+        st.post(_nothing)  # wakes a driver waiting on the host
         with contextlib.suppress(Exception):
             await fut
         raise

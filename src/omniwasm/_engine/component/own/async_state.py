@@ -15,6 +15,7 @@ coroutines finish on an asyncio loop and post their completions to :attr:`AsyncS
 from __future__ import annotations
 
 import queue
+import threading
 from collections.abc import Callable
 from enum import IntEnum
 from typing import Any
@@ -593,6 +594,22 @@ class AsyncState:
         """The asyncio loop host coroutines run on during the current drive."""
         self.failure: BaseException | None = None
         """A host coroutine's error, raised by the driver on the store's thread."""
+        self.signal = threading.Condition()
+        """Wakes drivers waiting with the instance released (host posts, task progress)."""
+        self.version = 0
+        self.drivers = 0
+        """Calls driving the instance now (one holds it; the others wait for a signal)."""
+
+    def post(self, item: Callable[[], None]) -> None:
+        """Hand a completion to the store's thread (any thread) and wake the drivers."""
+        self.inbox.put(item)
+        self.kick()
+
+    def kick(self) -> None:
+        """Wake drivers waiting with the instance released: something changed."""
+        with self.signal:
+            self.version += 1
+            self.signal.notify_all()
 
     def task(self) -> Task:
         """The current task (a synchronous call's context when no async task runs)."""

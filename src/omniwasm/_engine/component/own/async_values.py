@@ -179,7 +179,7 @@ def _feed_future(shared: SharedFuture, elem: _Elem, value: Any, inst: Any = None
                 return
             _feed_future(shared, elem, f.result())
 
-        fut.add_done_callback(lambda f: st.inbox.put(lambda: resolved(f)))
+        fut.add_done_callback(lambda f: st.post(lambda: resolved(f)))
         return
     src = HostValues([value]) if not elem.flat or elem.codec is None else _source(elem, [value])
     shared.write("host", src, lambda result: None)
@@ -234,7 +234,7 @@ class _Reader:
                 finally:
                     inst.guard.release()
             elif not posted:  # the instance is running a call: its driver registers the read
-                st.inbox.put(register)
+                st.post(register)
                 posted = True
             else:
                 done.wait(_POLL)
