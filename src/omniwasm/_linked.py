@@ -28,8 +28,8 @@ __all__ = [
     "LinkedInstance",
     "LinkedModule",
     "StoreCalls",
+    "drop_binary",
     "func_exports",
-    "keep_probed_offsets",
     "poisoned",
     "prepared",
     "store_calls",
@@ -232,13 +232,13 @@ def func_exports(compiled: Compiled) -> dict[str, FuncSig]:
     return eng.func_exports(compiled._artifact)
 
 
-def keep_probed_offsets(compiled: Compiled) -> None:
-    """Leave trap backtrace offsets of ``compiled`` as in its grow-probed binary.
+def drop_binary(compiled: Compiled) -> None:
+    """Let go of the original binary kept beside ``compiled`` (for huge modules that only run).
 
-    For very large modules: mapping them back to the original binary re-reads the whole
-    module on the first trap (seconds of CPU for 100 MB), inside the failing call.
+    Its interface stays known; trap backtraces then keep the grow-probed binary's offsets
+    (mapping them back would re-read the whole module on the first trap).
     """
-    eng.keep_probed_offsets(compiled._artifact)
+    eng.drop_binary(compiled._artifact)
 
 
 def prepared(compiled: Compiled, key: Any, make: Callable[[], T]) -> T:

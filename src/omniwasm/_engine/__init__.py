@@ -27,9 +27,9 @@ if TYPE_CHECKING:
     from .core.instance import (
         CoreInstance,
         HostImports,
+        drop_binary,
         global_value,
         instantiate_core,
-        keep_probed_offsets,
     )
     from .core.linked import CoreTemplate, func_exports
     from .core.slotcall import SLOT, SlotCall, set_fuel
@@ -74,7 +74,7 @@ _WHERE: dict[str, str] = {
     "exports_of": ".describe",
     "func_exports": ".core.linked",
     "global_value": ".core.instance",
-    "keep_probed_offsets": ".core.instance",
+    "drop_binary": ".core.instance",
     "imports_of": ".describe",
     "instantiate_component": ".component.stock.instance",
     "instantiate_core": ".core.instance",
@@ -126,6 +126,7 @@ __all__ = [
     "Unsupported",
     "current_state",
     "default_cache_dir",
+    "drop_binary",
     "engine_for",
     "exports_of",
     "func_exports",
@@ -135,7 +136,6 @@ __all__ = [
     "instantiate_component",
     "instantiate_core",
     "instantiate_own",
-    "keep_probed_offsets",
     "load_artifact",
     "missing_imports",
     "restore_trap_handlers",

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from .._compiled import Compiled
 from .._errors import OmniwasmError
-from .._linked import HostCall, LinkedInstance, LinkedModule, keep_probed_offsets
+from .._linked import HostCall, LinkedInstance, LinkedModule, drop_binary
 from .._policy import Mount, Policy
 from .._runtime import Runtime
 from . import _guest
@@ -221,7 +221,7 @@ def image(preload: tuple[str, ...], *, door: HostCall) -> Image:
             if not path.is_file():
                 _build(root, artifacts, preload, path)
             compiled = _runtime(root).load(path, expect="module")
-        keep_probed_offsets(compiled)  # its traps are never shown with offsets
+        drop_binary(compiled)  # 137 MB: only its compiled code runs, its traps show no offsets
         linked = _link(compiled, door)
         deterministic = _link(compiled, door, deterministic=True)
         found = _images[key] = Image(preload, compiled, linked, artifacts, deterministic)

@@ -319,14 +319,18 @@ def global_value(inner: CoreInstance, name: str) -> int | float | None:
     return inner.global_value(name)
 
 
-def keep_probed_offsets(artifact: Artifact) -> None:
-    """Leave the offsets in ``artifact``'s trap backtraces as in the probed binary.
+def drop_binary(artifact: Artifact) -> None:
+    """Let go of the original binary kept beside ``artifact``'s compiled code.
 
-    Mapping them back re-reads and re-probes the whole module on the first trap: seconds of
-    CPU for a module of 100 MB, spent inside the failing call (past its deadline).
+    For very large modules that only run: the binary (100 MB and more) stays in memory for
+    the module's interface (read now and kept), ``inspect`` and the trap offsets; without it
+    backtrace offsets stay those of the grow-probed binary, since mapping them back would
+    re-read the whole module on the first trap (seconds of CPU, inside the failing call).
     """
+    interface_of(artifact)
     with artifact.lock:
         artifact.prepared["grow-offsets"] = None
+        artifact.wasm = None
 
 
 def _offset_map(artifact: Artifact) -> growprobe.OffsetMap | None:
