@@ -504,3 +504,39 @@ def test_two_awaited_calls_are_in_flight_at_once() -> None:
             return list(await asyncio.gather(inst.exports.gated(1), inst.exports.gated(2)))
 
     assert bounded(lambda: asyncio.run(main())) == [101, 102]
+
+
+def test_inspect_shows_async_functions_and_streams(
+    streams: Path, omniwasm_cli: list[str], tmp_path: Path
+) -> None:
+    """``omniwasm inspect`` renders async funcs and stream/future types; wasm-tools parses it."""
+    import shutil
+    import sys
+
+    run = subprocess.run(
+        [*omniwasm_cli, "inspect", str(streams)],
+        capture_output=True,
+        text=True,
+        timeout=LIMIT,
+        check=True,
+    )
+    assert "export produce: async func(n: u32) -> stream<u8>;" in run.stdout
+    assert "export make-future: async func(x: u32) -> future<u32>;" in run.stdout
+    lines = []
+    for line in run.stdout.partition("world (WIT):\n")[2].splitlines():
+        if line and not line.startswith("  "):
+            break
+        lines.append(line[2:])
+    wit = "\n".join(lines)
+    (tmp_path / "world.wit").write_text(wit + "\n")
+    exe = Path(sys.executable).parent / "wasm-tools"
+    tool = str(exe) if exe.exists() else shutil.which("wasm-tools")
+    assert tool is not None
+    check = subprocess.run(
+        [tool, "component", "wit", str(tmp_path / "world.wit")],
+        capture_output=True,
+        text=True,
+        timeout=LIMIT,
+        check=False,
+    )
+    assert check.returncode == 0, check.stderr

@@ -502,7 +502,8 @@ class _Namer:
         hint = name.rpartition("]")[2].replace(".", "-")
         params = tuple((n, self.val(p, f"{hint}-{n}")) for n, p in fn.params)
         result = fn.result
-        return t.FuncSig(name, params, None if result is None else self.val(result, hint))
+        result_ty = None if result is None else self.val(result, hint)
+        return t.FuncSig(name, params, result_ty, fn.is_async)
 
 
 def _member(name: str, sort: str, ent: Any, namer: _Namer) -> Member:

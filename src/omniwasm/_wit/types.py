@@ -429,17 +429,20 @@ class FuncSig:
         name: the function's name.
         params: ``(param-name, type)`` pairs in order.
         result: the result type, or None for a function without a result.
+        is_async: an ``async func`` (component-model async).
 
     """
 
     name: str
     params: tuple[tuple[str, WitType], ...]
     result: WitType | None = None
+    is_async: bool = False
 
     def __str__(self) -> str:
         params = ", ".join(f"{n}: {t}" for n, t in self.params)
         tail = "" if self.result is None else f" -> {self.result}"
-        return f"{self.name}: func({params}){tail}"
+        word = "async func" if self.is_async else "func"
+        return f"{self.name}: {word}({params}){tail}"
 
 
 @dataclass(frozen=True, slots=True)

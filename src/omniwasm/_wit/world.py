@@ -139,8 +139,9 @@ def render_definition(ty: t.WitType, in_scope: Naming) -> str:
 
 
 def render_func(sig: t.FuncSig, in_scope: Naming) -> str:
-    """A function's type: ``func(a: u32) -> string``."""
-    head = f"func({_pairs(sig.params, in_scope)})"
+    """A function's type: ``func(a: u32) -> string`` (``async func`` for an async one)."""
+    word = "async func" if sig.is_async else "func"
+    head = f"{word}({_pairs(sig.params, in_scope)})"
     return head if sig.result is None else f"{head} -> {render_use(sig.result, in_scope)}"
 
 
