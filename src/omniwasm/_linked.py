@@ -19,7 +19,7 @@ from . import _engine as eng
 from ._compiled import Compiled
 from ._errors import OmniwasmError
 from ._policy import Policy
-from ._runtime import Instance
+from ._runtime import Instance, Runtime
 
 __all__ = [
     "FuncSig",
@@ -28,10 +28,11 @@ __all__ = [
     "LinkedInstance",
     "LinkedModule",
     "StoreCalls",
-    "drop_binary",
     "func_exports",
+    "map_compiled",
     "poisoned",
     "prepared",
+    "serialized",
     "store_calls",
 ]
 
@@ -232,13 +233,22 @@ def func_exports(compiled: Compiled) -> dict[str, FuncSig]:
     return eng.func_exports(compiled._artifact)
 
 
-def drop_binary(compiled: Compiled) -> None:
-    """Let go of the original binary kept beside ``compiled`` (for huge modules that only run).
+def serialized(compiled: Compiled) -> bytes:
+    """A core module's machine code as wasmtime serializes it (for :func:`map_compiled`)."""
+    return bytes(compiled._artifact.module.serialize())
 
-    Its interface stays known; trap backtraces then keep the grow-probed binary's offsets
-    (mapping them back would re-read the whole module on the first trap).
+
+def map_compiled(runtime: Runtime, path: str) -> Compiled:
+    """A core module's code mapped (not copied) from ``path``, written from :func:`serialized`.
+
+    Processes mapping the same file share its pages. The file must come from this process
+    family (verify it first): machine code is trusted as it is.
+
+    Raises:
+        InvalidModule: the file is not code of ``runtime``'s engine.
+
     """
-    eng.drop_binary(compiled._artifact)
+    return Compiled(eng.map_module(runtime._native, path))
 
 
 def prepared(compiled: Compiled, key: Any, make: Callable[[], T]) -> T:

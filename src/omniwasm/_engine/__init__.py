@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .artifact import Artifact, CodeMemo, Kind, load_artifact, sniff
+    from .artifact import Artifact, CodeMemo, Kind, load_artifact, map_module, sniff
     from .cache import CompileCache, default_cache_dir
     from .component.own.instance import (
         OwnInstance,
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from .core.instance import (
         CoreInstance,
         HostImports,
-        drop_binary,
         global_value,
         instantiate_core,
     )
@@ -74,13 +73,13 @@ _WHERE: dict[str, str] = {
     "exports_of": ".describe",
     "func_exports": ".core.linked",
     "global_value": ".core.instance",
-    "drop_binary": ".core.instance",
     "imports_of": ".describe",
     "instantiate_component": ".component.stock.instance",
     "instantiate_core": ".core.instance",
     "imports_wasi": ".component.own.instance",
     "instantiate_own": ".component.own.instance",
     "load_artifact": ".artifact",
+    "map_module": ".artifact",
     "missing_imports": ".component.stock.instance",
     "restore_trap_handlers": ".traps",
     "set_fuel": ".core.slotcall",
@@ -126,7 +125,6 @@ __all__ = [
     "Unsupported",
     "current_state",
     "default_cache_dir",
-    "drop_binary",
     "engine_for",
     "exports_of",
     "func_exports",
@@ -137,6 +135,7 @@ __all__ = [
     "instantiate_core",
     "instantiate_own",
     "load_artifact",
+    "map_module",
     "missing_imports",
     "restore_trap_handlers",
     "set_fuel",

@@ -219,6 +219,26 @@ def _load_precompiled(native: NativeEngine, blob: bytes, source: str) -> Artifac
     )
 
 
+def map_module(native: NativeEngine, path: str) -> Artifact:
+    """A core module's code mapped from ``path``, a file of ``Module.serialize()`` output.
+
+    wasmtime maps the file instead of copying it, so processes share its pages. Only for files
+    this process family wrote itself: machine code is trusted as it is.
+
+    Raises:
+        InvalidModule: the file is not code of this engine (another wasmtime or settings).
+
+    """
+    try:
+        code = wasmtime.Module.deserialize_file(native.engine, path)
+    except wasmtime.WasmtimeError as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else "unusable"
+        raise InvalidModule(
+            f"compiled code not usable by this engine: {detail}", source=path
+        ) from exc
+    return Artifact(native, "module", code, None, path)
+
+
 def load_artifact(
     native: NativeEngine,
     data: bytes,

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._compiled import Compiled
-from .._errors import OmniwasmError
-from .._linked import HostCall, LinkedInstance, LinkedModule, drop_binary
+from .._errors import InvalidModule, OmniwasmError
+from .._linked import HostCall, LinkedInstance, LinkedModule, map_compiled, serialized
 from .._policy import Mount, Policy
 from .._runtime import Runtime
 from . import _guest
@@ -220,12 +220,38 @@ def image(preload: tuple[str, ...], *, door: HostCall) -> Image:
         with _file_lock(root / "locks" / f"{name}.lock"):
             if not path.is_file():
                 _build(root, artifacts, preload, path)
-            compiled = _runtime(root).load(path, expect="module")
-        drop_binary(compiled)  # 137 MB: only its compiled code runs, its traps show no offsets
+            compiled = _mapped(_runtime(root), path)
         linked = _link(compiled, door)
         deterministic = _link(compiled, door, deterministic=True)
         found = _images[key] = Image(preload, compiled, linked, artifacts, deterministic)
         return found
+
+
+def _digest(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _mapped(rt: Runtime, path: Path) -> Compiled:
+    """The image's machine code, mapped from ``NAME.cwasm`` beside it (shared between processes).
+
+    Written on first use from the compile (or the compile cache) and verified against its
+    digest before every use; code another engine wrote (another wasmtime or settings) is
+    replaced. Call it holding the image's file lock.
+    """
+    code = path.with_name(path.stem + ".cwasm")
+    digest = path.with_name(path.stem + ".cwasm.sha256")
+    if code.is_file() and digest.is_file() and _digest(code) == digest.read_text().strip():
+        with contextlib.suppress(InvalidModule):
+            return map_compiled(rt, str(code))
+    compiled = rt.load(path, expect="module")
+    data = serialized(compiled)
+    del compiled
+    _write_atomic(code, data)
+    _write_atomic(digest, hashlib.sha256(data).hexdigest().encode())
+    del data
+    mapped = map_compiled(rt, str(code))
+    return mapped
 
 
 def environment() -> tuple[tuple[str, str], ...]:

@@ -319,20 +319,6 @@ def global_value(inner: CoreInstance, name: str) -> int | float | None:
     return inner.global_value(name)
 
 
-def drop_binary(artifact: Artifact) -> None:
-    """Let go of the original binary kept beside ``artifact``'s compiled code.
-
-    For very large modules that only run: the binary (100 MB and more) stays in memory for
-    the module's interface (read now and kept), ``inspect`` and the trap offsets; without it
-    backtrace offsets stay those of the grow-probed binary, since mapping them back would
-    re-read the whole module on the first trap (seconds of CPU, inside the failing call).
-    """
-    interface_of(artifact)
-    with artifact.lock:
-        artifact.prepared["grow-offsets"] = None
-        artifact.wasm = None
-
-
 def _offset_map(artifact: Artifact) -> growprobe.OffsetMap | None:
     """How the probed binary's offsets map to the original (computed on the first trap)."""
     with artifact.lock:
