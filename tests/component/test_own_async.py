@@ -540,3 +540,31 @@ def test_inspect_shows_async_functions_and_streams(
         check=False,
     )
     assert check.returncode == 0, check.stderr
+
+
+def test_bindgen_emits_async_methods(builtins: Path, streams: Path, tmp_path: Path) -> None:
+    """Bindings of an async component have ``async def`` methods that await the guest."""
+    import importlib
+    import sys
+
+    from omniwasm._bindgen import bindgen
+
+    bindgen(builtins, tmp_path / "async_b")
+    bindgen(streams, tmp_path / "streams_b")
+    source = (tmp_path / "async_b" / "__init__.py").read_text()
+    assert "async def double(self, x: int) -> int:" in source
+    sys.path.insert(0, str(tmp_path))
+    try:
+        mod = importlib.import_module("async_b")
+        importlib.import_module("streams_b")
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in ("async_b", "streams_b"):
+            sys.modules.pop(name, None)
+    world_cls = next(v for k, v in vars(mod).items() if k.endswith("World") and isinstance(v, type))
+
+    async def main() -> int:
+        with world_cls.instantiate(omniwasm.Runtime(), builtins, POLICY) as world:
+            return int(await world.double(21))
+
+    assert bounded(lambda: asyncio.run(main())) == 42

@@ -211,6 +211,8 @@ class Generator:
         if isinstance(ty, t.OwnType | t.BorrowType):
             res = self.resources.get((ty.interface, ty.resource))
             return res.obj if res is not None else "object"
+        if isinstance(ty, t.StreamType | t.FutureType):
+            return "_t.Any"  # a stream/future reader from the guest, or data for one
         return _PRIMS[str(ty)]
 
     def literal(self, ty: t.WitType | None) -> str:
@@ -406,9 +408,12 @@ class Generator:
     def emit_method(self, sig: t.FuncSig, attr: str) -> None:
         ps = self.params(sig, "arg", method=False, pos_only=False)
         ret = self.ann(sig.result, "ret", top=True)
-        self.emit("", *_wrap(f"    def {attr}(", ", ".join(ps), f") -> {ret}:"))
+        word = "async def" if sig.is_async else "def"  # an async export is awaited
+        self.emit("", *_wrap(f"    {word} {attr}(", ", ".join(ps), f") -> {ret}:"))
         self.func_doc("        ", sig, host=False)
         call = f"self._f_{attr}({', '.join(_param(n) for n, _ in sig.params)})"
+        if sig.is_async:
+            call = f"await {call}"
         if ret == "None":
             self.emit(f"        {call}")
         else:
