@@ -26,7 +26,6 @@ from ._io import BufferSink, InputStream, IoError, OutputStream, Pollable, poll
 from ._sockets import SOCKET_INTERFACES
 from .fs import FILESYSTEM_INTERFACES, Preopen, preopens_from
 from .http import HTTP_INTERFACES
-from .nn import INTERFACES as NN_INTERFACES
 from .nn import NnContext
 from .nn import add_to_linker as add_nn_to_linker
 
@@ -223,28 +222,38 @@ def _for_own_runtime(
 ) -> tuple[Linker, WasiContext] | str:
     """WASI for omniwasm's own component runtime where the engine's native WASI was asked for.
 
-    The linker (``target`` with every WASI interface it does not define itself) and a context
-    built from ``policy`` as native WASI would be; ``data`` may be a wasi:nn context (anything
-    else is the embedder's own ``host_data``, which this host's ``host_data()`` would shadow).
+    The linker: ``target``'s definitions plus every WASI interface wasmtime's native WASI
+    provides (not ``wasi:http`` nor ``wasi:nn``, which native WASI does not link either) that
+    ``target`` does not define itself. The context: built from ``policy`` as native WASI would
+    be; ``data`` may be a wasi:nn context (anything else is the embedder's own ``host_data``,
+    which this host's ``host_data()`` would shadow).
     """
+    global _native  # noqa: PLW0603 - one lazily built linker for every plain instance
     if data is not None and not isinstance(data, NnContext):
         return "it imports WASI and host_data is set (the Python WASI host needs host_data)"
     if target is None:
-        joined = linker()
+        if _native is None:
+            _native = _native_like(Linker(wasi=False))
+        joined = _native
     else:
         version = target._prepared  # replaced by every define()
         cached = _joined.get(target)
         if cached is not None and cached[0] is version:
             joined = cached[1]
         else:
-            joined = target.without_native_wasi()
-            for name, members in _INTERFACES.items():
-                if not joined.defines(name):
-                    joined.define(name, **members)
-            if not joined.defines(NN_INTERFACES[0]):
-                add_nn_to_linker(joined)
+            joined = _native_like(target.without_native_wasi())
             _joined[target] = (version, joined)
     return joined, WasiContext(policy, argv0=argv0, nn=data)
+
+
+def _native_like(joined: Linker) -> Linker:
+    for name, members in _INTERFACES.items():
+        if not name.startswith("wasi:http/") and not joined.defines(name):
+            joined.define(name, **members)
+    return joined
+
+
+_native: Linker | None = None
 
 
 def linker() -> Linker:

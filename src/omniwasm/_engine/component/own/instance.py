@@ -17,6 +17,7 @@ backend): resources, component-model async and its built-ins, start functions, n
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import struct
@@ -549,12 +550,16 @@ def _anon_sig(func: Func) -> t.FuncSig:
 class _Frame:
     """Runtime index spaces of one component body, beside its static type environment."""
 
-    def __init__(self, static: _Env, parent: _Frame | None) -> None:
+    def __init__(
+        self, static: _Env, parent: _Frame | None, tables: list[HandleTable] | None = None
+    ) -> None:
         self.static = static
         self.parent = parent
         self.spaces: dict[str, list[Any]] = {s: [] for s in c.SORTS}
         self.table = HandleTable()
         """This component instance's resource handles."""
+        if tables is not None:
+            tables.append(self.table)
 
     def get(self, sort: str, index: int) -> Any:
         space = self.spaces[sort]
@@ -614,6 +619,9 @@ class OwnInstance:
         self.side = HostSide(self, {}, self.state, defs.classes, self._handle_class)
         self.inner = InnerSide(self.rtypes)
         self.closers: list[Any] = []
+        self.tables: list[HandleTable] = []
+        """Every component instance's handle table (host objects the guest still holds are
+        dropped when the instance closes, as wasmtime drops a store's)."""
         """Called once when the instance closes (the Python WASI host's context)."""
 
     def _handle_class(self, ty: Any) -> Any:
@@ -638,6 +646,16 @@ class OwnInstance:
             finally:
                 if timed:
                     box.leave()
+
+    def _drop_host_objects(self) -> None:
+        """Run the drop hooks of the host objects the guest still holds (the store is gone)."""
+        tables, self.tables = self.tables, []
+        for table in tables:
+            for h in table.entries:
+                if h is not None and h.own and h.rt.host is not None:
+                    with contextlib.suppress(Exception):
+                        self.host_drop(h.rt, h.rep)
+        self.state.table.clear()
 
     def forget_handle(self, token: int) -> None:
         """Python lets go of a guest resource handle without running its destructor."""
@@ -781,6 +799,7 @@ class OwnInstance:
         with self.guard:
             self.keep.clear()
             self.box.close()
+            self._drop_host_objects()
             closers, self.closers = self.closers, []
             for fn in closers:
                 fn()
@@ -808,7 +827,7 @@ class _Runner:
 
     def top(self) -> None:
         resolved = self.plan.resolved
-        frame = _Frame(_Env(None, resolved.env.budget), None)
+        frame = _Frame(_Env(None, resolved.env.budget), None, self.inst.tables)
         self.inst.exported = self.body(self.plan.component, frame, None, top=True)
         plan = self.plan
         if not plan.static_done:
@@ -890,7 +909,10 @@ class _Runner:
             else:
                 item = self.host_import(d)
                 for rid, iface, name in self.plan.host_res.get(d.name, ()):
-                    self.inst.rtypes[rid] = RType(name, host=(iface, name))
+                    # an interface that ``use``s another's resource re-exports the same type:
+                    # it belongs to the first import that brings it (as ``walk`` names it)
+                    if rid not in self.inst.rtypes:
+                        self.inst.rtypes[rid] = RType(name, host=(iface, name))
             if d.desc.sort != "type":
                 sp[d.desc.sort].append(item)
         elif isinstance(d, c.Export):
@@ -1023,7 +1045,7 @@ class _Runner:
             walk = not self.plan.static_done and sort in frame.static.spaces
             st = frame.static.get(sort, index) if walk else None
             args[name] = (sort, rt, st)
-        inner = _Frame(_Env(def_frame.static, frame.static.budget), def_frame)
+        inner = _Frame(_Env(def_frame.static, frame.static.budget), def_frame, self.inst.tables)
         return self.body(comp, inner, args)
 
     def host_import(self, d: c.Import) -> Any:
