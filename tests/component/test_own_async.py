@@ -568,3 +568,21 @@ def test_bindgen_emits_async_methods(builtins: Path, streams: Path, tmp_path: Pa
             return int(await world.double(21))
 
     assert bounded(lambda: asyncio.run(main())) == 42
+
+
+def test_async_iterable_feeds_a_guest_stream(streams: Path) -> None:
+    """An async generator passed for a stream<u8> is pulled chunk by chunk as the guest reads."""
+    pulled: list[int] = []
+
+    async def chunks() -> Any:
+        for part in (b"\x01\x02", b"\x03" * 5000, b"\x04"):
+            await asyncio.sleep(0.005)
+            pulled.append(len(part))
+            yield part
+
+    async def main() -> int:
+        with _fresh(streams) as inst:
+            return int(await inst.exports.consume(chunks()))
+
+    assert bounded(lambda: asyncio.run(main())) == 1 + 2 + 3 * 5000 + 4
+    assert pulled == [2, 5000, 1]

@@ -103,7 +103,7 @@ class _HandleCodec(Codec):
         st = state_of(inst)
         if self.stream:
             shared: Any = SharedStream(self.elem.codec, self.elem.size, self.elem.flat)
-            _feed_stream(shared, self.elem, value)
+            _feed_stream(shared, self.elem, value, inst)
             end: Any = StreamEnd
         else:
             shared = SharedFuture(self.elem.codec, self.elem.size, self.elem.flat)
@@ -138,8 +138,15 @@ def _pack(elem: _Elem, v: Any) -> bytes:
     return bytes(buf)
 
 
-def _feed_stream(shared: SharedStream, elem: _Elem, value: Any) -> None:
-    """Offer all of ``value`` to the guest's reads, then close the stream."""
+def _feed_stream(shared: SharedStream, elem: _Elem, value: Any, inst: Any = None) -> None:
+    """Offer all of ``value`` to the guest's reads, then close the stream.
+
+    ``value`` is data (``bytes``, a list), or an async iterable of such chunks, which a host
+    coroutine pulls as the guest reads.
+    """
+    if inst is not None and hasattr(value, "__aiter__"):
+        _pump_stream(inst, shared, elem, value)
+        return
     src = _source(elem, value)
 
     def offer() -> None:
@@ -157,6 +164,52 @@ def _feed_stream(shared: SharedStream, elem: _Elem, value: Any) -> None:
             offer()
 
     offer()
+
+
+def _pump_stream(inst: Any, shared: SharedStream, elem: _Elem, chunks: Any) -> None:
+    """Feed a guest's stream from an async iterable: one chunk offered at a time."""
+    st = state_of(inst)
+
+    async def pump() -> None:
+        loop = asyncio.get_running_loop()
+        async for chunk in chunks:
+            src = _source(elem, chunk)
+            while src.remain() > 0:
+                copied: asyncio.Future[int] = loop.create_future()
+
+                def settle(result: int, fut: asyncio.Future[int] = copied) -> None:
+                    loop.call_soon_threadsafe(_resolve, fut, result)
+
+                def on_copy(reclaim: Callable[[], None], settle: Any = settle) -> None:
+                    reclaim()
+                    settle(CopyResult.COMPLETED)
+
+                def offer(src: Any = src, on_copy: Any = on_copy, settle: Any = settle) -> None:
+                    shared.write("host", src, on_copy, settle)
+
+                st.post(offer)
+                if await copied == CopyResult.DROPPED:
+                    return
+        st.post(shared.drop)
+
+    fut = schedule(st, pump())
+    st.host_pending += 1
+
+    def ended(f: concurrent.futures.Future[Any]) -> None:  # on the store's thread
+        st.host_pending -= 1
+        exc = None if f.cancelled() else f.exception()
+        if exc is not None:
+            err = HostFunctionError(f"a host stream failed: {type(exc).__name__}: {exc}")
+            err.__cause__ = exc
+            st.failure = err
+        shared.drop()
+
+    fut.add_done_callback(lambda f: st.post(lambda: ended(f)))
+
+
+def _resolve(fut: asyncio.Future[int], result: int) -> None:
+    if not fut.done():
+        fut.set_result(result)
 
 
 def _feed_future(shared: SharedFuture, elem: _Elem, value: Any, inst: Any = None) -> None:
