@@ -769,3 +769,20 @@ def test_readme_command_line(
 def test_every_case_is_a_readme_line() -> None:
     """No case is left for a line the README no longer has."""
     assert sorted(set(CASES) - {_key(line) for line in LINES}) == []
+
+
+def test_every_flag_of_the_readme_table_is_a_run_option() -> None:
+    """Each flag the "Command line" table documents is an option of `omniwasm run`."""
+    import typer.main
+
+    from omniwasm.cli._app import app
+    from omniwasm.cli._run import run  # noqa: F401  # registers the command
+
+    group: Any = typer.main.get_command(app)
+    command = group.commands["run"]
+    options = {flag for param in command.params for flag in getattr(param, "opts", [])}
+    text = section("Command line")
+    rows = [line for line in text.splitlines() if line.startswith("| `-")]
+    flags = {f for row in rows for f in re.findall(r"`(-{1,2}[\w-]+)", row.split(" | ")[0])}
+    assert len(flags) >= 15
+    assert flags - options == set()
