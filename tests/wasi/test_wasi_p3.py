@@ -69,7 +69,7 @@ def test_exit_with_code() -> None:
 
 
 @pytest.mark.reference
-@pytest.mark.parametrize("name", ["p3_hello", "p3_exit"])
+@pytest.mark.parametrize("name", ["p3_hello", "p3_exit", "p3_sleep"])
 def test_same_as_wasmtime(reference_wasmtime: str, name: str) -> None:
     """wasmtime 49 gives the same exit code and stdout for the same file."""
     path = guest(name)
@@ -111,3 +111,11 @@ def test_cat_matches_wasmtime(reference_wasmtime: str) -> None:
     assert (
         (run.returncode, run.stdout) == (result.exit_code, result.stdout) == (0, b"hello\nworld\n")
     )
+
+
+@pytest.mark.parametrize("deterministic", [False, True])
+def test_wait_for_moves_the_monotonic_clock(deterministic: bool) -> None:
+    """monotonic-clock wait-for (async) ends after the duration; a virtual clock advances."""
+    policy = POLICY.with_(deterministic=deterministic)
+    result = bounded(lambda: p3.run(omniwasm.Runtime(), guest("p3_sleep"), policy))
+    assert result.exit_code == 0
