@@ -31,6 +31,7 @@ import wasmtime
 
 from ...._wit import types as t
 from .abi import MAX_FLAT_PARAMS, AbiTrap, Codec, Cx, codec
+from .async_buffers import GuestBuffer
 from .async_run import (
     acall,
     apply_inbox,
@@ -52,7 +53,6 @@ from .async_state import (
     ErrorContext,
     EventCode,
     FutureEnd,
-    GuestBuffer,
     SharedFuture,
     SharedStream,
     StreamEnd,

@@ -26,13 +26,12 @@ from typing import Any
 from ...._errors import HostFunctionError
 from ...._wit import types as t
 from .abi import EXTRA, Codec, Cx, codec
+from .async_buffers import HostBytes, HostValues
 from .async_run import current_instance, drive, schedule, state_of
 from .async_state import (
     IDLE,
     CopyResult,
     FutureEnd,
-    HostBytes,
-    HostValues,
     SharedFuture,
     SharedStream,
     StreamEnd,
