@@ -618,11 +618,10 @@ class _Handle(Codec):
 
 
 def _record(ty: t.RecordType) -> Codec:
-    cls = record_class(ty)
     names = _field_names(ty)
     return _Fields(
         [codec(ft) for _, ft in ty.fields],
-        lambda vs: cls(*vs),
+        lambda vs: record_class(ty)(*vs),  # looked up per value: bindgen may register one
         lambda v: [getattr(v, n) for n in names],
     )
 
@@ -640,8 +639,17 @@ def _variant(ty: t.VariantType) -> Codec:
 def _enum(ty: t.EnumType) -> Codec:
     cls = enum_class(ty)
     members = [cls(c) for c in ty.cases]
-    index = {m: i for i, m in enumerate(members)}
-    return _Cases([None] * len(ty.cases), lambda d, p: members[d], lambda v: (index[v], None))
+    index: dict[Any, int] = {m: i for i, m in enumerate(members)}
+    index.update({c: i for i, c in enumerate(ty.cases)})
+
+    def split(v: Any) -> tuple[int, None]:
+        found = index.get(v)
+        if found is None:  # another class's member of the same enum (bindgen's): by WIT name
+            found = index[getattr(v, "value", v)]
+        return found, None
+
+    cases = ty.cases
+    return _Cases([None] * len(cases), lambda d, p: enum_class(ty)(cases[d]), split)
 
 
 def _option(ty: t.OptionType) -> Codec:
