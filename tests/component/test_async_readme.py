@@ -10,12 +10,12 @@ import contextlib
 import io
 import shutil
 import subprocess
-import threading
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from fixtures.bounded import bounded_call
 from fixtures.readme import argv, blocks, commands, section
 from fixtures.wat_components import assemble
 
@@ -33,24 +33,7 @@ def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def _bounded(fn: Any, seconds: float = 60.0) -> Any:
-    out: list[Any] = []
-    err: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            out.append(fn())
-        except BaseException as exc:  # re-raised on the test's thread
-            err.append(exc)
-
-    th = threading.Thread(target=run, daemon=True)
-    th.start()
-    th.join(seconds)
-    if th.is_alive():
-        pytest.fail(f"did not finish within {seconds}s")
-    if err:
-        raise err[0]
-    return out[0]
+_bounded = partial(bounded_call, limit=60.0)
 
 
 @pytest.mark.usefixtures("files")

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import threading
-from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import omniwasm
+from fixtures.bounded import bounded_call
 from fixtures.wat_components import assemble
 
 ASYNC = Path(__file__).parent.parent / "fixtures" / "async"
@@ -25,25 +26,7 @@ LIMIT = 20.0
 POLICY = omniwasm.Policy(timeout=5)
 
 
-def bounded(fn: Callable[[], Any], seconds: float = LIMIT) -> Any:
-    """Run ``fn`` on a thread and fail the test if it takes longer than ``seconds``."""
-    out: list[Any] = []
-    err: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            out.append(fn())
-        except BaseException as exc:  # re-raised on the test's thread
-            err.append(exc)
-
-    th = threading.Thread(target=run, daemon=True)
-    th.start()
-    th.join(seconds)
-    if th.is_alive():
-        pytest.fail(f"did not finish within {seconds}s")
-    if err:
-        raise err[0]
-    return out[0]
+bounded = partial(bounded_call, limit=LIMIT)
 
 
 @pytest.fixture(scope="module")
