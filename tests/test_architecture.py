@@ -42,6 +42,7 @@ PLACES: dict[str, str] = {
     "_compiled.py": "facade",
     "_cache.py": "facade",
     "_runtime.py": "facade",
+    "_instance.py": "facade",
     "_linked.py": "facade",
     "_inspect.py": "facade",
     "_coreabi.py": "facade",
