@@ -16,9 +16,9 @@ if TYPE_CHECKING:
         OwnInstance,
         Unsupported,
         imports_wasi,
-        instantiate_own,
         unsupported_reason,
     )
+    from .component.own.runner import instantiate_own
     from .component.stock.handles import GuestHandle
     from .component.stock.imports import HostDefs, current_state
     from .component.stock.instance import ComponentInstance, instantiate_component, missing_imports
@@ -77,7 +77,7 @@ _WHERE: dict[str, str] = {
     "instantiate_component": ".component.stock.instance",
     "instantiate_core": ".core.instance",
     "imports_wasi": ".component.own.instance",
-    "instantiate_own": ".component.own.instance",
+    "instantiate_own": ".component.own.runner",
     "load_artifact": ".artifact",
     "map_module": ".artifact",
     "missing_imports": ".component.stock.instance",
