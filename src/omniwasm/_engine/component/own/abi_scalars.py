@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import struct
 import sys
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -183,24 +184,28 @@ def _coerce_out(have: str, want: str) -> Callable[[Any], Any] | None:
 _ZERO = {"i32": 0, "i64": 0, "f32": 0.0, "f64": 0.0}
 
 
-class Codec:
+class Codec(ABC):
     """Layout and conversions of one WIT type (see the module docstring)."""
 
     size = 0
     align = 1
     flat: tuple[str, ...] = ()
 
+    @abstractmethod
     def load(self, cx: Cx, ptr: int) -> Any:
-        raise NotImplementedError
+        """The value stored at ``ptr`` in the guest's memory."""
 
+    @abstractmethod
     def store(self, cx: Cx, value: Any, ptr: int) -> None:
-        raise NotImplementedError
+        """Write ``value`` at ``ptr`` in the guest's memory."""
 
+    @abstractmethod
     def lift(self, cx: Cx, vals: Iterator[Any]) -> Any:
-        raise NotImplementedError
+        """The value of the flat core values taken from ``vals``."""
 
+    @abstractmethod
     def lower(self, cx: Cx, value: Any, out: list[Any]) -> None:
-        raise NotImplementedError
+        """Append ``value``'s flat core values to ``out``."""
 
 
 class _Int(Codec):
