@@ -29,6 +29,7 @@ from ._types import (
     OutgoingResponse,
     RequestOptions,
     ResponseOutparam,
+    method_variant,
     valid_authority,
 )
 
@@ -52,6 +53,7 @@ __all__ = [
     "ResponseOutparam",
     "error_code",
     "host_allowed",
+    "method_variant",
     "send",
     "valid_authority",
 ]

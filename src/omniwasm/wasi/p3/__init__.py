@@ -9,11 +9,26 @@ component-model async); its WASI comes from Python, like :mod:`omniwasm.wasi` fo
     result = p3.run(Runtime(), "hello.wasm")
     print(result.exit_code, result.stdout)
 
-:func:`linker` defines ``wasi:cli``, ``wasi:clocks`` and ``wasi:random`` 0.3 (``0.3.0`` and
-the ``0.3.0-rc-2026-03-15`` candidate) beside every WASI 0.2 interface.
+:func:`linker` defines ``wasi:cli``, ``wasi:clocks``, ``wasi:random`` and ``wasi:http/types``
+0.3 (``0.3.0`` and the ``0.3.0-rc-2026-03-15`` candidate) beside every WASI 0.2 interface.
+The ``wasi:http`` resources (:class:`Request`, :class:`Response`, :class:`Fields`) are what
+``omniwasm serve`` hands a ``wasi:http/service`` component and reads back.
 """
 
 from ._host import VERSIONS, add_to_linker, linker
+from ._http import Body, Fields, Request, RequestOptions, Response, Sent, feed_chunks
 from ._run import run
 
-__all__ = ["VERSIONS", "add_to_linker", "linker", "run"]
+__all__ = [
+    "VERSIONS",
+    "Body",
+    "Fields",
+    "Request",
+    "RequestOptions",
+    "Response",
+    "Sent",
+    "add_to_linker",
+    "feed_chunks",
+    "linker",
+    "run",
+]

@@ -1,4 +1,4 @@
-"""WASI 0.3 in Python: ``wasi:cli``, ``wasi:clocks`` and ``wasi:random`` for async components.
+"""WASI 0.3 in Python: ``wasi:cli``, ``wasi:clocks``, ``wasi:random``, ``wasi:http/types``.
 
 The same virtual host as WASI 0.2 (:class:`~omniwasm.wasi.WasiContext`: the policy's
 arguments, environment, standard streams, clocks and entropy), with 0.3's shapes: standard
@@ -20,6 +20,7 @@ from ..._errors import GuestExit
 from ..._wit.values import Err, Ok
 from .._host import WasiContext
 from .._host import add_to_linker as add_p2
+from ._http import HTTP_TYPES
 
 __all__ = ["VERSIONS", "add_to_linker", "linker"]
 
@@ -145,6 +146,7 @@ def _interfaces() -> dict[str, dict[str, Any]]:
             "get_insecure_random_u64": lambda: entropy().get_insecure_random_u64(),
         },
         "wasi:random/insecure-seed": {"get_insecure_seed": lambda: entropy().insecure_seed()},
+        "wasi:http/types": HTTP_TYPES,
     }
 
 

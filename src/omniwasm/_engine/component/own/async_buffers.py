@@ -80,6 +80,8 @@ def copy_elements(dst: Any, src: Any, n: int, flat: bool) -> None:
         dst.write_bytes(src.take(n), n)
     elif isinstance(src, GuestBuffer) and flat and isinstance(dst, HostBytes):
         dst.put(src.read_bytes(n), n)
+    elif isinstance(src, HostBytes) and isinstance(dst, HostBytes):  # the host reads its own
+        dst.put(bytes(src.take(n)), n)
     else:
         dst.write_values(src.read_values(n))
 

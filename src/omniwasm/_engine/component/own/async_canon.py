@@ -60,6 +60,7 @@ from .async_state import (
     Task,
     Waitable,
     WaitableSet,
+    same_shape,
     trap_if,
 )
 from .async_values import FutureReader, StreamReader
@@ -291,7 +292,7 @@ def _end_of(where: _Where, live: Any, i: int) -> Any:
     op, end, ct, readable = where
     e = state_of(live).table.get_as(i, end, f"{op.split('.', 1)[0]} end")
     trap_if(e.readable != readable, f"{op}: handle {i} is the wrong end")
-    trap_if(e.type_key != ct.elem, f"{op}: handle {i} is of another element type")
+    trap_if(not same_shape(e.type_key, ct.elem), f"{op}: handle {i} is of another element type")
     return e
 
 

@@ -14,6 +14,8 @@ coroutines finish on an asyncio loop and post their completions to :attr:`AsyncS
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import queue
 import threading
 from collections.abc import Callable
@@ -38,6 +40,7 @@ __all__ = [
     "Task",
     "Waitable",
     "WaitableSet",
+    "same_shape",
     "trap_if",
 ]
 
@@ -108,6 +111,29 @@ class Table:
 
     def live(self) -> int:
         return len(self.array) - 1 - len(self.free)
+
+
+_NAMES = frozenset({"name", "resource", "interface"})
+
+
+@functools.lru_cache(maxsize=256)
+def _shape(ty: Any) -> Any:
+    """``ty`` without type and resource names.
+
+    The guest's own element types (from its binary) carry no names, the host's (from the
+    world) do; resource handles are checked when their values cross.
+    """
+    if isinstance(ty, tuple):
+        return tuple(_shape(v) for v in ty)
+    if not dataclasses.is_dataclass(ty):
+        return ty
+    parts = [_shape(getattr(ty, f.name)) for f in dataclasses.fields(ty) if f.name not in _NAMES]
+    return (type(ty).__name__, *parts)
+
+
+def same_shape(a: Any, b: Any) -> bool:
+    """Whether two element types are the same type but for their names."""
+    return bool(a == b or _shape(a) == _shape(b))
 
 
 # --- waitables ----------------------------------------------------------------------------------
@@ -308,7 +334,7 @@ class SharedStream:
 
     def _check_same(self, owner: Any) -> None:
         trap_if(
-            owner is self.pending_owner and not self.flat,
+            owner is self.pending_owner and owner != "host" and not self.flat,
             "a stream of this element type cannot be copied within one component instance",
         )
 
@@ -385,7 +411,7 @@ class SharedFuture:
 
     def _check_same(self, owner: Any) -> None:
         trap_if(
-            owner is self.pending_owner and not self.flat,
+            owner is self.pending_owner and owner != "host" and not self.flat,
             "a future of this element type cannot be copied within one component instance",
         )
 

@@ -35,6 +35,7 @@ from .async_state import (
     SharedFuture,
     SharedStream,
     StreamEnd,
+    same_shape,
     trap_if,
 )
 
@@ -90,7 +91,7 @@ class _HandleCodec(Codec):
         end = StreamEnd if self.stream else FutureEnd
         e = st.table.get_as(i, end, str(self.ty))
         trap_if(not e.readable, f"handle {i} is the writable end of a {self.ty}")
-        trap_if(e.type_key != self.elem.ty, f"handle {i} is not a {self.ty}")
+        trap_if(not same_shape(e.type_key, self.elem.ty), f"handle {i} is not a {self.ty}")
         trap_if(e.copy_state != IDLE, f"handle {i} is being copied")
         st.table.remove(i)
         reader = StreamReader if self.stream else FutureReader

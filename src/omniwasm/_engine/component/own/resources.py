@@ -196,6 +196,8 @@ class HostSide:
 
     def rtype(self, ty: t.OwnType | t.BorrowType) -> RType:
         rt = self.named.get((ty.interface, ty.resource))
+        if rt is None and ty.resource.startswith(RES_PREFIX):  # a guest's own type (async)
+            rt = getattr(self.owner, "rtypes", {}).get(int(ty.resource[len(RES_PREFIX) :]))
         if rt is None:
             raise AbiTrap(f"resource {ty.resource} of {ty.interface or 'the world'} is unknown")
         return rt
