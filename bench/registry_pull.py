@@ -86,11 +86,10 @@ def start_registry(root: Path) -> tuple[subprocess.Popen[bytes], str]:
 PYTHON = str(Path(sys.executable))
 IMPORTS = (
     "from omniwasm.cli import _fast_registry as f; f.skip_optional_codecs(); "
-    "from omniwasm.registry import _http; _http.skip_httpx_cli(); "
-    "import httpx, httpcore, omniwasm.registry.client"
+    "import omniwasm.registry.client, omniwasm.registry._httpclient"
 )
-"""What an ``omniwasm pull`` process imports (the fast path's own set; httpcore is httpx's
-transport, imported when the first client is made), without pulling."""
+"""What an ``omniwasm pull`` process imports (the fast path's own set, and the lean transport
+made for the first plain-HTTP request), without pulling."""
 
 
 def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:

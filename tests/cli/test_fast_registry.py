@@ -40,6 +40,10 @@ NOT_NEEDED = (
     "omniwasm._policy",
     "omniwasm._binary.component",
     "omniwasm.registry.compose",
+    # a loopback registry is plain HTTP: the standard library's http.client carries it
+    "httpx",
+    "httpcore",
+    "h11",
     # h2 and zstandard are marked unimportable (importtime lists `h2.config` and `zstandard`
     # as failed attempts, httpx/httpcore's documented fallbacks): what they would import.
     "h2.connection",

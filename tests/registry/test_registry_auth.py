@@ -35,6 +35,7 @@ def _client(tmp_path: Path, name: str = "s", **options: object) -> Client:
     return Client(store=Store(tmp_path / name), **options)  # type: ignore[arg-type]
 
 
+@pytest.mark.usefixtures("each_transport")
 def test_basic_auth_round_trip(auth_registry: RegistryServer, tmp_path: Path, hello: bytes) -> None:
     """With the right credentials, push and pull work behind htpasswd."""
     ref = f"{auth_registry.host}/{unique_repo()}:1"
@@ -44,6 +45,7 @@ def test_basic_auth_round_trip(auth_registry: RegistryServer, tmp_path: Path, he
         assert c.fetch(ref) == hello
 
 
+@pytest.mark.usefixtures("each_transport")
 def test_basic_auth_wrong_password(auth_registry: RegistryServer, tmp_path: Path) -> None:
     """A wrong password is AuthenticationFailed naming the reference."""
     ref = f"{auth_registry.host}/{unique_repo()}:1"
@@ -55,6 +57,7 @@ def test_basic_auth_wrong_password(auth_registry: RegistryServer, tmp_path: Path
     assert ref in str(info.value)
 
 
+@pytest.mark.usefixtures("each_transport")
 def test_basic_auth_without_credentials(auth_registry: RegistryServer, tmp_path: Path) -> None:
     """No credentials at all: AuthenticationFailed says none were found."""
     with _client(tmp_path) as c, pytest.raises(AuthenticationFailed, match="no credentials"):
@@ -97,6 +100,7 @@ def test_credentials_from_the_registry_config(
         c.push(hello, f"{auth_registry.host}/{unique_repo()}:1")
 
 
+@pytest.mark.usefixtures("each_transport")
 def test_token_auth_round_trip(
     token_registry: tuple[RegistryServer, TokenServer], tmp_path: Path, hello: bytes
 ) -> None:
@@ -121,6 +125,7 @@ def test_token_auth_round_trip(
         assert c.fetch(ref) == hello
 
 
+@pytest.mark.usefixtures("each_transport")
 def test_token_auth_anonymous_may_pull_not_push(
     token_registry: tuple[RegistryServer, TokenServer], tmp_path: Path, hello: bytes
 ) -> None:
@@ -135,6 +140,7 @@ def test_token_auth_anonymous_may_pull_not_push(
             c.push(hello, f"{server.host}/{unique_repo()}:1")
 
 
+@pytest.mark.usefixtures("each_transport")
 def test_token_auth_bad_password(
     token_registry: tuple[RegistryServer, TokenServer], tmp_path: Path
 ) -> None:
@@ -183,10 +189,9 @@ def test_https_from_a_plain_http_registry_is_verified(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A plain-HTTP registry's session still verifies https:// URLs (a redirect, a realm)."""
-    import httpx
-
     from omniwasm.registry._http import ssl_context
     from omniwasm.registry.session import Session
+    from omniwasm.registry.transport import ConnectFailed
 
     server, ca = tls_registry
     target = f"https://{server.host}/v2/"
@@ -194,13 +199,14 @@ def test_https_from_a_plain_http_registry_is_verified(
     try:
         session = Session(registry.host)
         assert ssl_context.cache_info().currsize == 0  # no CA store loaded for plain HTTP
-        with pytest.raises(httpx.ConnectError, match=r"CERTIFICATE_VERIFY_FAILED|verify failed"):
-            session.http.get(target)
+        with pytest.raises(ConnectFailed, match=r"CERTIFICATE_VERIFY_FAILED|verify failed"):
+            session.request("GET", target)
         session.close()
         monkeypatch.setenv("SSL_CERT_FILE", str(ca))
         ssl_context.cache_clear()
         session = Session(registry.host)
-        assert session.http.get(target).status_code == 200
+        assert session.request("GET", target).status_code == 200
+        assert session.transports == ("httpx",)
         session.close()
     finally:
         ssl_context.cache_clear()

@@ -51,6 +51,7 @@ def _mapped(registry: RegistryServer, tmp_path: Path, name: str = "store", **kw:
     return _client(tmp_path, name, config=config, **kw)
 
 
+@pytest.mark.usefixtures("each_transport")
 def test_push_then_pull_round_trips(registry: RegistryServer, tmp_path: Path, hello: bytes) -> None:
     """What one client pushes, another (fresh store) pulls byte for byte, config included."""
     ref = f"{registry.host}/{unique_repo()}:1.0.0"
@@ -65,6 +66,7 @@ def test_push_then_pull_round_trips(registry: RegistryServer, tmp_path: Path, he
     assert pulled.config["component"]["exports"] == ["wasi:cli/run@0.2.12"]
 
 
+@pytest.mark.usefixtures("each_transport")
 def test_pull_by_digest(registry: RegistryServer, tmp_path: Path, hello: bytes) -> None:
     """A ``@sha256:`` reference pulls exactly that manifest."""
     repo = unique_repo()
@@ -74,6 +76,7 @@ def test_pull_by_digest(registry: RegistryServer, tmp_path: Path, hello: bytes) 
         assert b.fetch(f"{registry.host}/{repo}@{pushed.digest}") == hello
 
 
+@pytest.mark.usefixtures("each_transport")
 def test_tags_and_missing_things(registry: RegistryServer, tmp_path: Path, hello: bytes) -> None:
     """Tags are listed; an unknown repository or tag is ArtifactNotFound naming the reference."""
     repo = unique_repo()
@@ -178,6 +181,7 @@ def test_offline_uses_only_the_store(
         offline.fetch(f"acme:{_package_name()}@^1")
 
 
+@pytest.mark.usefixtures("each_transport")
 def test_chunked_and_monolithic_uploads_store_the_same_blob(
     registry: RegistryServer, tmp_path: Path, hello: bytes
 ) -> None:
@@ -193,6 +197,7 @@ def test_chunked_and_monolithic_uploads_store_the_same_blob(
         assert c.fetch(f"{registry.host}/{repo_b}:1") == big
 
 
+@pytest.mark.usefixtures("each_transport")
 def test_pull_to_writes_the_file(registry: RegistryServer, tmp_path: Path, hello: bytes) -> None:
     """``pull_to`` writes the component to the path given."""
     ref = f"{registry.host}/{unique_repo()}:1"
@@ -308,6 +313,7 @@ def well_known(registry: RegistryServer) -> Iterator[str]:
     server.server_close()
 
 
+@pytest.mark.usefixtures("each_transport")
 def test_well_known_metadata_redirects_a_namespace(
     registry: RegistryServer, well_known: str, tmp_path: Path, hello: bytes
 ) -> None:

@@ -30,7 +30,7 @@ from omniwasm.registry import (
     sha256_digest,
 )
 
-pytestmark = pytest.mark.usefixtures("registry_env")
+pytestmark = pytest.mark.usefixtures("registry_env", "each_transport")
 
 
 @pytest.fixture

@@ -19,17 +19,15 @@ import binascii
 import json
 import os
 import re
-from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
 from .._errors import AuthenticationFailed
+from .transport import with_param
 
-if TYPE_CHECKING:
-    import httpx
-
-__all__ = ["Credentials", "find_credentials", "parse_challenge"]
+__all__ = ["Credentials", "RegistryAuth", "TokenRequest", "find_credentials", "parse_challenge"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,12 +106,19 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     return scheme.lower(), params
 
 
-def _hostport(url: httpx.URL) -> str:
-    return f"{url.host}:{url.port}" if url.port else url.host
+class TokenRequest(NamedTuple):
+    """Where to ask for a Bearer token, and the headers to ask with."""
+
+    url: str
+    headers: dict[str, str]
 
 
 class RegistryAuth:
-    """The httpx auth flow for one registry (Basic, or Bearer tokens from the realm).
+    """One registry's authentication state: Basic, or Bearer tokens from the realm.
+
+    ``Session`` drives it: ``authorize`` adds what is known to a request; a 401 answer goes to
+    ``challenged``, which says whether to retry (after fetching a token where it asks for one,
+    handed to ``accept_token``). Transport-neutral: it reads only status and headers.
 
     Args:
         credentials: what to authenticate with, or None (anonymous tokens still work).
@@ -125,12 +130,6 @@ class RegistryAuth:
     def __init__(
         self, credentials: Credentials | None, reference: str, *, allow_http_realm: bool
     ) -> None:
-        from ._http import skip_httpx_cli
-
-        skip_httpx_cli()
-        import httpx
-
-        self._httpx = httpx
         self.credentials = credentials
         self.reference = reference
         self._allow_http_realm = allow_http_realm
@@ -138,85 +137,76 @@ class RegistryAuth:
         self._basic = False
         self.token_requests = 0
 
-    def auth(self) -> httpx.Auth:
-        """An ``httpx.Auth`` object running this flow."""
-        import httpx
-
-        outer = self
-
-        class _Flow(httpx.Auth):
-            def sync_auth_flow(
-                self, request: httpx.Request
-            ) -> Generator[httpx.Request, httpx.Response, None]:
-                return outer._flow(request)
-
-        return _Flow()
-
-    def _authorize(self, request: httpx.Request) -> None:
+    def authorize(self, headers: dict[str, str]) -> None:
+        """Add the ``Authorization`` this registry is known to want, if any."""
         if self._token is not None:
-            request.headers["Authorization"] = f"Bearer {self._token}"
+            headers["Authorization"] = f"Bearer {self._token}"
         elif self._basic and self.credentials is not None:
-            request.headers["Authorization"] = self.credentials.basic_header()
+            headers["Authorization"] = self.credentials.basic_header()
 
-    def _flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        self._authorize(request)
-        response = yield request
-        if response.status_code != 401:
-            return
-        header = response.headers.get("WWW-Authenticate", "")
+    def challenged(self, header: str) -> TokenRequest | bool:
+        """What a 401 with ``WWW-Authenticate: header`` calls for.
+
+        Returns False to give up (the caller reports the 401), True to retry now (Basic), or
+        the token request to make before retrying (Bearer).
+
+        Raises:
+            AuthenticationFailed: a Bearer challenge without a usable realm.
+
+        """
         scheme, params = parse_challenge(header)
         if scheme == "basic":
             if self.credentials is None or self._basic:
-                return  # the caller reports 401 as AuthenticationFailed
+                return False
             self._basic = True
             self._token = None
-        elif scheme == "bearer":
-            response.read()
-            token_response = yield self._token_request(params)
-            token_response.read()
-            self._token = self._parse_token(token_response)
-        else:
-            return
-        self._authorize(request)
-        yield request
+            return True
+        if scheme == "bearer":
+            return self._token_request(params)
+        return False
 
-    def _token_request(self, params: dict[str, str]) -> httpx.Request:
+    def _token_request(self, params: dict[str, str]) -> TokenRequest:
         realm = params.get("realm")
         if not realm:
             raise AuthenticationFailed(
                 "the registry's Bearer challenge names no realm", self.reference
             )
-        url = self._httpx.URL(realm)
-        if url.scheme not in ("https", "http") or (
-            url.scheme == "http" and not self._allow_http_realm
-        ):
+        scheme = urlsplit(realm).scheme
+        if scheme not in ("https", "http") or (scheme == "http" and not self._allow_http_realm):
             raise AuthenticationFailed(
                 f"refusing to send credentials to token realm {realm} over plain HTTP",
                 self.reference,
             )
-        query: dict[str, str] = {k: params[k] for k in ("service", "scope") if k in params}
+        url = realm
+        for key in ("service", "scope"):
+            if key in params:
+                url = with_param(url, key, params[key])
         headers = {}
         if self.credentials is not None:
             headers["Authorization"] = self.credentials.basic_header()
         self.token_requests += 1
-        return self._httpx.Request("GET", url.copy_merge_params(query), headers=headers)
+        return TokenRequest(url, headers)
 
-    def _parse_token(self, response: httpx.Response) -> str:
-        if response.status_code in (401, 403):
+    def accept_token(self, status: int, url: str, body: bytes) -> None:
+        """Take the token service's answer (status, its URL, body) as the token to use.
+
+        Raises:
+            AuthenticationFailed: the service refused or sent no token.
+
+        """
+        if status in (401, 403):
             raise AuthenticationFailed(
-                f"the token service at {_hostport(response.request.url)} refused the "
-                f"credentials (HTTP {response.status_code})",
+                f"the token service at {urlsplit(url).netloc} refused the "
+                f"credentials (HTTP {status})",
                 self.reference,
             )
-        if response.status_code != 200:
-            raise AuthenticationFailed(
-                f"the token service answered HTTP {response.status_code}", self.reference
-            )
+        if status != 200:
+            raise AuthenticationFailed(f"the token service answered HTTP {status}", self.reference)
         try:
-            body: Any = json.loads(response.content)
+            data: Any = json.loads(body)
         except ValueError:
             raise AuthenticationFailed("the token service sent no JSON", self.reference) from None
-        token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
+        token = data.get("token") or data.get("access_token") if isinstance(data, dict) else None
         if not isinstance(token, str) or not token:
             raise AuthenticationFailed("the token service sent no token", self.reference)
-        return token
+        self._token = token

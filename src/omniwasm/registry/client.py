@@ -34,7 +34,9 @@ from .package import package_of
 from .pulled import Pulled, Resolved
 from .reference import PackageSpec, Reference, is_loopback, parse_reference
 from .semver import is_version, max_satisfying
+from .session import Session
 from .store import Store
+from .transport import TransportError
 
 __all__ = ["Client"]
 
@@ -145,23 +147,24 @@ class Client:
         """The wkg registry metadata for a plain host mapping (none if the host has none)."""
         host = mapping.registry
         if host not in self._metadata:
-            from ._http import skip_httpx_cli, ssl_context
-
-            skip_httpx_cli()
-            import httpx
-
             settings = self.config.settings(host)
             plain = is_loopback(host) or self.insecure or settings.insecure
             scheme = settings.protocol or ("http" if plain else "https")
             found: tuple[str | None, str | None] = (None, None)
+            body = None
             try:
-                response = httpx.get(
-                    f"{scheme}://{host}{_WELL_KNOWN}", timeout=5.0, verify=ssl_context()
-                )
-                if response.status_code == 200:
-                    found = parse_metadata(response.json(), f"{host}{_WELL_KNOWN}")
-            except (httpx.HTTPError, ValueError):
+                session = Session(host, insecure=plain, protocol=scheme, timeout=5.0)
+                try:
+                    url = f"{session.base}{_WELL_KNOWN}"
+                    response = session.request("GET", url, authenticate=False)
+                    if response.status_code == 200:
+                        body = response.json()
+                finally:
+                    session.close()
+            except (TransportError, RegistryError, ValueError):
                 pass
+            if body is not None:
+                found = parse_metadata(body, f"{host}{_WELL_KNOWN}")
             self._metadata[host] = found
         return self._metadata[host]
 

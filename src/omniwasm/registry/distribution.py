@@ -1,4 +1,4 @@
-"""An OCI distribution client for one registry, over httpx.
+"""An OCI distribution client for one registry, over ``session.py``'s transports.
 
 The HTTP API of the OCI distribution spec (v1.1) as far as components need it: the API check,
 manifests (get, head, put), blobs (head, get with resume by ``Range``, monolithic and chunked
@@ -22,6 +22,7 @@ from .._errors import DigestMismatch, RegistryError
 from .auth import Credentials
 from .session import Session
 from .store import BlobWriter, Store, sha256_digest
+from .transport import BodyInterrupted, TransportError, join_url, next_link
 from .upload import upload_blob
 
 __all__ = [
@@ -152,8 +153,8 @@ class OciClient:
                 raise RegistryError("the tag list is not JSON", reference) from None
             page = body.get("tags") if isinstance(body, dict) else None
             tags.extend(t for t in page or [] if isinstance(t, str))
-            next_link = response.links.get("next", {}).get("url")
-            url = str(response.url.join(next_link)) if next_link else None
+            link = next_link(response.headers.get("Link"))
+            url = join_url(response.url, link) if link else None
         return tags
 
     # -- manifests --------------------------------------------------------------------------
@@ -170,12 +171,12 @@ class OciClient:
             f"@{target}" if target.startswith("sha256:") else f":{target}"
         )
         with self._session.errors(reference):
-            request = self._session.http.build_request(
+            response = self._session.request(
                 "GET",
                 self._session.url(f"{repository}/manifests/{target}"),
                 headers={"Accept": ", ".join(MANIFEST_TYPES)},
+                stream=True,
             )
-            response = self._session.http.send(request, stream=True)
             try:
                 self._session.check(response, reference, "manifest")
                 body = bytearray()
@@ -203,7 +204,8 @@ class OciClient:
         """The digest a tag points at now, or None if the tag does not exist."""
         reference = f"{self.registry}/{repository}:{tag}"
         with self._session.errors(reference):
-            response = self._session.http.head(
+            response = self._session.request(
+                "HEAD",
                 self._session.url(f"{repository}/manifests/{tag}"),
                 headers={"Accept": ", ".join(MANIFEST_TYPES)},
             )
@@ -246,7 +248,9 @@ class OciClient:
         """Whether the registry has blob ``digest`` in ``repository``."""
         reference = f"{self.registry}/{repository}@{digest}"
         with self._session.errors(reference):
-            response = self._session.http.head(self._session.url(f"{repository}/blobs/{digest}"))
+            response = self._session.request(
+                "HEAD", self._session.url(f"{repository}/blobs/{digest}")
+            )
         if response.status_code == 404:
             return False
         self._session.check(response, reference, "blob")
@@ -282,15 +286,16 @@ class OciClient:
 
     def _download_into(self, w: BlobWriter, repository: str, digest: str, reference: str) -> bool:
         """One GET (ranged after the first); True if the body ended cleanly."""
-        httpx = self._session.httpx
         headers = {"Range": f"bytes={w.written}-"} if w.written else {}
         with self._session.errors(reference):
-            request = self._session.http.build_request(
-                "GET", self._session.url(f"{repository}/blobs/{digest}"), headers=headers
-            )
             try:
-                response = self._session.http.send(request, stream=True)
-            except httpx.TransportError:
+                response = self._session.request(
+                    "GET",
+                    self._session.url(f"{repository}/blobs/{digest}"),
+                    headers=headers,
+                    stream=True,
+                )
+            except TransportError:
                 return False
             try:
                 self._session.check(response, reference, f"blob {digest}")
@@ -302,7 +307,7 @@ class OciClient:
                     # No re-chunking: what arrived is written, so a resume loses nothing.
                     for chunk in response.iter_bytes():
                         w.write(chunk)
-                except (httpx.RemoteProtocolError, httpx.ReadError, httpx.ReadTimeout):
+                except BodyInterrupted:
                     return False
             finally:
                 response.close()

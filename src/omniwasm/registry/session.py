@@ -2,33 +2,45 @@
 
 Every request the OCI client makes goes through a ``Session``: it picks the scheme (HTTPS,
 plain HTTP only for loopback registries, as Docker treats ``localhost``, or with ``insecure``),
-holds the httpx client with the registry's authentication flow (``auth.py``), and maps what
-goes wrong to the error tree: transport failures become ``RegistryError`` naming the reference,
-401/403 ``AuthenticationFailed``, 404 ``ArtifactNotFound``, with the registry's own error
-message when its body carries one.
+runs the registry's authentication flow (``auth.py``) over the transports of ``transport.py``,
+and maps what goes wrong to the error tree: transport failures become ``RegistryError`` naming
+the reference, 401/403 ``AuthenticationFailed``, 404 ``ArtifactNotFound``, with the registry's
+own error message when its body carries one.
+
+Each request goes to the lean ``http.client`` transport when it serves the URL (plain HTTP, no
+proxy) and to httpx otherwise, or when the lean one hands it back (a redirect); httpx is
+imported only then. ``OMNIWASM_REGISTRY_HTTP=httpx`` sends every request through httpx.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
 
 from .._errors import ArtifactNotFound, AuthenticationFailed, RegistryError
-from ._http import skip_httpx_cli, ssl_context, tls_on_demand
-from .auth import Credentials, RegistryAuth, find_credentials
+from .auth import Credentials, RegistryAuth, TokenRequest, find_credentials
 from .reference import is_loopback
+from .transport import (
+    ConnectFailed,
+    Response,
+    TimedOut,
+    Transport,
+    TransportError,
+    Unhandled,
+    join_url,
+)
 
-if TYPE_CHECKING:
-    import httpx
+__all__ = ["HTTP_ENV", "Session"]
 
-__all__ = ["Session"]
+HTTP_ENV = "OMNIWASM_REGISTRY_HTTP"
+"""Set to ``httpx`` to send every registry request through httpx (no lean transport)."""
 
 _MAX_ERROR_BODY = 64 << 10
 
 
-def _registry_message(response: httpx.Response) -> str:
+def _registry_message(response: Response) -> str:
     """The first error message of a distribution error body, or the status line."""
     try:
         body = json.loads(response.content[:_MAX_ERROR_BODY])
@@ -53,7 +65,8 @@ class Session:
         timeout: seconds for connecting and for each read.
 
     Raises:
-        RegistryError: plain HTTP was asked for a non-loopback registry without ``insecure``.
+        RegistryError: plain HTTP was asked for a non-loopback registry without ``insecure``,
+            or ``OMNIWASM_REGISTRY_HTTP`` names no transport.
 
     """
 
@@ -66,10 +79,6 @@ class Session:
         protocol: str | None = None,
         timeout: float = 60.0,
     ) -> None:
-        skip_httpx_cli()
-        import httpx
-
-        self.httpx = httpx
         self.registry = registry
         loopback = is_loopback(registry)
         if protocol is None:
@@ -81,48 +90,119 @@ class Session:
                 f"plain HTTP to {registry} needs --insecure (only loopback registries get it "
                 "by default)"
             )
+        choice = os.environ.get(HTTP_ENV, "auto")
+        if choice not in ("auto", "httpx"):
+            raise RegistryError(f"{HTTP_ENV}={choice!r}: expected 'auto' or 'httpx'")
         self.base = f"{protocol}://{registry}"
         self.auth = RegistryAuth(
             find_credentials(registry, credentials),
             registry,
             allow_http_realm=loopback or insecure,
         )
-        if protocol == "https":
-            tls: dict[str, Any] = {"verify": ssl_context()}
-        else:
-            # The default transport carries only http:// URLs here (https:// ones go to the
-            # mount, verified), so it needs no CA store: loading one costs a local pull dearly.
-            tls = {"verify": False, "mounts": {"https://": tls_on_demand(httpx)}}
-        self.http = httpx.Client(
-            auth=self.auth.auth(),
-            timeout=httpx.Timeout(timeout),
-            follow_redirects=True,
-            headers={"User-Agent": "omniwasm"},
-            **tls,
-        )
+        self._timeout = timeout
+        self._https = protocol == "https"
+        self._lean_allowed = choice == "auto"
+        self._lean: Transport | None = None
+        self._full: Transport | None = None
 
     def close(self) -> None:
-        """Close the connection pool (idempotent)."""
-        self.http.close()
+        """Close every connection (idempotent)."""
+        for transport in (self._lean, self._full):
+            if transport is not None:
+                transport.close()
 
     def url(self, path: str) -> str:
         """The URL of an API path (``REPO/manifests/TAG`` ...) under ``/v2/``."""
         return f"{self.base}/v2/{path}"
 
+    # -- transports -------------------------------------------------------------------------
+
+    def _httpx(self) -> Transport:
+        if self._full is None:
+            from ._http import HttpxTransport
+
+            self._full = HttpxTransport(self._timeout, https=self._https)
+        return self._full
+
+    def _exchange(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        content: bytes | None,
+        stream: bool,
+    ) -> Response:
+        if self._lean_allowed:
+            from ._httpclient import StdlibTransport, serves
+
+            if serves(url):
+                if self._lean is None:
+                    self._lean = StdlibTransport(self._timeout)
+                try:
+                    return self._lean.request(method, url, headers, content, stream=stream)
+                except Unhandled:
+                    pass  # a redirect: httpx follows it, with its cross-origin rules
+        return self._httpx().request(method, url, headers, content, stream=stream)
+
+    @property
+    def transports(self) -> tuple[str, ...]:
+        """The transports this session has used so far (``"stdlib"``, ``"httpx"``)."""
+        used = (("stdlib", self._lean), ("httpx", self._full))
+        return tuple(name for name, transport in used if transport is not None)
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        content: bytes | None = None,
+        stream: bool = False,
+        authenticate: bool = True,
+    ) -> Response:
+        """One request, authenticated as the registry asks (``auth.py``), any status.
+
+        With ``stream`` the body is left to the caller (``iter_bytes``, then ``close``);
+        without ``authenticate`` no credentials are sent and a 401 is returned as it is.
+
+        Raises:
+            TransportError: the exchange failed (``errors`` maps it).
+            AuthenticationFailed: the token service refused.
+
+        """
+        sent = {"User-Agent": "omniwasm", **(headers or {})}
+        if authenticate:
+            self.auth.authorize(sent)
+        response = self._exchange(method, url, sent, content, stream)
+        if response.status_code != 401 or not authenticate:
+            return response
+        retry = self.auth.challenged(response.headers.get("WWW-Authenticate"))
+        if retry is False:
+            return response  # the caller reports the 401 (``check``)
+        response.close()
+        if isinstance(retry, TokenRequest):
+            token_headers = {"User-Agent": "omniwasm", **retry.headers}
+            answer = self._exchange("GET", retry.url, token_headers, None, False)
+            self.auth.accept_token(answer.status_code, answer.url, answer.content)
+        sent = {"User-Agent": "omniwasm", **(headers or {})}
+        self.auth.authorize(sent)
+        return self._exchange(method, url, sent, content, stream)
+
     @contextmanager
     def errors(self, reference: str) -> Iterator[None]:
-        """Turn httpx's transport errors inside the block into ``RegistryError``."""
-        httpx = self.httpx
+        """Turn transport errors inside the block into ``RegistryError``."""
         try:
             yield
-        except httpx.ConnectError as exc:
+        except ConnectFailed as exc:
             raise RegistryError(f"cannot connect to {self.registry}: {exc}", reference) from exc
-        except httpx.TimeoutException as exc:
+        except TimedOut as exc:
             raise RegistryError(f"{self.registry} timed out ({exc})", reference) from exc
-        except httpx.HTTPError as exc:
+        except TransportError as exc:
             raise RegistryError(f"talking to {self.registry}: {exc}", reference) from exc
 
-    def check(self, response: httpx.Response, reference: str, what: str) -> None:
+    def check(self, response: Response, reference: str, what: str) -> None:
         """Raise the error an error status means (nothing for a status below 400).
 
         Raises:
@@ -134,7 +214,8 @@ class Session:
         status = response.status_code
         if status < 400:
             return
-        response.read()
+        with self.errors(reference):
+            response.read()
         message = _registry_message(response)
         if status in (401, 403):
             raise AuthenticationFailed(
@@ -154,16 +235,17 @@ class Session:
         what: str,
         *,
         ok: tuple[int, ...] = (200,),
-        **kwargs: Any,
-    ) -> httpx.Response:
-        """One request whose status must be in ``ok``.
+        headers: dict[str, str] | None = None,
+        content: bytes | None = None,
+    ) -> Response:
+        """One request whose status must be in ``ok`` (its body read).
 
         Raises:
             RegistryError: as ``errors`` and ``check`` do, or another success status.
 
         """
         with self.errors(reference):
-            response = self.http.request(method, url, **kwargs)
+            response = self.request(method, url, headers=headers, content=content)
         self.check(response, reference, what)
         if response.status_code not in ok:
             raise RegistryError(
@@ -171,7 +253,7 @@ class Session:
             )
         return response
 
-    def location(self, response: httpx.Response, reference: str) -> str:
+    def location(self, response: Response, reference: str) -> str:
         """The absolute URL of a response's ``Location`` (an upload session).
 
         Raises:
@@ -181,4 +263,4 @@ class Session:
         location = response.headers.get("Location")
         if not location:
             raise RegistryError("the registry gave no upload location", reference)
-        return str(response.url.join(location))
+        return join_url(response.url, location)

@@ -21,6 +21,7 @@ from typing import Any
 from .._errors import RegistryError
 from .session import Session
 from .store import Store
+from .transport import TransportError, with_param
 
 __all__ = ["upload_blob"]
 
@@ -74,7 +75,8 @@ def upload_blob(
         while offset < size:
             chunk = read_at(offset, min(chunk_size, size - offset))
             try:
-                response = session.http.patch(
+                response = session.request(
+                    "PATCH",
                     location,
                     content=chunk,
                     headers={
@@ -82,7 +84,7 @@ def upload_blob(
                         "Content-Range": f"{offset}-{offset + len(chunk) - 1}",
                     },
                 )
-            except session.httpx.TransportError as exc:
+            except TransportError as exc:
                 failures += 1
                 if failures >= _UPLOAD_ATTEMPTS:
                     raise RegistryError(
@@ -135,10 +137,9 @@ class _Upload:
 
     def finish(self, location: str, *, content: bytes = b"") -> None:
         """Close the session with the digest (and the last bytes, or all of a monolithic one)."""
-        url = self.session.httpx.URL(location).copy_merge_params({"digest": self.digest})
         self.session.send(
             "PUT",
-            str(url),
+            with_param(location, "digest", self.digest),
             self.reference,
             f"completing the upload of {self.digest}",
             ok=(201, 204),
@@ -149,7 +150,7 @@ class _Upload:
     def status(self, location: str) -> int | None:
         """How many bytes the registry holds for the session; None if it forgot it."""
         with self.session.errors(self.reference):
-            response = self.session.http.get(location)
+            response = self.session.request("GET", location)
         if response.status_code in (404, 400):
             return None
         self.session.check(response, self.reference, "upload status")
