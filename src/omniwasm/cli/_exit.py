@@ -7,7 +7,6 @@ parent's code until it is given its own.
 from __future__ import annotations
 
 import sys
-import traceback
 
 from .._errors import (
     ArtifactNotFound,
@@ -86,4 +85,6 @@ def report(exc: OmniwasmError, *, debug: bool = False) -> None:
         if isinstance(exc, ExecutionError) and exc.frames:
             print("wasm backtrace:", file=sys.stderr)
             print(exc.backtrace(), file=sys.stderr)
+        import traceback  # --debug only: kept out of every command's imports
+
         traceback.print_exception(exc, file=sys.stderr)

@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .._binary.reader import BinaryError
 from .._errors import RegistryError
-from ._wasm import WasmInfo, read_info
 from .distribution import DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST
 from .store import sha256_digest
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from ._wasm import WasmInfo
 
 __all__ = [
     "CONFIG_MEDIA_TYPE",
@@ -78,6 +80,8 @@ class Artifact:
 
 
 def _rfc3339(moment: datetime | None) -> str:
+    from datetime import UTC, datetime  # only pushes need it: kept out of a pull's imports
+
     moment = moment or datetime.now(UTC)
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -103,6 +107,9 @@ def build_artifact(
         RegistryError: ``wasm`` is not a WebAssembly binary.
 
     """
+    from .._binary.reader import BinaryError
+    from ._wasm import read_info  # the binary reader: pushes only, not a pull's imports
+
     try:
         info = read_info(wasm)
     except BinaryError as exc:

@@ -30,7 +30,6 @@ from .auth import Credentials
 from .config import Mapping, RegistryConfig, parse_metadata
 from .distribution import OciClient
 from .lock import LockEntry, LockFile
-from .package import package_of
 from .pulled import Pulled, Resolved
 from .reference import PackageSpec, Reference, is_loopback, parse_reference
 from .semver import is_version, max_satisfying
@@ -492,6 +491,8 @@ class Client:
 
         """
         data, _ = _read(source)
+        from .package import package_of  # reads the binary: publish only
+
         spec = package_of(data, package)
         annotations = {"org.opencontainers.image.version": spec.version or ""}
         host, repository = self._oci_location(spec, registry)
