@@ -2,19 +2,22 @@
 
 The component binary is parsed (``_binary.component``) and its types resolved
 (``_binary.component_types``) once per artifact; its core modules are compiled once and kept
-with the artifact. Instantiating walks the component's definitions in order with a static type
-environment in lockstep: core modules are instantiated with wasmtime's core API, inline export
-"bags" and aliases are plain dictionaries, nested components are instantiated with their
-arguments, ``canon lift`` makes a :class:`Lifted` function and ``canon lower`` a core function
-whose callback does the canonical ABI (:mod:`.abi`) in Python. This module holds the
-instance and its exports; the plan is built in :mod:`.plan`, the walk runs in :mod:`.runner`,
-lowered calls are made in :mod:`.lowered` and raw core calls in :mod:`.rawfunc`.
+with the artifact. Its definitions are compiled once into a per-instance program
+(:mod:`.prepare`): core modules instantiated with wasmtime's core API from pre-resolved import
+vectors, export "bags" and aliases resolved away, nested components flattened; ``canon lift``
+makes a :class:`Lifted` function (the first time it is used) and ``canon lower`` a core
+function whose callback does the canonical ABI (:mod:`.abi`) in Python. This module holds the
+instance and its exports; the plan is built in :mod:`.plan`, the program runs in
+:mod:`.runner`, lowered calls are made in :mod:`.lowered` and raw core calls in
+:mod:`.rawfunc`.
 
 Everything the component's memories hold is reachable here, so ``max_memory`` is classified
 from the real memory sizes, and ``list<u8>`` crosses as one slice of memory.
 
 Not yet supported (:class:`Unsupported` names it; ``components="auto"`` then uses the stock
-backend): resources, component-model async and its built-ins, start functions, native WASI.
+backend): component start functions and values, async resource destructors, core functions
+with reference or vector types at the boundary, and native WASI (the façade brings the Python
+WASI host instead).
 """
 
 from __future__ import annotations
@@ -242,6 +245,9 @@ class OwnInstance:
         self.views = _Views(self)
         self.keep: list[Any] = []
         self.exported: dict[str, tuple[str, Any]] = {}
+        """The component's exports as the compiled program's symbols (:mod:`.prepare`)."""
+        self.live: Any = None
+        """This instance's slots (:class:`.runner.Live`): symbols resolve through it."""
         self._funcs: dict[tuple[str, str], OwnExport] = {}
         self.linked = _Linked()
         self.backend = "omniwasm"
@@ -412,6 +418,8 @@ class OwnInstance:
                 (e for e in self.world.exports if isinstance(e, t.FuncSig) and e.name == name),
                 None,
             )
+        if lifted is not None and self.live is not None:
+            lifted = self.live.value(lifted)
         if not isinstance(lifted, Lifted | AsyncLifted) or sig is None:
             raise OmniwasmError(f"no exported function {name!r} in {where}")
         label = f"{interface}#{name}" if interface else name

@@ -3,8 +3,9 @@
 Before a component runs on omniwasm's own runtime it is parsed and its types resolved once per
 artifact, its definitions are scanned for anything the runtime does not run yet (the reason
 :class:`Unsupported` names, which sends ``components="auto"`` to the stock backend), and its core
-modules are compiled; the resulting :class:`Plan` is kept per artifact in a small LRU so every
-instantiation after the first only walks it. ``imports_wasi`` tells whether the world imports
+modules are compiled; the resulting :class:`Plan` is kept per artifact in a small LRU, and the
+first instantiation compiles it into the per-instance program every instance runs
+(:mod:`.prepare`). ``imports_wasi`` tells whether the world imports
 WASI, which this runtime takes only from a Python host.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import wasmtime
@@ -21,7 +22,6 @@ import wasmtime
 from ...._binary import component_defs as c
 from ...._binary.component import parse_component
 from ...._binary.component_types import (
-    Func,
     Resolved,
     resolve,
     walk,
@@ -52,16 +52,8 @@ class Plan:
     world: t.WorldType
     modules: dict[int, wasmtime.Module]
     reason: str
-    lift_types: dict[int, Func] = field(default_factory=dict)
-    """Each ``canon lift``'s function type, by definition, once the first instance found them."""
-    sigs: dict[int, tuple[list[str], list[str]]] = field(default_factory=dict)
-    """Core function signatures by the ``canon`` definition and option that uses them."""
-    res_ids: dict[int, int] = field(default_factory=dict)
-    """The static resource id of each resource type and ``canon resource.*`` definition."""
-    host_res: dict[str, list[tuple[int, str, str]]] = field(default_factory=dict)
-    """Per top-level import: the resources it brings, ``(id, interface, name)``."""
-    named_res: dict[tuple[str, str], int] = field(default_factory=dict)
-    """The world's resources by ``(interface, name)``: their static ids."""
+    program: Any = None
+    """The compiled per-instance program (:mod:`.prepare`), made by the first instance."""
     static_done: bool = False
     """Every instance after the first skips the static type walk (the types are cached)."""
     ambiguous: bool = False
