@@ -123,9 +123,7 @@ def test_instances_of_one_component_share_one_compiled_program(tmp_path: Path) -
 
 
 @pytest.mark.parametrize("backend", ["omniwasm", "stock"])
-def test_a_start_function_calls_the_host_while_instantiating(
-    tmp_path: Path, backend: str
-) -> None:
+def test_a_start_function_calls_the_host_while_instantiating(tmp_path: Path, backend: str) -> None:
     """A core start function's call of a lowered import reaches the Python host function."""
     path = _build(tmp_path, "start", START_WAT)
     calls: list[int] = []
