@@ -45,6 +45,8 @@ NOT_NEEDED = (
     "omniwasm.gateway",
     "omniwasm.registry",
     "wasmtime.component",
+    "logging",  # the engine's trap-handler notices import it only when they have one to give
+    "traceback",  # --debug only
 )
 
 SAMPLES = [

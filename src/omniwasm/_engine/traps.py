@@ -23,18 +23,27 @@ that was there before wasmtime, not the replacing library's.
 from __future__ import annotations
 
 import ctypes
-import logging
 import os
 import signal
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wasmtime import _ffi as ffi
 
+if TYPE_CHECKING:
+    import logging
+
 __all__ = ["TRAP_SIGNALS", "record", "restore", "restore_trap_handlers"]
 
-logger = logging.getLogger("omniwasm")
+
+def _logger() -> logging.Logger:
+    # logging (with traceback, string, threading's extras) is imported only when there is
+    # something to say: a whole `omniwasm run` never says anything here.
+    import logging
+
+    return logging.getLogger("omniwasm")
+
 
 TRAP_SIGNALS = tuple(
     getattr(signal, name)
@@ -163,7 +172,7 @@ def restore(*, quick: bool = False) -> tuple[str, ...]:
                 continue
             if now > 1 and not _crash_reporter(now):
                 _foreign.add(now)
-                logger.warning(
+                _logger().warning(
                     "wasmtime's trap handler for %s was replaced by one in %s, which is not a "
                     "crash reporter omniwasm knows: left in place, so a guest fault may now "
                     "end the process (load that library before the first omniwasm Runtime)",
@@ -179,10 +188,12 @@ def restore(*, quick: bool = False) -> tuple[str, ...]:
 
 
 def _report(names: list[str]) -> None:
+    import logging
+
     level = logging.DEBUG if _warned else logging.WARNING
     if not _warned:
         _warned.append(True)
-    logger.log(
+    _logger().log(
         level,
         "wasmtime's trap handlers for %s were replaced (faulthandler.enable(), ray.init() "
         "or another library's crash handler after the first engine): reinstalled, so that "
