@@ -1,20 +1,28 @@
 """omniwasm.ray: scaling of a CPU-bound wasm batch function over Ray Data, and task overhead.
 
-In one run: the same 1M-row pipeline (``map_batches`` of ``bench/wat/ray_mix.wat``, 1024
-hash rounds per row) on a local Ray with 1 CPU and with 2 CPUs, against omniwasm called
-directly in this process on the same batches; and ``omniwasm.ray.map`` against a Ray task
-calling a plain Python function (per-task overhead, warm node cache). Medians of
-``BENCH_RAY_REPEAT`` runs (3 by default: each run is seconds long).
+In one run: the same 1M-row pipeline (``ray.data.range`` in BLOCKS blocks, ``map_batches`` of
+``bench/wat/ray_mix.wat``, 1024 hash rounds per row, one guest call per block, consumed by
+``count()``) on a local Ray with 1 CPU and with 2 CPUs, each with Ray Data's defaults and with
+its per-operator resource reservation off; the peers: omniwasm called directly on the same
+rows in one process, and in two processes at once (one per CPU). CPU seconds of every process
+of the Ray session (driver, task workers, raylet, GCS, agents, Ray Data's actors) are read
+with psutil around each run: they say where the time goes, whatever the machine's load.
+Then ``omniwasm.ray.map`` against a Ray task calling a plain Python function (per-task
+overhead, warm node cache). Throughput: median (and best) of ``BENCH_RAY_REPEAT`` runs after
+a warm-up run.
 """
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import ray
@@ -27,51 +35,164 @@ from omniwasm.ray._code import code_of
 MIX = BENCH / "wat" / "ray_mix.wat"
 KERNELS = Path(str(files("omniwasm") / "examples" / "sql_kernels.wat"))
 ROWS = int(1_000_000 * float(os.environ.get("BENCH_RAY_SCALE", "1")))
-BATCH = 16_384
+BLOCKS = int(os.environ.get("BENCH_RAY_BLOCKS", "4"))
+SWEEP = (2, 4, 8, 16, 32)
 TASKS = 200
-REPEAT = int(os.environ.get("BENCH_RAY_REPEAT", "3"))
+REPEAT = int(os.environ.get("BENCH_RAY_REPEAT", "5"))
+
+Times = list[float]
 
 
-def median(run: Callable[[], object]) -> float:
-    """Median seconds of ``run()`` over REPEAT runs, after one warm-up run."""
+def timed(run: Callable[[], object]) -> Times:
+    """Wall seconds of REPEAT runs of ``run()``, after one warm-up run."""
     run()
     times = []
     for _ in range(REPEAT):
         t0 = time.perf_counter()
         run()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return times
 
 
-def pipeline() -> float:
-    """Seconds of the Ray Data pipeline over ROWS rows (consumed in full)."""
+# -- the peers: omniwasm directly ---------------------------------------------------------
+
+
+def _blocks(first: int, count: int) -> list[pa.Table]:
+    """The pipeline's blocks ``first .. first+count`` as Arrow tables (what Ray hands over)."""
+    size = -(-ROWS // BLOCKS)
+    ids = pa.array(range(ROWS), pa.int64())
+    return [pa.table({"id": ids.slice(b * size, size)}) for b in range(first, first + count)]
+
+
+def _run_blocks(blocks: list[pa.Table]) -> None:
+    code = code_of(MIX)
+    for block in blocks:
+        apply_batch(
+            block, code=code, function="mix", policy=owr.DEFAULT_POLICY, columns=["id"], output="h"
+        )
+
+
+def direct() -> tuple[Times, float]:
+    """Wall seconds per run, and CPU seconds of one run: every block in this process."""
+    blocks = _blocks(0, BLOCKS)
+    times = timed(lambda: _run_blocks(blocks))
+    c0 = time.process_time()
+    _run_blocks(blocks)
+    return times, time.process_time() - c0
+
+
+def _half(which: int, start: Any, done: Any) -> None:
+    """One of the two direct processes: half the blocks per round, rounds in step."""
+    sys.path.insert(0, str(BENCH))
+    half = BLOCKS // 2
+    blocks = _blocks(which * half, half if which == 0 else BLOCKS - half)
+    _run_blocks(blocks)  # compile (cache) and instantiate, as the warm-up run
+    for _ in range(REPEAT):
+        start.wait()
+        _run_blocks(blocks)
+        done.wait()
+
+
+def direct_two() -> Times:
+    """Wall seconds per run: the blocks split between two processes running at once."""
+    ctx = mp.get_context("spawn")
+    start, done = ctx.Barrier(3), ctx.Barrier(3)
+    procs = [ctx.Process(target=_half, args=(i, start, done)) for i in range(2)]
+    for p in procs:
+        p.start()
+    times = []
+    for _ in range(REPEAT):
+        start.wait()
+        t0 = time.perf_counter()
+        done.wait()
+        times.append(time.perf_counter() - t0)
+    for p in procs:
+        p.join()
+    return times
+
+
+# -- Ray ------------------------------------------------------------------------------------
+
+
+def _kind(proc: Any) -> str:
+    """Which part of the Ray session a process is."""
+    if proc.pid == os.getpid():
+        return "driver (this process: Ray Data's executor)"
+    line = " ".join(proc.cmdline())
+    name = proc.name()
+    if name.startswith("raylet"):
+        return "raylet"
+    if name.startswith("gcs_server"):
+        return "GCS"
+    if "_StatsActor" in line or "_AutoscalingCoordinator" in line:
+        return "Ray Data's actors (stats, autoscaling coordinator)"
+    if "Agent" in line or "log_monitor" in line or "dashboard" in line:
+        return "agents (dashboard agent, runtime-env agent, log monitor)"
+    if line.startswith("ray::"):
+        return "task workers (omniwasm runs here)"
+    return "other children"
+
+
+def _cpu() -> dict[int, tuple[str, float]]:
+    """CPU seconds so far of this process and every process it started (Ray's)."""
+    import psutil  # Ray's bundled copy: on the path once ray is imported
+
+    me = psutil.Process()
+    out = {}
+    for proc in [me, *me.children(recursive=True)]:
+        try:
+            t = proc.cpu_times()
+            out[proc.pid] = (_kind(proc), t.user + t.system)
+        except psutil.Error:
+            continue
+    return out
+
+
+def session(cpus: int, reservation: bool) -> None:
+    """A local Ray with ``cpus`` CPUs, no dashboard head, Ray Data's reservation on or off."""
+    ray.init(
+        num_cpus=cpus,
+        object_store_memory=200_000_000,
+        include_dashboard=False,
+        log_to_driver=False,
+        configure_logging=False,
+    )
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.op_resource_reservation_enabled = reservation
+
+
+def _same(batch: pa.Table) -> pa.Table:
+    """The identity: what Ray Data costs by itself."""
+    return batch
+
+
+def pipeline(blocks: int = BLOCKS, wasm: bool = True) -> tuple[Times, dict[str, float]]:
+    """Wall seconds per run of the pipeline, and CPU seconds per run by part of the session.
+
+    ``wasm=False`` maps a Python identity function instead: Ray Data's own cost.
+    """
 
     def run() -> None:
-        ds = ray.data.range(ROWS, override_num_blocks=16)
-        out = owr.map_batches(ds, MIX, "mix", columns=["id"], output="h", batch_size=BATCH)
+        ds = ray.data.range(ROWS, override_num_blocks=blocks)
+        if wasm:
+            out = owr.map_batches(ds, MIX, "mix", columns=["id"], output="h")
+        else:
+            out = ds.map_batches(_same, batch_format="pyarrow", zero_copy_batch=True)
         assert out.count() == ROWS
 
-    return median(run)
-
-
-def direct() -> float:
-    """Seconds of the same batches through omniwasm in this process (no Ray)."""
-    code = code_of(MIX)
-    ids = pa.table({"id": pa.array(range(ROWS), pa.int64())})
-    policy = owr.DEFAULT_POLICY
-
-    def run() -> None:
-        for start in range(0, ROWS, BATCH):
-            apply_batch(
-                ids.slice(start, BATCH),
-                code=code,
-                function="mix",
-                policy=policy,
-                columns=["id"],
-                output="h",
-            )
-
-    return median(run)
+    run()
+    times: Times = []
+    cpu: dict[str, float] = {}
+    for _ in range(REPEAT):
+        before = _cpu()
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+        for pid, (kind, seconds) in _cpu().items():
+            used = seconds - before.get(pid, (kind, 0.0))[1]
+            cpu[kind] = cpu.get(kind, 0.0) + used / REPEAT
+    return times, cpu
 
 
 @ray.remote
@@ -83,58 +204,100 @@ def plain(x: int) -> int:
 def overhead() -> tuple[float, float]:
     """Seconds per task: omniwasm.ray.map (chunksize 1) and plain Ray tasks, TASKS each."""
     items = list(range(TASKS))
-    wasm = median(lambda: owr.map(KERNELS, "twice-plus-one", items))
-    py = median(lambda: ray.get([plain.remote(i) for i in items]))
+    wasm = statistics.median(timed(lambda: owr.map(KERNELS, "twice-plus-one", items)))
+    py = statistics.median(timed(lambda: ray.get([plain.remote(i) for i in items])))
     return wasm / TASKS, py / TASKS
-
-
-def session(cpus: int) -> None:
-    ray.init(
-        num_cpus=cpus,
-        object_store_memory=200_000_000,
-        include_dashboard=False,
-        log_to_driver=False,
-        configure_logging=False,
-    )
-    ray.data.DataContext.get_current().enable_progress_bars = False
 
 
 def main() -> None:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    local = direct()
-    session(1)
-    one = pipeline()
-    ray.shutdown()
-    session(2)
-    two = pipeline()
-    per_wasm, per_py = overhead()
-    ray.shutdown()
+    load_before = os.getloadavg()[0]
+    one_proc, direct_cpu = direct()
+    two_procs = direct_two()
+    runs: dict[tuple[int, bool], tuple[Times, dict[str, float]]] = {}
+    for cpus in (1, 2):
+        for reservation in (True, False):
+            session(cpus, reservation)
+            runs[cpus, reservation] = pipeline()
+            if (cpus, reservation) == (2, False):
+                own = {blocks: pipeline(blocks, wasm=False)[1] for blocks in SWEEP}
+                per_wasm, per_py = overhead()
+            ray.shutdown()
 
-    rate = lambda s: f"{ROWS / s / 1e6:.2f}"  # noqa: E731
+    def rate(times: Times) -> float:
+        return ROWS / statistics.median(times) / 1e6
+
+    def cells(times: Times) -> list[str]:
+        return [f"{rate(times):.2f}", f"{ROWS / min(times) / 1e6:.2f}"]
+
     print(
         f"### Ray Data: a CPU-bound wasm batch function over {ROWS / 1e6:g}M rows "
-        f"(M rows/s; ray {ray.__version__}, {BATCH}-row batches, median of {REPEAT})\n"
+        f"(ray {ray.__version__}; {BLOCKS} blocks, one guest call per block; median and best "
+        f"of {REPEAT})\n"
     )
     print(
         table(
-            ["pipeline", "M rows/s"],
+            ["pipeline", "M rows/s (median)", "M rows/s (best)"],
             [
-                ["omniwasm directly, one process (one CPU)", rate(local)],
-                ["Ray Data, 1 CPU", rate(one)],
-                ["Ray Data, 2 CPUs", rate(two)],
+                ["omniwasm directly, one process", *cells(one_proc)],
+                ["omniwasm directly, two processes at once (one per CPU)", *cells(two_procs)],
+                ["Ray Data, 1 CPU, Ray Data's defaults", *cells(runs[1, True][0])],
+                ["Ray Data, 1 CPU, reservation off", *cells(runs[1, False][0])],
+                ["Ray Data, 2 CPUs, Ray Data's defaults", *cells(runs[2, True][0])],
+                ["Ray Data, 2 CPUs, reservation off", *cells(runs[2, False][0])],
             ],
         )
     )
-    print()
-    scale, layer = one / two, (ROWS / two) / (2 * ROWS / local)
+    one, two = rate(runs[1, False][0]), rate(runs[2, False][0])
+    peer = rate(two_procs)
+    scale, layer, layer1 = two / one, two / peer, two / (2 * rate(one_proc))
+    default_scale = rate(runs[2, True][0]) / rate(runs[1, True][0])
     print(
-        f"- Target 2 CPUs >= 1.7x 1 CPU: {'**met**' if scale >= 1.7 else '**NOT met**'} "
-        f"({scale:.2f}x)."
+        f"\n- Target 2 CPUs >= 1.7x 1 CPU: {'**met**' if scale >= 1.7 else '**NOT met**'} "
+        f"({scale:.2f}x with the reservation off; {default_scale:.2f}x with Ray Data's "
+        "defaults)."
     )
     print(
-        "- Target 2 CPUs >= 0.8x direct omniwasm on each CPU: "
-        f"{'**met**' if layer >= 0.8 else '**NOT met**'} ({layer:.2f}x)."
+        "- Target 2 CPUs >= 0.8x omniwasm directly in one process per CPU: "
+        f"{'**met**' if layer >= 0.8 else '**NOT met**'} ({layer:.2f}x the two processes "
+        f"at once; {layer1:.2f}x twice one process)."
+    )
+    cpu = runs[2, False][1]
+    total = sum(cpu.values())
+    rows = [[kind, f"{s:.3f}"] for kind, s in sorted(cpu.items(), key=lambda kv: -kv[1])]
+    rows.append(["**all of the Ray session**", f"**{total:.3f}**"])
+    rows.append(["omniwasm directly, one process (the same rows)", f"{direct_cpu:.3f}"])
+    print(
+        f"\nCPU seconds per run of the 2-CPU pipeline (reservation off), by process, mean of "
+        f"{REPEAT} runs:\n"
+    )
+    print(table(["process", "CPU s"], rows))
+    ceiling = ROWS / (total / 2) / 1e6
+    print(
+        f"\nOn 2 cores the Ray session's {total:.2f} CPU s cap the pipeline at "
+        f"{ceiling:.2f} M rows/s even if both cores did nothing else and were never idle: "
+        f"{ceiling / one:.2f}x the 1-CPU pipeline and {ceiling / peer:.2f}x the two "
+        "direct processes."
+    )
+    print(
+        "\nRay Data's own CPU: the same pipeline (2 CPUs, reservation off) with a Python "
+        f"identity function instead of the wasm one, mean of {REPEAT} runs, by blocks:\n"
+    )
+    driver = "driver (this process: Ray Data's executor)"
+    print(
+        table(
+            ["blocks", "all of the Ray session, CPU s", "of which the driver", "task workers"],
+            [
+                [
+                    str(b),
+                    f"{sum(c.values()):.3f}",
+                    f"{c.get(driver, 0.0):.3f}",
+                    f"{c.get('task workers (omniwasm runs here)', 0.0):.3f}",
+                ]
+                for b, c in own.items()
+            ],
+        )
     )
     print(f"\n### Ray tasks: per-task time, {TASKS} tasks on 2 CPUs, warm node cache\n")
     print(
@@ -149,8 +312,8 @@ def main() -> None:
     ratio = per_wasm / per_py
     print(
         f"\n- Target map <= 1.5x a plain Ray task: {'**met**' if ratio <= 1.5 else '**NOT met**'} "
-        f"({ratio:.2f}x). Load average at the end: {os.getloadavg()[0]:.2f} on "
-        f"{os.cpu_count()} CPUs."
+        f"({ratio:.2f}x). Load average: {load_before:.2f} before, "
+        f"{os.getloadavg()[0]:.2f} after, on {os.cpu_count()} CPUs."
     )
 
 

@@ -147,7 +147,7 @@ def map_batches(
     policy: Policy | None = None,
     columns: Sequence[str] | None = None,
     output: str | None = None,
-    batch_size: int | None = 4096,
+    batch_size: int | None = None,
     **ray_args: Any,
 ) -> Any:
     """Add the column ``function(columns)`` to a Ray Dataset, one Arrow batch at a time.
@@ -168,7 +168,9 @@ def map_batches(
             when the dataset has them, else its first columns).
         output: the result column's name (default: the function's name); an existing
             column of that name is replaced.
-        batch_size: rows per batch.
+        batch_size: rows per guest call; None (Ray's default) calls it once per block,
+            which also lets Ray run the dataset's read and this map in the same task (a
+            ``batch_size`` keeps them apart, with a trip through the object store between).
         ray_args: more options for ``Dataset.map_batches`` (``concurrency``, ``num_cpus``,
             ``ray_remote_args`` ...).
 
