@@ -188,3 +188,46 @@ def test_link_headers_and_query_parameters() -> None:
     url = "http://h/v2/r/blobs/uploads/u?_state=a%2Bb%3D%3D"
     assert with_param(url, "digest", "sha256:ab") == url + "&digest=sha256%3Aab"
     assert with_param("http://h/u", "digest", "x") == "http://h/u?digest=x"
+
+
+def _endless(status: int) -> Callable[[BaseHTTPRequestHandler], None]:
+    """An answer announcing 1 GiB and sending zeros until the client hangs up."""
+
+    def answer(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(status)
+        handler.send_header("Content-Length", str(1 << 30))
+        handler.end_headers()
+        block = bytes(1 << 20)
+        try:
+            for _ in range(1 << 10):
+                handler.wfile.write(block)
+        except OSError:
+            pass  # the client stopped reading: what the test wants
+        handler.close_connection = True
+
+    return answer
+
+
+@pytest.mark.usefixtures("each_transport")
+def test_an_endless_answer_is_cut_off(serve: Callable[..., _Server]) -> None:
+    """A body past MAX_BODY where a small answer is due is RegistryError, not unbounded memory."""
+    server = serve(_endless(200))
+    session = Session(f"127.0.0.1:{server.port}")
+    try:
+        with pytest.raises(RegistryError, match="larger than"):
+            session.send("GET", session.url(""), "ref", "the API check")
+    finally:
+        session.close()
+
+
+@pytest.mark.usefixtures("each_transport")
+def test_an_endless_error_body_still_reports_the_status(serve: Callable[..., _Server]) -> None:
+    """An error status with an endless body is reported from its first bytes and status line."""
+    server = serve(_endless(500))
+    session = Session(f"127.0.0.1:{server.port}")
+    try:
+        response = session.request("GET", session.url(""), stream=True)
+        with pytest.raises(RegistryError, match="HTTP 500"):
+            session.check(response, "ref", "the API check")
+    finally:
+        session.close()

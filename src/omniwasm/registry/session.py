@@ -38,19 +38,29 @@ HTTP_ENV = "OMNIWASM_REGISTRY_HTTP"
 """Set to ``httpx`` to send every registry request through httpx (no lean transport)."""
 
 _MAX_ERROR_BODY = 64 << 10
+MAX_BODY = 16 << 20
+"""The largest body read whole (tag lists, tokens, manifests are far smaller; a hostile or
+broken registry's endless answer stops here). Blobs are streamed, never read whole."""
 
 
 def _registry_message(response: Response) -> str:
     """The first error message of a distribution error body, or the status line."""
     try:
-        body = json.loads(response.content[:_MAX_ERROR_BODY])
+        body = json.loads(response.head(_MAX_ERROR_BODY))
         first = body["errors"][0]
         text = f"{first.get('code', '')}: {first.get('message', '')}".strip(": ")
         if text:
             return text
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-        pass
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError, TransportError):
+        pass  # no readable distribution error: the status line says it
     return f"HTTP {response.status_code} {response.reason_phrase}".strip()
+
+
+def _bounded(response: Response, stream: bool) -> Response:
+    """The response, its body read whole (up to ``MAX_BODY``) unless it is to be streamed."""
+    if not stream:
+        response.read(MAX_BODY)
+    return response
 
 
 class Session:
@@ -139,10 +149,12 @@ class Session:
                 if self._lean is None:
                     self._lean = StdlibTransport(self._timeout)
                 try:
-                    return self._lean.request(method, url, headers, content, stream=stream)
+                    response = self._lean.request(method, url, headers, content, stream=True)
                 except Unhandled:
-                    pass  # a redirect: httpx follows it, with its cross-origin rules
-        return self._httpx().request(method, url, headers, content, stream=stream)
+                    response = None  # a redirect: httpx follows it, with its cross-origin rules
+                if response is not None:
+                    return _bounded(response, stream)
+        return _bounded(self._httpx().request(method, url, headers, content, stream=True), stream)
 
     @property
     def transports(self) -> tuple[str, ...]:
@@ -214,8 +226,6 @@ class Session:
         status = response.status_code
         if status < 400:
             return
-        with self.errors(reference):
-            response.read()
         message = _registry_message(response)
         if status in (401, 403):
             raise AuthenticationFailed(

@@ -14,7 +14,8 @@ per request:
 
 Each transport maps its library's exceptions to the ones below, in its own module (as httpx maps
 httpcore's), so the client above sees one set: ``ConnectFailed``, ``TimedOut``,
-``BodyInterrupted`` (a body cut short: a download resumes), and ``TransportError`` for the rest.
+``BodyInterrupted`` (a body cut short: a download resumes), and ``TransportError`` for the rest;
+``BodyTooLarge`` is the session's own, for an answer past what its request allows.
 Authentication, redirects' policy and error statuses are the session's, not the transport's.
 """
 
@@ -28,6 +29,7 @@ from urllib.parse import quote, urljoin
 
 __all__ = [
     "BodyInterrupted",
+    "BodyTooLarge",
     "ConnectFailed",
     "Headers",
     "Response",
@@ -55,6 +57,10 @@ class TimedOut(TransportError):
 
 class BodyInterrupted(TransportError):
     """The connection broke while a response body was arriving (what came is kept)."""
+
+
+class BodyTooLarge(TransportError):
+    """A response body passed the size its request allows (a registry's answer is small)."""
 
 
 class Unhandled(Exception):
@@ -114,11 +120,34 @@ class Response:
         finally:
             self.close()
 
-    def read(self) -> bytes:
-        """The whole body (kept: ``content`` and ``json()`` read it again)."""
+    def read(self, limit: int | None = None) -> bytes:
+        """The whole body (kept: ``content`` and ``json()`` read it again).
+
+        Raises:
+            BodyTooLarge: it passed ``limit`` bytes (the exchange is then closed).
+
+        """
         if self._content is None:
-            self._content = b"".join(self.iter_bytes())
+            body = bytearray()
+            for chunk in self.iter_bytes():
+                body += chunk
+                if limit is not None and len(body) > limit:
+                    self.close()
+                    raise BodyTooLarge(f"the response body is larger than {limit} bytes")
+            self._content = bytes(body)
         return self._content
+
+    def head(self, size: int) -> bytes:
+        """At most the first ``size`` bytes of the body; the rest is not read (closed)."""
+        if self._content is not None:
+            return self._content[:size]
+        body = bytearray()
+        for chunk in self.iter_bytes():
+            body += chunk
+            if len(body) >= size:
+                break
+        self.close()
+        return bytes(body[:size])
 
     @property
     def content(self) -> bytes:
