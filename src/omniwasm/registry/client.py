@@ -15,7 +15,7 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._errors import (
     ArtifactNotFound,
@@ -29,13 +29,14 @@ from .artifact import CONFIG_MEDIA_TYPE, Layer, build_artifact, parse_manifest
 from .auth import Credentials
 from .config import Mapping, RegistryConfig, parse_metadata
 from .distribution import OciClient
-from .lock import LockEntry, LockFile
 from .pulled import Pulled, Resolved
 from .reference import PackageSpec, Reference, is_loopback, parse_reference
-from .semver import is_version, max_satisfying
 from .session import Session
 from .store import Store
 from .transport import TransportError
+
+if TYPE_CHECKING:
+    from .lock import LockEntry, LockFile
 
 __all__ = ["Client"]
 
@@ -71,7 +72,11 @@ class Client:
     ) -> None:
         self.config = config if config is not None else RegistryConfig.from_environment()
         self.store = store if store is not None else Store()
-        self.lock = LockFile(lock) if isinstance(lock, str | os.PathLike) else lock
+        if isinstance(lock, str | os.PathLike):
+            from .lock import LockFile  # lock files and semver: imported where they are used
+
+            lock = LockFile(lock)
+        self.lock = lock
         self.offline = offline
         self.insecure = insecure
         self.credentials = credentials
@@ -211,6 +216,8 @@ class Client:
         if self.lock is not None:
             pinned = resolved.reference
             text = f"{pinned.name}:{pinned.tag}" if pinned.tag else f"{pinned.name}@{pinned.digest}"
+            from .lock import LockEntry
+
             self.lock.record(LockEntry(requested, text, resolved.digest))
         return resolved
 
@@ -232,6 +239,8 @@ class Client:
         return Resolved(requested, pinned)
 
     def _package_target(self, spec: PackageSpec, registry: str | None) -> Reference:
+        from .semver import is_version, max_satisfying
+
         host, repository = self._oci_location(spec, registry)
         base = Reference(host, repository)
         if spec.version is not None and is_version(spec.version):
@@ -427,6 +436,8 @@ class Client:
         """
         target = self.parse(ref)
         if isinstance(target, PackageSpec):
+            from .semver import is_version
+
             if target.version is None or not is_version(target.version):
                 raise InvalidReference("pushing a package needs an exact version", str(target))
             registry, repository = self._oci_location(target)
