@@ -72,6 +72,16 @@ class Deadline:
             if _watch is not None:
                 _watch.add(self)
 
+    def extend(self) -> None:
+        """Another call joins the running one (async calls in flight together in one store).
+
+        The store then runs until the later of the two deadlines: each call gets its whole
+        timeout, and a guest past all of them still stops.
+        """
+        at, timeout = self.at, self.timeout
+        if self.depth > 0 and at is not None and timeout is not None:
+            self.at = max(at, _monotonic() + timeout)
+
     def leave(self) -> bool:
         """A call leaves the store; True when the outermost one ends and the host cut it short."""
         self.depth -= 1

@@ -162,15 +162,18 @@ class StoreBox:
         self.deadline_ticks = 1
         _BOXES[self.ctx] = self
 
-    def enter(self) -> None:
+    def enter(self, *, joins: bool = False) -> None:
         """A call goes into the store: start its deadline and arm the epoch for what is left.
 
-        A call nested in a host function keeps the outer call's deadline. Pair every call with
-        :meth:`leave`.
+        A call nested in a host function keeps the outer call's deadline; one that ``joins``
+        calls already in flight from another thread (async exports) extends it to its own
+        (:meth:`Deadline.extend`). Pair every call with :meth:`leave`.
         """
         deadline = self.deadline
         nested = deadline.depth > 0
         deadline.enter()
+        if nested and joins:
+            deadline.extend()
         if self.cancellable:
             _set_deadline(self._ctx or self.ctx, 1)  # the deadline callback looks every tick
             return

@@ -82,6 +82,22 @@ def serve_cmd(
         int | None,
         typer.Option("--max-queue", min=0, help="Requests that may wait for a guest (503 beyond)."),
     ] = None,
+    instance_concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--instance-concurrency",
+            min=1,
+            help="WASI 0.3 services: requests in flight at once in one instance (16).",
+        ),
+    ] = None,
+    instance_reuse: Annotated[
+        int | None,
+        typer.Option(
+            "--instance-reuse",
+            min=1,
+            help="WASI 0.3 services: requests one instance serves before it is replaced (128).",
+        ),
+    ] = None,
     kv: Annotated[
         Path | None, typer.Option("--kv", help="The key-value SQLite file (app stores).")
     ] = None,
@@ -152,6 +168,8 @@ def serve_cmd(
             header_timeout=parse_duration(header_timeout),
             max_concurrency=max_concurrency,
             max_queue=max_queue,
+            instance_concurrency=instance_concurrency,
+            instance_reuse=instance_reuse,
             kv_path=str(kv) if kv is not None else None,
             variables=variables,
             log_format=log_format,

@@ -27,7 +27,7 @@ from .._component import Linker
 from .._errors import InvalidModule, PolicyError
 from .._policy import DEFAULT_MAX_OUTPUT, Policy
 from .._runtime import Runtime
-from ..wasi import WasiContext, add_to_linker
+from ..wasi import WasiContext, add_to_linker, p3
 from ._asgi import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_HEADER_BYTES,
@@ -55,8 +55,8 @@ def _compiling(source: str, size: int) -> None:
 
 
 def _linker() -> Linker:
-    """WASI, key-value and variables: one linker for every component of the app."""
-    linker = add_to_linker(Linker(wasi=False))
+    """WASI (0.2 and 0.3), key-value and variables: one linker for every component."""
+    linker = p3.add_to_linker(add_to_linker(Linker(wasi=False)))
     for name, members in {**KV_INTERFACES, **VARIABLE_INTERFACES}.items():
         linker.define(name, **members)
     return linker
@@ -79,8 +79,8 @@ class App:
             has none: giving any is an error).
         kv_path: the key-value database (default ``.omniwasm/kv.sqlite`` beside the source;
             in the working directory for a reference).
-        max_body_bytes, timeout, max_concurrency, max_queue: per component, see
-            :class:`Gateway`.
+        max_body_bytes, timeout, max_concurrency, max_queue, instance_concurrency,
+            instance_reuse: per component, see :class:`Gateway`.
         max_header_bytes, max_headers: the request header limits (431 beyond), checked
             before routing; see :class:`Gateway` (None: no limit here).
         self_origin: where the app is served (``http://127.0.0.1:8080``): the target of
@@ -110,6 +110,8 @@ class App:
         max_concurrency: int | None = None,
         max_queue: int | None = None,
         self_origin: str | None = None,
+        instance_concurrency: int | None = None,
+        instance_reuse: int | None = None,
     ) -> None:
         state_dir: Path | None = None
         if isinstance(source, str) and is_reference(source):
@@ -129,6 +131,8 @@ class App:
             "timeout": timeout,
             "max_concurrency": max_concurrency,
             "max_queue": max_queue,
+            "instance_concurrency": instance_concurrency,
+            "instance_reuse": instance_reuse,
             "max_header_bytes": None,  # checked once, by the app, before Spin's headers are added
             "max_headers": None,
         }

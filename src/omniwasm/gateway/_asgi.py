@@ -23,7 +23,10 @@ from .._errors import InvalidModule, Timeout
 from .._policy import Policy
 from .._runtime import Runtime
 from .._wit.values import Err
+from ..wasi import WasiContext, instantiate
+from ..wasi import p3 as wasi_p3
 from ..wasi.http import (
+    FORBIDDEN_HEADERS,
     OUTGOING_BUFFER,
     IncomingRequest,
     OutgoingResponse,
@@ -48,6 +51,12 @@ from ._messages import (
     server_authority,
     settle,
     stream_body,
+)
+from ._service import (
+    DEFAULT_INSTANCE_CONCURRENCY,
+    DEFAULT_INSTANCE_REUSE,
+    ServiceExchange,
+    ServicePool,
 )
 
 __all__ = [
@@ -83,6 +92,9 @@ at once, and page faults and ``madvise`` contend on the process's memory map (tw
 a componentize-py handler 2.9x faster with it), so more memory stays resident than the
 default."""
 
+BODILESS = frozenset({204, 304})
+"""Statuses whose responses have no body (RFC 9110): what a guest writes is dropped."""
+
 FIRST = asyncio.FIRST_COMPLETED
 
 logger = logging.getLogger("omniwasm.gateway")
@@ -96,22 +108,35 @@ class ResponseAborted(Exception):
     """
 
 
+SERVICE_PREFIX = "wasi:http/handler@0.3."
+"""The export of a WASI 0.3 ``wasi:http/service`` (``0.3.0`` or a ``0.3.0-rc-...``)."""
+
+
 def _handler_interface(compiled: Compiled) -> str:
     for export in compiled.exports:
         interface, _, func = export.name.partition("#")
-        if interface.startswith("wasi:http/incoming-handler@0.2.") and func == "handle":
+        if func != "handle":
+            continue
+        if interface.startswith(("wasi:http/incoming-handler@0.2.", SERVICE_PREFIX)):
             return interface
     raise InvalidModule(
-        "the component does not export wasi:http/incoming-handler@0.2.x", source=compiled.source
+        "the component exports neither wasi:http/incoming-handler@0.2.x nor "
+        "wasi:http/handler@0.3.x",
+        source=compiled.source,
     )
 
 
 class Gateway:
-    """An ASGI 3 application serving one ``wasi:http/incoming-handler@0.2.x`` component.
+    """An ASGI 3 application serving one ``wasi:http`` component (0.2 proxy or 0.3 service).
 
-    Every request gets a fresh instance of the component (compiled once), the isolation of
-    ``wasmtime serve``. The guest runs on a thread pool, never on the event loop; its response
-    headers go out when it sets the ``response-outparam`` and its body streams as it writes.
+    A ``wasi:http/incoming-handler@0.2.x`` component gets a fresh instance per request
+    (compiled once), the isolation of ``wasmtime serve``. A WASI 0.3 ``wasi:http/service``
+    (``wasi:http/handler@0.3.x``, an async export) shares instances as ``wasmtime serve``
+    does for 0.3: up to ``instance_concurrency`` requests in flight in one instance at once
+    and ``instance_reuse`` in its life; its request and response bodies are streams copied as
+    the guest reads and writes them, its trailers a future. The guest runs on a thread pool,
+    never on the event loop; its response headers go out when it answers (0.2: sets the
+    ``response-outparam``) and its body streams as it writes.
     Mount it in any ASGI server or framework (``app.mount("/wasm", gateway)`` in Starlette or
     FastAPI). One gateway serves one event loop at a time.
 
@@ -144,9 +169,15 @@ class Gateway:
         executor: run guests here instead of the gateway's own thread pool (it should have
             ``max_concurrency`` threads; a stuck guest then keeps its thread until it returns).
         hooks: per-request additions (context factory, linker, instantiation timing).
+        instance_concurrency: a 0.3 service's requests in flight at once in one instance
+            (default 16, as ``wasmtime serve``); a guest may also hold calls back with the
+            async ABI's backpressure. One instance runs one request's code at a time: the
+            others wait for it (or for what they await), and a guest that traps or runs out
+            of time fails every request in flight in its instance.
+        instance_reuse: requests one instance of a 0.3 service serves (default 128).
 
     Raises:
-        InvalidModule: the component is invalid or exports no ``incoming-handler``.
+        InvalidModule: the component is invalid or exports no ``wasi:http`` handler.
 
     """
 
@@ -164,6 +195,8 @@ class Gateway:
         max_queue: int | None = None,
         executor: concurrent.futures.Executor | None = None,
         hooks: Hooks | None = None,
+        instance_concurrency: int | None = None,
+        instance_reuse: int | None = None,
     ) -> None:
         self.hooks = hooks
         self.runtime = (
@@ -176,6 +209,15 @@ class Gateway:
         else:
             self.compiled = self.runtime.load(component, expect="component")
         self.interface = _handler_interface(self.compiled)
+        self.service: ServicePool | None = None
+        """A 0.3 service's shared instances (None for a 0.2 component)."""
+        if self.interface.startswith(SERVICE_PREFIX):
+            self.service = ServicePool(
+                self._instance,
+                concurrency=instance_concurrency or DEFAULT_INSTANCE_CONCURRENCY,
+                reuse=instance_reuse or DEFAULT_INSTANCE_REUSE,
+                wait=self.policy.timeout,
+            )
         self.max_body_bytes = max_body_bytes
         self.max_header_bytes = max_header_bytes
         self.max_headers = max_headers
@@ -207,6 +249,25 @@ class Gateway:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
+    def _instance(self) -> tuple[Any, WasiContext]:
+        """A new instance of a 0.3 service and its WASI context (the hooks' if any)."""
+        hooks = self.hooks
+        context = (
+            hooks.context(self.policy)
+            if hooks is not None and hooks.context
+            else WasiContext(self.policy)
+        )
+        imports = hooks.imports if hooks is not None and hooks.imports else wasi_p3.linker()
+        try:
+            started = time.perf_counter()
+            inst = instantiate(self.runtime, self.compiled, context, imports=imports)
+        except BaseException:
+            context.close()
+            raise
+        if hooks is not None and hooks.instantiated is not None:
+            hooks.instantiated(time.perf_counter() - started)
+        return inst, context
+
     def _pool(self) -> Callable[[Callable[[], None]], object]:
         """Where guests run: the given executor's ``submit``, or the gateway's own pool's."""
         if self._executor is not None:
@@ -233,12 +294,16 @@ class Gateway:
             pool, self._guests = self._guests, None
             wait = self._shutdown_wait()
             await asyncio.get_running_loop().run_in_executor(None, pool.shutdown, wait)
+        if self.service is not None:
+            self.service.close()
 
     def close(self) -> None:
         """Synchronous :meth:`aclose`, for use outside an event loop."""
         if self._guests is not None:
             pool, self._guests = self._guests, None
             pool.shutdown(self._shutdown_wait())
+        if self.service is not None:
+            self.service.close()
 
     def _shutdown_wait(self) -> float | None:
         timeout = self.policy.timeout
@@ -281,27 +346,24 @@ class Gateway:
                 return
             body = RequestBody(self.max_body_bytes)
             feed = body.start(chunk, more=bool(first.get("more_body", False)), receive=receive)
-            request = IncomingRequest(
-                scope["method"],
-                path_with_query(scope),
-                scope.get("scheme", "http"),
-                authority,
-                [(bytes(k).decode("latin-1"), bytes(v)) for k, v in scope.get("headers", ())],
-                feed,
-            )
+            head = (scope["method"], path_with_query(scope), scope.get("scheme", "http"), authority)
+            headers = [(bytes(k).decode("latin-1"), bytes(v)) for k, v in scope.get("headers", ())]
             loop = asyncio.get_running_loop()
             answered: asyncio.Future[None] = loop.create_future()
             finished: asyncio.Future[None] = loop.create_future()
-            exchange = Exchange(
-                self.runtime,
-                self.compiled,
-                self.interface,
-                self.policy,
-                request,
-                on_response=lambda: call_on_loop(loop, settle, answered),
-                on_done=lambda detached: self._guest_done(loop, finished, detached=detached),
-                hooks=self.hooks,
-            )
+            guest = (self.runtime, self.compiled, self.interface, self.policy)
+            callbacks: Any = {
+                "on_response": lambda: call_on_loop(loop, settle, answered),
+                "on_done": lambda detached: self._guest_done(loop, finished, detached=detached),
+                "hooks": self.hooks,
+            }
+            if self.service is None:
+                request = IncomingRequest(*head, headers, feed)
+                exchange = Exchange(*guest, request, **callbacks)
+            else:  # as wasmtime: no hop-by-hop headers; Host is the authority, not a header
+                kept = [(n, v) for n, v in headers if n.lower() not in FORBIDDEN_HEADERS]
+                service = wasi_p3.Request(*head, kept, feed)
+                exchange = ServiceExchange(*guest, service, pool=self.service, **callbacks)
             self._pool()(exchange.run)
             await self._respond(scope, send, exchange, body, finished=finished, answered=answered)
         finally:
@@ -401,11 +463,12 @@ class Gateway:
         ]
         start: Message = {"type": "http.response.start", "status": status, "headers": headers}
         out = response.outgoing_body
-        trailers = out is not None and sends_trailers(scope, out.feed)
+        bodiless = status in BODILESS or scope.get("method") == "HEAD"
+        trailers = out is not None and not bodiless and sends_trailers(scope, out.feed)
         if trailers:
             start["trailers"] = True  # the server then expects an http.response.trailers
         await send(start)
-        if out is None:
+        if out is None or bodiless:  # as hyper (wasmtime serve): no body, whatever the guest writes
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
         out.feed.limit = OUTGOING_BUFFER  # the guest's writes now wait for the client to keep up

@@ -34,6 +34,8 @@ class ServeSettings:
     header_timeout: float = DEFAULT_HEADER_TIMEOUT
     max_concurrency: int | None = None
     max_queue: int | None = None
+    instance_concurrency: int | None = None
+    instance_reuse: int | None = None
     kv_path: str | None = None
     variables: dict[str, str] = field(default_factory=dict)
     log_format: str = "text"
@@ -72,6 +74,8 @@ class ServeSettings:
             timeout=self.timeout,
             max_concurrency=self.max_concurrency,
             max_queue=self.max_queue,
+            instance_concurrency=self.instance_concurrency,
+            instance_reuse=self.instance_reuse,
             self_origin=self.origin,
         )
 

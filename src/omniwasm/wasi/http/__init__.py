@@ -20,7 +20,7 @@ from typing import Any
 from ..._policy.hosts import host_allowed
 from ._body import OUTGOING_BUFFER, BodyFeed, FutureTrailers, IncomingBody, OutgoingBody
 from ._client import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT_NS, handle, send
-from ._fields import Fields, HttpIoError, error_code, http_error_code
+from ._fields import FORBIDDEN_HEADERS, Fields, HttpIoError, error_code, http_error_code
 from ._types import (
     FutureIncomingResponse,
     IncomingRequest,
@@ -36,6 +36,7 @@ from ._types import (
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_TIMEOUT_NS",
+    "FORBIDDEN_HEADERS",
     "HTTP_INTERFACES",
     "OUTGOING_BUFFER",
     "BodyFeed",

@@ -278,12 +278,13 @@ class _Reader:
                 self._shared.read("host", buf, finish)
 
         posted = False
+        joins = not inst.guard._is_owned()  # from another thread than the store's calls
         while not result:
             if inst.guard.acquire(timeout=_POLL):
                 try:
                     register()
                     if not result:
-                        self._drive(inst, lambda: bool(result))
+                        self._drive(inst, lambda: bool(result), joins=joins)
                 finally:
                     inst.guard.release()
             elif not posted:  # the instance is running a call: its driver registers the read
@@ -293,9 +294,9 @@ class _Reader:
                 done.wait(_POLL)
         return result[0], self._data(buf)
 
-    def _drive(self, inst: Any, until: Callable[[], bool]) -> None:
+    def _drive(self, inst: Any, until: Callable[[], bool], *, joins: bool = False) -> None:
         box = inst.box
-        box.enter()
+        box.enter(joins=joins)
         try:
             inst.run(lambda: drive(inst, until, f"reading a {self._what()}"))
         finally:

@@ -151,6 +151,8 @@ class OwnExport:
         self._result = None if sig.result is None else codec(sig.result)
         _, _, self._spill_p, self._spill_r = flatten_func(sig, lower=False)
         self._pcodec = params_codec(sig) if self._spill_p else None
+        self.concurrent = False
+        """An async export: calls from other threads run alongside (each with its timeout)."""
 
     def __call__(self, *args: Any) -> Any:
         """Call with Python values; ``result`` types come back as ``Ok``/``Err`` objects."""
@@ -166,11 +168,12 @@ class OwnExport:
             from_python(a, ty, function=self.label, param=n)
             for a, (n, ty) in zip(args, sig.params, strict=True)
         ]
+        joins = self.concurrent and not owner.guard._is_owned()  # type: ignore[attr-defined]
         with owner.guard:
             box = owner.box
             timed = box.deadline_ticks is not None
             if timed:
-                box.enter()
+                box.enter(joins=joins)
             try:
                 return owner.run(lambda: self._run(values))
             finally:
@@ -426,6 +429,7 @@ class OwnInstance:
         found = self._funcs[key] = OwnExport(self, lifted, sig, label)  # type: ignore[arg-type]
         if isinstance(lifted, AsyncLifted):  # its calls run the task to task.return
             found._run = functools.partial(call_async, found)  # type: ignore[method-assign]
+            found.concurrent = True
             found.acall = functools.partial(acall, found)  # type: ignore[attr-defined]
         return found
 
