@@ -130,6 +130,28 @@ def serve_cmd(
             "(repeatable; an omniwasm.toml uses [component.ID.models]).",
         ),
     ] = [],  # noqa: B006
+    on_ray: Annotated[
+        bool,
+        typer.Option(
+            "--ray",
+            help="Serve from Ray Serve replicas on a Ray cluster (--ray-address, else "
+            "RAY_ADDRESS, else a new local Ray); --addr is Ray Serve's HTTP proxy.",
+        ),
+    ] = False,
+    ray_address: Annotated[
+        str | None,
+        typer.Option("--ray-address", help="The Ray cluster to join (implies --ray)."),
+    ] = None,
+    replicas: Annotated[
+        str,
+        typer.Option(
+            "--replicas", help="With --ray: replicas, or 'auto' (Ray Serve scales with the load)."
+        ),
+    ] = "1",
+    replica_cpus: Annotated[
+        float,
+        typer.Option("--replica-cpus", min=0.0, help="With --ray: CPUs each replica reserves."),
+    ] = 1.0,
     debug: Annotated[bool, DEBUG] = False,
 ) -> None:
     """Serve a wasi:http component (or an app of them) with a fresh instance per request."""
@@ -151,6 +173,21 @@ def serve_cmd(
             if not sep or not name or not path:
                 raise PolicyError(f"--nn-model needs NAME=PATH, got {item!r}")
             models[name] = str(Path(path).absolute())
+        ray = on_ray or ray_address is not None
+        if ray:
+            from ._serve_ray import parse_replicas
+
+            refused = {
+                "--workers": workers is not None,
+                "--watch": watch,
+                "--admin": admin is not None,
+                "--http2": http2,
+                "--tls-cert": tls_cert is not None or tls_key is not None,
+            }
+            for flag, given in refused.items():
+                if given:
+                    raise PolicyError(f"{flag} is not available with --ray (Ray Serve serves)")
+            count = parse_replicas(replicas)
         settings = ServeSettings(
             source=str(source),
             addr=addr,
@@ -178,6 +215,12 @@ def serve_cmd(
             tls_key=str(tls_key) if tls_key is not None else None,
             models=models,
         )
+        if ray:
+            from ._serve_ray import serve_on_ray
+
+            return serve_on_ray(
+                settings, address=ray_address, replicas=count, replica_cpus=replica_cpus
+            )
         return serve(settings)
 
     guarded(debug, go)

@@ -10,7 +10,8 @@ shared through its SQLite file. ``--http2`` serves with Hypercorn instead (:mod:
 flight before the process exits.
 """
 
+from ._logs import configure_logging
 from ._run import app_from_env, serve
-from ._settings import ServeSettings, parse_addr
+from ._settings import ServeSettings, logger, parse_addr
 
-__all__ = ["ServeSettings", "app_from_env", "parse_addr", "serve"]
+__all__ = ["ServeSettings", "app_from_env", "configure_logging", "logger", "parse_addr", "serve"]
