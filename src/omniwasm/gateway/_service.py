@@ -52,6 +52,7 @@ class _Slot:
 
     def __init__(self) -> None:
         self.inst: Any = None
+        self.handle: Any = None
         self.context: WasiContext | None = None
         self.active = 0
         self.served = 0
@@ -196,7 +197,9 @@ class ServiceExchange(Exchange):
         broken = True
         response: wasi_p3.Response | None = None
         try:
-            handle = slot.inst.func(f"{self._interface}#handle")
+            handle = slot.handle
+            if handle is None:
+                handle = slot.handle = slot.inst.func(f"{self._interface}#handle")
             answer = handle(request, raw=True)
             if isinstance(answer, Err):
                 ResponseOutparam.set(self.outparam, Err(answer.value))

@@ -97,20 +97,17 @@ class Sent:
     """
 
     def __init__(self) -> None:
-        self._future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self.future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        """What the guest's future is fed from (thread-safe; no event loop involved)."""
 
     def done(self, result: Ok | Err | None = None) -> None:
         """Resolve the guest's future (``None``: ``Ok(None)``)."""
-        if not self._future.done():
-            self._future.set_result(Ok(None) if result is None else result)
+        if not self.future.done():
+            self.future.set_result(Ok(None) if result is None else result)
 
     @property
     def resolved(self) -> bool:
-        return self._future.done()
-
-    async def wait(self) -> Any:
-        """The result, once :meth:`done` was called (for the guest's future)."""
-        return await asyncio.wrap_future(self._future)
+        return self.future.done()
 
 
 class Body:
@@ -286,7 +283,7 @@ class Request:
         headers.immutable = True
         if options is not None:
             options.immutable = True
-        return request, request.sent.wait()
+        return request, request.sent.future
 
     def get_method(self) -> Variant:
         """``get-method``."""
@@ -411,7 +408,7 @@ class Response:
         """``new``: a 200 response and its transmission future."""
         response = Response(200, headers, Body(contents, trailers))
         headers.immutable = True
-        return response, response.sent.wait()
+        return response, response.sent.future
 
     def get_status_code(self) -> int:
         """``get-status-code``."""

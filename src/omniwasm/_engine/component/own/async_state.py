@@ -131,9 +131,26 @@ def _shape(ty: Any) -> Any:
     return (type(ty).__name__, *parts)
 
 
+_SAME: dict[tuple[int, int], tuple[Any, Any, bool]] = {}
+
+
 def same_shape(a: Any, b: Any) -> bool:
-    """Whether two element types are the same type but for their names."""
-    return bool(a == b or _shape(a) == _shape(b))
+    """Whether two element types are the same type but for their names.
+
+    Asked once per stream or future crossing, with the same few type objects: the answer is
+    kept by their identities (the objects with it, so the identities stay theirs).
+    """
+    if a is b:
+        return True
+    key = (id(a), id(b))
+    found = _SAME.get(key)
+    if found is not None and found[0] is a and found[1] is b:
+        return found[2]
+    same = bool(a == b or _shape(a) == _shape(b))
+    if len(_SAME) >= 1024:
+        _SAME.clear()
+    _SAME[key] = (a, b, same)
+    return same
 
 
 # --- waitables ----------------------------------------------------------------------------------

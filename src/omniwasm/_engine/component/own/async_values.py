@@ -4,8 +4,9 @@ A stream or future a guest hands out (an export's result, a host import's argume
 :class:`StreamReader` / :class:`FutureReader`: the guest keeps the writable end and the host
 reads with ``await reader.read()``. One the host hands in (an export's argument, a host import's
 result) is made from Python data: ``bytes`` or a list for a stream, a value for a future; the
-guest reads it like any stream. Copies of pointer-free elements (``stream<u8>``) go between
-linear memory and ``bytes`` in one slice.
+guest reads it like any stream (a future's value may also come later: an awaitable, or a
+``concurrent.futures.Future`` another thread completes). Copies of pointer-free elements
+(``stream<u8>``) go between linear memory and ``bytes`` in one slice.
 
 Every copy runs on the thread that owns the store. A read from a host coroutine while the
 instance is running (its export call is in flight) is posted to the instance's inbox; a read
@@ -213,10 +214,15 @@ def _resolve(fut: asyncio.Future[int], result: int) -> None:
 
 
 def _feed_future(shared: SharedFuture, elem: _Elem, value: Any, inst: Any = None) -> None:
-    """Give the guest's future ``value``, or what the awaitable ``value`` resolves to."""
-    if inst is not None and inspect.isawaitable(value):
+    """Give the guest's future ``value``, or what the awaitable ``value`` resolves to.
+
+    ``value`` may also be a ``concurrent.futures.Future`` some host thread completes: no
+    coroutine on a loop then, the completion is posted to the instance.
+    """
+    pending = isinstance(value, concurrent.futures.Future)
+    if inst is not None and (pending or inspect.isawaitable(value)):
         st = state_of(inst)
-        fut = schedule(st, value)
+        fut = value if pending else schedule(st, value)
         st.host_pending += 1
 
         def resolved(f: concurrent.futures.Future[Any]) -> None:  # on the store's thread
@@ -257,12 +263,13 @@ class _Reader:
         elem = self._elem
         buf: Any = HostBytes(elem.size, capacity=n) if elem.flat else HostValues(capacity=n)
         result: list[int] = []
-        done = threading.Event()
+        done: list[threading.Event] = []  # made only when the read waits for another thread
         registered: list[bool] = []
 
         def finish(code: int) -> None:
             result.append(code)
-            done.set()
+            if done:
+                done[0].set()
 
         def on_copy(reclaim: Callable[[], None]) -> None:
             reclaim()
@@ -288,10 +295,11 @@ class _Reader:
                 finally:
                     inst.guard.release()
             elif not posted:  # the instance is running a call: its driver registers the read
+                done.append(threading.Event())
                 st.post(register)
                 posted = True
             else:
-                done.wait(_POLL)
+                done[0].wait(_POLL)
         return result[0], self._data(buf)
 
     def _drive(self, inst: Any, until: Callable[[], bool], *, joins: bool = False) -> None:
