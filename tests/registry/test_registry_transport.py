@@ -231,3 +231,24 @@ def test_an_endless_error_body_still_reports_the_status(serve: Callable[..., _Se
             session.check(response, "ref", "the API check")
     finally:
         session.close()
+
+
+@pytest.mark.usefixtures("each_transport")
+def test_a_hostile_location_or_token_is_a_registry_error(serve: Callable[..., _Server]) -> None:
+    """A URL or header value with a line break (from a hostile registry) is RegistryError."""
+
+    def ok(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    server = serve(ok)
+    session = Session(f"127.0.0.1:{server.port}")
+    try:
+        with pytest.raises(RegistryError):
+            session.send("GET", session.url("r/blobs/uploads/x\r\nX-Evil: 1"), "ref", "upload")
+        with pytest.raises(RegistryError):
+            session.send("GET", session.url(""), "ref", "check", headers={"Range": "a\r\nb: c"})
+        assert session.send("GET", session.url(""), "ref", "check").status_code == 200
+    finally:
+        session.close()

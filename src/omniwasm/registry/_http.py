@@ -171,7 +171,7 @@ class HttpxTransport:
             raise ConnectFailed(str(exc) or repr(exc)) from exc
         except httpx.TimeoutException as exc:
             raise TimedOut(str(exc) or repr(exc)) from exc
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise TransportError(str(exc) or repr(exc)) from exc
         response = _HttpxResponse(raw, httpx)
         if not stream:

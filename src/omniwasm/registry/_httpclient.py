@@ -187,7 +187,8 @@ class StdlibTransport:
             except TimeoutError as exc:
                 conn.close()
                 raise TimedOut(f"no answer from {key[0]}:{key[1]} in {self._timeout} s") from exc
-            except (OSError, http.client.HTTPException) as exc:
+            except (OSError, http.client.HTTPException, ValueError) as exc:
+                # ValueError: a header value http.client refuses (a token with a line break)
                 conn.close()
                 raise TransportError(f"talking to {key[0]}:{key[1]}: {exc!r}") from exc
 
