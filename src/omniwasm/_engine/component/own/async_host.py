@@ -8,7 +8,6 @@ raises ends the export call with :class:`HostFunctionError`; ``subtask.cancel`` 
 
 from __future__ import annotations
 
-import concurrent.futures
 import inspect
 import weakref
 from typing import Any
@@ -20,7 +19,7 @@ from ...._wit import types as t
 from ...._wit.convert import from_python
 from ...._wit.values import Err, Ok
 from .abi import codec, params_codec
-from .async_run import core_func, cx_of, schedule, state_of, using_instance
+from .async_run import cancel_soon, core_func, cx_of, schedule, state_of, using_instance
 from .async_state import EventCode, Subtask
 
 __all__ = ["lower_async"]
@@ -87,27 +86,34 @@ class _HostCall:
             out = err
         finally:
             local.ctx = outer
-        if not inspect.isawaitable(out):
-            if self.rcodec is not None:
-                self.rcodec.store(cx, self.convert(out), retptr)
-            return Subtask.RETURNED
-        return self.start(live, out, retptr)
+        if inspect.isawaitable(out):
+            st = state_of(live)
+            fut = schedule(st, out, live)
+            if not fut.done():
+                return self.start(live, st, fut, retptr)
+            # finished without suspending (its first step ran here): no subtask at all
+            exc = None if fut.cancelled() else fut.exception()
+            if fut.cancelled() or (
+                exc is not None and not (self.is_result and isinstance(exc, Err))
+            ):
+                raise exc if exc is not None else OmniwasmError(f"{self.label} was cancelled")
+            out = exc if exc is not None else fut.result()
+        if self.rcodec is not None:
+            self.rcodec.store(cx, self.convert(out), retptr)
+        return Subtask.RETURNED
 
-    def start(self, live: Any, awaitable: Any, retptr: int) -> int:
-        st = state_of(live)
+    def start(self, live: Any, st: Any, fut: Any, retptr: int) -> int:
         sub = Subtask()
         sub.state = Subtask.STARTED
-        i = sub.index = st.table.add(sub)
-        fut = schedule(st, awaitable)
+        i: int = st.table.add(sub)
+        sub.index = i
         st.host_pending += 1
-        sub.cancel = fut.cancel
+        sub.cancel = lambda: cancel_soon(st, fut)
         owner = weakref.ref(live)
         fut.add_done_callback(lambda f: st.post(lambda: self.finish(owner, sub, f, retptr)))
         return Subtask.STARTED | (i << 4)
 
-    def finish(
-        self, owner: Any, sub: Subtask, fut: concurrent.futures.Future[Any], retptr: int
-    ) -> None:
+    def finish(self, owner: Any, sub: Subtask, fut: Any, retptr: int) -> None:
         """Runs on the store's thread: store the result, mark the subtask, post its event."""
         live = owner()
         if live is None:

@@ -19,6 +19,7 @@ import inspect
 import queue
 import threading
 import weakref
+from asyncio import events
 from collections.abc import Callable
 from typing import Any
 
@@ -27,13 +28,16 @@ import wasmtime
 from ...._errors import OmniwasmError, Trap
 from ...._wit import types as t
 from .abi import AbiTrap, Cx
+from .async_loop import HostLoop
 from .async_state import AsyncState, EventCode, Task, WaitableSet, trap_if
+from .rawhost import host_func
 
 __all__ = [
     "acall",
     "apply_inbox",
     "block_until",
     "call_async",
+    "cancel_soon",
     "core_func",
     "current_instance",
     "cx_of",
@@ -43,14 +47,8 @@ __all__ = [
     "settle",
     "state_of",
     "using_instance",
+    "wait_host",
 ]
-
-_VAL = {
-    "i32": wasmtime.ValType.i32(),
-    "i64": wasmtime.ValType.i64(),
-    "f32": wasmtime.ValType.f32(),
-    "f64": wasmtime.ValType.f64(),
-}
 
 
 def cx_of(inst: Any, opts: Any) -> Cx:
@@ -90,7 +88,32 @@ def private_loop() -> asyncio.AbstractEventLoop:
         return _loops[0]
 
 
-def schedule(st: AsyncState, awaitable: Any) -> concurrent.futures.Future[Any]:
+def host_loop(inst: Any, st: AsyncState) -> HostLoop | None:
+    """The instance's own host loop when this thread may run it now (made at first use)."""
+    if st.loop is not None:  # an awaiting caller: its loop runs the host coroutines
+        return None
+    loop: HostLoop | None = st.host_loop
+    if loop is None:
+        if events._get_running_loop() is not None:
+            return None
+        loop = st.host_loop = HostLoop()
+        closers = getattr(inst, "closers", None)
+        if closers is not None:
+            closers.append(loop.close)
+        weakref.finalize(inst, loop.discard)  # an instance never closed
+    return loop if loop.usable() else None
+
+
+def schedule(st: AsyncState, awaitable: Any, inst: Any = None) -> Any:
+    """Run a host coroutine; returns its future (a task, or a concurrent future).
+
+    With ``inst`` and no awaiting caller, the coroutine starts at once on the instance's own
+    loop on this thread (:mod:`.async_loop`): the task is already done when it returned
+    without suspending. Otherwise it runs on the caller's loop or the process's host loop.
+    """
+    own = host_loop(inst, st) if inst is not None else None
+    if own is not None:
+        return own.start(awaitable)
     loop = st.loop if st.loop is not None else private_loop()
 
     async def run() -> Any:
@@ -99,22 +122,50 @@ def schedule(st: AsyncState, awaitable: Any) -> concurrent.futures.Future[Any]:
     return asyncio.run_coroutine_threadsafe(run(), loop)
 
 
+def cancel_soon(st: AsyncState, fut: Any) -> None:
+    """Cancel a future :func:`schedule` gave, from the store's thread."""
+    own: HostLoop | None = st.host_loop
+    if isinstance(fut, asyncio.Future) and own is not None and fut.get_loop() is own.loop:
+        own.cancel(fut)
+    else:
+        fut.cancel()
+
+
+def wait_host(inst: Any, st: AsyncState, seconds: float | None) -> bool:
+    """Wait up to ``seconds`` for host completions and apply them; True when any was.
+
+    When the instance's own loop has work, this thread runs it meanwhile.
+    """
+    own: HostLoop | None = st.host_loop
+    if own is not None and st.inbox.empty() and own.usable():
+        own.run(seconds, st)
+        return apply_inbox(st)
+    return apply_inbox(st, seconds)
+
+
 def settle(inst: Any, value: Any, label: str, result: Any = None) -> Any:
     """``value``, or what it resolves to when a host function gave an awaitable.
 
     A synchronous call of an ``async def`` host function blocks the store's thread until its
-    coroutine finishes on the host loop (bounded by the deadline). A function whose ``result``
-    type is a ``future`` returns its awaitable as is: it becomes the future's value.
+    coroutine finishes (at once when it does not suspend; bounded by the deadline). A function
+    whose ``result`` type is a ``future`` returns its awaitable as is: it becomes the future's
+    value.
     """
     if not inspect.isawaitable(value) or isinstance(result, t.FutureType):
         return value
-    fut = schedule(state_of(inst), value)
+    st = state_of(inst)
+    fut = schedule(st, value, inst)
+    if fut.done():
+        return fut.result()
+    own: HostLoop | None = st.host_loop if isinstance(fut, asyncio.Future) else None
 
     def ready(seconds: float | None) -> bool:
+        if own is not None and own.usable():
+            return own.run_until(fut, seconds, st)
         try:
             fut.result(timeout=seconds)
-        except concurrent.futures.TimeoutError:
-            return False
+        except (concurrent.futures.TimeoutError, asyncio.InvalidStateError):
+            return bool(fut.done())
         except BaseException:  # fut.result() below raises it
             return True
         return True
@@ -122,7 +173,7 @@ def settle(inst: Any, value: Any, label: str, result: Any = None) -> Any:
     try:
         inst.box.deadline.wait(ready, label)
     except BaseException:
-        fut.cancel()
+        cancel_soon(st, fut)
         raise
     return fut.result()
 
@@ -154,7 +205,7 @@ def block_until(inst: Any, cond: Callable[[], bool], what: str) -> None:
     while not cond():
         if st.host_pending == 0 and st.inbox.empty():
             raise AbiTrap(f"deadlock: {what} waits for something nothing can ever deliver")
-        inst.box.deadline.wait(lambda s: apply_inbox(st, s) or cond(), what)
+        inst.box.deadline.wait(lambda s: wait_host(inst, st, s) or cond(), what)
 
 
 def _run_core(st: AsyncState, task: Task, fn: Any, *args: Any) -> None:
@@ -270,6 +321,10 @@ def _drive(inst: Any, until: Callable[[], bool], what: str) -> None:
         _wait_released(inst, st, what)
 
 
+_SHARE = 0.005
+"""Seconds a call driving beside others runs the host loop before letting them in."""
+
+
 def _wait_released(inst: Any, st: AsyncState, what: str) -> None:
     """Wait for host completions or other calls' progress, letting other calls in meanwhile.
 
@@ -278,10 +333,29 @@ def _wait_released(inst: Any, st: AsyncState, what: str) -> None:
     """
     guard = inst.guard
     seen = st.version
+    if st.host_loop is not None and st.host_loop.usable():
+        # the instance's own loop runs on the thread that holds the instance: keep it, run
+        # the loop until a completion, and let other callers in between the slices
+        def pumped(seconds: float | None) -> bool:
+            shared = st.drivers > 1
+            wait_host(inst, st, min(seconds, _SHARE) if shared and seconds else seconds)
+            if shared and st.version == seen and st.inbox.empty():
+                saved = guard._release_save()
+                try:
+                    if saved[0] == 1:
+                        with st.signal:
+                            if st.version == seen:
+                                st.signal.wait(_SHARE)
+                finally:
+                    guard._acquire_restore(saved)
+            return st.version != seen or not st.inbox.empty()
+
+        inst.box.deadline.wait(pumped, what)
+        return
     saved = guard._release_save()
     if saved[0] != 1:
         guard._acquire_restore(saved)
-        inst.box.deadline.wait(lambda s: apply_inbox(st, s), what)
+        inst.box.deadline.wait(lambda s: wait_host(inst, st, s), what)
         return
 
     def ready(seconds: float | None) -> bool:
@@ -412,17 +486,16 @@ def _nothing() -> None:
 def core_func(
     inst: Any, params: list[str], results: list[str], fn: Callable[..., Any], label: str
 ) -> wasmtime.Func:
-    ftype = wasmtime.FuncType([_VAL[p] for p in params], [_VAL[r] for r in results])
+    """A core function wasm calls: ``fn(live instance, *args)``, traps and errors parked."""
     owner = weakref.ref(inst)
     state = inst.state
-    masks = [0xFFFFFFFF if p == "i32" else 0xFFFFFFFFFFFFFFFF for p in params]
 
     def callback(*args: Any) -> Any:
         try:
             live = owner()
             if live is None:
                 raise OmniwasmError(f"{label}: the instance is gone")
-            return fn(live, *[a & m for a, m in zip(args, masks, strict=True)])
+            return fn(live, *args)
         except AbiTrap as exc:
             err = Trap(f"wasm trap: {label}: {exc}", code="abi")
             state.park(err, label)
@@ -431,4 +504,4 @@ def core_func(
             state.park(exc, label)
             raise
 
-    return wasmtime.Func(inst.box.store, ftype, callback)
+    return host_func(inst.box.store, params, results, callback)

@@ -520,6 +520,10 @@ class AsyncState:
         self.version = 0
         self.drivers = 0
         """Calls driving the instance now (one holds it; the others wait for a signal)."""
+        self.host_loop: Any = None
+        """The instance's own host loop (:mod:`.async_loop`), made at the first need."""
+        self.pumping: Any = None
+        """That loop while the store's thread runs it waiting for the host (a kick stops it)."""
 
     def post(self, item: Callable[[], None]) -> None:
         """Hand a completion to the store's thread (any thread) and wake the drivers."""
@@ -531,6 +535,9 @@ class AsyncState:
         with self.signal:
             self.version += 1
             self.signal.notify_all()
+        loop = self.pumping
+        if loop is not None:
+            loop.call_soon_threadsafe(loop.stop)
 
     def task(self) -> Task:
         """The current task (a synchronous call's context when no async task runs)."""

@@ -3,7 +3,7 @@
 :class:`RawFunc` calls a core export with its arguments packed into one ``wasmtime_val_raw``
 buffer by a precompiled :mod:`struct` layout and its results unpacked the same way, skipping
 wasmtime-py's per-call type checks and value boxing; the canonical ABI's lifted functions,
-``realloc`` and ``post-return`` are called this way.
+``realloc`` and ``post-return`` are called this way (and :mod:`.rawhost` the other way).
 """
 
 from __future__ import annotations
