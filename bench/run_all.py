@@ -39,6 +39,7 @@ SCRIPTS = [
     "ray_scale.py",
     "python_sandbox.py",
     "async_stream.py",
+    "gateway_p3.py",
 ]
 
 

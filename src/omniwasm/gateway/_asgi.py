@@ -174,10 +174,12 @@ class Gateway:
             async ABI's backpressure. One instance runs one request's code at a time: the
             others wait for it (or for what they await), and a guest that traps or runs out
             of time fails every request in flight in its instance.
-        instance_reuse: requests one instance of a 0.3 service serves (default 128).
+        instance_reuse: requests one instance of a 0.3 service serves (default 128). The
+            first instance is made here, so a component that does not link fails here.
 
     Raises:
         InvalidModule: the component is invalid or exports no ``wasi:http`` handler.
+        LinkError: a 0.3 service imports what the host does not define.
 
     """
 
@@ -218,6 +220,7 @@ class Gateway:
                 reuse=instance_reuse or DEFAULT_INSTANCE_REUSE,
                 wait=self.policy.timeout,
             )
+            self.service.prime()
         self.max_body_bytes = max_body_bytes
         self.max_header_bytes = max_header_bytes
         self.max_headers = max_headers

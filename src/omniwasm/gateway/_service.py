@@ -137,6 +137,13 @@ class ServicePool:
             raise slot.error
         return slot
 
+    def prime(self) -> None:
+        """Make the first instance now (it compiles the guest's code).
+
+        A link error then shows at once, and the first request does not pay for it.
+        """
+        self.release(self.lease())
+
     def _retire(self, slot: _Slot) -> None:
         with self._lock:
             slot.usable = False
