@@ -90,10 +90,13 @@ class _HandleCodec(Codec):
         inst = current_instance()
         st = state_of(inst)
         end = StreamEnd if self.stream else FutureEnd
-        e = st.table.get_as(i, end, str(self.ty))
-        trap_if(not e.readable, f"handle {i} is the writable end of a {self.ty}")
-        trap_if(not same_shape(e.type_key, self.elem.ty), f"handle {i} is not a {self.ty}")
-        trap_if(e.copy_state != IDLE, f"handle {i} is being copied")
+        e = st.table.get(i)
+        if not isinstance(e, end) or not e.readable or e.copy_state != IDLE:
+            trap_if(not isinstance(e, end), f"handle {i} is not a {self.ty}")
+            trap_if(not e.readable, f"handle {i} is the writable end of a {self.ty}")
+            trap_if(True, f"handle {i} is being copied")
+        if not same_shape(e.type_key, self.elem.ty):  # the message only when it traps
+            trap_if(True, f"handle {i} is not a {self.ty}")
         st.table.remove(i)
         reader = StreamReader if self.stream else FutureReader
         return reader(inst, e.shared, self.elem)
