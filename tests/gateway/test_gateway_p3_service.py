@@ -19,7 +19,7 @@ import pytest
 
 import omniwasm
 from fixtures.bounded import bounded_call
-from omniwasm.gateway import Gateway
+from omniwasm.gateway import Gateway, ResponseAborted
 
 TRAILERS = "http.response.trailers"
 bounded = partial(bounded_call, limit=180.0)
@@ -155,6 +155,25 @@ def test_a_trap_is_a_500_and_the_next_request_is_served(gateway: Gateway) -> Non
     """A guest that traps answers 500; its instance is dropped and the next request works."""
     assert call(gateway, "GET", "/trap")["status"] == 500
     assert call(gateway, "GET", "/hello")["status"] == 200
+
+
+def test_an_error_code_answer_is_a_500(gateway: Gateway) -> None:
+    """A handle that returns an error-code instead of a response is answered 500."""
+    assert call(gateway, "GET", "/error")["status"] == 500
+
+
+def test_a_body_the_guest_never_ends_is_cut_at_the_timeout(
+    compiled: tuple[omniwasm.Runtime, omniwasm.Compiled],
+) -> None:
+    """Headers sent, body never written: at the timeout the response is aborted, not hung."""
+    runtime, code = compiled
+    gw = Gateway(code, runtime=runtime, timeout=2)
+    try:
+        with pytest.raises(ResponseAborted):
+            call(gw, "GET", "/stall")
+        assert call(gw, "GET", "/hello")["status"] == 200
+    finally:
+        gw.close()
 
 
 def test_a_body_over_the_limit_is_a_413(
