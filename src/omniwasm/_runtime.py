@@ -211,18 +211,24 @@ class Runtime:
     def _load_read(
         self, data: bytes, where: str, expect: Literal["module", "component"] | None = None
     ) -> Compiled:
-        """``load`` for bytes already read (``where``: their name for errors)."""
-        return Compiled(
-            eng.load_artifact(
-                self._native,
-                data,
-                cache=self._cache,
-                source=where,
-                expect=expect,
-                memo=self._memo,
-                on_compile=self.on_compile,
-            )
+        """``load`` for bytes already read (``where``: their name for errors).
+
+        A component this runtime may run on omniwasm's own runtime gets its plan compiled
+        here too, so no instance (no request under a timeout) pays for it.
+        """
+        artifact = eng.load_artifact(
+            self._native,
+            data,
+            cache=self._cache,
+            source=where,
+            expect=expect,
+            memo=self._memo,
+            on_compile=self.on_compile,
         )
+        own_only = getattr(artifact.code, "own_only", False)
+        if artifact.kind == "component" and (self.components != "stock" or own_only):
+            eng.prepare_own(artifact)
+        return Compiled(artifact)
 
     def _compiled(self, source: Compiled | Source) -> Compiled:
         if isinstance(source, Compiled):

@@ -153,3 +153,16 @@ def test_a_trapping_start_function_is_a_trap(tmp_path: Path, backend: str) -> No
     rt = omniwasm.Runtime(components=backend)
     with pytest.raises(Trap):
         rt.instantiate(rt.load(path))
+
+
+@pytest.mark.parametrize("backend", ["omniwasm", "auto"])
+def test_load_compiles_the_program_before_any_instance(tmp_path: Path, backend: str) -> None:
+    """A runtime that may use the own backend compiles the component's program at load."""
+    compiled = omniwasm.Runtime(components=backend).load(_build(tmp_path, "bag", BAG_WAT))
+    assert own_plan(compiled._artifact).program is not None
+
+
+def test_a_stock_runtime_does_not_compile_a_program(tmp_path: Path) -> None:
+    """components='stock' leaves the own runtime's plan unbuilt at load."""
+    compiled = omniwasm.Runtime(components="stock").load(_build(tmp_path, "bag", BAG_WAT))
+    assert "own-plan" not in compiled._artifact.prepared

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
         imports_wasi,
         unsupported_reason,
     )
-    from .component.own.runner import instantiate_own
+    from .component.own.runner import instantiate_own, prepare_own
     from .component.stock.handles import GuestHandle
     from .component.stock.imports import HostDefs, current_state
     from .component.stock.instance import ComponentInstance, instantiate_component, missing_imports
@@ -78,6 +78,7 @@ _WHERE: dict[str, str] = {
     "instantiate_core": ".core.instance",
     "imports_wasi": ".component.own.instance",
     "instantiate_own": ".component.own.runner",
+    "prepare_own": ".component.own.runner",
     "load_artifact": ".artifact",
     "map_module": ".artifact",
     "missing_imports": ".component.stock.instance",
@@ -137,6 +138,7 @@ __all__ = [
     "load_artifact",
     "map_module",
     "missing_imports",
+    "prepare_own",
     "restore_trap_handlers",
     "set_fuel",
     "snapshot_module",

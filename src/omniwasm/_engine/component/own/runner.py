@@ -22,6 +22,7 @@ from ...._binary import component_defs as c
 from ...._errors import (
     InvalidModule,
     LinkError,
+    OmniwasmError,
 )
 from ...._policy import Policy
 from ...artifact import Artifact
@@ -293,6 +294,21 @@ def program_of(plan: Plan) -> Program:
             plan.ambiguous = compiled.ambiguous
             plan.program = compiled
     return plan.program  # type: ignore[no-any-return]
+
+
+def prepare_own(artifact: Artifact) -> str:
+    """Build a component's plan and program ahead of its first instance (at load).
+
+    Returns:
+        why this runtime cannot run the component ("" when it can); an error the compile
+        meets is raised again by the first instantiation.
+
+    """
+    try:
+        program_of(own_plan(artifact))
+    except OmniwasmError as exc:
+        return str(exc)
+    return ""
 
 
 _EMPTY = HostDefs(wasi=False)
