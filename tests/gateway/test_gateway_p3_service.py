@@ -272,3 +272,16 @@ def test_a_request_past_its_timeout_is_a_504(
     finally:
         gw.close()
     assert got["status"] == 504
+
+
+def test_a_service_built_for_the_release_candidate_names_is_served(
+    py_guest: Callable[[str], Path],
+) -> None:
+    """The same service exporting wasi:http/handler@0.3.0-rc-2026-03-15 answers alike."""
+    gw = Gateway(bounded(lambda: py_guest("p3httprc")), timeout=60)
+    try:
+        assert gw.interface == "wasi:http/handler@0.3.0-rc-2026-03-15"
+        got = call(gw, "POST", "/upper", _chunks(b"rc"), trailers=True)
+    finally:
+        gw.close()
+    assert (got["status"], got["body"], got["trailers"]) == (200, b"RC", [(b"x-total", b"2")])
