@@ -20,6 +20,7 @@ from ..._errors import GuestExit
 from ..._wit.values import Err, Ok
 from .._host import WasiContext
 from .._host import add_to_linker as add_p2
+from ._fs import FS_INTERFACES, TERMINAL_INTERFACES
 from ._http import HTTP_TYPES
 
 __all__ = ["VERSIONS", "add_to_linker", "linker"]
@@ -147,6 +148,8 @@ def _interfaces() -> dict[str, dict[str, Any]]:
         },
         "wasi:random/insecure-seed": {"get_insecure_seed": lambda: entropy().insecure_seed()},
         "wasi:http/types": HTTP_TYPES,
+        **FS_INTERFACES,
+        **TERMINAL_INTERFACES,
     }
 
 

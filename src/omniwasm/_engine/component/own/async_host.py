@@ -89,8 +89,8 @@ class _HostCall:
         if inspect.isawaitable(out):
             st = state_of(live)
             fut = schedule(st, out, live)
-            if not fut.done():
-                return self.start(live, st, fut, retptr)
+            if not fut.done():  # the borrows lent to the call end with its subtask
+                return self.start(live, st, fut, retptr, cx)
             # finished without suspending (its first step ran here): no subtask at all
             exc = None if fut.cancelled() else fut.exception()
             if fut.cancelled() or (
@@ -100,9 +100,10 @@ class _HostCall:
             out = exc if exc is not None else fut.result()
         if self.rcodec is not None:
             self.rcodec.store(cx, self.convert(out), retptr)
+        cx.finish()  # the call's borrows end here
         return Subtask.RETURNED
 
-    def start(self, live: Any, st: Any, fut: Any, retptr: int) -> int:
+    def start(self, live: Any, st: Any, fut: Any, retptr: int, cx: Any) -> int:
         sub = Subtask()
         sub.state = Subtask.STARTED
         i: int = st.table.add(sub)
@@ -110,10 +111,10 @@ class _HostCall:
         st.host_pending += 1
         sub.cancel = lambda: cancel_soon(st, fut)
         owner = weakref.ref(live)
-        fut.add_done_callback(lambda f: st.post(lambda: self.finish(owner, sub, f, retptr)))
+        fut.add_done_callback(lambda f: st.post(lambda: self.finish(owner, sub, f, retptr, cx)))
         return Subtask.STARTED | (i << 4)
 
-    def finish(self, owner: Any, sub: Subtask, fut: Any, retptr: int) -> None:
+    def finish(self, owner: Any, sub: Subtask, fut: Any, retptr: int, lent: Any) -> None:
         """Runs on the store's thread: store the result, mark the subtask, post its event."""
         live = owner()
         if live is None:
@@ -133,9 +134,11 @@ class _HostCall:
                 return
             value = exc if exc is not None else fut.result()
             if self.rcodec is not None:
+                lent.dirty()  # guest code ran since: the memory may have moved
                 with using_instance(live):
-                    self.rcodec.store(cx_of(live, self.opts), self.convert(value), retptr)
+                    self.rcodec.store(lent, self.convert(value), retptr)
             sub.state = Subtask.RETURNED
+        lent.finish()  # the borrows lent to the call end with it
         i = sub.index
 
         def event() -> tuple[int, int, int]:

@@ -26,6 +26,7 @@ from typing import Any
 
 from ...._errors import HostFunctionError
 from ...._wit import types as t
+from ...._wit.convert import from_python
 from .abi import EXTRA, Codec, Cx, codec
 from .async_buffers import HostBytes, HostValues
 from .async_run import current_instance, drive, schedule, state_of
@@ -132,7 +133,14 @@ def _source(elem: _Elem, value: Any) -> Any:
     if elem.flat and elem.codec is not None:
         data = b"".join(_pack(elem, v) for v in value)
         return HostBytes(elem.size, data)
-    return HostValues(list(value))
+    return HostValues(_canonical(elem, value))
+
+
+def _canonical(elem: _Elem, values: Any) -> list[Any]:
+    """Host values in their canonical form for ``elem`` (records from dicts and so on)."""
+    if elem.ty is None:
+        return list(values)
+    return [from_python(v, elem.ty, function="a host stream", param="element") for v in values]
 
 
 def _pack(elem: _Elem, v: Any) -> bytes:
@@ -175,6 +183,14 @@ def _pump_stream(inst: Any, shared: SharedStream, elem: _Elem, chunks: Any) -> N
     st = state_of(inst)
 
     async def pump() -> None:
+        try:
+            await feed()
+        finally:  # ended early (the guest dropped the stream): tell the source
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    async def feed() -> None:
         loop = asyncio.get_running_loop()
         async for chunk in chunks:
             src = _source(elem, chunk)
@@ -243,7 +259,11 @@ def _feed_future(shared: SharedFuture, elem: _Elem, value: Any, inst: Any = None
 
         fut.add_done_callback(lambda f: st.post(lambda: resolved(f)))
         return
-    src = HostValues([value]) if not elem.flat or elem.codec is None else _source(elem, [value])
+    src = (
+        HostValues(_canonical(elem, [value]))
+        if not elem.flat or elem.codec is None
+        else _source(elem, [value])
+    )
     shared.write("host", src, lambda result: None)
 
 
