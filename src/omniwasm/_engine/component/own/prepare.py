@@ -38,6 +38,7 @@ from ...._wit import types as t
 from .plan import Plan, Unsupported
 
 EXTERN_SIZE = ctypes.sizeof(wasmtime._ffi.wasmtime_extern_t)
+_INSTANCE_SIZE = ctypes.sizeof(wasmtime._ffi.wasmtime_instance_t)
 _NUMERIC = frozenset({"i32", "i64", "f32", "f64"})
 
 Step = Callable[[Any, Any], None]
@@ -126,6 +127,10 @@ class Program:
     ambiguous: bool
     """An async built-in is made more than once (its static types are not cached)."""
     core_steps: list[CoreStep]
+    ext_type: Any
+    """The ctypes array type of an instance's extern slots."""
+    cores_type: Any
+    """The ctypes array type of an instance's core instances."""
 
     @property
     def fetched(self) -> list[list[bytes]]:
@@ -218,6 +223,8 @@ class Compiler:
             named,
             ambiguous,
             self.steps_fetch,
+            ctypes.c_char * max(1, self.slots * EXTERN_SIZE),
+            ctypes.c_char * max(1, len(self.cores) * _INSTANCE_SIZE),
         )
 
     # --- numbering ------------------------------------------------------------------------
