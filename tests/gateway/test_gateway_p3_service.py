@@ -10,11 +10,13 @@ and by :func:`bounded_call`.
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 import omniwasm
@@ -285,3 +287,35 @@ def test_a_service_built_for_the_release_candidate_names_is_served(
     finally:
         gw.close()
     assert (got["status"], got["body"], got["trailers"]) == (200, b"RC", [(b"x-total", b"2")])
+
+
+def test_an_app_serves_a_0_3_service_beside_a_0_2_component(
+    py_guest: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """In an omniwasm.toml, a 0.3 service and a 0.2 component answer on their own routes."""
+    from fixtures.wat_components import assemble
+    from omniwasm.gateway._app import App
+
+    hello = assemble(Path(__file__).parents[1] / "fixtures" / "gateway" / "hello.wat", "gw-")
+    shutil.copy(hello, tmp_path / "v2.wasm")
+    shutil.copy(py_guest("p3http"), tmp_path / "service.wasm")
+    manifest = tmp_path / "omniwasm.toml"
+    manifest.write_text(
+        'omniwasm_manifest_version = 1\n[application]\nname = "mixed"\n'
+        '[[trigger.http]]\nroute = "/v2"\ncomponent = "v2"\n'
+        '[[trigger.http]]\nroute = "/..."\ncomponent = "service"\n'
+        '[component.v2]\nsource = "v2.wasm"\n[component.service]\nsource = "service.wasm"\n'
+    )
+    app = bounded(lambda: App(manifest, timeout=60))
+
+    async def go() -> list[tuple[int, bytes]]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            return [((r := await client.get(p)).status_code, r.content) for p in ("/hello", "/v2")]
+
+    try:
+        answers = bounded(lambda: asyncio.run(go()))
+    finally:
+        for gw in app.gateways.values():
+            gw.close()
+    assert answers == [(200, b"hello from a WASI 0.3 service\n"), (200, b"hello from wasm")]

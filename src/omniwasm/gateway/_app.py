@@ -91,7 +91,8 @@ class App:
     Raises:
         PolicyError: the manifest is invalid, a component's files cannot be read, or
             variables are given for a single component.
-        InvalidModule: a component is invalid or exports no ``incoming-handler``.
+        InvalidModule: a component is invalid or exports no ``wasi:http`` handler (a 0.2
+            ``incoming-handler`` or a 0.3 ``handler``).
 
     """
 
