@@ -220,7 +220,7 @@ class ServiceExchange(Exchange):
             if response is not None:
                 response.sent.done(self._sent_result())
             request.body.close()
-            pool.release(slot, broken=broken or bool(getattr(slot.inst, "poisoned", False)))
+            pool.release(slot, broken=broken)  # a trap or a limit: its instance is dropped
 
     def _sent_result(self) -> Ok | Err:
         answer = self.outparam.response
