@@ -39,15 +39,16 @@ BLOCKS = int(os.environ.get("BENCH_RAY_BLOCKS", "4"))
 SWEEP = (2, 4, 8, 16, 32)
 TASKS = 200
 REPEAT = int(os.environ.get("BENCH_RAY_REPEAT", "5"))
+LARGE = float(os.environ.get("BENCH_RAY_LARGE", "4"))  # a second, longer run: x ROWS (0: none)
 
 Times = list[float]
 
 
-def timed(run: Callable[[], object]) -> Times:
-    """Wall seconds of REPEAT runs of ``run()``, after one warm-up run."""
+def timed(run: Callable[[], object], repeat: int = REPEAT) -> Times:
+    """Wall seconds of ``repeat`` runs of ``run()``, after one warm-up run."""
     run()
     times = []
-    for _ in range(REPEAT):
+    for _ in range(repeat):
         t0 = time.perf_counter()
         run()
         times.append(time.perf_counter() - t0)
@@ -57,10 +58,10 @@ def timed(run: Callable[[], object]) -> Times:
 # -- the peers: omniwasm directly ---------------------------------------------------------
 
 
-def _blocks(first: int, count: int) -> list[pa.Table]:
+def _blocks(rows: int, first: int, count: int) -> list[pa.Table]:
     """The pipeline's blocks ``first .. first+count`` as Arrow tables (what Ray hands over)."""
-    size = -(-ROWS // BLOCKS)
-    ids = pa.array(range(ROWS), pa.int64())
+    size = -(-rows // BLOCKS)
+    ids = pa.array(range(rows), pa.int64())
     return [pa.table({"id": ids.slice(b * size, size)}) for b in range(first, first + count)]
 
 
@@ -72,36 +73,36 @@ def _run_blocks(blocks: list[pa.Table]) -> None:
         )
 
 
-def direct() -> tuple[Times, float]:
+def direct(rows: int = ROWS, repeat: int = REPEAT) -> tuple[Times, float]:
     """Wall seconds per run, and CPU seconds of one run: every block in this process."""
-    blocks = _blocks(0, BLOCKS)
-    times = timed(lambda: _run_blocks(blocks))
+    blocks = _blocks(rows, 0, BLOCKS)
+    times = timed(lambda: _run_blocks(blocks), repeat)
     c0 = time.process_time()
     _run_blocks(blocks)
     return times, time.process_time() - c0
 
 
-def _half(which: int, start: Any, done: Any) -> None:
+def _half(which: int, rows: int, repeat: int, start: Any, done: Any) -> None:
     """One of the two direct processes: half the blocks per round, rounds in step."""
     sys.path.insert(0, str(BENCH))
     half = BLOCKS // 2
-    blocks = _blocks(which * half, half if which == 0 else BLOCKS - half)
+    blocks = _blocks(rows, which * half, half if which == 0 else BLOCKS - half)
     _run_blocks(blocks)  # compile (cache) and instantiate, as the warm-up run
-    for _ in range(REPEAT):
+    for _ in range(repeat):
         start.wait()
         _run_blocks(blocks)
         done.wait()
 
 
-def direct_two() -> Times:
+def direct_two(rows: int = ROWS, repeat: int = REPEAT) -> Times:
     """Wall seconds per run: the blocks split between two processes running at once."""
     ctx = mp.get_context("spawn")
     start, done = ctx.Barrier(3), ctx.Barrier(3)
-    procs = [ctx.Process(target=_half, args=(i, start, done)) for i in range(2)]
+    procs = [ctx.Process(target=_half, args=(i, rows, repeat, start, done)) for i in range(2)]
     for p in procs:
         p.start()
     times = []
-    for _ in range(REPEAT):
+    for _ in range(repeat):
         start.wait()
         t0 = time.perf_counter()
         done.wait()
@@ -193,31 +194,33 @@ def _same(batch: pa.Table) -> pa.Table:
     return batch
 
 
-def pipeline(blocks: int = BLOCKS, wasm: bool = True) -> tuple[Times, dict[str, float]]:
+def pipeline(
+    blocks: int = BLOCKS, wasm: bool = True, rows: int = ROWS, repeat: int = REPEAT
+) -> tuple[Times, dict[str, float]]:
     """Wall seconds per run of the pipeline, and CPU seconds per run by part of the session.
 
     ``wasm=False`` maps a Python identity function instead: Ray Data's own cost.
     """
 
     def run() -> None:
-        ds = ray.data.range(ROWS, override_num_blocks=blocks)
+        ds = ray.data.range(rows, override_num_blocks=blocks)
         if wasm:
             out = owr.map_batches(ds, MIX, "mix", columns=["id"], output="h")
         else:
             out = ds.map_batches(_same, batch_format="pyarrow", zero_copy_batch=True)
-        assert out.count() == ROWS
+        assert out.count() == rows
 
     run()
     times: Times = []
     cpu: dict[str, float] = {}
-    for _ in range(REPEAT):
+    for _ in range(repeat):
         before = _cpu()
         t0 = time.perf_counter()
         run()
         times.append(time.perf_counter() - t0)
         for pid, (kind, seconds) in _cpu().items():
             used = seconds - before.get(pid, (kind, 0.0))[1]
-            cpu[kind] = cpu.get(kind, 0.0) + used / REPEAT
+            cpu[kind] = cpu.get(kind, 0.0) + used / repeat
     return times, cpu
 
 
@@ -233,6 +236,67 @@ def overhead() -> tuple[float, float]:
     wasm = statistics.median(timed(lambda: owr.map(KERNELS, "twice-plus-one", items)))
     py = statistics.median(timed(lambda: ray.get([plain.remote(i) for i in items])))
     return wasm / TASKS, py / TASKS
+
+
+def longer(big: int) -> dict[str, Times]:
+    """The peers and the pipeline (reservation off) over ``big`` rows, 3 runs each."""
+    large = {"direct": direct(big, 3)[0], "two": direct_two(big, 3)}
+    for cpus in (1, 2):
+        session(cpus, False)
+        large[f"ray{cpus}"] = pipeline(rows=big, repeat=3)[0]
+        ray.shutdown()
+    return large
+
+
+def report_longer(large: dict[str, Times], big: int) -> None:
+    """The longer run's table and target ratios."""
+
+    def rate(times: Times, rows: int) -> float:
+        return rows / statistics.median(times) / 1e6
+
+    one4, two4, peer4 = (rate(large[k], big) for k in ("ray1", "ray2", "two"))
+    print(
+        f"\nThe same with {big / 1e6:g}M rows (reservation off, median of 3): Ray's fixed "
+        "costs weigh less.\n"
+    )
+    print(
+        table(
+            ["pipeline", "M rows/s"],
+            [
+                ["omniwasm directly, one process", f"{rate(large['direct'], big):.2f}"],
+                ["omniwasm directly, two processes at once", f"{peer4:.2f}"],
+                ["Ray Data, 1 CPU", f"{one4:.2f}"],
+                ["Ray Data, 2 CPUs", f"{two4:.2f}"],
+            ],
+        )
+    )
+    print(
+        f"\n- {big / 1e6:g}M rows: 2 CPUs {two4 / one4:.2f}x 1 CPU (target 1.7x), "
+        f"{two4 / peer4:.2f}x the two direct processes (target 0.8x)."
+    )
+
+
+def report_own(own: dict[int, dict[str, float]]) -> None:
+    """Ray Data's own CPU by blocks (the identity pipeline)."""
+    print(
+        "\nRay Data's own CPU: the same pipeline (2 CPUs, reservation off) with a Python "
+        f"identity function instead of the wasm one, mean of {REPEAT} runs, by blocks:\n"
+    )
+    driver = "driver (this process: Ray Data's executor)"
+    print(
+        table(
+            ["blocks", "all of the Ray session, CPU s", "of which the driver", "task workers"],
+            [
+                [
+                    str(b),
+                    f"{sum(c.values()):.3f}",
+                    f"{c.get(driver, 0.0):.3f}",
+                    f"{c.get('task workers (omniwasm runs here)', 0.0):.3f}",
+                ]
+                for b, c in own.items()
+            ],
+        )
+    )
 
 
 def main() -> None:
@@ -255,8 +319,11 @@ def main() -> None:
                 per_wasm, per_py = overhead()
             ray.shutdown()
 
-    def rate(times: Times) -> float:
-        return ROWS / statistics.median(times) / 1e6
+    big = int(ROWS * LARGE)
+    large = longer(big) if big else {}
+
+    def rate(times: Times, rows: int = ROWS) -> float:
+        return rows / statistics.median(times) / 1e6
 
     def cells(times: Times) -> list[str]:
         return [f"{rate(times):.2f}", f"{ROWS / min(times) / 1e6:.2f}"]
@@ -332,25 +399,9 @@ def main() -> None:
         f"{direct_cpu:.2f} CPU s for the same rows, so 2 CPUs of Ray can reach at most "
         f"{direct_cpu / total:.2f}x them (target 0.8x)."
     )
-    print(
-        "\nRay Data's own CPU: the same pipeline (2 CPUs, reservation off) with a Python "
-        f"identity function instead of the wasm one, mean of {REPEAT} runs, by blocks:\n"
-    )
-    driver = "driver (this process: Ray Data's executor)"
-    print(
-        table(
-            ["blocks", "all of the Ray session, CPU s", "of which the driver", "task workers"],
-            [
-                [
-                    str(b),
-                    f"{sum(c.values()):.3f}",
-                    f"{c.get(driver, 0.0):.3f}",
-                    f"{c.get('task workers (omniwasm runs here)', 0.0):.3f}",
-                ]
-                for b, c in own.items()
-            ],
-        )
-    )
+    report_own(own)
+    if big:
+        report_longer(large, big)
     print(f"\n### Ray tasks: per-task time, {TASKS} tasks on 2 CPUs, warm node cache\n")
     print(
         table(
