@@ -319,3 +319,12 @@ def test_an_app_serves_a_0_3_service_beside_a_0_2_component(
         for gw in app.gateways.values():
             gw.close()
     assert answers == [(200, b"hello from a WASI 0.3 service\n"), (200, b"hello from wasm")]
+
+
+def test_an_instance_concurrency_below_one_is_refused(
+    compiled: tuple[omniwasm.Runtime, omniwasm.Compiled],
+) -> None:
+    """instance_concurrency=0 is a ValueError, not the default."""
+    runtime, code = compiled
+    with pytest.raises(ValueError, match="at least 1"):
+        Gateway(code, runtime=runtime, instance_concurrency=0)

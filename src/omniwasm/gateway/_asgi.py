@@ -216,8 +216,12 @@ class Gateway:
         if self.interface.startswith(SERVICE_PREFIX):
             self.service = ServicePool(
                 self._instance,
-                concurrency=instance_concurrency or DEFAULT_INSTANCE_CONCURRENCY,
-                reuse=instance_reuse or DEFAULT_INSTANCE_REUSE,
+                concurrency=(
+                    DEFAULT_INSTANCE_CONCURRENCY
+                    if instance_concurrency is None
+                    else instance_concurrency
+                ),
+                reuse=DEFAULT_INSTANCE_REUSE if instance_reuse is None else instance_reuse,
                 wait=self.policy.timeout,
             )
             self.service.prime()
