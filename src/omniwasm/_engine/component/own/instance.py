@@ -27,7 +27,7 @@ import ctypes
 import functools
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import wasmtime
 
@@ -42,23 +42,22 @@ from ...._errors import (
     LimitExceeded,
     OmniwasmError,
     Trap,
-    ValueConversionError,
 )
 from ...._wit import types as t
-from ...._wit.convert import from_python
 from ...artifact import Artifact
 from ...memory import LinearMemory
 from ...store import StoreBox
 from ...translate import translate
 from ..stock.imports import HostDefs, StoreState, current_thread
 from ..stock.instance import ComponentInstance as _Stock
-from .abi import AbiTrap, BadValue, Cx, codec, flatten_func, params_codec
+from .abi import AbiTrap, Cx
 from .async_canon import (
     AsyncLifted,
     acall,
     call_async,
 )
 from .async_run import drain
+from .call import OwnExport
 from .plan import Plan, Unsupported, imports_wasi, own_plan, unsupported_reason
 from .rawfunc import RawFunc
 from .resources import (
@@ -88,6 +87,8 @@ class Options:
     post_return: RawFunc | None
     encoding: str
     table: HandleTable
+    view: Any = None
+    """The memory's ``view`` function, resolved by the first call (``OwnInstance.cx``)."""
 
 
 @dataclass(eq=False)
@@ -133,94 +134,6 @@ class _Views:
 
     def total(self) -> int:
         return sum(m.size() for m in self.mems.values())
-
-
-def _cx(inst: OwnInstance, opts: Options) -> Cx:
-    return Cx(inst.views.view_fn(opts.memory), opts.realloc, opts.encoding, opts.table, inst.side)
-
-
-class OwnExport:
-    """An exported function of an :class:`OwnInstance`, called with Python values."""
-
-    def __init__(self, owner: OwnInstance, lifted: Lifted, sig: t.FuncSig, label: str) -> None:
-        self._owner = owner
-        self._lifted = lifted
-        self.sig = sig
-        self.label = label
-        self._params = [(n, codec(ty)) for n, ty in sig.params]
-        self._result = None if sig.result is None else codec(sig.result)
-        _, _, self._spill_p, self._spill_r = flatten_func(sig, lower=False)
-        self._pcodec = params_codec(sig) if self._spill_p else None
-        self.concurrent = False
-        """An async export: calls from other threads run alongside (each with its timeout)."""
-
-    def __call__(self, *args: Any) -> Any:
-        """Call with Python values; ``result`` types come back as ``Ok``/``Err`` objects."""
-        owner = self._owner
-        if owner.box.closed or owner.poisoned:
-            raise owner.unusable(self.label)
-        sig = self.sig
-        if len(args) != len(sig.params):
-            raise ValueConversionError(
-                self.label, "*", f"{len(sig.params)} argument(s): {sig}", f"{len(args)} argument(s)"
-            )
-        values = [
-            from_python(a, ty, function=self.label, param=n)
-            for a, (n, ty) in zip(args, sig.params, strict=True)
-        ]
-        joins = self.concurrent and not owner.guard._is_owned()  # type: ignore[attr-defined]
-        with owner.guard:
-            box = owner.box
-            timed = box.deadline_ticks is not None
-            if timed:
-                box.enter(joins=joins)
-            try:
-                return owner.run(lambda: self._run(values))
-            finally:
-                if timed:
-                    box.leave()
-
-    def _run(self, values: list[Any]) -> Any:
-        owner = self._owner
-        lifted = self._lifted
-        cx = _cx(owner, lifted.options)
-        flat: list[Any] = []
-        name = "*"
-        try:
-            if self._pcodec is not None:
-                ptr = cx.alloc(self._pcodec.align, self._pcodec.size)
-                self._pcodec.store(cx, tuple(values), ptr)
-                flat.append(ptr)
-            else:
-                for (pname, cd), v in zip(self._params, values, strict=True):
-                    name = pname
-                    cd.lower(cx, v, flat)
-        except BadValue as exc:
-            cx.finish()
-            raise ValueConversionError(self.label, name, exc.expected, _short(exc.value)) from None
-        try:
-            raw = lifted.core(*flat)
-            cx.dirty()
-            rc = self._result
-            if rc is None:
-                value = None
-            elif self._spill_r:
-                value = rc.load(cx, int(raw) & 0xFFFFFFFF)
-            else:
-                value = rc.lift(cx, iter([raw]))
-            if cx.borrows:
-                raise AbiTrap(f"{self.label} returned without dropping {cx.borrows} borrow(s)")
-            post = lifted.options.post_return
-            if post is not None:
-                post(*([] if raw is None else [raw]))
-        finally:
-            cx.finish()
-        return value
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class OwnInstance:
@@ -331,31 +244,51 @@ class OwnInstance:
 
     def run(self, fn: Any) -> Any:
         """Run guest code, turning every failure into an omniwasm error (and poisoning)."""
-        err: BaseException
         try:
             return fn()
-        except (OmniwasmError, KeyboardInterrupt, SystemExit) as exc:
+        except BaseException as exc:
+            self.reraise(exc)
+
+    def reraise(self, exc: BaseException) -> NoReturn:
+        """Raise the omniwasm error for ``exc``, raised by guest code (call it in ``except``).
+
+        A parked host exception wins; a trap, an ABI violation and a limit poison the instance.
+        """
+        err: BaseException
+        if isinstance(exc, OmniwasmError | KeyboardInterrupt | SystemExit):
             pending = self.state.take_pending()
             if pending is None:
-                raise
+                raise exc
             err = self._from_pending(pending, exc)
             raise err from err.__cause__
-        except AbiTrap as exc:
+        if isinstance(exc, AbiTrap):
             self.poisoned = f"Trap: {exc}"
             pending = self.state.take_pending()
             if pending is None:
                 raise Trap(f"wasm trap: {exc}", code="abi") from None
             hosted = self._from_pending(pending, exc)
             raise hosted from hosted.__cause__
-        except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
+        if isinstance(exc, wasmtime.WasmtimeError | wasmtime.Trap):
             failed = self.failure(exc)
             raise failed from failed.__cause__
-        except Exception as exc:  # a host function's exception, re-raised by wasmtime-py
+        if isinstance(exc, Exception):  # a host function's exception, re-raised by wasmtime-py
             pending = self.state.take_pending()
             if pending is None:
-                raise
+                raise exc
             err = self._from_pending(pending, exc)
             raise err from err.__cause__
+        raise exc
+
+    def cx(self, opts: Options, *, inner: bool = False) -> Cx:
+        """The lift/lower context of a call through ``opts``.
+
+        Handles move to the host's side of the tables, or with ``inner`` to the inner
+        components' side (calls between components inside this one).
+        """
+        view = opts.view
+        if view is None and opts.memory is not None:
+            view = opts.view = self.views.view_fn(opts.memory)
+        return Cx(view, opts.realloc, opts.encoding, opts.table, self.inner if inner else self.side)
 
     def _from_pending(self, pending: BaseException, exc: BaseException) -> BaseException:
         if isinstance(pending, AbiTrap):
@@ -426,8 +359,9 @@ class OwnInstance:
         if not isinstance(lifted, Lifted | AsyncLifted) or sig is None:
             raise OmniwasmError(f"no exported function {name!r} in {where}")
         label = f"{interface}#{name}" if interface else name
-        found = self._funcs[key] = OwnExport(self, lifted, sig, label)  # type: ignore[arg-type]
-        if isinstance(lifted, AsyncLifted):  # its calls run the task to task.return
+        sync = not isinstance(lifted, AsyncLifted)
+        found = self._funcs[key] = OwnExport(self, lifted, sig, label, sync=sync)
+        if not sync:  # its calls run the task to task.return
             found._run = functools.partial(call_async, found)  # type: ignore[method-assign]
             found.concurrent = True
             found.acall = functools.partial(acall, found)  # type: ignore[attr-defined]

@@ -1,10 +1,13 @@
 """Lowered calls of the own runtime: the core functions behind ``canon lower`` and built-ins.
 
 ``canon lower`` of a Python host function or of another component's lifted export becomes a
-wasmtime core function whose callback lifts the guest's flat arguments through the canonical
-ABI (:mod:`.abi`), calls the target (a Python host function with traps and errors mapped, or a
-fused component-to-component call through both instances' options), and lowers the result back;
-resource built-ins get the same plain callback wrapper.
+raw core function (:func:`.rawfunc.host_func`) whose callback reads the guest's flat arguments
+from their slots, lifts them through the canonical ABI (:mod:`.abi`), calls the target (a
+Python host function with traps and errors mapped, or a fused component-to-component call
+through both instances' options), and lowers the result back into the slots. An all-scalar
+host function skips the codecs: each argument and the result convert in one step
+(:mod:`.abi_flat`). Resource built-ins get the same raw callback. A callback never raises:
+it parks the exception in the store's state (the call's caller raises it) and returns a trap.
 """
 
 from __future__ import annotations
@@ -25,47 +28,133 @@ from ...._wit import types as t
 from ...._wit.convert import from_python
 from ...._wit.values import Err, Ok
 from .abi import AbiTrap, BadValue, Cx, codec, flatten_func, params_codec
+from .abi_flat import from_raw, is_scalar, to_raw
 from .async_canon import (
     settle,
 )
-from .instance import Host, Lifted, Options, OwnInstance, _cx, _local, _short
+from .call import short
+from .instance import Host, Lifted, Options, OwnInstance, _local
+from .rawfunc import host_func, host_trap, slot_layout, slot_masks, slot_views
 
-_VAL = {"i32": wasmtime.ValType.i32(), "i64": wasmtime.ValType.i64()}
-_VAL["f32"] = wasmtime.ValType.f32()
-_VAL["f64"] = wasmtime.ValType.f64()
+_PLAIN = frozenset({int, float, bool, str, bytes, type(None)})
+"""Results no host function can mean as an awaitable (``settle`` is skipped for them)."""
 
 
 def _lowered(inst: OwnInstance, target: Host | Lifted, opts: Options, label: str) -> wasmtime.Func:
     """A core function that calls ``target`` through the canonical ABI (``canon lower``)."""
     sig = target.sig if isinstance(target, Host) else _anon_sig(target.func)
     params, results, spill_p, spill_r = flatten_func(sig, lower=True)
-    ftype = wasmtime.FuncType([_VAL[p] for p in params], [_VAL[r] for r in results])
-    pcodecs = [codec(ty) for _, ty in sig.params]
-    pcodec = params_codec(sig) if spill_p else None
-    rcodec = None if sig.result is None else codec(sig.result)
-    is_result = isinstance(sig.result, t.ResultType)
-    # The callback lives in wasmtime-py's global function slab until the store is freed: it
-    # must not hold the instance (which holds the store) strongly, or neither is ever freed.
-    owner = weakref.ref(inst)
+    scalar = (
+        isinstance(target, Host)
+        and not spill_p
+        and not spill_r
+        and all(is_scalar(ty) for _, ty in sig.params)
+        and (sig.result is None or is_scalar(sig.result))
+    )
+    if scalar:
+        assert isinstance(target, Host)
+        callback = _scalar_callback(inst, target, params, results, label)
+    else:
+        callback = _callback(inst, target, sig, opts, label)
+    return host_func(inst.box.store, params, results, callback)
+
+
+def _scalar_callback(
+    inst: OwnInstance, target: Host, params: list[str], results: list[str], label: str
+) -> Any:
+    """The raw callback of an all-scalar Python host function: slots to values and back."""
+    sig = target.sig
+    fn = target.fn
+    owner = weakref.ref(inst)  # the callback outlives nothing that holds the store
     state = inst.state
     ctx = inst.box.ctx
-    hosted = isinstance(target, Host)
+    view_at = slot_views(max(len(params), len(results)))
+    read = slot_layout(params).unpack_from
+    write = slot_layout(results).pack_into
+    lifts = [from_raw(ty) for _, ty in sig.params]
+    identity = all(f is None for f in lifts)
+    result = sig.result
+    lower = None if result is None else to_raw(result, label, "<return>")
+    local = _local
 
-    def callback(*core: Any) -> Any:
+    def callback(address: int) -> int:
         try:
             live = owner()
             if live is None:
                 raise OmniwasmError(f"{label}: the instance is gone")
-            cx = _cx(live, opts) if hosted else _inner_cx(live, opts)
+            view = view_at(address)
+            raw = read(view, 0)
+            args = (
+                raw
+                if identity
+                else [x if f is None else f(x) for x, f in zip(raw, lifts, strict=True)]
+            )
+            outer = local.ctx
+            local.ctx = ctx
             try:
-                return _host_call(cx, core)
+                out = fn(*args)
+                if type(out) not in _PLAIN:
+                    out = settle(live, out, label, result)  # async def: awaited
             finally:
-                cx.finish()
+                local.ctx = outer
+            if lower is not None:
+                write(view, 0, lower(out))
+            return 0
         except BaseException as exc:
             state.park(exc, label)
-            raise
+            return host_trap()
 
-    def _host_call(cx: Cx, core: tuple[Any, ...]) -> Any:
+    return callback
+
+
+def _callback(
+    inst: OwnInstance, target: Host | Lifted, sig: t.FuncSig, opts: Options, label: str
+) -> Any:
+    """The raw callback of any lowered function: the codecs lift and lower through a ``Cx``."""
+    params, results, _, _ = flatten_func(sig, lower=True)
+    # The callback lives in a global table until the store is freed: it must not hold the
+    # instance (which holds the store) strongly, or neither is ever freed.
+    owner = weakref.ref(inst)
+    state = inst.state
+    hosted = isinstance(target, Host)
+    host_call = _lift_call_lower(owner, target, sig, inst.box.ctx, label)
+    view_at = slot_views(max(len(params), len(results)))
+    read = slot_layout(params).unpack_from
+    write = slot_layout(results).pack_into
+    rmask = slot_masks(results)[0] if results else None
+
+    def callback(address: int) -> int:
+        try:
+            live = owner()
+            if live is None:
+                raise OmniwasmError(f"{label}: the instance is gone")
+            view = view_at(address)
+            cx = live.cx(opts, inner=not hosted)
+            try:
+                out = host_call(cx, read(view, 0))
+            finally:
+                cx.finish()
+            if results:
+                write(view, 0, out if rmask is None else out & rmask)
+            return 0
+        except BaseException as exc:
+            state.park(exc, label)
+            return host_trap()
+
+    return callback
+
+
+def _lift_call_lower(
+    owner: Any, target: Host | Lifted, sig: t.FuncSig, ctx: int, label: str
+) -> Any:
+    """``call(cx, core_args)``: lift the arguments, call ``target``, lower its result."""
+    _, _, spill_p, spill_r = flatten_func(sig, lower=True)
+    pcodecs = [codec(ty) for _, ty in sig.params]
+    pcodec = params_codec(sig) if spill_p else None
+    rcodec = None if sig.result is None else codec(sig.result)
+    is_result = isinstance(sig.result, t.ResultType)
+
+    def host_call(cx: Cx, core: tuple[Any, ...]) -> Any:
         if pcodec is not None:
             args = list(pcodec.load(cx, int(core[0]) & 0xFFFFFFFF))
         else:
@@ -89,10 +178,10 @@ def _lowered(inst: OwnInstance, target: Host | Lifted, opts: Options, label: str
             flat: list[Any] = []
             rcodec.lower(cx, out, flat)
         except BadValue as exc:
-            raise ValueConversionError(label, "<return>", exc.expected, _short(exc.value)) from None
+            raise ValueConversionError(label, "<return>", exc.expected, short(exc.value)) from None
         return flat[0]
 
-    return wasmtime.Func(inst.box.store, ftype, callback)
+    return host_call
 
 
 def _call_host(
@@ -114,10 +203,6 @@ def _call_host(
     return out
 
 
-def _inner_cx(inst: OwnInstance, opts: Options) -> Cx:
-    return Cx(inst.views.view_fn(opts.memory), opts.realloc, opts.encoding, opts.table, inst.inner)
-
-
 def _fused_call(inst: Any, callee: Lifted, sig: t.FuncSig, args: list[Any]) -> Any:
     """Call a function another component instance of this component lifted.
 
@@ -126,7 +211,7 @@ def _fused_call(inst: Any, callee: Lifted, sig: t.FuncSig, args: list[Any]) -> A
     """
     if inst is None:
         raise OmniwasmError("the instance is gone")
-    cx = _inner_cx(inst, callee.options)
+    cx = inst.cx(callee.options, inner=True)
     flat: list[Any] = []
     _, _, spill_p, spill_r = flatten_func(sig, lower=False)
     try:
@@ -156,18 +241,23 @@ def _fused_call(inst: Any, callee: Lifted, sig: t.FuncSig, args: list[Any]) -> A
 
 def _builtin(inst: OwnInstance, fn: Any, params: int, results: int, label: str) -> wasmtime.Func:
     """A core function for a ``canon`` built-in (``fn`` takes and returns i32s)."""
-    i32 = _VAL["i32"]
-    ftype = wasmtime.FuncType([i32] * params, [i32] * results)
     state = inst.state
+    view_at = slot_views(max(params, results))
+    read = slot_layout(["i32"] * params, signed=True).unpack_from
+    write = slot_layout(["i32"] * results).pack_into
 
-    def callback(*core: Any) -> Any:
+    def callback(address: int) -> int:
         try:
-            return fn(*core)
+            view = view_at(address)
+            out = fn(*read(view, 0))
+            if results:
+                write(view, 0, out & 0xFFFFFFFF)
+            return 0
         except BaseException as exc:
             state.park(exc, label)
-            raise
+            return host_trap()
 
-    return wasmtime.Func(inst.box.store, ftype, callback)
+    return host_func(inst.box.store, ["i32"] * params, ["i32"] * results, callback)
 
 
 def _anon_sig(func: Func) -> t.FuncSig:

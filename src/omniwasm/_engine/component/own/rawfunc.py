@@ -1,20 +1,27 @@
-"""Raw core calls for the own runtime: a core function called through wasmtime's unchecked C API.
+"""Raw core calls for the own runtime, both ways, through wasmtime's unchecked C API.
 
 :class:`RawFunc` calls a core export with its arguments packed into one ``wasmtime_val_raw``
 buffer by a precompiled :mod:`struct` layout and its results unpacked the same way, skipping
 wasmtime-py's per-call type checks and value boxing; the canonical ABI's lifted functions,
-``realloc`` and ``post-return`` are called this way (and :mod:`.rawhost` the other way).
+``realloc`` and ``post-return`` are called this way. :func:`host_func` is the other direction:
+a core function whose calls reach a Python callback with the address of the guest's argument
+and result slots (``wasmtime_func_new_unchecked`` and one shared ctypes trampoline), instead of
+wasmtime-py's ``Func``, which boxes every argument and result in ``Val`` objects.
 """
 
 from __future__ import annotations
 
 import ctypes
+import functools
+import itertools
 import struct
+from operator import and_ as _and
 from typing import Any
 
 import wasmtime
 from wasmtime import _ffi as ffi
 
+from ...core.rawfunc import FINALIZER, UNCHECKED
 from .plan import Unsupported
 
 _SLOT = ctypes.sizeof(ffi.wasmtime_val_raw)
@@ -30,33 +37,149 @@ _call_unchecked = ctypes.CFUNCTYPE(
 )(("wasmtime_func_call_unchecked", ffi.dll))
 
 
-def _raw_layout(types: list[str]) -> struct.Struct:
+_vp = ctypes.c_void_p
+_func_new_unchecked = ctypes.CFUNCTYPE(None, _vp, _vp, UNCHECKED, _vp, FINALIZER, _vp)(
+    ("wasmtime_func_new_unchecked", ffi.dll)
+)
+_trap_new = ctypes.CFUNCTYPE(_vp, ctypes.c_char_p, ctypes.c_size_t)(("wasmtime_trap_new", ffi.dll))
+_VALTYPES = {
+    "i32": wasmtime.ValType.i32,
+    "i64": wasmtime.ValType.i64,
+    "f32": wasmtime.ValType.f32,
+    "f64": wasmtime.ValType.f64,
+}
+_FUNCTYPES: dict[tuple[tuple[str, ...], tuple[str, ...]], wasmtime.FuncType] = {}
+_CALLBACKS: dict[int, Any] = {}
+"""Each raw host function's callback by its ``env`` number, until wasmtime drops the function
+(with its store): the callbacks must not hold the store, or neither is ever freed."""
+_numbers = itertools.count(1)
+
+
+def host_trap(message: bytes = b"python exception") -> int:
+    """A new trap to return from a raw host callback (wasmtime takes ownership of it)."""
+    return int(_trap_new(message, len(message)) or 0)
+
+
+@UNCHECKED  # type: ignore[untyped-decorator]
+def _trampoline(env: int | None, caller: int | None, slots: int | None, count: int) -> int:
+    try:
+        return int(_CALLBACKS[env or 0](slots or 0))
+    except BaseException:  # pragma: no cover - callbacks catch everything; nothing may unwind
+        return host_trap(b"host function was released")
+
+
+@FINALIZER  # type: ignore[untyped-decorator]
+def _finalize(env: int | None, callbacks: dict[int, Any] = _CALLBACKS) -> None:
+    # bound at definition: a store freed while the interpreter exits sees module globals None
+    callbacks.pop(env or 0, None)
+
+
+def host_func(
+    store: wasmtime.Store, params: list[str], results: list[str], callback: Any
+) -> wasmtime.Func:
+    """A core function of ``store`` that calls ``callback(slots)`` (a raw host function).
+
+    ``slots`` is the address of the ``wasmtime_val_raw`` slots holding the arguments, where
+    the results go (see :func:`slot_view`); ``callback`` returns 0, or a trap from
+    :func:`host_trap`, and must not raise.
+    """
+    key = (tuple(params), tuple(results))
+    ftype = _FUNCTYPES.get(key)
+    if ftype is None:
+        ftype = _FUNCTYPES[key] = wasmtime.FuncType(
+            [_VALTYPES[p]() for p in params], [_VALTYPES[r]() for r in results]
+        )
+    env = next(_numbers)
+    _CALLBACKS[env] = callback
+    out = ffi.wasmtime_func_t()
+    _func_new_unchecked(
+        ctypes.addressof(store._context().contents),
+        ctypes.cast(ftype.ptr(), _vp).value,
+        _trampoline,
+        env,
+        _finalize,
+        ctypes.addressof(out),
+    )
+    return wasmtime.Func._from_raw(out)
+
+
+def slot_views(count: int) -> Any:
+    """``view(address)``: a writable view of ``count`` raw slots at ``address``.
+
+    A host function is usually called with its slots at the same few addresses (the caller's
+    stack), so the views are kept by address (a few dozen at most).
+    """
+    size = max(count, 1) * _SLOT
+    views: dict[int, memoryview] = {}
+
+    def view(address: int) -> memoryview:
+        found = views.get(address)
+        if found is None:
+            if len(views) >= 64:
+                views.clear()
+            found = views[address] = memoryview((ctypes.c_char * size).from_address(address)).cast(
+                "B"
+            )
+        return found
+
+    return view
+
+
+def slot_layout(types: list[str], *, signed: bool = False) -> struct.Struct:
+    """The :mod:`struct` layout of raw slots holding values of these core types.
+
+    Integers are read unsigned (as the canonical ABI lifts them), or with ``signed`` as
+    wasmtime-py's ``Func`` hands them to Python.
+    """
+    if signed:
+        codes = {"i32": "i", "i64": "q", "f32": "f", "f64": "d"}
+        return struct.Struct(
+            "<" + "".join(f"{codes[t]}{_SLOT - struct.calcsize(codes[t])}x" for t in types)
+        )
+    return _raw_layout(types)
+
+
+def slot_masks(types: list[str]) -> list[int | None]:
+    """Per core type, the mask that makes an integer fit its unsigned slot (None: a float)."""
+    return [_MASKS.get(t) for t in types]
+
+
+def _raw_layout(types: list[str], tail: str = "") -> struct.Struct:
     return struct.Struct(
-        "<" + "".join(f"{_RAW_CODES[t]}{_SLOT - struct.calcsize(_RAW_CODES[t])}x" for t in types)
+        "<"
+        + "".join(f"{_RAW_CODES[t]}{_SLOT - struct.calcsize(_RAW_CODES[t])}x" for t in types)
+        + tail
     )
 
 
+def raise_failure(error: int | None, trap: int) -> None:
+    """Raise what a failed unchecked call reported (a ``wasmtime_error_t`` or a trap)."""
+    if error:
+        raise wasmtime.WasmtimeError._from_ptr(
+            ctypes.cast(error, ctypes.POINTER(ffi.wasmtime_error_t))
+        )
+    raise wasmtime.Trap._from_ptr(ctypes.cast(trap, ctypes.POINTER(ffi.wasm_trap_t)))
+
+
 class RawFunc:
-    """A core function called through ``wasmtime_func_call_unchecked`` (about 1 µs).
+    """A core function called through ``wasmtime_func_call_unchecked`` (under 1 µs).
 
     The signature comes from wasmtime's own type of the function (validated code), so the
-    unchecked call cannot be given a wrong layout; arguments are masked to their width.
+    unchecked call cannot be given a wrong layout; integer arguments are masked to their
+    width. One buffer holds the argument/result slots and, after them, the slot wasmtime
+    writes a trap pointer into, so one ``unpack_from`` reads the result and the trap.
     """
 
     __slots__ = (
+        "_args",
         "_buf",
-        "_buf_addr",
-        "_ctx",
         "_func",
-        "_func_addr",
         "_in",
-        "_keep",
+        "_ints",
         "_masks",
-        "_n",
         "_out",
-        "_slots",
-        "_trap",
-        "_trap_addr",
+        "_zero",
+        "call",
         "sig",
     )
 
@@ -75,36 +198,89 @@ class RawFunc:
             raise Unsupported("core functions with reference or vector types")
         self.sig = sig
         self._func = func
+        slots = max(len(params), len(results), 1)
+        self._buf = (ffi.wasmtime_val_raw * (slots + 1))()  # the last slot: the trap pointer
+        buf_addr = ctypes.addressof(self._buf)
+        trap_at = slots * _SLOT
         self._in = _raw_layout(params)
-        self._out = _raw_layout(results)
+        # results (at most one is read) and the trap pointer, in one layout
+        self._out = _raw_layout(results[:1], f"{trap_at - _SLOT * len(results[:1])}xQ")
+        self._zero = struct.Struct(f"<{trap_at}xQ")
         self._masks = [_MASKS.get(p) for p in params]
-        self._n = len(results)
-        self._slots = max(len(params), len(results), 1)
-        self._buf = (ffi.wasmtime_val_raw * self._slots)()
-        self._buf_addr = ctypes.addressof(self._buf)
-        self._func_addr = ctypes.addressof(func._func)
-        self._ctx = ctx
-        self._trap = ctypes.c_void_p()
-        self._trap_addr = ctypes.addressof(self._trap)
+        self._ints = all(m is not None for m in self._masks)
+        self._args = (ctx, ctypes.addressof(func._func), buf_addr, slots, buf_addr + trap_at)
+        self.call = functools.partial(_call_unchecked, *self._args)
+        """Call with the arguments already packed (returns the error pointer or None)."""
+        if self._ints and len(params) in _BY_ARITY:  # the common shapes: no per-call loop
+            self.__class__ = _BY_ARITY[len(params)]
 
     def __call__(self, *args: Any) -> Any:
         """Call; returns None or the single result (masked unsigned for integers)."""
-        self._in.pack_into(
-            self._buf,
-            0,
-            *[a if m is None else a & m for a, m in zip(args, self._masks, strict=True)],
-        )
-        error = _call_unchecked(
-            self._ctx, self._func_addr, self._buf_addr, self._slots, self._trap_addr
-        )
-        if error:
-            raise wasmtime.WasmtimeError._from_ptr(
-                ctypes.cast(error, ctypes.POINTER(ffi.wasmtime_error_t))
+        buf = self._buf
+        if self._ints:
+            self._in.pack_into(buf, 0, *map(_and, args, self._masks))
+        else:
+            self._in.pack_into(
+                buf, 0, *[a if m is None else a & m for a, m in zip(args, self._masks, strict=True)]
             )
-        trap = self._trap.value
+        return _finish(self, self.call())
+
+    def fail(self, error: int | None, trap: int) -> None:
+        """Raise what a failed call reported (``call``'s return value, the trap slot)."""
         if trap:
-            self._trap.value = None
-            raise wasmtime.Trap._from_ptr(ctypes.cast(trap, ctypes.POINTER(ffi.wasm_trap_t)))
-        if self._n == 0:
-            return None
-        return self._out.unpack_from(self._buf, 0)[0]
+            self._zero.pack_into(self._buf, 0, 0)
+        raise_failure(error, trap)
+
+
+class _Raw0(RawFunc):
+    __slots__ = ()
+
+    def __call__(self, *args: Any) -> Any:
+        """Call with no arguments (the same contract as :meth:`RawFunc.__call__`)."""
+        if args:
+            raise TypeError(f"a core function of no parameters got {len(args)} argument(s)")
+        return _finish(self, self.call())
+
+
+class _Raw1(RawFunc):
+    __slots__ = ()
+
+    def __call__(self, *args: Any) -> Any:
+        """Call with one integer argument."""
+        (a,) = args
+        self._in.pack_into(self._buf, 0, a & self._masks[0])
+        return _finish(self, self.call())
+
+
+class _Raw2(RawFunc):
+    __slots__ = ()
+
+    def __call__(self, *args: Any) -> Any:
+        """Call with two integer arguments."""
+        a, b = args
+        m = self._masks
+        self._in.pack_into(self._buf, 0, a & m[0], b & m[1])
+        return _finish(self, self.call())
+
+
+class _Raw4(RawFunc):
+    __slots__ = ()
+
+    def __call__(self, *args: Any) -> Any:
+        """Call with four integer arguments (``realloc``)."""
+        a, b, c, d = args
+        m = self._masks
+        self._in.pack_into(self._buf, 0, a & m[0], b & m[1], c & m[2], d & m[3])
+        return _finish(self, self.call())
+
+
+def _finish(raw: RawFunc, error: int | None) -> Any:
+    buf = raw._buf
+    out = raw._out.unpack_from(buf, 0)
+    trap = out[-1]
+    if error or trap:
+        raw.fail(error, trap)
+    return out[0] if len(out) == 2 else None
+
+
+_BY_ARITY: dict[int, type[RawFunc]] = {0: _Raw0, 1: _Raw1, 2: _Raw2, 4: _Raw4}
