@@ -120,7 +120,7 @@ class ComponentFunction:
     ) -> None:
         if meta is None:
             meta = _FuncMeta(sig, bound is not None)
-        self._func = func
+        self._func = getattr(func, "invoke", func)  # a backend's call without ``__call__``
         self._acall = None if blocking else getattr(func, "acall", None)
         """An async export's coroutine function (``blocking``: called to completion instead)."""
         self._bound = bound

@@ -10,6 +10,8 @@ a closed store with a clean error instead of touching freed memory.
 from __future__ import annotations
 
 import ctypes
+import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from wasmtime import _ffi as ffi
@@ -128,6 +130,15 @@ class LinearMemory:
             self._head = memoryview((ctypes.c_char * length).from_address(base)).cast("B")
             self._head_base = base
         return self._head
+
+    def sizer(self) -> Callable[[], int]:
+        """A function of no arguments giving the memory's current size in bytes, for hot paths.
+
+        A memory moves only when it grows: a caller holding a :meth:`view` may keep using it
+        while the size it had is unchanged, and takes a new one when it is not. Call it only
+        while the store is open (it does not check).
+        """
+        return functools.partial(_memory_size, self._ctx, self._handle)
 
     def view(self) -> memoryview:
         """A writable view of the whole memory as it is now, for several accesses in a row.

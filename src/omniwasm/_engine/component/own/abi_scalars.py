@@ -25,6 +25,7 @@ __all__ = [
     "BadValue",
     "Codec",
     "Cx",
+    "range_trap",
 ]
 
 MAX_FLAT_PARAMS = 16
@@ -102,10 +103,8 @@ class Cx:
 
     def check(self, ptr: int, size: int, align: int = 1) -> memoryview:
         view = self.mem()
-        if ptr & (align - 1):
-            raise AbiTrap(f"misaligned pointer {ptr:#x} (alignment {align})")
-        if ptr < 0 or ptr + size > len(view):
-            raise AbiTrap(f"out-of-bounds access at {ptr:#x}+{size}")
+        if ptr & (align - 1) or ptr < 0 or ptr + size > len(view):
+            raise range_trap(ptr, size, align)
         return view
 
     def alloc(self, align: int, size: int) -> int:
@@ -115,6 +114,13 @@ class Cx:
         self.dirty()
         self.check(ptr, size, align)
         return ptr
+
+
+def range_trap(ptr: int, size: int, align: int = 1) -> AbiTrap:
+    """The trap for a guest pointer that is misaligned or out of bounds (it is one of them)."""
+    if ptr & (align - 1):
+        return AbiTrap(f"misaligned pointer {ptr:#x} (alignment {align})")
+    return AbiTrap(f"out-of-bounds access at {ptr:#x}+{size}")
 
 
 def _align_to(n: int, align: int) -> int:

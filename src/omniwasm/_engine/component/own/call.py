@@ -3,11 +3,11 @@
 :class:`OwnExport` is what ``OwnInstance.export`` hands the façade. Everything a call can
 decide ahead of time is decided once, when the export is first looked up: each argument's
 check (the exact common Python types inline, anything else through ``from_python``), whether
-the signature is all scalars, and for such a signature a compiled run that packs the checked
-arguments straight into the core function's raw slots, makes the unchecked call and lifts the
-result from the same slots, with no lift/lower context, memory view or codec objects
-(:mod:`.abi_flat`). Other signatures lift and lower through the codecs of :mod:`.abi` with a
-context whose memory view and ``realloc`` were resolved at instantiation.
+the signature is made of scalars, UTF-8 strings and byte lists, and for such a signature a
+compiled run (:mod:`.direct`) that packs the checked arguments straight into the core
+function's raw slots (:mod:`.abi_flat`), makes the unchecked call and lifts the result from the
+same slots, with no lift/lower context or codec objects. Other signatures lift and lower
+through the codecs of :mod:`.abi` with a context whose memory view was resolved once.
 
 Failures are mapped by ``OwnInstance.reraise`` exactly as every other entry into the guest
 (traps, parked host exceptions, poisoning); a call holds the instance's ``guard`` and runs
@@ -23,8 +23,8 @@ from ...._errors import ValueConversionError
 from ...._wit import types as t
 from ...._wit.convert import from_python
 from .abi import AbiTrap, BadValue, codec, flatten_func, params_codec
-from .abi_flat import from_raw, is_scalar, to_raw
-from .rawfunc import RawFunc
+from .abi_flat import is_scalar, to_raw
+from .direct import direct_run
 
 __all__ = ["OwnExport", "short"]
 
@@ -63,46 +63,29 @@ class OwnExport:
         self._nparams = len(sig.params)
         self.concurrent = False
         """An async export: calls from other threads run alongside (each with its timeout)."""
-        flat = (
-            sync
-            and not self._spill_p
-            and isinstance(lifted.core, RawFunc)
-            and all(is_scalar(ty) for _, ty in sig.params)
-            and (sig.result is None or is_scalar(sig.result))
-        )
-        if flat:
-            self._checks = [to_raw(ty, label, n) for n, ty in sig.params]
-            self._run = _flat_run(self)  # type: ignore[method-assign,assignment]
+        run = direct_run(self) if sync else None
+        if run is not None:  # scalars as raw slot numbers, strings and bytes as they are
+            self._run = run  # type: ignore[method-assign,assignment]
+            self._checks = [
+                to_raw(ty, label, n) if is_scalar(ty) else _check(ty, label, n)
+                for n, ty in sig.params
+            ]
         else:
             self._checks = [_check(ty, label, n) for n, ty in sig.params]
 
+        self.invoke = _invoker(self)
+        """The call itself, as a plain function (the façade calls it without ``__call__``)."""
+
     def __call__(self, *args: Any) -> Any:
         """Call with Python values; ``result`` types come back as ``Ok``/``Err`` objects."""
-        owner = self._owner
-        if owner.poisoned or self._box.closed:
-            raise owner.unusable(self.label)
-        if len(args) != self._nparams:
-            sig = self.sig
-            raise ValueConversionError(
-                self.label, "*", f"{len(sig.params)} argument(s): {sig}", f"{len(args)} argument(s)"
-            )
-        values = [check(a) for check, a in zip(self._checks, args, strict=False)]  # same length
-        # an async export joins calls in flight from other threads (each with its timeout)
-        joins = self.concurrent and not owner.guard._is_owned()
-        with owner.guard:
-            box = self._box
-            if box.deadline_ticks is None:
-                try:
-                    return self._run(values)
-                except BaseException as exc:
-                    owner.reraise(exc)
-            box.enter(joins=joins)
-            try:
-                return self._run(values)
-            except BaseException as exc:
-                owner.reraise(exc)
-            finally:
-                box.leave()
+        return self.invoke(*args)
+
+    def arity_error(self, given: int) -> ValueConversionError:
+        """The error for a call with the wrong number of arguments."""
+        sig = self.sig
+        return ValueConversionError(
+            self.label, "*", f"{len(sig.params)} argument(s): {sig}", f"{given} argument(s)"
+        )
 
     def _run(self, values: list[Any]) -> Any:
         owner = self._owner
@@ -142,36 +125,42 @@ class OwnExport:
         return value
 
 
-def _flat_run(export: OwnExport) -> Callable[[list[Any]], Any]:
-    """The run of an all-scalar export: raw slots in, one unchecked call, raw slot out."""
-    core: RawFunc = export._lifted.core
-    post: RawFunc | None = export._lifted.options.post_return
-    result = export.sig.result
-    lift = None if result is None else from_raw(result)
-    has_result = result is not None
-    buf = core._buf
-    pack = core._in.pack_into
-    unpack = core._out.unpack_from
-    call = core.call
-    fail = core.fail
+def _invoker(export: OwnExport) -> Callable[..., Any]:
+    """``invoke(*args)``: check the arguments, then run under the guard (and the deadline)."""
+    owner = export._owner
+    box = export._box
+    guard = owner.guard
+    label = export.label
+    checks = export._checks
+    n = export._nparams
+    only = checks[0] if n == 1 else None
 
-    def run(values: list[Any]) -> Any:
-        pack(buf, 0, *values)
-        error = call()
-        out = unpack(buf, 0)
-        if error or out[-1]:
-            fail(error, out[-1])
-        if not has_result:
-            if post is not None:
-                post()
-            return None
-        raw = out[0]
-        value = raw if lift is None else lift(raw)
-        if post is not None:
-            post(raw)
-        return value
+    def invoke(*args: Any) -> Any:
+        if owner.poisoned or box.closed:
+            raise owner.unusable(label)
+        if len(args) != n:
+            raise export.arity_error(len(args))
+        if only is not None:
+            values = [only(args[0])]
+        else:
+            values = [check(a) for check, a in zip(checks, args, strict=True)]
+        # an async export joins calls in flight from other threads (each with its timeout)
+        joins = export.concurrent and not guard._is_owned()
+        with guard:
+            if box.deadline_ticks is None:
+                try:
+                    return export._run(values)
+                except BaseException as exc:
+                    owner.reraise(exc)
+            box.enter(joins=joins)
+            try:
+                return export._run(values)
+            except BaseException as exc:
+                owner.reraise(exc)
+            finally:
+                box.leave()
 
-    return run
+    return invoke
 
 
 def _check(ty: t.WitType, function: str, param: str) -> Callable[[Any], Any]:

@@ -1,0 +1,190 @@
+"""Compiled export runs for scalars, UTF-8 strings and byte lists: no codec objects per call.
+
+Most exports take and return scalars, strings and ``list<u8>``. For such a signature (its
+parameters flat, strings UTF-8, a memory and a ``realloc`` where needed) the run is compiled
+once, when the export is first looked up: each string or byte list is written by one
+``realloc`` and one slice assignment, the core function is called through its raw slots, and a
+string or byte-list result is read from the pair its return pointer names. The checks and trap
+messages are the codecs' own (:mod:`.abi`): pointers against the memory's current size (re-read
+after each piece of guest code, which may have grown it), alignment, UTF-8. Other signatures
+return ``None`` here and use the codecs.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from ...._wit import types as t
+from ...memory import LinearMemory
+from .abi_flat import from_raw, is_scalar
+from .abi_scalars import AbiTrap, range_trap
+from .rawfunc import RawFunc
+
+__all__ = ["direct_run", "kind_of"]
+
+SCALAR, STRING, BYTES = 0, 1, 2
+_PAIR = struct.Struct("<II")
+
+
+def kind_of(ty: t.WitType) -> int | None:
+    """How a direct run moves a value of ``ty`` (None: it cannot)."""
+    if is_scalar(ty):
+        return SCALAR
+    if isinstance(ty, t.StringType):
+        return STRING
+    if isinstance(ty, t.ListType) and isinstance(ty.elem, t.U8Type):
+        return BYTES
+    return None
+
+
+def direct_run(export: Any) -> Callable[[list[Any]], Any] | None:
+    """The compiled run of ``export`` (an ``OwnExport``), or None if its signature needs codecs.
+
+    The run takes the checked arguments: raw slot numbers for scalars (``abi_flat.to_raw``),
+    ``str`` and ``bytes`` for the others.
+    """
+    sig: t.FuncSig = export.sig
+    lifted = export._lifted
+    opts = lifted.options
+    core = lifted.core
+    kinds = [kind_of(ty) for _, ty in sig.params]
+    rkind = SCALAR if sig.result is None else kind_of(sig.result)
+    every = [*kinds, rkind]
+    if export._spill_p or None in every or not isinstance(core, RawFunc):
+        return None
+    if STRING in every and opts.encoding != "utf8":
+        return None
+    if (STRING in every or BYTES in every) and opts.memory is None:
+        return None
+    if (STRING in kinds or BYTES in kinds) and opts.realloc is None:
+        return None
+    mem = None if opts.memory is None else _Mem(export._owner.views.add(opts.memory))
+    post: RawFunc | None = opts.post_return
+    lower = _lowerer([k for k in kinds if k is not None], opts.realloc, mem)
+    read = _reader(rkind, mem)
+    lift = None if sig.result is None or rkind != SCALAR else from_raw(sig.result)
+    buf = core._buf
+    pack = core._in.pack_into
+    unpack = core._out.unpack_from
+    call = core.call
+    fail = core.fail
+    has_result = sig.result is not None
+
+    def run(values: list[Any]) -> Any:
+        pack(buf, 0, *(values if lower is None else lower(values)))
+        error = call()
+        out = unpack(buf, 0)
+        if error or out[-1]:
+            fail(error, out[-1])
+        if not has_result:
+            if post is not None:
+                post()
+            return None
+        raw = out[0]
+        if read is not None:
+            value = read(raw)
+        elif lift is not None:
+            value = lift(raw)
+        else:
+            value = raw
+        if post is not None:
+            post(raw)
+        return value
+
+    return run
+
+
+class _Mem:
+    """A memory's view, re-taken only when its size changed (it moves only when it grows)."""
+
+    __slots__ = ("lm", "size", "view")
+
+    def __init__(self, lm: LinearMemory) -> None:
+        self.lm = lm
+        self.size = lm.sizer()
+        self.view = lm.view()
+
+    def now(self) -> memoryview:
+        """The view as the memory is now (after guest code ran)."""
+        view = self.view
+        if self.size() != len(view):
+            view = self.view = self.lm.view()
+        return view
+
+
+def _lowerer(kinds: list[int], realloc: Any, mem: _Mem | None) -> Any:
+    """``lower(values) -> flat``, writing strings and byte lists (None: all scalars)."""
+    if all(k == SCALAR for k in kinds):
+        return None
+    assert mem is not None
+    rbuf = realloc._buf
+    rpack = realloc._in.pack_into
+    runpack = realloc._out.unpack_from
+    rcall = realloc.call
+    rfail = realloc.fail
+    now = mem.now
+
+    def write(kind: int, v: Any) -> tuple[int, int]:
+        """Copy a string or byte list into a new guest allocation: its ``(address, length)``."""
+        data = v.encode("utf-8") if kind == STRING else v
+        n = len(data)
+        if kind == STRING and n > 0x7FFFFFFF:
+            raise AbiTrap("string too long for a 32-bit memory")
+        if n > 0xFFFFFFFF:
+            raise AbiTrap("list too long for a 32-bit memory")
+        rpack(rbuf, 0, 0, 0, 1, n)  # realloc(0, 0, 1, n), inline
+        error = rcall()
+        got = runpack(rbuf, 0)
+        if error or got[-1]:
+            rfail(error, got[-1])
+        p: int = got[0]
+        view = now()  # realloc may have grown the memory
+        if p + n > len(view):
+            raise range_trap(p, n)
+        view[p : p + n] = data
+        return p, n
+
+    if len(kinds) == 1:
+        kind = kinds[0]
+
+        def lower_one(values: list[Any]) -> tuple[int, int]:
+            return write(kind, values[0])
+
+        return lower_one
+
+    def lower(values: list[Any]) -> list[Any]:
+        flat: list[Any] = []
+        for kind, v in zip(kinds, values):  # noqa: B905 - checked to the same length
+            if kind == SCALAR:
+                flat.append(v)
+            else:
+                flat.extend(write(kind, v))
+        return flat
+
+    return lower
+
+
+def _reader(rkind: int | None, mem: _Mem | None) -> Any:
+    """``read(ptr)``: the string or byte-list result a return pointer names (None: a scalar)."""
+    if rkind == SCALAR:
+        return None
+    assert mem is not None
+    now = mem.now
+
+    def read(ptr: int) -> Any:
+        mem = now()  # the call may have grown the memory
+        if ptr & 3 or ptr + 8 > len(mem):
+            raise range_trap(ptr, 8, 4)
+        p, n = _PAIR.unpack_from(mem, ptr)
+        if p + n > len(mem):
+            raise range_trap(p, n)
+        if rkind == BYTES:
+            return bytes(mem[p : p + n])
+        try:
+            return str(mem[p : p + n], "utf-8")
+        except UnicodeDecodeError:
+            raise AbiTrap("invalid utf-8 in a string") from None
+
+    return read
