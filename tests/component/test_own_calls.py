@@ -2,7 +2,7 @@
 
 Exports of scalars, strings and byte lists run compiled (``own/direct.py``); all-scalar host
 imports convert straight between slots and values (``own/abi_flat.py``); host imports are raw
-callbacks (``own/rawfunc.py``). These tests pin what those paths must keep doing exactly as the
+callbacks (``own/rawhost.py``). These tests pin what those paths must keep doing exactly as the
 generic codecs and the stock backend do: checks, errors, traps, poisoning, lifetimes.
 """
 
@@ -139,22 +139,22 @@ def test_raw_host_functions_are_released_with_their_store(
     wat_component: Callable[[str], Path],
 ) -> None:
     """Closing and dropping instances frees their raw host callbacks (nothing accumulates)."""
-    from omniwasm._engine.component.own import rawfunc
+    from omniwasm._engine.component.own import rawhost
 
     path = wat_component("imports")
     _imports(path, "omniwasm", lambda x: x).close()  # compile and warm caches first
     gc.collect()
-    before = len(rawfunc._CALLBACKS)
+    before = len(rawhost._CALLBACKS)
     for _ in range(20):
         inst = _imports(path, "omniwasm", lambda x: x)
         assert inst.exports.roundtrip["roundtrip-u32"](5) == 5
         inst.close()
         del inst
     deadline = time.monotonic() + 30
-    while len(rawfunc._CALLBACKS) > before and time.monotonic() < deadline:
+    while len(rawhost._CALLBACKS) > before and time.monotonic() < deadline:
         gc.collect()
         time.sleep(0.01)
-    assert len(rawfunc._CALLBACKS) <= before
+    assert len(rawhost._CALLBACKS) <= before
 
 
 HOSTILE_WAT = """(component

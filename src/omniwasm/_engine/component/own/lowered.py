@@ -1,7 +1,7 @@
 """Lowered calls of the own runtime: the core functions behind ``canon lower`` and built-ins.
 
 ``canon lower`` of a Python host function or of another component's lifted export becomes a
-raw core function (:func:`.rawfunc.host_func`) whose callback reads the guest's flat arguments
+raw core function (:func:`.rawhost.raw_host_func`) whose callback reads the guest's flat arguments
 from their slots, lifts them through the canonical ABI (:mod:`.abi`), calls the target (a
 Python host function with traps and errors mapped, or a fused component-to-component call
 through both instances' options), and lowers the result back into the slots. An all-scalar
@@ -34,7 +34,7 @@ from .async_canon import (
 )
 from .call import short
 from .instance import Host, Lifted, Options, OwnInstance, _local
-from .rawfunc import host_func, host_trap, slot_layout, slot_masks, slot_views
+from .rawhost import host_trap, raw_host_func, slot_layout, slot_masks, slot_views
 
 _PLAIN = frozenset({int, float, bool, str, bytes, type(None)})
 """Results no host function can mean as an awaitable (``settle`` is skipped for them)."""
@@ -56,7 +56,7 @@ def _lowered(inst: OwnInstance, target: Host | Lifted, opts: Options, label: str
         callback = _scalar_callback(inst, target, params, results, label)
     else:
         callback = _callback(inst, target, sig, opts, label)
-    return host_func(inst.box.store, params, results, callback)
+    return raw_host_func(inst.box.store, params, results, callback)
 
 
 def _scalar_callback(
@@ -257,7 +257,7 @@ def _builtin(inst: OwnInstance, fn: Any, params: int, results: int, label: str) 
             state.park(exc, label)
             return host_trap()
 
-    return host_func(inst.box.store, ["i32"] * params, ["i32"] * results, callback)
+    return raw_host_func(inst.box.store, ["i32"] * params, ["i32"] * results, callback)
 
 
 def _anon_sig(func: Func) -> t.FuncSig:

@@ -1,19 +1,15 @@
-"""Raw core calls for the own runtime, both ways, through wasmtime's unchecked C API.
+"""Raw core calls for the own runtime: a core function called through wasmtime's unchecked C API.
 
 :class:`RawFunc` calls a core export with its arguments packed into one ``wasmtime_val_raw``
 buffer by a precompiled :mod:`struct` layout and its results unpacked the same way, skipping
 wasmtime-py's per-call type checks and value boxing; the canonical ABI's lifted functions,
-``realloc`` and ``post-return`` are called this way. :func:`host_func` is the other direction:
-a core function whose calls reach a Python callback with the address of the guest's argument
-and result slots (``wasmtime_func_new_unchecked`` and one shared ctypes trampoline), instead of
-wasmtime-py's ``Func``, which boxes every argument and result in ``Val`` objects.
+``realloc`` and ``post-return`` are called this way (and :mod:`.rawhost` the other way).
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
-import itertools
 import struct
 from operator import and_ as _and
 from typing import Any
@@ -21,7 +17,6 @@ from typing import Any
 import wasmtime
 from wasmtime import _ffi as ffi
 
-from ...core.rawfunc import FINALIZER, UNCHECKED
 from .plan import Unsupported
 
 _SLOT = ctypes.sizeof(ffi.wasmtime_val_raw)
@@ -35,113 +30,6 @@ _call_unchecked = ctypes.CFUNCTYPE(
     ctypes.c_size_t,
     ctypes.c_void_p,
 )(("wasmtime_func_call_unchecked", ffi.dll))
-
-
-_vp = ctypes.c_void_p
-_func_new_unchecked = ctypes.CFUNCTYPE(None, _vp, _vp, UNCHECKED, _vp, FINALIZER, _vp)(
-    ("wasmtime_func_new_unchecked", ffi.dll)
-)
-_trap_new = ctypes.CFUNCTYPE(_vp, ctypes.c_char_p, ctypes.c_size_t)(("wasmtime_trap_new", ffi.dll))
-_VALTYPES = {
-    "i32": wasmtime.ValType.i32,
-    "i64": wasmtime.ValType.i64,
-    "f32": wasmtime.ValType.f32,
-    "f64": wasmtime.ValType.f64,
-}
-_FUNCTYPES: dict[tuple[tuple[str, ...], tuple[str, ...]], wasmtime.FuncType] = {}
-_CALLBACKS: dict[int, Any] = {}
-"""Each raw host function's callback by its ``env`` number, until wasmtime drops the function
-(with its store): the callbacks must not hold the store, or neither is ever freed."""
-_numbers = itertools.count(1)
-
-
-def host_trap(message: bytes = b"python exception") -> int:
-    """A new trap to return from a raw host callback (wasmtime takes ownership of it)."""
-    return int(_trap_new(message, len(message)) or 0)
-
-
-@UNCHECKED  # type: ignore[untyped-decorator]
-def _trampoline(env: int | None, caller: int | None, slots: int | None, count: int) -> int:
-    try:
-        return int(_CALLBACKS[env or 0](slots or 0))
-    except BaseException:  # pragma: no cover - callbacks catch everything; nothing may unwind
-        return host_trap(b"host function was released")
-
-
-@FINALIZER  # type: ignore[untyped-decorator]
-def _finalize(env: int | None, callbacks: dict[int, Any] = _CALLBACKS) -> None:
-    # bound at definition: a store freed while the interpreter exits sees module globals None
-    callbacks.pop(env or 0, None)
-
-
-def host_func(
-    store: wasmtime.Store, params: list[str], results: list[str], callback: Any
-) -> wasmtime.Func:
-    """A core function of ``store`` that calls ``callback(slots)`` (a raw host function).
-
-    ``slots`` is the address of the ``wasmtime_val_raw`` slots holding the arguments, where
-    the results go (see :func:`slot_view`); ``callback`` returns 0, or a trap from
-    :func:`host_trap`, and must not raise.
-    """
-    key = (tuple(params), tuple(results))
-    ftype = _FUNCTYPES.get(key)
-    if ftype is None:
-        ftype = _FUNCTYPES[key] = wasmtime.FuncType(
-            [_VALTYPES[p]() for p in params], [_VALTYPES[r]() for r in results]
-        )
-    env = next(_numbers)
-    _CALLBACKS[env] = callback
-    out = ffi.wasmtime_func_t()
-    _func_new_unchecked(
-        ctypes.addressof(store._context().contents),
-        ctypes.cast(ftype.ptr(), _vp).value,
-        _trampoline,
-        env,
-        _finalize,
-        ctypes.addressof(out),
-    )
-    return wasmtime.Func._from_raw(out)
-
-
-def slot_views(count: int) -> Any:
-    """``view(address)``: a writable view of ``count`` raw slots at ``address``.
-
-    A host function is usually called with its slots at the same few addresses (the caller's
-    stack), so the views are kept by address (a few dozen at most).
-    """
-    size = max(count, 1) * _SLOT
-    views: dict[int, memoryview] = {}
-
-    def view(address: int) -> memoryview:
-        found = views.get(address)
-        if found is None:
-            if len(views) >= 64:
-                views.clear()
-            found = views[address] = memoryview((ctypes.c_char * size).from_address(address)).cast(
-                "B"
-            )
-        return found
-
-    return view
-
-
-def slot_layout(types: list[str], *, signed: bool = False) -> struct.Struct:
-    """The :mod:`struct` layout of raw slots holding values of these core types.
-
-    Integers are read unsigned (as the canonical ABI lifts them), or with ``signed`` as
-    wasmtime-py's ``Func`` hands them to Python.
-    """
-    if signed:
-        codes = {"i32": "i", "i64": "q", "f32": "f", "f64": "d"}
-        return struct.Struct(
-            "<" + "".join(f"{codes[t]}{_SLOT - struct.calcsize(codes[t])}x" for t in types)
-        )
-    return _raw_layout(types)
-
-
-def slot_masks(types: list[str]) -> list[int | None]:
-    """Per core type, the mask that makes an integer fit its unsigned slot (None: a float)."""
-    return [_MASKS.get(t) for t in types]
 
 
 def _raw_layout(types: list[str], tail: str = "") -> struct.Struct:

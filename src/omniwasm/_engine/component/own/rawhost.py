@@ -1,9 +1,13 @@
 """Raw host functions of the own runtime: core functions wasm calls, on a raw callback.
 
-:func:`host_func` makes a core function (``wasmtime_func_new_unchecked``) whose Python
-callback gets its arguments unpacked from the raw value slots by a precompiled :mod:`struct`
-layout, without wasmtime-py's per-call type objects and value boxing: the async built-ins and
-async-lowered host imports are defined this way.
+:func:`raw_host_func` makes a core function (``wasmtime_func_new_unchecked``) whose calls
+reach a Python callback with the address of the guest's argument and result slots, through
+one shared ctypes trampoline, without wasmtime-py's ``Func``, which builds type objects and
+boxes every argument and result in ``Val`` objects per call. The callback reads and writes the
+slots through a view kept per address (:func:`slot_views`) with precompiled :mod:`struct`
+layouts (:func:`slot_layout`); ``canon lower`` and the resource built-ins (:mod:`.lowered`)
+are defined this way. :func:`host_func` is the simpler form for a function of numbers, which
+the async built-ins and async-lowered host imports use.
 """
 
 from __future__ import annotations
@@ -20,58 +24,76 @@ from wasmtime import _ffi as ffi
 from ...._errors import OmniwasmError
 from ...core.rawfunc import FINALIZER, UNCHECKED
 
-__all__ = ["host_func"]
+__all__ = ["host_func", "host_trap", "raw_host_func", "slot_layout", "slot_masks", "slot_views"]
 
 _vp = ctypes.c_void_p
 _func_new_unchecked = ctypes.CFUNCTYPE(None, _vp, _vp, UNCHECKED, _vp, FINALIZER, _vp)(
     ("wasmtime_func_new_unchecked", ffi.dll)
 )
+_trap_new = ctypes.CFUNCTYPE(_vp, ctypes.c_char_p, ctypes.c_size_t)(("wasmtime_trap_new", ffi.dll))
 _SLOT = ctypes.sizeof(ffi.wasmtime_val_raw)
 _RAW_CODES = {"i32": "I", "i64": "Q", "f32": "f", "f64": "d"}
+_SIGNED_CODES = {"i32": "i", "i64": "q", "f32": "f", "f64": "d"}
 _MASKS = {"i32": 0xFFFFFFFF, "i64": 0xFFFFFFFFFFFFFFFF}
-
-
-def _raw_layout(types: list[str]) -> struct.Struct:
-    return struct.Struct(
-        "<" + "".join(f"{_RAW_CODES[t]}{_SLOT - struct.calcsize(_RAW_CODES[t])}x" for t in types)
-    )
-
-
 _VALTYPES = {
     "i32": wasmtime.ValType.i32,
     "i64": wasmtime.ValType.i64,
     "f32": wasmtime.ValType.f32,
     "f64": wasmtime.ValType.f64,
 }
-_HOSTS: dict[
-    int, tuple[Callable[..., Any], struct.Struct, struct.Struct, int, int | None, Any]
-] = {}
-_host_ids = itertools.count(1)
+_FUNCTYPES: dict[tuple[tuple[str, ...], tuple[str, ...]], wasmtime.FuncType] = {}
+_CALLBACKS: dict[int, Callable[[int], int]] = {}
+"""Each raw host function's callback by its ``env`` number, until wasmtime drops the function
+(with its store): the callbacks must not hold the store, or neither is ever freed."""
+_numbers = itertools.count(1)
+
+
+def host_trap(message: bytes = b"python exception") -> int:
+    """A new trap to return from a raw host callback (wasmtime takes ownership of it)."""
+    return int(_trap_new(message, len(message)) or 0)
 
 
 @UNCHECKED  # type: ignore[untyped-decorator]
-def _host_trampoline(env: int | None, caller: int | None, vals: int | None, nvals: int) -> int:
-    entry = _HOSTS.get(env or 0)
+def _trampoline(env: int | None, caller: int | None, slots: int | None, count: int) -> int:
     try:
-        if entry is None:
-            raise RuntimeError("host function was released")
-        fn, args, results, nparams, mask, buf_type = entry
-        buf = buf_type.from_address(vals or 0)
-        out = fn(*args.unpack_from(buf, 0)) if nparams else fn()
-        if mask is not None:
-            results.pack_into(buf, 0, out if mask == 0 else out & mask)
-        return 0
-    except BaseException as exc:  # nothing may unwind into native code
-        from wasmtime import _func as wasmtime_func
-
-        wasmtime_func.LAST_EXCEPTION = exc  # type: ignore[assignment]  # re-raised by the call
-        trap = wasmtime.Trap(f"host function raised {type(exc).__name__}")
-        return int(ctypes.cast(trap._consume(), ctypes.c_void_p).value or 0)
+        return _CALLBACKS[env or 0](slots or 0)
+    except BaseException:  # pragma: no cover - callbacks catch everything; nothing may unwind
+        return host_trap(b"host function was released")
 
 
 @FINALIZER  # type: ignore[untyped-decorator]
-def _host_finalize(env: int | None) -> None:
-    _HOSTS.pop(env or 0, None)
+def _finalize(env: int | None, callbacks: dict[int, Any] = _CALLBACKS) -> None:
+    # bound at definition: a store freed while the interpreter exits sees module globals None
+    callbacks.pop(env or 0, None)
+
+
+def raw_host_func(
+    store: wasmtime.Store, params: list[str], results: list[str], callback: Callable[[int], int]
+) -> wasmtime.Func:
+    """A core function of ``store`` that calls ``callback(slots)``.
+
+    ``slots`` is the address of the ``wasmtime_val_raw`` slots holding the arguments, where
+    the results go (:func:`slot_views`); ``callback`` returns 0, or a trap from
+    :func:`host_trap`, and must not raise.
+    """
+    key = (tuple(params), tuple(results))
+    ftype = _FUNCTYPES.get(key)
+    if ftype is None:
+        ftype = _FUNCTYPES[key] = wasmtime.FuncType(
+            [_VALTYPES[p]() for p in params], [_VALTYPES[r]() for r in results]
+        )
+    env = next(_numbers)
+    _CALLBACKS[env] = callback
+    out = ffi.wasmtime_func_t()
+    _func_new_unchecked(
+        ctypes.addressof(store._context().contents),
+        ctypes.cast(ftype.ptr(), _vp).value,
+        _trampoline,
+        env,
+        _finalize,
+        ctypes.addressof(out),
+    )
+    return wasmtime.Func._from_raw(out)
 
 
 def host_func(
@@ -84,24 +106,62 @@ def host_func(
     """
     if len(results) > 1 or any(p not in _RAW_CODES for p in (*params, *results)):
         raise OmniwasmError("raw host functions take numbers and give at most one result")
-    ty = wasmtime.FuncType([_VALTYPES[p]() for p in params], [_VALTYPES[r]() for r in results])
-    size = max(len(params), len(results), 1) * _SLOT
-    idx = next(_host_ids)
-    _HOSTS[idx] = (
-        fn,
-        _raw_layout(params),
-        _raw_layout(results),
-        len(params),
-        None if not results else _MASKS.get(results[0], 0),
-        ctypes.c_char * size,
+    view_at = slot_views(max(len(params), len(results)))
+    read = slot_layout(params).unpack_from
+    write = slot_layout(results).pack_into
+    mask = slot_masks(results)[0] if results else None
+    has_result = bool(results)
+
+    def callback(address: int) -> int:
+        try:
+            view = view_at(address)
+            out = fn(*read(view, 0))
+            if has_result:
+                write(view, 0, out if mask is None else out & mask)
+            return 0
+        except BaseException as exc:  # nothing may unwind into native code
+            from wasmtime import _func as wasmtime_func
+
+            wasmtime_func.LAST_EXCEPTION = exc  # type: ignore[assignment]  # re-raised by the call
+            return host_trap(f"host function raised {type(exc).__name__}".encode())
+
+    return raw_host_func(store, params, results, callback)
+
+
+def slot_views(count: int) -> Callable[[int], memoryview]:
+    """``view(address)``: a writable view of ``count`` raw slots at ``address``.
+
+    A host function is usually called with its slots at the same few addresses (the caller's
+    stack), so the views are kept by address (a few dozen at most); a view is used only
+    during a call whose slots are at its address.
+    """
+    size = max(count, 1) * _SLOT
+    views: dict[int, memoryview] = {}
+
+    def view(address: int) -> memoryview:
+        found = views.get(address)
+        if found is None:
+            if len(views) >= 64:
+                views.clear()
+            found = memoryview((ctypes.c_char * size).from_address(address)).cast("B")
+            views[address] = found
+        return found
+
+    return view
+
+
+def slot_layout(types: list[str], *, signed: bool = False) -> struct.Struct:
+    """The :mod:`struct` layout of raw slots holding values of these core types.
+
+    Integers are read unsigned (as the canonical ABI lifts them), or with ``signed`` as
+    wasmtime-py's ``Func`` hands them to Python.
+    """
+    codes = _SIGNED_CODES if signed else _RAW_CODES
+    return struct.Struct(
+        "<" + "".join(f"{codes[t]}{_SLOT - struct.calcsize(codes[t])}x" for t in types)
     )
-    raw = ffi.wasmtime_func_t()
-    _func_new_unchecked(
-        ctypes.cast(store._context(), _vp).value,
-        ctypes.cast(ty.ptr(), _vp).value,
-        _host_trampoline,
-        idx,
-        _host_finalize,
-        ctypes.addressof(raw),
-    )
-    return wasmtime.Func._from_raw(raw)
+
+
+def slot_masks(types: list[str]) -> list[int | None]:
+    """Per core type, the mask that makes an integer fit its unsigned slot (None: a float)."""
+    return [_MASKS.get(t) for t in types]
