@@ -201,3 +201,41 @@ def test_a_bad_result_pointer_traps_and_poisons(tmp_path: Path, name: str, messa
         inst.exports[name]()
     with pytest.raises(omniwasm.ExecutionError, match="cannot be entered again"):
         inst.exports[name]()
+
+
+ENGINES_SCRIPT = """
+import sys
+import omniwasm
+from omniwasm.types import InterfaceType
+
+path = sys.argv[1]
+for rt in (omniwasm.Runtime(components="omniwasm"),
+           omniwasm.Runtime(components="omniwasm", fuel=True)):
+    compiled = rt.load(path)
+    iface = next(i for i in compiled.world.imports if i.name == "test:types/host")
+    linker = omniwasm.Linker()
+    members = {f.name: (lambda x: x) for f in iface.funcs if f.name.startswith("echo-")}
+    linker.define("test:types/host", add=lambda a, b: a + b, noop=lambda: None, **members)
+    linker.define("log", lambda msg: None)
+    inst = rt.instantiate(compiled, imports=linker)
+    assert inst.exports.roundtrip["roundtrip-u32"](5) == 5
+print("ok")
+"""
+
+
+def test_raw_host_functions_work_on_two_engines_in_one_process(
+    wat_component: Callable[[str], Path],
+) -> None:
+    """Host imports of the same signature on two engines both work (a shared type aborted)."""
+    import sys
+
+    path = wat_component("imports")
+    out = subprocess.run(
+        [sys.executable, "-c", ENGINES_SCRIPT, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["ok"]

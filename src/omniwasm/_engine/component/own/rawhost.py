@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import itertools
 import struct
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -41,7 +42,11 @@ _VALTYPES = {
     "f32": wasmtime.ValType.f32,
     "f64": wasmtime.ValType.f64,
 }
-_FUNCTYPES: dict[tuple[tuple[str, ...], tuple[str, ...]], wasmtime.FuncType] = {}
+_FUNCTYPES: weakref.WeakKeyDictionary[
+    wasmtime.Engine, dict[tuple[tuple[str, ...], tuple[str, ...]], wasmtime.FuncType]
+] = weakref.WeakKeyDictionary()
+"""Function types by engine (wasmtime binds a type to the first engine that uses it: sharing
+one between engines aborts the process) and signature: making one takes tens of µs."""
 _CALLBACKS: dict[int, Callable[[int], int]] = {}
 """Each raw host function's callback by its ``env`` number, until wasmtime drops the function
 (with its store): the callbacks must not hold the store, or neither is ever freed."""
@@ -77,9 +82,12 @@ def raw_host_func(
     :func:`host_trap`, and must not raise.
     """
     key = (tuple(params), tuple(results))
-    ftype = _FUNCTYPES.get(key)
+    types = _FUNCTYPES.get(store.engine)
+    if types is None:
+        types = _FUNCTYPES.setdefault(store.engine, {})
+    ftype = types.get(key)
     if ftype is None:
-        ftype = _FUNCTYPES[key] = wasmtime.FuncType(
+        ftype = types[key] = wasmtime.FuncType(
             [_VALTYPES[p]() for p in params], [_VALTYPES[r]() for r in results]
         )
     env = next(_numbers)
