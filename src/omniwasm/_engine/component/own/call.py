@@ -134,6 +134,7 @@ def _invoker(export: OwnExport) -> Callable[..., Any]:
     checks = export._checks
     n = export._nparams
     only = checks[0] if n == 1 else None
+    acquire, release = guard.acquire, guard.release  # cheaper than ``with guard``
 
     def invoke(*args: Any) -> Any:
         if owner.poisoned or box.closed:
@@ -146,7 +147,8 @@ def _invoker(export: OwnExport) -> Callable[..., Any]:
             values = [check(a) for check, a in zip(checks, args, strict=True)]
         # an async export joins calls in flight from other threads (each with its timeout)
         joins = export.concurrent and not guard._is_owned()
-        with guard:
+        acquire()
+        try:
             if box.deadline_ticks is None:
                 try:
                     return export._run(values)
@@ -159,6 +161,8 @@ def _invoker(export: OwnExport) -> Callable[..., Any]:
                 owner.reraise(exc)
             finally:
                 box.leave()
+        finally:
+            release()
 
     return invoke
 

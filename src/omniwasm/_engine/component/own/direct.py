@@ -97,7 +97,7 @@ def direct_run(export: Any) -> Callable[[list[Any]], Any] | None:
 
 
 class _Mem:
-    """A memory's view, re-taken only when its size changed (it moves only when it grows)."""
+    """A memory's view, re-taken when its size changed (a memory moves only when it grows)."""
 
     __slots__ = ("lm", "size", "view")
 
@@ -106,31 +106,45 @@ class _Mem:
         self.size = lm.sizer()
         self.view = lm.view()
 
-    def now(self) -> memoryview:
-        """The view as the memory is now (after guest code ran)."""
-        view = self.view
-        if self.size() != len(view):
-            view = self.view = self.lm.view()
-        return view
-
 
 def _lowerer(kinds: list[int], realloc: Any, mem: _Mem | None) -> Any:
     """``lower(values) -> flat``, writing strings and byte lists (None: all scalars)."""
     if all(k == SCALAR for k in kinds):
         return None
     assert mem is not None
+    if len(kinds) == 1:
+        return _writer(kinds[0], 0, realloc, mem)  # the one value's (address, length)
+    writers = [None if k == SCALAR else _writer(k, i, realloc, mem) for i, k in enumerate(kinds)]
+
+    def lower(values: list[Any]) -> list[Any]:
+        flat: list[Any] = []
+        for i, write in enumerate(writers):
+            if write is None:
+                flat.append(values[i])
+            else:
+                flat.extend(write(values))
+        return flat
+
+    return lower
+
+
+def _writer(kind: int, index: int, realloc: Any, mem: _Mem) -> Any:
+    """``write(values) -> (address, length)``: ``values[index]`` copied into the guest.
+
+    The value (a string or byte list) goes into a new allocation of the guest's ``realloc``.
+    """
     rbuf = realloc._buf
     rpack = realloc._in.pack_into
     runpack = realloc._out.unpack_from
     rcall = realloc.call
     rfail = realloc.fail
-    now = mem.now
+    size = mem.size
+    string = kind == STRING
 
-    def write(kind: int, v: Any) -> tuple[int, int]:
-        """Copy a string or byte list into a new guest allocation: its ``(address, length)``."""
-        data = v.encode("utf-8") if kind == STRING else v
+    def write(values: list[Any]) -> tuple[int, int]:
+        data = values[index].encode("utf-8") if string else values[index]
         n = len(data)
-        if kind == STRING and n > 0x7FFFFFFF:
+        if string and n > 0x7FFFFFFF:
             raise AbiTrap("string too long for a 32-bit memory")
         if n > 0xFFFFFFFF:
             raise AbiTrap("list too long for a 32-bit memory")
@@ -140,30 +154,15 @@ def _lowerer(kinds: list[int], realloc: Any, mem: _Mem | None) -> Any:
         if error or got[-1]:
             rfail(error, got[-1])
         p: int = got[0]
-        view = now()  # realloc may have grown the memory
+        view = mem.view
+        if size() != len(view):  # realloc grew the memory (which may then move)
+            view = mem.view = mem.lm.view()
         if p + n > len(view):
             raise range_trap(p, n)
         view[p : p + n] = data
         return p, n
 
-    if len(kinds) == 1:
-        kind = kinds[0]
-
-        def lower_one(values: list[Any]) -> tuple[int, int]:
-            return write(kind, values[0])
-
-        return lower_one
-
-    def lower(values: list[Any]) -> list[Any]:
-        flat: list[Any] = []
-        for kind, v in zip(kinds, values):  # noqa: B905 - checked to the same length
-            if kind == SCALAR:
-                flat.append(v)
-            else:
-                flat.extend(write(kind, v))
-        return flat
-
-    return lower
+    return write
 
 
 def _reader(rkind: int | None, mem: _Mem | None) -> Any:
@@ -171,19 +170,22 @@ def _reader(rkind: int | None, mem: _Mem | None) -> Any:
     if rkind == SCALAR:
         return None
     assert mem is not None
-    now = mem.now
+    size = mem.size
+    as_bytes = rkind == BYTES
 
     def read(ptr: int) -> Any:
-        mem = now()  # the call may have grown the memory
-        if ptr & 3 or ptr + 8 > len(mem):
+        view = mem.view
+        if size() != len(view):  # the call grew the memory (which may then move)
+            view = mem.view = mem.lm.view()
+        if ptr & 3 or ptr + 8 > len(view):
             raise range_trap(ptr, 8, 4)
-        p, n = _PAIR.unpack_from(mem, ptr)
-        if p + n > len(mem):
+        p, n = _PAIR.unpack_from(view, ptr)
+        if p + n > len(view):
             raise range_trap(p, n)
-        if rkind == BYTES:
-            return bytes(mem[p : p + n])
+        if as_bytes:
+            return bytes(view[p : p + n])
         try:
-            return str(mem[p : p + n], "utf-8")
+            return str(view[p : p + n], "utf-8")
         except UnicodeDecodeError:
             raise AbiTrap("invalid utf-8 in a string") from None
 

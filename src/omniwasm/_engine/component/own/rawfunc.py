@@ -22,14 +22,10 @@ from .plan import Unsupported
 _SLOT = ctypes.sizeof(ffi.wasmtime_val_raw)
 _RAW_CODES = {"i32": "I", "i64": "Q", "f32": "f", "f64": "d"}
 _MASKS = {"i32": 0xFFFFFFFF, "i64": 0xFFFFFFFFFFFFFFFF}
-_call_unchecked = ctypes.CFUNCTYPE(
-    ctypes.c_void_p,
-    ctypes.c_void_p,
-    ctypes.c_void_p,
-    ctypes.c_void_p,
-    ctypes.c_size_t,
-    ctypes.c_void_p,
-)(("wasmtime_func_call_unchecked", ffi.dll))
+# Its own function object (wasmtime-py's has argtypes): called with ctypes values made once per
+# RawFunc, so no argument is converted per call; it releases the GIL while wasm runs.
+_call_unchecked = type(ffi.dll)(ffi.dll._name, handle=ffi.dll._handle).wasmtime_func_call_unchecked
+_call_unchecked.restype = ctypes.c_void_p
 
 
 def _raw_layout(types: list[str], tail: str = "") -> struct.Struct:
@@ -96,7 +92,13 @@ class RawFunc:
         self._zero = struct.Struct(f"<{trap_at}xQ")
         self._masks = [_MASKS.get(p) for p in params]
         self._ints = all(m is not None for m in self._masks)
-        self._args = (ctx, ctypes.addressof(func._func), buf_addr, slots, buf_addr + trap_at)
+        self._args = (
+            ctypes.c_void_p(ctx),
+            ctypes.c_void_p(ctypes.addressof(func._func)),
+            ctypes.c_void_p(buf_addr),
+            ctypes.c_size_t(slots),
+            ctypes.c_void_p(buf_addr + trap_at),
+        )
         self.call = functools.partial(_call_unchecked, *self._args)
         """Call with the arguments already packed (returns the error pointer or None)."""
         if self._ints and len(params) in _BY_ARITY:  # the common shapes: no per-call loop
