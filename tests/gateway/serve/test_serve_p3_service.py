@@ -109,3 +109,17 @@ def test_wasmtime_serve_answers_the_same(
         proc.kill()
         proc.wait(timeout=30)
     assert ours == theirs
+
+
+def test_omniwasm_serve_http2_sends_the_guest_trailers(service: Path) -> None:
+    """Over HTTP/2 (``--http2``), /upper streams the body back and then its trailers future."""
+    pytest.importorskip("hypercorn")
+    from fixtures.h2client import h2_request
+
+    port = free_port()
+    args = ["--addr", f"127.0.0.1:{port}", "--workers", "1", "--http2"]
+    with serving(str(service), *args) as proc:
+        wait_ready(f"http://127.0.0.1:{port}/hello", proc, seconds=START)
+        got = h2_request("127.0.0.1", port, "/upper", method="POST", body=b"abc" * 50_000)
+    assert (got.status, got.body) == (200, b"ABC" * 50_000)
+    assert got.trailers == [(b"x-total", b"150000")]
