@@ -270,6 +270,22 @@ def backends_table(wasm: bytes) -> None:
             repeat=3,
         )
     rows.append(_row("instantiate this WAT component + close", got, OWN_TARGETS["instantiate"]))
+    summarizer = _summarizer()
+    if summarizer is not None:
+        got = {}
+        for backend in ("omniwasm", "stock"):
+            rt = omniwasm.Runtime(components=backend)
+            compiled = rt.load(summarizer)
+            inst = rt.instantiate(compiled)
+            assert inst.component_backend == backend
+            inst.close()
+            got[backend] = bench_stmt(
+                "rt.instantiate(c).close()", {"rt": rt, "c": compiled}, target=0.5, repeat=3
+            )
+        row = _row("instantiate the componentize-py summarizer (WASI) + close", got, 0.0)
+        own, stock = got["omniwasm"].median, got["stock"].median  # type: ignore[attr-defined]
+        row[-1] = f"<= 1.0x stock: {'**met**' if own <= stock else '**NOT met**'}"
+        rows.append(row)
     print("\n### Component backends: omniwasm's own runtime vs stock (µs; median, best of 3)\n")
     print(
         table(
@@ -284,6 +300,20 @@ def backends_table(wasm: bytes) -> None:
         "in Python; that is where the small-call time goes (profile: the core call and the "
         "memory view re-check dominate). `list<u8>` is one memory copy each way."
     )
+
+
+def _summarizer() -> object:
+    """The componentize-py summarizer guest, if the test fixtures can build it here."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    try:
+        from fixtures import py_guests
+
+        return py_guests.build_py_guest("summarizer")
+    except Exception:  # the fixture or its toolchain is missing: skip the row
+        return None
 
 
 class _Timing:
