@@ -239,7 +239,8 @@ class Policy:
             ``wasi:http``): Spin-style ``scheme://host[:port]`` patterns with ``*`` wildcards
             for scheme, host and port, ``*.example.com`` for subdomains and port ranges
             ``8000-8080``; without a port the scheme's default is meant (the pattern language
-            of :mod:`omniwasm._policy.hosts`). Empty: no HTTP.
+            of :mod:`omniwasm._policy.hosts`). Empty: no HTTP. ``tcp://HOST:PORT`` and
+            ``udp://HOST:PORT`` patterns (only these schemes) grant WASI 0.3 sockets.
         deterministic: under the virtual WASI host (``omniwasm.wasi``), fix wall-clock and
             monotonic time (advancing only when the guest sleeps), seed every random source
             with ``seed`` and order directory listings, so two runs of the same guest on the

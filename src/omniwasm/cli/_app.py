@@ -210,7 +210,8 @@ SOpt = Annotated[
         "-S",
         metavar="KEY[=y|n]",
         help="wasmtime's -S group: inherit-env (the host's whole environment), cli and p3 "
-        "(WASI 0.3; always on), http (outgoing HTTP to any host, on the virtual WASI host).",
+        "(WASI 0.3; always on), http (outgoing HTTP to any host, on the virtual WASI host), "
+        "inherit-network (WASI 0.3 TCP and UDP sockets to any address).",
         rich_help_panel=_SANDBOX,
     ),
 ]
@@ -232,7 +233,7 @@ W_KEYS = (
     "component-model-async",
 )
 """The ``-W`` keys omniwasm knows (wasmtime's names)."""
-S_KEYS = ("cli", "http", "inherit-env", "p3")
+S_KEYS = ("cli", "http", "inherit-env", "inherit-network", "p3")
 """The ``-S`` keys omniwasm knows (wasmtime's names)."""
 
 _W_FLAGS = {
@@ -255,6 +256,7 @@ class Groups:
     max_instances: int | None = None
     inherit_env: bool = False
     http: bool = False
+    inherit_network: bool = False
 
 
 def _usage(flag: str, message: str) -> typer.BadParameter:
@@ -323,6 +325,8 @@ def option_groups(w: list[str], s: list[str], **flags: Any) -> Groups:
             groups.inherit_env = on
         elif key == "http":
             groups.http = on
+        elif key == "inherit-network":
+            groups.inherit_network = on
     return groups
 
 

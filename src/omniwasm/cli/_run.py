@@ -207,6 +207,8 @@ def run(
             policy = policy.with_(inherit_env=True)
         if groups.http:  # wasmtime's -S http: outgoing requests to any host
             policy = policy.with_(allowed_hosts=[*policy.allowed_hosts, "*://*:*"])
+        if groups.inherit_network:  # wasmtime's -S inherit-network: sockets anywhere (0.3)
+            policy = policy.with_(allowed_hosts=[*policy.allowed_hosts, "tcp://*:*", "udp://*:*"])
         if nn_models:  # added to the policy file's models (a name given twice is an error)
             policy = policy.with_(models=[*policy.models, *_granted(nn_models)])
         check_precompiled(file, allow_precompiled)

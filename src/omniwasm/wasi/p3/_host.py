@@ -22,6 +22,7 @@ from .._host import WasiContext
 from .._host import add_to_linker as add_p2
 from ._fs import FS_INTERFACES, TERMINAL_INTERFACES
 from ._http import HTTP_TYPES
+from ._sockets import SOCKET_INTERFACES
 
 __all__ = ["VERSIONS", "add_to_linker", "linker"]
 
@@ -150,6 +151,7 @@ def _interfaces() -> dict[str, dict[str, Any]]:
         "wasi:http/types": HTTP_TYPES,
         **FS_INTERFACES,
         **TERMINAL_INTERFACES,
+        **SOCKET_INTERFACES,
     }
 
 

@@ -78,17 +78,19 @@ class _HostCall:
         retptr = core[-1] if self.rcodec is not None else 0
         local = self.local
         outer, local.ctx = local.ctx, self.ctx
+        fut: Any = None
         try:
             out = self.fn(*args)
+            if inspect.isawaitable(out):  # its eager first step sees host_data() too
+                st = state_of(live)
+                fut = schedule(st, out, live)
         except Err as err:
             if not self.is_result:
                 raise
             out = err
         finally:
             local.ctx = outer
-        if inspect.isawaitable(out):
-            st = state_of(live)
-            fut = schedule(st, out, live)
+        if fut is not None:
             if not fut.done():  # the borrows lent to the call end with its subtask
                 return self.start(live, st, fut, retptr, cx)
             # finished without suspending (its first step ran here): no subtask at all
