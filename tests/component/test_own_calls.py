@@ -170,6 +170,16 @@ HOSTILE_WAT = """(component
       (i32.store (i32.const 16) (i32.const 8))
       (i32.store (i32.const 20) (i32.const 2))
       (i32.const 16))
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32) (i32.const 1024))
+    (func (export "in-unaligned") (param i32 i32) (result i32) (i32.const 18))
+    (func (export "in-past-end") (param i32 i32) (result i32)
+      (i32.store (i32.const 16) (local.get 0))
+      (i32.store (i32.const 20) (i32.const 70000))
+      (i32.const 16))
+    (func (export "in-bad-utf8") (param i32 i32) (result i32)
+      (i32.store (i32.const 16) (i32.const 8))
+      (i32.store (i32.const 20) (i32.const 2))
+      (i32.const 16))
     (data (i32.const 8) "\\ff\\fe"))
   (core instance $i (instantiate $m))
   (func (export "unaligned") (result string)
@@ -179,7 +189,16 @@ HOSTILE_WAT = """(component
   (func (export "pair-past-end") (result (list u8))
     (canon lift (core func $i "pair-past-end") (memory (core memory $i "memory"))))
   (func (export "bad-utf8") (result string)
-    (canon lift (core func $i "bad-utf8") (memory (core memory $i "memory")))))"""
+    (canon lift (core func $i "bad-utf8") (memory (core memory $i "memory"))))
+  (func (export "in-unaligned") (param "s" string) (result string)
+    (canon lift (core func $i "in-unaligned") (memory (core memory $i "memory"))
+      (realloc (core func $i "realloc"))))
+  (func (export "in-past-end") (param "b" (list u8)) (result (list u8))
+    (canon lift (core func $i "in-past-end") (memory (core memory $i "memory"))
+      (realloc (core func $i "realloc"))))
+  (func (export "in-bad-utf8") (param "s" string) (result string)
+    (canon lift (core func $i "in-bad-utf8") (memory (core memory $i "memory"))
+      (realloc (core func $i "realloc")))))"""
 
 
 @pytest.mark.parametrize(
@@ -189,6 +208,9 @@ HOSTILE_WAT = """(component
         ("past-end", "out-of-bounds access at 0xfffc"),
         ("pair-past-end", "out-of-bounds access at 0xfde8"),
         ("bad-utf8", "invalid utf-8"),
+        ("in-unaligned", "misaligned pointer 0x12"),
+        ("in-past-end", "out-of-bounds access at 0x400\\+70000"),
+        ("in-bad-utf8", "invalid utf-8"),
     ],
 )
 def test_a_bad_result_pointer_traps_and_poisons(tmp_path: Path, name: str, message: str) -> None:
@@ -197,10 +219,11 @@ def test_a_bad_result_pointer_traps_and_poisons(tmp_path: Path, name: str, messa
     src.write_text(HOSTILE_WAT)
     subprocess.run([wasm_tools(), "parse", str(src), "-o", str(out)], check=True)
     inst = omniwasm.Runtime(components="omniwasm").instantiate(out)
+    args = () if not name.startswith("in-") else ("x",) if "past" not in name else (b"x",)
     with pytest.raises(Trap, match=message):
-        inst.exports[name]()
+        inst.exports[name](*args)
     with pytest.raises(omniwasm.ExecutionError, match="cannot be entered again"):
-        inst.exports[name]()
+        inst.exports[name](*args)
 
 
 ENGINES_SCRIPT = """

@@ -62,6 +62,9 @@ def direct_run(export: Any) -> Callable[[list[Any]], Any] | None:
         return None
     mem = None if opts.memory is None else _Mem(export._owner.views.add(opts.memory))
     post: RawFunc | None = opts.post_return
+    if len(kinds) == 1 and kinds[0] != SCALAR and rkind != SCALAR:
+        assert mem is not None
+        return _bytes_run(core, opts, mem, kinds[0] == STRING, rkind == BYTES)
     lower = _lowerer([k for k in kinds if k is not None], opts.realloc, mem)
     read = _reader(rkind, mem)
     lift = None if sig.result is None or rkind != SCALAR else from_raw(sig.result)
@@ -91,6 +94,76 @@ def direct_run(export: Any) -> Callable[[list[Any]], Any] | None:
             value = raw
         if post is not None:
             post(raw)
+        return value
+
+    return run
+
+
+def _bytes_run(  # noqa: PLR0915 - inline on purpose: each Python call costs here
+    core: RawFunc, opts: Any, mem: _Mem, string: bool, as_bytes: bool
+) -> Callable[[list[Any]], Any]:
+    """The run of the commonest shape, one string or byte list in and one out, all inline.
+
+    The same steps as the general run (the writer of :func:`_writer` and the reader of
+    :func:`_reader`), without their calls: a small string call is mostly Python overhead.
+    """
+    realloc: RawFunc = opts.realloc
+    post: RawFunc | None = opts.post_return
+    rbuf = realloc._buf
+    rpack = realloc._in.pack_into
+    runpack = realloc._out.unpack_from
+    rcall = realloc.call
+    rfail = realloc.fail
+    buf = core._buf
+    pack = core._in.pack_into
+    unpack = core._out.unpack_from
+    call = core.call
+    fail = core.fail
+    size = mem.size
+    pair = _PAIR.unpack_from
+
+    def run(values: list[Any]) -> Any:
+        data = values[0].encode("utf-8") if string else values[0]
+        n = len(data)
+        if string and n > 0x7FFFFFFF:
+            raise AbiTrap("string too long for a 32-bit memory")
+        if n > 0xFFFFFFFF:
+            raise AbiTrap("list too long for a 32-bit memory")
+        rpack(rbuf, 0, 0, 0, 1, n)  # realloc(0, 0, 1, n)
+        error = rcall()
+        got = runpack(rbuf, 0)
+        if error or got[1]:
+            rfail(error, got[1])
+        p = got[0]
+        view = mem.view
+        if size() != len(view):  # realloc grew the memory (which may then move)
+            view = mem.view = mem.lm.view()
+        if p + n > len(view):
+            raise range_trap(p, n)
+        view[p : p + n] = data
+        pack(buf, 0, p, n)
+        error = call()
+        out = unpack(buf, 0)
+        if error or out[1]:
+            fail(error, out[1])
+        ptr = out[0]
+        view = mem.view
+        if size() != len(view):  # the call grew the memory (which may then move)
+            view = mem.view = mem.lm.view()
+        if ptr & 3 or ptr + 8 > len(view):
+            raise range_trap(ptr, 8, 4)
+        q, m = pair(view, ptr)
+        if q + m > len(view):
+            raise range_trap(q, m)
+        if as_bytes:
+            value: Any = bytes(view[q : q + m])
+        else:
+            try:
+                value = str(view[q : q + m], "utf-8")
+            except UnicodeDecodeError:
+                raise AbiTrap("invalid utf-8 in a string") from None
+        if post is not None:
+            post(ptr)
         return value
 
     return run
