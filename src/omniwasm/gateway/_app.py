@@ -123,6 +123,9 @@ class App:
         else:
             path = Path(source).resolve()
         self.self_origin = self_origin
+        self.built_ns = time.time_ns()
+        """When the app began reading its components: a file changed since is reloaded by
+        ``--watch`` even if the change came before the watcher's first look."""
         self.metrics = Metrics()
         self._base_policy = policy
         self.max_header_bytes = max_header_bytes

@@ -63,6 +63,12 @@ async def watch_files(app: App, stopped: Callable[[], bool], interval: float = 0
     """
     loop = asyncio.get_running_loop()
     stamps = await loop.run_in_executor(None, _stamps, app)
+    built = getattr(app, "built_ns", None)
+    for cid, stamp in list(stamps.items()):
+        # changed between the app's load and this first look (a worker that took long to
+        # start): compare against nothing, so the first poll reloads it
+        if built is not None and stamp[0] is not None and stamp[0][0] >= built:
+            stamps[cid] = (None, stamp[1])
     while not stopped():
         await asyncio.sleep(interval)
         fresh = await loop.run_in_executor(None, _stamps, app)
