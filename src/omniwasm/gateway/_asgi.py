@@ -474,11 +474,14 @@ class Gateway:
         trailers = out is not None and not bodiless and sends_trailers(scope, out.feed)
         if trailers:
             start["trailers"] = True  # the server then expects an http.response.trailers
+        if out is not None and not bodiless:
+            # the guest's writes now wait for the client to keep up (set before the head goes
+            # out: a slow client's first send must not let a fast guest buffer its whole body)
+            out.feed.limit = OUTGOING_BUFFER
         await send(start)
         if out is None or bodiless:  # as hyper (wasmtime serve): no body, whatever the guest writes
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
-        out.feed.limit = OUTGOING_BUFFER  # the guest's writes now wait for the client to keep up
         left = self._left(exchange)
         deadline = None if left is None else asyncio.get_running_loop().time() + left
         await stream_body(send, out.feed, deadline, cut=lambda: body.too_large)
