@@ -348,7 +348,17 @@ def own_profile(wasm: bytes) -> None:
     score._in.pack_into(score._buf, 0, 1024, len(TEXT))  # echo-string only stores its pair
     rows = []
     whole, run, call = cpu_best(api.echo_u32, 7), cpu_best(u32._run, [7]), cpu_best(core.call)
-    rows.append(["export `u32 -> u32`", us(whole), us(call), "-", us(run - call), us(whole - run)])
+    rows.append(
+        [
+            "export `u32 -> u32`",
+            us(whole),
+            us(call),
+            "-",
+            us(run - call),
+            us(whole - run),
+            verdict(whole * 1e6, OWN_TARGETS["u32"]),
+        ]
+    )
     whole, run = cpu_best(api.echo_string, TEXT), cpu_best(text._run, [TEXT])
     calls = cpu_best(realloc.call) + cpu_best(score.call)
     sizes = 2 * cpu_best(size)
@@ -360,6 +370,7 @@ def own_profile(wasm: bytes) -> None:
             us(sizes),
             us(run - calls - sizes),
             us(whole - run),
+            verdict(whole * 1e6, OWN_TARGETS["string"]),
         ]
     )
     import wasmtime
@@ -371,7 +382,15 @@ def own_profile(wasm: bytes) -> None:
     floor = cpu_best(drive, box.store, DRIVE_N, loops=1, per=DRIVE_N)
     whole = cpu_best(api.drive, DRIVE_N, loops=1, per=DRIVE_N)
     rows.append(
-        ["guest -> host import `u32 -> u32`", us(whole), us(floor), "-", us(whole - floor), "-"]
+        [
+            "guest -> host import `u32 -> u32`",
+            us(whole),
+            us(floor),
+            "-",
+            us(whole - floor),
+            "-",
+            verdict(whole * 1e6, OWN_TARGETS["import"]),
+        ]
     )
     inst.close()
     print(f"\n### Own runtime: where a small call's time goes (CPU µs, best of {REPEAT})\n")
@@ -384,6 +403,7 @@ def own_profile(wasm: bytes) -> None:
                 "memory size reads",
                 "lift/lower, copies, run",
                 "façade, checks, guard",
+                "target (CPU)",
             ],
             rows,
         )
@@ -395,7 +415,9 @@ def own_profile(wasm: bytes) -> None:
         "grown and moved the memory); for the import, a no-op raw callback in the same guest "
         "loop (ctypes entry and wasm-host transitions) against omniwasm's callback. The "
         "rest is Python: packing, lifting, encoding, copies; and the façade's "
-        "`ComponentFunction`, argument checks and the instance's lock."
+        "`ComponentFunction`, argument checks and the instance's lock. CPU time moves much "
+        "less with the machine's load than the wall-clock rows above, which also count "
+        "waiting for a core on a shared machine (see the load stamp)."
     )
     print(
         "\nInstantiation on the own runtime: `load` compiles the component into a "
