@@ -21,6 +21,7 @@ Authentication, redirects' policy and error statuses are the session's, not the 
 
 from __future__ import annotations
 
+import abc
 import json
 import re
 from collections.abc import Iterator
@@ -88,7 +89,7 @@ class Headers:
         return f"Headers({self._items!r})"
 
 
-class Response:
+class Response(abc.ABC):
     """One response: status, headers, final URL, and a body read once (whole or streamed).
 
     A transport subclasses it and supplies ``_chunks()`` and ``_release()``. ``read()`` and
@@ -104,11 +105,13 @@ class Response:
         self._content: bytes | None = None
         self._closed = False
 
-    def _chunks(self) -> Iterator[bytes]:  # pragma: no cover - every transport overrides it
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _chunks(self) -> Iterator[bytes]:
+        """The body's bytes as they arrive from the connection (raise ``BodyInterrupted``)."""
 
-    def _release(self) -> None:  # pragma: no cover - every transport overrides it
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _release(self) -> None:
+        """Give the connection back (or close it when the body was not read to its end)."""
 
     def iter_bytes(self) -> Iterator[bytes]:
         """The body as it arrives (``BodyInterrupted`` if the connection breaks)."""
