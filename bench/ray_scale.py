@@ -252,11 +252,12 @@ def report_longer(large: dict[str, Times], big: int) -> None:
     """The longer run's table and target ratios."""
 
     def rate(times: Times, rows: int) -> float:
-        return rows / statistics.median(times) / 1e6
+        return rows / min(times) / 1e6
 
-    one4, two4, peer4 = (rate(large[k], big) for k in ("ray1", "ray2", "two"))
+    one4, two4 = rate(large["ray1"], big), rate(large["ray2"], big)
+    peer4 = max(rate(large["two"], big), 2 * rate(large["direct"], big))
     print(
-        f"\nThe same with {big / 1e6:g}M rows (reservation off, median of 3): Ray's fixed "
+        f"\nThe same with {big / 1e6:g}M rows (reservation off, best of 3): Ray's fixed "
         "costs weigh less.\n"
     )
     print(
@@ -264,7 +265,7 @@ def report_longer(large: dict[str, Times], big: int) -> None:
             ["pipeline", "M rows/s"],
             [
                 ["omniwasm directly, one process", f"{rate(large['direct'], big):.2f}"],
-                ["omniwasm directly, two processes at once", f"{peer4:.2f}"],
+                ["omniwasm directly, two processes at once", f"{rate(large['two'], big):.2f}"],
                 ["Ray Data, 1 CPU", f"{one4:.2f}"],
                 ["Ray Data, 2 CPUs", f"{two4:.2f}"],
             ],
@@ -272,7 +273,7 @@ def report_longer(large: dict[str, Times], big: int) -> None:
     )
     print(
         f"\n- {big / 1e6:g}M rows: 2 CPUs {two4 / one4:.2f}x 1 CPU (target 1.7x), "
-        f"{two4 / peer4:.2f}x the two direct processes (target 0.8x)."
+        f"{two4 / peer4:.2f}x direct, one process per CPU ({peer4:.2f} M rows/s; target 0.8x)."
     )
 
 
@@ -346,10 +347,16 @@ def main() -> None:
             ],
         )
     )
-    one, two = rate(runs[1, False][0]), rate(runs[2, False][0])
-    peer = rate(two_procs)
-    scale, layer, layer1 = two / one, two / peer, two / (2 * rate(one_proc))
-    default_scale = rate(runs[2, True][0]) / rate(runs[1, True][0])
+
+    def best(times: Times) -> float:
+        return ROWS / min(times) / 1e6
+
+    # Verdicts on the best runs (the least disturbed on a shared machine); the peer is the
+    # faster of the two direct figures, so a disturbed peer cannot flatter Ray.
+    one, two = best(runs[1, False][0]), best(runs[2, False][0])
+    peer = max(best(two_procs), 2 * best(one_proc))
+    scale, layer = two / one, two / peer
+    default_scale = best(runs[2, True][0]) / best(runs[1, True][0])
     seen = grants[2, True]
     granted = [w for w in seen if w is not None]
     when = (
@@ -374,8 +381,9 @@ def main() -> None:
     )
     print(
         "- Target 2 CPUs >= 0.8x omniwasm directly in one process per CPU: "
-        f"{'**met**' if layer >= 0.8 else '**NOT met**'} ({layer:.2f}x the two processes "
-        f"at once; {layer1:.2f}x twice one process)."
+        f"{'**met**' if layer >= 0.8 else '**NOT met**'} ({layer:.2f}x {peer:.2f} M rows/s, "
+        "the better of two processes at once and twice one process). Both verdicts compare "
+        "best runs."
     )
     cpu = runs[2, False][1]
     total = sum(cpu.values())
