@@ -36,6 +36,24 @@ def test_core_batch_function_over_a_dataset() -> None:
     assert sorted((r["id"], r["y"]) for r in rows) == [(i, 2 * i + 1) for i in range(20_000)]
 
 
+def test_reservation_off_is_the_returned_datasets_own() -> None:
+    """resource_reservation=False turns Ray Data's reservation off for that dataset alone."""
+    ds = ray.data.range(8000, override_num_blocks=4)
+    out = owr.map_batches(
+        ds, KERNELS, "times2", columns=["id"], output="y", resource_reservation=False
+    )
+    derived = out.map_batches(lambda b: b, batch_format="pyarrow")
+    assert out.context.op_resource_reservation_enabled is False
+    assert derived.context.op_resource_reservation_enabled is False
+    assert ds.context.op_resource_reservation_enabled is True
+    assert ray.data.DataContext.get_current().op_resource_reservation_enabled is True
+    kept = owr.map_batches(ds, KERNELS, "times2", columns=["id"], output="y")
+    assert kept.context.op_resource_reservation_enabled is True
+    want = [(i, 2 * i + 1) for i in range(8000)]
+    assert sorted((r["id"], r["y"]) for r in derived.take_all()) == want
+    assert sorted((r["id"], r["y"]) for r in kept.take_all()) == want
+
+
 def test_strings_and_nulls() -> None:
     """A string batch function rewrites each value; NULL in gives NULL out."""
     ds = ray.data.from_arrow(pa.table({"s": ["ab", None, "xyz"], "k": [0, 1, 2]}))

@@ -148,6 +148,7 @@ def map_batches(
     columns: Sequence[str] | None = None,
     output: str | None = None,
     batch_size: int | None = None,
+    resource_reservation: bool = True,
     **ray_args: Any,
 ) -> Any:
     """Add the column ``function(columns)`` to a Ray Dataset, one Arrow batch at a time.
@@ -171,6 +172,13 @@ def map_batches(
         batch_size: rows per guest call; None (Ray's default) calls it once per block,
             which also lets Ray run the dataset's read and this map in the same task (a
             ``batch_size`` keeps them apart, with a trip through the object store between).
+        resource_reservation: False runs the returned dataset (and those made from it)
+            without Ray Data's per-operator resource reservation
+            (``DataContext.op_resource_reservation_enabled``), in a context of its own:
+            every CPU works from the start of an execution instead of after its first
+            second, but Ray Data no longer holds back tasks whose outputs a slow consumer
+            has not taken (they spill to disk). The input dataset and the current
+            ``DataContext`` are left as they are. True keeps the dataset's setting.
         ray_args: more options for ``Dataset.map_batches`` (``concurrency``, ``num_cpus``,
             ``ray_remote_args`` ...).
 
@@ -184,7 +192,7 @@ def map_batches(
     """
     code = code_of(source)
     name = output if output is not None else function.rpartition("#")[2].replace("-", "_")
-    return dataset.map_batches(
+    mapped = dataset.map_batches(
         apply_batch,
         batch_format="pyarrow",
         batch_size=batch_size,
@@ -198,3 +206,14 @@ def map_batches(
         },
         **ray_args,
     )
+    return mapped if resource_reservation else _without_reservation(mapped)
+
+
+def _without_reservation(dataset: Any) -> Any:
+    """``dataset`` with a copy of its context whose per-operator reservation is off.
+
+    A derived dataset shares its parent's context object, so the setting goes on a copy.
+    """
+    own = type(dataset).copy(dataset, _deep_copy=True)
+    own.context.op_resource_reservation_enabled = False
+    return own
