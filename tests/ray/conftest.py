@@ -86,10 +86,11 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 @dataclass(frozen=True)
 class Cluster:
-    """The running test cluster: its GCS address and the nodes' compile cache."""
+    """The running test cluster: its GCS address, the nodes' compile cache and registry store."""
 
     address: str
     cache: Path
+    store: Path
 
 
 @pytest.fixture(scope="session")
@@ -109,6 +110,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, _one_session: None) -> Ite
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(src), str(HERE.parent), str(HERE)]),
         "OMNIWASM_CACHE_DIR": str(root / "cache"),
+        "OMNIWASM_STORE_DIR": str(root / "store"),  # what workers pull from registries
         "RAY_USAGE_STATS_ENABLED": "0",
         # Ray >= 2.5x turns token auth on when ~/.ray/auth_token exists (any local ray.init
         # writes one): a test cluster on 127.0.0.1 stays off it and leaves $HOME alone.
@@ -164,7 +166,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, _one_session: None) -> Ite
                     "the second Ray node did not join: " + (root / "worker.log").read_text()
                 )
             time.sleep(0.5)
-        yield Cluster(address, root / "cache")
+        yield Cluster(address, root / "cache", root / "store")
     finally:
         if ray.is_initialized():
             ray.shutdown()

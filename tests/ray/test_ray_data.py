@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 import ray
 
+import omniwasm
 import omniwasm.ray as owr
 from fixtures.wat_components import build_wat_component
 
@@ -79,6 +80,15 @@ def test_a_failed_batch_fails_the_dataset() -> None:
         ray.exceptions.RayTaskError, match=r"Trap: omniwasm.ray: div\(row 1: 2, 0\)"
     ):
         owr.map_batches(ds, udfs, "div", columns=["a", "b"]).take_all()
+
+
+def test_a_looping_batch_is_cut_by_its_timeout() -> None:
+    """A guest looping inside a batch fails the dataset as Timeout; the next dataset runs."""
+    udfs = build_wat_component("sql_udfs")
+    ds = ray.data.from_arrow(pa.table({"x": [1, 2]}))
+    with pytest.raises(ray.exceptions.RayTaskError, match=r"Timeout: .*omniwasm.ray: spin"):
+        owr.map_batches(ds, udfs, "spin", policy=omniwasm.Policy(timeout=0.3)).take_all()
+    assert owr.map_batches(ds, udfs, "plus-one").sum("plus_one") == 5
 
 
 def test_worker_killed_mid_batch_every_row_once(tmp_path: Path) -> None:
