@@ -5,7 +5,10 @@ from __future__ import annotations
 import functools
 import shutil
 import socket
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -62,3 +65,50 @@ def test_gateway_replicas_answer_over_http(tmp_path: Path, port: int) -> None:
         missing = client.get("/nope")
     assert {(r.status_code, r.text) for r in answers} == {(200, "hello from wasm")}
     assert missing.status_code == 404
+
+
+def test_replicas_follow_the_load(tmp_path: Path, port: int) -> None:
+    """With an autoscaling config a second replica starts while requests keep coming."""
+    from ray import serve
+
+    shutil.copy(assemble(GUESTS / "hello.wat", prefix="gw-"), tmp_path / "hello.wasm")
+    manifest = tmp_path / "omniwasm.toml"
+    manifest.write_text(MANIFEST)
+    scaling = {
+        "min_replicas": 1,
+        "max_replicas": 2,
+        "target_ongoing_requests": 0.05,  # any steady traffic is more than one replica's share
+        "upscale_delay_s": 0,
+        "look_back_period_s": 15,  # more than Serve's 10 s metrics interval
+    }
+    app = owr.serve_app(
+        functools.partial(App, str(manifest)),
+        autoscaling_config=scaling,
+        ray_actor_options={"num_cpus": 0.1},
+    )
+    serve.run(app, name="auto", route_prefix="/")
+
+    def running() -> int:
+        states = serve.status().applications["auto"].deployments["omniwasm"].replica_states
+        return int(states.get("RUNNING", 0))
+
+    assert running() == 1
+    stop = threading.Event()
+
+    def load() -> None:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            while not stop.is_set():
+                assert client.get("/hello").status_code == 200
+
+    with ThreadPoolExecutor(4) as pool:
+        clients = [pool.submit(load) for _ in range(4)]
+        deadline = time.monotonic() + 240
+        try:
+            while running() < 2 and time.monotonic() < deadline:
+                assert not any(c.done() for c in clients), [c.exception() for c in clients]
+                time.sleep(0.5)
+        finally:
+            stop.set()
+        for c in clients:
+            c.result()
+    assert running() == 2
