@@ -19,7 +19,14 @@ from typing import Any
 
 from ..._policy.hosts import host_allowed
 from ._body import OUTGOING_BUFFER, BodyFeed, FutureTrailers, IncomingBody, OutgoingBody
-from ._client import DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_TIMEOUT_NS, handle, send
+from ._client import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_TIMEOUT_NS,
+    Target,
+    handle,
+    outgoing_target,
+    send,
+)
 from ._fields import FORBIDDEN_HEADERS, Fields, HttpIoError, error_code, http_error_code
 from ._types import (
     FutureIncomingResponse,
@@ -52,9 +59,11 @@ __all__ = [
     "OutgoingResponse",
     "RequestOptions",
     "ResponseOutparam",
+    "Target",
     "error_code",
     "host_allowed",
     "method_variant",
+    "outgoing_target",
     "send",
     "valid_authority",
 ]

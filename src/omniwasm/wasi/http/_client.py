@@ -47,7 +47,14 @@ from ._types import (
     valid_authority,
 )
 
-__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "DEFAULT_TIMEOUT_NS", "handle", "send"]
+__all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "DEFAULT_TIMEOUT_NS",
+    "Target",
+    "handle",
+    "outgoing_target",
+    "send",
+]
 
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 """Largest response body accepted unless the context sets ``http_max_response_bytes``."""
@@ -62,14 +69,18 @@ _HOST_PORT = re.compile(r"(?P<host>\[[^\]]+\]|[^:\[\]]+)(?::(?P<port>\d*))?")
 
 
 @dataclass(frozen=True, slots=True)
-class _Target:
+class Target:
+    """Where an outgoing request goes: its scheme, host, port and full URL."""
+
     scheme: str
     host: str
     port: int
     url: str
+    path: str = "/"
+    """The path and query sent in the request line."""
 
 
-def _target(request: OutgoingRequest) -> _Target:
+def _target(request: OutgoingRequest) -> Target:
     """Where a request goes.
 
     Raises:
@@ -87,7 +98,8 @@ def _target(request: OutgoingRequest) -> _Target:
     if m is None:
         raise Err(error_code("HTTP-request-URI-invalid"))
     host, port = m["host"], int(m["port"]) if m["port"] else DEFAULT_PORTS[scheme]
-    return _Target(scheme, host.strip("[]"), port, f"{scheme}://{authority}{_path(request)}")
+    path = _path(request)
+    return Target(scheme, host.strip("[]"), port, f"{scheme}://{authority}{path}", path)
 
 
 def _path(request: OutgoingRequest) -> str:
@@ -115,14 +127,15 @@ def _self_allowed(patterns: Iterable[str]) -> bool:
     return False
 
 
-def _self_target(request: OutgoingRequest, origin: str) -> _Target:
+def _self_target(request: OutgoingRequest, origin: str) -> Target:
     """The application's own address, with the request's path and query."""
     scheme, _, authority = origin.partition("://")
     m = _HOST_PORT.fullmatch(authority)
     if m is None:
         raise Err(error_code("internal-error", f"bad self origin {origin!r}"))
     host, port = m["host"], int(m["port"]) if m["port"] else DEFAULT_PORTS[scheme]
-    return _Target(scheme, host.strip("[]"), port, f"{scheme}://{authority}{_path(request)}")
+    path = _path(request)
+    return Target(scheme, host.strip("[]"), port, f"{scheme}://{authority}{path}", path)
 
 
 # ----------------------------------------------------------------------------------- errors
@@ -217,7 +230,7 @@ def _seconds(ns: int | None) -> float:
 @dataclass(frozen=True, slots=True)
 class _Job:
     method: str
-    target: _Target
+    target: Target
     headers: list[tuple[bytes, bytes]]
     body: bytes | BodyFeed | None
     connect: float
@@ -290,6 +303,26 @@ def _deliver(
     feed.end()
 
 
+def outgoing_target(
+    request: OutgoingRequest, allowed_hosts: Iterable[str], self_origin: str | None = None
+) -> Target:
+    """Where ``request`` goes, if ``allowed_hosts`` lets it (see :func:`send`).
+
+    Raises:
+        Err: ``HTTP-request-denied``, ``HTTP-request-URI-invalid``, ``HTTP-protocol-error``.
+
+    """
+    allowed_hosts = tuple(allowed_hosts)
+    if self_origin is not None and _is_self_request(request):
+        if not _self_allowed(allowed_hosts):
+            raise Err(error_code("HTTP-request-denied"))
+        return _self_target(request, self_origin)
+    target = _target(request)
+    if not host_allowed(allowed_hosts, target.scheme, target.host, target.port):
+        raise Err(error_code("HTTP-request-denied"))
+    return target
+
+
 def send(
     request: OutgoingRequest,
     options: RequestOptions | None = None,
@@ -317,15 +350,7 @@ def send(
             allow, ``HTTP-request-URI-invalid``, ``HTTP-protocol-error`` (not http/https).
 
     """
-    allowed_hosts = tuple(allowed_hosts)
-    if self_origin is not None and _is_self_request(request):
-        if not _self_allowed(allowed_hosts):
-            raise Err(error_code("HTTP-request-denied"))
-        target = _self_target(request, self_origin)
-    else:
-        target = _target(request)
-        if not host_allowed(allowed_hosts, target.scheme, target.host, target.port):
-            raise Err(error_code("HTTP-request-denied"))
+    target = outgoing_target(request, allowed_hosts, self_origin)
     headers = [(n.encode("latin-1"), v) for n, v in request.headers().entries()]
     body: bytes | BodyFeed | None = None
     out = request.outgoing_body

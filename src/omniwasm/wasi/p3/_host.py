@@ -20,6 +20,7 @@ from ..._errors import GuestExit
 from ..._wit.values import Err, Ok
 from .._host import WasiContext
 from .._host import add_to_linker as add_p2
+from ._client import CLIENT
 from ._fs import FS_INTERFACES, TERMINAL_INTERFACES
 from ._http import HTTP_TYPES
 from ._sockets import SOCKET_INTERFACES
@@ -152,6 +153,7 @@ def _interfaces() -> dict[str, dict[str, Any]]:
         **FS_INTERFACES,
         **TERMINAL_INTERFACES,
         **SOCKET_INTERFACES,
+        "wasi:http/client": CLIENT,
     }
 
 

@@ -25,7 +25,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
 from ..._wit.values import Err, Ok, Variant
@@ -40,6 +40,8 @@ __all__ = [
     "RequestOptions",
     "Response",
     "Sent",
+    "blocking_chunks",
+    "blocking_trailers",
     "feed_chunks",
 ]
 
@@ -192,14 +194,18 @@ class FeedWatch:
     async def chunks(self) -> AsyncIterator[bytes]:
         """The feed's chunks as they arrive; stops at its end (also when it failed)."""
         feed = self.feed
-        while True:
-            await self.until(feed.readable)
-            try:
-                chunk = feed.take(1 << 20, block=False)
-            except Err:  # its end: clean (the trailers say how it ended) or failed
-                return
-            if chunk:
-                yield chunk
+        try:
+            while True:
+                await self.until(feed.readable)
+                try:
+                    chunk = feed.take(1 << 20, block=False)
+                except Err:  # its end: clean (the trailers say how it ended) or failed
+                    return
+                if chunk:
+                    yield chunk
+        finally:
+            if not feed.ended():  # the reader went away early: the producer may stop
+                feed.discard()
 
     async def trailers(self) -> Ok | Err:
         """``Ok(trailers or None)`` once the feed ended, ``Err(error-code)`` if it failed."""
@@ -215,6 +221,51 @@ def feed_chunks(feed: BodyFeed) -> AsyncIterator[bytes]:
     return FeedWatch(feed).chunks()
 
 
+def blocking_chunks(contents: Any, size: int = 1 << 16) -> Iterator[bytes]:
+    """The chunks of a :class:`Body`'s contents, read on this (non-loop) thread, blocking.
+
+    Whatever made them: ``bytes``, a :class:`~omniwasm.wasi.http.BodyFeed`, a guest's stream
+    (read ``size`` bytes at a time) or an async iterable (run on a private loop).
+    """
+    if contents is None:
+        return
+    if isinstance(contents, bytes | bytearray | memoryview):
+        yield bytes(contents)
+        return
+    if isinstance(contents, BodyFeed):
+        yield from contents.chunks()
+        return
+    read = getattr(contents, "read_sync", None)
+    if read is not None:  # a guest's stream
+        while (part := read(size)) is not None:
+            yield part
+        return
+    loop = asyncio.new_event_loop()
+    try:
+        it = contents.__aiter__()
+        while True:
+            try:
+                yield loop.run_until_complete(it.__anext__())
+            except StopAsyncIteration:
+                return
+    finally:
+        loop.close()
+
+
+def blocking_trailers(value: Any) -> Any:
+    """A :class:`Body`'s trailers as ``result<option<fields>, error-code>``, waiting for them."""
+    get = getattr(value, "get_sync", None)
+    if get is not None:  # a guest's future
+        return get()
+    if hasattr(value, "__await__"):
+        return asyncio.run(_awaited(value))
+    return Ok(None) if value is None else value
+
+
+async def _awaited(value: Any) -> Any:
+    return await value
+
+
 def _consume(owner: Request | Response, res: Any) -> tuple[Any, Any]:
     body = owner.body
     if body.consumed:  # the guest gave its handle away: it cannot ask twice
@@ -222,6 +273,9 @@ def _consume(owner: Request | Response, res: Any) -> tuple[Any, Any]:
     body.consumed = True
     if res is not None:
         body.handed.append(res)
+        watch = getattr(res, "watch", None)  # a guest's future: its report is taken when made
+        if watch is not None:
+            watch()
     return body.for_guest()
 
 

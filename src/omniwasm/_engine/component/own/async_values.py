@@ -410,6 +410,26 @@ class FutureReader(_Reader):
         """The value, once the guest writes it."""
         return await asyncio.get_running_loop().run_in_executor(None, self.get_sync)
 
+    def watch(self, callback: Callable[[Any], None] | None = None) -> None:
+        """Take the value whenever the guest writes it, without waiting for it.
+
+        Call it from inside a host call (on the store's thread): the read is registered at
+        once, so the guest's write completes instead of waiting for a reader. ``callback``
+        gets the value, or None when the guest drops its end without writing. For a future
+        whose writer must not block but whose value the host only looks at (the error
+        report ``consume-body`` takes).
+        """
+        elem = self._elem
+        buf: Any = HostBytes(elem.size, capacity=1) if elem.flat else HostValues(capacity=1)
+
+        def finish(code: int) -> None:
+            self.closed = True
+            if callback is not None:
+                data = self._data(buf) if code == CopyResult.COMPLETED else None
+                callback(data[0] if data else None)
+
+        self._shared.read("host", buf, finish)
+
     def __await__(self) -> Any:
         return self.get().__await__()
 
