@@ -1,7 +1,8 @@
 """Lowered calls of the own runtime: the core functions behind ``canon lower`` and built-ins.
 
 ``canon lower`` of a Python host function or of another component's lifted export becomes a
-raw core function (:func:`.rawhost.raw_host_func`) whose callback reads the guest's flat arguments
+raw core function (:func:`.rawhost.planned_funcs`: made once per plan as a binder, bound to an
+instance the first time wasm calls it) whose callback reads the guest's flat arguments
 from their slots, lifts them through the canonical ABI (:mod:`.abi`), calls the target (a
 Python host function with traps and errors mapped, or a fused component-to-component call
 through both instances' options), and lowers the result back into the slots. An all-scalar
@@ -13,9 +14,8 @@ it parks the exception in the store's state (the call's caller raises it) and re
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from typing import Any
-
-import wasmtime
 
 from ...._binary.component_types import (
     Func,
@@ -34,40 +34,46 @@ from .async_canon import (
 )
 from .call import short
 from .instance import Host, Lifted, Options, OwnInstance, _local
-from .rawhost import host_trap, raw_host_func, slot_layout, slot_masks, slot_views
+from .rawhost import host_trap, slot_layout, slot_masks, slot_views
 
 _PLAIN = frozenset({int, float, bool, str, bytes, type(None)})
 """Results no host function can mean as an awaitable (``settle`` is skipped for them)."""
 
 
-def _lowered(inst: OwnInstance, target: Host | Lifted, opts: Options, label: str) -> wasmtime.Func:
-    """A core function that calls ``target`` through the canonical ABI (``canon lower``)."""
-    sig = target.sig if isinstance(target, Host) else _anon_sig(target.func)
+Resolve = Callable[[OwnInstance], tuple[Host | Lifted, Options]]
+"""``resolve(inst)``: a lowered function's target and options in one instance."""
+Binder = Callable[[OwnInstance], Callable[[int], int]]
+"""``bind(inst) -> callback``: a planned function's raw callback for one instance."""
+
+
+def lower_binder(
+    sig: t.FuncSig, hosted: bool, label: str, resolve: Resolve
+) -> tuple[list[str], list[str], Binder]:
+    """``canon lower`` of a function with signature ``sig`` (once per plan).
+
+    Returns the core function's parameter and result types and its binder: everything that
+    depends only on the types (flattening, codecs, slot layouts) is made here, and
+    ``bind(inst)`` makes only the instance's callback (:func:`.rawhost.planned_funcs`).
+    ``hosted``: the target is a Python host function (else a function another component
+    instance inside this one lifted).
+    """
     params, results, spill_p, spill_r = flatten_func(sig, lower=True)
     scalar = (
-        isinstance(target, Host)
+        hosted
         and not spill_p
         and not spill_r
         and all(is_scalar(ty) for _, ty in sig.params)
         and (sig.result is None or is_scalar(sig.result))
     )
     if scalar:
-        assert isinstance(target, Host)
-        callback = _scalar_callback(inst, target, params, results, label)
-    else:
-        callback = _callback(inst, target, sig, opts, label)
-    return raw_host_func(inst.box.store, params, results, callback)
+        return params, results, _scalar_binder(sig, params, results, label, resolve)
+    return params, results, _binder(sig, hosted, params, results, label, resolve)
 
 
-def _scalar_callback(
-    inst: OwnInstance, target: Host, params: list[str], results: list[str], label: str
-) -> Any:
+def _scalar_binder(
+    sig: t.FuncSig, params: list[str], results: list[str], label: str, resolve: Resolve
+) -> Binder:
     """The raw callback of an all-scalar Python host function: slots to values and back."""
-    sig = target.sig
-    fn = target.fn
-    owner = weakref.ref(inst)  # the callback outlives nothing that holds the store
-    state = inst.state
-    ctx = inst.box.ctx
     view_at = slot_views(max(len(params), len(results)))
     read = slot_layout(params).unpack_from
     write = slot_layout(results).pack_into
@@ -77,111 +83,134 @@ def _scalar_callback(
     lower = None if result is None else to_raw(result, label, "<return>")
     local = _local
 
-    def callback(address: int) -> int:
-        try:
-            live = owner()
-            if live is None:
-                raise OmniwasmError(f"{label}: the instance is gone")
-            view = view_at(address)
-            raw = read(view, 0)
-            args = (
-                raw
-                if identity
-                else [x if f is None else f(x) for x, f in zip(raw, lifts, strict=True)]
-            )
-            outer = local.ctx
-            local.ctx = ctx
+    def bind(inst: OwnInstance) -> Callable[[int], int]:
+        target, _ = resolve(inst)
+        assert isinstance(target, Host)
+        fn = target.fn
+        owner = weakref.ref(inst)  # the callback outlives nothing that holds the store
+        state = inst.state
+        ctx = inst.box.ctx
+
+        def callback(address: int) -> int:
             try:
-                out = fn(*args)
-                if type(out) not in _PLAIN:
-                    out = settle(live, out, label, result)  # async def: awaited
-            finally:
-                local.ctx = outer
-            if lower is not None:
-                write(view, 0, lower(out))
-            return 0
-        except BaseException as exc:
-            state.park(exc, label)
-            return host_trap()
+                live = owner()
+                if live is None:
+                    raise OmniwasmError(f"{label}: the instance is gone")
+                view = view_at(address)
+                raw = read(view, 0)
+                args = (
+                    raw
+                    if identity
+                    else [x if f is None else f(x) for x, f in zip(raw, lifts, strict=True)]
+                )
+                outer = local.ctx
+                local.ctx = ctx
+                try:
+                    out = fn(*args)
+                    if type(out) not in _PLAIN:
+                        out = settle(live, out, label, result)  # async def: awaited
+                finally:
+                    local.ctx = outer
+                if lower is not None:
+                    write(view, 0, lower(out))
+                return 0
+            except BaseException as exc:
+                state.park(exc, label)
+                return host_trap()
 
-    return callback
+        return callback
+
+    return bind
 
 
-def _callback(
-    inst: OwnInstance, target: Host | Lifted, sig: t.FuncSig, opts: Options, label: str
-) -> Any:
+def _binder(  # noqa: PLR0917 - the function's static shape
+    sig: t.FuncSig,
+    hosted: bool,
+    params: list[str],
+    results: list[str],
+    label: str,
+    resolve: Resolve,
+) -> Binder:
     """The raw callback of any lowered function: the codecs lift and lower through a ``Cx``."""
-    params, results, _, _ = flatten_func(sig, lower=True)
-    # The callback lives in a global table until the store is freed: it must not hold the
-    # instance (which holds the store) strongly, or neither is ever freed.
-    owner = weakref.ref(inst)
-    state = inst.state
-    hosted = isinstance(target, Host)
-    host_call = _lift_call_lower(owner, target, sig, inst.box.ctx, label)
+    call_maker = _lift_call_lower(sig, label)
     view_at = slot_views(max(len(params), len(results)))
     read = slot_layout(params).unpack_from
     write = slot_layout(results).pack_into
     rmask = slot_masks(results)[0] if results else None
+    inner = not hosted
 
-    def callback(address: int) -> int:
-        try:
-            live = owner()
-            if live is None:
-                raise OmniwasmError(f"{label}: the instance is gone")
-            view = view_at(address)
-            cx = live.cx(opts, inner=not hosted)
+    def bind(inst: OwnInstance) -> Callable[[int], int]:
+        target, opts = resolve(inst)
+        # The callback lives in a global table until the store is freed: it must not hold
+        # the instance (which holds the store) strongly, or neither is ever freed.
+        owner = weakref.ref(inst)
+        state = inst.state
+        host_call = call_maker(owner, target, inst.box.ctx)
+
+        def callback(address: int) -> int:
             try:
-                out = host_call(cx, read(view, 0))
-            finally:
-                cx.finish()
-            if results:
-                write(view, 0, out if rmask is None else out & rmask)
-            return 0
-        except BaseException as exc:
-            state.park(exc, label)
-            return host_trap()
+                live = owner()
+                if live is None:
+                    raise OmniwasmError(f"{label}: the instance is gone")
+                view = view_at(address)
+                cx = live.cx(opts, inner=inner)
+                try:
+                    out = host_call(cx, read(view, 0))
+                finally:
+                    cx.finish()
+                if results:
+                    write(view, 0, out if rmask is None else out & rmask)
+                return 0
+            except BaseException as exc:
+                state.park(exc, label)
+                return host_trap()
 
-    return callback
+        return callback
+
+    return bind
 
 
-def _lift_call_lower(
-    owner: Any, target: Host | Lifted, sig: t.FuncSig, ctx: int, label: str
-) -> Any:
-    """``call(cx, core_args)``: lift the arguments, call ``target``, lower its result."""
+def _lift_call_lower(sig: t.FuncSig, label: str) -> Any:
+    """``make(owner, target, ctx) -> call(cx, core_args)``: lift, call ``target``, lower."""
     _, _, spill_p, spill_r = flatten_func(sig, lower=True)
     pcodecs = [codec(ty) for _, ty in sig.params]
     pcodec = params_codec(sig) if spill_p else None
     rcodec = None if sig.result is None else codec(sig.result)
     is_result = isinstance(sig.result, t.ResultType)
 
-    def host_call(cx: Cx, core: tuple[Any, ...]) -> Any:
-        if pcodec is not None:
-            args = list(pcodec.load(cx, int(core[0]) & 0xFFFFFFFF))
-        else:
-            it = iter(core)
-            args = [cd.lift(cx, it) for cd in pcodecs]
-        if isinstance(target, Host):
-            out = _call_host(target, args, ctx, is_result=is_result, inst=owner(), label=label)
-            if rcodec is None:
-                return None
-            assert sig.result is not None
-            out = from_python(out, sig.result, function=label, param="<return>")
-        else:
-            out = _fused_call(owner(), target, sig, args)
-            if rcodec is None:
-                return None
-        cx.dirty()
-        try:
-            if spill_r:
-                rcodec.store(cx, out, int(core[-1]) & 0xFFFFFFFF)
-                return None
-            flat: list[Any] = []
-            rcodec.lower(cx, out, flat)
-        except BadValue as exc:
-            raise ValueConversionError(label, "<return>", exc.expected, short(exc.value)) from None
-        return flat[0]
+    def make(owner: Any, target: Host | Lifted, ctx: int) -> Any:
+        def host_call(cx: Cx, core: tuple[Any, ...]) -> Any:
+            if pcodec is not None:
+                args = list(pcodec.load(cx, int(core[0]) & 0xFFFFFFFF))
+            else:
+                it = iter(core)
+                args = [cd.lift(cx, it) for cd in pcodecs]
+            if isinstance(target, Host):
+                out = _call_host(target, args, ctx, is_result=is_result, inst=owner(), label=label)
+                if rcodec is None:
+                    return None
+                assert sig.result is not None
+                out = from_python(out, sig.result, function=label, param="<return>")
+            else:
+                out = _fused_call(owner(), target, sig, args)
+                if rcodec is None:
+                    return None
+            cx.dirty()
+            try:
+                if spill_r:
+                    rcodec.store(cx, out, int(core[-1]) & 0xFFFFFFFF)
+                    return None
+                flat: list[Any] = []
+                rcodec.lower(cx, out, flat)
+            except BadValue as exc:
+                raise ValueConversionError(
+                    label, "<return>", exc.expected, short(exc.value)
+                ) from None
+            return flat[0]
 
-    return host_call
+        return host_call
+
+    return make
 
 
 def _call_host(
@@ -239,26 +268,37 @@ def _fused_call(inst: Any, callee: Lifted, sig: t.FuncSig, args: list[Any]) -> A
     return value
 
 
-def _builtin(inst: OwnInstance, fn: Any, params: int, results: int, label: str) -> wasmtime.Func:
-    """A core function for a ``canon`` built-in (``fn`` takes and returns i32s)."""
-    state = inst.state
+def builtin_binder(
+    params: int, results: int, make: Callable[[OwnInstance], tuple[Any, str]]
+) -> Binder:
+    """A planned core function for a ``canon`` built-in of i32s (once per plan).
+
+    ``make(inst)`` gives the instance's function (taking and returning i32s) and its label.
+    """
     view_at = slot_views(max(params, results))
     read = slot_layout(["i32"] * params, signed=True).unpack_from
     write = slot_layout(["i32"] * results).pack_into
 
-    def callback(address: int) -> int:
-        try:
-            view = view_at(address)
-            out = fn(*read(view, 0))
-            if results:
-                write(view, 0, out & 0xFFFFFFFF)
-            return 0
-        except BaseException as exc:
-            state.park(exc, label)
-            return host_trap()
+    def bind(inst: OwnInstance) -> Callable[[int], int]:
+        fn, label = make(inst)
+        state = inst.state
 
-    return raw_host_func(inst.box.store, ["i32"] * params, ["i32"] * results, callback)
+        def callback(address: int) -> int:
+            try:
+                view = view_at(address)
+                out = fn(*read(view, 0))
+                if results:
+                    write(view, 0, out & 0xFFFFFFFF)
+                return 0
+            except BaseException as exc:
+                state.park(exc, label)
+                return host_trap()
+
+        return callback
+
+    return bind
 
 
-def _anon_sig(func: Func) -> t.FuncSig:
+def anon_sig(func: Func) -> t.FuncSig:
+    """The signature of a component function type (no name)."""
     return t.FuncSig("", func.params, func.result)  # type: ignore[arg-type]

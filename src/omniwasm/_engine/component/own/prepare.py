@@ -237,6 +237,11 @@ class Compiler:
         self.memo += 1
         return self.memo - 1
 
+    def _add(self, step: Step | None) -> None:
+        """Append a per-instance step (None: the hook needs none, e.g. a planned function)."""
+        if step is not None:
+            self.steps.append(step)
+
     def ext(self, kind: str, sig: Any = None) -> Ext:
         self.slots += 1
         return Ext(self.slots - 1, kind, sig)
@@ -484,12 +489,12 @@ class Compiler:
             if not isinstance(target, HostFn | Lift):
                 raise InvalidModule(f"canon lower of func {d.index}, which is not a function")
             opts = self.options(d, frame)
-            self.steps.append(self.hooks.lower(out, target, opts, d.options.is_async))
+            self._add(self.hooks.lower(out, target, opts, d.options.is_async))
         elif d.op.startswith("resource."):
             assert rid is not None
             if rid not in self.placed:
                 raise Unsupported(f"canon {d.op} of a resource this runtime cannot place")
-            self.steps.append(self.hooks.resource_builtin(out, d, rid, frame.table))
+            self._add(self.hooks.resource_builtin(out, d, rid, frame.table))
         else:  # component-model async built-ins (async_canon)
             self.builtins[id(d)] += 1
             opts = self.options(d, frame)

@@ -8,6 +8,12 @@ slots through a view kept per address (:func:`slot_views`) with precompiled :mod
 layouts (:func:`slot_layout`); ``canon lower`` and the resource built-ins (:mod:`.lowered`)
 are defined this way. :func:`host_func` is the simpler form for a function of numbers, which
 the async built-ins and async-lowered host imports use.
+
+A component's own functions are *planned* (:func:`planned_funcs`): their callbacks are made
+once per plan as binders, and an instance makes only the native functions (one C call each),
+each naming its instance and index in its ``env``; the callback for an instance is bound the
+first time wasm calls that function (:class:`PlannedCalls`), so a function an instance never
+calls costs one C call.
 """
 
 from __future__ import annotations
@@ -25,10 +31,25 @@ from wasmtime import _ffi as ffi
 from ...._errors import OmniwasmError
 from ...core.rawfunc import FINALIZER, UNCHECKED
 
-__all__ = ["host_func", "host_trap", "raw_host_func", "slot_layout", "slot_masks", "slot_views"]
+__all__ = [
+    "PlannedCalls",
+    "func_type_ptr",
+    "host_func",
+    "host_trap",
+    "planned_funcs",
+    "raw_host_func",
+    "slot_layout",
+    "slot_masks",
+    "slot_views",
+]
 
 _vp = ctypes.c_void_p
 _func_new_unchecked = ctypes.CFUNCTYPE(None, _vp, _vp, UNCHECKED, _vp, FINALIZER, _vp)(
+    ("wasmtime_func_new_unchecked", ffi.dll)
+)
+# Makes a function and runs no wasm: called holding the GIL (PYFUNCTYPE), once per planned
+# function of every instance.
+_func_new_held = ctypes.PYFUNCTYPE(None, _vp, _vp, UNCHECKED, _vp, FINALIZER, _vp)(
     ("wasmtime_func_new_unchecked", ffi.dll)
 )
 _trap_new = ctypes.CFUNCTYPE(_vp, ctypes.c_char_p, ctypes.c_size_t)(("wasmtime_trap_new", ffi.dll))
@@ -51,6 +72,12 @@ _CALLBACKS: dict[int, Callable[[int], int]] = {}
 """Each raw host function's callback by its ``env`` number, until wasmtime drops the function
 (with its store): the callbacks must not hold the store, or neither is ever freed."""
 _numbers = itertools.count(1)
+PLAN_BITS = 20
+"""A planned function's ``env``: its instance's key above these bits, its index below."""
+_PLAN_MASK = (1 << PLAN_BITS) - 1
+_PLANNED: dict[int, PlannedCalls] = {}
+"""Each instance's planned callbacks by key, until wasmtime drops its store."""
+_keys = itertools.count(1)
 
 
 def host_trap(message: bytes = b"python exception") -> int:
@@ -72,6 +99,101 @@ def _finalize(env: int | None, callbacks: dict[int, Any] = _CALLBACKS) -> None:
     callbacks.pop(env or 0, None)
 
 
+@UNCHECKED  # type: ignore[untyped-decorator]
+def _plan_trampoline(env: int | None, caller: int | None, slots: int | None, count: int) -> int:
+    try:
+        env = env or 0
+        calls = _PLANNED[env >> PLAN_BITS]
+        index = env & _PLAN_MASK
+        callback = calls[index]
+        if callback is None:
+            callback = calls.bind(index)
+        return callback(slots or 0)  # type: ignore[no-any-return]
+    except BaseException:  # pragma: no cover - callbacks catch everything; nothing may unwind
+        return host_trap(b"host function was released")
+
+
+@FINALIZER  # type: ignore[untyped-decorator]
+def _plan_finalize(env: int | None, planned: dict[int, Any] = _PLANNED) -> None:
+    # carried by an instance's first planned function only: its store is gone
+    planned.pop((env or 0) >> PLAN_BITS, None)
+
+
+_NO_FINALIZER = FINALIZER()  # a null function pointer
+
+
+class PlannedCalls(list):  # type: ignore[type-arg]
+    """One instance's planned callbacks: None until wasm first calls that function."""
+
+    __slots__ = ("binders", "labels", "owner")
+
+    def __init__(self, binders: list[Callable[[Any], Any]], labels: list[str], owner: Any) -> None:
+        super().__init__([None] * len(binders))
+        self.binders = binders
+        """Per index, ``bind(owner) -> callback`` (made once per plan)."""
+        self.labels = labels
+        self.owner = weakref.ref(owner)
+        """The instance (weakly: this table lives in a global until the store is freed)."""
+
+    def bind(self, index: int) -> Callable[[int], int]:
+        """The callback of function ``index`` for this instance (bound once)."""
+        owner = self.owner()
+        try:
+            if owner is None:
+                raise OmniwasmError(f"{self.labels[index]}: the instance is gone")
+            callback: Callable[[int], int] = self.binders[index](owner)
+        except BaseException as exc:
+            if owner is None:
+                return _released
+            owner.state.park(exc, self.labels[index])
+            return _released
+        self[index] = callback
+        return callback
+
+
+def _released(address: int) -> int:
+    return host_trap(b"host function was released")
+
+
+def planned_funcs(ctx: int, calls: PlannedCalls, types: list[int], addresses: list[int]) -> None:
+    """Make an instance's planned functions into their extern slots.
+
+    ``types[i]`` is the address of function ``i``'s type (:func:`func_type_ptr`, for the
+    store's engine) and ``addresses[i]`` where its ``wasmtime_func_t`` goes (the slot's
+    ``of`` field; the slot's kind must already say "function", which is 0).
+    """
+    if not types:
+        return
+    key = next(_keys)
+    _PLANNED[key] = calls
+    env = key << PLAN_BITS
+    new = _func_new_held
+    trampoline = _plan_trampoline
+    none = _NO_FINALIZER
+    new(ctx, types[0], trampoline, env, _plan_finalize, addresses[0])
+    for i in range(1, len(types)):
+        new(ctx, types[i], trampoline, env | i, none, addresses[i])
+
+
+def func_type_ptr(engine: wasmtime.Engine, params: list[str], results: list[str]) -> int:
+    """The address of a function type for ``engine`` (kept as long as the engine)."""
+    ftype = _func_type(engine, params, results)
+    return ctypes.cast(ftype.ptr(), _vp).value or 0
+
+
+def _func_type(engine: wasmtime.Engine, params: list[str], results: list[str]) -> wasmtime.FuncType:
+    key = (tuple(params), tuple(results))
+    types = _FUNCTYPES.get(engine)
+    if types is None:
+        types = _FUNCTYPES.setdefault(engine, {})
+    ftype = types.get(key)
+    if ftype is None:
+        ftype = types[key] = wasmtime.FuncType(
+            [_VALTYPES[p]() for p in params], [_VALTYPES[r]() for r in results]
+        )
+    return ftype
+
+
 def raw_host_func(
     store: wasmtime.Store, params: list[str], results: list[str], callback: Callable[[int], int]
 ) -> wasmtime.Func:
@@ -81,15 +203,7 @@ def raw_host_func(
     the results go (:func:`slot_views`); ``callback`` returns 0, or a trap from
     :func:`host_trap`, and must not raise.
     """
-    key = (tuple(params), tuple(results))
-    types = _FUNCTYPES.get(store.engine)
-    if types is None:
-        types = _FUNCTYPES.setdefault(store.engine, {})
-    ftype = types.get(key)
-    if ftype is None:
-        ftype = types[key] = wasmtime.FuncType(
-            [_VALTYPES[p]() for p in params], [_VALTYPES[r]() for r in results]
-        )
+    ftype = _func_type(store.engine, params, results)
     env = next(_numbers)
     _CALLBACKS[env] = callback
     out = ffi.wasmtime_func_t()

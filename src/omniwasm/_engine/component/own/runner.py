@@ -36,10 +36,11 @@ from .async_canon import (
 )
 from .async_host import lower_async
 from .instance import Host, Lifted, Options, OwnInstance
-from .lowered import _builtin, _lowered
+from .lowered import anon_sig, builtin_binder, lower_binder
 from .plan import Plan, Unsupported, imports_wasi, own_plan, unsupported_reason
 from .prepare import EXTERN_SIZE, Compiler, CoreStep, Ext, HostFn, Lift, Opts, Program
 from .rawfunc import RawFunc
+from .rawhost import PlannedCalls, func_type_ptr, planned_funcs
 from .resources import (
     HandleTable,
     RType,
@@ -171,6 +172,9 @@ class _Hooks:
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
+        self.planned: list[tuple[Ext, list[str], list[str], Any, str]] = []
+        """Functions this runtime makes for every instance, bound lazily (:mod:`.rawhost`)."""
+        self.host_keys: set[tuple[str, str]] = set()
 
     @staticmethod
     def core(step: CoreStep) -> Any:
@@ -194,14 +198,26 @@ class _Hooks:
 
         return run
 
-    @staticmethod
-    def lower(out: Ext, target: HostFn | Lift, opts: Opts, is_async: bool) -> Any:
-        make = lower_async if is_async else _lowered
+    def lower(self, out: Ext, target: HostFn | Lift, opts: Opts, is_async: bool) -> Any:
         label = target.label if isinstance(target, HostFn) else "a component function"
+        if not is_async:  # planned: no per-instance step of its own (see planned_step)
+            hosted = isinstance(target, HostFn)
+            sig = target.sig if isinstance(target, HostFn) else anon_sig(target.func)
+
+            def resolve(inst: OwnInstance) -> tuple[Host | Lifted, Options]:
+                live = inst.live
+                tgt = live.host(target) if isinstance(target, HostFn) else live.lifted(target)
+                return tgt, live.options(opts)
+
+            params, results, bind = lower_binder(sig, hosted, label, resolve)
+            self.planned.append((out, params, results, bind, label))
+            if isinstance(target, HostFn):
+                self.host_keys.add(target.key)
+            return None
 
         def run(inst: OwnInstance, live: Live) -> None:
             tgt = live.host(target) if isinstance(target, HostFn) else live.lifted(target)
-            live.put(out, make(inst, tgt, live.options(opts), label))  # type: ignore[arg-type]
+            live.put(out, lower_async(inst, tgt, live.options(opts), label))
 
         return run
 
@@ -221,21 +237,46 @@ class _Hooks:
 
         return run
 
-    @staticmethod
-    def resource_builtin(out: Ext, d: c.Canon, rid: int, table: int) -> Any:
+    def resource_builtin(self, out: Ext, d: c.Canon, rid: int, table: int) -> Any:
         op = d.op
 
-        def run(inst: OwnInstance, live: Live) -> None:
+        def make(inst: OwnInstance) -> tuple[Any, str]:
             rt = inst.rtypes[rid]
-            tab = live.tables[table]
+            tab = inst.live.tables[table]
             if op == "resource.new":
-                func = _builtin(inst, new_builtin(tab, rt), 1, 1, op)
-            elif op == "resource.rep":
-                func = _builtin(inst, rep_builtin(tab, rt), 1, 1, op)
-            else:
-                label = f"{rt.host[0]}#[resource-drop]{rt.host[1]}" if rt.host else op
-                func = _builtin(inst, drop_builtin(tab, rt, inst.host_drop), 1, 0, label)
-            live.put(out, func)
+                return new_builtin(tab, rt), op
+            if op == "resource.rep":
+                return rep_builtin(tab, rt), op
+            label = f"{rt.host[0]}#[resource-drop]{rt.host[1]}" if rt.host else op
+            return drop_builtin(tab, rt, inst.host_drop), label
+
+        results = 0 if op == "resource.drop" else 1
+        bind = builtin_binder(1, results, make)
+        self.planned.append((out, ["i32"], ["i32"] * results, bind, f"canon {op}"))
+        return None
+
+    def planned_step(self) -> Any:
+        """The step that makes every planned function of an instance (first of all steps)."""
+        planned = self.planned
+        if not planned:
+            return None
+        binders = [bind for _, _, _, bind, _ in planned]
+        labels = [label for _, _, _, _, label in planned]
+        offsets = [ext.slot * EXTERN_SIZE + _OF for ext, _, _, _, _ in planned]
+        sigs = [(params, results) for _, params, results, _, _ in planned]
+        host_keys = frozenset(self.host_keys)
+        types: list[Any] = [None, []]  # [engine, its function types]
+
+        def run(inst: OwnInstance, live: Live) -> None:
+            if not live.defs.funcs.keys() >= host_keys:
+                missing = sorted(f"{i}#{n}" for i, n in host_keys - live.defs.funcs.keys())
+                raise LinkError((), detail=f"host function {missing[0]} not provided")
+            engine = live.box.native.engine
+            if types[0] is not engine:
+                types[:] = [engine, [func_type_ptr(engine, p, r) for p, r in sigs]]
+            base = live.base
+            calls = PlannedCalls(binders, labels, inst)
+            planned_funcs(live.ctx, calls, types[1], [base + o for o in offsets])
 
         return run
 
@@ -288,11 +329,15 @@ def program_of(plan: Plan) -> Program:
         return program  # type: ignore[no-any-return]
     with _PROGRAM_LOCK:
         if plan.program is None:
+            hooks = _Hooks(plan)
             try:
-                compiled = Compiler(plan, _Hooks(plan)).compile()
+                compiled = Compiler(plan, hooks).compile()
             except Unsupported as exc:
                 plan.reason = str(exc)
                 raise
+            first = hooks.planned_step()
+            if first is not None:
+                compiled.steps.insert(0, first)
             plan.ambiguous = compiled.ambiguous
             plan.program = compiled
     return plan.program  # type: ignore[no-any-return]
