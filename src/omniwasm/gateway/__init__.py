@@ -15,7 +15,7 @@ key-value stores) with metrics and access logs; ``omniwasm serve`` runs it under
 
 The gateway answers 413 (body too large), 431 (too many or too large request headers), 500
 (trap, host error, no response, a status outside 200-599), 503 (queue full, or no guest thread
-free within the timeout) and 504 (timeout) itself, logging failures on the
+free in time) and 504 (timeout) itself, logging failures on the
 ``omniwasm.gateway`` logger.
 """
 
