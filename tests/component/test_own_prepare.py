@@ -166,3 +166,43 @@ def test_a_stock_runtime_does_not_compile_a_program(tmp_path: Path) -> None:
     """components='stock' leaves the own runtime's plan unbuilt at load."""
     compiled = omniwasm.Runtime(components="stock").load(_build(tmp_path, "bag", BAG_WAT))
     assert "own-plan" not in compiled._artifact.prepared
+
+
+# $lib's "f3" is imported twice by $a (under two names) and again by $b: one fetch, two copies.
+SHARED_WAT = """(component
+  (core module $lib
+    (func (export "f3") (param i32) (result i32) (i32.add (local.get 0) (i32.const 3))))
+  (core instance $l (instantiate $lib))
+  (core module $a
+    (import "lib" "f3" (func $x (param i32) (result i32)))
+    (import "again" "g" (func $y (param i32) (result i32)))
+    (func (export "a") (param i32) (result i32) (call $y (call $x (local.get 0)))))
+  (core instance $ia (instantiate $a
+    (with "lib" (instance $l))
+    (with "again" (instance (export "g" (func $l "f3"))))))
+  (core module $b
+    (import "a" "a" (func $a (param i32) (result i32)))
+    (import "lib" "f3" (func $x (param i32) (result i32)))
+    (func (export "b") (param i32) (result i32) (call $x (call $a (local.get 0)))))
+  (core instance $ib (instantiate $b (with "a" (instance $ia)) (with "lib" (instance $l))))
+  (func (export "b") (param "x" u32) (result u32) (canon lift (core func $ib "b"))))"""
+
+
+@pytest.mark.parametrize("backend", ["omniwasm", "stock"])
+def test_an_export_imported_several_times_reaches_every_import(
+    tmp_path: Path, backend: str
+) -> None:
+    """One core export imported twice by one module and once by another links all three."""
+    rt = omniwasm.Runtime(components=backend)
+    inst = rt.instantiate(rt.load(_build(tmp_path, "shared", SHARED_WAT)))
+    assert inst.exports.b(1) == 1 + 3 + 3 + 3
+
+
+def test_each_core_module_imports_one_contiguous_run_of_slots(tmp_path: Path) -> None:
+    """The program gives each module's imports adjacent slots; a shared export is copied."""
+    _rt, compiled = _own(_build(tmp_path, "shared", SHARED_WAT))
+    program = own_plan(compiled._artifact).program
+    steps = program.core_steps
+    assert [(s.start, s.count) for s in steps] == [(0, 0), (0, 2), (2, 2)]
+    assert [len(s.copies) for s in steps] == [0, 1, 1]
+    assert [len(s.fetch) for s in steps] == [1, 1, 1]

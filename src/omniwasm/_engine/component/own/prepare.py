@@ -15,8 +15,6 @@ first time they are used (:mod:`.runner`).
 from __future__ import annotations
 
 import ctypes
-import functools
-import operator
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -103,14 +101,25 @@ class _Core:
 
 @dataclass(eq=False)
 class CoreStep:
-    """Instantiate one core module: gather its imports, call the C API, fetch its exports."""
+    """Instantiate one core module: complete its import vector, call the C API, fetch exports.
+
+    The import vector is slots ``start .. start + count`` of the instance's extern buffer
+    (:meth:`Compiler.layout`): each extern lives in the vector of its first user, where its
+    maker (an export fetch, a made function) puts it, and ``copies`` brings in the others.
+    """
 
     number: int
     module: wasmtime.Module
-    gather: Callable[[memoryview], Any] | None
+    sources: list[Ext]
     count: int
     fetch: list[tuple[bytes, int, Ext]]
     memories: list[Ext]
+    start: int = 0
+    copies: list[tuple[slice, slice]] = field(default_factory=list)
+    """``(to, from)`` byte ranges of the extern buffer copied before instantiating."""
+    gets: list[tuple[bytes, Any, int]] = field(default_factory=list)
+    """The fetches as the C call takes them: name, its length (a ``c_size_t``), and the byte
+    offset of the extern's slot (made by :meth:`Compiler.layout`)."""
 
 
 @dataclass(eq=False)
@@ -162,10 +171,6 @@ class _Frame:
         return frame
 
 
-def _one(span: slice, mv: memoryview) -> tuple[memoryview]:
-    return (mv[span],)
-
-
 def _core_types(module: wasmtime.Module) -> dict[str, tuple[str, Any]]:
     out: dict[str, tuple[str, Any]] = {}
     for e in module.exports:
@@ -198,6 +203,7 @@ class Compiler:
         """Resource ids an instance has a type for, in definition order."""
         self.steps_fetch: list[CoreStep] = []
         self.module_types: dict[int, dict[str, tuple[str, Any]]] = {}
+        self.exts: list[Ext] = []
         self.builtins: Counter[int] = Counter()
         """How often each async built-in definition is made (twice: a nested component used
         twice, whose static types may differ between the two)."""
@@ -212,6 +218,7 @@ class Compiler:
         }
         for step in self.steps_fetch:  # only the exports something uses are fetched
             step.fetch[:] = [f for f in step.fetch if f[2].used]
+        self.layout()
         ambiguous = any(n > 1 for n in self.builtins.values())
         return Program(
             self.steps,
@@ -244,7 +251,44 @@ class Compiler:
 
     def ext(self, kind: str, sig: Any = None) -> Ext:
         self.slots += 1
-        return Ext(self.slots - 1, kind, sig)
+        found = Ext(self.slots - 1, kind, sig)
+        self.exts.append(found)
+        return found
+
+    def layout(self) -> None:
+        """Renumber the slots so that each core module's import vector is contiguous.
+
+        An instance then passes the C API a pointer into its extern buffer instead of
+        gathering a vector per module; an extern used by several imports is copied from its
+        first user's vector (about a fifth of a componentize-py guest's imports).
+        """
+        size = EXTERN_SIZE
+        home: dict[int, int] = {}
+        later: list[list[tuple[int, Ext]]] = []
+        at = 0
+        for step in self.steps_fetch:
+            step.start = at
+            mine: list[tuple[int, Ext]] = []
+            for ext in step.sources:
+                if id(ext) in home:
+                    mine.append((at, ext))
+                else:
+                    home[id(ext)] = at
+                at += 1
+            later.append(mine)
+        for ext in self.exts:
+            if id(ext) not in home:
+                home[id(ext)] = at
+                at += 1
+        for ext in self.exts:
+            ext.slot = home[id(ext)]
+        for step, mine in zip(self.steps_fetch, later, strict=True):
+            step.copies = [
+                (slice(to * size, (to + 1) * size), slice(e.slot * size, (e.slot + 1) * size))
+                for to, e in mine
+            ]
+            step.gets = [(name, ctypes.c_size_t(n), e.slot * size) for name, n, e in step.fetch]
+        self.slots = at
 
     # --- the walk -------------------------------------------------------------------------
 
@@ -353,7 +397,7 @@ class Compiler:
     def core_instantiate(self, d: c.CoreInstantiate, frame: _Frame) -> _Core:
         module: wasmtime.Module = frame.get("core module", d.module)
         named = {n: frame.get("core instance", i) for n, i in d.args}
-        sources: list[int] = []
+        sources: list[Ext] = []
         for imp in module.imports:
             src = named.get(imp.module)
             if src is None:
@@ -365,21 +409,13 @@ class Compiler:
                     (), detail=f"core import {imp.module}.{imp.name} not provided"
                 ) from None
             ext.used = True
-            sources.append(ext.slot)
+            sources.append(ext)
         types = self.module_types.get(id(module))
         if types is None:
             types = self.module_types[id(module)] = _core_types(module)
         core = _Core(len(self.cores), types)
         self.cores.append(core)
-        size = EXTERN_SIZE
-        spans = [slice(s * size, (s + 1) * size) for s in sources]
-        gather: Callable[[memoryview], Any] | None = None
-        if len(spans) > 1:
-            gather = operator.itemgetter(*spans)
-        elif spans:
-            gather = functools.partial(_one, spans[0])  # itemgetter of one: no tuple
-
-        step = CoreStep(core.number, module, gather, len(sources), [], [])
+        step = CoreStep(core.number, module, sources, len(sources), [], [])
         self.steps_fetch.append(step)
         self.steps.append(self.hooks.core(step))
         for name, (kind, _) in types.items():

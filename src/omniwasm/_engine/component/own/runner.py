@@ -50,7 +50,7 @@ from .resources import (
 )
 
 _vp = ctypes.c_void_p
-_instance_new = ctypes.CFUNCTYPE(_vp, _vp, _vp, ctypes.c_char_p, ctypes.c_size_t, _vp, _vp)(
+_instance_new = ctypes.CFUNCTYPE(_vp, _vp, _vp, _vp, ctypes.c_size_t, _vp, _vp)(
     ("wasmtime_instance_new", ffi.dll)
 )
 # A name lookup that never runs guest code: called holding the GIL (a third cheaper per call,
@@ -179,20 +179,25 @@ class _Hooks:
     @staticmethod
     def core(step: CoreStep) -> Any:
         mptr = ctypes.cast(step.module.ptr(), _vp).value
-        number, count, gather = step.number, step.count, step.gather
-        fetch, memories = step.fetch, step.memories
+        number, count, memories = step.number, step.count, step.memories
 
         def run(inst: OwnInstance, live: Live) -> None:
-            imports = b"".join(gather(live.mv)) if gather is not None else None
+            base = live.base
+            if step.copies:
+                mv = live.mv
+                for to, src in step.copies:
+                    mv[to] = mv[src]
+            imports = base + step.start * EXTERN_SIZE if count else None
             at = live.cores_base + number * _INSTANCE_SIZE
             ctx = live.ctx
             error = _instance_new(ctx, mptr, imports, count, at, live.trap_addr)
             if error or live.trap.value:
                 raise instantiate_failure(error, live.trap)
-            base = live.base
-            for name, size, ext in fetch:
-                if not _export_get(ctx, at, name, size, base + ext.slot * EXTERN_SIZE):
-                    raise InvalidModule(f"core instance {number} has no export {name!r}")
+            if step.gets:  # arguments the same for every lookup go as ctypes objects
+                cctx, cat = _vp(ctx), _vp(at)
+                for name, size, offset in step.gets:
+                    if not _export_get(cctx, cat, name, size, base + offset):
+                        raise InvalidModule(f"core instance {number} has no export {name!r}")
             for ext in memories:
                 inst.views.add(live.memory(ext))
 
