@@ -10,6 +10,12 @@ Beside requests/s each run records the CPU seconds the server's processes used (
 system, from /proc, children included): CPU time per request moves much less with a
 neighbour's load than requests/s do.
 
+A fourth server is the floor: the same uvicorn (omniwasm serve's httptools protocol, uvloop)
+answering a constant response with no guest. After the rounds, `omniwasm serve --workers 1` is
+loaded once more to split one request's CPU (see ``_p3_parts.py``: per-thread CPU, perf's
+share of JIT-compiled wasm, the guest side measured in-process on one thread): the profile
+table says which share is the guest's, uvicorn's and ours.
+
 The issue's target: >= 1.0x `wasmtime serve`'s requests/s at 32 connections, workers = cores.
 Both servers keep instances across requests (wasmtime: up to 16 requests at once in one
 instance and 128 in its life for 0.3 components; omniwasm the same by default).
@@ -21,9 +27,11 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from _common import table, wasmtime_cli
+from _p3_parts import floor_argv, guest_side, perf_record, perf_shares, thread_cpu
 from gateway_serve import ROOT, free_port, wait_up, wrk
 
 sys.path.insert(0, str(ROOT / "tests"))
@@ -31,6 +39,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 CONNECTIONS = 32
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 PATH = "/hello"
+FLOOR = "uvicorn, constant response"
+PROFILE_SECONDS = 8
 
 
 def cpu_seconds(pid: int) -> float:
@@ -97,6 +107,69 @@ class Server:
             self.proc.kill()
 
 
+def profile(server: Server) -> dict[str, float]:
+    """CPU µs per request of one omniwasm process by thread, and perf's shares, under wrk."""
+    pid = server.proc.pid
+    before = thread_cpu(pid)
+    perf = perf_record(pid, PROFILE_SECONDS)
+    started = time.monotonic()
+    run = wrk(server.url, CONNECTIONS)
+    elapsed = time.monotonic() - started
+    after = thread_cpu(pid)
+    shares = perf_shares(perf)
+    served = max(1.0, run["rps"] * elapsed)
+    spent = {t: after[t] - before.get(t, 0.0) for t in after}
+    loop = spent.get(pid, 0.0) / served * 1e6
+    others = sum(v for t, v in spent.items() if t != pid) / served * 1e6
+    parts = {"loop": loop, "others": others, "total": loop + others, "rps": run["rps"]}
+    if shares is not None:
+        parts |= {f"perf_{k}": v for k, v in shares.items()}
+    return parts
+
+
+def profile_table(parts: dict[str, float], floor: float, wasm: Path) -> str:
+    """Where the CPU of one request goes (markdown), from :func:`profile` and in-process runs."""
+    served, lasting = guest_side(wasm, 128), guest_side(wasm, 1 << 30)
+    total, loop, others = parts["total"], parts["loop"], parts["others"]
+    guest = parts["perf_wasm"] * total if "perf_wasm" in parts else float("nan")
+    rows = [
+        ["the guest's code (its CPython in wasm: JIT code samples)", guest, "guest"],
+        ["uvicorn's HTTP (the floor: the same server, a constant response)", floor, "uvicorn"],
+        ["the ASGI gateway on the event loop (loop thread minus the floor)", loop - floor, "ours"],
+        [
+            "host side of the guest's calls: async ABI built-ins, wasi:http types, "
+            "stream and future copies (one thread, in-process, minus the guest's code)",
+            lasting - guest,
+            "ours",
+        ],
+        ["a new instance every 128 requests (in-process difference)", served - lasting, "ours"],
+        [
+            "guest threads beyond one thread's in-process cost (GIL hand-offs with the event "
+            "loop, wake-ups, cache misses across CPUs)",
+            others - served,
+            "ours",
+        ],
+    ]
+    body = [[what, f"{us:.0f}", f"{us / total:.0%}", whose] for what, us, whose in rows]
+    body.append(["total (loop thread + the others)", f"{total:.0f}", "100%", ""])
+    shares = (
+        ", ".join(f"{k.removeprefix('perf_')} {v:.0%}" for k, v in parts.items() if "perf_" in k)
+        if "perf_wasm" in parts
+        else "perf not available: the guest's code is not separated"
+    )
+    head = (
+        f"Where one request's CPU goes: `omniwasm serve --workers 1` under the same wrk load "
+        f"({CONNECTIONS} connections, {parts['rps']:.0f} requests/s during this run); "
+        f"per-thread CPU from /proc, perf samples of the process by kind of code ({shares}); "
+        f"the guest side also measured in-process on one thread (best of 3 x 1500 requests: "
+        f"{served:.0f} us with instances reused 128 times, {lasting:.0f} us never replaced). "
+        "Parts are estimates: the in-process figures run without contention, so the last row "
+        "takes what threads add."
+    )
+    table_md = table(["part", "CPU µs per request", "share", "whose"], body)
+    return f"{head}\n\n{table_md}"
+
+
 def main() -> None:
     import shutil
 
@@ -116,6 +189,8 @@ def main() -> None:
         port = free_port()
         argv = [*omni, "--addr", f"127.0.0.1:{port}", "--workers", str(workers)]
         servers.append(Server(f"omniwasm --workers {workers}", argv, port))
+    port = free_port()
+    servers.append(Server(FLOOR, floor_argv(port), port))
     load_before = os.getloadavg()
     try:
         for server in servers:
@@ -123,6 +198,8 @@ def main() -> None:
         for _ in range(ROUNDS):
             for server in servers:
                 server.measure()
+        one = next(s for s in servers if s.name == "omniwasm --workers 1")
+        parts = profile(one)
     finally:
         for server in servers:
             server.stop()
@@ -137,6 +214,8 @@ def main() -> None:
         verdict = (
             f">= 1.0x: {'**met**' if ratio >= 1.0 else '**NOT met**'}" if judged else "reported"
         )
+        if server.name == FLOOR:
+            verdict = "floor (no guest)"
         rows.append(
             [
                 server.name,
@@ -179,36 +258,32 @@ def main() -> None:
         "workers) over the run, divided by the requests wrk completed."
     )
     print()
+    floor = next(s for s in servers if s.name == FLOOR).median("cpu_us")
+    print(profile_table(parts, floor, wasm))
+    print()
     print(GAP)
 
 
 GAP = (
-    "Where the time goes: py-spy (`--gil`, 9 s) on `omniwasm serve --workers 1` under wrk at "
-    "32 connections (2026-12-06 07:34 UTC). About 28% of the GIL time is the `handle` call "
-    "(the guest's CPython in wasm and its host calls, raw wasmtime callbacks since the own "
-    "runtime's call-path work; the async built-ins about 8.5%); about 14% copies the guest's "
-    "response stream and trailers future into the gateway's feed (each read takes the "
-    "instance's lock and runs its tasks until the copy completes); about 15% makes new "
-    "instances: as `wasmtime serve` does for 0.3 components, an instance serves 128 "
-    "requests and is replaced, and one own-runtime instantiation of this 19.7 MB component "
-    "costs about 9 ms of CPU alone (more under GIL contention), where wasmtime's pooled "
-    "instantiation costs microseconds. A/B in the same window (3 interleaved 8 s rounds, "
-    "one worker): `--instance-reuse 1000000` took 819-906 µs of CPU per request against "
-    "936-972 µs with the default 128, and 980-1123 against 888-979 requests/s; the default "
-    "stays wasmtime's (a guest's global state is reset as often as under `wasmtime "
-    "serve`). The rest is the ASGI gateway (about 19%: admission, the hand-off to a guest "
-    "thread and back, the access log 4%), uvicorn's HTTP (about 7% sending) and GIL "
-    "hand-offs between the event loop and the guest threads. `wasmtime serve` spends about "
-    "300 µs of CPU per request in all. Done so far (in-process hello through the gateway, "
-    "one thread: 284 -> ~560 requests/s; the guest side of a request ~970 -> ~515 µs CPU): "
-    "the transmission futures `new` returns are fed from a `concurrent.futures.Future` "
-    "instead of a coroutine on a host loop; a stream or future crossing to the host formats "
-    "its type name only when it traps; stream reads make a wait event only when they must "
-    "wait; element types compared once per type pair; the handler looked up once per "
-    "instance. Next: a cheaper own-runtime instantiation (or a pre-instantiated instance "
-    "image), copying a response stream into the feed from inside the instance's driver "
-    "instead of one locked read per chunk, and the gateway's per-request Python (shared "
-    "with 0.2 components)."
+    "Why 1.0x is out of reach as built: the guest's own code (componentize-py's CPython "
+    "compiled to wasm) takes about as much CPU per request under omniwasm as `wasmtime serve` "
+    "spends on a whole request (perf: ~59% of wasmtime's samples are its JIT code, so "
+    "~150-200 µs of its ~250-350), so matching it needs a host that costs nothing; the "
+    "floor alone (uvicorn answering without a guest) is ~40-45 µs. What is ours is the "
+    "rest of the table: the ASGI gateway on the event loop, the host side of the ~24 calls "
+    "the guest makes per request (20 async-ABI built-ins such as `context.get/set`, "
+    "`waitable.join`, `stream.write`; 4 `wasi:http` types calls), and above all what "
+    "threads add: the guest thread and the event loop trade the GIL at each of the guest's "
+    "calls into and out of wasm, and the other guest threads poll the instance's lock "
+    "(one instance runs one request's code at a time). This session: a request now waits "
+    "for the end alone until 5 ms after a guest thread took it instead of 5 ms after it was "
+    "queued (at 32 connections nearly every request waited longer than that in the queue, "
+    "so the loop was woken in the middle of the guest's run and traded the GIL with it: "
+    "in-process at 32 concurrent requests ~1106 -> ~879 µs CPU per request); the own "
+    "runtime's planned imports (owninst) cut instantiation from ~15% to a few percent. "
+    "Next: run each instance's requests on one thread that owns its store (no lock polling, "
+    "one hand-off per request), fewer Python frames per async built-in, and the gateway's "
+    "per-request objects."
 )
 
 
