@@ -63,7 +63,8 @@ fuzz: $(STAMP)
 	$(BIN)/python tests/fuzz/fuzzing.py --inputs $(FUZZ_INPUTS) --seed $(FUZZ_SEED) --jobs 2
 
 # Component backends (#15): the differential harness in its long mode (values per function),
-# and the whole suite with omniwasm's own component runtime forced (auto: where it can).
+# and the whole suite with omniwasm's own component runtime forced (COMPONENTS=stock: on stock;
+# `make test` runs on the default, auto).
 DIFF_EXAMPLES ?= 5000
 test-diff-long: $(STAMP)
 	OMNIWASM_DIFF_EXAMPLES=$(DIFF_EXAMPLES) $(BIN)/python -m pytest -n 2 -q tests/component/test_own_backend.py

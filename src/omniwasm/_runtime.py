@@ -103,8 +103,8 @@ def _attach_context(own: Any, context: Any, policy: Policy) -> None:
 
 
 def _components_backend(choice: str | None) -> str:
-    """The component backend: the argument, else ``OMNIWASM_COMPONENTS``, else ``stock``."""
-    raw = choice if choice is not None else os.environ.get("OMNIWASM_COMPONENTS", "stock")
+    """The component backend: the argument, else ``OMNIWASM_COMPONENTS``, else ``auto``."""
+    raw = choice if choice is not None else os.environ.get("OMNIWASM_COMPONENTS", "auto")
     backend = _BACKENDS.get(raw.strip().lower())
     if backend is None:
         raise PolicyError(
@@ -134,7 +134,7 @@ class Runtime:
             modules: bytes at memcpy speed, memories the policy can see; raises PolicyError
             for a component it cannot run yet) or ``"auto"`` (omniwasm's when it supports the
             component, else stock; ``Instance.component_backend`` says which and why). The
-            default is ``OMNIWASM_COMPONENTS``, else ``"stock"``.
+            default is ``OMNIWASM_COMPONENTS``, else ``"auto"``.
         max_instance_size: bytes of per-instance metadata a pool slot holds (1 MiB by default;
             larger modules, such as CPython with numpy, need more).
 

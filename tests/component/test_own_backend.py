@@ -172,6 +172,16 @@ def test_environment_chooses_the_default_backend(
         omniwasm.Runtime()
 
 
+def test_the_default_backend_is_auto(
+    wat_component: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without OMNIWASM_COMPONENTS a runtime picks auto: own where it can run the component."""
+    monkeypatch.delenv("OMNIWASM_COMPONENTS", raising=False)
+    rt = omniwasm.Runtime()
+    assert rt.components == "auto"
+    assert rt.instantiate(wat_component("types")).component_backend == "omniwasm"
+
+
 def test_invalid_utf8_from_the_guest_is_a_trap_and_poisons(
     wat_component: Callable[[str], Path],
 ) -> None:
