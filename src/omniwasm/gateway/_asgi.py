@@ -376,6 +376,7 @@ class Gateway:
             if self.service is None:
                 request = IncomingRequest(*head, headers, feed)
                 exchange = Exchange(*guest, request, **callbacks)
+                exchange.body_limit = OUTGOING_BUFFER
             else:  # as wasmtime: no hop-by-hop headers; Host is the authority, not a header
                 kept = [(n, v) for n, v in headers if n.lower() not in FORBIDDEN_HEADERS]
                 service = wasi_p3.Request(*head, kept, feed)
@@ -505,6 +506,8 @@ class Gateway:
             out.feed.limit = OUTGOING_BUFFER
         await send(start)
         if out is None or bodiless:  # as hyper (wasmtime serve): no body, whatever the guest writes
+            if out is not None:
+                out.feed.discard()  # nobody reads it: the guest's writes must not wait
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
         left = self._left(exchange)

@@ -151,6 +151,10 @@ class Exchange:
         self._wanted = False
         self._announced = False
         self._lock = threading.Lock()
+        self.body_limit: int | None = None
+        """Bytes of response body the host buffers once the guest has answered (None: no
+        bound): a guest that answers and streams is then held back by its reader from the
+        start, however late the loop gets to the response."""
         self.outparam = Outparam(self._response_set)
 
     def abandon(self) -> None:
@@ -189,6 +193,12 @@ class Exchange:
             self._on_response()
 
     def _response_set(self) -> None:
+        limit = self.body_limit
+        answer = self.outparam.response
+        if limit is not None and isinstance(answer, Ok):
+            body = getattr(answer.value, "outgoing_body", None)
+            if body is not None and body.feed.limit is None:
+                body.feed.limit = limit  # from here the guest's writes wait for the reader
         with self._lock:
             ready = self._wanted and not self._announced
             self._announced |= ready

@@ -219,11 +219,23 @@ async def stream_body(
     """
     loop = asyncio.get_running_loop()
     wake = asyncio.Event()
-    feed.watch(lambda: call_on_loop(loop, wake.set))
+    # The producer wakes the loop only while it waits here: one wake-up per wait, not one per
+    # chunk (each is a self-pipe write and a hand-off of the GIL between the two threads).
+    waiting = [False]
+
+    def poke() -> None:
+        if waiting[0]:
+            waiting[0] = False
+            call_on_loop(loop, wake.set)
+
+    feed.watch(poke)
     try:
         while True:
             wake.clear()
+            waiting[0] = True  # before looking: a chunk put after the look then wakes us
             data, ended = _drain(feed)
+            if data or ended:
+                waiting[0] = False
             if ended:
                 if feed.error is None and not cut():
                     await send({"type": "http.response.body", "body": data, "more_body": False})
