@@ -34,6 +34,7 @@ from .async_canon import (
 )
 from .call import short
 from .instance import Host, Lifted, Options, OwnInstance, _local
+from .lowered_bytes import is_bytes_sink, sink_binder
 from .rawhost import host_trap, slot_layout, slot_masks, slot_views
 
 _PLAIN = frozenset({int, float, bool, str, bytes, type(None)})
@@ -67,7 +68,10 @@ def lower_binder(
     )
     if scalar:
         return params, results, _scalar_binder(sig, params, results, label, resolve)
-    return params, results, _binder(sig, hosted, params, results, label, resolve)
+    generic = _binder(sig, hosted, params, results, label, resolve)
+    if hosted and is_bytes_sink(sig):  # stream writes: bytes straight out of guest memory
+        return params, results, sink_binder(sig, label, resolve, generic=generic)
+    return params, results, generic
 
 
 def _scalar_binder(
