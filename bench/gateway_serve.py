@@ -40,6 +40,8 @@ GUESTS = ROOT / "tests" / "fixtures" / "gateway"
 DURATION = f"{int(os.environ.get('BENCH_WRK_SECONDS', '10'))}s"
 CONNECTIONS = (16, 32)
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+ONLY = os.environ.get("BENCH_GATEWAY_ONLY", "")
+"""While developing: run only the guests whose label contains this text (e.g. ``1 MiB``)."""
 
 
 def free_port() -> int:
@@ -189,6 +191,7 @@ def main() -> None:
     py = python_guest()
     if py is not None:
         cases.insert(0, ("componentize-py hello", py, "/"))
+    cases = [case for case in cases if ONLY in case[0]]
     rows = []
     cores = os.cpu_count() or 1
     load_before = os.getloadavg()
