@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import errno
 import ipaddress
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..._component import host_data
@@ -202,6 +203,7 @@ class TcpSocket(_Socket):
         super().__init__(family, sock or socket.socket(af, socket.SOCK_STREAM))
         self.listening = False
         self.backlog = 128
+        self._stop_accepting: Callable[[], Any] | None = None
 
     @staticmethod
     def create(address_family: Any) -> TcpSocket:
@@ -238,12 +240,37 @@ class TcpSocket(_Socket):
 
     async def _accepting(self) -> Any:
         loop = asyncio.get_running_loop()
-        while True:
-            try:
-                conn, _ = await loop.sock_accept(self.sock)
-            except OSError:
-                return
-            yield TcpSocket(self.family, conn)
+        closing = loop.create_future()
+        self._stop_accepting = lambda: loop.call_soon_threadsafe(_settle, closing)
+        try:
+            while True:
+                accept = asyncio.ensure_future(loop.sock_accept(self.sock))
+                await asyncio.wait({accept, closing}, return_when=asyncio.FIRST_COMPLETED)
+                if not accept.done():  # dropped: stop waiting on its socket, on this loop
+                    accept.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, OSError):
+                        await accept
+                    return
+                try:
+                    conn, _ = accept.result()
+                except OSError:
+                    return
+                yield [TcpSocket(self.family, conn)]  # a stream's chunks are lists of elements
+        finally:
+            self._stop_accepting = None
+            if closing.done():
+                self.sock.close()
+
+    def close(self) -> None:
+        """Dropped by the guest: close the host socket (after its accept loop lets go of it)."""
+        stop = self._stop_accepting
+        if stop is None:
+            self.sock.close()
+            return
+        try:
+            stop()  # the accept loop closes the socket once it stopped waiting on it
+        except RuntimeError:  # its loop is closed already
+            self.sock.close()
 
     def send(self, data: Any) -> Any:
         """``send``: drain the guest's stream into the socket, then shut the write side."""
@@ -430,6 +457,11 @@ class UdpSocket(_Socket):
             self._setsockopt(socket.IPPROTO_IP, socket.IP_TTL, value)
         else:
             self._setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, value)
+
+
+def _settle(fut: asyncio.Future[Any]) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 def _resolve_addresses(name: str) -> Any:
