@@ -18,7 +18,6 @@ the gateway's, unchanged.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import threading
 from collections.abc import Callable
@@ -28,7 +27,7 @@ from .._errors import OmniwasmError
 from .._wit.values import Err, Ok
 from ..wasi import WasiContext
 from ..wasi import p3 as wasi_p3
-from ..wasi.http import BodyFeed, Fields, OutgoingBody, OutgoingResponse, ResponseOutparam
+from ..wasi.http import Fields, OutgoingBody, OutgoingResponse, ResponseOutparam
 from ..wasi.http import error_code as http_error
 from ._exchange import Exchange
 
@@ -242,51 +241,6 @@ class ServiceExchange(Exchange):
             response.body.close()
 
 
-def _chunks(contents: Any) -> Any:
-    """The chunks of a body's contents, read on this thread (blocking)."""
-    if contents is None:
-        return
-    if isinstance(contents, bytes | bytearray | memoryview):
-        yield bytes(contents)
-        return
-    if isinstance(contents, BodyFeed):
-        yield from contents.chunks()
-        return
-    read = getattr(contents, "read_sync", None)
-    if read is not None:  # a guest's stream
-        while (part := read(READ_CHUNK)) is not None:
-            yield part
-        return
-    yield from _async_chunks(contents)
-
-
-def _async_chunks(contents: Any) -> Any:
-    loop = asyncio.new_event_loop()
-    try:
-        it = contents.__aiter__()
-        while True:
-            try:
-                yield loop.run_until_complete(it.__anext__())
-            except StopAsyncIteration:
-                return
-    finally:
-        loop.close()
-
-
-def _trailers(value: Any) -> Any:
-    """The trailers' ``result<option<fields>, error-code>`` (waiting for a guest's future)."""
-    get = getattr(value, "get_sync", None)
-    if get is not None:
-        return get()
-    if hasattr(value, "__await__"):
-        return asyncio.run(_awaited(value))
-    return Ok(None) if value is None else value
-
-
-async def _awaited(value: Any) -> Any:
-    return await value
-
-
 def _copy_body(source: wasi_p3.Body, body: OutgoingBody, abandoned: Callable[[], bool]) -> None:
     """Copy the guest's contents into the response feed, then end it with the trailers.
 
@@ -303,7 +257,7 @@ def _copy_body(source: wasi_p3.Body, body: OutgoingBody, abandoned: Callable[[],
 def _copy(source: wasi_p3.Body, body: OutgoingBody, abandoned: Callable[[], bool]) -> None:
     feed = body.feed
     contents = source.contents
-    for chunk in _chunks(contents):
+    for chunk in wasi_p3.blocking_chunks(contents, READ_CHUNK):
         if not chunk:
             continue
         while feed.room() <= 0 and not abandoned():  # the client is slower than the guest
@@ -314,7 +268,7 @@ def _copy(source: wasi_p3.Body, body: OutgoingBody, abandoned: Callable[[], bool
                 close()  # the guest's further writes see the reader gone
             return
         body._write(chunk)
-    result = _trailers(source.trailers)
+    result = wasi_p3.blocking_trailers(source.trailers)
     if isinstance(result, Err):
         feed.end(result.value if result.value is not None else http_error("internal-error"))
         return

@@ -16,7 +16,17 @@ The ``wasi:http`` resources (:class:`Request`, :class:`Response`, :class:`Fields
 """
 
 from ._host import VERSIONS, add_to_linker, linker
-from ._http import Body, Fields, Request, RequestOptions, Response, Sent, feed_chunks
+from ._http import (
+    Body,
+    Fields,
+    Request,
+    RequestOptions,
+    Response,
+    Sent,
+    blocking_chunks,
+    blocking_trailers,
+    feed_chunks,
+)
 from ._run import run
 
 __all__ = [
@@ -28,6 +38,8 @@ __all__ = [
     "Response",
     "Sent",
     "add_to_linker",
+    "blocking_chunks",
+    "blocking_trailers",
     "feed_chunks",
     "linker",
     "run",
