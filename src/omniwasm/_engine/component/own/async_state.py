@@ -419,12 +419,12 @@ class SharedFuture:
         self.notify(CopyResult.CANCELLED)
 
     def drop(self) -> None:
+        # The end dropped has no copy in progress (dropping one traps), so a pending copy is
+        # the other end's: a waiting read sees the writer go, a waiting write the reader.
         if not self.dropped:
             self.dropped = True
-            if self.pending_buffer is not None and self.pending_kind == "read":
+            if self.pending_buffer is not None:
                 self.notify(CopyResult.DROPPED)
-
-    pending_kind = ""
 
     def _check_same(self, owner: Any) -> None:
         trap_if(
@@ -433,9 +433,10 @@ class SharedFuture:
         )
 
     def read(self, owner: Any, dst: Any, done: Callable[[int], None]) -> None:
-        if self.pending_buffer is None:
+        if self.dropped:  # only the host drops a writer that never wrote (a cancelled value)
+            done(CopyResult.DROPPED)
+        elif self.pending_buffer is None:
             self.pending_owner, self.pending_buffer, self.pending_done = owner, dst, done
-            self.pending_kind = "read"
         else:
             self._check_same(owner)
             copy_elements(dst, self.pending_buffer, 1, self.flat)
@@ -447,7 +448,6 @@ class SharedFuture:
             done(CopyResult.DROPPED)
         elif self.pending_buffer is None:
             self.pending_owner, self.pending_buffer, self.pending_done = owner, src, done
-            self.pending_kind = "write"
         else:
             self._check_same(owner)
             copy_elements(self.pending_buffer, src, 1, self.flat)
