@@ -18,16 +18,30 @@ def _run(cmd: list[str]) -> tuple[int, str]:
     return run.returncode, run.stdout
 
 
-@pytest.mark.parametrize("name", ["p3_hello", "p3_exit"])
+COMMANDS = {
+    "p3_hello": (0, "hello from wasi 0.3\n"),  # run returns ok
+    "p3_exit": (7, ""),  # wasi:cli/exit@0.3.0 exit-with-code(7)
+    "p3_fail": (1, ""),  # wasi:cli/exit@0.3.0 exit(err)
+    "p3_run_err": (1, ""),  # run returns err
+    "p3_trap": (134, ""),  # the callback traps: wasmtime's 128 + SIGABRT
+    "p3_mixed": (1, "hello from wasi 0.3\n"),  # 0.3 stdout, then wasi:cli/exit@0.2.0 exit(err)
+}
+
+
+@pytest.mark.parametrize("name", COMMANDS)
 def test_run_wasi_p3_command(omniwasm_cli: list[str], name: str) -> None:
-    """``omniwasm run -Sp3 -W component-model-async=y`` runs a WASI 0.3 command."""
+    """``omniwasm run -Sp3 -W component-model-async=y`` gives a command's exit code and stdout.
+
+    Ok, exit-with-code, exit(err), an err result, a trap, and a command using a WASI 0.2
+    interface (exit) beside 0.3 ones (stdout).
+    """
     path = assemble(ASYNC / f"{name}.wat", "p3-")
     code, out = _run([*omniwasm_cli, "run", "-Sp3", "-W", "component-model-async=y", str(path)])
-    assert (code, out) == ((0, "hello from wasi 0.3\n") if name == "p3_hello" else (7, ""))
+    assert (code, out) == COMMANDS[name]
 
 
 @pytest.mark.reference
-@pytest.mark.parametrize("name", ["p3_hello", "p3_exit"])
+@pytest.mark.parametrize("name", COMMANDS)
 def test_run_matches_wasmtime(omniwasm_cli: list[str], reference_wasmtime: str, name: str) -> None:
     """Exit code and stdout are wasmtime 49's for the same command line."""
     path = str(assemble(ASYNC / f"{name}.wat", "p3-"))

@@ -51,12 +51,24 @@ def test_exit_with_code() -> None:
 
 
 @pytest.mark.reference
-@pytest.mark.parametrize("name", ["p3_hello", "p3_exit", "p3_sleep"])
+@pytest.mark.parametrize(
+    "name", ["p3_hello", "p3_exit", "p3_sleep", "p3_fail", "p3_run_err", "p3_mixed"]
+)
 def test_same_as_wasmtime(reference_wasmtime: str, name: str) -> None:
     """wasmtime 49 gives the same exit code and stdout for the same file."""
     path = guest(name)
     result = bounded(lambda: p3.run(omniwasm.Runtime(), path, POLICY))
     assert wasmtime_run(reference_wasmtime, path) == (result.exit_code, result.stdout)
+
+
+def test_output_then_a_0_2_exit_keeps_both() -> None:
+    """A command writing through 0.3 stdout and exiting through 0.2 exit keeps its output.
+
+    The guest exits in the callback the stdout drain runs: the exit is the run's end (code 1),
+    not a failure of the host's drain.
+    """
+    result = bounded(lambda: p3.run(omniwasm.Runtime(), guest("p3_mixed"), POLICY))
+    assert (result.exit_code, result.stdout) == (1, b"hello from wasi 0.3\n")
 
 
 def test_both_versions_are_defined(tmp_path: Path) -> None:

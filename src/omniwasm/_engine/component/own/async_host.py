@@ -14,12 +14,20 @@ from typing import Any
 
 import wasmtime
 
-from ...._errors import HostFunctionError, OmniwasmError
+from ...._errors import OmniwasmError
 from ...._wit import types as t
 from ...._wit.convert import from_python
 from ...._wit.values import Err, Ok
 from .abi import codec, params_codec
-from .async_run import cancel_soon, core_func, cx_of, schedule, state_of, using_instance
+from .async_run import (
+    cancel_soon,
+    core_func,
+    cx_of,
+    host_failure,
+    schedule,
+    state_of,
+    using_instance,
+)
 from .async_state import EventCode, Subtask
 
 __all__ = ["lower_async"]
@@ -128,11 +136,7 @@ class _HostCall:
         else:
             exc = fut.exception()
             if exc is not None and not (isinstance(exc, Err) and self.is_result):
-                err = HostFunctionError(
-                    f"host function {self.label} raised {type(exc).__name__}: {exc}"
-                )
-                err.__cause__ = exc
-                st.failure = err
+                st.failure = host_failure(f"host function {self.label}", exc)
                 return
             value = exc if exc is not None else fut.result()
             if self.rcodec is not None:

@@ -25,7 +25,7 @@ from typing import Any
 
 import wasmtime
 
-from ...._errors import OmniwasmError, Trap
+from ...._errors import ExecutionError, HostFunctionError, OmniwasmError, Trap
 from ...._wit import types as t
 from .abi import AbiTrap, Cx
 from .async_loop import HostLoop
@@ -43,6 +43,7 @@ __all__ = [
     "cx_of",
     "drain",
     "drive",
+    "host_failure",
     "schedule",
     "settle",
     "state_of",
@@ -120,6 +121,19 @@ def schedule(st: AsyncState, awaitable: Any, inst: Any = None) -> Any:
         return await awaitable
 
     return asyncio.run_coroutine_threadsafe(run(), loop)
+
+
+def host_failure(what: str, exc: BaseException) -> BaseException:
+    """The error a failed host coroutine ends its guest's call with.
+
+    A coroutine that read a guest's stream ran that guest meanwhile: the guest's own end (an
+    exit, a trap, a limit) comes back as it is; anything else is the host's HostFunctionError.
+    """
+    if isinstance(exc, ExecutionError):
+        return exc
+    err = HostFunctionError(f"{what} raised {type(exc).__name__}: {exc}")
+    err.__cause__ = exc
+    return err
 
 
 def cancel_soon(st: AsyncState, fut: Any) -> None:

@@ -24,12 +24,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ...._errors import HostFunctionError
 from ...._wit import types as t
 from ...._wit.convert import from_python
 from .abi import EXTRA, Codec, Cx, codec
 from .async_buffers import HostBytes, HostValues
-from .async_run import current_instance, drive, schedule, state_of
+from .async_run import current_instance, drive, host_failure, schedule, state_of
 from .async_state import (
     IDLE,
     CopyResult,
@@ -219,9 +218,7 @@ def _pump_stream(inst: Any, shared: SharedStream, elem: _Elem, chunks: Any) -> N
         st.host_pending -= 1
         exc = None if f.cancelled() else f.exception()
         if exc is not None:
-            err = HostFunctionError(f"a host stream failed: {type(exc).__name__}: {exc}")
-            err.__cause__ = exc
-            st.failure = err
+            st.failure = host_failure("a host stream", exc)
         shared.drop()
 
     fut.add_done_callback(lambda f: st.post(lambda: ended(f)))
@@ -251,9 +248,7 @@ def _feed_future(shared: SharedFuture, elem: _Elem, value: Any, inst: Any = None
                 return
             exc = f.exception()
             if exc is not None:
-                err = HostFunctionError(f"a host future failed: {type(exc).__name__}: {exc}")
-                err.__cause__ = exc
-                st.failure = err
+                st.failure = host_failure("a host future", exc)
                 return
             _feed_future(shared, elem, f.result())
 
