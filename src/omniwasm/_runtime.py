@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 # The component machinery (``_component``, the WIT types) is imported where a component is
 # used, never on a core module's path: a WASI p1 run stays a few milliseconds from start-up.
 
-__all__ = ["Instance", "RunResult", "Runtime", "keep_trap_handlers"]
+__all__ = ["Instance", "RunResult", "Runtime", "keep_freed_memory", "keep_trap_handlers"]
 
 
 def keep_trap_handlers() -> None:
@@ -38,6 +38,16 @@ def keep_trap_handlers() -> None:
     own (a SQL statement).
     """
     eng.restore_trap_handlers(quick=True)
+
+
+def keep_freed_memory() -> bool:
+    """Make this process's allocator keep freed memory for reuse; whether it could.
+
+    For a serving process (``omniwasm serve``): response bodies streamed through the heap then
+    reuse the memory the previous response freed instead of page-faulting it back in (see
+    ``_engine/heap.py``). glibc only; elsewhere False.
+    """
+    return bool(eng.keep_freed_memory())
 
 
 def _is_linker(obj: object) -> bool:

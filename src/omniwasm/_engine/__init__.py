@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .core.linked import CoreTemplate, func_exports
     from .core.slotcall import SLOT, SlotCall, set_fuel
     from .describe import exports_of, imports_of
+    from .heap import keep_freed_memory
     from .memory import LinearMemory
     from .native import (
         DEFAULT_KEEP_RESIDENT,
@@ -78,6 +79,7 @@ _WHERE: dict[str, str] = {
     "instantiate_core": ".core.instance",
     "imports_wasi": ".component.own.instance",
     "instantiate_own": ".component.own.runner",
+    "keep_freed_memory": ".heap",
     "prepare_own": ".component.own.runner",
     "load_artifact": ".artifact",
     "map_module": ".artifact",
@@ -135,6 +137,7 @@ __all__ = [
     "instantiate_component",
     "instantiate_core",
     "instantiate_own",
+    "keep_freed_memory",
     "load_artifact",
     "map_module",
     "missing_imports",

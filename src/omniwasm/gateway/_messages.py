@@ -260,7 +260,7 @@ def _drain(feed: BodyFeed) -> tuple[bytes, bool]:
     ended = False
     while size < SEND_CHUNK:
         try:
-            chunk = feed.take(SEND_CHUNK - size, block=False)
+            chunk = feed.take_upto(SEND_CHUNK - size)
         except Err:
             ended = True
             break

@@ -246,3 +246,40 @@ def test_outgoing_body_without_a_reader_is_not_bounded() -> None:
     assert out.check_write() > 0
     http.OutgoingBody.finish(body, None)
     assert len(b"".join(body.feed.chunks())) == 2 << 20
+
+
+def test_take_upto_joins_the_chunks_there_are_up_to_the_length() -> None:
+    """``take_upto`` returns the buffered chunks as one piece, cut at the length.
+
+    The rest stays; with nothing buffered it returns b"" until the feed ends, then raises
+    ``closed``.
+    """
+    feed = http.BodyFeed(limit=1 << 20)
+    assert feed.take_upto(100) == b""
+    for part in (b"abc", b"defg", b"hi"):
+        feed.put(part)
+    assert feed.take_upto(5) == b"abcde"
+    assert feed.room() == (1 << 20) - 4  # what was taken is room again
+    assert feed.take_upto(0) == b""
+    assert feed.take_upto(100) == b"fghi"
+    assert feed.take_upto(100) == b""  # not ended: nothing yet
+    feed.put(b"j")
+    feed.end()
+    assert feed.take_upto(100) == b"j"
+    with pytest.raises(Err) as exc:
+        feed.take_upto(100)
+    assert exc.value.value == Variant("closed")
+
+
+def test_take_upto_reports_a_failed_body_once() -> None:
+    """A failed body: ``take_upto`` gives what was buffered, the error once, then ``closed``."""
+    feed = http.BodyFeed()
+    feed.put(b"partial")
+    feed.end(http.error_code("internal-error"))
+    assert feed.take_upto(1 << 20) == b"partial"
+    with pytest.raises(Err) as exc:
+        feed.take_upto(1 << 20)
+    assert exc.value.value.case == "last-operation-failed"
+    with pytest.raises(Err) as exc:
+        feed.take_upto(1 << 20)
+    assert exc.value.value == Variant("closed")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..._errors import PolicyError
+from ..._runtime import keep_freed_memory
 from .._app import App
 from ._http2 import check_http2, serve_http2
 from ._logs import configure_logging
@@ -51,6 +52,7 @@ def app_from_env() -> App | WorkerApp:
             watch=watch_files if settings.watch else None,
         )
     gc.freeze()  # the app's long-lived objects: no more garbage-collector passes over them
+    keep_freed_memory()
     return served
 
 
@@ -124,6 +126,7 @@ def serve(settings: ServeSettings) -> int:
         return 0
     app = settings.build()
     gc.freeze()  # the app's long-lived objects: no more garbage-collector passes over them
+    keep_freed_memory()
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         if settings.http2:
             runner.run(serve_http2(app, host, port, settings))

@@ -246,12 +246,47 @@ class BodyFeed:
                 if self.limit is not None:
                     self._notify()  # a producer may wait for room
                 return head
-            if not self._done:
-                return b""
-            if self._error is not None and not self._error_reported:
-                self._error_reported = True
-                raise Err(Variant("last-operation-failed", HttpIoError(self._error)))
-            raise closed()
+            return self._empty()
+
+    def take_upto(self, length: int) -> bytes:
+        """Up to ``length`` bytes of what the feed holds now, in one piece (b"" when none yet).
+
+        For a consumer that sends large pieces (the gateway): the producer's chunks (a guest
+        writes at most 4 KiB per call) are taken together under one lock, not one by one.
+
+        Raises:
+            Err: as :meth:`take`, once the feed is empty and has ended.
+
+        """
+        with self._lock:
+            chunks = self._chunks
+            if chunks:
+                if length <= 0:
+                    return b""
+                parts: list[bytes] = []
+                size = 0
+                while chunks and size < length:
+                    head = chunks.popleft()
+                    if size + len(head) > length:
+                        cut = length - size
+                        chunks.appendleft(head[cut:])
+                        head = head[:cut]
+                    parts.append(head)
+                    size += len(head)
+                self._buffered -= size
+                if self.limit is not None:
+                    self._notify()  # a producer may wait for room
+                return parts[0] if len(parts) == 1 else b"".join(parts)
+            return self._empty()
+
+    def _empty(self) -> bytes:
+        """What a take returns with no chunk left (call with the lock held)."""
+        if not self._done:
+            return b""
+        if self._error is not None and not self._error_reported:
+            self._error_reported = True
+            raise Err(Variant("last-operation-failed", HttpIoError(self._error)))
+        raise closed()
 
     def chunks(self) -> Iterator[bytes]:
         """Every chunk until the end, blocking (for host threads).
