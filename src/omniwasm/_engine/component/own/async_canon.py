@@ -350,7 +350,7 @@ class _Builder:
                 task.options is not None and task.options.memory is not opts.memory,
                 f"{task.label}: task.return's options differ from the lift's",
             )
-            cx = cx_of(live, opts)
+            cx = live.cx(opts, inner=True) if task.inner else cx_of(live, opts)
             lift = task.result_codec if task.result_codec is not None else rcodec
             if lift is None:
                 value = None

@@ -37,8 +37,11 @@ MAX_FLAT_ASYNC_PARAMS = 4
 
 def lower_async(inst: Any, target: Any, opts: Any, label: str) -> wasmtime.Func:
     """``canon lower async`` of a Python host function (``def`` or ``async def``)."""
-    if not hasattr(target, "fn"):  # a Host (Python function), not a lifted guest function
-        raise OmniwasmError("async calls between components inside one component (not supported)")
+    if not hasattr(target, "fn"):  # not a Python function: another inner instance lifted it
+        from .async_fused import lower_to_guest
+        from .lowered import _fused_call
+
+        return lower_to_guest(inst, target, opts, label, _fused_call)
     call = _HostCall(inst, target, opts, label)
     return core_func(inst, call.params, ["i32"], call, label)
 

@@ -44,6 +44,7 @@ __all__ = [
     "drain",
     "drive",
     "host_failure",
+    "run_core",
     "schedule",
     "settle",
     "state_of",
@@ -222,14 +223,20 @@ def block_until(inst: Any, cond: Callable[[], bool], what: str) -> None:
         inst.box.deadline.wait(lambda s: wait_host(inst, st, s) or cond(), what)
 
 
-def _run_core(st: AsyncState, task: Task, fn: Any, *args: Any) -> None:
+def run_core(st: AsyncState, task: Task, fn: Any, *args: Any) -> None:
+    """Run ``task``'s entry or callback ``fn`` (one turn) and take the code it returns."""
     outer = st.current
     st.current = task
+    st.running.append(task)
     try:
         packed = fn(*args)
     finally:
         st.current = outer
+        st.running.pop()
     _handle_code(st, task, int(packed) & 0xFFFFFFFF)
+
+
+_run_core = run_core
 
 
 def _handle_code(st: AsyncState, task: Task, packed: int) -> None:
@@ -251,7 +258,7 @@ def _step(inst: Any, st: AsyncState) -> bool:
     """Resume every task that can take an event once; True when any ran."""
     ran = False
     for task in list(st.tasks):
-        if task.exited:
+        if task.exited or task in st.running:  # a turn on the stack (a sync call waits)
             continue
         if task.state == Task.PENDING_CANCEL:
             task.state = Task.CANCEL_DELIVERED

@@ -281,6 +281,8 @@ class Task:
         self.result: Any = None
         self.result_type: Any = None
         """The function's result type, which ``task.return`` must match."""
+        self.inner = False
+        """Called by another instance inside the same component (its result crosses there)."""
 
     def may_block(self) -> bool:
         return self.is_async_func or self.state == Task.RESOLVED
@@ -505,6 +507,8 @@ class AsyncState:
         """Callback tasks that have not exited, in the order they started."""
         self.current: Task | None = None
         """The task whose core code runs now (None between calls)."""
+        self.running: list[Task] = []
+        """The tasks with a turn on the stack (innermost last)."""
         self.idle_task = Task("(sync)", is_async_func=False, is_async_lift=False)
         self.inbox: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         """Completions posted by host coroutines, applied on the store's thread."""

@@ -30,6 +30,7 @@ from ...._wit.values import Err, Ok
 from .abi import AbiTrap, BadValue, Cx, codec, flatten_func, params_codec
 from .abi_flat import from_raw, is_scalar, to_raw
 from .async_canon import (
+    AsyncLifted,
     settle,
 )
 from .call import short
@@ -244,6 +245,10 @@ def _fused_call(inst: Any, callee: Lifted, sig: t.FuncSig, args: list[Any]) -> A
     """
     if inst is None:
         raise OmniwasmError("the instance is gone")
+    if isinstance(callee, AsyncLifted):  # a sync call into an async function
+        from .async_fused import call_fused
+
+        return call_fused(inst, callee, args, "a component function")
     cx = inst.cx(callee.options, inner=True)
     flat: list[Any] = []
     _, _, spill_p, spill_r = flatten_func(sig, lower=False)
