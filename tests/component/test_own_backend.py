@@ -275,6 +275,35 @@ def test_unclosed_instances_are_freed(wat_component: Callable[[str], Path]) -> N
     assert ref() is None
 
 
+def test_store_is_freed_after_a_host_import_took_a_string(
+    wat_component: Callable[[str], Path],
+) -> None:
+    """An unclosed instance whose guest called a string host import frees its store once dropped.
+
+    The import's bound callback holds what holds the store (the canon options' realloc and
+    memory view): it must not keep the store alive from the global callback table, where it
+    was freed only at interpreter exit (and crashed the process there).
+    """
+    import gc
+    import weakref
+
+    rt = omniwasm.Runtime(components="omniwasm")
+    compiled = rt.load(wat_component("imports"))
+    iface = next(i for i in compiled.world.imports if i.name == HOST)
+    assert isinstance(iface, InterfaceType)
+    linker = omniwasm.Linker()
+    members = {f.name: (lambda x: x) for f in iface.funcs if f.name.startswith("echo-")}
+    linker.define(HOST, add=lambda a, b: a + b, noop=lambda: None, **members)
+    linker.define("log", lambda msg: None)
+    inst = rt.instantiate(compiled, imports=linker)
+    assert inst.exports.roundtrip["roundtrip-string"]("hello") == "hello"
+    assert inst.exports.roundtrip["roundtrip-list-u8"](b"\x00\x01") == b"\x00\x01"
+    store = weakref.ref(inst._inner.box.store)
+    del inst
+    gc.collect()
+    assert store() is None
+
+
 MANY_WAT = """(component
   (core module $m
     (memory (export "memory") 1)

@@ -23,6 +23,7 @@ from .._deadline import Deadline
 from .._errors import PolicyError
 from .._policy import Output, Policy, merge_env
 from . import traps
+from .core.rawfunc import immortal
 from .native import NO_DEADLINE, NativeEngine, ensure_ticker, ticks_for
 from .output import OutputCapture
 from .stdin import StdinPump, stdin_can_block
@@ -56,6 +57,7 @@ def _forget(ref: weakref.ref[StoreBox]) -> None:
     _CANCELLABLE.pop(id(ref), None)
 
 
+@immortal
 @_ON_DEADLINE  # type: ignore[untyped-decorator]
 def _on_deadline(ctx: int | None, data: int | None, delta: int | None, kind: int | None) -> int:
     """Every tick of a cancellable store's run: stop it when cancelled or past its timeout."""

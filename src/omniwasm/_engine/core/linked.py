@@ -35,7 +35,7 @@ from ..artifact import Artifact
 from ..store import StoreBox
 from ..translate import translate
 from .instance import WASI_P1_MODULES, CoreInstance, instantiate_failure, pre_instantiate_raw
-from .rawfunc import FINALIZER, UNCHECKED, caller_context, define_unchecked
+from .rawfunc import FINALIZER, UNCHECKED, caller_context, define_unchecked, immortal
 from .types import PROBE_PREFIX, describe_import, interface_of
 from .wasidet import shadow_deterministic
 from .wasifiles import shadow_file_calls
@@ -92,6 +92,7 @@ class _Entry:
         self.nresults = len(results)
 
 
+@immortal
 @UNCHECKED  # type: ignore[untyped-decorator]
 def _trampoline(env: int | None, caller: int | None, vals: int | None, nvals: int) -> int:
     entry = _ENTRIES.get(env or 0)
@@ -114,6 +115,7 @@ def _trampoline(env: int | None, caller: int | None, vals: int | None, nvals: in
         return int(_error_new(f"host function {name} raised {type(exc).__name__}".encode()) or 0)
 
 
+@immortal
 @FINALIZER  # type: ignore[untyped-decorator]
 def _finalize(env: int | None) -> None:
     _ENTRIES.pop(env or 0, None)

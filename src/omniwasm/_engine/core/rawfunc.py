@@ -8,10 +8,11 @@ deadline-aware WASI p1 ``poll_oneoff`` (:mod:`.wasip1`) are defined this way.
 from __future__ import annotations
 
 import ctypes
+from typing import TypeVar
 
 from wasmtime import _ffi as ffi
 
-__all__ = ["FINALIZER", "UNCHECKED", "caller_context", "define_unchecked"]
+__all__ = ["FINALIZER", "UNCHECKED", "caller_context", "define_unchecked", "immortal"]
 
 _vp = ctypes.c_void_p
 
@@ -24,3 +25,18 @@ define_unchecked = ctypes.CFUNCTYPE(
     UNCHECKED, _vp, FINALIZER,
 )(("wasmtime_linker_define_func_unchecked", ffi.dll))  # fmt: skip
 caller_context = ctypes.CFUNCTYPE(_vp, _vp)(("wasmtime_caller_context", ffi.dll))
+_Thunk = TypeVar("_Thunk")
+_incref = ctypes.pythonapi.Py_IncRef
+_incref.argtypes = [ctypes.py_object]
+
+
+def immortal(thunk: _Thunk) -> _Thunk:
+    """Keep a module-level ctypes callback (and its Python function) for the whole process.
+
+    wasmtime calls finalizers when it frees a store or a linker, and a store may be freed while
+    the interpreter exits, after the module holding the callback was cleared: the callback's
+    native thunk would be freed memory then (or, freed from inside its own teardown, it calls a
+    half-destroyed function: a segfault at exit). One leaked reference keeps it callable.
+    """
+    _incref(thunk)
+    return thunk

@@ -25,7 +25,7 @@ import wasmtime
 from wasmtime import _ffi as ffi
 
 from ..store import box_of
-from .rawfunc import FINALIZER, UNCHECKED, caller_context, define_unchecked
+from .rawfunc import FINALIZER, UNCHECKED, caller_context, define_unchecked, immortal
 from .wasip1 import WASI_P1, ForwarderSpec, call_native, forwarders, trap_pointer
 
 __all__ = ["EMFILE", "define_shadow", "raw_result", "shadow_file_calls"]
@@ -98,6 +98,7 @@ def _raw(name: str, body: Callable[[int, int, int], int]) -> Any:
 _CALLBACKS = {"path_open": _raw("path_open", _open), "fd_close": _raw("fd_close", _close)}
 
 
+@immortal
 @FINALIZER  # type: ignore[untyped-decorator]
 def _no_finalizer(env: int | None) -> None:
     return None

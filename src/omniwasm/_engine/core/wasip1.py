@@ -35,7 +35,7 @@ from wasmtime import _ffi as ffi
 from ..._deadline import Deadline
 from ..._errors import Cancelled, Timeout
 from ..store import CANCELLED_MESSAGE, box_of
-from .rawfunc import FINALIZER, UNCHECKED, caller_context, define_unchecked
+from .rawfunc import FINALIZER, UNCHECKED, caller_context, define_unchecked, immortal
 
 __all__ = [
     "WASI_P1",
@@ -473,6 +473,7 @@ def _poll(  # noqa: PLR0917 - poll_oneoff's own four arguments, after the caller
     return _ESUCCESS
 
 
+@immortal
 @UNCHECKED  # type: ignore[untyped-decorator]
 def _poll_oneoff(env: int | None, caller: int | None, vals: int | None, nvals: int) -> int:
     """The native callback: never raises (a failure becomes the guest's trap)."""
@@ -492,6 +493,7 @@ def _poll_oneoff(env: int | None, caller: int | None, vals: int | None, nvals: i
         return int(_error_new(text) or 0)
 
 
+@immortal
 @FINALIZER  # type: ignore[untyped-decorator]
 def _no_finalizer(env: int | None) -> None:
     return None

@@ -29,7 +29,7 @@ import wasmtime
 from wasmtime import _ffi as ffi
 
 from ...._errors import OmniwasmError
-from ...core.rawfunc import FINALIZER, UNCHECKED
+from ...core.rawfunc import FINALIZER, UNCHECKED, immortal
 
 __all__ = [
     "PlannedCalls",
@@ -85,6 +85,7 @@ def host_trap(message: bytes = b"python exception") -> int:
     return int(_trap_new(message, len(message)) or 0)
 
 
+@immortal
 @UNCHECKED  # type: ignore[untyped-decorator]
 def _trampoline(env: int | None, caller: int | None, slots: int | None, count: int) -> int:
     try:
@@ -93,12 +94,14 @@ def _trampoline(env: int | None, caller: int | None, slots: int | None, count: i
         return host_trap(b"host function was released")
 
 
+@immortal
 @FINALIZER  # type: ignore[untyped-decorator]
 def _finalize(env: int | None, callbacks: dict[int, Any] = _CALLBACKS) -> None:
     # bound at definition: a store freed while the interpreter exits sees module globals None
     callbacks.pop(env or 0, None)
 
 
+@immortal
 @UNCHECKED  # type: ignore[untyped-decorator]
 def _plan_trampoline(env: int | None, caller: int | None, slots: int | None, count: int) -> int:
     try:
@@ -113,6 +116,7 @@ def _plan_trampoline(env: int | None, caller: int | None, slots: int | None, cou
         return host_trap(b"host function was released")
 
 
+@immortal
 @FINALIZER  # type: ignore[untyped-decorator]
 def _plan_finalize(env: int | None, planned: dict[int, Any] = _PLANNED) -> None:
     # carried by an instance's first planned function only: its store is gone
@@ -123,16 +127,22 @@ _NO_FINALIZER = FINALIZER()  # a null function pointer
 
 
 class PlannedCalls(list):  # type: ignore[type-arg]
-    """One instance's planned callbacks: None until wasm first calls that function."""
+    """One instance's planned callbacks: None until wasm first calls that function.
 
-    __slots__ = ("binders", "labels", "owner")
+    The table lives in a global until wasmtime frees the store, and a bound callback may hold
+    what holds the store (a canon option's ``realloc``, its memory's view): the callbacks are
+    dropped when the instance is collected, or the store would never be freed (and would be
+    freed only while the interpreter exits, from this very table, which crashed it).
+    """
+
+    __slots__ = ("__weakref__", "binders", "labels", "owner")
 
     def __init__(self, binders: list[Callable[[Any], Any]], labels: list[str], owner: Any) -> None:
         super().__init__([None] * len(binders))
         self.binders = binders
         """Per index, ``bind(owner) -> callback`` (made once per plan)."""
         self.labels = labels
-        self.owner = weakref.ref(owner)
+        self.owner = weakref.ref(owner, _unbinder(weakref.ref(self)))
         """The instance (weakly: this table lives in a global until the store is freed)."""
 
     def bind(self, index: int) -> Callable[[int], int]:
@@ -149,6 +159,17 @@ class PlannedCalls(list):  # type: ignore[type-arg]
             return _released
         self[index] = callback
         return callback
+
+
+def _unbinder(calls: weakref.ref[PlannedCalls]) -> Callable[[Any], None]:
+    """The weakref callback that drops a table's bound callbacks when its instance dies."""
+
+    def unbind(_: Any) -> None:
+        table = calls()
+        if table is not None:
+            table[:] = [None] * len(table)
+
+    return unbind
 
 
 def _released(address: int) -> int:

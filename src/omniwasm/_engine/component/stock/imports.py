@@ -30,6 +30,7 @@ from ...._errors import LimitExceeded, OmniwasmError, ValueConversionError
 from ...._wit import types as t
 from ...._wit.values import Err, Ok
 from ...artifact import Artifact
+from ...core.rawfunc import immortal
 from .handles import GuestHandle, any_delete, wasm_error
 from .types import world_type
 from .val import VAL, Bad, Call, ResourceHooks
@@ -419,6 +420,7 @@ _addressof = ctypes.addressof
 _VALBUF = ctypes.c_char * VAL
 
 
+@immortal
 @_FINALIZER  # type: ignore[untyped-decorator]
 def _finalize(data: int | None) -> None:
     _ENTRIES.pop(data or 0, None)
@@ -446,6 +448,7 @@ class Linked:
         self.component_addr = ctypes.cast(self.artifact.component.ptr(), _vp).value or 0
 
 
+@immortal
 @_DTOR  # type: ignore[untyped-decorator]
 def _dtor_trampoline(data: int | None, ctx: int | None, rep: int) -> int:
     """The guest dropped a host resource: forget its object and run the drop hook."""
@@ -466,6 +469,7 @@ def _dtor_trampoline(data: int | None, ctx: int | None, rep: int) -> int:
     return 0
 
 
+@immortal
 @_FINALIZER  # type: ignore[untyped-decorator]
 def _dtor_finalize(data: int | None) -> None:
     _DTORS.pop(data or 0, None)
