@@ -52,13 +52,25 @@ def test_exit_with_code() -> None:
 
 @pytest.mark.reference
 @pytest.mark.parametrize(
-    "name", ["p3_hello", "p3_exit", "p3_sleep", "p3_fail", "p3_run_err", "p3_mixed"]
+    "name", ["p3_hello", "p3_exit", "p3_sleep", "p3_fail", "p3_run_err", "p3_mixed", "p3_random"]
 )
 def test_same_as_wasmtime(reference_wasmtime: str, name: str) -> None:
     """wasmtime 49 gives the same exit code and stdout for the same file."""
     path = guest(name)
     result = bounded(lambda: p3.run(omniwasm.Runtime(), path, POLICY))
     assert wasmtime_run(reference_wasmtime, path) == (result.exit_code, result.stdout)
+
+
+@pytest.mark.parametrize("deterministic", [False, True])
+def test_random_draws_differ_and_fill_what_was_asked(deterministic: bool) -> None:
+    """wasi:random 0.3: two u64 draws differ; get-random-bytes(16) gives 16 bytes, not all 0.
+
+    The guest's exit code is 1 + 2 + 4 when all three hold, on the seeded deterministic
+    entropy too.
+    """
+    policy = POLICY.with_(deterministic=deterministic)
+    result = bounded(lambda: p3.run(omniwasm.Runtime(), guest("p3_random"), policy))
+    assert result.exit_code == 7
 
 
 def test_output_then_a_0_2_exit_keeps_both() -> None:
