@@ -165,7 +165,10 @@ class OwnInstance:
         self.live: Any = None
         """This instance's slots (:class:`.runner.Live`): symbols resolve through it."""
         self._funcs: dict[tuple[str, str], OwnExport] = {}
-        self.linked = _Linked()
+        linked = plan.linked
+        if linked is None:
+            linked = plan.linked = _Linked()
+        self.linked = linked
         self.backend = "omniwasm"
         self.rtypes: dict[int, RType] = {}
         """Resource types by static id."""

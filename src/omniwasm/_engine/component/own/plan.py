@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import wasmtime
@@ -57,6 +57,12 @@ class Plan:
     static_done: bool = False
     """Every instance after the first skips the static type walk (the types are cached)."""
     ambiguous: bool = False
+    linked: Any = None
+    """The façade's resource hooks (its handle classes depend only on the world): made by the
+    first instance and shared by every later one, as the stock backend shares its link's."""
+    complete: weakref.WeakSet[HostDefs] = field(default_factory=weakref.WeakSet)
+    """Definitions already found to leave no import of this component undefined (a linker's
+    definitions are resolved once per component and then reused: checked once too)."""
 
 
 _PLANS: weakref.WeakKeyDictionary[Any, OrderedDict[str, Plan]] = weakref.WeakKeyDictionary()

@@ -389,9 +389,11 @@ def instantiate_own(
     if reason:
         raise Unsupported(f"omniwasm's component runtime cannot run this component: {reason}")
     plan = own_plan(artifact)
-    missing = missing_imports(plan.world, defs)
-    if missing:
-        raise LinkError(tuple(missing))
+    if defs not in plan.complete:
+        missing = missing_imports(plan.world, defs)
+        if missing:
+            raise LinkError(tuple(missing))
+        plan.complete.add(defs)
     program = program_of(plan)
     box = StoreBox(artifact.native, policy, wasi=False, argv0=argv0)
     inst = OwnInstance(box, artifact, plan, defs, data)
