@@ -415,3 +415,40 @@ def test_wasi_with_a_host_data_of_ones_own_falls_back(c_component: Callable[[str
     inst = rt.instantiate(c_component("hello"), host_data={"mine": 1})
     assert inst.component_backend == "stock"
     assert "host_data" in inst.component_fallback
+
+
+def test_instances_of_a_component_share_its_handle_classes(
+    wat_component: Callable[[str], Path],
+) -> None:
+    """Guest resource handles from two instances of one component are of the same class."""
+    rt = omniwasm.Runtime(components="omniwasm")
+    code = rt.load(wat_component("resources_export"))
+    with rt.instantiate(code) as first, rt.instantiate(code) as second:
+        one = first.exports["test:resources/counter"].Counter(1)
+        two = second.exports["test:resources/counter"].Counter(2)
+        assert type(one) is type(two)
+        assert two.value() == 2
+
+
+def test_a_linker_lacking_an_import_fails_after_a_complete_one_ran(
+    wat_component: Callable[[str], Path],
+) -> None:
+    """A linker that lacks an import is a LinkError even after the component ran with one that did not."""
+    rt = omniwasm.Runtime(components="omniwasm")
+    compiled = rt.load(wat_component("imports"))
+    iface = next(i for i in compiled.world.imports if i.name == HOST)
+    assert isinstance(iface, InterfaceType)
+    members = {f.name: (lambda x: x) for f in iface.funcs if f.name.startswith("echo-")}
+    complete = omniwasm.Linker().define(HOST, add=lambda a, b: a + b, noop=lambda: None, **members)
+    complete.define("log", lambda msg: None)
+    with rt.instantiate(compiled, imports=complete) as inst:
+        assert inst.exports.roundtrip["roundtrip-u32"](5) == 5
+    lacking = omniwasm.Linker().define(HOST, add=lambda a, b: a + b, noop=lambda: None, **members)
+    with pytest.raises(omniwasm.LinkError) as info:
+        rt.instantiate(compiled, imports=lacking)
+    assert [(m.module, m.name) for m in info.value.missing] == [("log", "")]
+    with pytest.raises(omniwasm.LinkError) as info:
+        rt.instantiate(compiled)  # no linker at all
+    assert ("log", "") in [(m.module, m.name) for m in info.value.missing]
+    with rt.instantiate(compiled, imports=complete) as inst:  # the complete one still works
+        assert inst.exports.roundtrip["roundtrip-u32"](7) == 7
