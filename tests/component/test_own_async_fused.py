@@ -1,7 +1,7 @@
 """Async calls between two component instances inside one component, as wasmtime 49 runs them.
 
 The guest is ``tests/fixtures/async/fused.wat``: an inner ``$callee`` lifts async functions
-(one returning in its first turn, one after a YIELD, one that runs until cancelled) and an
+(one returning in its first turn, one after a YIELD, ones that run until cancelled) and an
 async-typed function lifted synchronously; an inner ``$caller`` lowers them synchronously and
 asynchronously. Each call runs under a policy timeout and inside ``bounded``.
 """
@@ -57,6 +57,8 @@ CASES = [
     ("async-double", (5,), 2010, "an async call whose callee returns in its first turn: RETURNED"),
     ("async-slow", (7,), 11214, "STARTED, then the SUBTASK event (1) with RETURNED (2), 14"),
     ("async-cancel", (), 14, "STARTED, subtask.cancel: the callee's task.cancel gives 4"),
+    ("wait-slow", (7,), 1214, "waitable-set.wait in task code lets the callee take its turn"),
+    ("cancel-slow", (), 14, "a sync subtask.cancel waits while the callee takes another turn"),
 ]
 
 

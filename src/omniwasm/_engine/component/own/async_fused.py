@@ -12,8 +12,9 @@
 The values cross as in synchronous calls between inner instances (``_fused_call``): lifted
 from one side's memory, lowered into the other's, handles through the inner tables. Every inner
 instance shares the outer instance's async state (one handle table, one backpressure count);
-while a synchronous call waits, the tasks on the stack are not resumed, but other tasks of the
-caller's instance may be (the spec would hold them).
+while a turn is on the stack (a synchronous call or wait inside it), no task of its
+instance (told apart by handle table, :func:`.async_state.home_of`) is resumed, those of the others
+are; a synchronously lifted caller has no turn, so its instance's async tasks are not held.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ...._errors import OmniwasmError
 from ...._wit import types as t
 from .abi import AbiTrap, codec, flatten_func, params_codec
 from .async_run import core_func, drive, run_core, state_of, using_instance
-from .async_state import EventCode, Subtask, Task, trap_if
+from .async_state import EventCode, Subtask, Task, home_of, trap_if
 
 __all__ = ["GuestCall", "call_fused"]
 
@@ -48,6 +49,7 @@ def _start(
     task.options = callee.options
     task.result_type = callee.func.result
     task.inner = True
+    task.home = home_of(callee.options)
     cx = inst.cx(callee.options, inner=True)
     flat: list[Any] = []
     try:

@@ -29,7 +29,7 @@ from ...._errors import ExecutionError, HostFunctionError, OmniwasmError, Trap
 from ...._wit import types as t
 from .abi import AbiTrap, Cx
 from .async_loop import HostLoop
-from .async_state import AsyncState, EventCode, Task, WaitableSet, trap_if
+from .async_state import AsyncState, EventCode, Task, WaitableSet, home_of, trap_if
 from .rawhost import host_func
 
 __all__ = [
@@ -214,10 +214,16 @@ def apply_inbox(st: AsyncState, block: float | None = None) -> bool:
 
 
 def block_until(inst: Any, cond: Callable[[], bool], what: str) -> None:
-    """Wait inside a core call until ``cond()``: only the host can make progress now."""
+    """Wait inside a core call until ``cond()``.
+
+    The calling task holds its component instance: only the host, and tasks of the other
+    instances inside this component (callees of async calls between them), can make progress.
+    """
     st = state_of(inst)
     apply_inbox(st)
     while not cond():
+        if _step(inst, st):
+            continue
         if st.host_pending == 0 and st.inbox.empty():
             raise AbiTrap(f"deadlock: {what} waits for something nothing can ever deliver")
         inst.box.deadline.wait(lambda s: wait_host(inst, st, s) or cond(), what)
@@ -257,8 +263,9 @@ def _handle_code(st: AsyncState, task: Task, packed: int) -> None:
 def _step(inst: Any, st: AsyncState) -> bool:
     """Resume every task that can take an event once; True when any ran."""
     ran = False
+    held = {task.home for task in st.running}  # instances with a turn on the stack
     for task in list(st.tasks):
-        if task.exited or task in st.running:  # a turn on the stack (a sync call waits)
+        if task.exited or task in st.running or task.home in held:
             continue
         if task.state == Task.PENDING_CANCEL:
             task.state = Task.CANCEL_DELIVERED
@@ -428,6 +435,7 @@ def call_async(export: Any, values: list[Any]) -> Any:
     task.callback = lifted.callback
     task.options = lifted.options
     task.result_type = lifted.func.result  # static, as task.return's type is
+    task.home = home_of(lifted.options)
     task.result_codec = None if sig.result is None else export._result
     box = getattr(_calls, "box", None)
     if box is not None:  # acall wants the task, to cancel it

@@ -40,6 +40,7 @@ __all__ = [
     "Task",
     "Waitable",
     "WaitableSet",
+    "home_of",
     "same_shape",
     "trap_if",
 ]
@@ -283,6 +284,8 @@ class Task:
         """The function's result type, which ``task.return`` must match."""
         self.inner = False
         """Called by another instance inside the same component (its result crosses there)."""
+        self.home: Any = None
+        """The component instance it runs in (see ``home_of``)."""
 
     def may_block(self) -> bool:
         return self.is_async_func or self.state == Task.RESOLVED
@@ -308,6 +311,16 @@ class Task:
             self.state = Task.CANCEL_DELIVERED
             return True
         return False
+
+
+def home_of(options: Any) -> Any:
+    """Which component instance a lift with these options runs in.
+
+    The instances inside one component share the outer instance's async state; each has its
+    own resource handle table, which the lift's options name. None without options.
+    """
+    table = getattr(options, "table", None)
+    return None if table is None else id(table)
 
 
 # --- streams and futures ------------------------------------------------------------------------
