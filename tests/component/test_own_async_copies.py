@@ -142,3 +142,23 @@ def test_backpressure_counts_raises(copies: Path) -> None:
             return inst.call("bp-read"), inst.call("bp2-a"), inst.call("bp-read")
 
     assert bounded(run) == (0, 1, 2)
+
+
+def test_thread_builtins_beyond_yield_are_refused_naming_the_feature(tmp_path: Path) -> None:
+    """A component using canon thread.index is an InvalidModule naming the feature.
+
+    Cooperative threads need a suspendable wasm stack; the message names the built-in and the
+    threading feature.
+    """
+    src = tmp_path / "threads.wat"
+    src.write_text(
+        """(component
+  (core func $idx (canon thread.index))
+  (core module $m
+    (import "" "idx" (func $idx (result i32)))
+    (func (export "run") (result i32) (call $idx)))
+  (core instance $i (instantiate $m (with "" (instance (export "idx" (func $idx))))))
+  (func (export "run") (result u32) (canon lift (core func $i "run"))))"""
+    )
+    with pytest.raises(omniwasm.InvalidModule, match=r"thread\.index.*threading"):
+        omniwasm.Runtime().load(assemble(src, "async-"))
