@@ -63,11 +63,13 @@ def test_cancel_outside_a_call_does_nothing() -> None:
 
 def test_wait_returns_when_ready_and_raises_at_the_deadline() -> None:
     """wait() returns once its condition holds, and raises Timeout if it never does."""
-    deadline = Deadline(0.1)
-    deadline.enter()
+    roomy = Deadline(30.0)  # the timer thread may wait for a core under load
+    roomy.enter()
     event = threading.Event()
     threading.Timer(0.01, event.set).start()
-    deadline.wait(event.wait, "event")
+    roomy.wait(event.wait, "event")
+    deadline = Deadline(0.1)
+    deadline.enter()
     with pytest.raises(Timeout):
         deadline.wait(threading.Event().wait, "never")
 
@@ -84,10 +86,12 @@ def test_a_cut_call_ends_in_timeout() -> None:
 
 def test_call_within_gives_up_at_the_deadline() -> None:
     """call_within returns fn's result, re-raises its error, and raises Timeout when it hangs."""
+    roomy = Deadline(30.0)  # the quick calls' helper thread may wait for a core under load
+    roomy.enter()
+    assert call_within(roomy, lambda: 42, "quick") == 42
+    with pytest.raises(ZeroDivisionError):
+        call_within(roomy, lambda: 1 // 0, "failing")
     deadline = Deadline(0.1)
     deadline.enter()
-    assert call_within(deadline, lambda: 42, "quick") == 42
-    with pytest.raises(ZeroDivisionError):
-        call_within(deadline, lambda: 1 // 0, "failing")
     with pytest.raises(Timeout):
         call_within(deadline, threading.Event().wait, "hanging")
