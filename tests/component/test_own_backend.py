@@ -2,8 +2,9 @@
 
 Random values of every WIT type go through the same component on both backends (exports of
 ``types.wat``; host imports of ``imports.wat``) and must come back the same. Each run sends
-``OMNIWASM_DIFF_EXAMPLES`` (100 by default) values per function: about 5,700 in all;
-``make test-diff-long`` sends many more.
+``OMNIWASM_DIFF_EXAMPLES`` (100 by default) values per function: 5,046 in all over the 58
+functions (hypothesis stops early where a type has fewer distinct values: bool, enum, flags,
+a result without payloads); ``make test-diff-long`` sends many more.
 """
 
 from __future__ import annotations
