@@ -73,6 +73,7 @@ def stalling_origin() -> Iterator[Callable[[bytes], str]]:
     """A server on 127.0.0.1 that reads a request, sends ``reply`` and then never more."""
     servers: list[socket.socket] = []
     held: list[socket.socket] = []
+    threads: list[threading.Thread] = []
 
     def start(reply: bytes) -> str:
         server = socket.socket()
@@ -89,11 +90,17 @@ def stalling_origin() -> Iterator[Callable[[bytes], str]]:
             conn.recv(65536)
             conn.sendall(reply)
 
-        threading.Thread(target=serve, daemon=True).start()
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        threads.append(thread)
         return f"127.0.0.1:{server.getsockname()[1]}"
 
     yield start
-    for sock in servers + held:
+    for sock in servers:  # an accept still waiting ends now
+        sock.close()
+    for thread in threads:  # a connection accepted late is in ``held`` once this returns
+        thread.join(10)
+    for sock in held:
         sock.close()
 
 

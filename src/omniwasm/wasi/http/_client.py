@@ -378,19 +378,25 @@ def send(
     return future
 
 
+DEADLINE_GRACE = 1.0
+"""Seconds the client's timeouts outlast the guest's deadline: a guest waiting for the whole
+deadline ends with Timeout, not with a client timeout that raced the deadline and won."""
+
+
 def handle(request: OutgoingRequest, options: RequestOptions | None) -> FutureIncomingResponse:
     """``outgoing-handler.handle``: send under the instance's policy (see :func:`send`).
 
     The guest waits for the response through pollables, which end at its deadline; the
-    client's own timeouts are capped at what the deadline leaves.
+    client's own timeouts are capped at what the deadline leaves (plus ``DEADLINE_GRACE``).
     """
     ctx = host_data()
     deadline = current_deadline()
+    left = None if deadline is None else deadline.remaining()
     return send(
         request,
         options,
         allowed_hosts=ctx.policy.allowed_hosts,
         max_response_bytes=getattr(ctx, "http_max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES),
         self_origin=getattr(ctx, "http_self_origin", None),
-        max_wait=None if deadline is None else deadline.remaining(),
+        max_wait=None if left is None else left + DEADLINE_GRACE,
     )
