@@ -43,6 +43,7 @@ from ..http import (
     error_code,
     outgoing_target,
 )
+from ..http._client import DEADLINE_GRACE
 from ._http import Body, Request, Response, blocking_chunks, blocking_trailers
 
 __all__ = ["CLIENT"]
@@ -283,7 +284,8 @@ def _send(request: Request) -> Any:
         request.sent.done(Err(err.value))
         raise
     left = None if deadline is None else deadline.remaining()
-    cap = float("inf") if left is None else max(0.001, left)
+    # the guest's deadline, not a client timeout racing it, ends a wait for all of it
+    cap = float("inf") if left is None else max(0.001, left + DEADLINE_GRACE)
     opts = request.options
     timeouts = tuple(
         _seconds(None if opts is None else opts.timeouts[key], cap)
