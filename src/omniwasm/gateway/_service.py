@@ -139,9 +139,13 @@ class ServicePool:
     def prime(self) -> None:
         """Make the first instance now (it compiles the guest's code).
 
-        A link error then shows at once, and the first request does not pay for it.
+        A link error then shows at once, and the first request does not pay for it. The
+        instance counts no request served: the first request is its first.
         """
-        self.release(self.lease())
+        slot = self.lease()
+        with self._lock:
+            slot.served -= 1
+        self.release(slot)
 
     def _retire(self, slot: _Slot) -> None:
         with self._lock:
