@@ -91,13 +91,17 @@ def test_prune_removes_stale_temp_files_only_when_old(tmp_path: Path) -> None:
 
 
 def test_runtime_cache_prune(c_module: Build, c_component: Build) -> None:
-    """Runtime.cache.prune(0) empties the cache and reports what it freed."""
+    """Runtime.cache.prune(0) empties the cache and reports what it freed.
+
+    The module and the component are one entry each; on omniwasm's own component runtime
+    (``auto``'s choice here) the component's core modules are entries of their own too.
+    """
     rt = Runtime()
     rt.load(c_module("hello"))
     rt.load(c_component("hello"))
     before = rt.cache.info()
-    assert before.entries == 2
-    assert rt.cache.prune(0) == (2, before.size)
+    assert before.entries >= 2
+    assert rt.cache.prune(0) == (before.entries, before.size)
     assert rt.cache.info().entries == 0
 
 
