@@ -75,10 +75,14 @@ def test_guest_model_builds_wait_for_a_slot_within_the_deadline(guest: Any) -> N
     """A guest model's load waits for a build slot only until its deadline (Timeout).
 
     The one slot is taken by a build left running; the model waiting would build in
-    milliseconds.
+    milliseconds. The guest is instantiated first (the policy's timeout is per call), so the
+    build it must wait for started just before its call, whatever the machine's load: made
+    after, a slow instantiation could outlast the build and find the slot free.
     """
     cache = nn.SessionCache(guest_builds=1)
     size = 64 << 20
+    quick = nn.NnContext(max_model_size=size, cache=cache)
+    waiting = guest(quick, omniwasm.Policy(timeout=0.2))
     # a host call whose deadline passes while its build runs: the build keeps the slot
     deadline = Deadline(timeout=0.05)
     deadline.enter()
@@ -88,9 +92,8 @@ def test_guest_model_builds_wait_for_a_slot_within_the_deadline(guest: Any) -> N
     finally:
         deadline.leave()
     assert cache.loads == 0
-    quick = nn.NnContext(max_model_size=size, cache=cache)
     with pytest.raises(omniwasm.Timeout):
-        guest(quick, omniwasm.Policy(timeout=0.2)).infer_bytes([models.mlp()], "onnx", "cpu", [])
+        waiting.infer_bytes([models.mlp()], "onnx", "cpu", [])
     wait_for(cache, 1)
     x = np.zeros((1, 16), np.float32)
     value = {"name": "x", "dims": [1, 16], "ty": "FP32", "data": x.tobytes()}
