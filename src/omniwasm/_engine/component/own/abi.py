@@ -44,16 +44,22 @@ from .abi_scalars import (
 )
 
 __all__ = [
+    "MAX_FLAT_ASYNC_PARAMS",
     "MAX_FLAT_PARAMS",
     "MAX_FLAT_RESULTS",
     "AbiTrap",
     "BadValue",
     "Codec",
     "Cx",
+    "async_lower_layout",
     "codec",
     "flatten_func",
+    "lower_params",
 ]
 
+
+MAX_FLAT_ASYNC_PARAMS = 4
+"""Flat parameters an async-lowered function takes in registers (more spill to memory)."""
 
 _PAIR = struct.Struct("<II")
 _UTF16_TAG = 1 << 31
@@ -501,3 +507,33 @@ def flatten_func(sig: t.FuncSig, *, lower: bool) -> tuple[list[str], list[str], 
 def params_codec(sig: t.FuncSig) -> _Fields:
     """The parameters as one tuple (for parameters that spill into memory)."""
     return _Fields([codec(ty) for _, ty in sig.params], tuple, list)
+
+
+def lower_params(cx: Cx, sig: t.FuncSig, args: Any, spill: bool) -> list[Any]:
+    """``args`` lowered as a callee's flat parameters (``spill``: stored, one pointer)."""
+    flat: list[Any] = []
+    if spill:
+        pc = params_codec(sig)
+        ptr = cx.alloc(pc.align, pc.size)
+        pc.store(cx, tuple(args), ptr)
+        flat.append(ptr)
+    else:
+        for (_, ty), v in zip(sig.params, args, strict=True):
+            codec(ty).lower(cx, v, flat)
+    return flat
+
+
+def async_lower_layout(sig: t.FuncSig) -> tuple[list[Codec], bool, list[str], Codec | None]:
+    """An async-lowered function's ``(parameter codecs, spill, core params, result codec)``.
+
+    Its parameters spill to memory past :data:`MAX_FLAT_ASYNC_PARAMS`; a result is stored at
+    a pointer, its last core parameter.
+    """
+    pcodecs = [codec(ty) for _, ty in sig.params]
+    flat = [x for cd in pcodecs for x in cd.flat]
+    spill = len(flat) > MAX_FLAT_ASYNC_PARAMS
+    params = ["i32"] if spill else flat
+    rcodec = None if sig.result is None else codec(sig.result)
+    if rcodec is not None:
+        params.append("i32")
+    return pcodecs, spill, params, rcodec

@@ -79,8 +79,6 @@ __all__ = [
 ]
 
 
-MAX_FLAT_ASYNC_PARAMS = 4
-
 ASYNC_OPS = frozenset(
     {
         "task.return",

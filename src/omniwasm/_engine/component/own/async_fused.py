@@ -26,13 +26,11 @@ import wasmtime
 
 from ...._errors import OmniwasmError
 from ...._wit import types as t
-from .abi import AbiTrap, codec, flatten_func, params_codec
+from .abi import AbiTrap, async_lower_layout, flatten_func, lower_params, params_codec
 from .async_run import core_func, drive, run_core, state_of, using_instance
 from .async_state import EventCode, Subtask, Task, home_of, trap_if
 
 __all__ = ["GuestCall", "call_fused"]
-
-MAX_FLAT_ASYNC_PARAMS = 4
 
 
 def _sig(func: Any) -> t.FuncSig:
@@ -51,16 +49,8 @@ def _start(
     task.inner = True
     task.home = home_of(callee.options)
     cx = inst.cx(callee.options, inner=True)
-    flat: list[Any] = []
     try:
-        if flatten_func(sig, lower=False)[2]:  # the parameters spill to memory
-            pc = params_codec(sig)
-            ptr = cx.alloc(pc.align, pc.size)
-            pc.store(cx, tuple(args), ptr)
-            flat.append(ptr)
-        else:
-            for (_, ty), v in zip(sig.params, args, strict=True):
-                codec(ty).lower(cx, v, flat)
+        flat = lower_params(cx, sig, args, flatten_func(sig, lower=False)[2])
     finally:
         cx.finish()
     run_core(state_of(inst), task, callee.core, *flat)
@@ -100,13 +90,7 @@ class GuestCall:
         self.sig = sig
         self.opts = opts
         self.label = label
-        self.pcodecs = [codec(ty) for _, ty in sig.params]
-        flat = [x for cd in self.pcodecs for x in cd.flat]
-        self.spill = len(flat) > MAX_FLAT_ASYNC_PARAMS
-        self.params = ["i32"] if self.spill else flat
-        self.rcodec = None if sig.result is None else codec(sig.result)
-        if self.rcodec is not None:
-            self.params.append("i32")
+        self.pcodecs, self.spill, self.params, self.rcodec = async_lower_layout(sig)
         self.func = core_func(inst, self.params, ["i32"], self, label)
 
     def __call__(self, live: Any, *core: Any) -> int:

@@ -18,7 +18,7 @@ from ...._errors import OmniwasmError
 from ...._wit import types as t
 from ...._wit.convert import from_python
 from ...._wit.values import Err, Ok
-from .abi import codec, params_codec
+from .abi import async_lower_layout, params_codec
 from .async_run import (
     cancel_soon,
     core_func,
@@ -31,8 +31,6 @@ from .async_run import (
 from .async_state import EventCode, Subtask
 
 __all__ = ["lower_async"]
-
-MAX_FLAT_ASYNC_PARAMS = 4
 
 
 def lower_async(inst: Any, target: Any, opts: Any, label: str) -> wasmtime.Func:
@@ -57,13 +55,7 @@ class _HostCall:
         self.fn = target.fn
         self.opts = opts
         self.label = label
-        self.pcodecs = [codec(ty) for _, ty in sig.params]
-        flat = [x for cd in self.pcodecs for x in cd.flat]
-        self.spill = len(flat) > MAX_FLAT_ASYNC_PARAMS
-        self.params = ["i32"] if self.spill else flat
-        self.rcodec = None if sig.result is None else codec(sig.result)
-        if self.rcodec is not None:
-            self.params.append("i32")
+        self.pcodecs, self.spill, self.params, self.rcodec = async_lower_layout(sig)
         self.is_result = isinstance(sig.result, t.ResultType)
         self.local = current_thread()
         self.ctx = inst.box.ctx

@@ -27,7 +27,7 @@ from ...._errors import (
 from ...._wit import types as t
 from ...._wit.convert import from_python
 from ...._wit.values import Err, Ok
-from .abi import AbiTrap, BadValue, Cx, codec, flatten_func, params_codec
+from .abi import AbiTrap, BadValue, Cx, codec, flatten_func, lower_params, params_codec
 from .abi_flat import from_raw, is_scalar, to_raw
 from .async_canon import (
     AsyncLifted,
@@ -250,17 +250,9 @@ def _fused_call(inst: Any, callee: Lifted, sig: t.FuncSig, args: list[Any]) -> A
 
         return call_fused(inst, callee, args, "a component function")
     cx = inst.cx(callee.options, inner=True)
-    flat: list[Any] = []
     _, _, spill_p, spill_r = flatten_func(sig, lower=False)
     try:
-        if spill_p:
-            pc = params_codec(sig)
-            ptr = cx.alloc(pc.align, pc.size)
-            pc.store(cx, tuple(args), ptr)
-            flat.append(ptr)
-        else:
-            for (_, ty), v in zip(sig.params, args, strict=True):
-                codec(ty).lower(cx, v, flat)
+        flat = lower_params(cx, sig, args, spill_p)
         raw = callee.core(*flat)
         cx.dirty()
         value = None
