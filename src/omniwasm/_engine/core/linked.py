@@ -117,8 +117,9 @@ def _trampoline(env: int | None, caller: int | None, vals: int | None, nvals: in
 
 @immortal
 @FINALIZER  # type: ignore[untyped-decorator]
-def _finalize(env: int | None) -> None:
-    _ENTRIES.pop(env or 0, None)
+def _finalize(env: int | None, entries: dict[int, Any] = _ENTRIES) -> None:
+    # bound at definition: a store freed while the interpreter exits sees module globals None
+    entries.pop(env or 0, None)
 
 
 class CoreTemplate:

@@ -422,8 +422,9 @@ _VALBUF = ctypes.c_char * VAL
 
 @immortal
 @_FINALIZER  # type: ignore[untyped-decorator]
-def _finalize(data: int | None) -> None:
-    _ENTRIES.pop(data or 0, None)
+def _finalize(data: int | None, entries: dict[int, Any] = _ENTRIES) -> None:
+    # bound at definition: a store freed while the interpreter exits sees module globals None
+    entries.pop(data or 0, None)
 
 
 @dataclass(eq=False)
@@ -471,8 +472,9 @@ def _dtor_trampoline(data: int | None, ctx: int | None, rep: int) -> int:
 
 @immortal
 @_FINALIZER  # type: ignore[untyped-decorator]
-def _dtor_finalize(data: int | None) -> None:
-    _DTORS.pop(data or 0, None)
+def _dtor_finalize(data: int | None, dtors: dict[int, Any] = _DTORS) -> None:
+    # bound at definition, as _finalize's
+    dtors.pop(data or 0, None)
 
 
 def _define(
