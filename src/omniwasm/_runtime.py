@@ -113,8 +113,8 @@ def _attach_context(own: Any, context: Any, policy: Policy) -> None:
 
 
 def _components_backend(choice: str | None) -> str:
-    """The component backend: the argument, else ``OMNIWASM_COMPONENTS``, else ``auto``."""
-    raw = choice if choice is not None else os.environ.get("OMNIWASM_COMPONENTS", "auto")
+    """The component backend: the argument, else ``OMNIWASM_COMPONENTS`` if not empty, else auto."""
+    raw = choice if choice is not None else os.environ.get("OMNIWASM_COMPONENTS", "") or "auto"
     backend = _BACKENDS.get(raw.strip().lower())
     if backend is None:
         raise PolicyError(

@@ -183,6 +183,14 @@ def test_the_default_backend_is_auto(
     assert rt.instantiate(wat_component("types")).component_backend == "omniwasm"
 
 
+def test_an_empty_environment_variable_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """OMNIWASM_COMPONENTS set but empty (``OMNIWASM_COMPONENTS= cmd``) means auto, not an error."""
+    monkeypatch.setenv("OMNIWASM_COMPONENTS", "")
+    assert omniwasm.Runtime().components == "auto"
+    with pytest.raises(PolicyError, match="unknown component backend"):
+        omniwasm.Runtime(components="")
+
+
 def test_invalid_utf8_from_the_guest_is_a_trap_and_poisons(
     wat_component: Callable[[str], Path],
 ) -> None:
