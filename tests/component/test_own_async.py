@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import omniwasm
-from fixtures.bounded import bounded_call
+from fixtures.bounded import bounded_call, fresh_call
 from fixtures.wat_components import assemble
 
 ASYNC = Path(__file__).parent.parent / "fixtures" / "async"
@@ -41,15 +41,8 @@ def host_guest() -> Path:
     return assemble(ASYNC / "host.wat", "async-")
 
 
-def call(path: Path, name: str, *args: Any, imports: Any = None) -> Any:
-    """Call export ``name`` on a fresh instance (bounded)."""
-
-    def run() -> Any:
-        rt = omniwasm.Runtime()
-        with rt.instantiate(rt.load(path), POLICY, imports=imports) as inst:
-            return inst.call(name, *args)
-
-    return bounded(run)
+call = partial(fresh_call, policy=POLICY, limit=LIMIT)
+"""Call an export on a fresh instance (bounded)."""
 
 
 def reference(exe: str, path: Path, invoke: str, features: str = "") -> str:

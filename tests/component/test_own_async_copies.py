@@ -11,12 +11,11 @@ from __future__ import annotations
 import subprocess
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import omniwasm
-from fixtures.bounded import bounded_call
+from fixtures.bounded import bounded_call, fresh_call
 from fixtures.wat_components import assemble
 
 ASYNC = Path(__file__).parent.parent / "fixtures" / "async"
@@ -32,15 +31,8 @@ def copies() -> Path:
     return assemble(ASYNC / "copies.wat", "async-")
 
 
-def call(path: Path, name: str) -> Any:
-    """Call export ``name`` on a fresh instance (bounded)."""
-
-    def run() -> Any:
-        rt = omniwasm.Runtime()
-        with rt.instantiate(rt.load(path), POLICY) as inst:
-            return inst.call(name)
-
-    return bounded(run)
+call = partial(fresh_call, policy=POLICY, limit=LIMIT)
+"""Call an export on a fresh instance (bounded)."""
 
 
 def reference(exe: str, path: Path, name: str) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import omniwasm
-from fixtures.bounded import bounded_call
+from fixtures.bounded import bounded_call, fresh_call
 from fixtures.wat_components import assemble
 
 ASYNC = Path(__file__).parent.parent / "fixtures" / "async"
@@ -32,15 +32,8 @@ def fused() -> Path:
     return assemble(ASYNC / "fused.wat", "async-")
 
 
-def call(path: Path, name: str, *args: Any) -> Any:
-    """Call export ``name`` on a fresh instance (bounded)."""
-
-    def run() -> Any:
-        rt = omniwasm.Runtime()
-        with rt.instantiate(rt.load(path), POLICY) as inst:
-            return inst.call(name, *args)
-
-    return bounded(run)
+call = partial(fresh_call, policy=POLICY, limit=LIMIT)
+"""Call an export on a fresh instance (bounded)."""
 
 
 def reference(exe: str, path: Path, invoke: str) -> str:

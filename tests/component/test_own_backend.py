@@ -263,11 +263,8 @@ def test_readme_backend_example_runs(
     assert capsys.readouterr().out.split() == ["omniwasm", "True"]
 
 
-def test_unclosed_instances_are_freed(wat_component: Callable[[str], Path]) -> None:
-    """An instance with Python host imports is collected once unreferenced (no cycle via the store)."""
-    import gc
-    import weakref
-
+def _imports_on_own(wat_component: Callable[[str], Path]) -> Any:
+    """An own-runtime instance of the imports component, its host imports Python functions."""
     rt = omniwasm.Runtime(components="omniwasm")
     compiled = rt.load(wat_component("imports"))
     iface = next(i for i in compiled.world.imports if i.name == HOST)
@@ -276,7 +273,15 @@ def test_unclosed_instances_are_freed(wat_component: Callable[[str], Path]) -> N
     members = {f.name: (lambda x: x) for f in iface.funcs if f.name.startswith("echo-")}
     linker.define(HOST, add=lambda a, b: a + b, noop=lambda: None, **members)
     linker.define("log", lambda msg: None)
-    inst = rt.instantiate(compiled, imports=linker)
+    return rt.instantiate(compiled, imports=linker)
+
+
+def test_unclosed_instances_are_freed(wat_component: Callable[[str], Path]) -> None:
+    """An instance with Python host imports is collected once unreferenced (no cycle via the store)."""
+    import gc
+    import weakref
+
+    inst = _imports_on_own(wat_component)
     assert inst.exports.roundtrip["roundtrip-u32"](5) == 5
     ref = weakref.ref(inst._inner)
     del inst
@@ -296,15 +301,7 @@ def test_store_is_freed_after_a_host_import_took_a_string(
     import gc
     import weakref
 
-    rt = omniwasm.Runtime(components="omniwasm")
-    compiled = rt.load(wat_component("imports"))
-    iface = next(i for i in compiled.world.imports if i.name == HOST)
-    assert isinstance(iface, InterfaceType)
-    linker = omniwasm.Linker()
-    members = {f.name: (lambda x: x) for f in iface.funcs if f.name.startswith("echo-")}
-    linker.define(HOST, add=lambda a, b: a + b, noop=lambda: None, **members)
-    linker.define("log", lambda msg: None)
-    inst = rt.instantiate(compiled, imports=linker)
+    inst = _imports_on_own(wat_component)
     assert inst.exports.roundtrip["roundtrip-string"]("hello") == "hello"
     assert inst.exports.roundtrip["roundtrip-list-u8"](b"\x00\x01") == b"\x00\x01"
     store = weakref.ref(inst._inner.box.store)
